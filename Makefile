@@ -1,0 +1,43 @@
+# Quick start on a fresh Debian machine, as root:  make demo   |   make test
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint unit bench system-deps deps clean
+
+# Debian packages the tests and the demo need: slapd (the real directory) and ldap-utils.
+system-deps:
+	@if [ ! -x /usr/sbin/slapd ] || ! command -v ldapsearch >/dev/null; then \
+	  echo "==> installing Debian slapd and ldap-utils"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends slapd ldap-utils >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	@echo "==> creating $(VENV) and installing syncd with its test and dev extras"
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install -q --upgrade pip >/dev/null
+	@$(BIN)/pip install -q -e '.[test,dev]'
+	@touch $@
+
+deps: system-deps $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: deps lint
+	$(BIN)/pytest
+
+demo: deps
+	$(BIN)/python -m connectors.demo
+
+bench: deps
+	$(BIN)/python bench/bench_uid.py
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

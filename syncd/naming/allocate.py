@@ -1,0 +1,215 @@
+"""Turn a person into a free, valid uid according to a scheme.
+
+Every candidate is checked against the uids already taken (the directory, and earlier rows of
+the same batch), reserved names (role addresses and organisation mailboxes) and tombstones (uids
+that ever belonged to someone, never re-issued). A name that cannot make a valid RFC 5321 local
+part gets a clear error, never a silent truncation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from syncd.errors import NameError_, OrgCodeError, SyncdError
+from syncd.naming.parse import ParsedName, parse_name
+from syncd.naming.schemes import Collision, Scheme
+
+MAX_LOCAL_PART = 64
+MAX_NUMBER_TRIES = 999
+_LOCAL_PART = re.compile(r"^[a-z0-9]+(?:\.[a-z0-9]+)*$")
+_ORG_CODE = re.compile(r"^[a-z0-9]+$")
+
+RESERVED: frozenset[str] = frozenset(
+    {
+        "postmaster", "abuse", "hostmaster", "webmaster", "root", "admin", "administrator",
+        "noreply", "no-reply", "mailer-daemon", "hotromail",
+    }
+)  # fmt: skip
+
+
+class Status(StrEnum):
+    OK = "ok"
+    NEEDS_DECISION = "needs-decision"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """The outcome for one person: a uid, or why there is none (with candidates to choose)."""
+
+    status: Status
+    uid: str = ""
+    detail: str = ""
+    candidates: tuple[str, ...] = ()
+
+
+def check_local_part(uid: str) -> str | None:
+    """Why ``uid`` is not a valid mailbox local part, or None when it is."""
+    if len(uid) > MAX_LOCAL_PART:
+        return f"{uid!r} is {len(uid)} characters; a mailbox name allows at most {MAX_LOCAL_PART}"
+    if not _LOCAL_PART.match(uid):
+        return f"{uid!r} is not lowercase [a-z0-9] words joined by single dots"
+    return None
+
+
+def check_org_code(org: str) -> None:
+    """Organisation codes become part of uids, so they must already be clean ASCII."""
+    if not _ORG_CODE.match(org):
+        raise OrgCodeError(f"organisation code {org!r} must be lowercase ASCII [a-z0-9]")
+
+
+@dataclass
+class UidPool:
+    """Everything that is not free, and who holds what (for name-sensitive collision rules).
+
+    ``taken`` maps a uid to its holder's unaccented full name, or None where unknown (a uid
+    list without names); an unknown holder counts as a different person.
+    """
+
+    taken: dict[str, str | None] = field(default_factory=dict)
+    reserved: frozenset[str] = RESERVED
+    tombstones: frozenset[str] = frozenset()
+    # Where the numbering of a base stopped last time: the pool only grows, so every number
+    # below it is still unavailable. Keeps a batch of 100,000 same-name people linear.
+    next_number: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        taken: Mapping[str, str | None] | Iterable[str] = (),
+        reserved: Iterable[str] = (),
+        tombstones: Iterable[str] = (),
+    ) -> UidPool:
+        held = dict(taken) if isinstance(taken, Mapping) else dict.fromkeys(taken)
+        return cls(
+            taken={k.lower(): v for k, v in held.items()},
+            reserved=RESERVED | {r.lower() for r in reserved},
+            tombstones=frozenset(t.lower() for t in tombstones),
+        )
+
+    def unavailable(self, uid: str) -> str | None:
+        """Why ``uid`` cannot be given, or None when it is free."""
+        if uid in self.taken:
+            return "taken"
+        if uid in self.reserved:
+            return "reserved"
+        if uid in self.tombstones:
+            return "tombstoned (belonged to someone before)"
+        return None
+
+    def holder(self, uid: str) -> str | None:
+        return self.taken.get(uid)
+
+    def claim(self, uid: str, holder: str | None) -> None:
+        self.taken[uid] = holder
+
+
+def _expansions(scheme: Scheme, name: ParsedName, org: str) -> Iterator[str]:
+    """Lengthen abbreviated words one letter at a time, left to right, each fully in turn."""
+    lengths = [1] * len(name.others)
+    for i, word in enumerate(name.others):
+        for k in range(2, len(word) + 1):
+            lengths[i] = k
+            yield scheme.render(name.words, org, lengths=tuple(lengths))
+
+
+def _numbered(scheme: Scheme, tokens: dict[str, str], base: str, pool: UidPool) -> Iterator[str]:
+    key = f"{scheme.id}\0{base}"
+    first = max(scheme.numeric_start, pool.next_number.get(key, 0))
+    for n in range(first, scheme.numeric_start + MAX_NUMBER_TRIES):
+        uid = scheme.render_tokens(tokens, n)
+        if pool.unavailable(uid) is not None:
+            pool.next_number[key] = n + 1
+        yield uid
+
+
+def _first_free(pool: UidPool, candidates: Iterable[str]) -> str | None:
+    for uid in candidates:
+        if check_local_part(uid) is None and pool.unavailable(uid) is None:
+            return uid
+    return None
+
+
+def allocate(
+    scheme: Scheme,
+    full_name: str | ParsedName,
+    org: str | None,
+    pool: UidPool,
+    *,
+    claim: bool = True,
+) -> Allocation:
+    """Allocate a uid for one person; with ``claim`` the pool records it for later rows."""
+    try:
+        name = full_name if isinstance(full_name, ParsedName) else parse_name(full_name)
+        org = (org or "").strip()
+        if scheme.needs_org:
+            if not org:
+                raise OrgCodeError(f"scheme {scheme.id} needs an organisation code")
+            check_org_code(org)
+    except SyncdError as exc:
+        return Allocation(Status.INVALID, detail=str(exc))
+
+    tokens = scheme.tokens(name.words, org)
+    base = scheme.render_tokens(tokens)
+    problem = check_local_part(base)
+    if problem:
+        return Allocation(Status.INVALID, detail=problem)
+
+    why = pool.unavailable(base)
+    if why is None:
+        uid: str | None = base
+    elif scheme.collision is Collision.MANUAL:
+        options = [
+            c
+            for c in (*_take(_numbered(scheme, tokens, base, pool), pool, 3),
+                      *_take(_expansions(scheme, name, org), pool, 2))
+        ]  # fmt: skip
+        return Allocation(
+            Status.NEEDS_DECISION,
+            detail=f"{base} is {why}; {scheme.article}: an operator agrees a name with the person",
+            candidates=tuple(options),
+        )
+    elif scheme.collision is Collision.EXPAND and (
+        why != "taken" or pool.holder(base) != name.folded
+    ):
+        uid = _first_free(pool, _expansions(scheme, name, org)) or _first_free(
+            pool, _numbered(scheme, tokens, base, pool)
+        )
+    elif scheme.collision is Collision.ORG_SUFFIX and org:
+        uid = _first_free(pool, [f"{base}.{org}"]) or _first_free(
+            pool, _numbered(scheme, tokens, base, pool)
+        )
+    else:
+        uid = _first_free(pool, _numbered(scheme, tokens, base, pool))
+
+    if uid is None:
+        return Allocation(Status.INVALID, detail=f"no free mailbox name near {base}")
+    if claim:
+        pool.claim(uid, name.folded)
+    detail = "" if uid == base else f"{base} is {why}; {scheme.article}"
+    return Allocation(Status.OK, uid=uid, detail=detail)
+
+
+def _take(candidates: Iterable[str], pool: UidPool, count: int) -> list[str]:
+    out: list[str] = []
+    for uid in candidates:
+        if len(out) == count:
+            break
+        if check_local_part(uid) is None and pool.unavailable(uid) is None:
+            out.append(uid)
+    return out
+
+
+__all__ = [
+    "RESERVED",
+    "Allocation",
+    "NameError_",
+    "Status",
+    "UidPool",
+    "allocate",
+    "check_local_part",
+    "check_org_code",
+]

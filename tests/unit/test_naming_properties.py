@@ -1,0 +1,57 @@
+"""Property-based tests of the naming engine (hypothesis)."""
+
+import unicodedata
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from syncd.naming import BUILTIN, Status, UidPool, allocate
+from syncd.naming.allocate import RESERVED, check_local_part
+from syncd.samples import FAMILY, GIVEN_FEMALE, GIVEN_MALE, MIDDLE_FEMALE, MIDDLE_MALE
+
+WORDS = sorted(set(FAMILY + MIDDLE_MALE + MIDDLE_FEMALE + GIVEN_MALE + GIVEN_FEMALE))
+names = st.lists(st.sampled_from(WORDS), min_size=1, max_size=5).map(" ".join)
+orgs = st.from_regex(r"[a-z][a-z0-9]{0,11}", fullmatch=True)
+schemes = st.sampled_from(sorted(BUILTIN))
+whitespace = st.sampled_from([" ", "  ", "\t", "\u00a0", " \u00a0 "])
+TONE_SWAPS = {"oà": "òa", "oá": "óa", "uỷ": "ủy", "uý": "úy", "oè": "òe"}
+
+
+@given(scheme_id=schemes, name=st.text(min_size=1, max_size=80), org=orgs)
+@settings(max_examples=300)
+def test_any_ok_uid_is_a_valid_local_part(scheme_id: str, name: str, org: str) -> None:
+    result = allocate(BUILTIN[scheme_id], name, org, UidPool.build())
+    if result.status is Status.OK:
+        assert check_local_part(result.uid) is None
+    else:
+        assert result.uid == ""
+        assert result.detail
+
+
+@given(scheme_id=schemes, name=names, org=orgs, ws=whitespace, form=st.sampled_from(["NFC", "NFD"]))
+def test_case_whitespace_normal_form_and_tone_placement_never_change_the_uid(
+    scheme_id: str, name: str, org: str, ws: str, form: str
+) -> None:
+    scheme = BUILTIN[scheme_id]
+    variant = name.upper().replace(" ", ws)
+    for old, new in TONE_SWAPS.items():
+        variant = variant.replace(old.upper(), new.upper())
+    variant = unicodedata.normalize(form, f" {variant} ")
+    a = allocate(scheme, name, org, UidPool.build())
+    b = allocate(scheme, variant, org, UidPool.build())
+    assert (a.status, a.uid) == (b.status, b.uid)
+
+
+@given(
+    scheme_id=schemes,
+    people=st.lists(st.tuples(names, st.sampled_from(["skhcn", "tgg", "syt"])), max_size=60),
+    tombstones=st.lists(st.sampled_from(["hungdv.skhcn", "datnv", "nvan.tgg", "anv.syt"])),
+)
+def test_batch_never_yields_duplicates_reserved_or_tombstoned(
+    scheme_id: str, people: list[tuple[str, str]], tombstones: list[str]
+) -> None:
+    pool = UidPool.build(reserved=["sokhcn", "ubndtangiang"], tombstones=tombstones)
+    uids = [allocate(BUILTIN[scheme_id], n, o, pool).uid for n, o in people]
+    issued = [u for u in uids if u]
+    assert len(issued) == len(set(issued))
+    assert not set(issued) & (RESERVED | {"sokhcn", "ubndtangiang"} | set(tombstones))
