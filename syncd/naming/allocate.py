@@ -24,10 +24,19 @@ _ORG_CODE = re.compile(r"^[a-z0-9]+$")
 
 RESERVED: frozenset[str] = frozenset(
     {
-        "postmaster", "abuse", "hostmaster", "webmaster", "root", "admin", "administrator",
-        "noreply", "no-reply", "mailer-daemon", "hotromail",
+        "postmaster",
+        "abuse",
+        "hostmaster",
+        "webmaster",
+        "root",
+        "admin",
+        "administrator",
+        "noreply",
+        "no-reply",
+        "mailer-daemon",
+        "hotromail",
     }
-)  # fmt: skip
+)
 
 
 class Status(StrEnum):
@@ -164,9 +173,11 @@ def allocate(
     elif scheme.collision is Collision.MANUAL:
         options = [
             c
-            for c in (*_take(_numbered(scheme, tokens, base, pool), pool, 3),
-                      *_take(_expansions(scheme, name, org), pool, 2))
-        ]  # fmt: skip
+            for c in (
+                *_take(_numbered(scheme, tokens, base, pool), pool, 3),
+                *_take(_expansions(scheme, name, org), pool, 2),
+            )
+        ]
         return Allocation(
             Status.NEEDS_DECISION,
             detail=f"{base} is {why}; {scheme.article}: an operator agrees a name with the person",

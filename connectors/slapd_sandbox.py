@@ -1,0 +1,282 @@
+"""A throwaway OpenLDAP ``slapd`` for tests and ``make demo``.
+
+It runs Debian's slapd from a private directory (its own ``cn=config``, database and pid file),
+listens on a free loopback port only, loads the overlays the generic profile needs (ppolicy with
+lockout, lastbind, ``olcLastBind``) and syncd's schema, and creates a service DN for syncd with
+the limits and access rules it needs (``config/ldap/service-acl.ldif`` documents the same for a
+production directory). Nothing here is a mock: it is the real server, started and stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ldap3 import Connection, Server
+from ldap3.core.exceptions import LDAPException
+
+SCHEMA_DIR = Path("/etc/ldap/schema")
+MODULE_DIR = Path("/usr/lib/ldap")
+SYNCD_SCHEMA = Path(__file__).with_name("directory") / "syncd-schema.ldif"
+
+
+def find_slapd() -> Path | None:
+    """Where Debian's slapd binary is, if installed."""
+    for candidate in ("/usr/sbin/slapd", shutil.which("slapd")):
+        if candidate and Path(candidate).exists():
+            return Path(candidate)
+    return None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Sandbox:
+    """One slapd instance living in ``root``; use as a context manager or call start/stop."""
+
+    root: Path
+    suffix: str = "dc=example,dc=gov,dc=vn"
+    admin_password: str = "admin-secret"  # noqa: S105 - throwaway server on loopback
+    service_password: str = "syncd-secret"  # noqa: S105
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"ldap://127.0.0.1:{self.port}"
+
+    @property
+    def admin_dn(self) -> str:
+        return f"cn=admin,{self.suffix}"
+
+    @property
+    def service_dn(self) -> str:
+        return f"cn=syncd,ou=services,{self.suffix}"
+
+    @property
+    def people_dn(self) -> str:
+        return f"ou=people,{self.suffix}"
+
+    @property
+    def policy_dn(self) -> str:
+        return f"cn=default,ou=policies,{self.suffix}"
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    def _config_ldif(self) -> str:
+        data = self.root / "data"
+        svc = self.service_dn
+        includes = "".join(
+            f"include: file://{SCHEMA_DIR / name}\n"
+            for name in ("core.ldif", "cosine.ldif", "inetorgperson.ldif")
+        )
+        return f"""dn: cn=config
+objectClass: olcGlobal
+cn: config
+olcPidFile: {self.root / "slapd.pid"}
+olcArgsFile: {self.root / "slapd.args"}
+
+dn: cn=module{{0}},cn=config
+objectClass: olcModuleList
+cn: module{{0}}
+olcModulePath: {MODULE_DIR}
+olcModuleLoad: back_mdb
+olcModuleLoad: ppolicy
+olcModuleLoad: lastbind
+
+dn: cn=schema,cn=config
+objectClass: olcSchemaConfig
+cn: schema
+
+{includes}include: file://{SYNCD_SCHEMA}
+
+dn: olcDatabase={{-1}}frontend,cn=config
+objectClass: olcDatabaseConfig
+objectClass: olcFrontendConfig
+olcDatabase: {{-1}}frontend
+olcSizeLimit: 500
+
+dn: olcDatabase={{0}}config,cn=config
+objectClass: olcDatabaseConfig
+olcDatabase: {{0}}config
+olcAccess: {{0}}to * by * none
+
+dn: olcDatabase={{1}}mdb,cn=config
+objectClass: olcDatabaseConfig
+objectClass: olcMdbConfig
+olcDatabase: {{1}}mdb
+olcSuffix: {self.suffix}
+olcRootDN: {self.admin_dn}
+olcRootPW: {self.admin_password}
+olcDbDirectory: {data}
+olcDbMaxSize: 4294967296
+olcDbNoSync: TRUE
+olcLastBind: TRUE
+olcDbIndex: objectClass eq
+olcDbIndex: uid,mail,employeeNumber,ou eq
+olcLimits: {{0}}dn.exact="{svc}" size=unlimited time=unlimited
+olcAccess: {{0}}to attrs=userPassword by dn.exact="{svc}" write by self write
+  by anonymous auth by * none
+olcAccess: {{1}}to dn.subtree="{self.people_dn}" by dn.exact="{svc}" write by self read
+  by anonymous auth by * none
+olcAccess: {{2}}to dn.subtree="ou=policies,{self.suffix}" by dn.exact="{svc}" read by * none
+olcAccess: {{3}}to dn.base="{self.suffix}" by dn.exact="{svc}" read by * none
+olcAccess: {{4}}to * by self read by * none
+
+dn: olcOverlay={{0}}ppolicy,olcDatabase={{1}}mdb,cn=config
+objectClass: olcOverlayConfig
+objectClass: olcPPolicyConfig
+olcOverlay: {{0}}ppolicy
+olcPPolicyDefault: {self.policy_dn}
+olcPPolicyHashCleartext: TRUE
+olcPPolicyUseLockout: FALSE
+
+dn: olcOverlay={{1}}lastbind,olcDatabase={{1}}mdb,cn=config
+objectClass: olcOverlayConfig
+objectClass: olcLastBindConfig
+olcOverlay: {{1}}lastbind
+olcLastBindPrecision: 60
+"""
+
+    def _base_ldif(self) -> str:
+        dc = self.suffix.split(",")[0].split("=")[1]
+        return f"""dn: {self.suffix}
+objectClass: dcObject
+objectClass: organization
+dc: {dc}
+o: {self.suffix}
+
+dn: ou=people,{self.suffix}
+objectClass: organizationalUnit
+ou: people
+
+dn: ou=services,{self.suffix}
+objectClass: organizationalUnit
+ou: services
+
+dn: ou=policies,{self.suffix}
+objectClass: organizationalUnit
+ou: policies
+
+dn: {self.service_dn}
+objectClass: applicationProcess
+objectClass: simpleSecurityObject
+cn: syncd
+userPassword: {self.service_password}
+
+dn: {self.policy_dn}
+objectClass: device
+objectClass: pwdPolicy
+cn: default
+pwdAttribute: userPassword
+pwdLockout: TRUE
+pwdMaxFailure: 0
+pwdMustChange: TRUE
+pwdAllowUserChange: TRUE
+pwdInHistory: 0
+"""
+
+    def start(self) -> Sandbox:
+        slapd = find_slapd()
+        if slapd is None:
+            raise RuntimeError("slapd is not installed (Debian: apt-get install slapd ldap-utils)")
+        self.root.mkdir(parents=True, exist_ok=True)
+        conf, data = self.root / "slapd.d", self.root / "data"
+        fresh = not conf.exists()
+        if fresh:
+            conf.mkdir(mode=0o700)
+            data.mkdir(mode=0o700, exist_ok=True)
+            (self.root / "config.ldif").write_text(self._config_ldif(), encoding="utf-8")
+            (self.root / "base.ldif").write_text(self._base_ldif(), encoding="utf-8")
+            _run(
+                [
+                    str(slapd.with_name("slapadd")),
+                    "-n0",
+                    "-F",
+                    str(conf),
+                    "-l",
+                    str(self.root / "config.ldif"),
+                ]
+            )
+            _run(
+                [
+                    str(slapd.with_name("slapadd")),
+                    "-n1",
+                    "-F",
+                    str(conf),
+                    "-l",
+                    str(self.root / "base.ldif"),
+                ]
+            )
+        log = (self.root / "slapd.log").open("ab")
+        self.process = subprocess.Popen(
+            [str(slapd), "-F", str(conf), "-h", self.url + "/", "-d", "0"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                tail = (self.root / "slapd.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"slapd exited with {self.process.returncode}:\n{tail}")
+            with contextlib.suppress(LDAPException, OSError):
+                conn = Connection(
+                    Server(self.url, connect_timeout=1),
+                    self.admin_dn,
+                    self.admin_password,
+                    auto_bind=True,
+                )
+                conn.unbind()
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"slapd did not answer on {self.url} within {timeout} s")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        """Kill -9, as a crash would."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.process = None
+
+    def admin(self) -> Connection:
+        return Connection(Server(self.url), self.admin_dn, self.admin_password, auto_bind=True)
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _run(cmd: list[str]) -> None:
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stderr}")

@@ -1,0 +1,185 @@
+"""The nouns of syncd: organisations, people from HR, accounts in the directory, actions, plans.
+
+Everything here is plain immutable data, so a plan can be printed, compared and replayed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+
+
+class OrgKind(StrEnum):
+    DEPARTMENT = "department"
+    COMMUNE = "commune"
+    OFFICE = "office"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Org:
+    """One organisation of the catalogue.
+
+    ``code`` is what HR writes and the abbreviation in people's uids (``skhcn`` in
+    ``hungdv.skhcn``); ``mailbox`` is the organisation's own mailbox (``sokhcn``), which differs
+    in the regulation's own examples, so both are kept.
+    """
+
+    code: str
+    name: str
+    mailbox: str
+    kind: OrgKind = OrgKind.OTHER
+    parent: str | None = None
+
+
+class HrStatus(StrEnum):
+    """Trạng thái: what HR says about a person."""
+
+    ACTIVE = "active"  # đang công tác
+    RETIRED = "retired"  # nghỉ hưu
+    RESIGNED = "resigned"  # nghỉ việc
+    TRANSFERRED_OUT = "transferred-out"  # chuyển công tác
+    DECEASED = "deceased"  # từ trần
+
+    @property
+    def leaves(self) -> bool:
+        return self is not HrStatus.ACTIVE
+
+
+class Request(StrEnum):
+    """Đề nghị (Cao Bằng 2025 appendix form); NONE keeps the account in step."""
+
+    NONE = ""
+    CREATE = "create"  # cấp mới
+    RESET_PASSWORD = "reset-password"  # noqa: S105 - cấp lại mật khẩu, not a secret
+    REVOKE = "revoke"  # thu hồi
+    RESTORE = "restore"  # khôi phục
+
+
+@dataclass(frozen=True)
+class Person:
+    """One valid roster row."""
+
+    employee_number: str
+    full_name: str
+    org: str
+    office: str | None = None
+    title: str | None = None
+    birth_date: date | None = None
+    status: HrStatus = HrStatus.ACTIVE
+    request: Request = Request.NONE
+    source: str = ""  # "file.csv:12", for reports and audit
+
+
+class State(StrEnum):
+    ACTIVE = "active"
+    LOCKED = "locked"
+    REVOKED = "revoked"
+
+
+class Kind(StrEnum):
+    PERSON = "person"
+    ORGANISATION = "organisation"
+
+
+@dataclass(frozen=True)
+class Account:
+    """An entry as the directory holds it, reduced to what syncd reasons about."""
+
+    dn: str
+    uid: str
+    cn: str = ""
+    sn: str = ""
+    given_name: str = ""
+    mail: tuple[str, ...] = ()
+    employee_number: str | None = None
+    org: str | None = None
+    office: str | None = None
+    title: str | None = None
+    state: State = State.ACTIVE
+    state_since: datetime | None = None
+    state_reason: str | None = None
+    managed: bool = True
+    kind: Kind = Kind.PERSON
+    aliases: tuple[str, ...] = ()
+    has_syncd_class: bool = False
+
+
+class ActionKind(StrEnum):
+    CREATE_ORG_MAILBOX = "create-org-mailbox"
+    LINK = "link"
+    UPDATE = "update"
+    MOVE = "move"
+    CREATE = "create"
+    RESET_PASSWORD = "reset-password"  # noqa: S105 - an action name
+    RESTORE = "restore"
+    REVOKE = "revoke"
+
+
+# The order actions are applied in: links first, so a moved or updated account is found by
+# its key; revocations last, so a failure earlier never leaves someone without a mailbox.
+ACTION_ORDER = {k: i for i, k in enumerate(ActionKind)}
+
+
+@dataclass(frozen=True)
+class Action:
+    """One change to the directory, with the reason and the article it enforces.
+
+    ``attrs`` are the attribute values the action sets (for create: the whole entry; for
+    update: only the changed ones, ``()`` meaning delete); ``before`` the values it replaces.
+    """
+
+    kind: ActionKind
+    uid: str
+    org: str | None
+    reason: str
+    article: str
+    dn: str | None = None
+    employee_number: str | None = None
+    full_name: str = ""
+    attrs: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    before: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    new_uid: str | None = None
+    request_key: str | None = None  # a roster request this action fulfils (done once)
+
+    def sort_key(self) -> tuple[int, str, str]:
+        return (ACTION_ORDER[self.kind], self.org or "", self.uid)
+
+
+class DecisionKind(StrEnum):
+    UID_COLLISION = "uid-collision"  # Hưng Yên: an operator agrees a name
+    AMBIGUOUS_MATCH = "ambiguous-match"  # adoption is not certain
+    UNLINKED_ACCOUNT = "unlinked-account"  # an account without key, on no roster
+    INVALID_NAME = "invalid-name"  # no valid uid can be made
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Something syncd will not decide alone; ``syncd decide`` resolves it."""
+
+    id: str
+    kind: DecisionKind
+    org: str | None
+    summary: str
+    employee_number: str | None = None
+    full_name: str = ""
+    candidates: tuple[str, ...] = ()
+    article: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a reconcile would do, for given inputs and ``now``; ``reconcile`` applies exactly it."""
+
+    now: datetime
+    actions: tuple[Action, ...]
+    decisions: tuple[Decision, ...] = ()
+    notices: tuple[str, ...] = ()
+    refused: str | None = None  # a safety limit stopped the run; nothing may be applied
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for action in self.actions:
+            out[action.kind.value] = out.get(action.kind.value, 0) + 1
+        return out

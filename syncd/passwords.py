@@ -1,0 +1,90 @@
+"""One-time passwords that satisfy the province's rule (DIGEST §2).
+
+Randomness is injected (``secrets.SystemRandom`` by default) so tests can be repeatable; the
+generated password is only ever handed to the directory and to the credential slip.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from dataclasses import dataclass
+from datetime import date
+
+from syncd.naming.text import fold_words
+from syncd.profiles import PasswordRule
+
+# Letters that are not confused on a printed slip (no l/1/I, O/0).
+_UPPER = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+_LOWER = "abcdefghijkmnopqrstuvwxyz"
+_DIGITS = "23456789"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a password must not contain, per the rule."""
+
+    account: str = ""
+    full_name: str = ""
+    birth_date: date | None = None
+    org_names: tuple[str, ...] = ()
+
+
+def _forbidden(rule: PasswordRule, ctx: Context) -> list[str]:
+    parts: list[str] = []
+    if rule.forbid_account and ctx.account:
+        parts += [p for p in ctx.account.lower().split(".") if len(p) >= 3]
+    if rule.forbid_name and ctx.full_name:
+        parts += [w for w in fold_words(ctx.full_name).split() if len(w) >= 3]
+        parts.append(fold_words(ctx.full_name).replace(" ", ""))
+    if rule.forbid_birth_date and ctx.birth_date:
+        d = ctx.birth_date
+        parts += [f"{d:%d%m%Y}", f"{d:%Y%m%d}", f"{d:%d%m%y}", f"{d:%Y}"]
+    if rule.forbid_org:
+        for name in ctx.org_names:
+            parts += [w for w in fold_words(name).split() if len(w) >= 4]
+            parts.append(fold_words(name).replace(" ", ""))
+    return [p for p in parts if p]
+
+
+def violations(password: str, rule: PasswordRule, ctx: Context = Context()) -> list[str]:
+    """Every way ``password`` breaks ``rule``, each citing the article; empty when compliant."""
+    art = rule.article
+    out = []
+    if len(password) < rule.min_length:
+        out.append(f"shorter than {rule.min_length} characters ({art})")
+    if rule.upper and not any(c.isupper() for c in password):
+        out.append(f"no upper-case letter ({art})")
+    if rule.lower and not any(c.islower() for c in password):
+        out.append(f"no lower-case letter ({art})")
+    if rule.digit and not any(c.isdigit() for c in password):
+        out.append(f"no digit ({art})")
+    if rule.special and not any(c in rule.special for c in password):
+        out.append(f"no special character from {rule.special} ({art})")
+    lowered = password.lower()
+    out += [f"contains {p!r} ({art})" for p in _forbidden(rule, ctx) if p in lowered]
+    return out
+
+
+def generate(
+    rule: PasswordRule,
+    ctx: Context = Context(),
+    rng: random.Random | None = None,
+    length: int = 14,
+) -> str:
+    """A random password that satisfies ``rule`` and avoids ``ctx``'s forbidden words."""
+    rng = rng or secrets.SystemRandom()
+    length = max(length, rule.min_length)
+    pools = [_UPPER, _LOWER, _DIGITS] + ([rule.special] if rule.special else [])
+    alphabet = "".join(pools)
+    for _ in range(1000):
+        chars = [rng.choice(p) for p in pools]
+        chars += [rng.choice(alphabet) for _ in range(length - len(chars))]
+        rng.shuffle(chars)
+        candidate = "".join(chars)
+        if not violations(candidate, rule, ctx):
+            return candidate
+    raise RuntimeError("could not generate a compliant password")  # pragma: no cover
+
+
+__all__ = ["Context", "generate", "violations"]

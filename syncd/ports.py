@@ -1,0 +1,68 @@
+"""Interfaces the core needs from the outside world; connectors implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from syncd.errors import SyncdError
+from syncd.model import Account, Action, State
+
+
+class DirectoryError(SyncdError):
+    """A directory operation failed; ``transient`` errors may succeed when retried."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class ReadIncomplete(DirectoryError):
+    """The directory did not return everything (size limit, missing paging cookie, …).
+
+    A reconcile must abort on it: treating "not read" as "not there" would revoke everyone.
+    """
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which accounts one run needs: everything (``orgs is None``) or what a file touches."""
+
+    orgs: Collection[str] | None = None
+    employee_numbers: Collection[str] = ()
+
+
+class Directory(Protocol):
+    """A directory profile (generic OpenLDAP + ppolicy today; iRedMail, Zimbra, AD later)."""
+
+    def read(self, scope: Scope) -> list[Account]:
+        """All accounts in ``scope``, with ONE paged search; raise ReadIncomplete if cut short."""
+        ...
+
+    def create(self, action: Action, password: str) -> str:
+        """Create the entry ``action.attrs`` describes, with a must-change password; its DN."""
+        ...
+
+    def update(self, dn: str, attrs: Mapping[str, tuple[str, ...]], *, link: bool = False) -> None:
+        """Replace these attributes (``()`` deletes); ``link`` also adds syncd's class."""
+        ...
+
+    def move(self, dn: str, new_uid: str, attrs: Mapping[str, tuple[str, ...]]) -> str:
+        """Rename the entry to ``new_uid`` (and its organisation's place); the new DN."""
+        ...
+
+    def set_password(self, dn: str, password: str) -> None:
+        """Set a one-time password that must be changed at first login."""
+        ...
+
+    def set_state(self, dn: str, state: State, since: datetime, reason: str) -> None:
+        """Record the lifecycle state and make it real (login and delivery blocked or not)."""
+        ...
+
+
+class AuditSink(Protocol):
+    def record(self, **fields: Any) -> None:
+        """Append one audit record (never a secret)."""
+        ...

@@ -1,0 +1,276 @@
+"""HR roster tables → validated people, per file, with every error located.
+
+A connector turns a CSV or XLSX file into a :class:`Table` of Unicode strings; this module maps
+the Vietnamese headers HR uses, converts columns typed in legacy TCVN3/VNI fonts, validates each
+row and returns a :class:`Snapshot`. A file with any error is rejected whole unless the
+configuration accepts valid rows, and a file is authoritative only for the organisations in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from syncd.errors import SyncdError
+from syncd.model import HrStatus, Person, Request
+from syncd.naming.legacy import convert, detect
+from syncd.naming.parse import parse_name
+from syncd.naming.text import fold_words, normalise
+from syncd.orgs import Catalogue
+
+# field → the headers HR writes (compared without accents, case or spaces)
+HEADERS: dict[str, tuple[str, ...]] = {
+    "employee_number": ("Mã cán bộ", "Mã CB", "Mã nhân viên", "Số hiệu cán bộ", "employee_number"),
+    "full_name": ("Họ và tên", "Họ tên", "full_name"),
+    "org": ("Mã đơn vị", "Đơn vị", "Cơ quan", "org"),
+    "office": ("Phòng/Ban", "Phòng ban", "Phòng", "office"),
+    "title": ("Chức vụ", "title"),
+    "birth_date": ("Ngày sinh", "birth_date"),
+    "status": ("Trạng thái", "status"),
+    "request": ("Đề nghị", "Yêu cầu", "request"),
+}
+REQUIRED = ("employee_number", "full_name", "org")
+TEXT_FIELDS = ("full_name", "org", "office", "title", "status", "request")
+
+STATUS_WORDS = {
+    "": HrStatus.ACTIVE,
+    "dang cong tac": HrStatus.ACTIVE,
+    "dang lam viec": HrStatus.ACTIVE,
+    "active": HrStatus.ACTIVE,
+    "nghi huu": HrStatus.RETIRED,
+    "retired": HrStatus.RETIRED,
+    "nghi viec": HrStatus.RESIGNED,
+    "thoi viec": HrStatus.RESIGNED,
+    "resigned": HrStatus.RESIGNED,
+    "chuyen cong tac": HrStatus.TRANSFERRED_OUT,
+    "transferred out": HrStatus.TRANSFERRED_OUT,
+    "tu tran": HrStatus.DECEASED,
+    "da tu tran": HrStatus.DECEASED,
+    "deceased": HrStatus.DECEASED,
+}
+REQUEST_WORDS = {
+    "": Request.NONE,
+    "cap moi": Request.CREATE,
+    "cap lai mat khau": Request.RESET_PASSWORD,
+    "thu hoi": Request.REVOKE,
+    "khoi phuc": Request.RESTORE,
+    "khoi phuc lai": Request.RESTORE,
+}
+_DATE_FORMATS = ("%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y", "%d/%m/%y")
+
+
+class RosterError(SyncdError):
+    """The file as a whole cannot be read (no header, missing required column)."""
+
+
+@dataclass(frozen=True)
+class Table:
+    """Cells as Unicode strings; ``rows`` carry their row number in the file (header = 1)."""
+
+    source: str
+    headers: Sequence[str]
+    rows: Sequence[tuple[int, Sequence[str]]]
+    decoded_as: str = "utf-8"
+    sha256: str = ""
+
+
+@dataclass(frozen=True)
+class RowError:
+    source: str
+    row: int
+    column: str
+    value: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: row {self.row}, column {self.column!r}, value {self.value!r}: " + (
+            self.message
+        )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one roster file says, once validated."""
+
+    source: str
+    sha256: str
+    people: tuple[Person, ...]
+    authoritative: frozenset[str]
+    errors: tuple[RowError, ...] = ()
+    notes: tuple[str, ...] = ()
+    rejected: bool = False
+
+
+def _key(text: str) -> str:
+    return fold_words(text).replace(" ", "")
+
+
+def map_columns(
+    headers: Sequence[str], source: str, overrides: Mapping[str, str] | None = None
+) -> dict[str, int]:
+    """field → column index; raises :class:`RosterError` naming a missing required column."""
+    wanted = {f: (overrides[f],) if overrides and f in overrides else h for f, h in HEADERS.items()}
+    index = {_key(h): i for i, h in reversed(list(enumerate(headers))) if _key(h)}
+    found: dict[str, int] = {}
+    for f, names in wanted.items():
+        for name in names:
+            if _key(name) in index:
+                found[f] = index[_key(name)]
+                break
+    # "Đơn vị" (name) and "Mã đơn vị" (code) may both be present: the code wins.
+    missing = [f for f in REQUIRED if f not in found]
+    if missing:
+        labels = ", ".join(repr(wanted[f][0]) for f in missing)
+        raise RosterError(
+            f"{source}: row 1: missing required column(s) {labels}; found {list(headers)}"
+        )
+    return found
+
+
+def parse_date(text: str) -> date | None:
+    text = text.strip()
+    if not text:
+        return None
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text[:10] if fmt == "%Y-%m-%d" else text, fmt).date()
+        except ValueError:
+            continue
+    raise ValueError(text)
+
+
+def read_roster(
+    table: Table,
+    catalogue: Catalogue,
+    overrides: Mapping[str, str] | None = None,
+    accept_valid_rows: bool = False,
+) -> Snapshot:
+    """Validate ``table``; every row error is collected, none stops the others."""
+    src = table.source
+    notes: list[str] = []
+    if table.decoded_as not in ("utf-8", "utf-8-sig", "xlsx"):
+        notes.append(f"{src}: read as {table.decoded_as}")
+    headers = list(table.headers)
+    head = detect(headers)
+    if head.converted:
+        headers = [convert(h, head.encoding) for h in headers]
+        notes.append(f"{src}: header row was typed in {head.encoding.value.upper()}; converted")
+    cols = map_columns(headers, src, overrides)
+
+    def cell(cells: Sequence[str], f: str) -> str:
+        i = cols.get(f)
+        return normalise(cells[i]) if i is not None and i < len(cells) else ""
+
+    # Legacy encodings are decided per column, never per cell.
+    columns = {f: [cell(c, f) for _, c in table.rows] for f in cols}
+    for f in TEXT_FIELDS:
+        if f in columns:
+            decision = detect(columns[f])
+            if decision.converted:
+                columns[f] = [normalise(convert(v, decision.encoding)) for v in columns[f]]
+                notes.append(
+                    f"{src}: column {headers[cols[f]]!r} was typed in "
+                    f"{decision.encoding.value.upper()} ({decision.valid[decision.encoding]}/"
+                    f"{decision.words} words recognised); converted to Unicode"
+                )
+
+    errors: list[RowError] = []
+    people: list[Person] = []
+    seen: dict[str, int] = {}
+    error_orgs: set[str] = set()
+    unknown_org_rows = False
+    for i, (rowno, _) in enumerate(table.rows):
+        v = {f: columns[f][i] for f in columns}
+        if not any(v.values()):
+            continue  # blank line
+        row_errors: list[RowError] = []
+
+        def err(
+            f: str,
+            message: str,
+            v: dict[str, str] = v,
+            rowno: int = rowno,
+            out: list[RowError] = row_errors,
+        ) -> None:
+            out.append(RowError(src, rowno, headers[cols[f]], v.get(f, ""), message))
+
+        emp = v["employee_number"]
+        if not emp:
+            err("employee_number", "empty employee number")
+        elif emp in seen:
+            err("employee_number", f"duplicate employee number (also on row {seen[emp]})")
+        else:
+            seen[emp] = rowno
+        try:
+            parse_name(v["full_name"])
+        except SyncdError as exc:
+            err("full_name", str(exc))
+        org = catalogue.find(v["org"]) if v["org"] else None
+        if org is None:
+            err("org", "unknown organisation" if v["org"] else "empty organisation")
+            unknown_org_rows = True
+        office = None
+        if org is not None and v.get("office"):
+            found = catalogue.find_office(org.code, v["office"])
+            if found is None:
+                err("office", f"unknown office of {org.code}")
+            else:
+                office = found.code
+        birth = None
+        if v.get("birth_date"):
+            try:
+                birth = parse_date(v["birth_date"])
+            except ValueError:
+                err("birth_date", "unparseable date (use dd/mm/yyyy)")
+        status = STATUS_WORDS.get(fold_words(v.get("status", "")))
+        if status is None:
+            err("status", f"unknown status (one of: {', '.join(sorted(STATUS_WORDS)[1:])})")
+        request = REQUEST_WORDS.get(fold_words(v.get("request", "")))
+        if request is None:
+            err("request", "unknown request (cấp mới, cấp lại mật khẩu, thu hồi, khôi phục)")
+        if row_errors:
+            errors += row_errors
+            if org is not None:
+                error_orgs.add(org.code)
+            continue
+        assert org is not None and status is not None and request is not None
+        people.append(
+            Person(
+                employee_number=emp,
+                full_name=v["full_name"],
+                org=org.code,
+                office=office,
+                title=v.get("title") or None,
+                birth_date=birth,
+                status=status,
+                request=request,
+                source=f"{src}:{rowno}",
+            )
+        )
+    rejected = bool(errors) and not accept_valid_rows
+    authoritative = {p.org for p in people} - error_orgs
+    if errors and accept_valid_rows:
+        if unknown_org_rows:
+            authoritative = set()
+            notes.append(
+                f"{src}: rows with an unknown organisation were left out, so this file removes "
+                "nobody (it cannot say who is missing)"
+            )
+        elif error_orgs:
+            notes.append(
+                f"{src}: rows with errors were left out; nobody is removed from "
+                f"{', '.join(sorted(error_orgs))}"
+            )
+    return Snapshot(
+        source=src,
+        sha256=table.sha256,
+        people=() if rejected else tuple(people),
+        authoritative=frozenset() if rejected else frozenset(authoritative),
+        errors=tuple(errors),
+        notes=tuple(notes),
+        rejected=rejected,
+    )
+
+
+__all__ = ["HEADERS", "RosterError", "RowError", "Snapshot", "Table", "read_roster"]
