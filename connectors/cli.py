@@ -11,15 +11,27 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
+from connectors import runner
+from connectors.runner import EXIT_BAD_INPUT, EXIT_FAILED
+from connectors.store import StateStore
+from syncd.config import Config, ConfigError
 from syncd.errors import SyncdError
+from syncd.model import Action, DecisionKind, Plan
 from syncd.naming import BUILTIN, Status, UidPool, allocate, get_scheme
+from syncd.orgs import CatalogueError
+from syncd.report import decision_dict, decisions_text, plan_dict, plan_table
+from syncd.state import Resolution, Resolve
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 1, 2, 3
+DEFAULT_CONFIG = "/etc/syncd/syncd.yaml"
 
 
 class BadInput(click.ClickException):
@@ -30,8 +42,238 @@ class BadInput(click.ClickException):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="syncd")
-def main() -> None:
-    """syncd keeps a province's official mail directory in step with HR and the regulation."""
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="SYNCD_CONFIG",
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    help="The syncd.yaml to use (or $SYNCD_CONFIG).",
+)
+@click.pass_context
+def main(ctx: click.Context, config_path: Path) -> None:
+    """syncd keeps a province's official mail directory in step with HR and the regulation.
+
+    Exit codes: 0 done, 1 some actions failed, 2 bad input or configuration,
+    3 refused by a safety limit.
+    """
+    ctx.obj = config_path
+
+
+def _config(ctx: click.Context) -> Config:
+    path: Path = ctx.obj
+    try:
+        return runner.load_config(path)
+    except ConfigError as exc:
+        raise BadInput("configuration has errors:\n" + "\n".join(exc.issues)) from exc
+    except SyncdError as exc:
+        raise BadInput(str(exc)) from exc
+
+
+def _parse_now(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadInput(f"--now {value!r}: use an ISO date or date-time, e.g. 2027-03-01") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@main.group("config")
+def config_group() -> None:
+    """Check the configuration."""
+
+
+@config_group.command("validate")
+@click.pass_context
+def config_validate(ctx: click.Context) -> None:
+    """Validate syncd.yaml (schema, then cross-field checks) and the organisation catalogue."""
+    cfg = _config(ctx.parent.parent if ctx.parent and ctx.parent.parent else ctx)
+    try:
+        catalogue = runner.load_catalogue(cfg.orgs)
+    except CatalogueError as exc:
+        raise BadInput("organisation catalogue has errors:\n" + "\n".join(exc.issues)) from exc
+    warnings: list[str] = []
+    from connectors.secrets import bind_password
+
+    try:
+        bind_password(cfg.directory, warnings)
+    except SyncdError as exc:
+        raise BadInput(str(exc)) from exc
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)
+    click.echo(
+        f"{cfg.source}: ok — profile {cfg.profile}, scheme {cfg.scheme.id}, domain {cfg.domain}, "
+        f"{len(catalogue.all())} organisations"
+    )
+
+
+_run_options = [
+    click.option(
+        "--roster",
+        "rosters",
+        multiple=True,
+        type=click.Path(path_type=Path, dir_okay=False, exists=True),
+        help="Run on this roster file (repeatable) instead of the inbox.",
+    ),
+    click.option("--now", "now", default=None, help="Evaluate at this date-time (ISO)."),
+    click.option("--json", "as_json", is_flag=True, help="Machine-readable output."),
+    click.option(
+        "--allow-mass-change",
+        is_flag=True,
+        help="Override the safety limits for this run (audited).",
+    ),
+]
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def run_options(fn: F) -> F:
+    for option in reversed(_run_options):
+        fn = option(fn)
+    return fn
+
+
+def _do_run(
+    ctx: click.Context,
+    rosters: tuple[Path, ...],
+    now: str | None,
+    as_json: bool,
+    allow_mass_change: bool,
+    dry_run: bool,
+) -> None:
+    cfg = _config(ctx)
+    bar: Any = None
+
+    def on_plan(plan: Plan) -> None:
+        nonlocal bar
+        if sys.stderr.isatty() and not as_json and not dry_run and len(plan.actions) > 50:
+            bar = click.progressbar(length=len(plan.actions), label="applying", file=sys.stderr)
+            bar.__enter__()
+
+    def progress(_: Action) -> None:
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        outcome = runner.run(
+            cfg,
+            rosters=list(rosters) or None,
+            now=_parse_now(now),
+            dry_run=dry_run,
+            allow_mass_change=allow_mass_change,
+            progress=progress,
+            on_plan=on_plan,
+        )
+    except (ConfigError, CatalogueError) as exc:
+        raise BadInput("\n".join(exc.issues)) from exc
+    except SyncdError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    if as_json:
+        data = {
+            "plan": plan_dict(outcome.plan) if outcome.plan else None,
+            **runner.summary_dict(outcome),
+        }
+        click.echo(json.dumps(data, ensure_ascii=False, indent=1))
+    else:
+        if outcome.plan is not None and (dry_run or outcome.plan.refused):
+            click.echo(plan_table(outcome.plan, limit=None if dry_run else 40))
+            click.echo("")
+        click.echo(runner.report_text(outcome, list(rosters) or runner.inbox_files(cfg)), nl=False)
+    sys.exit(outcome.exit_code)
+
+
+@main.command("plan")
+@run_options
+@click.pass_context
+def plan_cmd(
+    ctx: click.Context,
+    rosters: tuple[Path, ...],
+    now: str | None,
+    as_json: bool,
+    allow_mass_change: bool,
+) -> None:
+    """Show what a reconcile would do, changing nothing."""
+    _do_run(ctx, rosters, now, as_json, allow_mass_change, dry_run=True)
+
+
+@main.command("reconcile")
+@run_options
+@click.option("--dry-run", is_flag=True, help="Plan only (the same as `syncd plan`).")
+@click.pass_context
+def reconcile_cmd(
+    ctx: click.Context,
+    rosters: tuple[Path, ...],
+    now: str | None,
+    as_json: bool,
+    allow_mass_change: bool,
+    dry_run: bool,
+) -> None:
+    """Apply the plan: create, link, update, move, reset, restore and revoke accounts."""
+    _do_run(ctx, rosters, now, as_json, allow_mass_change, dry_run=dry_run)
+
+
+@main.command("decisions")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def decisions_cmd(ctx: click.Context, as_json: bool) -> None:
+    """List what waits for an operator (uid collisions, uncertain matches, unlinked accounts)."""
+    cfg = _config(ctx)
+    state = StateStore(cfg.paths.state).load()
+    pending = [d for k, d in state.decisions.items() if k not in state.resolutions]
+    if as_json:
+        click.echo(json.dumps([decision_dict(d) for d in pending], ensure_ascii=False, indent=1))
+    else:
+        click.echo(decisions_text(pending))
+
+
+@main.command("decide")
+@click.argument("decision_id")
+@click.option("--link", "link_uid", help="This person already has the mailbox UID.")
+@click.option("--uid", "chosen_uid", help="Create the mailbox with this uid.")
+@click.option("--ignore", is_flag=True, help="Do nothing for this person or account.")
+@click.option("--by", default="", help="Who decided (recorded).")
+@click.pass_context
+def decide_cmd(
+    ctx: click.Context,
+    decision_id: str,
+    link_uid: str | None,
+    chosen_uid: str | None,
+    ignore: bool,
+    by: str,
+) -> None:
+    """Resolve a pending decision; the next reconcile carries it out."""
+    cfg = _config(ctx)
+    store = StateStore(cfg.paths.state)
+    state = store.load()
+    decision = state.decisions.get(decision_id)
+    if decision is None:
+        raise BadInput(f"no pending decision {decision_id!r}; see `syncd decisions`")
+    given = [x for x in (link_uid, chosen_uid, ignore or None) if x]
+    if len(given) != 1:
+        raise BadInput("give exactly one of --link UID, --uid UID, --ignore")
+    if decision.kind is DecisionKind.UNLINKED_ACCOUNT and not ignore:
+        raise BadInput("an unlinked account is linked from its person's decision; here: --ignore")
+    if link_uid:
+        res = Resolution(Resolve.LINK, link_uid.lower())
+    elif chosen_uid:
+        res = Resolution(Resolve.UID, chosen_uid.lower())
+    else:
+        res = Resolution(Resolve.IGNORE)
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    state.resolutions[decision_id] = Resolution(res.how, res.value, by, stamp)
+    store.save(state)
+    click.echo(
+        f"{decision_id}: {res.how.value} {res.value} recorded; the next reconcile applies it"
+    )
 
 
 @main.command("schemes")
@@ -122,4 +364,4 @@ def _uid_batch(scheme_id: str, path: Path, pool: UidPool) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    main()  # pylint: disable=no-value-for-parameter

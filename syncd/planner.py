@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from syncd.config import Safety
@@ -116,13 +116,21 @@ class _Planner:
     def __init__(self, inp: PlanInput) -> None:
         self.inp = inp
         self.profile = inp.profile
+        # An organisation mailbox made by hand before syncd is still an organisation mailbox.
+        boxes = inp.catalogue.mailboxes
+        self.accounts = [
+            replace(a, kind=Kind.ORGANISATION)
+            if a.uid in boxes and a.kind is Kind.PERSON and not a.employee_number
+            else a
+            for a in inp.accounts
+        ]
         self.actions: list[Action] = []
         self.decisions: list[Decision] = []
         self.notices: list[str] = []
-        self.by_uid = {a.uid: a for a in inp.accounts}
+        self.by_uid = {a.uid: a for a in self.accounts}
         self.by_emp: dict[str, list[Account]] = defaultdict(list)
         self.unlinked: dict[tuple[str, str | None], list[Account]] = defaultdict(list)
-        for a in inp.accounts:
+        for a in self.accounts:
             if a.kind is not Kind.PERSON:
                 continue
             if a.employee_number:
@@ -130,8 +138,9 @@ class _Planner:
             elif a.managed:
                 self.unlinked[(fold_words(a.cn), a.org)].append(a)
         self.linked: set[str] = set()
+        self.proposed: set[str] = set()  # accounts offered in an ambiguous-match decision
         taken: dict[str, str | None] = {}
-        for a in inp.accounts:
+        for a in self.accounts:
             taken[a.uid] = fold_words(a.cn) if a.kind is Kind.PERSON else None
             for mail in a.mail:
                 local, _, dom = mail.lower().partition("@")
@@ -291,6 +300,7 @@ class _Planner:
             return
         loose = [a for a in self.unlinked.get((folded, None), []) if a.uid not in self.linked]
         if cands or loose:
+            self.proposed |= {a.uid for a in cands + loose}
             self.decide(
                 DecisionKind.AMBIGUOUS_MATCH,
                 key,
@@ -510,7 +520,7 @@ class _Planner:
         for snap in self.inp.snapshots:
             for org in snap.authoritative:
                 authoritative[org].append(snap.source)
-        for a in self.inp.accounts:
+        for a in self.accounts:
             if not a.managed or a.kind is not Kind.PERSON or a.org not in authoritative:
                 continue
             files = ", ".join(authoritative[a.org])
@@ -526,7 +536,11 @@ class _Planner:
                         employee_number=a.employee_number,
                         full_name=a.cn,
                     )
-            elif a.uid not in self.linked and a.state is not State.REVOKED:
+            elif (
+                a.uid not in self.linked
+                and a.uid not in self.proposed
+                and a.state is not State.REVOKED
+            ):
                 key = decision_id("account", a.uid)
                 res = self.inp.state.resolutions.get(key)
                 if res is None or res.how is not Resolve.IGNORE:
@@ -541,7 +555,7 @@ class _Planner:
 
     def expired_aliases(self) -> None:
         now = self.inp.now.strftime(GENERALIZED)
-        for a in self.inp.accounts:
+        for a in self.accounts:
             if not a.managed or not a.aliases:
                 continue
             expired = [x for x in a.aliases if x.split(" ")[-1] <= now]
@@ -572,7 +586,7 @@ class _Planner:
         scope = self.inp.org_scope
         population = sum(
             1
-            for a in self.inp.accounts
+            for a in self.accounts
             if a.managed
             and a.kind is Kind.PERSON
             and a.state is not State.REVOKED

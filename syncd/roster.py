@@ -149,7 +149,13 @@ def read_roster(
     """Validate ``table``; every row error is collected, none stops the others."""
     src = table.source
     notes: list[str] = []
-    if table.decoded_as not in ("utf-8", "utf-8-sig", "xlsx"):
+    legacy_names = {"tcvn3": "TCVN3 (ABC, .VnTime)", "vni": "VNI"}
+    if table.decoded_as in legacy_names:
+        notes.append(
+            f"{src}: the file was typed in the legacy {legacy_names[table.decoded_as]} "
+            "encoding; converted to Unicode"
+        )
+    elif table.decoded_as not in ("utf-8", "utf-8-sig", "xlsx"):
         notes.append(f"{src}: read as {table.decoded_as}")
     headers = list(table.headers)
     head = detect(headers)

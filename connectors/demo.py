@@ -1,0 +1,167 @@
+"""``make demo``: the main job on an embedded default.
+
+Starts (or reuses) a throwaway slapd whose data lives in ``.demo/`` of the checkout, listening
+on loopback only; loads the Cao Bằng sample (catalogue, 9 HR rosters — one XLSX, one typed in
+TCVN3 — and the mailboxes that predate syncd); runs a real reconcile and prints the summary and
+an ``ldapsearch`` command to look at the result. Run it again: 0 changes.
+``python -m connectors.demo stop`` stops the slapd.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+from collections import Counter
+from pathlib import Path
+
+from connectors import runner
+from connectors.sample_data import DOMAIN, SUFFIX, existing_ldif, write_sample
+from connectors.slapd_sandbox import Sandbox
+from connectors.store import write_private
+from syncd.report import counts_line, decisions_text
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / ".demo"
+SAMPLE = ROOT / "config" / "examples" / "caobang"
+
+CONFIG = """\
+# Written by `make demo` for its throwaway slapd (the port changes between runs).
+profile: caobang-2025
+domain: {domain}
+directory:
+  url: {url}
+  bind_dn: {bind_dn}
+  bind_password_file: bind.pw
+  base_dn: {people}
+  layout: flat
+paths:
+  inbox: inbox
+  state: state
+  outbox: outbox
+  audit_log: state/audit.jsonl
+orgs: {orgs}
+safety:
+  max_revoke_share: 0.10
+  max_revoke_count: 25
+"""
+
+
+def _running(pidfile: Path) -> int | None:
+    try:
+        pid = int(pidfile.read_text().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def start() -> Sandbox:
+    slapd_dir = DEMO / "slapd"
+    port_file = DEMO / "port"
+    pid = _running(slapd_dir / "slapd.pid")
+    if pid is not None and port_file.exists():
+        sandbox = Sandbox(slapd_dir, suffix=SUFFIX, port=int(port_file.read_text()))
+        print(f"==> reusing the demo slapd (pid {pid}) on {sandbox.url}")
+        return sandbox
+    fresh = not (slapd_dir / "slapd.d").exists()
+    sandbox = Sandbox(slapd_dir, suffix=SUFFIX)
+    sandbox.start()
+    port_file.write_text(str(sandbox.port))
+    sandbox.process = None  # leave it running after this process ends, for ldapsearch
+    print(f"==> started a throwaway slapd on {sandbox.url} (data in {slapd_dir})")
+    if fresh:
+        conn = sandbox.admin()
+        from ldap3 import LDIF  # noqa: F401  (ldap3 parses the LDIF for us below)
+
+        _load_ldif(conn, existing_ldif(sandbox.people_dn))
+        conn.unbind()
+        print("==> loaded the mailboxes that predate syncd (2011-style: datnv, hoalt, …)")
+    return sandbox
+
+
+def _load_ldif(conn: object, ldif: str) -> None:
+    from ldap3 import Connection
+
+    assert isinstance(conn, Connection)
+    for block in ldif.strip().split("\n\n"):
+        attrs: dict[str, list[str]] = {}
+        dn = ""
+        for line in block.splitlines():
+            key, _, value = line.partition(": ")
+            if key == "dn":
+                dn = value
+            else:
+                attrs.setdefault(key, []).append(value)
+        classes = attrs.pop("objectClass")
+        if not conn.add(dn, classes, attrs) and conn.result["result"] != 68:
+            raise RuntimeError(f"loading {dn}: {conn.result}")
+
+
+def stop() -> None:
+    pid = _running(DEMO / "slapd" / "slapd.pid")
+    if pid is None:
+        print("the demo slapd is not running")
+        return
+    os.kill(pid, signal.SIGTERM)
+    print(f"stopped the demo slapd (pid {pid}); `rm -rf .demo` forgets its data")
+
+
+def main() -> int:
+    if sys.argv[1:] == ["stop"]:
+        stop()
+        return 0
+    DEMO.mkdir(exist_ok=True)
+    sandbox = start()
+    write_private(DEMO / "bind.pw", sandbox.service_password + "\n")
+    inbox = DEMO / "inbox"
+    if not inbox.exists():
+        inbox.mkdir()
+        for path in sorted((SAMPLE / "rosters").iterdir()):
+            shutil.copy2(path, inbox / path.name)
+    (DEMO / "syncd.yaml").write_text(
+        CONFIG.format(
+            domain=DOMAIN,
+            url=sandbox.url,
+            bind_dn=sandbox.service_dn,
+            people=sandbox.people_dn,
+            orgs=SAMPLE / "orgs.yaml",
+        ),
+        encoding="utf-8",
+    )
+    config = runner.load_config(DEMO / "syncd.yaml")
+    files = runner.inbox_files(config)
+    print(f"==> reconciling {len(files)} HR roster files from {inbox} into {sandbox.people_dn}")
+    outcome = runner.run(config)
+    plan = outcome.plan
+    assert plan is not None
+    print()
+    print(runner.report_text(outcome, files), end="")
+    print()
+    if plan.actions:
+        kinds = Counter(a.kind.value for a in plan.actions)
+        print(f"Changes made this run: {counts_line(dict(kinds))}")
+        for a in plan.actions:
+            if a.kind.value in ("link", "move", "revoke", "reset-password"):
+                print(f"  {a.kind.value:<15} {a.uid}{' → ' + a.new_uid if a.new_uid else ''}: "
+                      f"{a.reason} [{a.article}]")
+    else:
+        print("0 changes: the directory already matches the rosters (run it as often as you like).")
+    if plan.decisions:
+        print("\nWaiting for an operator (syncd decisions / syncd decide):")
+        print(decisions_text(plan.decisions))
+    cfg = DEMO / "syncd.yaml"
+    print(f"""
+Look at the result:
+  ldapsearch -x -H {sandbox.url} -D '{sandbox.admin_dn}' -w {sandbox.admin_password} \\
+    -b '{sandbox.people_dn}' '(ou=skhcn)' uid cn mail title syncdState
+Plan again (should be 0 actions):   .venv/bin/syncd -c {cfg} plan
+Pending decisions:                  .venv/bin/syncd -c {cfg} decisions
+Audit log:                          {config.paths.audit_log}
+Stop the demo slapd:                .venv/bin/python -m connectors.demo stop""")
+    return outcome.exit_code if outcome.exit_code != runner.EXIT_FAILED else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

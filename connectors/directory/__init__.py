@@ -1,0 +1,1 @@
+"""Directory profiles behind :class:`syncd.ports.Directory`."""

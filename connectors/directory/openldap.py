@@ -1,0 +1,357 @@
+"""The generic OpenLDAP + ppolicy directory profile (ldap3).
+
+- Reads the managed scope with ONE paged search and checks every page: a size limit, a
+  missing paging control or any non-success result aborts the read (``ReadIncomplete``), so
+  "not read" is never taken for "not there".
+- ``get_info=NONE`` is pinned: every attribute value arrives as a list of ``str``.
+- Every DN is built with RDN escaping and every filter value with filter escaping.
+- Passwords go through the RFC 3062 password-modify operation, so the server hashes them with
+  its own scheme; ``pwdReset: TRUE`` makes the first login change them (the mail server's
+  login filter must check it: see docs/mail-server.md).
+- A lock or revocation sets ``pwdAccountLockedTime`` to a real timestamp (the policy needs
+  ``pwdLockout: TRUE`` and no lockout duration), which both blocks the bind and keeps the date.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import ssl
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlparse
+
+from ldap3 import (
+    MODIFY_ADD,
+    MODIFY_REPLACE,
+    NONE,
+    SUBTREE,
+    Connection,
+    Server,
+    Tls,
+)
+from ldap3.core.exceptions import LDAPException
+from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.dn import escape_rdn
+
+from syncd.config import DirectoryConfig
+from syncd.model import Account, Action, Kind, State
+from syncd.ports import DirectoryError, ReadIncomplete, Scope
+
+PAGED_RESULTS = "1.2.840.113556.1.4.319"
+GENERALIZED = "%Y%m%d%H%M%SZ"
+ATTRIBUTES = [
+    "uid",
+    "cn",
+    "sn",
+    "givenName",
+    "mail",
+    "employeeNumber",
+    "ou",
+    "departmentNumber",
+    "title",
+    "objectClass",
+    "syncdState",
+    "syncdStateSince",
+    "syncdStateReason",
+    "syncdManaged",
+    "syncdKind",
+    "syncdAlias",
+]
+# Result codes worth a retry: busy, unavailable, unwillingToPerform, timeLimitExceeded, other.
+TRANSIENT = {3, 51, 52, 53, 80}
+
+
+def _first(entry: Mapping[str, Any], name: str) -> str | None:
+    values = entry.get(name) or []
+    return str(values[0]) if values else None
+
+
+def _since(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value[:14] + "Z", GENERALIZED).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class OpenLdapDirectory:
+    """:class:`syncd.ports.Directory` for OpenLDAP with the ppolicy overlay."""
+
+    def __init__(self, config: DirectoryConfig, password: str, domain: str) -> None:
+        self.config = config
+        self.domain = domain
+        self.base = config.base_dn
+        self._known_ous: set[str] = set()
+        url = urlparse(config.url)
+        host = url.hostname or ""
+        tls = None
+        if url.scheme == "ldaps" or not _is_loopback(host):
+            tls = Tls(
+                validate=ssl.CERT_REQUIRED,
+                ca_certs_file=str(config.ca_file) if config.ca_file else None,
+            )
+        if url.scheme == "ldap" and not _is_loopback(host) and not config.allow_insecure:
+            raise DirectoryError(
+                f"{config.url}: plain ldap:// is only allowed to loopback; use ldaps:// or set "
+                "directory.allow_insecure: true"
+            )
+        self.server = Server(config.url, get_info=NONE, connect_timeout=config.timeout, tls=tls)
+        self._password = password
+        self._conn: Connection | None = None
+
+    # -- connection ---------------------------------------------------------------------------
+
+    @property
+    def conn(self) -> Connection:
+        if self._conn is None or self._conn.closed:
+            try:
+                conn = Connection(
+                    self.server,
+                    self.config.bind_dn,
+                    self._password,
+                    receive_timeout=int(self.config.timeout),
+                    raise_exceptions=False,
+                    read_only=False,
+                )
+                if not conn.bind():
+                    raise DirectoryError(
+                        f"cannot bind to {self.config.url} as {self.config.bind_dn}: "
+                        f"{conn.result.get('description')}",
+                        transient=conn.result.get("result") in TRANSIENT,
+                    )
+            except (LDAPException, OSError) as exc:
+                raise DirectoryError(
+                    f"cannot reach {self.config.url}: {exc}", transient=True
+                ) from exc
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.unbind()
+            self._conn = None
+
+    def _check(self, ok: bool, what: str) -> None:
+        if not ok:
+            r = self.conn.result
+            detail = f"{r.get('description')} ({r.get('result')}) {r.get('message') or ''}"
+            raise DirectoryError(
+                f"{what}: {detail.strip()}",
+                transient=r.get("result") in TRANSIENT,
+            )
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            ok = fn(*args, **kwargs)
+        except LDAPException as exc:
+            self._conn = None
+            raise DirectoryError(f"{what}: {exc}", transient=True) from exc
+        self._check(ok, what)
+
+    def _modify(self, dn: str, changes: dict[str, Any], what: str) -> None:
+        """Modify; an entry made before syncd first gets syncd's auxiliary class."""
+        ok = self.conn.modify(dn, changes)
+        if not ok and self.conn.result.get("result") == 65 and any(
+            k.lower().startswith("syncd") for k in changes
+        ):
+            self._add_class(dn)
+            ok = self.conn.modify(dn, changes)
+        self._check(ok, what)
+
+    def _add_class(self, dn: str) -> None:
+        ok = self.conn.modify(dn, {"objectClass": [(MODIFY_ADD, ["syncdAccount"])]})
+        if not ok and self.conn.result.get("result") != 20:  # 20: the class is already there
+            self._check(False, f"adding syncd's class to {dn}")
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def scope_filter(self, scope: Scope) -> str:
+        base = "(objectClass=inetOrgPerson)"
+        if scope.orgs is None:
+            return base
+        parts = [f"(ou={escape_filter_chars(o)})" for o in sorted(scope.orgs)]
+        # aliases kept after a transfer carry the organisation too (hungdv.skhcn@…)
+        parts += [
+            f"(mail=*.{escape_filter_chars(o)}@{escape_filter_chars(self.domain)})"
+            for o in sorted(scope.orgs)
+        ]
+        parts += [
+            f"(employeeNumber={escape_filter_chars(e)})" for e in sorted(scope.employee_numbers)
+        ]
+        parts.append("(!(employeeNumber=*))")  # accounts waiting to be linked
+        return f"(&{base}(|{''.join(parts)}))"
+
+    def read(self, scope: Scope) -> list[Account]:
+        """One paged search over the managed base; every page is checked."""
+        flt = self.scope_filter(scope)
+        accounts: list[Account] = []
+        cookie: bytes | None = None
+        pages = 0
+        while True:
+            try:
+                self.conn.search(
+                    self.base,
+                    flt,
+                    search_scope=SUBTREE,
+                    attributes=ATTRIBUTES,
+                    paged_size=self.config.page_size,
+                    paged_cookie=cookie,
+                )
+            except LDAPException as exc:
+                self._conn = None
+                raise ReadIncomplete(f"reading {self.base}: {exc}", transient=True) from exc
+            result = self.conn.result
+            pages += 1
+            if result.get("result") != 0:
+                raise ReadIncomplete(
+                    f"reading {self.base} stopped after {len(accounts)} entries, page {pages}: "
+                    f"{result.get('description')} ({result.get('result')}); nothing was changed",
+                    transient=result.get("result") in TRANSIENT,
+                )
+            control = (result.get("controls") or {}).get(PAGED_RESULTS)
+            if control is None:
+                raise ReadIncomplete(
+                    f"reading {self.base}: the server ignored the paging control after "
+                    f"{len(accounts)} entries (a size limit?); nothing was changed"
+                )
+            for item in self.conn.response or []:
+                if item.get("type") == "searchResEntry":
+                    accounts.append(self._account(item["dn"], item["attributes"]))
+            cookie = control["value"]["cookie"]
+            if not cookie:
+                return accounts
+
+    def _account(self, dn: str, a: Mapping[str, Any]) -> Account:
+        classes = {str(c).lower() for c in a.get("objectClass", [])}
+        state = (_first(a, "syncdState") or "active").lower()
+        return Account(
+            dn=dn,
+            uid=(_first(a, "uid") or "").lower(),
+            cn=_first(a, "cn") or "",
+            sn=_first(a, "sn") or "",
+            given_name=_first(a, "givenName") or "",
+            mail=tuple(str(m) for m in a.get("mail", [])),
+            employee_number=_first(a, "employeeNumber"),
+            org=_first(a, "ou"),
+            office=_first(a, "departmentNumber"),
+            title=_first(a, "title"),
+            state=State(state) if state in State._value2member_map_ else State.ACTIVE,
+            state_since=_since(_first(a, "syncdStateSince")),
+            state_reason=_first(a, "syncdStateReason"),
+            managed=(_first(a, "syncdManaged") or "TRUE").upper() != "FALSE",
+            kind=Kind.ORGANISATION
+            if (_first(a, "syncdKind") or "").lower() == "organisation"
+            else Kind.PERSON,
+            aliases=tuple(str(x) for x in a.get("syncdAlias", [])),
+            has_syncd_class="syncdaccount" in classes,
+        )
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def dn_for(self, uid: str, org: str | None) -> str:
+        rdn = f"uid={escape_rdn(uid)}"
+        if self.config.layout == "per-org" and org:
+            return f"{rdn},ou={escape_rdn(org)},{self.base}"
+        return f"{rdn},{self.base}"
+
+    def _ensure_ou(self, org: str | None) -> None:
+        if self.config.layout != "per-org" or not org or org in self._known_ous:
+            return
+        dn = f"ou={escape_rdn(org)},{self.base}"
+        ok = self.conn.add(dn, ["organizationalUnit"], {"ou": org})
+        if not ok and self.conn.result.get("result") != 68:  # 68: already exists
+            self._check(False, f"creating {dn}")
+        self._known_ous.add(org)
+
+    def create(self, action: Action, password: str) -> str:
+        dn = self.dn_for(action.uid, action.org)
+        self._ensure_ou(action.org)
+        now = datetime.now(UTC).strftime(GENERALIZED)
+        attrs: dict[str, Any] = {k: list(v) for k, v in action.attrs.items() if v}
+        attrs.update(
+            syncdKind="organisation" if action.kind.value == "create-org-mailbox" else "person",
+            syncdState=State.ACTIVE.value,
+            syncdStateSince=now,
+            syncdStateReason=f"{action.reason} [{action.article}]"[:1000],
+            syncdDelivery="TRUE",
+        )
+        self._call(f"creating {dn}", self.conn.add, dn, ["inetOrgPerson", "syncdAccount"], attrs)
+        try:
+            self.set_password(dn, password)
+        except DirectoryError:
+            # Never leave a mailbox that nobody can open: undo the add, report the failure.
+            self.conn.delete(dn)
+            raise
+        return dn
+
+    def update(self, dn: str, attrs: Mapping[str, tuple[str, ...]], *, link: bool = False) -> None:
+        changes: dict[str, list[tuple[str, list[str]]]] = {
+            k: [(MODIFY_REPLACE, list(v))] for k, v in attrs.items()
+        }
+        if link:
+            now = datetime.now(UTC).strftime(GENERALIZED)
+            self._add_class(dn)
+            changes.update(
+                syncdKind=[(MODIFY_REPLACE, ["person"])],
+                syncdState=[(MODIFY_REPLACE, [State.ACTIVE.value])],
+                syncdStateSince=[(MODIFY_REPLACE, [now])],
+                syncdDelivery=[(MODIFY_REPLACE, ["TRUE"])],
+            )
+        if changes:
+            self._modify(dn, changes, f"updating {dn}")
+
+    def move(self, dn: str, new_uid: str, attrs: Mapping[str, tuple[str, ...]]) -> str:
+        org = (attrs.get("ou") or (None,))[0]
+        new_dn = self.dn_for(new_uid, org)
+        if new_dn.lower() != dn.lower():
+            self._ensure_ou(org)
+            parent = new_dn.split(",", 1)[1]
+            old_parent = dn.split(",", 1)[1]
+            self._call(
+                f"renaming {dn} to {new_dn}",
+                self.conn.modify_dn,
+                dn,
+                f"uid={escape_rdn(new_uid)}",
+                delete_old_dn=True,
+                new_superior=parent if parent.lower() != old_parent.lower() else None,
+            )
+        self.update(new_dn, attrs)
+        return new_dn
+
+    def set_password(self, dn: str, password: str) -> None:
+        self._call(
+            f"setting the one-time password of {dn}",
+            self.conn.extend.standard.modify_password,
+            dn,
+            None,
+            password,
+        )
+        self._call(
+            f"flagging {dn} to change its password",
+            self.conn.modify,
+            dn,
+            {"pwdReset": [(MODIFY_REPLACE, ["TRUE"])]},
+        )
+
+    def set_state(self, dn: str, state: State, since: datetime, reason: str) -> None:
+        stamp = since.astimezone(UTC).strftime(GENERALIZED)
+        blocked = state is not State.ACTIVE
+        changes = {
+            "syncdState": [(MODIFY_REPLACE, [state.value])],
+            "syncdStateSince": [(MODIFY_REPLACE, [stamp])],
+            "syncdStateReason": [(MODIFY_REPLACE, [reason[:1000]])],
+            "syncdDelivery": [(MODIFY_REPLACE, ["FALSE" if state is State.REVOKED else "TRUE"])],
+            "pwdAccountLockedTime": [(MODIFY_REPLACE, [stamp] if blocked else [])],
+        }
+        self._modify(dn, changes, f"setting {dn} {state.value}")

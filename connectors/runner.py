@@ -1,0 +1,305 @@
+"""One reconcile run, as the CLI (and later the daemon) performs it.
+
+Reads the configuration, catalogue and roster files, reads the directory once, plans with the
+pure core, and — unless it is a dry run or a safety limit refuses the plan — applies it, writes
+the audit log, the credential slips and the run report, and saves local state.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from connectors.directory.openldap import OpenLdapDirectory
+from connectors.roster import read_table
+from connectors.secrets import bind_password
+from connectors.store import (
+    AuditLog,
+    StateStore,
+    new_run_id,
+    write_private,
+    write_slips,
+)
+from syncd.applier import RunResult, apply_plan
+from syncd.config import Config, parse_config
+from syncd.errors import SyncdError
+from syncd.model import Action, Plan
+from syncd.orgs import Catalogue, CatalogueError, parse_catalogue
+from syncd.planner import PlanInput, make_plan
+from syncd.ports import Directory, Scope
+from syncd.profiles import PROFILES
+from syncd.report import counts_line, decisions_text
+from syncd.roster import RosterError, Snapshot, read_roster
+
+ROSTER_SUFFIXES = {".csv", ".txt", ".xlsx", ".xlsm", ".tsv"}
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 1, 2, 3
+
+
+def load_config(path: Path) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SyncdError(f"{path}: cannot read the configuration: {exc.strerror}") from exc
+    return parse_config(text, path)
+
+
+def load_catalogue(path: Path) -> Catalogue:
+    """The organisation catalogue from YAML (a list, or ``orgs:`` list) or CSV."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise CatalogueError([f"{path}: cannot read: {exc.strerror}"]) from exc
+    if path.suffix.lower() == ".csv":
+        rows = list(csv.DictReader(io.StringIO(text)))
+        return parse_catalogue((f"{path.name}:{i}", r) for i, r in enumerate(rows, start=2))
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CatalogueError([f"{path}: not valid YAML: {exc}"]) from exc
+    if isinstance(data, dict):
+        data = data.get("orgs")
+    if not isinstance(data, list):
+        raise CatalogueError([f"{path}: expected a list of organisations (or orgs: [...])"])
+    entries = []
+    for i, item in enumerate(data, start=1):
+        if not isinstance(item, dict):
+            raise CatalogueError([f"{path.name}: entry {i}: must be a mapping"])
+        entries.append((f"{path.name}: entry {i} ({item.get('code', '?')})", item))
+    return parse_catalogue(entries)
+
+
+@dataclass
+class Rejected:
+    source: str
+    errors: list[str]
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    plan: Plan | None = None
+    result: RunResult | None = None
+    rejected: list[Rejected] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    slip_files: list[Path] = field(default_factory=list)
+    report_path: Path | None = None
+    applied: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        if self.plan is not None and self.plan.refused:
+            return EXIT_REFUSED
+        if self.result is not None and self.result.failed:
+            return EXIT_FAILED
+        if self.rejected:
+            return EXIT_BAD_INPUT
+        return EXIT_OK
+
+
+def read_snapshots(
+    files: Sequence[Path], catalogue: Catalogue, config: Config
+) -> tuple[list[Snapshot], list[Rejected]]:
+    snapshots: list[Snapshot] = []
+    rejected: list[Rejected] = []
+    for path in files:
+        try:
+            table = read_table(path, config.roster.sheet)
+            snap = read_roster(
+                table, catalogue, config.roster.columns, config.roster.accept_valid_rows
+            )
+        except RosterError as exc:
+            rejected.append(Rejected(path.name, [str(exc)]))
+            continue
+        if snap.rejected:
+            rejected.append(
+                Rejected(
+                    path.name,
+                    [
+                        *map(str, snap.errors),
+                        f"{path.name}: rejected whole; nothing from it was applied",
+                    ],
+                )
+            )
+            continue
+        if snap.errors:
+            rejected.append(Rejected(path.name, [*map(str, snap.errors)]))
+        snapshots.append(snap)
+    return snapshots, rejected
+
+
+def inbox_files(config: Config) -> list[Path]:
+    inbox = config.paths.inbox
+    if not inbox.is_dir():
+        return []
+    return sorted(p for p in inbox.iterdir() if p.is_file() and p.suffix.lower() in ROSTER_SUFFIXES)
+
+
+def open_directory(config: Config, warnings: list[str]) -> OpenLdapDirectory:
+    return OpenLdapDirectory(
+        config.directory, bind_password(config.directory, warnings), config.domain
+    )
+
+
+def run(
+    config: Config,
+    *,
+    rosters: Sequence[Path] | None = None,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    allow_mass_change: bool = False,
+    directory: Directory | None = None,
+    progress: Callable[[Action], None] | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
+) -> RunOutcome:
+    """Plan and (unless ``dry_run``) apply one reconcile."""
+    now = now or datetime.now(UTC)
+    outcome = RunOutcome(new_run_id())
+    catalogue = load_catalogue(config.orgs)
+    profile = PROFILES[config.profile]
+    files = list(rosters) if rosters is not None else inbox_files(config)
+    snapshots, outcome.rejected = read_snapshots(files, catalogue, config)
+
+    scoped = rosters is not None
+    org_scope: frozenset[str] | None = None
+    scope = Scope()
+    if scoped:
+        orgs = {p.org for s in snapshots for p in s.people} | {
+            o for s in snapshots for o in s.authoritative
+        }
+        org_scope = frozenset(orgs)
+        scope = Scope(
+            orgs=org_scope,
+            employee_numbers={p.employee_number for s in snapshots for p in s.people},
+        )
+    store = StateStore(config.paths.state)
+    state = store.load()
+    owned = directory is None
+    if directory is None:
+        directory = open_directory(config, outcome.warnings)
+    try:
+        accounts = directory.read(scope) if not scoped or org_scope else []
+        plan = make_plan(
+            PlanInput(
+                snapshots=snapshots,
+                catalogue=catalogue,
+                profile=profile,
+                scheme=config.scheme,
+                domain=config.domain,
+                accounts=accounts,
+                now=now,
+                state=state,
+                safety=config.safety,
+                alias_days=config.alias_days,
+                org_scope=org_scope,
+                allow_mass_change=allow_mass_change,
+            )
+        )
+        outcome.plan = plan
+        if on_plan is not None:
+            on_plan(plan)
+        # Pending decisions are kept for `syncd decisions`, for the organisations in scope.
+        kept = {
+            k: d
+            for k, d in state.decisions.items()
+            if org_scope is not None and d.org not in org_scope
+        }
+        state.decisions = {**kept, **{d.id: d for d in plan.decisions}}
+        if not dry_run and not plan.refused and plan.actions:
+            audit = AuditLog(config.paths.audit_log)
+            try:
+                if allow_mass_change:
+                    audit.record(
+                        run_id=outcome.run_id,
+                        action="allow-mass-change",
+                        reason="operator override of the safety limits for this run",
+                    )
+                outcome.result = apply_plan(
+                    plan,
+                    directory,
+                    audit,
+                    profile,
+                    catalogue,
+                    config.domain,
+                    outcome.run_id,
+                    clock=lambda: datetime.now(UTC),
+                    progress=progress,
+                )
+            finally:
+                audit.close()
+            outcome.applied = True
+            state.done_requests |= outcome.result.done_requests
+            if outcome.result.slips:
+                outcome.slip_files = write_slips(
+                    config.paths.outbox,
+                    outcome.run_id,
+                    outcome.result.slips,
+                    profile.must_change_article,
+                )
+        store.save(state)
+    finally:
+        if owned and isinstance(directory, OpenLdapDirectory):
+            directory.close()
+    outcome.report_path = config.paths.state / "reports" / f"{outcome.run_id}.txt"
+    write_private(outcome.report_path, report_text(outcome, files))
+    return outcome
+
+
+def report_text(outcome: RunOutcome, files: Sequence[Path]) -> str:
+    """The run report: Vietnamese and English headings, what was done, what was not and why."""
+    plan = outcome.plan
+    lines = [f"syncd — báo cáo lần chạy / run report {outcome.run_id}"]
+    lines.append(f"Tệp / files: {', '.join(p.name for p in files) or '(none)'}")
+    for w in outcome.warnings:
+        lines.append(f"Cảnh báo / warning: {w}")
+    for r in outcome.rejected:
+        lines.append(f"Lỗi dữ liệu / input errors in {r.source}:")
+        lines += [f"  {e}" for e in r.errors]
+    if plan is not None:
+        if plan.refused:
+            lines.append(f"TỪ CHỐI / REFUSED by a safety limit: {plan.refused}")
+            lines.append("Nothing was changed. Re-run with --allow-mass-change if this is meant.")
+        lines.append(f"Kế hoạch / plan: {counts_line(plan.counts())}")
+        for n in plan.notices:
+            lines.append(f"Ghi chú / notice: {n}")
+        if plan.decisions:
+            lines.append(f"Chờ quyết định / pending decisions ({len(plan.decisions)}):")
+            lines += ["  " + x for x in decisions_text(plan.decisions).splitlines()]
+    res = outcome.result
+    if res is not None:
+        done = len(res.outcomes) - len(res.failed)
+        lines.append(f"Đã thực hiện / applied: {done} ok, {len(res.failed)} failed")
+        for o in res.failed:
+            lines.append(f"  FAILED {o.action.kind.value} {o.action.uid}: {o.error}")
+    elif plan is not None and not plan.refused:
+        lines.append("Chưa áp dụng / not applied (plan only)" if plan.actions else "Nothing to do.")
+    if outcome.slip_files:
+        folder = outcome.slip_files[0].parent
+        orgs = sorted({p.stem for p in outcome.slip_files})
+        lines.append(
+            f"Phiếu mật khẩu / credential slips (CSV + HTML, mode 0600): {folder}/ "
+            f"for {', '.join(orgs)}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def summary_dict(outcome: RunOutcome) -> dict[str, Any]:
+    res = outcome.result
+    return {
+        "run_id": outcome.run_id,
+        "applied": outcome.applied,
+        "exit_code": outcome.exit_code,
+        "rejected": [{"source": r.source, "errors": r.errors} for r in outcome.rejected],
+        "failed": [
+            {"action": o.action.kind.value, "uid": o.action.uid, "error": o.error}
+            for o in (res.failed if res else [])
+        ],
+        "slips": [str(p) for p in outcome.slip_files],
+        "report": str(outcome.report_path) if outcome.report_path else None,
+    }

@@ -1,0 +1,143 @@
+"""Files syncd writes: local state, the audit log, credential slips and run reports.
+
+Anything that may hold a password (slips) or personal data is created mode 0600 inside 0700
+directories, atomically (write to a temporary file, fsync, rename).
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import os
+import tempfile
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from syncd.applier import Slip
+from syncd.state import LocalState
+
+
+def private_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    return path
+
+
+def write_private(path: Path, data: str) -> None:
+    """Write ``data`` to ``path`` atomically, mode 0600 from the first byte."""
+    private_dir(path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class StateStore:
+    """``state.json`` in the state directory."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / "state.json"
+
+    def load(self) -> LocalState:
+        if not self.path.exists():
+            return LocalState()
+        return LocalState.from_dict(json.loads(self.path.read_text(encoding="utf-8")))
+
+    def save(self, state: LocalState) -> None:
+        write_private(self.path, json.dumps(state.to_dict(), ensure_ascii=False, indent=1))
+
+
+class AuditLog:
+    """Append-only JSON lines, one record per action, written through structlog."""
+
+    def __init__(self, path: Path) -> None:
+        private_dir(path.parent)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._fh = os.fdopen(fd, "a", encoding="utf-8")
+        self._log = structlog.wrap_logger(
+            structlog.WriteLogger(self._fh),
+            processors=[
+                structlog.processors.TimeStamper(fmt="iso", utc=True, key="time"),
+                structlog.processors.JSONRenderer(ensure_ascii=False, sort_keys=True),
+            ],
+        )
+
+    def record(self, **fields: Any) -> None:
+        self._log.msg("audit", **fields)
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+
+
+_SLIP_HEADER = ["Họ và tên", "Hộp thư", "Mật khẩu tạm thời", "Lý do"]
+_WHY_VI = {
+    "create": "cấp mới",
+    "create-org-mailbox": "cấp mới (hộp thư cơ quan)",
+    "reset-password": "cấp lại mật khẩu",
+    "restore": "khôi phục",
+}
+
+
+def write_slips(outbox: Path, run_id: str, slips: list[Slip], article: str) -> list[Path]:
+    """One CSV and one printable HTML page per organisation, in Vietnamese, mode 0600."""
+    by_org: dict[str, list[Slip]] = defaultdict(list)
+    for slip in slips:
+        by_org[slip.org or "khac"].append(slip)
+    folder = private_dir(outbox / run_id)
+    written: list[Path] = []
+    for org, items in sorted(by_org.items()):
+        buf = io.StringIO()
+        out = csv.writer(buf)
+        out.writerow(_SLIP_HEADER)
+        for s in items:
+            out.writerow([_cell(s.full_name), s.mail, _cell(s.password), _WHY_VI.get(s.why, s.why)])
+        csv_path = folder / f"{org}.csv"
+        write_private(csv_path, "\ufeff" + buf.getvalue())
+        rows = "".join(
+            f"<tr><td>{html.escape(s.full_name)}</td><td>{html.escape(s.mail)}</td>"
+            f"<td><code>{html.escape(s.password)}</code></td>"
+            f"<td>{html.escape(_WHY_VI.get(s.why, s.why))}</td></tr>"
+            for s in items
+        )
+        page = (
+            "<!doctype html><html lang='vi'><meta charset='utf-8'>"
+            f"<title>Phiếu cấp tài khoản thư điện tử — {html.escape(org)}</title>"
+            "<style>body{font-family:serif}table{border-collapse:collapse}"
+            "td,th{border:1px solid #000;padding:4px 8px}</style>"
+            f"<h1>Phiếu cấp tài khoản thư điện tử công vụ — {html.escape(org)}</h1>"
+            f"<p>Lần chạy {html.escape(run_id)}. Mật khẩu dưới đây chỉ dùng một lần: người "
+            f"dùng phải đổi mật khẩu khi đăng nhập lần đầu ({html.escape(article)}).</p>"
+            "<p>One-time passwords: each must be changed at first login.</p>"
+            "<table><tr>" + "".join(f"<th>{h}</th>" for h in _SLIP_HEADER) + "</tr>"
+            f"{rows}</table></html>\n"
+        )
+        html_path = folder / f"{org}.html"
+        write_private(html_path, page)
+        written += [csv_path, html_path]
+    return written
+
+
+def _cell(value: str) -> str:
+    """Spreadsheet-safe: a cell never starts with = + - @ (formula injection)."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + os.urandom(3).hex()

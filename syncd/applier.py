@@ -1,0 +1,162 @@
+"""Execute a plan through a Directory, one action at a time, auditing each.
+
+Apply does exactly what the plan says: no re-planning, no extra reads. One failed action does
+not stop the others; the result lists every outcome. One-time passwords are generated here,
+handed to the directory and to the credential slips, and never to the audit log.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from syncd.model import Action, ActionKind, Plan, State
+from syncd.orgs import Catalogue
+from syncd.passwords import Context, generate
+from syncd.ports import AuditSink, Directory, DirectoryError
+from syncd.profiles import Profile
+
+_NEEDS_PASSWORD = {
+    ActionKind.CREATE,
+    ActionKind.CREATE_ORG_MAILBOX,
+    ActionKind.RESET_PASSWORD,
+    ActionKind.RESTORE,
+}
+
+
+@dataclass(frozen=True)
+class Slip:
+    """One line of a credential slip: who, which mailbox, the one-time password."""
+
+    org: str
+    uid: str
+    mail: str
+    full_name: str
+    password: str
+    why: str
+
+    def __repr__(self) -> str:  # keep the password out of any accidental log line
+        return f"Slip(org={self.org!r}, uid={self.uid!r}, password=<hidden>)"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    action: Action
+    ok: bool
+    error: str = ""
+    dn: str | None = None
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    slips: list[Slip] = field(default_factory=list)
+    done_requests: set[str] = field(default_factory=set)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+
+def _safe_attrs(attrs: Mapping[str, tuple[str, ...]]) -> dict[str, list[str]]:
+    return {k: list(v) for k, v in attrs.items() if k.lower() != "userpassword"}
+
+
+def apply_plan(
+    plan: Plan,
+    directory: Directory,
+    audit: AuditSink,
+    profile: Profile,
+    catalogue: Catalogue,
+    domain: str,
+    run_id: str,
+    clock: Callable[[], datetime],
+    rng: random.Random | None = None,
+    progress: Callable[[Action], None] | None = None,
+) -> RunResult:
+    """Apply every action of ``plan``; refused plans must never reach here."""
+    if plan.refused:
+        raise ValueError(f"refusing to apply a refused plan: {plan.refused}")
+    result = RunResult(run_id)
+    for action in plan.actions:
+        password = ""
+        if action.kind in _NEEDS_PASSWORD:
+            org = catalogue.orgs.get(action.org or "")
+            password = generate(
+                profile.password,
+                Context(
+                    account=action.new_uid or action.uid,
+                    full_name=action.full_name,
+                    org_names=(org.name,) if org else (),
+                ),
+                rng,
+            )
+        dn = action.dn
+        error = ""
+        try:
+            dn = _execute(directory, action, password, clock())
+        except DirectoryError as exc:
+            error = str(exc)
+        except Exception as exc:  # one action's bug must not stop the others
+            error = f"{type(exc).__name__}: {exc}"
+        ok = not error
+        result.outcomes.append(Outcome(action, ok, error, dn))
+        if ok and password:
+            uid = action.new_uid or action.uid
+            result.slips.append(
+                Slip(
+                    action.org or "",
+                    uid,
+                    f"{uid}@{domain}",
+                    action.full_name,
+                    password,
+                    action.kind.value,
+                )
+            )
+        if ok and action.request_key:
+            result.done_requests.add(action.request_key)
+        audit.record(
+            run_id=run_id,
+            action=action.kind.value,
+            uid=action.uid,
+            new_uid=action.new_uid,
+            dn=dn,
+            org=action.org,
+            employee_number=action.employee_number,
+            attributes=_safe_attrs(action.attrs),
+            before=_safe_attrs(action.before),
+            one_time_password_issued=bool(password) and ok,
+            reason=action.reason,
+            article=action.article,
+            result="ok" if ok else "failed",
+            error=error or None,
+        )
+        if progress is not None:
+            progress(action)
+    return result
+
+
+def _execute(directory: Directory, action: Action, password: str, now: datetime) -> str | None:
+    kind, dn = action.kind, action.dn
+    cite = f"{action.reason} [{action.article}]"
+    if kind in (ActionKind.CREATE, ActionKind.CREATE_ORG_MAILBOX):
+        return directory.create(action, password)
+    assert dn is not None, f"{kind} needs the entry's DN"
+    if kind is ActionKind.LINK:
+        directory.update(dn, action.attrs, link=True)
+    elif kind is ActionKind.UPDATE:
+        directory.update(dn, action.attrs)
+    elif kind is ActionKind.MOVE:
+        assert action.new_uid
+        return directory.move(dn, action.new_uid, action.attrs)
+    elif kind is ActionKind.RESET_PASSWORD:
+        directory.set_password(dn, password)
+    elif kind is ActionKind.RESTORE:
+        directory.set_state(dn, State.ACTIVE, now, cite)
+        directory.set_password(dn, password)
+    elif kind is ActionKind.REVOKE:
+        directory.set_state(dn, State.REVOKED, now, cite)
+    return dn

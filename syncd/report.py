@@ -1,0 +1,95 @@
+"""Human and machine views of a plan and of a run (pure text and dicts)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from syncd.model import Action, Decision, Plan
+
+_LABEL = {
+    "create-org-mailbox": "create org mailbox",
+    "create": "create",
+    "link": "link existing",
+    "update": "update",
+    "move": "move (transfer)",
+    "reset-password": "reset password",
+    "restore": "restore",
+    "revoke": "revoke",
+}
+
+
+def action_dict(a: Action) -> dict[str, Any]:
+    return {
+        "action": a.kind.value,
+        "uid": a.uid,
+        "new_uid": a.new_uid,
+        "org": a.org,
+        "dn": a.dn,
+        "employee_number": a.employee_number,
+        "full_name": a.full_name,
+        "attributes": {k: list(v) for k, v in a.attrs.items()},
+        "before": {k: list(v) for k, v in a.before.items()},
+        "reason": a.reason,
+        "article": a.article,
+    }
+
+
+def decision_dict(d: Decision) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "kind": d.kind.value,
+        "org": d.org,
+        "employee_number": d.employee_number,
+        "full_name": d.full_name,
+        "summary": d.summary,
+        "candidates": list(d.candidates),
+        "article": d.article,
+    }
+
+
+def plan_dict(plan: Plan) -> dict[str, Any]:
+    return {
+        "now": plan.now.isoformat(),
+        "refused": plan.refused,
+        "counts": plan.counts(),
+        "actions": [action_dict(a) for a in plan.actions],
+        "decisions": [decision_dict(d) for d in plan.decisions],
+        "notices": list(plan.notices),
+    }
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def plan_table(plan: Plan, limit: int | None = None) -> str:
+    """A table an operator reads on a terminal: what, who, why, under which article."""
+    lines = [f"{'ACTION':<18} {'UID':<24} {'ORG':<10} REASON [ARTICLE]"]
+    shown = plan.actions if limit is None else plan.actions[:limit]
+    for a in shown:
+        uid = a.uid + (f" → {a.new_uid}" if a.new_uid else "")
+        lines.append(
+            f"{_LABEL[a.kind.value]:<18} {_clip(uid, 24):<24} {_clip(a.org or '', 10):<10} "
+            f"{a.reason} [{a.article}]"
+        )
+    if limit is not None and len(plan.actions) > limit:
+        lines.append(f"… and {len(plan.actions) - limit} more (use --json for all)")
+    return "\n".join(lines)
+
+
+def counts_line(counts: dict[str, int]) -> str:
+    if not counts:
+        return "0 actions"
+    return ", ".join(f"{n} {_LABEL.get(k, k)}" for k, n in sorted(counts.items()))
+
+
+def decisions_text(decisions: Sequence[Decision]) -> str:
+    if not decisions:
+        return "No pending decisions."
+    lines = []
+    for d in decisions:
+        lines.append(f"{d.id}  {d.kind.value:<16} {d.org or '':<10} {d.summary}")
+        if d.candidates:
+            lines.append(f"{'':12}candidates: {', '.join(d.candidates)}")
+    return "\n".join(lines)
