@@ -16,8 +16,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from ldap3 import Connection
+
 from connectors import runner
-from connectors.sample_data import DOMAIN, SUFFIX, existing_ldif, write_sample
+from connectors.sample_data import DOMAIN, SUFFIX, existing_ldif
 from connectors.slapd_sandbox import Sandbox
 from connectors.store import write_private
 from syncd.report import counts_line, decisions_text
@@ -73,18 +75,14 @@ def start() -> Sandbox:
     print(f"==> started a throwaway slapd on {sandbox.url} (data in {slapd_dir})")
     if fresh:
         conn = sandbox.admin()
-        from ldap3 import LDIF  # noqa: F401  (ldap3 parses the LDIF for us below)
-
         _load_ldif(conn, existing_ldif(sandbox.people_dn))
         conn.unbind()
         print("==> loaded the mailboxes that predate syncd (2011-style: datnv, hoalt, …)")
     return sandbox
 
 
-def _load_ldif(conn: object, ldif: str) -> None:
-    from ldap3 import Connection
-
-    assert isinstance(conn, Connection)
+def _load_ldif(conn: Connection, ldif: str) -> None:
+    """Add the simple (one value per line, no continuation) LDIF that sample_data writes."""
     for block in ldif.strip().split("\n\n"):
         attrs: dict[str, list[str]] = {}
         dn = ""
@@ -144,8 +142,10 @@ def main() -> int:
         print(f"Changes made this run: {counts_line(dict(kinds))}")
         for a in plan.actions:
             if a.kind.value in ("link", "move", "revoke", "reset-password"):
-                print(f"  {a.kind.value:<15} {a.uid}{' → ' + a.new_uid if a.new_uid else ''}: "
-                      f"{a.reason} [{a.article}]")
+                print(
+                    f"  {a.kind.value:<15} {a.uid}{' → ' + a.new_uid if a.new_uid else ''}: "
+                    f"{a.reason} [{a.article}]"
+                )
     else:
         print("0 changes: the directory already matches the rosters (run it as often as you like).")
     if plan.decisions:

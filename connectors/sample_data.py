@@ -24,33 +24,77 @@ from syncd.samples import full_name
 
 DOMAIN = "caobang.gov.vn"
 SUFFIX = "dc=caobang,dc=gov,dc=vn"
-HEADER = ["STT", "Mã cán bộ", "Họ và tên", "Mã đơn vị", "Phòng/Ban", "Chức vụ", "Ngày sinh",
-          "Trạng thái", "Đề nghị"]
+HEADER = [
+    "STT",
+    "Mã cán bộ",
+    "Họ và tên",
+    "Mã đơn vị",
+    "Phòng/Ban",
+    "Chức vụ",
+    "Ngày sinh",
+    "Trạng thái",
+    "Đề nghị",
+]
 
 ORGS = [
-    {"code": "skhcn", "name": "Sở Khoa học và Công nghệ", "mailbox": "sokhcn",
-     "kind": "department"},
-    {"code": "vp", "name": "Văn phòng Sở", "mailbox": "vanphong.skhcn", "kind": "office",
-     "parent": "skhcn"},
-    {"code": "pqlbcvtcds", "name": "Phòng Quản lý Bưu chính, Viễn thông và Chuyển đổi số",
-     "mailbox": "phongqlbcvtcds.skhcn", "kind": "office", "parent": "skhcn"},
+    {
+        "code": "skhcn",
+        "name": "Sở Khoa học và Công nghệ",
+        "mailbox": "sokhcn",
+        "kind": "department",
+    },
+    {
+        "code": "vp",
+        "name": "Văn phòng Sở",
+        "mailbox": "vanphong.skhcn",
+        "kind": "office",
+        "parent": "skhcn",
+    },
+    {
+        "code": "pqlbcvtcds",
+        "name": "Phòng Quản lý Bưu chính, Viễn thông và Chuyển đổi số",
+        "mailbox": "phongqlbcvtcds.skhcn",
+        "kind": "office",
+        "parent": "skhcn",
+    },
     {"code": "syt", "name": "Sở Y tế", "mailbox": "soyte", "kind": "department"},
-    {"code": "vp", "name": "Văn phòng Sở Y tế", "mailbox": "vanphong.syt", "kind": "office",
-     "parent": "syt"},
-    {"code": "sgddt", "name": "Sở Giáo dục và Đào tạo", "mailbox": "sogddt",
-     "kind": "department"},
+    {
+        "code": "vp",
+        "name": "Văn phòng Sở Y tế",
+        "mailbox": "vanphong.syt",
+        "kind": "office",
+        "parent": "syt",
+    },
+    {"code": "sgddt", "name": "Sở Giáo dục và Đào tạo", "mailbox": "sogddt", "kind": "department"},
     {"code": "stc", "name": "Sở Tài chính", "mailbox": "sotaichinh", "kind": "department"},
     {"code": "snv", "name": "Sở Nội vụ", "mailbox": "sonoivu", "kind": "department"},
-    {"code": "vpubnd", "name": "Văn phòng Ủy ban nhân dân tỉnh", "mailbox": "vpubnd",
-     "kind": "department"},
+    {
+        "code": "vpubnd",
+        "name": "Văn phòng Ủy ban nhân dân tỉnh",
+        "mailbox": "vpubnd",
+        "kind": "department",
+    },
     {"code": "tgg", "name": "Phường Tân Giang", "mailbox": "ubndtangiang", "kind": "commune"},
-    {"code": "pkt", "name": "Phòng Kinh tế", "mailbox": "pkt.tgg", "kind": "office",
-     "parent": "tgg"},
+    {
+        "code": "pkt",
+        "name": "Phòng Kinh tế",
+        "mailbox": "pkt.tgg",
+        "kind": "office",
+        "parent": "tgg",
+    },
     {"code": "tpn", "name": "Phường Thục Phán", "mailbox": "ubndthucphan", "kind": "commune"},
     {"code": "tkh", "name": "Xã Trùng Khánh", "mailbox": "ubndtrungkhanh", "kind": "commune"},
 ]
-TITLES = ["Chuyên viên", "Chuyên viên", "Chuyên viên", "Phó Trưởng phòng", "Trưởng phòng",
-          "Kế toán", "Văn thư", "Cán sự"]
+TITLES = [
+    "Chuyên viên",
+    "Chuyên viên",
+    "Chuyên viên",
+    "Phó Trưởng phòng",
+    "Trưởng phòng",
+    "Kế toán",
+    "Văn thư",
+    "Cán sự",
+]
 STATUS_LEAVING = ["Nghỉ hưu", "Nghỉ việc", "Chuyển công tác"]
 _FIXED_TIME = datetime(2025, 7, 1, 8, 0, 0)  # so the XLSX bytes are the same every time
 
@@ -82,20 +126,39 @@ EXISTING = [
 
 # (org, name, extra) people written into the rosters on purpose.
 FIXED: dict[str, list[tuple[str, str, dict[str, str]]]] = {
-    "skhcn": [("CB-SKHCN-0001", "Đàm Văn Hùng", {}), ("CB-SKHCN-0002", "Đặng Văn Hùng", {}),
-              ("CB-SKHCN-0003", "Nông Văn Đạt", {})],
-    "syt": [("CB-SYT-0001", "Lương Thị Hoa", {}),
-            ("CB-SYT-0900", "Vương Văn Thịnh", {"Trạng thái": "Nghỉ hưu"}),
-            ("CB-SKHCN-0902", "Đinh Văn Toàn", {})],
+    "skhcn": [
+        ("CB-SKHCN-0001", "Đàm Văn Hùng", {}),
+        ("CB-SKHCN-0002", "Đặng Văn Hùng", {}),
+        ("CB-SKHCN-0003", "Nông Văn Đạt", {}),
+    ],
+    "syt": [
+        ("CB-SYT-0001", "Lương Thị Hoa", {}),
+        ("CB-SYT-0900", "Vương Văn Thịnh", {"Trạng thái": "Nghỉ hưu"}),
+        ("CB-SKHCN-0902", "Đinh Văn Toàn", {}),
+    ],
     "tgg": [("CB-TGG-0001", "Hoàng Văn Phúc", {}), ("CB-TGG-0002", "Bế Văn Cường", {})],
     "sgddt": [("CB-SGDDT-0001", "Triệu Thị Mai", {})],
     "tkh": [("CB-TKH-0001", "Ma Văn Kiên", {})],
     "stc": [("CB-STC-0001", "Nguyễn Thị Lan", {}), ("CB-STC-0002", "Nguyễn Thị Lan", {})],
-    "vpubnd": [("CB-VPUBND-0901", "Phùng Thị Yến", {"Chức vụ": "Phó Chánh Văn phòng",
-                                                     "Đề nghị": "Cấp lại mật khẩu"})],
+    "vpubnd": [
+        (
+            "CB-VPUBND-0901",
+            "Phùng Thị Yến",
+            {"Chức vụ": "Phó Chánh Văn phòng", "Đề nghị": "Cấp lại mật khẩu"},
+        )
+    ],
 }
-SIZES = {"skhcn": 45, "syt": 40, "sgddt": 38, "stc": 30, "snv": 28, "vpubnd": 32, "tgg": 36,
-         "tpn": 30, "tkh": 26}
+SIZES = {
+    "skhcn": 45,
+    "syt": 40,
+    "sgddt": 38,
+    "stc": 30,
+    "snv": 28,
+    "vpubnd": 32,
+    "tgg": 36,
+    "tpn": 30,
+    "tkh": 26,
+}
 
 
 def roster_rows(org: str, rng: random.Random) -> list[list[str]]:
@@ -187,4 +250,3 @@ def existing_ldif(people_dn: str) -> str:
             lines.append(f"title: {e.title}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
-

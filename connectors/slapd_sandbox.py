@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ldap3 import Connection, Server
+from ldap3 import NONE, Connection, Server
 from ldap3.core.exceptions import LDAPException
 
 SCHEMA_DIR = Path("/etc/ldap/schema")
@@ -63,6 +63,11 @@ class Sandbox:
     @property
     def service_dn(self) -> str:
         return f"cn=syncd,ou=services,{self.suffix}"
+
+    @property
+    def reader_dn(self) -> str:
+        """A read-only DN *without* the unlimited-size rule: it sees slapd's size limit."""
+        return f"cn=reader,ou=services,{self.suffix}"
 
     @property
     def people_dn(self) -> str:
@@ -129,7 +134,7 @@ olcLimits: {{0}}dn.exact="{svc}" size=unlimited time=unlimited
 olcAccess: {{0}}to attrs=userPassword by dn.exact="{svc}" write by self write
   by anonymous auth by * none
 olcAccess: {{1}}to dn.subtree="{self.people_dn}" by dn.exact="{svc}" write by self read
-  by anonymous auth by * none
+  by dn.exact="{self.reader_dn}" read by anonymous auth by * none
 olcAccess: {{2}}to dn.subtree="ou=policies,{self.suffix}" by dn.exact="{svc}" read by * none
 olcAccess: {{3}}to dn.base="{self.suffix}" by dn.exact="{svc}" read by * none
 olcAccess: {{4}}to * by self read by * none
@@ -173,6 +178,12 @@ dn: {self.service_dn}
 objectClass: applicationProcess
 objectClass: simpleSecurityObject
 cn: syncd
+userPassword: {self.service_password}
+
+dn: {self.reader_dn}
+objectClass: applicationProcess
+objectClass: simpleSecurityObject
+cn: reader
 userPassword: {self.service_password}
 
 dn: {self.policy_dn}
@@ -267,7 +278,9 @@ pwdInHistory: 0
         self.process = None
 
     def admin(self) -> Connection:
-        return Connection(Server(self.url), self.admin_dn, self.admin_password, auto_bind=True)
+        return Connection(
+            Server(self.url, get_info=NONE), self.admin_dn, self.admin_password, auto_bind=True
+        )
 
     def __enter__(self) -> Sandbox:
         return self.start()

@@ -162,8 +162,10 @@ class OpenLdapDirectory:
     def _modify(self, dn: str, changes: dict[str, Any], what: str) -> None:
         """Modify; an entry made before syncd first gets syncd's auxiliary class."""
         ok = self.conn.modify(dn, changes)
-        if not ok and self.conn.result.get("result") == 65 and any(
-            k.lower().startswith("syncd") for k in changes
+        if (
+            not ok
+            and self.conn.result.get("result") == 65
+            and any(k.lower().startswith("syncd") for k in changes)
         ):
             self._add_class(dn)
             ok = self.conn.modify(dn, changes)
