@@ -186,10 +186,19 @@ def _empty(at: yaml.Node) -> yaml.MappingNode:
 
 
 def _validate(
-    node: yaml.Node, value: Any, spec: Mapping[str, Field], path: str, src: str, out: list[str]
+    node: yaml.Node,
+    value: Any,
+    spec: Mapping[str, Field],
+    path: str,
+    src: str,
+    out: list[str],
+    line: int | None = None,
 ) -> dict[str, Any]:
-    """Check one mapping against ``spec``; append every issue to ``out``; return typed values."""
-    line = node.start_mark.line + 1
+    """Check one mapping against ``spec``; append every issue to ``out``; return typed values.
+
+    ``line`` is where the section's key stands, which is where a missing key is reported.
+    """
+    line = line or node.start_mark.line + 1
     if not isinstance(node, yaml.MappingNode) or not isinstance(value, dict):
         out.append(f"{src}:{line}: {path or '(top)'}: must be a mapping")
         return {}
@@ -204,7 +213,9 @@ def _validate(
         f, v = spec[key], value.get(key)
         if f.children is not None:
             child = vnode if v is not None else _empty(vnode)
-            result[key] = _validate(child, v if v is not None else {}, f.children, where, src, out)
+            result[key] = _validate(
+                child, v if v is not None else {}, f.children, where, src, out, kline
+            )
             continue
         if f.values is not None:
             if not isinstance(v, dict):

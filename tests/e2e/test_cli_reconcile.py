@@ -1,0 +1,113 @@
+"""The `syncd` command as an operator runs it, against the test slapd."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import MakeConfig
+from tests.helpers import write_roster
+
+
+def syncd(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "connectors.cli", "-c", str(config), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_config_validate_accepts_a_good_configuration(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    make_config()
+    result = syncd(tmp_path / "syncd.yaml", "config", "validate")
+    assert result.returncode == 0, result.stderr
+    assert "profile caobang-2025" in result.stdout and "5 organisations" in result.stdout
+
+
+def test_config_validate_reports_every_error_with_exit_2(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    make_config()
+    cfg = tmp_path / "syncd.yaml"
+    cfg.write_text(cfg.read_text().replace("domain: test.gov.vn", "domain: x\ncolour: red"))
+    result = syncd(cfg, "config", "validate")
+    assert result.returncode == 2
+    assert "syncd.yaml:2: domain: 'x' is not a lowercase mail domain" in result.stderr
+    assert "syncd.yaml:3: colour: unknown key" in result.stderr
+
+
+def test_group_readable_secret_file_is_warned_about(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    make_config()
+    (tmp_path / "bind.pw").chmod(0o644)
+    result = syncd(tmp_path / "syncd.yaml", "config", "validate")
+    assert result.returncode == 0 and "readable by group or others" in result.stderr
+
+
+def test_plan_then_reconcile_then_nothing_left(make_config: MakeConfig, tmp_path: Path) -> None:
+    make_config()
+    cfg = tmp_path / "syncd.yaml"
+    roster = write_roster(
+        tmp_path / "r.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,", "E2,Đặng Văn Hùng,skhcn,,,,,"]
+    )
+    planned = syncd(cfg, "plan", "--roster", str(roster))
+    assert planned.returncode == 0, planned.stderr
+    assert "hungdv1.skhcn" in planned.stdout and "caobang-2025 Đ5.2" in planned.stdout
+    applied = syncd(cfg, "reconcile", "--roster", str(roster), "--json")
+    data = json.loads(applied.stdout)
+    assert applied.returncode == 0 and data["applied"] is True
+    assert data["plan"]["counts"] == {"create": 2, "create-org-mailbox": 2}
+    again = json.loads(syncd(cfg, "plan", "--roster", str(roster), "--json").stdout)
+    assert again["plan"]["actions"] == []
+
+
+def test_decisions_and_decide(make_config: MakeConfig, tmp_path: Path) -> None:
+    make_config(profile="hungyen-2025")
+    cfg = tmp_path / "syncd.yaml"
+    roster = write_roster(
+        tmp_path / "r.csv", ["E1,Nguyễn Hoàng Phúc,khcn,,,,,", "E2,Nguyễn Hồng Phúc,khcn,,,,,"]
+    )
+    assert syncd(cfg, "reconcile", "--roster", str(roster)).returncode == 0
+    [pending] = json.loads(syncd(cfg, "decisions", "--json").stdout)
+    assert pending["kind"] == "uid-collision" and "nhphuc1.khcn" in pending["candidates"]
+    assert syncd(cfg, "decide", "nope", "--ignore").returncode == 2
+    assert syncd(cfg, "decide", pending["id"], "--uid", "nhphuc1.khcn").returncode == 0
+    assert json.loads(syncd(cfg, "decisions", "--json").stdout) == []
+    done = json.loads(syncd(cfg, "reconcile", "--roster", str(roster), "--json").stdout)
+    assert [a["uid"] for a in done["plan"]["actions"]] == ["nhphuc1.khcn"]
+
+
+def test_refused_run_exits_3_and_bad_roster_exits_2(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    make_config()
+    cfg = tmp_path / "syncd.yaml"
+    rows = [f"E{i},Trần Văn Người{i},skhcn,,,,," for i in range(12)]
+    assert (
+        syncd(cfg, "reconcile", "--roster", str(write_roster(tmp_path / "a.csv", rows))).returncode
+        == 0
+    )
+    refused = syncd(cfg, "reconcile", "--roster", str(write_roster(tmp_path / "b.csv", rows[:2])))
+    assert refused.returncode == 3 and "REFUSED" in refused.stdout
+    bad = syncd(
+        cfg, "reconcile", "--roster", str(write_roster(tmp_path / "c.csv", ["E1,,skhcn,,,,,"]))
+    )
+    assert bad.returncode == 2 and "row 2, column 'Họ và tên'" in bad.stdout
+    assert syncd(cfg, "plan", "--now", "yesterday").returncode == 2
+
+
+def test_unreachable_directory_is_a_clear_error(make_config: MakeConfig, tmp_path: Path) -> None:
+    make_config()
+    cfg = tmp_path / "syncd.yaml"
+    text = cfg.read_text()
+    cfg.write_text(text.replace(text.split("url: ")[1].split("\n")[0], "ldap://127.0.0.1:1"))
+    result = syncd(
+        cfg, "plan", "--roster", str(write_roster(tmp_path / "r.csv", ["E1,Lê Văn A,skhcn,,,,,"]))
+    )
+    assert result.returncode == 1 and "cannot reach ldap://127.0.0.1:1" in result.stderr

@@ -1,0 +1,140 @@
+"""One-time passwords per profile, and the applier's isolation of failures (fake directory)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+
+from syncd.applier import apply_plan
+from syncd.model import Account, Action, ActionKind, Plan, State
+from syncd.orgs import parse_catalogue
+from syncd.passwords import Context, generate, violations
+from syncd.ports import DirectoryError, Scope
+from syncd.profiles import PROFILES
+
+NOW = datetime(2026, 11, 25, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_generated_passwords_satisfy_the_profile_rule(profile: str) -> None:
+    rule = PROFILES[profile].password
+    ctx = Context(
+        account="nhphuc.khcn",
+        full_name="Nguyễn Hoàng Phúc",
+        birth_date=date(1990, 5, 17),
+        org_names=("Sở Khoa học và Công nghệ",),
+    )
+    rng = random.Random(1)
+    for _ in range(300):
+        assert violations(generate(rule, ctx, rng), rule, ctx) == []
+
+
+def test_hungyen_rule_rejects_name_account_and_birth_date() -> None:
+    rule = PROFILES["hungyen-2025"].password
+    ctx = Context(
+        account="nhphuc.khcn", full_name="Nguyễn Hoàng Phúc", birth_date=date(1990, 5, 17)
+    )
+    assert violations("MatKhou$789", rule, ctx) == []  # the regulation's own good example
+    assert any("'phuc'" in v for v in violations("Phuc$12345x", rule, ctx))
+    assert any("'nhphuc'" in v for v in violations("Xnhphuc$123", rule, ctx))
+    assert any("'17051990'" in v for v in violations("Ab$17051990", rule, ctx))
+    assert any(
+        "shorter than 9" in v and "hungyen-2025 Đ8.2" in v
+        for v in violations("Ab$1234x", rule, ctx)
+    )
+
+
+def test_caobang_rule_requires_its_special_characters() -> None:
+    rule = PROFILES["caobang-2025"].password
+    assert any("special" in v for v in violations("Abcdefg12", rule))
+    assert violations("Abcdefg1!", rule) == []
+
+
+class FakeDirectory:
+    """Records calls; fails on one uid. Pure unit test of the applier, not of LDAP."""
+
+    def __init__(self, fail_uid: str) -> None:
+        self.fail_uid = fail_uid
+        self.calls: list[tuple[str, str]] = []
+
+    def read(self, scope: Scope) -> list[Account]:
+        return []
+
+    def create(self, action: Action, password: str) -> str:
+        if action.uid == self.fail_uid:
+            raise DirectoryError("constraintViolation")
+        self.calls.append(("create", action.uid))
+        return f"uid={action.uid}"
+
+    def update(self, dn: str, attrs: Mapping[str, tuple[str, ...]], *, link: bool = False) -> None:
+        self.calls.append(("update", dn))
+
+    def move(self, dn: str, new_uid: str, attrs: Mapping[str, tuple[str, ...]]) -> str:
+        return dn
+
+    def set_password(self, dn: str, password: str) -> None:
+        self.calls.append(("password", dn))
+
+    def set_state(self, dn: str, state: State, since: datetime, reason: str) -> None:
+        self.calls.append((f"state:{state.value}", dn))
+
+
+class ListAudit:
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    def record(self, **fields: Any) -> None:
+        self.records.append(fields)
+
+
+def test_one_failed_action_does_not_stop_the_others_and_no_password_is_audited() -> None:
+    creates = [
+        Action(
+            ActionKind.CREATE,
+            uid,
+            "skhcn",
+            "new",
+            "caobang-2025 Đ7.1",
+            full_name="A B",
+            attrs={"uid": (uid,)},
+        )
+        for uid in ("a.skhcn", "b.skhcn", "c.skhcn")
+    ]
+    actions = (*creates, Action(ActionKind.REVOKE, "d.skhcn", "skhcn", "left", "art", dn="uid=d"))
+    directory, audit = FakeDirectory(fail_uid="b.skhcn"), ListAudit()
+    cat = parse_catalogue([("e", {"code": "skhcn", "name": "Sở", "mailbox": "so"})])
+    result = apply_plan(
+        Plan(NOW, actions),
+        directory,
+        audit,
+        PROFILES["caobang-2025"],
+        cat,
+        "x.gov.vn",
+        "run1",
+        clock=lambda: NOW,
+    )
+    assert [o.ok for o in result.outcomes] == [True, False, True, True]
+    assert "constraintViolation" in result.failed[0].error
+    assert ("state:revoked", "uid=d") in directory.calls
+    assert [s.uid for s in result.slips] == ["a.skhcn", "c.skhcn"]
+    text = repr(audit.records) + repr(result.slips)
+    assert all(s.password not in text for s in result.slips)
+    assert [r["result"] for r in audit.records] == ["ok", "failed", "ok", "ok"]
+
+
+def test_a_refused_plan_is_never_applied() -> None:
+    with pytest.raises(ValueError, match="refused"):
+        apply_plan(
+            Plan(NOW, (), refused="too many"),
+            FakeDirectory(""),
+            ListAudit(),
+            PROFILES["caobang-2025"],
+            parse_catalogue([]),
+            "x",
+            "r",
+            clock=lambda: NOW,
+        )
