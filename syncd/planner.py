@@ -137,6 +137,7 @@ class _Planner:
                 self.by_emp[a.employee_number].append(a)
             elif a.managed:
                 self.unlinked[(fold_words(a.cn), a.org)].append(a)
+        self.sha_of: dict[str, str] = {}  # employee number → the roster file it came from
         self.linked: set[str] = set()
         self.proposed: set[str] = set()  # accounts offered in an ambiguous-match decision
         taken: dict[str, str | None] = {}
@@ -234,6 +235,7 @@ class _Planner:
         for snap in self.inp.snapshots:
             for p in snap.people:
                 groups[p.employee_number].append(p)
+                self.sha_of[p.employee_number] = snap.sha256
         chosen: list[Person] = []
         for emp, group in groups.items():
             active = [p for p in group if p.status is HrStatus.ACTIVE]
@@ -413,7 +415,7 @@ class _Planner:
                 f"{acc.uid} is revoked; request khôi phục to restore it"
             )
             return
-        sha = next((s.sha256 for s in self.inp.snapshots if p in s.people), "")
+        sha = self.sha_of.get(p.employee_number, "")
         dn = acc.dn
         if moved and self.inp.scheme.needs_org:
             self.move(p, acc)

@@ -113,7 +113,7 @@ def _build_vni() -> dict[str, str]:
 
 
 _VNI_DECODE = _build_vni()
-_VNI_KEYS = sorted(_VNI_DECODE, key=len, reverse=True)
+assert max(map(len, _VNI_DECODE)) == 2  # base letter + mark: decoding looks two ahead
 _VNI_ENCODE = {v: k for k, v in sorted(_VNI_DECODE.items(), key=lambda kv: -len(kv[0]))}
 
 
@@ -130,15 +130,14 @@ def unicode_to_tcvn3(text: str) -> str:
 def vni_to_unicode(text: str) -> str:
     """Convert a VNI-Windows string (``Nguyeãn Vaên Ñaït``) to NFC Unicode."""
     out: list[str] = []
-    i = 0
-    while i < len(text):
-        for key in _VNI_KEYS:
-            if text.startswith(key, i):
-                out.append(_VNI_DECODE[key])
-                i += len(key)
-                break
+    i, n = 0, len(text)
+    while i < n:
+        pair = text[i : i + 2]
+        if len(pair) == 2 and pair in _VNI_DECODE:
+            out.append(_VNI_DECODE[pair])
+            i += 2
         else:
-            out.append(text[i])
+            out.append(_VNI_DECODE.get(text[i], text[i]))
             i += 1
     return unicodedata.normalize("NFC", "".join(out))
 
@@ -173,6 +172,9 @@ class Detection:
         return self.encoding is not Encoding.UNICODE
 
 
+MAX_EVIDENCE = 2000  # words; plenty to decide a column, and keeps big files fast
+
+
 def _evidence(values: Iterable[str]) -> list[str]:
     """The words that can tell encodings apart: those with a non-ASCII character."""
     return [
@@ -190,7 +192,7 @@ def detect(values: Iterable[str]) -> Detection:
     words that carry non-ASCII characters wins. Unicode wins ties, and a legacy encoding must
     beat it by a clear margin, so valid Unicode Vietnamese is never converted.
     """
-    evidence = _evidence(values)
+    evidence = _evidence(values)[:MAX_EVIDENCE]
     words = len(evidence)
     scores = {enc: sum(is_syllable(convert(w, enc)) for w in evidence) for enc in Encoding}
     best = max(Encoding, key=lambda e: (scores[e], e is Encoding.UNICODE))
