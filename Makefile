@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit bench system-deps deps clean
+.PHONY: demo demo-stop test lint bench system-deps deps clean
 
 # Debian packages the tests and the demo need: slapd (the real directory) and ldap-utils.
 system-deps:
@@ -38,6 +38,11 @@ demo: deps
 
 bench: deps
 	$(BIN)/python bench/bench_uid.py
+	$(BIN)/python bench/bench_reconcile.py
+
+demo-stop: $(STAMP)
+	$(BIN)/python -m connectors.demo stop
 
 clean:
+	-$(BIN)/python -m connectors.demo stop 2>/dev/null
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
