@@ -97,6 +97,25 @@ def _load_ldif(conn: Connection, ldif: str) -> None:
             raise RuntimeError(f"loading {dn}: {conn.result}")
 
 
+def _show(sandbox: Sandbox, org: str, limit: int = 10) -> None:
+    """A few mailboxes of one organisation, read back from the directory."""
+    conn = sandbox.admin()
+    conn.search(sandbox.people_dn, f"(ou={org})", attributes=["uid", "cn", "syncdState"])
+    rows = sorted(
+        (
+            str(e["attributes"]["uid"][0]),
+            str(e["attributes"]["cn"][0]),
+            str((e["attributes"].get("syncdState") or ["-"])[0]),
+        )
+        for e in conn.response
+        if e.get("type") == "searchResEntry"
+    )
+    conn.unbind()
+    print(f"\nIn the directory now, {org} ({len(rows)} entries; first {limit}):")
+    for uid, cn, state in rows[:limit]:
+        print(f"  {uid + '@' + DOMAIN:<44} {cn:<28} {state}")
+
+
 def stop() -> None:
     pid = _running(DEMO / "slapd" / "slapd.pid")
     if pid is None:
@@ -151,6 +170,7 @@ def main() -> int:
     if plan.decisions:
         print("\nWaiting for an operator (syncd decisions / syncd decide):")
         print(decisions_text(plan.decisions))
+    _show(sandbox, "skhcn")
     cfg = DEMO / "syncd.yaml"
     print(f"""
 Look at the result:
