@@ -21,11 +21,12 @@ from typing import Any, TypeVar
 import click
 
 from connectors import runner
+from connectors.lifecycle_files import InputFileError
 from connectors.runner import EXIT_BAD_INPUT, EXIT_FAILED
 from connectors.store import StateStore
 from syncd.config import Config, ConfigError
 from syncd.errors import SyncdError
-from syncd.model import Action, DecisionKind, Plan
+from syncd.model import Action, ActionKind, DecisionKind, Plan
 from syncd.naming import BUILTIN, Status, UidPool, allocate, get_scheme
 from syncd.orgs import CatalogueError
 from syncd.report import decision_dict, decisions_text, plan_dict, plan_table
@@ -171,6 +172,8 @@ def _do_run(
         )
     except (ConfigError, CatalogueError) as exc:
         raise BadInput("\n".join(exc.issues)) from exc
+    except InputFileError as exc:
+        raise BadInput(str(exc)) from exc
     except SyncdError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_FAILED)
@@ -219,6 +222,142 @@ def reconcile_cmd(
 ) -> None:
     """Apply the plan: create, link, update, move, reset, restore and revoke accounts."""
     _do_run(ctx, rosters, now, as_json, allow_mass_change, dry_run=dry_run)
+
+
+@main.command("rules")
+@click.pass_context
+def rules_cmd(ctx: click.Context) -> None:
+    """Print the effective rules: each with its article and where its value comes from."""
+    cfg = _config(ctx)
+    p = cfg.effective
+    click.echo(f"{p.id} — {p.title}   (configuration: {cfg.source})")
+    click.echo(f"  naming scheme      {cfg.scheme.id:<28} [{cfg.scheme.article}]")
+    pw = p.password
+    need = [f"≥{pw.min_length} chars"] + [
+        n for n, on in (("upper", pw.upper), ("lower", pw.lower), ("digit", pw.digit)) if on
+    ]
+    if pw.special:
+        need.append(f"special {pw.special}")
+    click.echo(f"  password           {', '.join(need):<28} [{pw.article}]")
+    click.echo(f"  first login        must change the one-time password [{p.must_change_article}]")
+    lc = p.lifecycle
+    for key in (
+        "lock_inactive",
+        "lock_default_password",
+        "revoke_locked",
+        "revoke_inactive",
+        "purge_locked",
+    ):
+        clock = getattr(lc, key)
+        value = f"after {clock.after}" if clock.after else "off"
+        click.echo(f"  {key:<18} {value:<28} [{clock.article}]  ({clock.source})")
+    flag = lc.locked_receives_mail
+    click.echo(
+        f"  {'locked receives':<18} {'yes' if flag.value else 'no':<28} [{flag.article}]"
+        f"  ({flag.source})"
+    )
+    for reason, article in lc.manual_lock.items():
+        click.echo(f"  lock --reason {reason:<12} {'':<20} [{article}]")
+    s = cfg.safety
+    click.echo(
+        f"  safety per run     lock ≤{s.max_lock_count}/{s.max_lock_share:.0%}, "
+        f"revoke ≤{s.max_revoke_count}/{s.max_revoke_share:.0%}, "
+        f"purge ≤{s.max_purge_count}/{s.max_purge_share:.0%}"
+    )
+
+
+@main.command("forecast")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 3650))
+@click.option("--now", "now", default=None, help="Start from this date-time (ISO).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def forecast_cmd(ctx: click.Context, days: int, now: str | None, as_json: bool) -> None:
+    """List the locks, revokes and purges coming in the next DAYS days, by organisation."""
+    cfg = _config(ctx)
+    start = _parse_now(now) or datetime.now(UTC)
+    try:
+        events = runner.forecast(cfg, start, days)
+    except InputFileError as exc:
+        raise BadInput(str(exc)) from exc
+    except SyncdError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "date": ev.when.isoformat(),
+                        "action": ev.kind.value,
+                        "uid": acc.uid,
+                        "org": acc.org,
+                        "rule": ev.rule,
+                        "reason": ev.reason,
+                        "article": ev.article,
+                    }
+                    for ev, acc in events
+                ],
+                ensure_ascii=False,
+                indent=1,
+            )
+        )
+        return
+    if not events:
+        click.echo(f"Nothing in the next {days} days.")
+        return
+    by_org: dict[str, list[str]] = {}
+    for ev, acc in events:
+        when = "due now" if ev.when <= start else f"{ev.when:%Y-%m-%d}"
+        by_org.setdefault(acc.org or "?", []).append(
+            f"  {when:<11} {ev.kind.value:<7} {acc.uid:<28} {ev.reason} [{ev.article}]"
+        )
+    for org in sorted(by_org):
+        click.echo(f"{org} ({len(by_org[org])})")
+        click.echo("\n".join(by_org[org]))
+
+
+def _operator(ctx: click.Context, uid: str, kind: ActionKind, reason: str, article: str) -> None:
+    cfg = _config(ctx)
+    try:
+        outcome = runner.operator_action(cfg, uid, kind, reason, article)
+    except SyncdError as exc:
+        raise BadInput(str(exc)) from exc
+    click.echo(runner.report_text(outcome, []), nl=False)
+    sys.exit(outcome.exit_code)
+
+
+@main.command("lock")
+@click.argument("uid")
+@click.option(
+    "--reason",
+    "why",
+    required=True,
+    type=click.Choice(["compromised", "spam", "malware", "misuse"]),
+    help="Why: each reason cites the profile's article.",
+)
+@click.option("--note", default="", help="Free text kept in the audit record.")
+@click.pass_context
+def lock_cmd(ctx: click.Context, uid: str, why: str, note: str) -> None:
+    """Lock a mailbox for a non-clock reason (compromised, spam, malware, misuse)."""
+    cfg = _config(ctx)
+    article = cfg.effective.lifecycle.manual_lock[why]
+    text = f"manual lock: {why}" + (f" — {note}" if note else "")
+    _operator(ctx, uid, ActionKind.LOCK, text, article)
+
+
+@main.command("restore")
+@click.argument("uid")
+@click.option("--note", default="", help="The organisation's request (number, date).")
+@click.pass_context
+def restore_cmd(ctx: click.Context, uid: str, note: str) -> None:
+    """Restore a locked or revoked mailbox: new one-time password, lock clock cleared."""
+    cfg = _config(ctx)
+    p = cfg.effective
+    text = "restored on request (khôi phục)" + (f" — {note}" if note else "")
+    _operator(ctx, uid, ActionKind.RESTORE, text, f"{p.request_article}; {p.must_change_article}")
+
+
+main.add_command(restore_cmd, "unlock")
 
 
 @main.command("decisions")

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from connectors.directory.openldap import OpenLdapDirectory
+from connectors.lifecycle_files import FileArchive, read_activity, read_exemptions
 from connectors.roster import read_table
 from connectors.secrets import bind_password
 from connectors.store import (
@@ -30,11 +31,12 @@ from connectors.store import (
 from syncd.applier import RunResult, apply_plan
 from syncd.config import Config, parse_config
 from syncd.errors import SyncdError
-from syncd.model import Action, Plan
+from syncd.lifecycle import Event
+from syncd.lifecycle import forecast as lifecycle_forecast
+from syncd.model import Account, Action, ActionKind, Exemption, Plan, State
 from syncd.orgs import Catalogue, CatalogueError, parse_catalogue
 from syncd.planner import PlanInput, make_plan
 from syncd.ports import Directory, Scope
-from syncd.profiles import PROFILES
 from syncd.report import counts_line, decisions_text
 from syncd.roster import RosterError, Snapshot, read_roster
 
@@ -162,7 +164,9 @@ def run(
     now = now or datetime.now(UTC)
     outcome = RunOutcome(new_run_id())
     catalogue = load_catalogue(config.orgs)
-    profile = PROFILES[config.profile]
+    profile = config.effective
+    activity, exemptions = lifecycle_inputs(config)
+    archive = FileArchive(config.archive_dir, config.lifecycle.purge_hook)
     files = list(rosters) if rosters is not None else inbox_files(config)
     snapshots, outcome.rejected = read_snapshots(files, catalogue, config)
 
@@ -180,6 +184,7 @@ def run(
         )
     store = StateStore(config.paths.state)
     state = store.load()
+    state.tombstones |= archive.tombstones()
     owned = directory is None
     if directory is None:
         directory = open_directory(config, outcome.warnings)
@@ -199,6 +204,8 @@ def run(
                 alias_days=config.alias_days,
                 org_scope=org_scope,
                 allow_mass_change=allow_mass_change,
+                activity=activity,
+                exemptions=exemptions,
             )
         )
         outcome.plan = plan
@@ -235,6 +242,7 @@ def run(
                 audit.close()
             outcome.applied = True
             state.done_requests |= outcome.result.done_requests
+            state.tombstones |= outcome.result.tombstones
             if outcome.result.slips:
                 outcome.slip_files = write_slips(
                     config.paths.outbox,
@@ -248,6 +256,93 @@ def run(
             directory.close()
     outcome.report_path = config.paths.state / "reports" / f"{outcome.run_id}.txt"
     write_private(outcome.report_path, report_text(outcome, files))
+    return outcome
+
+
+def lifecycle_inputs(config: Config) -> tuple[dict[str, datetime], dict[str, list[Exemption]]]:
+    """Imported mail activity and the exemptions file, when configured."""
+    lc = config.lifecycle
+    activity = read_activity(lc.activity_file) if lc.activity_file else {}
+    exemptions = read_exemptions(lc.exemptions_file) if lc.exemptions_file else {}
+    return activity, exemptions
+
+
+def forecast(
+    config: Config, now: datetime, days: int, directory: Directory | None = None
+) -> list[tuple[Event, Account]]:
+    """What the lifecycle clocks will do in the next ``days`` days."""
+    activity, exemptions = lifecycle_inputs(config)
+    owned = directory is None
+    directory = directory or open_directory(config, [])
+    try:
+        accounts = directory.read(Scope())
+    finally:
+        if owned and isinstance(directory, OpenLdapDirectory):
+            directory.close()
+    return lifecycle_forecast(accounts, config.effective.lifecycle, activity, exemptions, now, days)
+
+
+def operator_action(
+    config: Config,
+    uid: str,
+    kind: ActionKind,
+    reason: str,
+    article: str,
+    *,
+    now: datetime | None = None,
+) -> RunOutcome:
+    """One operator action on one account (lock, restore), applied and audited like a run."""
+    now = now or datetime.now(UTC)
+    outcome = RunOutcome(new_run_id())
+    catalogue = load_catalogue(config.orgs)
+    directory = open_directory(config, outcome.warnings)
+    try:
+        found = [a for a in directory.read(Scope()) if a.uid == uid.lower()]
+        if not found:
+            raise SyncdError(f"no account {uid!r} under {config.directory.base_dn}")
+        acc = found[0]
+        if not acc.managed:
+            raise SyncdError(f"{uid} is marked unmanaged (syncdManaged: FALSE); not touched")
+        wanted = State.LOCKED if kind is ActionKind.LOCK else State.ACTIVE
+        if acc.state is wanted:
+            raise SyncdError(f"{uid} is already {wanted.value}")
+        action = Action(
+            kind,
+            acc.uid,
+            acc.org,
+            reason,
+            article,
+            dn=acc.dn,
+            employee_number=acc.employee_number,
+            full_name=acc.cn,
+        )
+        outcome.plan = Plan(now=now, actions=(action,))
+        audit = AuditLog(config.paths.audit_log)
+        try:
+            outcome.result = apply_plan(
+                outcome.plan,
+                directory,
+                audit,
+                config.effective,
+                catalogue,
+                config.domain,
+                outcome.run_id,
+                clock=lambda: datetime.now(UTC),
+            )
+        finally:
+            audit.close()
+        outcome.applied = True
+        if outcome.result.slips:
+            outcome.slip_files = write_slips(
+                config.paths.outbox,
+                outcome.run_id,
+                outcome.result.slips,
+                config.effective.must_change_article,
+            )
+    finally:
+        directory.close()
+    outcome.report_path = config.paths.state / "reports" / f"{outcome.run_id}.txt"
+    write_private(outcome.report_path, report_text(outcome, []))
     return outcome
 
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from syncd.model import Action, ActionKind, Plan, State
 from syncd.orgs import Catalogue
 from syncd.passwords import Context, generate
-from syncd.ports import AuditSink, Directory, DirectoryError
+from syncd.ports import Archive, AuditSink, Directory, DirectoryError
 from syncd.profiles import Profile
 
 _NEEDS_PASSWORD = {
@@ -55,6 +55,7 @@ class RunResult:
     outcomes: list[Outcome] = field(default_factory=list)
     slips: list[Slip] = field(default_factory=list)
     done_requests: set[str] = field(default_factory=set)
+    tombstones: set[str] = field(default_factory=set)  # uids purged: never issued again
 
     @property
     def failed(self) -> list[Outcome]:
@@ -76,6 +77,7 @@ def apply_plan(
     clock: Callable[[], datetime],
     rng: random.Random | None = None,
     progress: Callable[[Action], None] | None = None,
+    archive: Archive | None = None,
 ) -> RunResult:
     """Apply every action of ``plan``; refused plans must never reach here."""
     if plan.refused:
@@ -96,8 +98,9 @@ def apply_plan(
             )
         dn = action.dn
         error = ""
+        extra: dict[str, str] = {}
         try:
-            dn = _execute(directory, action, password, clock())
+            dn = _execute(directory, action, password, clock(), profile, archive, extra)
         except DirectoryError as exc:
             error = str(exc)
         except Exception as exc:  # one action's bug must not stop the others
@@ -118,6 +121,9 @@ def apply_plan(
             )
         if ok and action.request_key:
             result.done_requests.add(action.request_key)
+        if action.kind is ActionKind.PURGE and "archive" in extra:
+            # archived and (maybe) deleted: the uid is never given again, even if deletion failed
+            result.tombstones.add(action.uid)
         audit.record(
             run_id=run_id,
             action=action.kind.value,
@@ -133,13 +139,22 @@ def apply_plan(
             article=action.article,
             result="ok" if ok else "failed",
             error=error or None,
+            **extra,
         )
         if progress is not None:
             progress(action)
     return result
 
 
-def _execute(directory: Directory, action: Action, password: str, now: datetime) -> str | None:
+def _execute(
+    directory: Directory,
+    action: Action,
+    password: str,
+    now: datetime,
+    profile: Profile,
+    archive: Archive | None,
+    extra: dict[str, str],
+) -> str | None:
     kind, dn = action.kind, action.dn
     cite = f"{action.reason} [{action.article}]"
     if kind in (ActionKind.CREATE, ActionKind.CREATE_ORG_MAILBOX):
@@ -155,8 +170,19 @@ def _execute(directory: Directory, action: Action, password: str, now: datetime)
     elif kind is ActionKind.RESET_PASSWORD:
         directory.set_password(dn, password)
     elif kind is ActionKind.RESTORE:
-        directory.set_state(dn, State.ACTIVE, now, cite)
+        directory.set_state(dn, State.ACTIVE, now, cite, delivery=True)
         directory.set_password(dn, password)
+    elif kind is ActionKind.LOCK:
+        receives = profile.lifecycle.locked_receives_mail
+        extra["delivery"] = f"{'kept' if receives.value else 'blocked'} ({receives.article})"
+        directory.set_state(dn, State.LOCKED, now, cite, delivery=receives.value)
     elif kind is ActionKind.REVOKE:
-        directory.set_state(dn, State.REVOKED, now, cite)
+        directory.set_state(dn, State.REVOKED, now, cite, delivery=False)
+    elif kind is ActionKind.PURGE:
+        if archive is None:
+            raise DirectoryError("purge needs an archive: nothing is deleted unexported")
+        ldif = directory.export(dn)
+        extra["archive"] = archive.store(action.uid, ldif)
+        directory.delete(dn)
+        archive.after_purge(action.uid, extra["archive"])
     return dn

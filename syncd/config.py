@@ -17,7 +17,7 @@ import yaml
 
 from syncd.errors import SyncdError
 from syncd.naming.schemes import BUILTIN, Scheme, scheme_from_mapping
-from syncd.profiles import PROFILES
+from syncd.profiles import PROFILES, Profile, ProfileError, with_overrides
 
 
 class ConfigError(SyncdError):
@@ -101,11 +101,25 @@ SCHEMA: dict[str, Field] = {
             "sheet": Field(),
         },
     ),
+    "rules": Field(kind=dict),
+    "lifecycle": Field(
+        kind=None,
+        children={
+            "activity_file": Field(),
+            "exemptions_file": Field(),
+            "archive": Field(),
+            "purge_hook": Field(),
+        },
+    ),
     "safety": Field(
         kind=None,
         children={
+            "max_lock_share": Field(kind=(int, float), default=0.10, check=_share),
+            "max_lock_count": Field(kind=int, default=50, check=_positive),
             "max_revoke_share": Field(kind=(int, float), default=0.10, check=_share),
             "max_revoke_count": Field(kind=int, default=25, check=_positive),
+            "max_purge_share": Field(kind=(int, float), default=0.05, check=_share),
+            "max_purge_count": Field(kind=int, default=10, check=_positive),
         },
     ),
     "transfer": Field(
@@ -141,8 +155,22 @@ class Paths:
 
 @dataclass(frozen=True)
 class Safety:
+    """Per-run limits for each stage, as a count and as a share of managed accounts."""
+
+    max_lock_share: float = 0.10
+    max_lock_count: int = 50
     max_revoke_share: float = 0.10
     max_revoke_count: int = 25
+    max_purge_share: float = 0.05
+    max_purge_count: int = 10
+
+
+@dataclass(frozen=True)
+class LifecycleSettings:
+    activity_file: Path | None = None  # CSV address,last_activity from the mail server
+    exemptions_file: Path | None = None  # CSV employee_number,reason,from,until
+    archive: Path | None = None  # LDIF archives of purged accounts (default: state/archive)
+    purge_hook: str | None = None  # command run after a purge: {uid} {archive}
 
 
 @dataclass(frozen=True)
@@ -164,6 +192,16 @@ class Config:
     roster: RosterSettings = field(default_factory=RosterSettings)
     safety: Safety = field(default_factory=Safety)
     alias_days: int = 180
+    rules: Profile | None = None  # the profile with the site's overrides
+    lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
+
+    @property
+    def effective(self) -> Profile:
+        return self.rules or PROFILES[self.profile]
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.lifecycle.archive or self.paths.state / "archive"
 
 
 _TYPE_NAMES = {
@@ -309,6 +347,12 @@ def _build(raw: dict[str, Any], source: Path, node: yaml.Node) -> Config:
         except SyncdError as exc:
             issues.append(str(exc))
     schemes = {**BUILTIN, **extra}
+    effective = PROFILES[raw["profile"]]
+    if raw.get("rules"):
+        try:
+            effective = with_overrides(effective, raw["rules"], src)
+        except ProfileError as exc:
+            issues.append(str(exc))
     if scheme_id not in schemes:
         issues.append(f"{src}: naming.scheme: {scheme_id!r} is not one of {', '.join(schemes)}")
     if issues:
@@ -318,6 +362,7 @@ def _build(raw: dict[str, Any], source: Path, node: yaml.Node) -> Config:
         return (base / value).resolve() if not Path(value).is_absolute() else Path(value)
 
     p = raw["paths"]
+    lc = raw["lifecycle"]
     return Config(
         source=source,
         profile=raw["profile"],
@@ -349,9 +394,13 @@ def _build(raw: dict[str, Any], source: Path, node: yaml.Node) -> Config:
             accept_valid_rows=raw["roster"]["accept_valid_rows"],
             sheet=raw["roster"]["sheet"],
         ),
-        safety=Safety(
-            max_revoke_share=float(raw["safety"]["max_revoke_share"]),
-            max_revoke_count=raw["safety"]["max_revoke_count"],
-        ),
+        safety=Safety(**{k: v for k, v in raw["safety"].items()}),
         alias_days=raw["transfer"]["alias_days"],
+        rules=effective,
+        lifecycle=LifecycleSettings(
+            activity_file=path(lc["activity_file"]) if lc["activity_file"] else None,
+            exemptions_file=path(lc["exemptions_file"]) if lc["exemptions_file"] else None,
+            archive=path(lc["archive"]) if lc["archive"] else None,
+            purge_hook=lc["purge_hook"],
+        ),
     )

@@ -58,6 +58,20 @@ class Request(StrEnum):
 
 
 @dataclass(frozen=True)
+class Exemption:
+    """A "notified reason" (leave, study, illness): no inactivity lock or revoke meanwhile."""
+
+    employee_number: str
+    reason: str
+    start: date
+    until: date
+    source: str = ""
+
+    def covers(self, day: date) -> bool:
+        return self.start <= day <= self.until
+
+
+@dataclass(frozen=True)
 class Person:
     """One valid roster row."""
 
@@ -70,6 +84,7 @@ class Person:
     status: HrStatus = HrStatus.ACTIVE
     request: Request = Request.NONE
     source: str = ""  # "file.csv:12", for reports and audit
+    exemption: Exemption | None = None  # a notified absence from the roster's columns
 
 
 class State(StrEnum):
@@ -104,6 +119,11 @@ class Account:
     kind: Kind = Kind.PERSON
     aliases: tuple[str, ...] = ()
     has_syncd_class: bool = False
+    # Activity, from the directory (ppolicy and lastbind): the lifecycle clocks read these.
+    last_login: datetime | None = None  # newest of pwdLastSuccess and authTimestamp
+    password_changed: datetime | None = None  # pwdChangedTime
+    created: datetime | None = None  # createTimestamp
+    must_change_password: bool = False  # pwdReset: the one-time password is still in use
 
 
 class ActionKind(StrEnum):
@@ -114,11 +134,14 @@ class ActionKind(StrEnum):
     CREATE = "create"
     RESET_PASSWORD = "reset-password"  # noqa: S105 - an action name
     RESTORE = "restore"
+    LOCK = "lock"
     REVOKE = "revoke"
+    PURGE = "purge"
 
 
 # The order actions are applied in: links first, so a moved or updated account is found by
-# its key; revocations last, so a failure earlier never leaves someone without a mailbox.
+# its key; locks, revocations and purges last, so a failure earlier never leaves someone
+# without a mailbox.
 ACTION_ORDER = {k: i for i, k in enumerate(ActionKind)}
 
 

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from syncd.config import Safety
+from syncd.lifecycle import due, timeline
 from syncd.model import (
     Account,
     Action,
     ActionKind,
     Decision,
     DecisionKind,
+    Exemption,
     HrStatus,
     Kind,
     Org,
@@ -61,6 +63,8 @@ class PlanInput:
     alias_days: int = 180
     org_scope: frozenset[str] | None = None  # None: the whole catalogue (a full run)
     allow_mass_change: bool = False
+    activity: Mapping[str, datetime] = field(default_factory=dict)  # address → last activity
+    exemptions: Mapping[str, Sequence[Exemption]] = field(default_factory=dict)  # by employee
 
 
 def decision_id(*parts: str | None) -> str:
@@ -137,6 +141,13 @@ class _Planner:
                 self.by_emp[a.employee_number].append(a)
             elif a.managed:
                 self.unlinked[(fold_words(a.cn), a.org)].append(a)
+        self.exemptions: dict[str, list[Exemption]] = defaultdict(list)
+        for emp, items in inp.exemptions.items():
+            self.exemptions[emp].extend(items)
+        for snap in inp.snapshots:
+            for p in snap.people:
+                if p.exemption is not None:
+                    self.exemptions[p.employee_number].append(p.exemption)
         self.sha_of: dict[str, str] = {}  # employee number → the roster file it came from
         self.linked: set[str] = set()
         self.proposed: set[str] = set()  # accounts offered in an ambiguous-match decision
@@ -406,8 +417,8 @@ class _Planner:
             return
 
         moved = acc.org != p.org
-        restore = acc.state is State.REVOKED and (
-            p.request in (Request.RESTORE, Request.CREATE) or moved
+        restore = acc.state is not State.ACTIVE and (
+            p.request in (Request.RESTORE, Request.CREATE) or (moved and acc.state is State.REVOKED)
         )
         if acc.state is State.REVOKED and not restore:
             self.notices.append(
@@ -581,35 +592,65 @@ class _Planner:
 
     # -- safety -----------------------------------------------------------------------------
 
+    def lifecycle(self) -> None:
+        """The regulation's clocks, for accounts no HR action touches in this plan."""
+        touched = {a.uid for a in self.actions}
+        lc = self.profile.lifecycle
+        for acc in self.accounts:
+            if acc.uid in touched or not acc.managed or acc.kind is not Kind.PERSON:
+                continue
+            if self.inp.org_scope is not None and acc.org not in self.inp.org_scope:
+                continue
+            exemptions = self.exemptions.get(acc.employee_number or "", ())
+            ev = due(timeline(acc, lc, self.inp.activity, exemptions, self.inp.now), self.inp.now)
+            if ev is None:
+                continue
+            self.add(
+                ev.kind,
+                acc.uid,
+                acc.org,
+                f"{ev.rule}: {ev.reason}",
+                ev.article,
+                dn=acc.dn,
+                employee_number=acc.employee_number,
+                full_name=acc.cn,
+            )
+
     def guard(self) -> str | None:
-        revokes = [a for a in self.actions if a.kind is ActionKind.REVOKE]
-        if not revokes or self.inp.allow_mass_change:
+        """Per stage — locks, revokes, purges — a count and a share of managed accounts."""
+        if self.inp.allow_mass_change:
             return None
         scope = self.inp.org_scope
-        population = sum(
-            1
+        people = [
+            a
             for a in self.accounts
-            if a.managed
-            and a.kind is Kind.PERSON
-            and a.state is not State.REVOKED
-            and (scope is None or a.org in scope)
-        )
+            if a.managed and a.kind is Kind.PERSON and (scope is None or a.org in scope)
+        ]
+        live = sum(1 for a in people if a.state is not State.REVOKED)
         s = self.inp.safety
-        share_limit = max(1, int(s.max_revoke_share * population))
-        by_org: dict[str, int] = defaultdict(int)
-        for a in revokes:
-            by_org[a.org or "?"] += 1
-        detail = ", ".join(f"{o}: {n}" for o, n in sorted(by_org.items()))
-        if len(revokes) > s.max_revoke_count:
-            return (
-                f"would revoke {len(revokes)} accounts ({detail}), more than "
-                f"safety.max_revoke_count = {s.max_revoke_count}"
-            )
-        if len(revokes) > share_limit:
-            return (
-                f"would revoke {len(revokes)} of {population} managed accounts ({detail}), "
-                f"more than safety.max_revoke_share = {s.max_revoke_share:.0%}"
-            )
+        stages = (
+            (ActionKind.LOCK, "lock", s.max_lock_count, s.max_lock_share, live),
+            (ActionKind.REVOKE, "revoke", s.max_revoke_count, s.max_revoke_share, live),
+            (ActionKind.PURGE, "purge", s.max_purge_count, s.max_purge_share, len(people)),
+        )
+        for kind, name, max_count, max_share, population in stages:
+            hits = [a for a in self.actions if a.kind is kind]
+            if not hits:
+                continue
+            by_org: dict[str, int] = defaultdict(int)
+            for a in hits:
+                by_org[a.org or "?"] += 1
+            detail = ", ".join(f"{o}: {n}" for o, n in sorted(by_org.items()))
+            if len(hits) > max_count:
+                return (
+                    f"would {name} {len(hits)} accounts ({detail}), more than "
+                    f"safety.max_{name}_count = {max_count}"
+                )
+            if len(hits) > max(1, int(max_share * population)):
+                return (
+                    f"would {name} {len(hits)} of {population} managed accounts ({detail}), "
+                    f"more than safety.max_{name}_share = {max_share:.0%}"
+                )
         return None
 
     def run(self) -> Plan:
@@ -622,6 +663,7 @@ class _Planner:
             self.person(p, same[(fold_words(p.full_name), p.org)])
         self.missing(seen)
         self.expired_aliases()
+        self.lifecycle()
         for snap in self.inp.snapshots:
             self.notices.extend(snap.notes)
         refused = self.guard()

@@ -57,8 +57,31 @@ class Directory(Protocol):
         """Set a one-time password that must be changed at first login."""
         ...
 
-    def set_state(self, dn: str, state: State, since: datetime, reason: str) -> None:
-        """Record the lifecycle state and make it real (login and delivery blocked or not)."""
+    def set_state(
+        self, dn: str, state: State, since: datetime, reason: str, *, delivery: bool
+    ) -> None:
+        """Record the lifecycle state and make it real: login blocked unless active, mail
+        delivered or not as ``delivery`` says (the profile decides for locked mailboxes)."""
+        ...
+
+    def export(self, dn: str) -> str:
+        """The whole entry as LDIF (all user and operational attributes), for the archive."""
+        ...
+
+    def delete(self, dn: str) -> None:
+        """Delete the entry (after it was archived)."""
+        ...
+
+
+class Archive(Protocol):
+    """Where purged entries go before they are deleted."""
+
+    def store(self, uid: str, ldif: str) -> str:
+        """Keep ``ldif`` (mode 0600, one file per account); return where it is."""
+        ...
+
+    def after_purge(self, uid: str, path: str) -> None:
+        """The site's purge hook (archive the mailbox store too); raise if it fails."""
         ...
 
 

@@ -1,15 +1,93 @@
-"""Province profiles: which naming scheme, password rule and HR articles each regulation sets.
+"""Province profiles: naming scheme, password rule, articles and lifecycle clocks.
 
-Every rule carries the profile and article it enforces, so audit records and reports can cite
-it (``caobang-2025 Đ6``). Lifecycle clocks (lock, revoke, purge) join these profiles with the
-lifecycle work.
+The built-in profiles are data: ``syncd/rules/<id>.yaml`` (also visible as
+``config/profiles/``). Every rule carries the article it enforces and where its value came
+from (the profile, or a site override in ``syncd.yaml``), so ``syncd rules``, audit records and
+reports can cite it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import calendar
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from syncd.errors import SyncdError
 
 SPECIALS_2025 = "!@#%$*&"
+LOCK_REASONS = ("compromised", "spam", "malware", "misuse")
+CLOCKS = (
+    "lock_inactive",
+    "lock_default_password",
+    "revoke_locked",
+    "revoke_inactive",
+    "purge_locked",
+)
+
+
+class ProfileError(SyncdError):
+    pass
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A regulation's period: days, calendar months or years ("3 months" is not 90 days)."""
+
+    amount: int
+    unit: str  # "d", "m" or "y"
+
+    @classmethod
+    def parse(cls, text: str) -> Duration:
+        m = re.fullmatch(r"\s*(\d+)\s*([dmy])\s*", str(text))
+        if not m:
+            raise ProfileError(f"{text!r} is not a duration like 90d, 3m or 3y")
+        return cls(int(m.group(1)), m.group(2))
+
+    def after(self, start: datetime) -> datetime:
+        """``start`` plus this period (month ends clamp: 31 Jan + 1m = 28/29 Feb)."""
+        if self.unit == "d":
+            return start + timedelta(days=self.amount)
+        months = self.amount * (12 if self.unit == "y" else 1)
+        y, mo = divmod(start.month - 1 + months, 12)
+        year, month = start.year + y, mo + 1
+        day = min(start.day, calendar.monthrange(year, month)[1])
+        return start.replace(year=year, month=month, day=day)
+
+    def __str__(self) -> str:
+        return f"{self.amount}{self.unit}"
+
+
+@dataclass(frozen=True)
+class Clock:
+    """A lifecycle clock: off (``after`` None) or a period, with its article and source."""
+
+    after: Duration | None
+    article: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Flag:
+    value: bool
+    article: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    lock_inactive: Clock
+    lock_default_password: Clock
+    revoke_locked: Clock
+    revoke_inactive: Clock
+    purge_locked: Clock
+    locked_receives_mail: Flag
+    manual_lock: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -39,60 +117,85 @@ class Profile:
     must_change_article: str  # the default password must be changed at first login
     hr_article: str  # create / change / revoke follow personnel decisions
     request_article: str  # requests from the organisation (form, list)
+    lifecycle: Lifecycle
 
 
-PROFILES: dict[str, Profile] = {
-    p.id: p
-    for p in (
-        Profile(
-            id="caobang-2025",
-            title="Cao Bằng, QĐ 16/2025/QĐ-UBND",
-            scheme="caobang-2025",
-            password=PasswordRule(article="caobang-2025 Đ6", min_length=8),
-            must_change_article="caobang-2025 Đ6",
-            hr_article="caobang-2025 Đ7.1",
-            request_article="caobang-2025 Đ7.2",
-        ),
-        Profile(
-            id="caobang-2011",
-            title="Cao Bằng, QĐ 75/QĐ-UBND (2011)",
-            scheme="caobang-2011",
-            # 2011 sets no composition rule; syncd still issues strong one-time passwords.
-            password=PasswordRule(article="caobang-2011 Đ13.4", min_length=8),
-            must_change_article="caobang-2011 Đ13.4",
-            hr_article="caobang-2011 Đ8.2",
-            request_article="caobang-2011 Đ8.1",
-        ),
-        Profile(
-            id="hungyen-2025",
-            title="Hưng Yên, Quy chế 2025",
-            scheme="hungyen-2025",
-            password=PasswordRule(
-                article="hungyen-2025 Đ8.2",
-                min_length=9,
-                forbid_account=True,
-                forbid_name=True,
-                forbid_birth_date=True,
+def _clock(data: Any, where: str, source: str) -> Clock:
+    if not isinstance(data, Mapping) or "article" not in data:
+        raise ProfileError(f"{where}: needs after: and article:")
+    unknown = set(data) - {"after", "article"}
+    if unknown:
+        raise ProfileError(f"{where}: unknown key(s) {sorted(unknown)}")
+    after = data.get("after")
+    return Clock(Duration.parse(after) if after is not None else None, str(data["article"]), source)
+
+
+def _flag(data: Any, where: str, source: str) -> Flag:
+    if not isinstance(data, Mapping) or not isinstance(data.get("value"), bool):
+        raise ProfileError(f"{where}: needs value: true|false and article:")
+    return Flag(data["value"], str(data.get("article", "")), source)
+
+
+def parse_profile(data: Mapping[str, Any], source: str) -> Profile:
+    try:
+        lc = data["lifecycle"]
+        pw = dict(data["password"])
+        arts = data["articles"]
+        lifecycle = Lifecycle(
+            **{
+                k: _clock(lc[k], f"{source}: lifecycle.{k}", f"profile {data['id']}")
+                for k in CLOCKS
+            },
+            locked_receives_mail=_flag(
+                lc["locked_receives_mail"],
+                f"{source}: lifecycle.locked_receives_mail",
+                f"profile {data['id']}",
             ),
-            must_change_article="hungyen-2025 Đ8.2",
-            hr_article="hungyen-2025 Đ6.2a",
-            request_article="hungyen-2025 Đ6.2c",
-        ),
-        Profile(
-            id="tuyenquang-2025",
-            title="Tuyên Quang, Quy chế 2025",
-            scheme="tuyenquang-2025",
-            password=PasswordRule(
-                article="tuyenquang-2025 Đ6",
-                min_length=8,
-                lower=False,
-                special="!@#%$*&^()-_=+?",
-                forbid_name=True,
-                forbid_org=True,
-            ),
-            must_change_article="tuyenquang-2025 Đ6",
-            hr_article="tuyenquang-2025 Đ7.1a",
-            request_article="tuyenquang-2025 Đ7.1c",
-        ),
-    )
-}
+            manual_lock={r: str(lc["manual_lock"][r]) for r in LOCK_REASONS},
+        )
+        return Profile(
+            id=str(data["id"]),
+            title=str(data["title"]),
+            scheme=str(data["naming"]["scheme"]),
+            password=PasswordRule(**pw),
+            must_change_article=str(arts["must_change"]),
+            hr_article=str(arts["hr"]),
+            request_article=str(arts["request"]),
+            lifecycle=lifecycle,
+        )
+    except (KeyError, TypeError) as exc:
+        raise ProfileError(f"{source}: missing or malformed {exc}") from exc
+
+
+def with_overrides(profile: Profile, rules: Mapping[str, Any], source: str) -> Profile:
+    """A site's ``rules:`` section in syncd.yaml replaces single lifecycle rules."""
+    lc = profile.lifecycle
+    changes: dict[str, Any] = {}
+    for key, value in rules.items():
+        where = f"{source}: rules.{key}"
+        if key in CLOCKS:
+            if isinstance(value, Mapping) and "article" not in value:
+                value = {**value, "article": getattr(lc, key).article + " (site override)"}
+            changes[key] = _clock(value, where, source)
+        elif key == "locked_receives_mail":
+            changes[key] = _flag(value, where, source)
+        else:
+            raise ProfileError(
+                f"{where}: unknown rule (known: {', '.join(CLOCKS)}, locked_receives_mail)"
+            )
+    return replace(profile, lifecycle=replace(lc, **changes))
+
+
+def _load_builtin() -> dict[str, Profile]:
+    out: dict[str, Profile] = {}
+    folder = resources.files("syncd") / "rules"
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".yaml"):
+            profile = parse_profile(
+                yaml.safe_load(entry.read_text(encoding="utf-8")), f"config/profiles/{entry.name}"
+            )
+            out[profile.id] = profile
+    return out
+
+
+PROFILES: dict[str, Profile] = _load_builtin()

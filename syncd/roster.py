@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from syncd.errors import SyncdError
-from syncd.model import HrStatus, Person, Request
+from syncd.model import Exemption, HrStatus, Person, Request
 from syncd.naming.legacy import convert, detect
 from syncd.naming.parse import parse_name
 from syncd.naming.text import fold_words, normalise
@@ -29,9 +29,13 @@ HEADERS: dict[str, tuple[str, ...]] = {
     "birth_date": ("Ngày sinh", "birth_date"),
     "status": ("Trạng thái", "status"),
     "request": ("Đề nghị", "Yêu cầu", "request"),
+    # a notified absence (leave, study, illness) that suspends the inactivity rules
+    "exempt_reason": ("Lý do nghỉ", "Lý do vắng mặt", "exempt_reason"),
+    "exempt_from": ("Nghỉ từ ngày", "exempt_from"),
+    "exempt_until": ("Nghỉ đến ngày", "exempt_until"),
 }
 REQUIRED = ("employee_number", "full_name", "org")
-TEXT_FIELDS = ("full_name", "org", "office", "title", "status", "request")
+TEXT_FIELDS = ("full_name", "org", "office", "title", "status", "request", "exempt_reason")
 
 STATUS_WORDS = {
     "": HrStatus.ACTIVE,
@@ -232,6 +236,31 @@ def read_roster(
         status = STATUS_WORDS.get(fold_words(v.get("status", "")))
         if status is None:
             err("status", f"unknown status (one of: {', '.join(sorted(STATUS_WORDS)[1:])})")
+        dates: dict[str, date | None] = {}
+        for f in ("exempt_from", "exempt_until"):
+            try:
+                dates[f] = parse_date(v.get(f, ""))
+            except ValueError:
+                err(f, "unparseable date (use dd/mm/yyyy)")
+                dates[f] = None
+        exemption = None
+        if v.get("exempt_reason") or dates.get("exempt_until"):
+            start, until = dates.get("exempt_from"), dates.get("exempt_until")
+            if until is None:
+                err(
+                    "exempt_reason" if "exempt_until" not in cols else "exempt_until",
+                    "an absence needs the date it ends",
+                )
+            elif start is not None and start > until:
+                err("exempt_until", f"ends before it starts ({start:%d/%m/%Y})")
+            else:
+                exemption = Exemption(
+                    emp,
+                    v.get("exempt_reason") or "notified absence",
+                    start or date.min,
+                    until,
+                    f"{src}:{rowno}",
+                )
         request = REQUEST_WORDS.get(fold_words(v.get("request", "")))
         if request is None:
             err("request", "unknown request (cấp mới, cấp lại mật khẩu, thu hồi, khôi phục)")
@@ -252,6 +281,7 @@ def read_roster(
                 status=status,
                 request=request,
                 source=f"{src}:{rowno}",
+                exemption=exemption,
             )
         )
     rejected = bool(errors) and not accept_valid_rows

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import ssl
 from collections.abc import Mapping
@@ -22,6 +23,9 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ldap3 import (
+    ALL_ATTRIBUTES,
+    ALL_OPERATIONAL_ATTRIBUTES,
+    BASE,
     MODIFY_ADD,
     MODIFY_REPLACE,
     NONE,
@@ -264,6 +268,20 @@ class OpenLdapDirectory:
             else Kind.PERSON,
             aliases=tuple(str(x) for x in a.get("syncdAlias", [])),
             has_syncd_class="syncdaccount" in classes,
+            last_login=max(
+                (
+                    t
+                    for t in (
+                        _since(_first(a, "pwdLastSuccess")),
+                        _since(_first(a, "authTimestamp")),
+                    )
+                    if t
+                ),
+                default=None,
+            ),
+            password_changed=_since(_first(a, "pwdChangedTime")),
+            created=_since(_first(a, "createTimestamp")),
+            must_change_password=(_first(a, "pwdReset") or "").upper() == "TRUE",
         )
 
     # -- writing ------------------------------------------------------------------------------
@@ -353,14 +371,54 @@ class OpenLdapDirectory:
             {"pwdReset": [(MODIFY_REPLACE, ["TRUE"])]},
         )
 
-    def set_state(self, dn: str, state: State, since: datetime, reason: str) -> None:
+    def set_state(
+        self, dn: str, state: State, since: datetime, reason: str, *, delivery: bool
+    ) -> None:
         stamp = since.astimezone(UTC).strftime(GENERALIZED)
         blocked = state is not State.ACTIVE
         changes = {
             "syncdState": [(MODIFY_REPLACE, [state.value])],
             "syncdStateSince": [(MODIFY_REPLACE, [stamp])],
             "syncdStateReason": [(MODIFY_REPLACE, [reason[:1000]])],
-            "syncdDelivery": [(MODIFY_REPLACE, ["FALSE" if state is State.REVOKED else "TRUE"])],
+            "syncdDelivery": [(MODIFY_REPLACE, ["TRUE" if delivery else "FALSE"])],
+            # a real timestamp: with pwdLockout TRUE and no duration the lock holds and the
+            # date is kept (the special value 000001010000Z would lose it)
             "pwdAccountLockedTime": [(MODIFY_REPLACE, [stamp] if blocked else [])],
         }
         self._modify(dn, changes, f"setting {dn} {state.value}")
+
+    def export(self, dn: str) -> str:
+        """The entry as LDIF, user and operational attributes, base64 where LDIF needs it."""
+        try:
+            ok = self.conn.search(
+                dn,
+                "(objectClass=*)",
+                search_scope=BASE,
+                attributes=[ALL_ATTRIBUTES, ALL_OPERATIONAL_ATTRIBUTES],
+            )
+        except LDAPException as exc:
+            raise DirectoryError(f"exporting {dn}: {exc}", transient=True) from exc
+        self._check(ok, f"exporting {dn}")
+        entry = next(e for e in self.conn.response or [] if e.get("type") == "searchResEntry")
+        raw = entry.get("raw_attributes") or {}
+        lines = [_ldif_line("dn", dn.encode())]
+        for name in sorted(raw, key=lambda n: (n.lower() != "objectclass", n.lower())):
+            for value in raw[name]:
+                lines.append(_ldif_line(name, bytes(value)))
+        return "\n".join(lines) + "\n"
+
+    def delete(self, dn: str) -> None:
+        self._call(f"deleting {dn}", self.conn.delete, dn)
+
+
+def _ldif_line(name: str, value: bytes) -> str:
+    """One LDIF attribute line (RFC 2849): base64 unless the value is safe ASCII."""
+    safe = (
+        value.isascii()
+        and not value.startswith((b" ", b":", b"<"))
+        and not any(c in value for c in (b"\n", b"\r", b"\0"))
+        and not value.endswith(b" ")
+    )
+    if safe:
+        return f"{name}: {value.decode('ascii')}"
+    return f"{name}:: {base64.b64encode(value).decode('ascii')}"

@@ -90,13 +90,17 @@ def test_revoked_account_cannot_bind_and_restored_one_can(
     directory: Directory, slapd: Sandbox
 ) -> None:
     dn = _create(directory, "hungdv.skhcn", password="Xy7!first-one")
-    directory.set_state(dn, State.REVOKED, datetime(2026, 1, 2, tzinfo=UTC), "left [art]")
+    directory.set_state(
+        dn, State.REVOKED, datetime(2026, 1, 2, tzinfo=UTC), "left [art]", delivery=False
+    )
     assert not _bind(slapd, dn, "Xy7!first-one").bound
     [acc] = directory.read(Scope())
     assert acc.state is State.REVOKED
     assert acc.state_since == datetime(2026, 1, 2, tzinfo=UTC)
     assert acc.state_reason == "left [art]"
-    directory.set_state(dn, State.ACTIVE, datetime(2026, 2, 1, tzinfo=UTC), "restore [art]")
+    directory.set_state(
+        dn, State.ACTIVE, datetime(2026, 2, 1, tzinfo=UTC), "restore [art]", delivery=True
+    )
     directory.set_password(dn, "New!pass-42")
     assert _bind(slapd, dn, "New!pass-42").bound
 

@@ -79,8 +79,16 @@ class FakeDirectory:
     def set_password(self, dn: str, password: str) -> None:
         self.calls.append(("password", dn))
 
-    def set_state(self, dn: str, state: State, since: datetime, reason: str) -> None:
+    def set_state(
+        self, dn: str, state: State, since: datetime, reason: str, *, delivery: bool
+    ) -> None:
         self.calls.append((f"state:{state.value}", dn))
+
+    def export(self, dn: str) -> str:
+        return f"dn: {dn}\n"
+
+    def delete(self, dn: str) -> None:
+        self.calls.append(("delete", dn))
 
 
 class ListAudit:

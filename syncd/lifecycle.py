@@ -1,0 +1,214 @@
+"""Lifecycle clocks: lock, revoke and purge, each on its regulation's period (DIGEST §3).
+
+For one account, :func:`timeline` projects every event the rules will bring from its current
+state — lock after inactivity or a kept default password, revoke after a lock period or long
+inactivity, purge after a long continuous lock — each with its reason and article. A plan at
+``now`` applies only the *first* due event (one step per run; the next step is projected again
+from the real new state), and ``forecast`` lists what falls in a coming window.
+
+The activity reference is the newest sign of life: directory login times (``pwdLastSuccess``,
+``authTimestamp``) and imported mail activity; without any, the password's set time, then the
+creation. A state change to active (create, link, restore) restarts the clock. Exemptions (the
+regulations' "notified reason") suspend the inactivity rules on the days they cover.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from syncd.model import Account, ActionKind, Exemption, Kind, State
+from syncd.profiles import Clock, Lifecycle
+
+
+@dataclass(frozen=True)
+class Event:
+    when: datetime
+    kind: ActionKind  # LOCK, REVOKE or PURGE
+    rule: str  # the lifecycle key, e.g. "lock_inactive"
+    reason: str
+    article: str
+
+
+def activity_reference(
+    acc: Account, imported: Mapping[str, datetime]
+) -> tuple[datetime | None, str]:
+    """The newest sign of life of ``acc`` and what it was."""
+    seen: list[tuple[datetime, str]] = []
+    if acc.last_login:
+        seen.append((acc.last_login, "last login"))
+    for mail in acc.mail:
+        when = imported.get(mail.lower())
+        if when:
+            seen.append((when, "mail activity"))
+    if seen:
+        best: tuple[datetime | None, str] = max(seen)
+    elif acc.password_changed:
+        best = (acc.password_changed, "password issued, never used")
+    elif acc.created:
+        best = (acc.created, "created, never used")
+    else:
+        best = (None, "")
+    if (
+        acc.state is State.ACTIVE
+        and acc.state_since
+        and (best[0] is None or acc.state_since > best[0])
+    ):
+        best = (acc.state_since, "made active by syncd")
+    return best
+
+
+def _uncovered(when: datetime, exemptions: Sequence[Exemption]) -> tuple[datetime, str]:
+    """The first moment from ``when`` that no exemption covers, and why it moved."""
+    note = ""
+    moved = True
+    while moved:
+        moved = False
+        for ex in exemptions:
+            if ex.covers(when.date()):
+                nxt = datetime.combine(ex.until + timedelta(days=1), datetime.min.time(), UTC)
+                note = f"; exempt until {ex.until} ({ex.reason})"
+                when, moved = max(when, nxt), True
+    return when, note
+
+
+def _days(a: datetime, b: datetime) -> int:
+    return (b - a).days
+
+
+def _inactivity(
+    clock: Clock,
+    kind: ActionKind,
+    rule: str,
+    ref: datetime,
+    src: str,
+    exemptions: Sequence[Exemption],
+) -> Event | None:
+    if clock.after is None:
+        return None
+    when, note = _uncovered(clock.after.after(ref), exemptions)
+    reason = f"no activity since {ref:%Y-%m-%d} ({src}), limit {clock.after}{note}"
+    return Event(when, kind, rule, reason, clock.article)
+
+
+def timeline(
+    acc: Account,
+    lc: Lifecycle,
+    imported: Mapping[str, datetime],
+    exemptions: Sequence[Exemption],
+    now: datetime,
+) -> list[Event]:
+    """Every lifecycle event ahead of ``acc``, projected in order from its current state."""
+    if not acc.managed or acc.kind is not Kind.PERSON:
+        return []
+    ref, src = activity_reference(acc, imported)
+    events: list[Event] = []
+    state = acc.state
+    since = acc.state_since or acc.created or now
+
+    if state is State.ACTIVE:
+        options: list[Event] = []
+        if ref is not None:
+            for clock, kind, rule in (
+                (lc.lock_inactive, ActionKind.LOCK, "lock_inactive"),
+                (lc.revoke_inactive, ActionKind.REVOKE, "revoke_inactive"),
+            ):
+                ev = _inactivity(clock, kind, rule, ref, src, exemptions)
+                if ev:
+                    options.append(ev)
+        dp = lc.lock_default_password
+        if dp.after is not None and acc.must_change_password:
+            issued = acc.password_changed or acc.created or since
+            options.append(
+                Event(
+                    dp.after.after(issued),
+                    ActionKind.LOCK,
+                    "lock_default_password",
+                    f"default password issued {issued:%Y-%m-%d} never changed, limit {dp.after}",
+                    dp.article,
+                )
+            )
+        if not options:
+            return []
+        first = min(options, key=lambda e: (e.when, e.kind is not ActionKind.LOCK))
+        events.append(first)
+        since = max(first.when, now)
+        state = State.REVOKED if first.kind is ActionKind.REVOKE else State.LOCKED
+
+    locked_since = since
+    if state is State.LOCKED:
+        options = []
+        rl = lc.revoke_locked
+        if rl.after is not None:
+            options.append(
+                Event(
+                    rl.after.after(since),
+                    ActionKind.REVOKE,
+                    "revoke_locked",
+                    f"locked since {since:%Y-%m-%d} with no restore request, limit {rl.after}",
+                    rl.article,
+                )
+            )
+        if ref is not None:
+            ev = _inactivity(
+                lc.revoke_inactive, ActionKind.REVOKE, "revoke_inactive", ref, src, exemptions
+            )
+            if ev:
+                options.append(Event(max(ev.when, since), ev.kind, ev.rule, ev.reason, ev.article))
+        pl = lc.purge_locked
+        if pl.after is not None:
+            options.append(_purge(pl, since))
+        if options:
+            first = min(options, key=lambda e: (e.when, e.kind is ActionKind.PURGE))
+            events.append(first)
+            state = State.REVOKED if first.kind is ActionKind.REVOKE else state
+            if first.kind is ActionKind.PURGE:
+                return events
+
+    if state is State.REVOKED and lc.purge_locked.after is not None:
+        events.append(_purge(lc.purge_locked, locked_since))
+    return events
+
+
+def _purge(clock: Clock, since: datetime) -> Event:
+    assert clock.after is not None
+    return Event(
+        clock.after.after(since),
+        ActionKind.PURGE,
+        "purge_locked",
+        f"locked or revoked continuously since {since:%Y-%m-%d}, limit {clock.after}; "
+        "entry archived, then deleted",
+        clock.article,
+    )
+
+
+def due(events: Iterable[Event], now: datetime) -> Event | None:
+    """The one event to apply at ``now``: the first that is due."""
+    for ev in events:
+        if ev.when <= now:
+            return ev
+        break
+    return None
+
+
+def forecast(
+    accounts: Iterable[Account],
+    lc: Lifecycle,
+    imported: Mapping[str, datetime],
+    exemptions: Mapping[str, Sequence[Exemption]],
+    now: datetime,
+    days: int,
+) -> list[tuple[Event, Account]]:
+    """Locks, revokes and purges expected in ``(now, now + days]``, soonest first.
+
+    Events already due at ``now`` are listed too (they happen at the next run).
+    """
+    end = now + timedelta(days=days)
+    out: list[tuple[Event, Account]] = []
+    for acc in accounts:
+        for ev in timeline(acc, lc, imported, exemptions.get(acc.employee_number or "", ()), now):
+            if ev.when <= end:
+                out.append((ev, acc))
+    out.sort(key=lambda pair: (pair[0].when, pair[1].org or "", pair[1].uid))
+    return out
