@@ -237,6 +237,7 @@ def run(
                     outcome.run_id,
                     clock=lambda: datetime.now(UTC),
                     progress=progress,
+                    archive=archive,
                 )
             finally:
                 audit.close()

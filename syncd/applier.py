@@ -100,7 +100,9 @@ def apply_plan(
         error = ""
         extra: dict[str, str] = {}
         try:
-            dn = _execute(directory, action, password, clock(), profile, archive, extra)
+            # States start at the plan's ``now`` (the real time, unless an operator time-travels
+            # with --now), so every later clock is measured from the moment the rules fired.
+            dn = _execute(directory, action, password, plan.now, profile, archive, extra)
         except DirectoryError as exc:
             error = str(exc)
         except Exception as exc:  # one action's bug must not stop the others

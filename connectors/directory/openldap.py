@@ -375,6 +375,8 @@ class OpenLdapDirectory:
         self, dn: str, state: State, since: datetime, reason: str, *, delivery: bool
     ) -> None:
         stamp = since.astimezone(UTC).strftime(GENERALIZED)
+        # slapd only enforces a lock time that has passed: never write one in the future
+        locked_at = min(since, datetime.now(UTC)).astimezone(UTC).strftime(GENERALIZED)
         blocked = state is not State.ACTIVE
         changes = {
             "syncdState": [(MODIFY_REPLACE, [state.value])],
@@ -383,7 +385,7 @@ class OpenLdapDirectory:
             "syncdDelivery": [(MODIFY_REPLACE, ["TRUE" if delivery else "FALSE"])],
             # a real timestamp: with pwdLockout TRUE and no duration the lock holds and the
             # date is kept (the special value 000001010000Z would lose it)
-            "pwdAccountLockedTime": [(MODIFY_REPLACE, [stamp] if blocked else [])],
+            "pwdAccountLockedTime": [(MODIFY_REPLACE, [locked_at] if blocked else [])],
         }
         self._modify(dn, changes, f"setting {dn} {state.value}")
 
