@@ -99,6 +99,16 @@ def read_exemptions(path: Path) -> dict[str, list[Exemption]]:
     return dict(out)
 
 
+class CsvActivitySource:
+    """:class:`syncd.ports.ActivitySource` from a CSV a mail-log job writes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def last_activity(self) -> dict[str, datetime]:
+        return read_activity(self.path)
+
+
 class FileArchive:
     """LDIF archives of purged accounts: ``<dir>/<uid>.ldif``, mode 0600 in a 0700 directory."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import smtplib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,7 +19,8 @@ from typing import Any
 import yaml
 
 from connectors.directory.openldap import OpenLdapDirectory
-from connectors.lifecycle_files import FileArchive, read_activity, read_exemptions
+from connectors.lifecycle_files import CsvActivitySource, FileArchive, read_exemptions
+from connectors.mailer import SmtpMailer
 from connectors.roster import read_table
 from connectors.secrets import bind_password
 from connectors.store import (
@@ -31,14 +33,16 @@ from connectors.store import (
 from syncd.applier import RunResult, apply_plan
 from syncd.config import Config, parse_config
 from syncd.errors import SyncdError
-from syncd.lifecycle import Event
+from syncd.lifecycle import Event, warnings_due
 from syncd.lifecycle import forecast as lifecycle_forecast
 from syncd.model import Account, Action, ActionKind, Exemption, Plan, State
+from syncd.notices import lock_warning
 from syncd.orgs import Catalogue, CatalogueError, parse_catalogue
 from syncd.planner import PlanInput, make_plan
-from syncd.ports import Directory, Scope
+from syncd.ports import ActivitySource, Directory, Mailer, Scope
 from syncd.report import counts_line, decisions_text
 from syncd.roster import RosterError, Snapshot, read_roster
+from syncd.state import LocalState
 
 ROSTER_SUFFIXES = {".csv", ".txt", ".xlsx", ".xlsm", ".tsv"}
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 1, 2, 3
@@ -93,6 +97,7 @@ class RunOutcome:
     slip_files: list[Path] = field(default_factory=list)
     report_path: Path | None = None
     applied: bool = False
+    warned: int = 0  # lock warnings mailed this run
 
     @property
     def exit_code(self) -> int:
@@ -159,6 +164,7 @@ def run(
     directory: Directory | None = None,
     progress: Callable[[Action], None] | None = None,
     on_plan: Callable[[Plan], None] | None = None,
+    mailer: Mailer | None = None,
 ) -> RunOutcome:
     """Plan and (unless ``dry_run``) apply one reconcile."""
     now = now or datetime.now(UTC)
@@ -251,6 +257,10 @@ def run(
                     outcome.result.slips,
                     profile.must_change_article,
                 )
+        if not dry_run and not plan.refused and config.lifecycle.warn_days_before:
+            outcome.warned = send_warnings(
+                config, accounts, activity, exemptions, now, state, catalogue, outcome, mailer
+            )
         store.save(state)
     finally:
         if owned and isinstance(directory, OpenLdapDirectory):
@@ -260,10 +270,80 @@ def run(
     return outcome
 
 
+def send_warnings(
+    config: Config,
+    accounts: Sequence[Account],
+    activity: dict[str, datetime],
+    exemptions: dict[str, list[Exemption]],
+    now: datetime,
+    state: LocalState,
+    catalogue: Catalogue,
+    outcome: RunOutcome,
+    mailer: Mailer | None,
+) -> int:
+    """Mail each person (and their organisation) once before an inactivity lock."""
+    assert config.lifecycle.warn_days_before
+    due = warnings_due(
+        accounts,
+        config.effective.lifecycle,
+        activity,
+        exemptions,
+        now,
+        config.lifecycle.warn_days_before,
+        state.warned,
+    )
+    if not due:
+        return 0
+    mailer = mailer or SmtpMailer(config.smtp)
+    sent = 0
+    audit = AuditLog(config.paths.audit_log)
+    try:
+        for acc, ev, key in due:
+            to = [f"{acc.uid}@{config.domain}"]
+            org = catalogue.orgs.get(acc.org or "")
+            if config.smtp.notify_org and org is not None:
+                to.append(f"{org.mailbox}@{config.domain}")
+            subject, body = lock_warning(acc, ev, config.domain)
+            try:
+                mailer.send(to, subject, body)
+            except (OSError, smtplib.SMTPException) as exc:
+                outcome.warnings.append(f"warning to {acc.uid} not sent: {exc}")
+                audit.record(
+                    run_id=outcome.run_id,
+                    action="warn",
+                    uid=acc.uid,
+                    to=to,
+                    result="failed",
+                    error=str(exc),
+                    article=ev.article,
+                )
+                continue
+            state.warned.add(key)
+            sent += 1
+            audit.record(
+                run_id=outcome.run_id,
+                action="warn",
+                uid=acc.uid,
+                to=to,
+                result="ok",
+                reason=f"inactivity lock due {ev.when:%Y-%m-%d}: {ev.reason}",
+                article=ev.article,
+            )
+    finally:
+        audit.close()
+    return sent
+
+
 def lifecycle_inputs(config: Config) -> tuple[dict[str, datetime], dict[str, list[Exemption]]]:
     """Imported mail activity and the exemptions file, when configured."""
     lc = config.lifecycle
-    activity = read_activity(lc.activity_file) if lc.activity_file else {}
+    sources: list[ActivitySource] = (
+        [CsvActivitySource(lc.activity_file)] if lc.activity_file else []
+    )
+    activity: dict[str, datetime] = {}
+    for source in sources:  # newest of all sources wins
+        for address, when in source.last_activity().items():
+            activity[address] = max(when, activity.get(address, when))
     exemptions = read_exemptions(lc.exemptions_file) if lc.exemptions_file else {}
     return activity, exemptions
 
@@ -375,6 +455,8 @@ def report_text(outcome: RunOutcome, files: Sequence[Path]) -> str:
             lines.append(f"  FAILED {o.action.kind.value} {o.action.uid}: {o.error}")
     elif plan is not None and not plan.refused:
         lines.append("Chưa áp dụng / not applied (plan only)" if plan.actions else "Nothing to do.")
+    if outcome.warned:
+        lines.append(f"Cảnh báo sắp khóa / lock warnings mailed: {outcome.warned}")
     if outcome.slip_files:
         folder = outcome.slip_files[0].parent
         orgs = sorted({p.stem for p in outcome.slip_files})

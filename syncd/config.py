@@ -109,6 +109,17 @@ SCHEMA: dict[str, Field] = {
             "exemptions_file": Field(),
             "archive": Field(),
             "purge_hook": Field(),
+            "warn_days_before": Field(kind=int, check=_positive),
+        },
+    ),
+    "smtp": Field(
+        kind=None,
+        children={
+            "host": Field(default="127.0.0.1"),
+            "port": Field(kind=int, default=25, check=_positive),
+            "sender": Field(),
+            "starttls": Field(kind=bool, default=False),
+            "notify_org": Field(kind=bool, default=True),
         },
     ),
     "safety": Field(
@@ -171,6 +182,16 @@ class LifecycleSettings:
     exemptions_file: Path | None = None  # CSV employee_number,reason,from,until
     archive: Path | None = None  # LDIF archives of purged accounts (default: state/archive)
     purge_hook: str | None = None  # command run after a purge: {uid} {archive}
+    warn_days_before: int | None = None  # mail the person (and the org) before a lock
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = "127.0.0.1"
+    port: int = 25
+    sender: str | None = None
+    starttls: bool = False
+    notify_org: bool = True
 
 
 @dataclass(frozen=True)
@@ -194,6 +215,7 @@ class Config:
     alias_days: int = 180
     rules: Profile | None = None  # the profile with the site's overrides
     lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
 
     @property
     def effective(self) -> Profile:
@@ -355,6 +377,8 @@ def _build(raw: dict[str, Any], source: Path, node: yaml.Node) -> Config:
             issues.append(str(exc))
     if scheme_id not in schemes:
         issues.append(f"{src}: naming.scheme: {scheme_id!r} is not one of {', '.join(schemes)}")
+    if raw["lifecycle"].get("warn_days_before") and not raw["smtp"].get("sender"):
+        issues.append(f"{src}: smtp.sender: required when lifecycle.warn_days_before is set")
     if issues:
         raise ConfigError(issues)
 
@@ -402,5 +426,7 @@ def _build(raw: dict[str, Any], source: Path, node: yaml.Node) -> Config:
             exemptions_file=path(lc["exemptions_file"]) if lc["exemptions_file"] else None,
             archive=path(lc["archive"]) if lc["archive"] else None,
             purge_hook=lc["purge_hook"],
+            warn_days_before=lc["warn_days_before"],
         ),
+        smtp=SmtpSettings(**raw["smtp"]),
     )

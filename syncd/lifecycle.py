@@ -212,3 +212,31 @@ def forecast(
                 out.append((ev, acc))
     out.sort(key=lambda pair: (pair[0].when, pair[1].org or "", pair[1].uid))
     return out
+
+
+def warnings_due(
+    accounts: Iterable[Account],
+    lc: Lifecycle,
+    imported: Mapping[str, datetime],
+    exemptions: Mapping[str, Sequence[Exemption]],
+    now: datetime,
+    days_before: int,
+    already: Iterable[str],
+) -> list[tuple[Account, Event, str]]:
+    """Accounts whose inactivity lock falls within ``days_before`` days and were not warned.
+
+    The key (uid and lock date) is what state records, so each warning is sent once; a new
+    lock date (the person logged in, then went quiet again) earns a new warning.
+    """
+    sent = set(already)
+    out: list[tuple[Account, Event, str]] = []
+    horizon = now + timedelta(days=days_before)
+    for acc in accounts:
+        events = timeline(acc, lc, imported, exemptions.get(acc.employee_number or "", ()), now)
+        if not events or events[0].rule != "lock_inactive":
+            continue
+        ev = events[0]
+        key = f"{acc.uid}|{ev.when:%Y-%m-%d}"
+        if now < ev.when <= horizon and key not in sent:
+            out.append((acc, ev, key))
+    return out

@@ -89,3 +89,17 @@ class AuditSink(Protocol):
     def record(self, **fields: Any) -> None:
         """Append one audit record (never a secret)."""
         ...
+
+
+class ActivitySource(Protocol):
+    """Last activity per address from outside the directory (mail logs, an export …)."""
+
+    def last_activity(self) -> Mapping[str, datetime]:
+        """address (lower case) → the newest send, receive or login seen."""
+        ...
+
+
+class Mailer(Protocol):
+    def send(self, to: list[str], subject: str, body: str) -> None:
+        """Send one plain-text message; raise on failure."""
+        ...

@@ -32,6 +32,7 @@ class LocalState:
     resolutions: dict[str, Resolution] = field(default_factory=dict)
     done_requests: set[str] = field(default_factory=set)
     tombstones: set[str] = field(default_factory=set)
+    warned: set[str] = field(default_factory=set)  # "uid|lock date": each warning sent once
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +46,7 @@ class LocalState:
             },
             "done_requests": sorted(self.done_requests),
             "tombstones": sorted(self.tombstones),
+            "warned": sorted(self.warned),
         }
 
     @classmethod
@@ -63,4 +65,5 @@ class LocalState:
             },
             done_requests=set(data.get("done_requests", [])),
             tombstones=set(data.get("tombstones", [])),
+            warned=set(data.get("warned", [])),
         )

@@ -1,0 +1,81 @@
+"""Warnings mailed before an inactivity lock (once), and imported mail activity."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.header import decode_header, make_header
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from connectors import runner
+from connectors.slapd_sandbox import free_port
+from syncd.model import ActionKind
+from tests.conftest import MakeConfig
+from tests.helpers import write_roster
+
+NOW = datetime.now(UTC)
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[int, Inbox]]:
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield port, inbox
+    controller.stop()
+
+
+def test_a_warning_goes_to_the_person_and_the_organisation_once(
+    make_config: MakeConfig, tmp_path: Path, smtp: tuple[int, Inbox]
+) -> None:
+    port, inbox = smtp
+    cfg = make_config(
+        extra=f"lifecycle: {{warn_days_before: 14}}\nsmtp: {{port: {port}, "
+        "sender: hotromail@test.gov.vn}\n"
+    )
+    roster = write_roster(tmp_path / "r.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,"])
+    runner.run(cfg, rosters=[roster], now=NOW)
+    assert inbox.messages == []  # nothing is near a lock yet
+    warned = runner.run(cfg, rosters=[roster], now=NOW + timedelta(days=80))
+    assert warned.warned == 1 and warned.plan.actions == ()  # type: ignore[union-attr]
+    [(rcpt, msg)] = inbox.messages
+    assert sorted(rcpt) == ["hungdv.skhcn@test.gov.vn", "sokhcn@test.gov.vn"]
+    subject = str(make_header(decode_header(msg["Subject"])))
+    assert "hungdv.skhcn@test.gov.vn sẽ bị tạm khóa" in subject
+    assert "caobang-2025 Đ8.2a" in msg.get_payload(decode=True).decode()
+    again = runner.run(cfg, rosters=[roster], now=NOW + timedelta(days=81))
+    assert again.warned == 0 and len(inbox.messages) == 1  # sent once
+    dry = runner.run(cfg, rosters=[roster], now=NOW + timedelta(days=85), dry_run=True)
+    assert dry.warned == 0
+
+
+def test_imported_mail_activity_keeps_a_mailbox_open(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    later = NOW + timedelta(days=60)
+    (tmp_path / "activity.csv").write_text(
+        f"address,last_activity\nHUNGDV.SKHCN@test.gov.vn,{later.isoformat()}\n", "utf-8"
+    )
+    cfg = make_config(
+        extra="lifecycle: {activity_file: activity.csv}\nsafety: {max_lock_share: 1}\n"
+    )
+    roster = write_roster(
+        tmp_path / "r.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,", "E2,Lê Văn Tám,skhcn,,,,,"]
+    )
+    runner.run(cfg, rosters=[roster], now=NOW)
+    plan = runner.run(cfg, rosters=[roster], now=NOW + timedelta(days=100), dry_run=True).plan
+    assert [(a.kind, a.uid) for a in plan.actions] == [(ActionKind.LOCK, "tamlv.skhcn")]  # type: ignore[union-attr]
