@@ -178,6 +178,9 @@ Look at the result:
     -b '{sandbox.people_dn}' '(ou=skhcn)' uid cn mail title syncdState
 Plan again (should be 0 actions):   .venv/bin/syncd -c {cfg} plan
 Pending decisions:                  .venv/bin/syncd -c {cfg} decisions
+The rules and what they will do:    .venv/bin/syncd -c {cfg} rules
+                                    .venv/bin/syncd -c {cfg} forecast --days 120
+                                    .venv/bin/syncd -c {cfg} plan --now 2027-06-01
 Audit log:                          {config.paths.audit_log}
 Stop the demo slapd:                .venv/bin/python -m connectors.demo stop""")
     return outcome.exit_code if outcome.exit_code != runner.EXIT_FAILED else 1

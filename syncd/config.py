@@ -73,6 +73,7 @@ SCHEMA: dict[str, Field] = {
             "timeout": Field(kind=(int, float), default=10, check=_positive),
             "ca_file": Field(),
             "allow_insecure": Field(kind=bool, default=False),
+            "delivery_attribute": Field(default="syncdDelivery"),
         },
     ),
     "paths": Field(
@@ -154,6 +155,7 @@ class DirectoryConfig:
     timeout: float = 10
     ca_file: Path | None = None
     allow_insecure: bool = False
+    delivery_attribute: str = "syncdDelivery"  # TRUE/FALSE, read by the mail server's filter
 
 
 @dataclass(frozen=True)
@@ -404,6 +406,7 @@ def _build(raw: dict[str, Any], source: Path, node: yaml.Node) -> Config:
             timeout=float(d["timeout"]),
             ca_file=path(d["ca_file"]) if d["ca_file"] else None,
             allow_insecure=d["allow_insecure"],
+            delivery_attribute=d["delivery_attribute"],
         ),
         paths=Paths(
             inbox=path(p["inbox"]),

@@ -311,8 +311,8 @@ class OpenLdapDirectory:
             syncdState=State.ACTIVE.value,
             syncdStateSince=now,
             syncdStateReason=f"{action.reason} [{action.article}]"[:1000],
-            syncdDelivery="TRUE",
         )
+        attrs[self.config.delivery_attribute] = "TRUE"
         self._call(f"creating {dn}", self.conn.add, dn, ["inetOrgPerson", "syncdAccount"], attrs)
         try:
             self.set_password(dn, password)
@@ -333,8 +333,8 @@ class OpenLdapDirectory:
                 syncdKind=[(MODIFY_REPLACE, ["person"])],
                 syncdState=[(MODIFY_REPLACE, [State.ACTIVE.value])],
                 syncdStateSince=[(MODIFY_REPLACE, [now])],
-                syncdDelivery=[(MODIFY_REPLACE, ["TRUE"])],
             )
+            changes[self.config.delivery_attribute] = [(MODIFY_REPLACE, ["TRUE"])]
         if changes:
             self._modify(dn, changes, f"updating {dn}")
 
@@ -382,7 +382,7 @@ class OpenLdapDirectory:
             "syncdState": [(MODIFY_REPLACE, [state.value])],
             "syncdStateSince": [(MODIFY_REPLACE, [stamp])],
             "syncdStateReason": [(MODIFY_REPLACE, [reason[:1000]])],
-            "syncdDelivery": [(MODIFY_REPLACE, ["TRUE" if delivery else "FALSE"])],
+            self.config.delivery_attribute: [(MODIFY_REPLACE, ["TRUE" if delivery else "FALSE"])],
             # a real timestamp: with pwdLockout TRUE and no duration the lock holds and the
             # date is kept (the special value 000001010000Z would lose it)
             "pwdAccountLockedTime": [(MODIFY_REPLACE, [locked_at] if blocked else [])],

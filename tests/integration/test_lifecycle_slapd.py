@@ -64,9 +64,11 @@ def test_an_inactive_account_is_locked_cannot_log_in_and_a_restore_lets_it_back(
 def test_tuyenquang_purge_archives_deletes_and_never_reissues_the_uid(
     make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
 ) -> None:
+    hook_out = tmp_path / "hook.out"
     cfg = make_config(
         profile="tuyenquang-2025",
-        extra="safety: {max_lock_share: 1, max_purge_share: 1, max_revoke_share: 1}\n",
+        extra="safety: {max_lock_share: 1, max_purge_share: 1, max_revoke_share: 1}\n"
+        f"lifecycle: {{purge_hook: \"sh -c 'echo {{uid}} {{archive}} > {hook_out}'\"}}\n",
     )
     roster = write_roster(tmp_path / "r.csv", ["E1,Ngô Văn An,skhcn,,,,,"])
     runner.run(cfg, rosters=[roster], now=NOW)
@@ -94,6 +96,7 @@ def test_tuyenquang_purge_archives_deletes_and_never_reissues_the_uid(
         assert line in text, line
     audit = cfg.paths.audit_log.read_text()
     assert str(archive) in audit
+    assert hook_out.read_text().split() == ["nvan.skhcn", str(archive)]  # the site's hook ran
     newcomer = write_roster(
         tmp_path / "s.csv", ["E1,Ngô Văn An,skhcn,,,,Nghỉ việc,", "E2,Ngô Văn An,skhcn,,,,,"]
     )
