@@ -231,15 +231,15 @@ def rules_cmd(ctx: click.Context) -> None:
     cfg = _config(ctx)
     p = cfg.effective
     click.echo(f"{p.id} — {p.title}   (configuration: {cfg.source})")
-    click.echo(f"  naming scheme      {cfg.scheme.id:<28} [{cfg.scheme.article}]")
+    click.echo(f"  {'naming scheme':<22} {cfg.scheme.id:<12} [{cfg.scheme.article}]")
     pw = p.password
     need = [f"≥{pw.min_length} chars"] + [
         n for n, on in (("upper", pw.upper), ("lower", pw.lower), ("digit", pw.digit)) if on
     ]
     if pw.special:
         need.append(f"special {pw.special}")
-    click.echo(f"  password           {', '.join(need):<28} [{pw.article}]")
-    click.echo(f"  first login        must change the one-time password [{p.must_change_article}]")
+    click.echo(f"  {'password':<22} {', '.join(need)} [{pw.article}]")
+    click.echo(f"  {'first login':<22} must change the one-time password [{p.must_change_article}]")
     lc = p.lifecycle
     for key in (
         "lock_inactive",
@@ -250,17 +250,17 @@ def rules_cmd(ctx: click.Context) -> None:
     ):
         clock = getattr(lc, key)
         value = f"after {clock.after}" if clock.after else "off"
-        click.echo(f"  {key:<18} {value:<28} [{clock.article}]  ({clock.source})")
+        click.echo(f"  {key:<22} {value:<12} [{clock.article}]  ({clock.source})")
     flag = lc.locked_receives_mail
     click.echo(
-        f"  {'locked receives':<18} {'yes' if flag.value else 'no':<28} [{flag.article}]"
+        f"  {'locked receives mail':<22} {'yes' if flag.value else 'no':<12} [{flag.article}]"
         f"  ({flag.source})"
     )
     for reason, article in lc.manual_lock.items():
-        click.echo(f"  lock --reason {reason:<12} {'':<20} [{article}]")
+        click.echo(f"  lock --reason {reason:<21} [{article}]")
     s = cfg.safety
     click.echo(
-        f"  safety per run     lock ≤{s.max_lock_count}/{s.max_lock_share:.0%}, "
+        f"  {'safety per run':<22} lock ≤{s.max_lock_count}/{s.max_lock_share:.0%}, "
         f"revoke ≤{s.max_revoke_count}/{s.max_revoke_share:.0%}, "
         f"purge ≤{s.max_purge_count}/{s.max_purge_share:.0%}"
     )

@@ -15,7 +15,9 @@ _LABEL = {
     "move": "move (transfer)",
     "reset-password": "reset password",
     "restore": "restore",
+    "lock": "lock",
     "revoke": "revoke",
+    "purge": "purge",
 }
 
 
@@ -69,8 +71,9 @@ def plan_table(plan: Plan, limit: int | None = None) -> str:
     shown = plan.actions if limit is None else plan.actions[:limit]
     for a in shown:
         uid = a.uid + (f" → {a.new_uid}" if a.new_uid else "")
+        label = _LABEL.get(a.kind.value, a.kind.value)
         lines.append(
-            f"{_LABEL[a.kind.value]:<18} {_clip(uid, 24):<24} {_clip(a.org or '', 10):<10} "
+            f"{label:<18} {_clip(uid, 24):<24} {_clip(a.org or '', 10):<10} "
             f"{a.reason} [{a.article}]"
         )
     if limit is not None and len(plan.actions) > limit:

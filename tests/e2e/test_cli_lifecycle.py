@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ldap3 import NONE, Connection, Server
@@ -21,10 +22,10 @@ def test_rules_prints_every_rule_with_article_and_source(
         extra="rules:\n  lock_inactive: {after: 4m, article: 'tuyenquang-2025 Đ8.2a'}\n",
     )
     out = syncd(tmp_path / "syncd.yaml", "rules").stdout
-    assert "lock_inactive      after 4m" in out and "syncd.yaml" in out
-    assert "purge_locked       after 3y" in out and "tuyenquang-2025 Đ8.4" in out
+    assert "lock_inactive          after 4m" in out and "syncd.yaml" in out
+    assert "purge_locked           after 3y" in out and "tuyenquang-2025 Đ8.4" in out
     assert "(profile tuyenquang-2025)" in out
-    assert "locked receives    no" in out and "lock --reason compromised" in out
+    assert "locked receives mail   no" in out and "lock --reason compromised" in out
 
 
 def test_bad_rule_override_is_a_config_error(make_config: MakeConfig, tmp_path: Path) -> None:
@@ -49,6 +50,11 @@ def test_forecast_lists_coming_locks_by_organisation(
     soon = syncd(cfg, "forecast", "--days", "95")
     assert "skhcn (1)" in soon.stdout and "syt (1)" in soon.stdout
     assert "lock" in soon.stdout and "caobang-2025 Đ8.2a" in soon.stdout
+    future = (datetime.now(UTC) + timedelta(days=100)).date().isoformat()
+    planned = syncd(cfg, "plan", "--roster", str(roster), "--now", future)
+    assert planned.returncode == 3  # both accounts would lock: 100 % > max_lock_share
+    assert "lock" in planned.stdout and "caobang-2025 Đ8.2a" in planned.stdout
+    assert "max_lock_share" in planned.stdout
     data = json.loads(syncd(cfg, "forecast", "--days", "400", "--json").stdout)
     assert [e["action"] for e in data if e["uid"] == "hungdv.skhcn"] == ["lock", "revoke"]
 
