@@ -146,6 +146,7 @@ def _do_run(
     as_json: bool,
     allow_mass_change: bool,
     dry_run: bool,
+    wait: float = 300.0,
 ) -> None:
     cfg = _config(ctx)
     bar: Any = None
@@ -169,6 +170,7 @@ def _do_run(
             allow_mass_change=allow_mass_change,
             progress=progress,
             on_plan=on_plan,
+            lock_timeout=wait,
         )
     except (ConfigError, CatalogueError) as exc:
         raise BadInput("\n".join(exc.issues)) from exc
@@ -211,6 +213,13 @@ def plan_cmd(
 @main.command("reconcile")
 @run_options
 @click.option("--dry-run", is_flag=True, help="Plan only (the same as `syncd plan`).")
+@click.option(
+    "--wait",
+    default=300.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds to wait for another run (the daemon) to finish.",
+)
 @click.pass_context
 def reconcile_cmd(
     ctx: click.Context,
@@ -219,9 +228,10 @@ def reconcile_cmd(
     as_json: bool,
     allow_mass_change: bool,
     dry_run: bool,
+    wait: float,
 ) -> None:
-    """Apply the plan: create, link, update, move, reset, restore and revoke accounts."""
-    _do_run(ctx, rosters, now, as_json, allow_mass_change, dry_run=dry_run)
+    """Apply the plan: create, link, update, move, reset, restore, lock, revoke, purge."""
+    _do_run(ctx, rosters, now, as_json, allow_mass_change, dry_run=dry_run, wait=wait)
 
 
 @main.command("rules")
@@ -358,6 +368,59 @@ def restore_cmd(ctx: click.Context, uid: str, note: str) -> None:
 
 
 main.add_command(restore_cmd, "unlock")
+
+
+@main.command("run")
+@click.pass_context
+def run_cmd(ctx: click.Context) -> None:
+    """Run as a daemon in the foreground (systemd supervises it): inbox watch, nightly
+    reconcile, daily lifecycle sweep."""
+    from connectors.daemon import Daemon, configure_logging
+
+    configure_logging(json_lines=not sys.stdout.isatty())
+    try:
+        daemon = Daemon(ctx.obj)
+    except ConfigError as exc:
+        raise BadInput("configuration has errors:\n" + "\n".join(exc.issues)) from exc
+    except SyncdError as exc:
+        raise BadInput(str(exc)) from exc
+    sys.exit(daemon.run())
+
+
+@main.command("status")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def status_cmd(ctx: click.Context, as_json: bool) -> None:
+    """What the daemon last did, what comes next, the inbox backlog, pending decisions."""
+    cfg = _config(ctx)
+    path = cfg.paths.state / "status.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise BadInput(f"{path}: no status yet (is `syncd run` running?)") from None
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=1))
+        return
+    last = data.get("last_run") or {}
+    click.echo(
+        f"daemon pid {data.get('pid')}, status written {data.get('updated')}"
+        + (f", stopped {data['stopped']}" if data.get("stopped") else "")
+    )
+    click.echo(
+        f"directory: {data.get('directory')}"
+        + (f" ({data['directory_error']})" if data.get("directory_error") else "")
+    )
+    if last:
+        click.echo(
+            f"last run: {last.get('kind')} {last.get('when')} exit {last.get('exit_code')}"
+            f" — {last.get('counts') or 'no changes'}"
+        )
+    for job, when in sorted((data.get("next_runs") or {}).items()):
+        click.echo(f"next {job}: {when}")
+    click.echo(
+        f"inbox backlog: {data.get('inbox_backlog')}; pending decisions: "
+        f"{data.get('pending_decisions')}"
+    )
 
 
 @main.command("decisions")

@@ -22,6 +22,7 @@ from connectors.directory.openldap import OpenLdapDirectory
 from connectors.lifecycle_files import CsvActivitySource, FileArchive, read_exemptions
 from connectors.mailer import SmtpMailer
 from connectors.roster import read_table
+from connectors.runlock import RunLock
 from connectors.secrets import bind_password
 from connectors.store import (
     AuditLog,
@@ -157,7 +158,26 @@ def open_directory(config: Config, warnings: list[str]) -> OpenLdapDirectory:
 def run(
     config: Config,
     *,
+    lock_timeout: float = 300.0,
+    what: str = "syncd reconcile",
+    **kwargs: Any,
+) -> RunOutcome:
+    """Plan and (unless ``dry_run``) apply one reconcile, holding the run lock to apply.
+
+    A plan alone takes no lock: it changes nothing.
+    """
+    if kwargs.get("dry_run"):
+        return _run(config, **kwargs)
+    with RunLock(config.paths.state, what, lock_timeout):
+        return _run(config, **kwargs)
+
+
+def _run(
+    config: Config,
+    *,
     rosters: Sequence[Path] | None = None,
+    sweep: bool = False,
+    should_stop: Callable[[], bool] | None = None,
     now: datetime | None = None,
     dry_run: bool = False,
     allow_mass_change: bool = False,
@@ -173,10 +193,11 @@ def run(
     profile = config.effective
     activity, exemptions = lifecycle_inputs(config)
     archive = FileArchive(config.archive_dir, config.lifecycle.purge_hook)
-    files = list(rosters) if rosters is not None else inbox_files(config)
+    # a sweep is a full run with no roster: organisation mailboxes and the lifecycle clocks
+    files = [] if sweep else list(rosters) if rosters is not None else inbox_files(config)
     snapshots, outcome.rejected = read_snapshots(files, catalogue, config)
 
-    scoped = rosters is not None
+    scoped = rosters is not None and not sweep
     org_scope: frozenset[str] | None = None
     scope = Scope()
     if scoped:
@@ -244,6 +265,7 @@ def run(
                     clock=lambda: datetime.now(UTC),
                     progress=progress,
                     archive=archive,
+                    should_stop=should_stop,
                 )
             finally:
                 audit.close()
@@ -376,6 +398,7 @@ def operator_action(
     now = now or datetime.now(UTC)
     outcome = RunOutcome(new_run_id())
     catalogue = load_catalogue(config.orgs)
+    lock = RunLock(config.paths.state, f"syncd {kind.value} {uid}").acquire()
     directory = open_directory(config, outcome.warnings)
     try:
         found = [a for a in directory.read(Scope()) if a.uid == uid.lower()]
@@ -422,6 +445,7 @@ def operator_action(
             )
     finally:
         directory.close()
+        lock.release()
     outcome.report_path = config.paths.state / "reports" / f"{outcome.run_id}.txt"
     write_private(outcome.report_path, report_text(outcome, []))
     return outcome

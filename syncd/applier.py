@@ -56,6 +56,7 @@ class RunResult:
     slips: list[Slip] = field(default_factory=list)
     done_requests: set[str] = field(default_factory=set)
     tombstones: set[str] = field(default_factory=set)  # uids purged: never issued again
+    stopped: bool = False  # asked to stop before the end of the plan
 
     @property
     def failed(self) -> list[Outcome]:
@@ -78,12 +79,18 @@ def apply_plan(
     rng: random.Random | None = None,
     progress: Callable[[Action], None] | None = None,
     archive: Archive | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> RunResult:
     """Apply every action of ``plan``; refused plans must never reach here."""
     if plan.refused:
         raise ValueError(f"refusing to apply a refused plan: {plan.refused}")
     result = RunResult(run_id)
     for action in plan.actions:
+        if should_stop is not None and should_stop():
+            # SIGTERM: the action in flight finished and was audited; the rest waits for the
+            # next run, which plans again from what the directory then holds.
+            result.stopped = True
+            break
         password = ""
         if action.kind in _NEEDS_PASSWORD:
             org = catalogue.orgs.get(action.org or "")

@@ -113,6 +113,16 @@ SCHEMA: dict[str, Field] = {
             "warn_days_before": Field(kind=int, check=_positive),
         },
     ),
+    "daemon": Field(
+        kind=None,
+        children={
+            "inbox_interval": Field(kind=(int, float), default=10, check=_positive),
+            "settle_seconds": Field(kind=(int, float), default=30, check=_positive),
+            "reconcile_cron": Field(default="0 2 * * *"),
+            "sweep_cron": Field(default="30 3 * * *"),
+            "lock_timeout": Field(kind=(int, float), default=300, check=_positive),
+        },
+    ),
     "smtp": Field(
         kind=None,
         children={
@@ -188,6 +198,15 @@ class LifecycleSettings:
 
 
 @dataclass(frozen=True)
+class DaemonSettings:
+    inbox_interval: float = 10  # seconds between looks at the inbox
+    settle_seconds: float = 30  # a file unchanged this long is complete
+    reconcile_cron: str = "0 2 * * *"  # the full reconcile (nightly)
+    sweep_cron: str = "30 3 * * *"  # the lifecycle sweep (daily)
+    lock_timeout: float = 300
+
+
+@dataclass(frozen=True)
 class SmtpSettings:
     host: str = "127.0.0.1"
     port: int = 25
@@ -218,6 +237,7 @@ class Config:
     rules: Profile | None = None  # the profile with the site's overrides
     lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
 
     @property
     def effective(self) -> Profile:
@@ -432,4 +452,5 @@ def _build(raw: dict[str, Any], source: Path, node: yaml.Node) -> Config:
             warn_days_before=lc["warn_days_before"],
         ),
         smtp=SmtpSettings(**raw["smtp"]),
+        daemon=DaemonSettings(**raw["daemon"]),
     )

@@ -1,0 +1,255 @@
+"""``syncd run``: the foreground daemon systemd supervises.
+
+Jobs (APScheduler, one at a time through the run lock): the inbox watch every
+``daemon.inbox_interval`` seconds, the full reconcile on ``daemon.reconcile_cron`` and the
+lifecycle sweep on ``daemon.sweep_cron``. SIGTERM finishes the action in flight, audits it and
+exits 0; SIGHUP re-reads the configuration and keeps the old one if the new one is invalid. An
+unreachable directory never kills the daemon: it reports itself degraded and retries with
+backoff. It talks to systemd (READY, STATUS, WATCHDOG) and keeps ``status.json`` for
+``syncd status``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import structlog
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from connectors import runner
+from connectors.inbox import InboxWatcher
+from connectors.runlock import LockBusy
+from connectors.sdnotify import notify, watchdog_interval
+from connectors.store import StateStore, write_private
+from syncd.config import Config, ConfigError
+from syncd.errors import SyncdError
+from syncd.ports import DirectoryError
+
+log = structlog.get_logger("syncd.daemon")
+
+
+def configure_logging(json_lines: bool) -> None:
+    """JSON lines for journald, a readable console on a terminal; never a secret in either."""
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.JSONRenderer(ensure_ascii=False)
+            if json_lines
+            else structlog.dev.ConsoleRenderer(colors=False),
+        ]
+    )
+
+
+class Daemon:
+    def __init__(self, config_path: Path) -> None:
+        self.config_path = config_path
+        self.config = self._load()
+        self.stop = threading.Event()
+        self.reload = threading.Event()
+        self.status: dict[str, Any] = {"pid": os.getpid(), "directory": "unknown"}
+        self.backoff = 0.0
+        self.retry_at = 0.0
+        self.scheduler = BackgroundScheduler(timezone=UTC)
+        self.watcher = InboxWatcher(self.config, self.config.daemon.settle_seconds)
+
+    def _load(self) -> Config:
+        config = runner.load_config(self.config_path)
+        for cron in (config.daemon.reconcile_cron, config.daemon.sweep_cron):
+            try:
+                CronTrigger.from_crontab(cron, timezone=UTC)
+            except ValueError as exc:
+                raise ConfigError(
+                    [f"{self.config_path}: daemon: bad cron {cron!r}: {exc}"]
+                ) from exc
+        return config
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    def _guarded(self, name: str, fn: Any) -> None:
+        if self.stop.is_set() or time.monotonic() < self.retry_at:
+            return
+        structlog.contextvars.bind_contextvars(job=name)
+        try:
+            fn()
+            self._healthy()
+        except LockBusy as exc:
+            log.info("busy", detail=str(exc))
+        except DirectoryError as exc:
+            self._degraded(exc)
+        except SyncdError as exc:
+            log.error("job failed", error=str(exc))
+            self.status["last_error"] = str(exc)
+        except Exception as exc:  # the daemon outlives any one job's bug
+            log.exception("job crashed", error=f"{type(exc).__name__}: {exc}")
+        finally:
+            structlog.contextvars.unbind_contextvars("job")
+            self._save_status()
+
+    def _healthy(self) -> None:
+        if self.status.get("directory") != "reachable":
+            notify("STATUS=idle; directory reachable")
+        self.status["directory"] = "reachable"
+        self.status.pop("directory_error", None)
+        self.backoff = 0.0
+
+    def _degraded(self, exc: Exception) -> None:
+        self.backoff = min(max(self.backoff * 2, 5.0), 300.0)
+        self.retry_at = time.monotonic() + self.backoff
+        self.status.update(directory="unreachable", directory_error=str(exc))
+        log.warning("degraded: directory unreachable", error=str(exc), retry_in=self.backoff)
+        notify(f"STATUS=degraded: directory unreachable, retry in {self.backoff:.0f} s")
+
+    def _record(self, kind: str, outcome: runner.RunOutcome | None) -> None:
+        if outcome is None:
+            return
+        counts = outcome.plan.counts() if outcome.plan else {}
+        self.status["last_run"] = {
+            "kind": kind,
+            "run_id": outcome.run_id,
+            "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "exit_code": outcome.exit_code,
+            "counts": counts,
+            "report": str(outcome.report_path) if outcome.report_path else None,
+        }
+        log.info(
+            "run finished",
+            kind=kind,
+            run_id=outcome.run_id,
+            exit_code=outcome.exit_code,
+            counts=counts,
+        )
+
+    def inbox_job(self) -> None:
+        def go() -> None:
+            result = self.watcher.tick(
+                time.time(),
+                should_stop=self.stop.is_set,
+                lock_timeout=self.config.daemon.lock_timeout,
+            )
+            if result.retry:
+                raise DirectoryError(f"kept for retry: {', '.join(result.retry)}", transient=True)
+            for name in result.processed + result.rejected + result.duplicates:
+                log.info("inbox file done", file=name)
+            self._record("inbox", result.last)
+
+        self._guarded("inbox", go)
+
+    def reconcile_job(self, sweep: bool = False) -> None:
+        def go() -> None:
+            notify(f"STATUS={'lifecycle sweep' if sweep else 'full reconcile'} running")
+            outcome = runner.run(
+                self.config,
+                rosters=[],
+                sweep=True,
+                should_stop=self.stop.is_set,
+                lock_timeout=self.config.daemon.lock_timeout,
+                what="daemon sweep" if sweep else "daemon reconcile",
+            )
+            self._record("sweep" if sweep else "reconcile", outcome)
+
+        self._guarded("sweep" if sweep else "reconcile", go)
+
+    # -- status -------------------------------------------------------------------------------
+
+    def _save_status(self) -> None:
+        jobs = {
+            j.id: j.next_run_time.isoformat() if j.next_run_time else None
+            for j in self.scheduler.get_jobs()
+        }
+        state = StateStore(self.config.paths.state).load()
+        self.status.update(
+            updated=datetime.now(UTC).isoformat(timespec="seconds"),
+            next_runs=jobs,
+            inbox_backlog=self.watcher.backlog(),
+            pending_decisions=sum(1 for k in state.decisions if k not in state.resolutions),
+        )
+        write_private(self.config.paths.state / "status.json", json.dumps(self.status, indent=1))
+
+    # -- signals and the main loop ------------------------------------------------------------
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            self.reload.set()
+        else:
+            self.stop.set()
+
+    def _reload(self) -> None:
+        self.reload.clear()
+        try:
+            new = self._load()
+        except (ConfigError, SyncdError) as exc:
+            detail = "; ".join(getattr(exc, "issues", [str(exc)]))
+            log.error("SIGHUP: new configuration invalid; keeping the old one", error=detail)
+            notify("STATUS=configuration reload failed; running on the previous one")
+            return
+        self.config = new
+        self.watcher = InboxWatcher(new, new.daemon.settle_seconds)
+        self._schedule()
+        log.info("SIGHUP: configuration reloaded", config=str(self.config_path))
+        notify("STATUS=configuration reloaded")
+
+    def _schedule(self) -> None:
+        d = self.config.daemon
+        self.scheduler.add_job(
+            self.inbox_job,
+            "interval",
+            seconds=d.inbox_interval,
+            id="inbox",
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
+        )
+        self.scheduler.add_job(
+            self.reconcile_job,
+            CronTrigger.from_crontab(d.reconcile_cron, timezone=UTC),
+            id="reconcile",
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+        )
+        self.scheduler.add_job(
+            self.reconcile_job,
+            CronTrigger.from_crontab(d.sweep_cron, timezone=UTC),
+            id="sweep",
+            kwargs={"sweep": True},
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+        )
+
+    def run(self) -> int:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self._on_signal)
+        self._schedule()
+        self.scheduler.start()
+        self._save_status()
+        notify("READY=1", f"STATUS=watching {self.config.paths.inbox}")
+        log.info("syncd running", config=str(self.config_path), inbox=str(self.config.paths.inbox))
+        ping = watchdog_interval()
+        last_ping = 0.0
+        while not self.stop.is_set():
+            if self.reload.is_set():
+                self._reload()
+            if ping and time.monotonic() - last_ping >= ping:
+                notify("WATCHDOG=1")
+                last_ping = time.monotonic()
+            self.stop.wait(0.5)
+        notify("STOPPING=1", "STATUS=stopping: finishing the action in flight")
+        log.info("stopping: finishing the action in flight")
+        self.scheduler.shutdown(wait=True)
+        self.status["stopped"] = datetime.now(UTC).isoformat(timespec="seconds")
+        self._save_status()
+        log.info("stopped")
+        return 0

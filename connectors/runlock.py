@@ -1,0 +1,78 @@
+"""One run at a time per directory: a file lock shared by the daemon and the CLI.
+
+``flock`` on ``<state>/run.lock``; the holder writes who it is (pid, what, since) into the
+file, so a second process that times out can say exactly who holds the lock. The kernel drops
+the lock when the holder dies, so a crash never leaves a stale lock behind.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+from connectors.store import private_dir
+from syncd.errors import SyncdError
+
+
+class LockBusy(SyncdError):
+    """Another run holds the lock for longer than we were willing to wait."""
+
+
+class RunLock:
+    def __init__(self, state_dir: Path, what: str, timeout: float = 300.0) -> None:
+        self.path = private_dir(state_dir) / "run.lock"
+        self.what = what
+        self.timeout = timeout
+        self._fd: int | None = None
+
+    def holder(self) -> str:
+        try:
+            info = json.loads(self.path.read_text(encoding="utf-8") or "{}")
+        except (OSError, ValueError):
+            return "an unknown process"
+        return f"pid {info.get('pid')} ({info.get('what')}, since {info.get('since')})"
+
+    def acquire(self) -> RunLock:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise LockBusy(
+                        f"another syncd run holds {self.path}: {self.holder()}; waited "
+                        f"{self.timeout:.0f} s"
+                    ) from None
+                time.sleep(0.2)
+        info = {
+            "pid": os.getpid(),
+            "what": self.what,
+            "since": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()

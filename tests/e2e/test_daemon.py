@@ -1,0 +1,204 @@
+"""`syncd run` as systemd would run it: a subprocess, a real slapd, a real notify socket."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from ldap3 import Connection
+
+from connectors.runlock import RunLock
+from tests.conftest import MakeConfig
+from tests.helpers import HEADER, entries
+
+DAEMON = "daemon:\n  inbox_interval: 0.5\n  settle_seconds: 1\n"
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+class Notifications:
+    """The datagram socket systemd would listen on."""
+
+    def __init__(self, path: Path) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.setblocking(False)
+        self.path = path
+        self.seen: list[str] = []
+
+    def read(self) -> list[str]:
+        while True:
+            try:
+                self.seen += self.sock.recv(4096).decode().splitlines()
+            except BlockingIOError:
+                return self.seen
+
+
+@pytest.fixture
+def daemon(
+    make_config: MakeConfig, tmp_path: Path
+) -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(extra: str = "", env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        make_config(extra=DAEMON + extra)
+        (tmp_path / "inbox").mkdir(exist_ok=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "connectors.cli", "-c", str(tmp_path / "syncd.yaml"), "run"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        procs.append(proc)
+        assert wait_for(lambda: (tmp_path / "state" / "status.json").exists())
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _drop(inbox: Path, name: str, rows: list[str]) -> Path:
+    tmp = inbox / f".{name}.part"
+    tmp.write_text("\ufeff" + HEADER + "".join(r + "\n" for r in rows), encoding="utf-8")
+    return tmp.rename(inbox / name)  # renamed into place, as SFTP clients do
+
+
+def test_a_dropped_file_becomes_mailboxes_and_is_filed_with_a_report(
+    daemon: Callable[..., subprocess.Popen[str]], tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    notes = Notifications(tmp_path / "notify.sock")
+    proc = daemon(env={"NOTIFY_SOCKET": str(notes.path), "WATCHDOG_USEC": "1000000"})
+    assert wait_for(lambda: "READY=1" in notes.read())
+    _drop(tmp_path / "inbox", "skhcn.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,"])
+    assert wait_for(lambda: "hungdv.skhcn" in entries(admin, base_dn))
+    assert wait_for(lambda: list((tmp_path / "processed").rglob("skhcn.csv.report.txt")))
+    report = next((tmp_path / "processed").rglob("skhcn.csv.report.txt")).read_text()
+    assert "báo cáo" in report and "run report" in report and "1 create" in report
+    assert wait_for(lambda: "WATCHDOG=1" in notes.read())
+    assert any(line.startswith("STATUS=") for line in notes.read())
+    # the same content again is recognised and not applied twice
+    _drop(tmp_path / "inbox", "skhcn-again.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,"])
+    assert wait_for(lambda: list((tmp_path / "processed").rglob("skhcn-again.csv.report.txt")))
+    again = next((tmp_path / "processed").rglob("skhcn-again.csv.report.txt")).read_text()
+    assert "already applied" in again
+    status = json.loads((tmp_path / "state" / "status.json").read_text())
+    assert status["directory"] == "reachable" and status["last_run"]["exit_code"] == 0
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+    assert "STOPPING=1" in notes.read()
+
+
+def test_a_bad_file_is_rejected_with_its_report_and_changes_nothing(
+    daemon: Callable[..., subprocess.Popen[str]], tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    daemon()
+    _drop(tmp_path / "inbox", "bad.csv", ["E1,,skhcn,,,,,"])
+    assert wait_for(lambda: (tmp_path / "rejected" / "bad.csv.report.txt").exists())
+    report = (tmp_path / "rejected" / "bad.csv.report.txt").read_text()
+    assert "row 2, column 'Họ và tên'" in report and "empty name" in report
+    assert not [
+        u
+        for u in entries(admin, base_dn)
+        if "." in u and u.endswith(".skhcn") and not u.startswith("vanphong")
+    ]
+    (tmp_path / "inbox" / "junk.xlsx").write_bytes(b"PK\x03\x04 junk")
+    assert wait_for(lambda: (tmp_path / "rejected" / "junk.xlsx.report.txt").exists())
+
+
+def test_a_half_written_file_is_not_taken_early(
+    daemon: Callable[..., subprocess.Popen[str]], tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    daemon(extra="")
+    partial = tmp_path / "inbox" / "slow.csv"
+    with partial.open("w", encoding="utf-8") as fh:
+        fh.write(HEADER + "E1,Đàm Văn Hùng,skh")  # the upload is still running
+        fh.flush()
+        for _ in range(4):  # keep writing for longer than the settle time
+            time.sleep(0.6)
+            os.utime(partial)
+        assert partial.exists() and not (tmp_path / "rejected").exists()
+        fh.write("cn,,,,,\n")
+    assert wait_for(lambda: "hungdv.skhcn" in entries(admin, base_dn))
+    assert not (tmp_path / "rejected").exists()
+
+
+def test_sighup_reloads_a_valid_configuration_and_keeps_running_on_an_invalid_one(
+    daemon: Callable[..., subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    proc = daemon()
+    cfg = tmp_path / "syncd.yaml"
+    good = cfg.read_text()
+    cfg.write_text(good.replace("domain: test.gov.vn", "domain: not a domain"))
+    proc.send_signal(signal.SIGHUP)
+    time.sleep(1.5)
+    assert proc.poll() is None  # still alive, on the old configuration
+    cfg.write_text(good)
+    proc.send_signal(signal.SIGHUP)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=20)[0]
+    assert proc.returncode == 0
+    assert "new configuration invalid; keeping the old one" in out
+    assert "not a lowercase mail domain" in out
+    assert "configuration reloaded" in out
+
+
+def test_a_cli_reconcile_waits_for_the_lock_and_names_the_holder(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    cfg = make_config()
+    roster = tmp_path / "r.csv"
+    roster.write_text(HEADER + "E1,Đàm Văn Hùng,skhcn,,,,,\n", encoding="utf-8")
+    with RunLock(cfg.paths.state, "syncd run (inbox skhcn.csv)"):
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "connectors.cli",
+                "-c",
+                str(tmp_path / "syncd.yaml"),
+                "reconcile",
+                "--roster",
+                str(roster),
+                "--wait",
+                "1",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert "another syncd run holds" in result.stderr
+    assert f"pid {os.getpid()} (syncd run (inbox skhcn.csv)" in result.stderr
+
+
+def test_status_reads_what_the_daemon_wrote(
+    daemon: Callable[..., subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    proc = daemon()
+    out = subprocess.run(
+        [sys.executable, "-m", "connectors.cli", "-c", str(tmp_path / "syncd.yaml"), "status"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    assert f"daemon pid {proc.pid}" in out and "next inbox:" in out and "inbox backlog: 0" in out
