@@ -3,7 +3,8 @@
 Jobs (APScheduler, one at a time through the run lock): the inbox watch every
 ``daemon.inbox_interval`` seconds, the full reconcile on ``daemon.reconcile_cron`` and the
 lifecycle sweep on ``daemon.sweep_cron``. SIGTERM finishes the action in flight, audits it and
-exits 0; SIGHUP re-reads the configuration and keeps the old one if the new one is invalid. An
+exits 0; SIGHUP re-reads the configuration and keeps the old one if the new one is invalid;
+SIGUSR1 starts a full reconcile now. An
 unreachable directory never kills the daemon: it reports itself degraded and retries with
 backoff. It talks to systemd (READY, STATUS, WATCHDOG) and keeps ``status.json`` for
 ``syncd status``.
@@ -29,6 +30,7 @@ from connectors import runner
 from connectors.inbox import InboxWatcher
 from connectors.runlock import LockBusy
 from connectors.sdnotify import notify, watchdog_interval
+from connectors.snapshots import SnapshotRegistry
 from connectors.store import StateStore, write_private
 from syncd.config import Config, ConfigError
 from syncd.errors import SyncdError
@@ -57,6 +59,7 @@ class Daemon:
         self.config = self._load()
         self.stop = threading.Event()
         self.reload = threading.Event()
+        self.run_now = threading.Event()  # SIGUSR1: a full reconcile now
         self.status: dict[str, Any] = {"pid": os.getpid(), "directory": "unknown"}
         self.backoff = 0.0
         self.retry_at = 0.0
@@ -148,29 +151,37 @@ class Daemon:
     def reconcile_job(self, sweep: bool = False) -> None:
         def go() -> None:
             notify(f"STATUS={'lifecycle sweep' if sweep else 'full reconcile'} running")
+            # the full run re-applies the latest accepted roster of every organisation; the
+            # sweep reads no roster: organisation mailboxes and the lifecycle clocks only
+            latest = {} if sweep else SnapshotRegistry(self.config.paths.state).latest()
             outcome = runner.run(
                 self.config,
-                rosters=[],
-                sweep=True,
+                rosters=sorted(latest),
+                restrict=latest,
+                full=True,
+                sweep=sweep,
                 should_stop=self.stop.is_set,
                 lock_timeout=self.config.daemon.lock_timeout,
                 what="daemon sweep" if sweep else "daemon reconcile",
             )
             self._record("sweep" if sweep else "reconcile", outcome)
+            notify("STATUS=idle")
 
         self._guarded("sweep" if sweep else "reconcile", go)
 
     # -- status -------------------------------------------------------------------------------
 
-    def _save_status(self) -> None:
-        jobs = {
-            j.id: j.next_run_time.isoformat() if j.next_run_time else None
-            for j in self.scheduler.get_jobs()
-        }
+    def _save_status(self, final: bool = False) -> None:
+        # While shutting down, APScheduler holds its job-store lock until running jobs end:
+        # asking it for jobs from a job thread then would deadlock, so keep the last answer.
+        if not self.stop.is_set() or final:
+            self.status["next_runs"] = {
+                j.id: j.next_run_time.isoformat() if j.next_run_time else None
+                for j in self.scheduler.get_jobs()
+            }
         state = StateStore(self.config.paths.state).load()
         self.status.update(
             updated=datetime.now(UTC).isoformat(timespec="seconds"),
-            next_runs=jobs,
             inbox_backlog=self.watcher.backlog(),
             pending_decisions=sum(1 for k in state.decisions if k not in state.resolutions),
         )
@@ -181,6 +192,8 @@ class Daemon:
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if signum == signal.SIGHUP:
             self.reload.set()
+        elif signum == signal.SIGUSR1:
+            self.run_now.set()
         else:
             self.stop.set()
 
@@ -230,7 +243,7 @@ class Daemon:
         )
 
     def run(self) -> int:
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
             signal.signal(sig, self._on_signal)
         self._schedule()
         self.scheduler.start()
@@ -242,6 +255,11 @@ class Daemon:
         while not self.stop.is_set():
             if self.reload.is_set():
                 self._reload()
+            if self.run_now.is_set():
+                self.run_now.clear()
+                self.scheduler.add_job(
+                    self.reconcile_job, id="reconcile-now", replace_existing=True, max_instances=1
+                )
             if ping and time.monotonic() - last_ping >= ping:
                 notify("WATCHDOG=1")
                 last_ping = time.monotonic()
@@ -250,6 +268,6 @@ class Daemon:
         log.info("stopping: finishing the action in flight")
         self.scheduler.shutdown(wait=True)
         self.status["stopped"] = datetime.now(UTC).isoformat(timespec="seconds")
-        self._save_status()
+        self._save_status(final=True)
         log.info("stopped")
         return 0

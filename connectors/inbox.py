@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 
 from connectors import runner
+from connectors.snapshots import SnapshotRegistry
 from connectors.store import write_private
 from syncd.config import Config
 from syncd.inbox import Seen, is_candidate, ready
@@ -47,6 +48,7 @@ class InboxWatcher:
         self.processed = base / "processed"
         self.rejected = base / "rejected"
         self.hashes_path = config.paths.state / "inbox-hashes.json"
+        self.registry = SnapshotRegistry(config.paths.state)
         self._previous: dict[str, Seen] = {}
 
     # -- looking ------------------------------------------------------------------------------
@@ -133,6 +135,9 @@ class InboxWatcher:
                 "directory unavailable; file kept for retry", file=path.name, error=str(exc)
             )
             return "retry", None
+        if outcome.result is not None and outcome.result.stopped:
+            log.info("stopped mid-file; it stays in processing/ and is retried", file=path.name)
+            return "retry", outcome
         report = runner.report_text(outcome, [path])
         refused = outcome.plan is not None and outcome.plan.refused
         if (outcome.rejected and not outcome.applied) or refused:
@@ -144,6 +149,7 @@ class InboxWatcher:
             self._file(path, self.rejected, report)
             return "rejected", outcome
         target = self._file(path, month, report)
+        self.registry.record(target, {o for snap in outcome.snapshots for o in snap.authoritative})
         hashes[digest] = {"file": str(target), "when": now.isoformat(timespec="seconds")}
         write_private(self.hashes_path, json.dumps(hashes, indent=1))
         return "processed", outcome

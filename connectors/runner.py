@@ -10,8 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import smtplib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,7 @@ class RunOutcome:
     report_path: Path | None = None
     applied: bool = False
     warned: int = 0  # lock warnings mailed this run
+    snapshots: list[Snapshot] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -112,8 +113,12 @@ class RunOutcome:
 
 
 def read_snapshots(
-    files: Sequence[Path], catalogue: Catalogue, config: Config
+    files: Sequence[Path],
+    catalogue: Catalogue,
+    config: Config,
+    restrict: Mapping[Path, set[str]] | None = None,
 ) -> tuple[list[Snapshot], list[Rejected]]:
+    """Read and validate each file; ``restrict`` keeps only some organisations of a file."""
     snapshots: list[Snapshot] = []
     rejected: list[Rejected] = []
     for path in files:
@@ -138,6 +143,13 @@ def read_snapshots(
             continue
         if snap.errors:
             rejected.append(Rejected(path.name, [*map(str, snap.errors)]))
+        if restrict is not None and path in restrict:
+            keep = restrict[path]
+            snap = replace(
+                snap,
+                people=tuple(p for p in snap.people if p.org in keep),
+                authoritative=snap.authoritative & frozenset(keep),
+            )
         snapshots.append(snap)
     return snapshots, rejected
 
@@ -177,6 +189,8 @@ def _run(
     *,
     rosters: Sequence[Path] | None = None,
     sweep: bool = False,
+    full: bool = False,
+    restrict: Mapping[Path, set[str]] | None = None,
     should_stop: Callable[[], bool] | None = None,
     now: datetime | None = None,
     dry_run: bool = False,
@@ -195,9 +209,10 @@ def _run(
     archive = FileArchive(config.archive_dir, config.lifecycle.purge_hook)
     # a sweep is a full run with no roster: organisation mailboxes and the lifecycle clocks
     files = [] if sweep else list(rosters) if rosters is not None else inbox_files(config)
-    snapshots, outcome.rejected = read_snapshots(files, catalogue, config)
+    snapshots, outcome.rejected = read_snapshots(files, catalogue, config, restrict)
+    outcome.snapshots = snapshots
 
-    scoped = rosters is not None and not sweep
+    scoped = rosters is not None and not sweep and not full
     org_scope: frozenset[str] | None = None
     scope = Scope()
     if scoped:

@@ -16,6 +16,7 @@ import pytest
 from ldap3 import Connection
 
 from connectors.runlock import RunLock
+from connectors.slapd_sandbox import Sandbox
 from tests.conftest import MakeConfig
 from tests.helpers import HEADER, entries
 
@@ -202,3 +203,60 @@ def test_status_reads_what_the_daemon_wrote(
         check=False,
     ).stdout
     assert f"daemon pid {proc.pid}" in out and "next inbox:" in out and "inbox backlog: 0" in out
+
+
+def test_the_full_reconcile_puts_back_what_was_changed_by_hand(
+    daemon: Callable[..., subprocess.Popen[str]], tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    proc = daemon()
+    _drop(tmp_path / "inbox", "skhcn.csv", ["E1,Đàm Văn Hùng,skhcn,,Chuyên viên,,,"])
+    assert wait_for(lambda: "hungdv.skhcn" in entries(admin, base_dn))
+    assert wait_for(lambda: (tmp_path / "state" / "snapshots.json").exists())  # accepted
+    dn = f"uid=hungdv.skhcn,{base_dn}"
+    assert admin.modify(dn, {"title": [("MODIFY_REPLACE", ["Giám đốc"])]})
+    proc.send_signal(signal.SIGUSR1)  # the nightly full run, now
+    assert wait_for(lambda: entries(admin, base_dn)["hungdv.skhcn"]["title"] == ["Chuyên viên"])
+
+
+def test_sigterm_mid_file_stops_cleanly_and_a_restart_finishes_the_file(
+    daemon: Callable[..., subprocess.Popen[str]], tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    proc = daemon(extra="safety: {max_revoke_share: 1}\n")
+    rows = [f"E{i:03d},Trần Văn Người{i:03d},skhcn,,,,," for i in range(150)]
+    _drop(tmp_path / "inbox", "big.csv", rows)
+    assert wait_for(lambda: len(entries(admin, base_dn)) > 10, timeout=30)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    done = len(entries(admin, base_dn))
+    assert (tmp_path / "processing" / "big.csv").exists()  # kept for the next start
+    audit = [
+        json.loads(line) for line in (tmp_path / "state" / "audit.jsonl").read_text().splitlines()
+    ]
+    assert all(r["result"] == "ok" for r in audit)
+    assert len([r for r in audit if r["action"] in ("create", "create-org-mailbox")]) == done
+    daemon(extra="safety: {max_revoke_share: 1}\n")
+    assert wait_for(lambda: list((tmp_path / "processed").rglob("big.csv")), timeout=60)
+    people = [e for u, e in entries(admin, base_dn).items() if e.get("employeeNumber")]
+    assert len(people) == 150
+    assert len({e["employeeNumber"][0] for e in people}) == 150  # no duplicate
+
+
+def test_slapd_going_away_makes_the_daemon_degraded_not_dead(
+    daemon: Callable[..., subprocess.Popen[str]],
+    tmp_path: Path,
+    slapd: Sandbox,
+    admin: Connection,
+    base_dn: str,
+) -> None:
+    proc = daemon()
+    slapd.stop()
+    try:
+        _drop(tmp_path / "inbox", "skhcn.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,"])
+        status = tmp_path / "state" / "status.json"
+        assert wait_for(lambda: json.loads(status.read_text()).get("directory") == "unreachable")
+        assert proc.poll() is None
+    finally:
+        slapd.start()
+    fresh = slapd.admin()
+    assert wait_for(lambda: "hungdv.skhcn" in entries(fresh, base_dn), timeout=60)
+    assert wait_for(lambda: json.loads(status.read_text()).get("directory") == "reachable")
