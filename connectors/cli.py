@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -61,6 +62,10 @@ def main(ctx: click.Context, config_path: Path) -> None:
     3 refused by a safety limit.
     """
     ctx.obj = config_path
+    from connectors.daemon import configure_logging
+
+    # Commands print their own results; the log only speaks up for warnings, on stderr.
+    configure_logging(json_lines=False, stream=sys.stderr, level=logging.WARNING)
 
 
 def _config(ctx: click.Context) -> Config:

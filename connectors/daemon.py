@@ -13,14 +13,16 @@ backoff. It talks to systemd (READY, STATUS, WATCHDOG) and keeps ``status.json``
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
+import sys
 import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -28,6 +30,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from connectors import runner
 from connectors.inbox import InboxWatcher
+from connectors.metrics import Metrics, parse_listen
 from connectors.runlock import LockBusy
 from connectors.sdnotify import notify, watchdog_interval
 from connectors.snapshots import SnapshotRegistry
@@ -39,8 +42,12 @@ from syncd.ports import DirectoryError
 log = structlog.get_logger("syncd.daemon")
 
 
-def configure_logging(json_lines: bool) -> None:
-    """JSON lines for journald, a readable console on a terminal; never a secret in either."""
+def configure_logging(
+    json_lines: bool, stream: TextIO | None = None, level: int = logging.INFO
+) -> None:
+    """JSON lines for journald, a readable console on a terminal; never a secret in either.
+
+    Lines logged during a run carry its ``run_id`` (bound by the runner)."""
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -49,7 +56,10 @@ def configure_logging(json_lines: bool) -> None:
             structlog.processors.JSONRenderer(ensure_ascii=False)
             if json_lines
             else structlog.dev.ConsoleRenderer(colors=False),
-        ]
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(stream or sys.stdout),
+        cache_logger_on_first_use=False,
     )
 
 
@@ -65,9 +75,12 @@ class Daemon:
         self.retry_at = 0.0
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self.watcher = InboxWatcher(self.config, self.config.daemon.settle_seconds)
+        self.metrics = Metrics()
 
     def _load(self) -> Config:
         config = runner.load_config(self.config_path)
+        if config.daemon.metrics:
+            parse_listen(config.daemon.metrics)
         for cron in (config.daemon.reconcile_cron, config.daemon.sweep_cron):
             try:
                 CronTrigger.from_crontab(cron, timezone=UTC)
@@ -100,6 +113,7 @@ class Daemon:
             self._save_status()
 
     def _healthy(self) -> None:
+        self.metrics.directory_up.set(1)
         if self.status.get("directory") != "reachable":
             notify("STATUS=idle; directory reachable")
         self.status["directory"] = "reachable"
@@ -107,6 +121,7 @@ class Daemon:
         self.backoff = 0.0
 
     def _degraded(self, exc: Exception) -> None:
+        self.metrics.directory_up.set(0)
         self.backoff = min(max(self.backoff * 2, 5.0), 300.0)
         self.retry_at = time.monotonic() + self.backoff
         self.status.update(directory="unreachable", directory_error=str(exc))
@@ -117,6 +132,13 @@ class Daemon:
         if outcome is None:
             return
         counts = outcome.plan.counts() if outcome.plan else {}
+        self.metrics.run(
+            kind,
+            outcome.exit_code,
+            outcome.result.outcomes if outcome.result else [],
+            outcome.accounts_by_state,
+            time.time(),
+        )
         self.status["last_run"] = {
             "kind": kind,
             "run_id": outcome.run_id,
@@ -185,6 +207,8 @@ class Daemon:
             inbox_backlog=self.watcher.backlog(),
             pending_decisions=sum(1 for k in state.decisions if k not in state.resolutions),
         )
+        self.metrics.backlog.set(self.status["inbox_backlog"])
+        self.metrics.decisions.set(self.status["pending_decisions"])
         write_private(self.config.paths.state / "status.json", json.dumps(self.status, indent=1))
 
     # -- signals and the main loop ------------------------------------------------------------
@@ -245,6 +269,9 @@ class Daemon:
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
             signal.signal(sig, self._on_signal)
+        if self.config.daemon.metrics:
+            self.metrics.serve(self.config.daemon.metrics)
+            log.info("metrics", listen=self.config.daemon.metrics)
         self._schedule()
         self.scheduler.start()
         self._save_status()

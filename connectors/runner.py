@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import structlog
 import yaml
 
 from connectors.directory.openldap import OpenLdapDirectory
@@ -99,6 +100,7 @@ class RunOutcome:
     report_path: Path | None = None
     applied: bool = False
     warned: int = 0  # lock warnings mailed this run
+    accounts_by_state: dict[str, int] = field(default_factory=dict)  # managed persons read
     snapshots: list[Snapshot] = field(default_factory=list)
 
     @property
@@ -178,10 +180,18 @@ def run(
 
     A plan alone takes no lock: it changes nothing.
     """
-    if kwargs.get("dry_run"):
-        return _run(config, **kwargs)
-    with RunLock(config.paths.state, what, lock_timeout):
-        return _run(config, **kwargs)
+    run_id = new_run_id()
+    structlog.contextvars.bind_contextvars(run_id=run_id)  # on every log line of the run
+    try:
+        if kwargs.get("dry_run"):
+            return _run(config, run_id=run_id, **kwargs)
+        with RunLock(config.paths.state, what, lock_timeout):
+            return _run(config, run_id=run_id, **kwargs)
+    finally:
+        structlog.contextvars.unbind_contextvars("run_id")
+
+
+log = structlog.get_logger("syncd.run")
 
 
 def _run(
@@ -199,10 +209,11 @@ def _run(
     progress: Callable[[Action], None] | None = None,
     on_plan: Callable[[Plan], None] | None = None,
     mailer: Mailer | None = None,
+    run_id: str = "",
 ) -> RunOutcome:
     """Plan and (unless ``dry_run``) apply one reconcile."""
     now = now or datetime.now(UTC)
-    outcome = RunOutcome(new_run_id())
+    outcome = RunOutcome(run_id)
     catalogue = load_catalogue(config.orgs)
     profile = config.effective
     activity, exemptions = lifecycle_inputs(config)
@@ -211,6 +222,12 @@ def _run(
     files = [] if sweep else list(rosters) if rosters is not None else inbox_files(config)
     snapshots, outcome.rejected = read_snapshots(files, catalogue, config, restrict)
     outcome.snapshots = snapshots
+    log.info(
+        "run started",
+        files=[p.name for p in files],
+        dry_run=dry_run,
+        rejected=[r.source for r in outcome.rejected],
+    )
 
     scoped = rosters is not None and not sweep and not full
     org_scope: frozenset[str] | None = None
@@ -251,6 +268,18 @@ def _run(
             )
         )
         outcome.plan = plan
+        for a in accounts:
+            if a.managed and a.kind.value == "person":
+                outcome.accounts_by_state[a.state.value] = (
+                    outcome.accounts_by_state.get(a.state.value, 0) + 1
+                )
+        log.info(
+            "planned",
+            accounts=len(accounts),
+            counts=plan.counts(),
+            refused=plan.refused,
+            decisions=len(plan.decisions),
+        )
         if on_plan is not None:
             on_plan(plan)
         # Pending decisions are kept for `syncd decisions`, for the organisations in scope.
@@ -304,6 +333,14 @@ def _run(
             directory.close()
     outcome.report_path = config.paths.state / "reports" / f"{outcome.run_id}.txt"
     write_private(outcome.report_path, report_text(outcome, files))
+    res = outcome.result
+    log.info(
+        "run finished",
+        exit_code=outcome.exit_code,
+        applied=outcome.applied,
+        failed=len(res.failed) if res else 0,
+        report=str(outcome.report_path),
+    )
     return outcome
 
 

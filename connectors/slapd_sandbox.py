@@ -51,6 +51,7 @@ class Sandbox:
     service_password: str = "syncd-secret"  # noqa: S105
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    listen_host: str = "127.0.0.1"  # a container sets 0.0.0.0; tests and the demo never do
 
     @property
     def url(self) -> str:
@@ -231,8 +232,9 @@ pwdInHistory: 0
                 ]
             )
         log = (self.root / "slapd.log").open("ab")
+        listen = f"ldap://{self.listen_host}:{self.port}/"
         self.process = subprocess.Popen(
-            [str(slapd), "-F", str(conf), "-h", self.url + "/", "-d", "0"],
+            [str(slapd), "-F", str(conf), "-h", listen, "-d", "0"],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -293,3 +295,34 @@ def _run(cmd: list[str]) -> None:
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stderr}")
+
+
+def main() -> None:
+    """``python -m connectors.slapd_sandbox --root DIR`` runs one in the foreground (docker/)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--root", type=Path, required=True)
+    parser.add_argument("--suffix", default="dc=example,dc=gov,dc=vn")
+    parser.add_argument("--port", type=int, default=389)
+    parser.add_argument("--listen-host", default="127.0.0.1")
+    args = parser.parse_args()
+    sandbox = Sandbox(args.root, suffix=args.suffix, port=args.port, listen_host=args.listen_host)
+    sandbox.admin_password = os.environ.get("SLAPD_ADMIN_PASSWORD", sandbox.admin_password)
+    sandbox.service_password = os.environ.get("SLAPD_SERVICE_PASSWORD", sandbox.service_password)
+    import threading
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    sandbox.start()
+    print(f"slapd serving {args.suffix} on {args.listen_host}:{args.port}", flush=True)
+    while not stop.wait(1.0):
+        if sandbox.process is not None and sandbox.process.poll() is not None:
+            raise SystemExit(f"slapd exited with {sandbox.process.returncode}")
+    print("stopping slapd", flush=True)
+    sandbox.stop()
+
+
+if __name__ == "__main__":
+    main()

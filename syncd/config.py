@@ -121,6 +121,7 @@ SCHEMA: dict[str, Field] = {
             "reconcile_cron": Field(default="0 2 * * *"),
             "sweep_cron": Field(default="30 3 * * *"),
             "lock_timeout": Field(kind=(int, float), default=300, check=_positive),
+            "metrics": Field(),  # "127.0.0.1:9187"; off when absent
         },
     ),
     "smtp": Field(
@@ -204,6 +205,7 @@ class DaemonSettings:
     reconcile_cron: str = "0 2 * * *"  # the full reconcile (nightly)
     sweep_cron: str = "30 3 * * *"  # the lifecycle sweep (daily)
     lock_timeout: float = 300
+    metrics: str | None = None  # loopback host:port for Prometheus; None = off
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 from ldap3 import Connection
 
 from connectors.runlock import RunLock
-from connectors.slapd_sandbox import Sandbox
+from connectors.slapd_sandbox import Sandbox, free_port
 from tests.conftest import MakeConfig
 from tests.helpers import HEADER, entries
 
@@ -106,6 +107,15 @@ def test_a_dropped_file_becomes_mailboxes_and_is_filed_with_a_report(
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 0
     assert "STOPPING=1" in notes.read()
+    # journald gets JSON lines; every line of a run carries its run id; no secret anywhere
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    lines = [json.loads(line) for line in out.splitlines()]
+    runs = [x for x in lines if x["event"] in ("run started", "planned", "run finished")]
+    assert len(runs) >= 3 and all(x.get("run_id") for x in runs)
+    slip = next((tmp_path / "outbox").rglob("skhcn.csv")).read_text(encoding="utf-8-sig")
+    password = slip.splitlines()[1].split(",")[2]
+    assert len(password) >= 8 and password not in out
 
 
 def test_a_bad_file_is_rejected_with_its_report_and_changes_nothing(
@@ -260,3 +270,39 @@ def test_slapd_going_away_makes_the_daemon_degraded_not_dead(
     fresh = slapd.admin()
     assert wait_for(lambda: "hungdv.skhcn" in entries(fresh, base_dn), timeout=60)
     assert wait_for(lambda: json.loads(status.read_text()).get("directory") == "reachable")
+
+
+def test_prometheus_metrics_on_loopback(
+    daemon: Callable[..., subprocess.Popen[str]], tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    port = free_port()
+    daemon(extra=f"  metrics: 127.0.0.1:{port}\n")  # inside the daemon: section
+    _drop(tmp_path / "inbox", "skhcn.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,"])
+    assert wait_for(lambda: list((tmp_path / "processed").rglob("skhcn.csv.report.txt")))
+
+    def scrape() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            return r.read().decode()
+
+    assert wait_for(lambda: 'syncd_runs_total{kind="inbox",outcome="ok"} 1.0' in scrape())
+    _drop(
+        tmp_path / "inbox", "skhcn2.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,", "E2,Lê Văn Tám,skhcn,,,,,"]
+    )
+    assert wait_for(lambda: 'syncd_runs_total{kind="inbox",outcome="ok"} 2.0' in scrape())
+    text = scrape()
+    assert 'syncd_actions_total{action="create",result="ok"} 2.0' in text
+    assert 'syncd_accounts{state="active"} 1.0' in text  # as read at the start of the run
+    assert "syncd_last_success_timestamp_seconds" in text and "syncd_directory_up 1.0" in text
+    assert "syncd_inbox_backlog 0.0" in text
+
+
+def test_metrics_refuse_a_non_loopback_address(make_config: MakeConfig, tmp_path: Path) -> None:
+    make_config(extra=DAEMON + "  metrics: 0.0.0.0:9187\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "connectors.cli", "-c", str(tmp_path / "syncd.yaml"), "run"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2 and "must be a loopback" in result.stderr
