@@ -67,8 +67,11 @@ class AuditLog:
         private_dir(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._fh = os.fdopen(fd, "a", encoding="utf-8")
+        # Its own wrapper class: the audit never depends on the logging level of the process.
         self._log = structlog.wrap_logger(
             structlog.WriteLogger(self._fh),
+            wrapper_class=structlog.BoundLogger,
+            context_class=dict,
             processors=[
                 structlog.processors.TimeStamper(fmt="iso", utc=True, key="time"),
                 structlog.processors.JSONRenderer(ensure_ascii=False, sort_keys=True),

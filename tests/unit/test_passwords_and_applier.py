@@ -146,3 +146,21 @@ def test_a_refused_plan_is_never_applied() -> None:
             "r",
             clock=lambda: NOW,
         )
+
+
+def test_the_audit_log_is_written_whatever_the_logging_level(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import logging
+
+    from connectors.daemon import configure_logging
+    from connectors.store import AuditLog
+
+    configure_logging(json_lines=True, level=logging.CRITICAL)
+    try:
+        log = AuditLog(tmp_path / "audit.jsonl")
+        log.record(action="create", uid="a.skhcn", result="ok")
+        log.close()
+    finally:
+        import structlog
+
+        structlog.reset_defaults()
+    assert '"uid": "a.skhcn"' in (tmp_path / "audit.jsonl").read_text()
