@@ -9,6 +9,7 @@ an ``ldapsearch`` command to look at the result. Run it again: 0 changes.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -19,6 +20,7 @@ from pathlib import Path
 from ldap3 import Connection
 
 from connectors import runner
+from connectors.daemon import configure_logging
 from connectors.sample_data import DOMAIN, SUFFIX, existing_ldif
 from connectors.slapd_sandbox import Sandbox
 from connectors.store import write_private
@@ -129,6 +131,7 @@ def main() -> int:
     if sys.argv[1:] == ["stop"]:
         stop()
         return 0
+    configure_logging(json_lines=False, stream=sys.stderr, level=logging.WARNING)
     DEMO.mkdir(exist_ok=True)
     sandbox = start()
     write_private(DEMO / "bind.pw", sandbox.service_password + "\n")
