@@ -18,6 +18,7 @@ from syncd.profiles import PasswordRule
 _UPPER = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 _LOWER = "abcdefghijkmnopqrstuvwxyz"
 _DIGITS = "23456789"
+_FORMULA_START = "=+-@"
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,8 @@ def generate(
         chars += [rng.choice(alphabet) for _ in range(length - len(chars))]
         rng.shuffle(chars)
         candidate = "".join(chars)
+        if candidate[0] in _FORMULA_START:
+            continue  # a slip opened in a spreadsheet must not read it as a formula
         if not violations(candidate, rule, ctx):
             return candidate
     raise RuntimeError("could not generate a compliant password")  # pragma: no cover
