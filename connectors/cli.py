@@ -428,6 +428,48 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
     )
 
 
+@main.group("audit")
+def audit_group() -> None:
+    """The audit log."""
+
+
+@audit_group.command("verify")
+@click.pass_context
+def audit_verify(ctx: click.Context) -> None:
+    """Check the hash chain: an edited, inserted or deleted record is found."""
+    from connectors.store import verify_audit
+
+    cfg = _config(ctx.parent.parent if ctx.parent and ctx.parent.parent else ctx)
+    count, problem = verify_audit(cfg.paths.audit_log)
+    if problem:
+        click.echo(f"{cfg.paths.audit_log}: {problem} (after {count} good records)", err=True)
+        sys.exit(EXIT_FAILED)
+    click.echo(f"{cfg.paths.audit_log}: {count} records, chain intact")
+
+
+@main.command("history")
+@click.argument("uid")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def history_cmd(ctx: click.Context, uid: str, as_json: bool) -> None:
+    """One account's whole story from the audit log (renames followed)."""
+    from connectors.store import history
+
+    cfg = _config(ctx)
+    records = history(cfg.paths.audit_log, uid)
+    if as_json:
+        click.echo(json.dumps(records, ensure_ascii=False, indent=1))
+        return
+    if not records:
+        raise BadInput(f"{uid}: nothing in the audit log")
+    for r in records:
+        name = str(r.get("uid")) + (f" → {r['new_uid']}" if r.get("new_uid") else "")
+        click.echo(
+            f"{r.get('time', '')[:19]}  {r.get('action', ''):<18} {name:<28} "
+            f"{r.get('result', '')}: {r.get('reason', '')} [{r.get('article', '')}]"
+        )
+
+
 @main.command("decisions")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context

@@ -7,17 +7,17 @@ directories, atomically (write to a temporary file, fsync, rename).
 from __future__ import annotations
 
 import csv
+import hashlib
 import html
 import io
 import json
 import os
 import tempfile
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import structlog
 
 from syncd.applier import Slip
 from syncd.state import LocalState
@@ -60,32 +60,119 @@ class StateStore:
         write_private(self.path, json.dumps(state.to_dict(), ensure_ascii=False, indent=1))
 
 
-class AuditLog:
-    """Append-only JSON lines, one record per action, written through structlog."""
+GENESIS = "0" * 64
 
-    def __init__(self, path: Path) -> None:
+
+def _digest(prev: str, record: dict[str, Any]) -> str:
+    body = json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256((prev + "\n" + body).encode()).hexdigest()
+
+
+class AuditLog:
+    """Append-only JSON lines, one record per action, hash-chained.
+
+    Every record carries ``prev`` (the hash of the record before it, across monthly files) and
+    ``hash`` (sha256 of ``prev`` and the record itself), so ``syncd audit verify`` finds an
+    edited, inserted or deleted record. The chain's head is kept beside the log
+    (``<log>.head``) so it continues across rotation. A new month starts a new file; the old
+    one is kept as ``<log>.YYYY-MM`` (``keep_months``, at least 6: Tuyên Quang Đ9.1).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        keep_months: int = 24,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         private_dir(path.parent)
+        self.path = path
+        self.clock = clock
+        self.head_path = path.with_name(path.name + ".head")
+        self._rotate(keep_months)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._fh = os.fdopen(fd, "a", encoding="utf-8")
-        # Its own wrapper class: the audit never depends on the logging level of the process.
-        self._log = structlog.wrap_logger(
-            structlog.WriteLogger(self._fh),
-            wrapper_class=structlog.BoundLogger,
-            context_class=dict,
-            processors=[
-                structlog.processors.TimeStamper(fmt="iso", utc=True, key="time"),
-                structlog.processors.JSONRenderer(ensure_ascii=False, sort_keys=True),
-            ],
-        )
+        try:
+            self._prev = self.head_path.read_text(encoding="ascii").strip() or GENESIS
+        except OSError:
+            self._prev = GENESIS
+
+    def _rotate(self, keep_months: int) -> None:
+        try:
+            first = self.path.open(encoding="utf-8").readline()
+            month = json.loads(first)["time"][:7] if first.strip() else None
+        except (OSError, ValueError, KeyError):
+            return
+        now = self.clock().strftime("%Y-%m")
+        if month and month != now:
+            os.replace(self.path, self.path.with_name(f"{self.path.name}.{month}"))
+            old = sorted(self.path.parent.glob(self.path.name + ".????-??"))
+            for stale in old[: max(0, len(old) - max(keep_months, 6))]:
+                stale.unlink()
 
     def record(self, **fields: Any) -> None:
-        self._log.msg("audit", **fields)
+        record = {"time": self.clock().isoformat(), "event": "audit", **fields}
+        record["prev"] = self._prev
+        record["hash"] = _digest(self._prev, record)
+        self._fh.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
         self._fh.flush()
+        self._prev = record["hash"]
+        write_private(self.head_path, self._prev)
 
     def close(self) -> None:
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self._fh.close()
+
+
+def audit_files(path: Path) -> list[Path]:
+    """The log's files, oldest first: rotated months, then the current one."""
+    return [*sorted(path.parent.glob(path.name + ".????-??")), path]
+
+
+def verify_audit(path: Path) -> tuple[int, str | None]:
+    """(records checked, the first problem or None)."""
+    prev = GENESIS
+    count = 0
+    for file in audit_files(path):
+        if not file.exists():
+            continue
+        for n, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+            try:
+                record = json.loads(line)
+                stored = record.pop("hash")
+            except (ValueError, KeyError):
+                return count, f"{file.name}:{n}: not a chained audit record"
+            if record.get("prev") != prev:
+                return (
+                    count,
+                    f"{file.name}:{n}: chain broken (a record before it was removed or inserted)",
+                )
+            if _digest(prev, record) != stored:
+                return count, f"{file.name}:{n}: record was edited (hash mismatch)"
+            prev = stored
+            count += 1
+    return count, None
+
+
+def history(path: Path, uid: str) -> list[dict[str, Any]]:
+    """Every audit record of one account, following renames (transfers) both ways."""
+    records = [
+        json.loads(line)
+        for file in audit_files(path)
+        if file.exists()
+        for line in file.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    names = {uid.lower()}
+    changed = True
+    while changed:
+        changed = False
+        for r in records:
+            pair = {r.get("uid"), r.get("new_uid")} - {None}
+            if pair & names and not pair <= names:
+                names |= pair
+                changed = True
+    return [r for r in records if r.get("uid") in names or r.get("new_uid") in names]
 
 
 _SLIP_HEADER = ["Họ và tên", "Hộp thư", "Mật khẩu tạm thời", "Lý do"]

@@ -111,3 +111,20 @@ def test_unreachable_directory_is_a_clear_error(make_config: MakeConfig, tmp_pat
         cfg, "plan", "--roster", str(write_roster(tmp_path / "r.csv", ["E1,Lê Văn A,skhcn,,,,,"]))
     )
     assert result.returncode == 1 and "cannot reach ldap://127.0.0.1:1" in result.stderr
+
+
+def test_audit_verify_and_history_after_real_runs(make_config: MakeConfig, tmp_path: Path) -> None:
+    make_config()
+    cfg = tmp_path / "syncd.yaml"
+    first = write_roster(tmp_path / "a.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,"])
+    moved = write_roster(tmp_path / "b.csv", ["E1,Đàm Văn Hùng,syt,,,,,"])
+    assert syncd(cfg, "reconcile", "--roster", str(first)).returncode == 0
+    assert syncd(cfg, "reconcile", "--roster", str(moved)).returncode == 0
+    ok = syncd(cfg, "audit", "verify")
+    assert ok.returncode == 0 and "chain intact" in ok.stdout
+    story = syncd(cfg, "history", "hungdv.syt").stdout
+    assert "create" in story and "hungdv.skhcn → hungdv.syt" in story
+    log = tmp_path / "state" / "audit.jsonl"
+    log.write_text(log.read_text().replace("Đàm Văn Hùng", "Đàm Văn Hưng", 1))
+    bad = syncd(cfg, "audit", "verify")
+    assert bad.returncode == 1 and "edited" in bad.stderr
