@@ -52,10 +52,16 @@ class Sandbox:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     listen_host: str = "127.0.0.1"  # a container sets 0.0.0.0; tests and the demo never do
+    tls: tuple[Path, Path, Path] | None = None  # (CA certificate, server certificate, key)
+    tls_port: int = field(default_factory=free_port)
 
     @property
     def url(self) -> str:
         return f"ldap://127.0.0.1:{self.port}"
+
+    @property
+    def ldaps_url(self) -> str:
+        return f"ldaps://127.0.0.1:{self.tls_port}"
 
     @property
     def admin_dn(self) -> str:
@@ -87,12 +93,19 @@ class Sandbox:
             f"include: file://{SCHEMA_DIR / name}\n"
             for name in ("core.ldif", "cosine.ldif", "inetorgperson.ldif")
         )
+        tls = ""
+        if self.tls is not None:
+            ca, cert, key = self.tls
+            tls = (
+                f"olcTLSCACertificateFile: {ca}\nolcTLSCertificateFile: {cert}\n"
+                f"olcTLSCertificateKeyFile: {key}\n"
+            )
         return f"""dn: cn=config
 objectClass: olcGlobal
 cn: config
 olcPidFile: {self.root / "slapd.pid"}
 olcArgsFile: {self.root / "slapd.args"}
-
+{tls}
 dn: cn=module{{0}},cn=config
 objectClass: olcModuleList
 cn: module{{0}}
@@ -233,6 +246,8 @@ pwdInHistory: 0
             )
         log = (self.root / "slapd.log").open("ab")
         listen = f"ldap://{self.listen_host}:{self.port}/"
+        if self.tls is not None:
+            listen += f" ldaps://{self.listen_host}:{self.tls_port}/"
         self.process = subprocess.Popen(
             [str(slapd), "-F", str(conf), "-h", listen, "-d", "0"],
             stdout=log,

@@ -73,6 +73,7 @@ SCHEMA: dict[str, Field] = {
             "timeout": Field(kind=(int, float), default=10, check=_positive),
             "ca_file": Field(),
             "allow_insecure": Field(kind=bool, default=False),
+            "start_tls": Field(kind=bool, default=False),
             "delivery_attribute": Field(default="syncdDelivery"),
         },
     ),
@@ -166,6 +167,7 @@ class DirectoryConfig:
     timeout: float = 10
     ca_file: Path | None = None
     allow_insecure: bool = False
+    start_tls: bool = False  # ldap:// upgraded with StartTLS (certificate verified)
     delivery_attribute: str = "syncdDelivery"  # TRUE/FALSE, read by the mail server's filter
 
 
@@ -382,6 +384,8 @@ def _build(raw: dict[str, Any], source: Path, node: yaml.Node) -> Config:
     url = d["url"]
     if not re.match(r"^ldaps?://", url):
         issues.append(f"{src}: directory.url: {url!r} must start with ldap:// or ldaps://")
+    if d["start_tls"] and url.startswith("ldaps://"):
+        issues.append(f"{src}: directory.start_tls: not with ldaps:// (it is TLS already)")
 
     scheme_id = raw["naming"].get("scheme") or PROFILES[raw["profile"]].scheme
     template = raw["naming"].get("template")
@@ -428,6 +432,7 @@ def _build(raw: dict[str, Any], source: Path, node: yaml.Node) -> Config:
             timeout=float(d["timeout"]),
             ca_file=path(d["ca_file"]) if d["ca_file"] else None,
             allow_insecure=d["allow_insecure"],
+            start_tls=d["start_tls"],
             delivery_attribute=d["delivery_attribute"],
         ),
         paths=Paths(

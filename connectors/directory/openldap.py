@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
 
+import structlog
 from ldap3 import (
     ALL_ATTRIBUTES,
     ALL_OPERATIONAL_ATTRIBUTES,
@@ -41,6 +42,8 @@ from ldap3.utils.dn import escape_rdn
 from syncd.config import DirectoryConfig
 from syncd.model import Account, Action, Kind, State
 from syncd.ports import DirectoryError, ReadIncomplete, Scope
+
+log = structlog.get_logger("syncd.directory")
 
 PAGED_RESULTS = "1.2.840.113556.1.4.319"
 GENERALIZED = "%Y%m%d%H%M%SZ"
@@ -100,16 +103,25 @@ class OpenLdapDirectory:
         self._known_ous: set[str] = set()
         url = urlparse(config.url)
         host = url.hostname or ""
+        secure = url.scheme == "ldaps" or config.start_tls
         tls = None
-        if url.scheme == "ldaps" or not _is_loopback(host):
+        if secure:
+            # verification is always on: the CA file, or the system's trust store
             tls = Tls(
                 validate=ssl.CERT_REQUIRED,
                 ca_certs_file=str(config.ca_file) if config.ca_file else None,
+                version=ssl.PROTOCOL_TLS_CLIENT,
             )
-        if url.scheme == "ldap" and not _is_loopback(host) and not config.allow_insecure:
-            raise DirectoryError(
-                f"{config.url}: plain ldap:// is only allowed to loopback; use ldaps:// or set "
-                "directory.allow_insecure: true"
+        elif not _is_loopback(host):
+            if not config.allow_insecure:
+                raise DirectoryError(
+                    f"{config.url}: plain ldap:// is only allowed to loopback; use ldaps://, "
+                    "directory.start_tls: true, or set directory.allow_insecure: true"
+                )
+            log.warning(
+                "plain ldap:// to a remote directory: passwords cross the network "
+                "unencrypted (directory.allow_insecure: true)",
+                url=config.url,
             )
         self.server = Server(config.url, get_info=NONE, connect_timeout=config.timeout, tls=tls)
         self._password = password
@@ -129,6 +141,13 @@ class OpenLdapDirectory:
                     raise_exceptions=False,
                     read_only=False,
                 )
+                if self.config.start_tls:
+                    conn.open()
+                    if not conn.start_tls():
+                        raise DirectoryError(
+                            f"StartTLS refused by {self.config.url}: "
+                            f"{conn.result.get('description')}"
+                        )
                 if not conn.bind():
                     raise DirectoryError(
                         f"cannot bind to {self.config.url} as {self.config.bind_dn}: "
