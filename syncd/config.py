@@ -144,6 +144,7 @@ SCHEMA: dict[str, Field] = {
             "max_revoke_count": Field(kind=int, default=25, check=_positive),
             "max_purge_share": Field(kind=(int, float), default=0.05, check=_share),
             "max_purge_count": Field(kind=int, default=10, check=_positive),
+            "max_org_drop_share": Field(kind=(int, float), default=0.5, check=_share),
         },
     ),
     "transfer": Field(
@@ -189,6 +190,7 @@ class Safety:
     max_revoke_count: int = 25
     max_purge_share: float = 0.05
     max_purge_count: int = 10
+    max_org_drop_share: float = 0.5  # a roster dropping more of an org's people is refused
 
 
 @dataclass(frozen=True)

@@ -165,6 +165,7 @@ class Action:
     before: dict[str, tuple[str, ...]] = field(default_factory=dict)
     new_uid: str | None = None
     request_key: str | None = None  # a roster request this action fulfils (done once)
+    rule: str = ""  # what triggered it, for guards and reports (e.g. "missing-from-roster")
 
     def sort_key(self) -> tuple[int, str, str]:
         return (ACTION_ORDER[self.kind], self.org or "", self.uid)

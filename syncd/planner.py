@@ -548,6 +548,7 @@ class _Planner:
                         dn=a.dn,
                         employee_number=a.employee_number,
                         full_name=a.cn,
+                        rule="missing-from-roster",
                     )
             elif (
                 a.uid not in self.linked
@@ -628,6 +629,20 @@ class _Planner:
         ]
         live = sum(1 for a in people if a.state is not State.REVOKED)
         s = self.inp.safety
+        # A roster that drops a large share of an organisation's people is truncated data far
+        # more often than a mass departure: refuse before anything changes.
+        dropped: dict[str, int] = defaultdict(int)
+        for a in self.actions:
+            if a.rule == "missing-from-roster":
+                dropped[a.org or "?"] += 1
+        for org, n in sorted(dropped.items()):
+            size = sum(1 for a in people if a.org == org and a.state is not State.REVOKED)
+            if n >= 2 and size and n / size > s.max_org_drop_share:
+                return (
+                    f"the roster of {org} drops {n} of its {size} people, more than "
+                    f"safety.max_org_drop_share = {s.max_org_drop_share:.0%}: a truncated "
+                    "file? nothing was changed"
+                )
         stages = (
             (ActionKind.LOCK, "lock", s.max_lock_count, s.max_lock_share, live),
             (ActionKind.REVOKE, "revoke", s.max_revoke_count, s.max_revoke_share, live),

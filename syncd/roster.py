@@ -284,6 +284,11 @@ def read_roster(
                 exemption=exemption,
             )
         )
+    if not people and not errors:
+        raise RosterError(
+            f"{src}: the roster has no people; an empty roster is refused (it would remove "
+            "everyone of its organisations)"
+        )
     rejected = bool(errors) and not accept_valid_rows
     authoritative = {p.org for p in people} - error_orgs
     if errors and accept_valid_rows:

@@ -20,7 +20,9 @@ _SPLIT = re.compile(r"[\s\-\u2010-\u2015]+")
 _APOSTROPHES = "'’ʼ‘`´"
 _STRIP_APOSTROPHES = dict.fromkeys(map(ord, _APOSTROPHES))
 # The common case: Latin letters (Vietnamese included), spaces, hyphens, apostrophes, digits.
-_PLAIN = re.compile(r"^[A-Za-z0-9\u00c0-\u024f\u1e00-\u1eff\u0300-\u036f '’ʼ‘`´\-]*$")
+_PLAIN = re.compile(
+    r"^[A-Za-z0-9\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff\u0300-\u036f '’ʼ‘`´\-]*$"
+)
 
 
 @lru_cache(maxsize=65536)
@@ -55,6 +57,10 @@ class ParsedName:
         return " ".join(self.words)
 
 
+MAX_NAME = 100  # characters; the longest real Vietnamese names are far shorter
+_ALLOWED_PUNCT = set(" -'’ʼ‘`´.\u2010\u2011\u2012\u2013\u2014\u2015")
+
+
 @lru_cache(maxsize=131072)
 def parse_name(full_name: str) -> ParsedName:
     """Parse ``full_name``; raise :class:`NameError_` with the reason when it is unusable.
@@ -64,6 +70,8 @@ def parse_name(full_name: str) -> ParsedName:
     display = normalise(full_name)
     if not display:
         raise NameError_("empty name")
+    if len(display) > MAX_NAME:
+        raise NameError_(f"name is {len(display)} characters long; at most {MAX_NAME}")
     for ch in "" if _PLAIN.match(display) else display:
         if ch.isalpha() and not is_latin_letter(ch):
             raise NameError_(
@@ -72,6 +80,11 @@ def parse_name(full_name: str) -> ParsedName:
             )
         if unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn"):
             raise NameError_(f"name contains the control character U+{ord(ch):04X}")
+        if not (ch.isalpha() or ch.isdigit() or unicodedata.combining(ch) or ch in _ALLOWED_PUNCT):
+            raise NameError_(
+                f"name contains {ch!r} (U+{ord(ch):04X} {unicodedata.name(ch, '?')}), "
+                "which has no place in a person's name"
+            )
     words = [w for w in map(_fold_word, _SPLIT.split(display)) if w]
     if not words:
         raise NameError_(f"name {display!r} has no letters to build a mailbox name from")

@@ -182,7 +182,7 @@ def test_mass_revocation_is_refused_and_nothing_changes(
     truncated = write_roster(tmp_path / "b.csv", rows[:8])
     refused = _run(cfg, truncated)
     assert refused.exit_code == runner.EXIT_REFUSED
-    assert "max_revoke_share" in (refused.plan.refused or "")  # type: ignore[union-attr]
+    assert "max_org_drop_share" in (refused.plan.refused or "")  # type: ignore[union-attr]
     assert refused.result is None
     assert entries(admin, base_dn) == before
     forced = _run(cfg, truncated, allow_mass_change=True)

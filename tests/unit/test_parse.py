@@ -33,3 +33,14 @@ def test_empty_or_letterless_name_is_an_error(bad: str) -> None:
 def test_non_latin_script_is_an_error_that_names_the_character() -> None:
     with pytest.raises(NameError_, match="U\\+0645"):
         parse_name("محمد Văn")
+
+
+@pytest.mark.parametrize("ch", list('*()\\,+"<>;=#|@/{}[]') + ["\x00", "😀", "✓"])
+def test_ldap_specials_symbols_and_nul_are_refused_with_the_character_named(ch: str) -> None:
+    with pytest.raises(NameError_, match=r"U\+"):
+        parse_name(f"Nguyễn Văn{ch} An")
+
+
+def test_a_name_longer_than_100_characters_is_refused() -> None:
+    with pytest.raises(NameError_, match="at most 100"):
+        parse_name("Nguyễn " * 20 + "An")

@@ -172,14 +172,14 @@ def test_revocation_count_limit_refuses_the_plan() -> None:
     p = plan(
         [person("E0", "Lê Văn A0")],
         accounts,
-        safety=Safety(max_revoke_share=1.0, max_revoke_count=3),
+        safety=Safety(max_revoke_share=1.0, max_revoke_count=3, max_org_drop_share=1.0),
     )
     assert p.refused and "max_revoke_count = 3" in p.refused
     ok = plan(
         [person("E0", "Lê Văn A0")],
         accounts,
         allow_mass_change=True,
-        safety=Safety(max_revoke_share=1.0, max_revoke_count=3),
+        safety=Safety(max_revoke_share=1.0, max_revoke_count=3, max_org_drop_share=1.0),
     )
     assert ok.refused is None and len([a for a in ok.actions if a.kind is ActionKind.REVOKE]) == 4
 
@@ -198,3 +198,24 @@ def test_ignored_decision_is_not_raised_again() -> None:
     state = LocalState(resolutions={decision_id("account", "tuanlv"): Resolution(Resolve.IGNORE)})
     p = plan([person("E1", "Đàm Văn Hùng")], [acc("tuanlv", "Lục Văn Tuấn")], state=state)
     assert p.decisions == ()
+
+
+def test_a_roster_that_drops_most_of_an_organisation_is_refused() -> None:
+    accounts = [acc(f"u{i}.skhcn", f"Lê Văn A{i}", emp=f"E{i}") for i in range(10)]
+    kept = [person(f"E{i}", f"Lê Văn A{i}") for i in range(4)]
+    refused = plan(kept, accounts, safety=Safety(max_revoke_share=1.0, max_revoke_count=100))
+    assert refused.refused and "drops 6 of its 10 people" in refused.refused
+    ok = plan(
+        [person(f"E{i}", f"Lê Văn A{i}") for i in range(6)],
+        accounts,
+        safety=Safety(max_revoke_share=1.0, max_revoke_count=100),
+    )
+    assert ok.refused is None  # 4 of 10 is within max_org_drop_share = 50 %
+
+
+def test_the_global_revoke_share_applies_across_organisations() -> None:
+    accounts = [acc(f"u{i}.skhcn", f"Lê Văn A{i}", emp=f"E{i}") for i in range(10)]
+    leaving = [person(f"E{i}", f"Lê Văn A{i}", status=HrStatus.RETIRED) for i in range(3)]
+    staying = [person(f"E{i}", f"Lê Văn A{i}") for i in range(3, 10)]
+    p = plan(leaving + staying, accounts)
+    assert p.refused and "max_revoke_share = 10%" in p.refused
