@@ -20,6 +20,9 @@ import structlog
 import yaml
 
 from connectors.directory.openldap import OpenLdapDirectory
+from connectors.journal import Journal
+from connectors.journal import interrupted as journal_interrupted
+from connectors.journal import settle as journal_settle
 from connectors.lifecycle_files import CsvActivitySource, FileArchive, read_exemptions
 from connectors.mailer import SmtpMailer
 from connectors.roster import read_table
@@ -27,6 +30,7 @@ from connectors.runlock import RunLock
 from connectors.secrets import bind_password
 from connectors.store import (
     AuditLog,
+    SlipWriter,
     StateStore,
     new_run_id,
     write_private,
@@ -244,6 +248,18 @@ def _run(
     store = StateStore(config.paths.state)
     state = store.load()
     state.tombstones |= archive.tombstones()
+    dead = journal_interrupted(config.paths.state)
+    if dead.files:
+        state.done_requests |= dead.done_requests
+        outcome.warnings.append(
+            f"{len(dead.files)} earlier run(s) died with {dead.unfinished} action(s) "
+            "unfinished; re-planned from the directory"
+            + (
+                f", new one-time passwords for {', '.join(sorted(dead.recover_passwords))}"
+                if dead.recover_passwords
+                else ""
+            )
+        )
     owned = directory is None
     if directory is None:
         directory = open_directory(config, outcome.warnings)
@@ -265,6 +281,7 @@ def _run(
                 allow_mass_change=allow_mass_change,
                 activity=activity,
                 exemptions=exemptions,
+                recover_passwords=frozenset(dead.recover_passwords),
             )
         )
         outcome.plan = plan
@@ -291,6 +308,9 @@ def _run(
         state.decisions = {**kept, **{d.id: d for d in plan.decisions}}
         if not dry_run and not plan.refused and plan.actions:
             audit = AuditLog(config.paths.audit_log)
+            journal = Journal(config.paths.state, outcome.run_id)
+            slips = SlipWriter(config.paths.outbox, outcome.run_id)
+            journal.begin(plan)
             try:
                 if allow_mass_change:
                     audit.record(
@@ -310,19 +330,21 @@ def _run(
                     progress=progress,
                     archive=archive,
                     should_stop=should_stop,
+                    journal=journal,
+                    on_slip=slips.add,
                 )
             finally:
                 audit.close()
             outcome.applied = True
             state.done_requests |= outcome.result.done_requests
             state.tombstones |= outcome.result.tombstones
-            if outcome.result.slips:
-                outcome.slip_files = write_slips(
-                    config.paths.outbox,
-                    outcome.run_id,
-                    outcome.result.slips,
-                    profile.must_change_article,
-                )
+            if slips.slips:
+                outcome.slip_files = slips.finish(profile.must_change_article)
+            store.save(state)
+            journal.end()  # the run is whole: its actions are in the audit log
+            journal_settle(dead)
+        elif not dry_run and not plan.refused:
+            journal_settle(dead)
         if not dry_run and not plan.refused and config.lifecycle.warn_days_before:
             outcome.warned = send_warnings(
                 config, accounts, activity, exemptions, now, state, catalogue, outcome, mailer

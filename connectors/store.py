@@ -184,43 +184,83 @@ _WHY_VI = {
 }
 
 
-def write_slips(outbox: Path, run_id: str, slips: list[Slip], article: str) -> list[Path]:
-    """One CSV and one printable HTML page per organisation, in Vietnamese, mode 0600."""
-    by_org: dict[str, list[Slip]] = defaultdict(list)
-    for slip in slips:
-        by_org[slip.org or "khac"].append(slip)
-    folder = private_dir(outbox / run_id)
-    written: list[Path] = []
-    for org, items in sorted(by_org.items()):
+class SlipWriter:
+    """Credential slips per organisation, in Vietnamese, mode 0600 in a 0700 folder.
+
+    Each slip line is appended and fsync'd the moment its password is set (a crash must not
+    lose a password nobody else knows); the printable HTML pages are written at the end.
+    """
+
+    def __init__(self, outbox: Path, run_id: str) -> None:
+        self.outbox = outbox
+        self.run_id = run_id
+        self.slips: list[Slip] = []
+
+    @property
+    def folder(self) -> Path:
+        return self.outbox / self.run_id
+
+    def add(self, slip: Slip) -> None:
+        private_dir(self.folder)
+        path = self.folder / f"{slip.org or 'khac'}.csv"
         buf = io.StringIO()
         out = csv.writer(buf)
-        out.writerow(_SLIP_HEADER)
-        for s in items:
-            out.writerow([_cell(s.full_name), s.mail, _cell(s.password), _WHY_VI.get(s.why, s.why)])
-        csv_path = folder / f"{org}.csv"
-        write_private(csv_path, "\ufeff" + buf.getvalue())
-        rows = "".join(
-            f"<tr><td>{html.escape(s.full_name)}</td><td>{html.escape(s.mail)}</td>"
-            f"<td><code>{html.escape(s.password)}</code></td>"
-            f"<td>{html.escape(_WHY_VI.get(s.why, s.why))}</td></tr>"
-            for s in items
+        if not path.exists():
+            buf.write("\ufeff")
+            out.writerow(_SLIP_HEADER)
+        out.writerow(
+            [
+                _cell(slip.full_name),
+                slip.mail,
+                _cell(slip.password),
+                _WHY_VI.get(slip.why, slip.why),
+            ]
         )
-        page = (
-            "<!doctype html><html lang='vi'><meta charset='utf-8'>"
-            f"<title>Phiếu cấp tài khoản thư điện tử — {html.escape(org)}</title>"
-            "<style>body{font-family:serif}table{border-collapse:collapse}"
-            "td,th{border:1px solid #000;padding:4px 8px}</style>"
-            f"<h1>Phiếu cấp tài khoản thư điện tử công vụ — {html.escape(org)}</h1>"
-            f"<p>Lần chạy {html.escape(run_id)}. Mật khẩu dưới đây chỉ dùng một lần: người "
-            f"dùng phải đổi mật khẩu khi đăng nhập lần đầu ({html.escape(article)}).</p>"
-            "<p>One-time passwords: each must be changed at first login.</p>"
-            "<table><tr>" + "".join(f"<th>{h}</th>" for h in _SLIP_HEADER) + "</tr>"
-            f"{rows}</table></html>\n"
-        )
-        html_path = folder / f"{org}.html"
-        write_private(html_path, page)
-        written += [csv_path, html_path]
-    return written
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, buf.getvalue().encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self.slips.append(slip)
+
+    def finish(self, article: str) -> list[Path]:
+        """Write the HTML pages; return every slip file (CSV and HTML)."""
+        by_org: dict[str, list[Slip]] = defaultdict(list)
+        for slip in self.slips:
+            by_org[slip.org or "khac"].append(slip)
+        written: list[Path] = []
+        for org, items in sorted(by_org.items()):
+            rows = "".join(
+                f"<tr><td>{html.escape(s.full_name)}</td><td>{html.escape(s.mail)}</td>"
+                f"<td><code>{html.escape(s.password)}</code></td>"
+                f"<td>{html.escape(_WHY_VI.get(s.why, s.why))}</td></tr>"
+                for s in items
+            )
+            page = (
+                "<!doctype html><html lang='vi'><meta charset='utf-8'>"
+                f"<title>Phiếu cấp tài khoản thư điện tử — {html.escape(org)}</title>"
+                "<style>body{font-family:serif}table{border-collapse:collapse}"
+                "td,th{border:1px solid #000;padding:4px 8px}</style>"
+                f"<h1>Phiếu cấp tài khoản thư điện tử công vụ — {html.escape(org)}</h1>"
+                f"<p>Lần chạy {html.escape(self.run_id)}. Mật khẩu dưới đây chỉ dùng một lần: "
+                f"người dùng phải đổi mật khẩu khi đăng nhập lần đầu ({html.escape(article)}).</p>"
+                "<p>One-time passwords: each must be changed at first login.</p>"
+                "<table><tr>" + "".join(f"<th>{h}</th>" for h in _SLIP_HEADER) + "</tr>"
+                f"{rows}</table></html>\n"
+            )
+            html_path = self.folder / f"{org}.html"
+            write_private(html_path, page)
+            written += [self.folder / f"{org}.csv", html_path]
+        return written
+
+
+def write_slips(outbox: Path, run_id: str, slips: list[Slip], article: str) -> list[Path]:
+    """All slips of a run at once (operator commands)."""
+    writer = SlipWriter(outbox, run_id)
+    for slip in slips:
+        writer.add(slip)
+    return writer.finish(article)
 
 
 def _cell(value: str) -> str:

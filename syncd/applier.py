@@ -15,7 +15,7 @@ from datetime import datetime
 from syncd.model import Action, ActionKind, Plan, State
 from syncd.orgs import Catalogue
 from syncd.passwords import Context, generate
-from syncd.ports import Archive, AuditSink, Directory, DirectoryError
+from syncd.ports import Archive, AuditSink, Directory, DirectoryError, RunJournal
 from syncd.profiles import Profile
 
 _NEEDS_PASSWORD = {
@@ -80,12 +80,14 @@ def apply_plan(
     progress: Callable[[Action], None] | None = None,
     archive: Archive | None = None,
     should_stop: Callable[[], bool] | None = None,
+    journal: RunJournal | None = None,
+    on_slip: Callable[[Slip], None] | None = None,
 ) -> RunResult:
     """Apply every action of ``plan``; refused plans must never reach here."""
     if plan.refused:
         raise ValueError(f"refusing to apply a refused plan: {plan.refused}")
     result = RunResult(run_id)
-    for action in plan.actions:
+    for i, action in enumerate(plan.actions):
         if should_stop is not None and should_stop():
             # SIGTERM: the action in flight finished and was audited; the rest waits for the
             # next run, which plans again from what the directory then holds.
@@ -106,6 +108,8 @@ def apply_plan(
         dn = action.dn
         error = ""
         extra: dict[str, str] = {}
+        if journal is not None:
+            journal.started(i, action)
         try:
             # States start at the plan's ``now`` (the real time, unless an operator time-travels
             # with --now), so every later clock is measured from the moment the rules fired.
@@ -118,16 +122,17 @@ def apply_plan(
         result.outcomes.append(Outcome(action, ok, error, dn))
         if ok and password:
             uid = action.new_uid or action.uid
-            result.slips.append(
-                Slip(
-                    action.org or "",
-                    uid,
-                    f"{uid}@{domain}",
-                    action.full_name,
-                    password,
-                    action.kind.value,
-                )
+            slip = Slip(
+                action.org or "",
+                uid,
+                f"{uid}@{domain}",
+                action.full_name,
+                password,
+                action.kind.value,
             )
+            result.slips.append(slip)
+            if on_slip is not None:
+                on_slip(slip)  # durably, before the action counts as done
         if ok and action.request_key:
             result.done_requests.add(action.request_key)
         if action.kind is ActionKind.PURGE and "archive" in extra:
@@ -150,6 +155,8 @@ def apply_plan(
             error=error or None,
             **extra,
         )
+        if journal is not None:
+            journal.finished(i, action, ok)
         if progress is not None:
             progress(action)
     return result

@@ -91,6 +91,9 @@ class State(StrEnum):
     ACTIVE = "active"
     LOCKED = "locked"
     REVOKED = "revoked"
+    # created, one-time password not yet set: a crash in between leaves this, and the next
+    # run finishes the creation (new password, slip) instead of leaving a mailbox nobody opens
+    PROVISIONING = "provisioning"
 
 
 class Kind(StrEnum):

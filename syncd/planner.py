@@ -64,6 +64,8 @@ class PlanInput:
     org_scope: frozenset[str] | None = None  # None: the whole catalogue (a full run)
     allow_mass_change: bool = False
     activity: Mapping[str, datetime] = field(default_factory=dict)  # address → last activity
+    # uids whose one-time password an interrupted run set without a safely written slip
+    recover_passwords: frozenset[str] = frozenset()
     exemptions: Mapping[str, Sequence[Exemption]] = field(default_factory=dict)  # by employee
 
 
@@ -416,6 +418,8 @@ class _Planner:
                 )
             return
 
+        if acc.state is State.PROVISIONING:
+            return  # recovery() finishes it first
         moved = acc.org != p.org
         restore = acc.state is not State.ACTIVE and (
             p.request in (Request.RESTORE, Request.CREATE) or (moved and acc.state is State.REVOKED)
@@ -503,9 +507,12 @@ class _Planner:
                 return
             new_uid = result.uid
         until = (self.inp.now + timedelta(days=self.inp.alias_days)).strftime(GENERALIZED)
-        old = self.mail(acc.uid)
+        new = self.mail(new_uid)
+        # the address to keep: the current one, or (when a crash left the entry renamed but
+        # not updated) the primary address it still carries
+        old = next((m for m in acc.mail if m.lower() != new), self.mail(acc.uid))
         attrs = {
-            "mail": (self.mail(new_uid), old, *[m for m in acc.mail if m != old]),
+            "mail": tuple(dict.fromkeys((new, old, *acc.mail))),
             "syncdAlias": (*acc.aliases, f"{old} {until}"),
             "ou": (p.org,),
             "departmentNumber": (p.office,) if p.office else (),
@@ -593,6 +600,40 @@ class _Planner:
 
     # -- safety -----------------------------------------------------------------------------
 
+    def recovery(self) -> None:
+        """Finish what a crash interrupted: half-made mailboxes and passwords without a slip."""
+        touched = {a.uid for a in self.actions}
+        prof = self.profile
+        for acc in self.accounts:
+            if not acc.managed or acc.uid in touched:
+                continue
+            if acc.state is State.PROVISIONING:
+                self.add(
+                    ActionKind.RESTORE,
+                    acc.uid,
+                    acc.org,
+                    "finishing a creation that a crash interrupted: one-time password, "
+                    "must change at first login",
+                    prof.must_change_article,
+                    dn=acc.dn,
+                    employee_number=acc.employee_number,
+                    full_name=acc.cn,
+                    rule="recovery",
+                )
+            elif acc.uid in self.inp.recover_passwords and acc.state is State.ACTIVE:
+                self.add(
+                    ActionKind.RESET_PASSWORD,
+                    acc.uid,
+                    acc.org,
+                    "an interrupted run set a password whose slip may be lost: a new "
+                    "one-time password is issued",
+                    prof.must_change_article,
+                    dn=acc.dn,
+                    employee_number=acc.employee_number,
+                    full_name=acc.cn,
+                    rule="recovery",
+                )
+
     def lifecycle(self) -> None:
         """The regulation's clocks, for accounts no HR action touches in this plan."""
         touched = {a.uid for a in self.actions}
@@ -678,6 +719,7 @@ class _Planner:
             self.person(p, same[(fold_words(p.full_name), p.org)])
         self.missing(seen)
         self.expired_aliases()
+        self.recovery()
         self.lifecycle()
         for snap in self.inp.snapshots:
             self.notices.extend(snap.notes)

@@ -103,3 +103,11 @@ class Mailer(Protocol):
     def send(self, to: list[str], subject: str, body: str) -> None:
         """Send one plain-text message; raise on failure."""
         ...
+
+
+class RunJournal(Protocol):
+    """Where an apply records each action's start and end, durably, before going on."""
+
+    def started(self, i: int, action: Action) -> None: ...
+
+    def finished(self, i: int, action: Action, ok: bool) -> None: ...

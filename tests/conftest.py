@@ -17,6 +17,18 @@ from syncd.config import Config
 
 _counter = itertools.count(1)
 
+
+@pytest.fixture(autouse=True, scope="session")
+def quiet_logs() -> None:
+    """Runs log at INFO; tests only want warnings, on stderr."""
+    import logging
+    import sys
+
+    from connectors.daemon import configure_logging
+
+    configure_logging(json_lines=False, stream=sys.stderr, level=logging.WARNING)
+
+
 ORGS_YAML = """\
 orgs:
   - {code: skhcn, name: Sở Khoa học và Công nghệ, mailbox: sokhcn, kind: department}

@@ -327,7 +327,7 @@ class OpenLdapDirectory:
         attrs: dict[str, Any] = {k: list(v) for k, v in action.attrs.items() if v}
         attrs.update(
             syncdKind="organisation" if action.kind.value == "create-org-mailbox" else "person",
-            syncdState=State.ACTIVE.value,
+            syncdState=State.PROVISIONING.value,
             syncdStateSince=now,
             syncdStateReason=f"{action.reason} [{action.article}]"[:1000],
         )
@@ -339,6 +339,11 @@ class OpenLdapDirectory:
             # Never leave a mailbox that nobody can open: undo the add, report the failure.
             self.conn.delete(dn)
             raise
+        # Only now is it a mailbox: a crash before this line leaves "provisioning", which the
+        # next run finishes (new one-time password and slip).
+        self._modify(
+            dn, {"syncdState": [(MODIFY_REPLACE, [State.ACTIVE.value])]}, f"activating {dn}"
+        )
         return dn
 
     def update(self, dn: str, attrs: Mapping[str, tuple[str, ...]], *, link: bool = False) -> None:

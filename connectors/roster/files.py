@@ -81,6 +81,10 @@ def _read_xlsx(path: Path, source: str, sha: str, sheet: str | None) -> Table:
         book = load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
         raise RosterError(f"{source}: not a readable XLSX workbook: {exc}") from exc
+    except Exception as exc:  # corrupt archives surface as zlib, XML, … errors
+        raise RosterError(
+            f"{source}: not a readable XLSX workbook ({type(exc).__name__}: {exc})"
+        ) from exc
     try:
         if sheet is not None:
             if sheet not in book.sheetnames:

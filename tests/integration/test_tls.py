@@ -97,7 +97,7 @@ def test_ldaps_with_a_wrong_ca_is_refused(tls_slapd: tuple[Sandbox, Path, Path])
 def test_ldaps_checks_the_host_name(tls_slapd: tuple[Sandbox, Path, Path]) -> None:
     sandbox, ca, _ = tls_slapd
     url = sandbox.ldaps_url.replace("127.0.0.1", "localhost")  # the certificate names 127.0.0.1
-    with pytest.raises(DirectoryError, match="doesn't match|hostname|IP address mismatch"):
+    with pytest.raises(DirectoryError, match=r"doesn't match|hostname|IP address mismatch"):
         _directory(sandbox, url, ca).read(Scope())
 
 

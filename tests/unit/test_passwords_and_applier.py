@@ -162,7 +162,7 @@ def test_the_audit_log_is_written_whatever_the_logging_level(tmp_path) -> None: 
         log.record(action="create", uid="a.skhcn", result="ok")
         log.close()
     finally:
-        import structlog
+        import sys
 
-        structlog.reset_defaults()
+        configure_logging(json_lines=False, stream=sys.stderr, level=logging.WARNING)
     assert '"uid": "a.skhcn"' in (tmp_path / "audit.jsonl").read_text()
