@@ -3,7 +3,7 @@
 It runs Debian's slapd from a private directory (its own ``cn=config``, database and pid file),
 listens on a free loopback port only, loads the overlays the generic profile needs (ppolicy with
 lockout, lastbind, ``olcLastBind``) and syncd's schema, and creates a service DN for syncd with
-the limits and access rules it needs (``config/ldap/service-acl.ldif`` documents the same for a
+the limits and access rules it needs (``config/ldap/acl.ldif`` documents the same for a
 production directory). Nothing here is a mock: it is the real server, started and stopped.
 """
 
