@@ -332,6 +332,7 @@ def _run(
                     should_stop=should_stop,
                     journal=journal,
                     on_slip=slips.add,
+                    retries=config.directory.retry_delays,
                 )
             finally:
                 audit.close()

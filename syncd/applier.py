@@ -8,6 +8,7 @@ handed to the directory and to the credential slips, and never to the audit log.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -82,11 +83,15 @@ def apply_plan(
     should_stop: Callable[[], bool] | None = None,
     journal: RunJournal | None = None,
     on_slip: Callable[[Slip], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    retries: tuple[float, ...] = (0.5, 2.0, 5.0),
+    give_up_after: int = 3,
 ) -> RunResult:
     """Apply every action of ``plan``; refused plans must never reach here."""
     if plan.refused:
         raise ValueError(f"refusing to apply a refused plan: {plan.refused}")
     result = RunResult(run_id)
+    down = 0  # actions in a row that failed on a transient error
     for i, action in enumerate(plan.actions):
         if should_stop is not None and should_stop():
             # SIGTERM: the action in flight finished and was audited; the rest waits for the
@@ -110,15 +115,28 @@ def apply_plan(
         extra: dict[str, str] = {}
         if journal is not None:
             journal.started(i, action)
-        try:
-            # States start at the plan's ``now`` (the real time, unless an operator time-travels
-            # with --now), so every later clock is measured from the moment the rules fired.
-            dn = _execute(directory, action, password, plan.now, profile, archive, extra)
-        except DirectoryError as exc:
-            error = str(exc)
-        except Exception as exc:  # one action's bug must not stop the others
-            error = f"{type(exc).__name__}: {exc}"
+        transient = False
+        for attempt, pause in enumerate((*retries, None)):
+            try:
+                # States start at the plan's ``now`` (the real time, unless an operator
+                # time-travels with --now), so every later clock counts from when rules fired.
+                dn = _execute(directory, action, password, plan.now, profile, archive, extra)
+                error, transient = "", False
+                break
+            except DirectoryError as exc:
+                # busy, unavailable, timeouts, a reset connection: wait and try again;
+                # schema violations, access denied: this action fails, the others go on
+                error, transient = str(exc), exc.transient
+                if not exc.transient or pause is None:
+                    break
+                if attempt == 0 and down >= give_up_after:
+                    break  # the directory is gone: do not wait on every remaining action
+                sleep(pause)
+            except Exception as exc:  # one action's bug must not stop the others
+                error = f"{type(exc).__name__}: {exc}"
+                break
         ok = not error
+        down = down + 1 if transient else 0
         result.outcomes.append(Outcome(action, ok, error, dn))
         if ok and password:
             uid = action.new_uid or action.uid
@@ -159,6 +177,10 @@ def apply_plan(
             journal.finished(i, action, ok)
         if progress is not None:
             progress(action)
+        if down >= give_up_after * 2:
+            # nothing is lost: the remaining actions are planned again by the next run
+            result.stopped = True
+            break
     return result
 
 

@@ -45,6 +45,11 @@ def _positive(v: Any) -> str | None:
     return None if v > 0 else "must be greater than 0"
 
 
+def _delays(v: Any) -> str | None:
+    ok = all(isinstance(x, int | float) and not isinstance(x, bool) and 0 <= x <= 60 for x in v)
+    return None if ok and len(v) <= 10 else "must be a list of at most 10 seconds (0-60)"
+
+
 def _share(v: Any) -> str | None:
     return None if 0 <= v <= 1 else "must be a share between 0 and 1"
 
@@ -74,6 +79,7 @@ SCHEMA: dict[str, Field] = {
             "ca_file": Field(),
             "allow_insecure": Field(kind=bool, default=False),
             "start_tls": Field(kind=bool, default=False),
+            "retry_delays": Field(kind=list, default=[0.5, 2.0, 5.0], check=_delays),
             "delivery_attribute": Field(default="syncdDelivery"),
         },
     ),
@@ -169,6 +175,7 @@ class DirectoryConfig:
     ca_file: Path | None = None
     allow_insecure: bool = False
     start_tls: bool = False  # ldap:// upgraded with StartTLS (certificate verified)
+    retry_delays: tuple[float, ...] = (0.5, 2.0, 5.0)  # per action, on transient errors
     delivery_attribute: str = "syncdDelivery"  # TRUE/FALSE, read by the mail server's filter
 
 
@@ -260,6 +267,7 @@ _TYPE_NAMES = {
     float: "a number",
     bool: "true or false",
     dict: "a mapping",
+    list: "a list",
 }
 
 
@@ -435,6 +443,7 @@ def _build(raw: dict[str, Any], source: Path, node: yaml.Node) -> Config:
             ca_file=path(d["ca_file"]) if d["ca_file"] else None,
             allow_insecure=d["allow_insecure"],
             start_tls=d["start_tls"],
+            retry_delays=tuple(float(x) for x in d["retry_delays"]),
             delivery_attribute=d["delivery_attribute"],
         ),
         paths=Paths(

@@ -51,7 +51,8 @@ def _setup(root: Path, slapd: Sandbox, n: int) -> tuple[Path, Path]:
     write_private(root / "bind.pw", slapd.service_password)
     (root / "syncd.yaml").write_text(
         f"profile: caobang-2025\ndomain: test.gov.vn\ndirectory: {{url: '{slapd.url}', "
-        f"bind_dn: '{slapd.service_dn}', bind_password_file: bind.pw, base_dn: '{base}'}}\n"
+        f"bind_dn: '{slapd.service_dn}', bind_password_file: bind.pw, base_dn: '{base}', "
+        "retry_delays: [0.1]}\n"
         "paths: {inbox: inbox, state: state, outbox: outbox, audit_log: state/audit.jsonl}\n"
         "orgs: orgs.yaml\n",
         "utf-8",

@@ -166,3 +166,90 @@ def test_the_audit_log_is_written_whatever_the_logging_level(tmp_path) -> None: 
 
         configure_logging(json_lines=False, stream=sys.stderr, level=logging.WARNING)
     assert '"uid": "a.skhcn"' in (tmp_path / "audit.jsonl").read_text()
+
+
+class FlakyDirectory(FakeDirectory):
+    """Fails with transient errors for the first ``flaky`` calls, or for ever."""
+
+    def __init__(self, flaky: int, permanent_uid: str = "") -> None:
+        super().__init__(fail_uid=permanent_uid)
+        self.flaky = flaky
+        self.attempts = 0
+
+    def set_state(
+        self, dn: str, state: State, since: datetime, reason: str, *, delivery: bool
+    ) -> None:
+        self.attempts += 1
+        if self.flaky < 0 or self.attempts <= self.flaky:
+            raise DirectoryError("busy (51)", transient=True)
+        super().set_state(dn, state, since, reason, delivery=delivery)
+
+
+def _revokes(n: int) -> Plan:
+    return Plan(
+        NOW,
+        tuple(
+            Action(ActionKind.REVOKE, f"u{i}", "skhcn", "left", "art", dn=f"uid=u{i}")
+            for i in range(n)
+        ),
+    )
+
+
+def test_a_transient_error_is_retried_with_backoff_and_then_succeeds() -> None:
+    directory, waits = FlakyDirectory(flaky=2), []
+    result = apply_plan(
+        _revokes(1),
+        directory,
+        ListAudit(),
+        PROFILES["caobang-2025"],
+        parse_catalogue([]),
+        "x",
+        "r",
+        clock=lambda: NOW,
+        sleep=waits.append,
+        retries=(0.5, 2.0, 5.0),
+    )
+    assert [o.ok for o in result.outcomes] == [True]
+    assert waits == [0.5, 2.0] and directory.attempts == 3
+
+
+def test_a_permanent_error_fails_that_action_only_without_retry() -> None:
+    directory, waits = FakeDirectory(fail_uid="b"), []
+    plan = Plan(
+        NOW,
+        tuple(
+            Action(ActionKind.CREATE, uid, "skhcn", "new", "art", attrs={"uid": (uid,)})
+            for uid in ("a", "b", "c")
+        ),
+    )
+    result = apply_plan(
+        plan,
+        directory,
+        ListAudit(),
+        PROFILES["caobang-2025"],
+        parse_catalogue([]),
+        "x",
+        "r",
+        clock=lambda: NOW,
+        sleep=waits.append,
+    )
+    assert [o.ok for o in result.outcomes] == [True, False, True] and waits == []
+
+
+def test_a_directory_that_stays_down_stops_the_run_instead_of_waiting_on_every_action() -> None:
+    directory, waits = FlakyDirectory(flaky=-1), []
+    result = apply_plan(
+        _revokes(100),
+        directory,
+        ListAudit(),
+        PROFILES["caobang-2025"],
+        parse_catalogue([]),
+        "x",
+        "r",
+        clock=lambda: NOW,
+        sleep=waits.append,
+        retries=(0.5, 2.0),
+        give_up_after=3,
+    )
+    assert result.stopped and len(result.outcomes) == 6  # the rest is planned again next run
+    assert len(waits) == 3 * 2  # only the first three actions waited
