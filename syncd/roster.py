@@ -170,21 +170,23 @@ def read_roster(
 
     def cell(cells: Sequence[str], f: str) -> str:
         i = cols.get(f)
-        return normalise(cells[i]) if i is not None and i < len(cells) else ""
+        # raw, not normalised yet: normalising first would drop U+00AD, TCVN3's ư
+        return cells[i].strip() if i is not None and i < len(cells) else ""
 
-    # Legacy encodings are decided per column, never per cell.
+    # Legacy encodings are decided per column, never per cell; then everything is normalised.
     columns = {f: [cell(c, f) for _, c in table.rows] for f in cols}
     for f in TEXT_FIELDS:
         if f in columns:
             decision = detect(columns[f])
             if decision.converted:
-                columns[f] = [normalise(convert(v, decision.encoding)) for v in columns[f]]
+                columns[f] = [convert(v, decision.encoding) for v in columns[f]]
                 notes.append(
                     f"{src}: column {headers[cols[f]]!r} was typed in "
                     f"{decision.encoding.value.upper()} ({decision.valid[decision.encoding]}/"
                     f"{decision.words} words recognised); converted to Unicode"
                 )
 
+    columns = {f: [normalise(v) for v in values] for f, values in columns.items()}
     errors: list[RowError] = []
     people: list[Person] = []
     seen: dict[str, int] = {}

@@ -11,13 +11,13 @@ would corrupt the names that happen to look valid both ways.
 from __future__ import annotations
 
 import contextlib
+import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from syncd.naming.syllable import is_syllable
-from syncd.naming.text import normalise
 
 
 class Encoding(StrEnum):
@@ -180,7 +180,8 @@ def _evidence(values: Iterable[str]) -> list[str]:
     return [
         word
         for value in values
-        for word in normalise(value).replace("-", " ").split(" ")
+        # not normalise(): it drops U+00AD, which in TCVN3 is the letter ư
+        for word in re.split(r"[\s\-]+", unicodedata.normalize("NFC", value))
         if word and not word.isascii()
     ]
 

@@ -17,19 +17,25 @@ TONE_MARKS = frozenset("\u0301\u0300\u0309\u0303\u0323")
 _ONSETS = ("ngh ng nh ch gh gi kh ph qu th tr b c d đ g h k l m n p q r s t v x").split()
 _VOWELS = (
     "a ă â e ê i o ô ơ u ư y "
-    "ai ao au ay âu ây eo êu ia iê iu oa oă oe oi ôi ơi oo ua uâ uê ui uô uơ uy ưa ưi ươ ưu yê "
-    "iêu oai oao oay oeo uây uôi uya uyê uyu ươi ươu yêu"
+    "ia iê oa oă oe oo uâ uê uô uơ uy ươ yê uyê"
+).split()
+# Clusters that end in a glide (i/y/o/u): they never take a final consonant ("phaum" is not
+# Vietnamese). Telling the two apart is what separates VNI from TCVN3 readings of a name.
+_OPEN_VOWELS = (
+    "ai ao au ay âu ây eo êu iu oi ôi ơi ua ui ưa ưi ưu "
+    "iêu oai oao oay oeo uây uôi uya uyu ươi ươu yêu"
 ).split()
 _FINALS = "ch ng nh c m n p t".split()
 
-_SYLLABLE = re.compile(
-    "^({})?({})({})?$".format(
-        "|".join(sorted(_ONSETS, key=len, reverse=True)),
-        "|".join(sorted(_VOWELS, key=len, reverse=True)),
-        "|".join(sorted(_FINALS, key=len, reverse=True)),
-    )
-)
 
+def _alt(items: list[str]) -> str:
+    return "|".join(sorted(items, key=len, reverse=True))
+
+
+_SYLLABLE = re.compile(
+    f"^(?P<onset>{_alt(_ONSETS)})?"
+    f"(?:(?P<open>{_alt(_OPEN_VOWELS)})|(?P<vowel>{_alt(_VOWELS)})(?P<final>{_alt(_FINALS)})?)$"
+)
 
 _MARKED = frozenset("ăâêôơư")
 _EITHER = frozenset({"oa", "oe", "uy"})  # old (hoà, thuỷ) and new (hòa, thủy) placement
@@ -69,5 +75,7 @@ def is_syllable(word: str) -> bool:
     toned = next(
         i for i, ch in enumerate(chars) if TONE_MARKS & set(unicodedata.normalize("NFD", ch))
     )
-    onset, vowel, final = match.group(1) or "", match.group(2), match.group(3)
+    onset = match.group("onset") or ""
+    vowel = match.group("open") or match.group("vowel")
+    final = match.group("final")
     return toned - len(onset) in _tone_positions(vowel, bool(final))

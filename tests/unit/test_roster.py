@@ -178,3 +178,12 @@ def test_unreadable_files_are_rejected_with_the_file_name(
     with pytest.raises(RosterError, match=message) as info:
         read_roster(read_table(path), CAT)
     assert name in str(info.value)
+
+
+def test_tcvn3_u_horn_survives_although_it_is_a_soft_hyphen_in_latin_1() -> None:
+    names = ["Trương Văn Hưng", "Dương Thị Thương", "Lương Đức Cường"]
+    encoded = [unicode_to_tcvn3(n) for n in names]
+    assert all("\u00ad" in e for e in encoded)  # TCVN3's ư is byte 0xAD
+    rows = [[f"E{i}", e, "skhcn"] for i, e in enumerate(encoded)]
+    snap = read_roster(_table(["Mã cán bộ", "Họ và tên", "Đơn vị"], rows), CAT)
+    assert [p.full_name for p in snap.people] == names
