@@ -9,6 +9,7 @@ syncd adds on top of reading the directory once.
 from __future__ import annotations
 
 import csv
+import logging
 import random
 import sys
 import tempfile
@@ -18,6 +19,7 @@ from pathlib import Path
 from ldap3 import NONE, SUBTREE, Connection, Server
 
 from connectors import runner
+from connectors.daemon import configure_logging
 from connectors.directory.openldap import ATTRIBUTES
 from connectors.slapd_sandbox import Sandbox
 from connectors.store import write_private
@@ -27,6 +29,7 @@ ORGS = ["skhcn", "syt", "sgddt", "stc", "snv", "vpubnd", "tgg", "tpn", "tkh", "s
 
 
 def main() -> None:
+    configure_logging(json_lines=False, stream=sys.stderr, level=logging.WARNING)
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     root = Path(tempfile.mkdtemp(prefix="syncd-bench-"))
     rng = random.Random(7)

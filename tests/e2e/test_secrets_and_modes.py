@@ -5,24 +5,14 @@ from __future__ import annotations
 
 import csv
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 from ldap3 import NONE, Connection, Server
 
 from connectors.slapd_sandbox import Sandbox
 from tests.conftest import MakeConfig
+from tests.e2e.test_cli_reconcile import syncd
 from tests.helpers import write_roster
-
-
-def syncd(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "connectors.cli", "-c", str(cfg), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def test_no_secret_anywhere_after_creates_resets_and_restores(
