@@ -97,12 +97,27 @@ class AuditLog:
         self.clock = clock
         self.head_path = path.with_name(path.name + ".head")
         self._rotate(keep_months)
+        self._prev = self._last_hash()
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._fh = os.fdopen(fd, "a", encoding="utf-8")
+
+    def _last_hash(self) -> str:
+        """The chain's head: the current file's last record, or (after a rotation) the head
+        kept beside it."""
         try:
-            self._prev = self.head_path.read_text(encoding="ascii").strip() or GENESIS
+            with self.path.open("rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                size = fh.tell()
+                fh.seek(max(0, size - 65536))
+                lines = fh.read().splitlines()
+            if lines:
+                return str(json.loads(lines[-1])["hash"])
+        except (OSError, ValueError, KeyError):
+            pass
+        try:
+            return self.head_path.read_text(encoding="ascii").strip() or GENESIS
         except OSError:
-            self._prev = GENESIS
+            return GENESIS
 
     def _rotate(self, keep_months: int) -> None:
         try:
@@ -112,6 +127,7 @@ class AuditLog:
             return
         now = self.clock().strftime("%Y-%m")
         if month and month != now:
+            write_private(self.head_path, self._last_hash())
             os.replace(self.path, self.path.with_name(f"{self.path.name}.{month}"))
             old = sorted(self.path.parent.glob(self.path.name + ".????-??"))
             for stale in old[: max(0, len(old) - max(keep_months, 6))]:
@@ -124,12 +140,12 @@ class AuditLog:
         self._fh.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
         self._fh.flush()
         self._prev = record["hash"]
-        write_private(self.head_path, self._prev)
 
     def close(self) -> None:
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self._fh.close()
+        write_private(self.head_path, self._prev)  # for the first record after a rotation
 
 
 def audit_files(path: Path) -> list[Path]:

@@ -334,16 +334,13 @@ class OpenLdapDirectory:
         attrs[self.config.delivery_attribute] = "TRUE"
         self._call(f"creating {dn}", self.conn.add, dn, ["inetOrgPerson", "syncdAccount"], attrs)
         try:
-            self.set_password(dn, password)
+            # Only with its password is it a mailbox: a crash before this leaves
+            # "provisioning", which the next run finishes (new one-time password and slip).
+            self.set_password(dn, password, activate=True)
         except DirectoryError:
             # Never leave a mailbox that nobody can open: undo the add, report the failure.
             self.conn.delete(dn)
             raise
-        # Only now is it a mailbox: a crash before this line leaves "provisioning", which the
-        # next run finishes (new one-time password and slip).
-        self._modify(
-            dn, {"syncdState": [(MODIFY_REPLACE, [State.ACTIVE.value])]}, f"activating {dn}"
-        )
         return dn
 
     def update(self, dn: str, attrs: Mapping[str, tuple[str, ...]], *, link: bool = False) -> None:
@@ -380,7 +377,7 @@ class OpenLdapDirectory:
         self.update(new_dn, attrs)
         return new_dn
 
-    def set_password(self, dn: str, password: str) -> None:
+    def set_password(self, dn: str, password: str, *, activate: bool = False) -> None:
         self._call(
             f"setting the one-time password of {dn}",
             self.conn.extend.standard.modify_password,
@@ -388,12 +385,10 @@ class OpenLdapDirectory:
             None,
             password,
         )
-        self._call(
-            f"flagging {dn} to change its password",
-            self.conn.modify,
-            dn,
-            {"pwdReset": [(MODIFY_REPLACE, ["TRUE"])]},
-        )
+        changes = {"pwdReset": [(MODIFY_REPLACE, ["TRUE"])]}
+        if activate:
+            changes["syncdState"] = [(MODIFY_REPLACE, [State.ACTIVE.value])]
+        self._call(f"flagging {dn} to change its password", self.conn.modify, dn, changes)
 
     def set_state(
         self, dn: str, state: State, since: datetime, reason: str, *, delivery: bool
