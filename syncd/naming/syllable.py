@@ -15,10 +15,7 @@ import unicodedata
 TONE_MARKS = frozenset("\u0301\u0300\u0309\u0303\u0323")
 
 _ONSETS = ("ngh ng nh ch gh gi kh ph qu th tr b c d đ g h k l m n p q r s t v x").split()
-_VOWELS = (
-    "a ă â e ê i o ô ơ u ư y "
-    "ia iê oa oă oe oo uâ uê uô uơ uy ươ yê uyê"
-).split()
+_VOWELS = ("a ă â e ê i o ô ơ u ư y ia iê oa oă oe oo uâ uê uô uơ uy ươ yê uyê").split()
 # Clusters that end in a glide (i/y/o/u): they never take a final consonant ("phaum" is not
 # Vietnamese). Telling the two apart is what separates VNI from TCVN3 readings of a name.
 _OPEN_VOWELS = (
