@@ -118,11 +118,14 @@ class UidPool:
 
 def _expansions(scheme: Scheme, name: ParsedName, org: str) -> Iterator[str]:
     """Lengthen abbreviated words one letter at a time, left to right, each fully in turn."""
-    lengths = [1] * len(name.others)
-    for i, word in enumerate(name.others):
+    tokens = scheme.tokens(name.words, org)
+    others = name.others
+    lengths = [1] * len(others)
+    for i, word in enumerate(others):
         for k in range(2, len(word) + 1):
             lengths[i] = k
-            yield scheme.render(name.words, org, lengths=tuple(lengths))
+            tokens["initials"] = "".join([w[:n] for w, n in zip(others, lengths, strict=True)])
+            yield scheme.render_tokens(tokens)
 
 
 def _numbered(scheme: Scheme, tokens: dict[str, str], base: str, pool: UidPool) -> Iterator[str]:
