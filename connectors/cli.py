@@ -69,7 +69,7 @@ def main(ctx: click.Context, config_path: Path) -> None:
 
 
 def _config(ctx: click.Context) -> Config:
-    path: Path = ctx.obj
+    path: Path = ctx.find_root().obj  # the -c option of the top-level group
     try:
         return runner.load_config(path)
     except ConfigError as exc:
@@ -97,7 +97,7 @@ def config_group() -> None:
 @click.pass_context
 def config_validate(ctx: click.Context) -> None:
     """Validate syncd.yaml (schema, then cross-field checks) and the organisation catalogue."""
-    cfg = _config(ctx.parent.parent if ctx.parent and ctx.parent.parent else ctx)
+    cfg = _config(ctx)
     try:
         catalogue = runner.load_catalogue(cfg.orgs)
     except CatalogueError as exc:
@@ -439,7 +439,7 @@ def audit_verify(ctx: click.Context) -> None:
     """Check the hash chain: an edited, inserted or deleted record is found."""
     from connectors.store import verify_audit
 
-    cfg = _config(ctx.parent.parent if ctx.parent and ctx.parent.parent else ctx)
+    cfg = _config(ctx)
     count, problem = verify_audit(cfg.paths.audit_log)
     if problem:
         click.echo(f"{cfg.paths.audit_log}: {problem} (after {count} good records)", err=True)
