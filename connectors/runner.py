@@ -34,7 +34,6 @@ from connectors.store import (
     StateStore,
     new_run_id,
     write_private,
-    write_slips,
 )
 from syncd.applier import RunResult, apply_plan
 from syncd.config import Config, parse_config
@@ -497,6 +496,9 @@ def operator_action(
         )
         outcome.plan = Plan(now=now, actions=(action,))
         audit = AuditLog(config.paths.audit_log)
+        journal = Journal(config.paths.state, outcome.run_id)
+        slips = SlipWriter(config.paths.outbox, outcome.run_id)
+        journal.begin(outcome.plan)
         try:
             outcome.result = apply_plan(
                 outcome.plan,
@@ -507,17 +509,16 @@ def operator_action(
                 config.domain,
                 outcome.run_id,
                 clock=lambda: datetime.now(UTC),
+                journal=journal,
+                on_slip=slips.add,
+                retries=config.directory.retry_delays,
             )
         finally:
             audit.close()
         outcome.applied = True
-        if outcome.result.slips:
-            outcome.slip_files = write_slips(
-                config.paths.outbox,
-                outcome.run_id,
-                outcome.result.slips,
-                config.effective.must_change_article,
-            )
+        if slips.slips:
+            outcome.slip_files = slips.finish(config.effective.must_change_article)
+        journal.end()
     finally:
         directory.close()
         lock.release()

@@ -279,14 +279,6 @@ class SlipWriter:
         return written
 
 
-def write_slips(outbox: Path, run_id: str, slips: list[Slip], article: str) -> list[Path]:
-    """All slips of a run at once (operator commands)."""
-    writer = SlipWriter(outbox, run_id)
-    for slip in slips:
-        writer.add(slip)
-    return writer.finish(article)
-
-
 def _cell(value: str) -> str:
     """Spreadsheet-safe: a cell never starts with = + - @ (formula injection)."""
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
