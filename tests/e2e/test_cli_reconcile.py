@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ldap3 import Connection
+
 from tests.conftest import MakeConfig
-from tests.helpers import write_roster
+from tests.helpers import entries, write_roster
 
 
 def syncd(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -128,3 +130,27 @@ def test_audit_verify_and_history_after_real_runs(make_config: MakeConfig, tmp_p
     log.write_text(log.read_text().replace("Đàm Văn Hùng", "Đàm Văn Hưng", 1))
     bad = syncd(cfg, "audit", "verify")
     assert bad.returncode == 1 and "edited" in bad.stderr
+
+
+def test_bad_configuration_or_catalogue_stops_before_the_directory_is_touched(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    make_config()
+    cfg = tmp_path / "syncd.yaml"
+    good = cfg.read_text()
+    roster = write_roster(tmp_path / "r.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,"])
+    for broken in (
+        good.replace("base_dn:", "base_dnn:"),
+        good.replace("bind_password_file: bind.pw", "bind_password: hunter2"),
+        good + "safety: {max_revoke_share: 3}\n",
+    ):
+        cfg.write_text(broken)
+        result = syncd(cfg, "reconcile", "--roster", str(roster))
+        assert result.returncode == 2 and "syncd.yaml:" in result.stderr
+        assert entries(admin, base_dn) == {}
+    cfg.write_text(good)
+    orgs = tmp_path / "orgs.yaml"
+    orgs.write_text(orgs.read_text() + "  - {code: dup, name: Dup, mailbox: sokhcn}\n")
+    result = syncd(cfg, "reconcile", "--roster", str(roster))
+    assert result.returncode == 2 and "'sokhcn' is already used" in result.stderr
+    assert entries(admin, base_dn) == {}
