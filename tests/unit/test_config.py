@@ -87,3 +87,10 @@ def test_invalid_yaml_names_the_line() -> None:
     issues = _errors("profile: [unclosed\n")
     assert issues[0].startswith("/etc/syncd/syncd.yaml:")
     assert "not valid YAML" in issues[0]
+
+
+@pytest.mark.parametrize("example", ["config/syncd.example.yaml", "docker/etc/syncd.yaml"])
+def test_the_shipped_example_configurations_are_valid(example: str) -> None:
+    root = Path(__file__).resolve().parents[2]
+    cfg = parse_config((root / example).read_text(encoding="utf-8"), SRC)
+    assert cfg.profile == "caobang-2025"
