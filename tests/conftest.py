@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from ldap3 import Connection
 
 from connectors.runner import load_config
@@ -16,6 +17,11 @@ from connectors.store import write_private
 from syncd.config import Config
 
 _counter = itertools.count(1)
+
+# No wall-clock assertions in tests: hypothesis' per-example deadline off (a busy CI machine
+# must not turn slowness into a failure).
+settings.register_profile("syncd", deadline=None, print_blob=True)
+settings.load_profile("syncd")
 
 
 @pytest.fixture(autouse=True, scope="session")
