@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -90,13 +91,22 @@ class InboxWatcher:
             return {}
 
     def _file(self, path: Path, folder: Path, report: str) -> Path:
-        folder.mkdir(parents=True, exist_ok=True)
+        """Move ``path`` into ``folder`` with its report beside it, both readable by the
+        folder's group (HR reads its reports: docs/install.md), nobody else."""
+        missing = []
+        parent = folder
+        while not parent.exists():
+            missing.append(parent)
+            parent = parent.parent
+        for new in reversed(missing):
+            new.mkdir(mode=0o2750)
+            os.chmod(new, 0o2750)  # noqa: S103 - group read for HR, by design (install.md)
         target = folder / path.name
         if target.exists():
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
             target = folder / f"{path.stem}.{stamp}{path.suffix}"
         shutil.move(str(path), target)
-        write_private(target.with_name(target.name + ".report.txt"), report)
+        write_private(target.with_name(target.name + ".report.txt"), report, mode=0o640)
         return target
 
     def process(self, path: Path, **run_kwargs: Any) -> tuple[str, runner.RunOutcome | None]:

@@ -37,12 +37,13 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def write_private(path: Path, data: str) -> None:
-    """Write ``data`` to ``path`` atomically, mode 0600 from the first byte."""
-    private_dir(path.parent)
+def write_private(path: Path, data: str, mode: int = 0o600) -> None:
+    """Write ``data`` to ``path`` atomically, with ``mode`` (0600) from the first byte."""
+    if not path.parent.exists():
+        private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        os.fchmod(fd, 0o600)
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(data)
             fh.flush()
