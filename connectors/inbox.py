@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,7 +21,7 @@ import structlog
 
 from connectors import runner
 from connectors.snapshots import SnapshotRegistry
-from connectors.store import write_private
+from connectors.store import make_dirs, write_private
 from syncd.config import Config
 from syncd.inbox import Seen, is_candidate, ready
 from syncd.ports import DirectoryError
@@ -93,14 +92,7 @@ class InboxWatcher:
     def _file(self, path: Path, folder: Path, report: str) -> Path:
         """Move ``path`` into ``folder`` with its report beside it, both readable by the
         folder's group (HR reads its reports: docs/install.md), nobody else."""
-        missing = []
-        parent = folder
-        while not parent.exists():
-            missing.append(parent)
-            parent = parent.parent
-        for new in reversed(missing):
-            new.mkdir(mode=0o2750)
-            os.chmod(new, 0o2750)  # noqa: S103 - group read for HR, by design (install.md)
+        make_dirs(folder, 0o2750)  # setgid, group read for HR by design (install.md)
         target = folder / path.name
         if target.exists():
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")

@@ -306,42 +306,24 @@ def _run(
         }
         state.decisions = {**kept, **{d.id: d for d in plan.decisions}}
         if not dry_run and not plan.refused and plan.actions:
-            audit = AuditLog(config.paths.audit_log)
-            journal = Journal(config.paths.state, outcome.run_id)
-            slips = SlipWriter(config.paths.outbox, outcome.run_id)
-            journal.begin(plan)
-            try:
-                if allow_mass_change:
-                    audit.record(
-                        run_id=outcome.run_id,
-                        action="allow-mass-change",
-                        reason="operator override of the safety limits for this run",
-                    )
-                outcome.result = apply_plan(
-                    plan,
-                    directory,
-                    audit,
-                    profile,
-                    catalogue,
-                    config.domain,
-                    outcome.run_id,
-                    clock=lambda: datetime.now(UTC),
-                    progress=progress,
-                    archive=archive,
-                    should_stop=should_stop,
-                    journal=journal,
-                    on_slip=slips.add,
-                    retries=config.directory.retry_delays,
-                )
-            finally:
-                audit.close()
-            outcome.applied = True
-            state.done_requests |= outcome.result.done_requests
-            state.tombstones |= outcome.result.tombstones
-            if slips.slips:
-                outcome.slip_files = slips.finish(profile.must_change_article)
-            store.save(state)
-            journal.end()  # the run is whole: its actions are in the audit log
+
+            def keep(result: RunResult) -> None:
+                state.done_requests |= result.done_requests
+                state.tombstones |= result.tombstones
+                store.save(state)  # before the journal goes: requests done are never redone
+
+            apply_durably(
+                config,
+                plan,
+                directory,
+                catalogue,
+                outcome,
+                keep,
+                mass_change=allow_mass_change,
+                progress=progress,
+                archive=archive,
+                should_stop=should_stop,
+            )
             journal_settle(dead)
         elif not dry_run and not plan.refused:
             journal_settle(dead)
@@ -364,6 +346,58 @@ def _run(
         report=str(outcome.report_path),
     )
     return outcome
+
+
+def apply_durably(
+    config: Config,
+    plan: Plan,
+    directory: Directory,
+    catalogue: Catalogue,
+    outcome: RunOutcome,
+    keep: Callable[[RunResult], None] | None = None,
+    *,
+    mass_change: bool = False,
+    **apply_kwargs: Any,
+) -> None:
+    """Apply ``plan`` with the audit log, the run journal and durable slips around it.
+
+    ``keep`` saves what the run learnt before the journal is removed, so a crash in between
+    is still recovered from the journal.
+    """
+    profile = config.effective
+    audit = AuditLog(config.paths.audit_log)
+    journal = Journal(config.paths.state, outcome.run_id)
+    slips = SlipWriter(config.paths.outbox, outcome.run_id)
+    journal.begin(plan)
+    try:
+        if mass_change:
+            audit.record(
+                run_id=outcome.run_id,
+                action="allow-mass-change",
+                reason="operator override of the safety limits for this run",
+            )
+        outcome.result = apply_plan(
+            plan,
+            directory,
+            audit,
+            profile,
+            catalogue,
+            config.domain,
+            outcome.run_id,
+            clock=lambda: datetime.now(UTC),
+            journal=journal,
+            on_slip=slips.add,
+            retries=config.directory.retry_delays,
+            **apply_kwargs,
+        )
+    finally:
+        audit.close()
+    outcome.applied = True
+    if slips.slips:
+        outcome.slip_files = slips.finish(profile.must_change_article)
+    if keep is not None:
+        keep(outcome.result)
+    journal.end()  # the run is whole: its actions are in the audit log
 
 
 def send_warnings(
@@ -495,30 +529,7 @@ def operator_action(
             full_name=acc.cn,
         )
         outcome.plan = Plan(now=now, actions=(action,))
-        audit = AuditLog(config.paths.audit_log)
-        journal = Journal(config.paths.state, outcome.run_id)
-        slips = SlipWriter(config.paths.outbox, outcome.run_id)
-        journal.begin(outcome.plan)
-        try:
-            outcome.result = apply_plan(
-                outcome.plan,
-                directory,
-                audit,
-                config.effective,
-                catalogue,
-                config.domain,
-                outcome.run_id,
-                clock=lambda: datetime.now(UTC),
-                journal=journal,
-                on_slip=slips.add,
-                retries=config.directory.retry_delays,
-            )
-        finally:
-            audit.close()
-        outcome.applied = True
-        if slips.slips:
-            outcome.slip_files = slips.finish(config.effective.must_change_article)
-        journal.end()
+        apply_durably(config, outcome.plan, directory, catalogue, outcome)
     finally:
         directory.close()
         lock.release()

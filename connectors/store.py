@@ -23,16 +23,23 @@ from syncd.applier import Slip
 from syncd.state import LocalState
 
 
-def private_dir(path: Path) -> Path:
-    """``path`` as a 0700 directory; any parent it has to create is 0700 too."""
+def make_dirs(path: Path, mode: int) -> list[Path]:
+    """Create ``path`` and any missing parent with exactly ``mode`` (not the umask's idea of
+    it); return the folders it created."""
     missing = []
     parent = path
     while not parent.exists():
         missing.append(parent)
         parent = parent.parent
     for folder in reversed(missing):
-        folder.mkdir(mode=0o700, exist_ok=True)
-        os.chmod(folder, 0o700)
+        folder.mkdir(mode=mode, exist_ok=True)
+        os.chmod(folder, mode)
+    return missing
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` as a 0700 directory; any parent it has to create is 0700 too."""
+    make_dirs(path, 0o700)
     os.chmod(path, 0o700)
     return path
 
