@@ -204,6 +204,9 @@ class Plan:
     decisions: tuple[Decision, ...] = ()
     notices: tuple[str, ...] = ()
     refused: str | None = None  # a safety limit stopped the run; nothing may be applied
+    # stages over their safety limit: their actions are not in ``actions`` (the rest applies);
+    # each line says what was held back and how to release it (--allow-mass-change)
+    held: tuple[str, ...] = ()
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}

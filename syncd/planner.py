@@ -58,6 +58,8 @@ class PlanInput:
     domain: str
     accounts: Sequence[Account]
     now: datetime
+    # the whole directory's uids and addresses (Directory.names()); None: use ``accounts``
+    namespace: Sequence[Account] | None = None
     state: LocalState = field(default_factory=LocalState)
     safety: Safety = field(default_factory=Safety)
     alias_days: int = 180

@@ -41,6 +41,13 @@ class Directory(Protocol):
         """All accounts in ``scope``, with ONE paged search; raise ReadIncomplete if cut short."""
         ...
 
+    def names(self) -> list[Account]:
+        """The whole namespace: every entry under the base that holds a uid or a mail, in any
+        state, managed or not, whatever a run is scoped to (uid, cn, mail, aliases, kind at
+        least). A uid or address seen here is never given to anyone else. Raise
+        ReadIncomplete if cut short."""
+        ...
+
     def create(self, action: Action, password: str) -> str:
         """Create the entry ``action.attrs`` describes, with a must-change password; its DN."""
         ...
