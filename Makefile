@@ -7,12 +7,15 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo demo-stop test lint bench system-deps deps clean
 
-# Debian packages the tests and the demo need: slapd (the real directory) and ldap-utils.
+# Debian packages the tests and the demo need: slapd (the real directory), ldap-utils, and
+# libfaketime (a slapd whose clock the province simulation controls).
+DEB_PACKAGES := slapd ldap-utils libfaketime
 system-deps:
-	@if [ ! -x /usr/sbin/slapd ] || ! command -v ldapsearch >/dev/null; then \
-	  echo "==> installing Debian slapd and ldap-utils"; \
+	@if ! dpkg-query -W -f='$${Status}\n' $(DEB_PACKAGES) 2>/dev/null | grep -qv 'install ok installed' \
+	    && [ "$$(dpkg-query -W -f='$${Status}\n' $(DEB_PACKAGES) 2>/dev/null | wc -l)" = "$(words $(DEB_PACKAGES))" ]; then :; else \
+	  echo "==> installing Debian packages: $(DEB_PACKAGES)"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get update -qq && apt-get install -y -qq --no-install-recommends slapd ldap-utils >/dev/null; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $(DEB_PACKAGES) >/dev/null; \
 	fi
 
 $(STAMP): pyproject.toml
