@@ -16,6 +16,7 @@ class Resolve(StrEnum):
     LINK = "link"  # link the person to this existing account uid
     UID = "uid"  # create with this uid
     IGNORE = "ignore"  # do nothing for this person / account
+    REVOKE = "revoke"  # an unlinked account that matches nobody: revoke it
 
 
 @dataclass(frozen=True)
