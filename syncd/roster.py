@@ -1,7 +1,7 @@
 """HR roster tables → validated people, per file, with every error located.
 
 A connector turns a CSV or XLSX file into a :class:`Table` of Unicode strings; this module maps
-the Vietnamese headers HR uses, converts columns typed in legacy TCVN3/VNI fonts, validates each
+the Vietnamese headers HR uses, converts cells typed in legacy TCVN3/VNI fonts, validates each
 row and returns a :class:`Snapshot`. A file with any error is rejected whole unless the
 configuration accepts valid rows, and a file is authoritative only for the organisations in it.
 """
@@ -14,7 +14,7 @@ from datetime import date, datetime
 
 from syncd.errors import SyncdError
 from syncd.model import Exemption, HrStatus, Person, Request
-from syncd.naming.legacy import convert, detect
+from syncd.naming.legacy import ColumnConversion, Encoding, Verdict, convert_cells
 from syncd.naming.parse import parse_name
 from syncd.naming.text import fold_words, normalise
 from syncd.orgs import Catalogue
@@ -144,6 +144,62 @@ def parse_date(text: str) -> date | None:
     raise ValueError(text)
 
 
+_ENCODING_LABELS = {Encoding.TCVN3: "TCVN3", Encoding.VNI: "VNI"}
+MAX_ROWS_NAMED = 10  # rows listed in one note; the rest are counted
+
+
+def _label(decision: ColumnConversion) -> str:
+    encs = sorted({c.encoding for c in decision.cells if c.verdict is Verdict.CONVERTED})
+    return " and ".join(_ENCODING_LABELS[e] for e in encs)
+
+
+def _rows(indexes: Sequence[int], rows: Sequence[tuple[int, Sequence[str]]]) -> str:
+    named = ", ".join(str(rows[i][0]) for i in indexes[:MAX_ROWS_NAMED])
+    more = len(indexes) - MAX_ROWS_NAMED
+    return named + (f" and {more} more" if more > 0 else "")
+
+
+def _legacy_notes(
+    src: str,
+    column: str,
+    decision: ColumnConversion,
+    rows: Sequence[tuple[int, Sequence[str]]],
+) -> list[str]:
+    """What the per-cell legacy conversion did to one column, for the run report."""
+    notes: list[str] = []
+    converted = decision.with_verdict(Verdict.CONVERTED)
+    if converted:
+        kept = [
+            i
+            for i, c in enumerate(decision.cells)
+            if c.verdict is Verdict.KEPT and not c.original.isascii()
+        ]
+        notes.append(
+            f"{src}: column {column}: {len(converted)} cell(s) typed in {_label(decision)} "
+            f"converted to Unicode (rows {_rows(converted, rows)})"
+            + (f"; {len(kept)} cell(s) already in Unicode kept as they are" if kept else "")
+        )
+    if decision.legacy_seen:
+        for i in decision.with_verdict(Verdict.AMBIGUOUS)[:MAX_ROWS_NAMED]:
+            c = decision.cells[i]
+            notes.append(
+                f"{src}: row {rows[i][0]}, column {column}: {c.original!r} is valid Vietnamese "
+                f"as it stands and also as {c.encoding.value.upper()} ({c.alternative!r}); "
+                "ambiguous, left as it is — check it"
+            )
+        more = len(decision.with_verdict(Verdict.AMBIGUOUS)) - MAX_ROWS_NAMED
+        if more > 0:
+            notes.append(f"{src}: column {column}: {more} more ambiguous cell(s) left as they are")
+    for i in decision.with_verdict(Verdict.UNCONVERTIBLE)[:MAX_ROWS_NAMED]:
+        c = decision.cells[i]
+        notes.append(
+            f"{src}: row {rows[i][0]}, column {column}: {c.original!r} looks like "
+            f"{c.encoding.value.upper()} text but does not convert to valid Vietnamese "
+            f"({c.alternative!r}); left as it is"
+        )
+    return notes
+
+
 def read_roster(
     table: Table,
     catalogue: Catalogue,
@@ -161,11 +217,14 @@ def read_roster(
         )
     elif table.decoded_as not in ("utf-8", "utf-8-sig", "xlsx"):
         notes.append(f"{src}: read as {table.decoded_as}")
+    # A file decoded from TCVN3/VNI as a whole is Unicode now: converting again would corrupt it.
+    convert_cells_here = table.decoded_as not in legacy_names
     headers = list(table.headers)
-    head = detect(headers)
-    if head.converted:
-        headers = [convert(h, head.encoding) for h in headers]
-        notes.append(f"{src}: header row was typed in {head.encoding.value.upper()}; converted")
+    if convert_cells_here:
+        head = convert_cells(headers)
+        if head.with_verdict(Verdict.CONVERTED):
+            headers = head.values
+            notes.append(f"{src}: header row was typed in {_label(head)}; converted")
     cols = map_columns(headers, src, overrides)
 
     def cell(cells: Sequence[str], f: str) -> str:
@@ -173,18 +232,22 @@ def read_roster(
         # raw, not normalised yet: normalising first would drop U+00AD, TCVN3's ư
         return cells[i].strip() if i is not None and i < len(cells) else ""
 
-    # Legacy encodings are decided per column, never per cell; then everything is normalised.
+    # Legacy text is decided per cell: a cell already in Unicode Vietnamese is never rewritten.
     columns = {f: [cell(c, f) for _, c in table.rows] for f in cols}
+    suspect: dict[int, str] = {}  # row index → why its name cannot be trusted
     for f in TEXT_FIELDS:
-        if f in columns:
-            decision = detect(columns[f])
-            if decision.converted:
-                columns[f] = [convert(v, decision.encoding) for v in columns[f]]
-                notes.append(
-                    f"{src}: column {headers[cols[f]]!r} was typed in "
-                    f"{decision.encoding.value.upper()} ({decision.valid[decision.encoding]}/"
-                    f"{decision.words} words recognised); converted to Unicode"
-                )
+        if f in columns and convert_cells_here:
+            decision = convert_cells(columns[f])
+            columns[f] = decision.values
+            notes += _legacy_notes(src, repr(headers[cols[f]]), decision, table.rows)
+            if f == "full_name":
+                for i in decision.with_verdict(Verdict.UNCONVERTIBLE):
+                    c = decision.cells[i]
+                    suspect[i] = (
+                        f"looks like text typed in {c.encoding.value.upper()}, but read that "
+                        f"way it is {c.alternative!r}, not Vietnamese syllables; retype the "
+                        "name in Unicode"
+                    )
 
     columns = {f: [normalise(v) for v in values] for f, values in columns.items()}
     errors: list[RowError] = []
@@ -214,10 +277,13 @@ def read_roster(
             err("employee_number", f"duplicate employee number (also on row {seen[emp]})")
         else:
             seen[emp] = rowno
-        try:
-            parse_name(v["full_name"])
-        except SyncdError as exc:
-            err("full_name", str(exc))
+        if i in suspect:
+            err("full_name", suspect[i])
+        else:
+            try:
+                parse_name(v["full_name"])
+            except SyncdError as exc:
+                err("full_name", str(exc))
         org = catalogue.find(v["org"]) if v["org"] else None
         if org is None:
             err("org", "unknown organisation" if v["org"] else "empty organisation")
