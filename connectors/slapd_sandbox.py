@@ -25,6 +25,11 @@ from ldap3.core.exceptions import LDAPException
 SCHEMA_DIR = Path("/etc/ldap/schema")
 MODULE_DIR = Path("/usr/lib/ldap")
 SYNCD_SCHEMA = Path(__file__).with_name("directory") / "syncd-schema.ldif"
+# lastbind rewrites authTimestamp only when it is older than this (as config/ldap/acl.ldif ships
+# for production, to spare a write per login). Kept at production's value on purpose: the
+# tests assert a login time to within it, and the first bind of an entry is always written.
+# pwdLastSuccess (olcLastBind) is exact, but a password change deletes it.
+LASTBIND_PRECISION = 60
 
 
 def find_slapd() -> Path | None:
@@ -165,7 +170,7 @@ dn: olcOverlay={{1}}lastbind,olcDatabase={{1}}mdb,cn=config
 objectClass: olcOverlayConfig
 objectClass: olcLastBindConfig
 olcOverlay: {{1}}lastbind
-olcLastBindPrecision: 60
+olcLastBindPrecision: {LASTBIND_PRECISION}
 """
 
     def _base_ldif(self) -> str:

@@ -2,7 +2,8 @@
 
 - Reads the managed scope with ONE paged search and checks every page: a size limit, a
   missing paging control or any non-success result aborts the read (``ReadIncomplete``), so
-  "not read" is never taken for "not there".
+  "not read" is never taken for "not there". What it asks for is derived from
+  ``FIELD_ATTRIBUTES`` (Account field → attributes), operational attributes named explicitly.
 - ``get_info=NONE`` is pinned: every attribute value arrives as a list of ``str``.
 - Every DN is built with RDN escaping and every filter value with filter escaping.
 - Passwords go through the RFC 3062 password-modify operation, so the server hashes them with
@@ -47,24 +48,42 @@ log = structlog.get_logger("syncd.directory")
 
 PAGED_RESULTS = "1.2.840.113556.1.4.319"
 GENERALIZED = "%Y%m%d%H%M%SZ"
-ATTRIBUTES = [
-    "uid",
-    "cn",
-    "sn",
-    "givenName",
-    "mail",
-    "employeeNumber",
-    "ou",
-    "departmentNumber",
-    "title",
-    "objectClass",
-    "syncdState",
-    "syncdStateSince",
-    "syncdStateReason",
-    "syncdManaged",
-    "syncdKind",
-    "syncdAlias",
-]
+# The read is a contract: each Account field and the attributes it is read from. The search
+# names exactly these, operational ones included (slapd returns pwdLastSuccess, authTimestamp,
+# pwdChangedTime, createTimestamp and pwdReset only when asked; "+" would also bring
+# entryCSN, entryDN, … for every entry). A field missing here is a field never read.
+FIELD_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "dn": (),  # the entry's name, not an attribute
+    "uid": ("uid",),
+    "cn": ("cn",),
+    "sn": ("sn",),
+    "given_name": ("givenName",),
+    "mail": ("mail",),
+    "employee_number": ("employeeNumber",),
+    "org": ("ou",),
+    "office": ("departmentNumber",),
+    "title": ("title",),
+    "state": ("syncdState",),
+    "state_since": ("syncdStateSince",),
+    "state_reason": ("syncdStateReason",),
+    "managed": ("syncdManaged",),
+    "kind": ("syncdKind",),
+    "aliases": ("syncdAlias",),
+    "has_syncd_class": ("objectClass",),
+    # the newest login: ppolicy's pwdLastSuccess (olcLastBind, exact, deleted by a password
+    # change) and lastbind's authTimestamp (survives it, written at most once per precision)
+    "last_login": ("pwdLastSuccess", "authTimestamp"),
+    "password_changed": ("pwdChangedTime",),
+    "created": ("createTimestamp",),
+    "must_change_password": ("pwdReset",),
+}
+
+
+def _attributes(names: tuple[str, ...]) -> list[str]:
+    return list(dict.fromkeys(a for f in names for a in FIELD_ATTRIBUTES[f]))
+
+
+ATTRIBUTES = _attributes(tuple(FIELD_ATTRIBUTES))
 MAX_SCOPED_PEOPLE = 200
 # Result codes worth a retry: busy, unavailable, unwillingToPerform, timeLimitExceeded, other.
 TRANSIENT = {3, 51, 52, 53, 80}

@@ -6,17 +6,19 @@ pass unchanged.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import replace
-from datetime import UTC, datetime
+from dataclasses import fields, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from ldap3 import NONE, Connection, Server
 
 from connectors.directory.openldap import OpenLdapDirectory
-from connectors.slapd_sandbox import Sandbox
+from connectors.slapd_sandbox import LASTBIND_PRECISION, Sandbox
 from syncd.config import DirectoryConfig
-from syncd.model import Action, ActionKind, State
+from syncd.model import Account, Action, ActionKind, Kind, State
 from syncd.ports import Directory, DirectoryError, ReadIncomplete, Scope
 
 DOMAIN = "test.gov.vn"
@@ -45,6 +47,8 @@ def _create(
     name: str = "Đàm Văn Hùng",
     emp: str | None = "E1",
     password: str = "Aa1!aaaa-x",
+    kind: ActionKind = ActionKind.CREATE,
+    extra: dict[str, tuple[str, ...]] | None = None,
 ) -> str:
     attrs = {
         "uid": (uid,),
@@ -54,8 +58,9 @@ def _create(
         "sn": (name.split()[0],),
         "ou": (org,),
         "employeeNumber": (emp,) if emp else (),
+        **(extra or {}),
     }
-    action = Action(ActionKind.CREATE, uid, org, "test", "test", full_name=name, attrs=attrs)
+    action = Action(kind, uid, org, "test", "test", full_name=name, attrs=attrs)
     return directory.create(action, password)
 
 
@@ -63,6 +68,31 @@ def _bind(slapd: Sandbox, dn: str, password: str) -> Connection:
     conn = Connection(Server(slapd.url, get_info=NONE), dn, password)
     conn.bind()
     return conn
+
+
+def _now() -> datetime:
+    """The wall clock at the directory's precision (generalized time keeps whole seconds)."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _next_second() -> None:
+    """Wait for the wall clock's next second, so a later server timestamp is a later value."""
+    start = _now()
+    while _now() == start:
+        time.sleep(0.05)
+
+
+def _change_own_password(slapd: Sandbox, dn: str, old: str, new: str) -> None:
+    """What a person does at first login: bind as themselves, RFC 3062 with the old password."""
+    conn = _bind(slapd, dn, old)
+    assert conn.bound, conn.result
+    assert conn.extend.standard.modify_password(dn, old, new), conn.result
+    conn.unbind()
+
+
+def _one(directory: Directory) -> Account:
+    [acc] = directory.read(Scope())
+    return acc
 
 
 def test_created_account_reads_back_with_its_attributes(directory: Directory) -> None:
@@ -185,3 +215,136 @@ def test_plain_ldap_to_a_remote_host_is_refused_without_allow_insecure() -> None
     with pytest.raises(DirectoryError, match="allow_insecure"):
         OpenLdapDirectory(cfg, "pw", DOMAIN)
     OpenLdapDirectory(replace(cfg, allow_insecure=True), "pw", DOMAIN)  # no traffic is sent
+
+
+# -- the read is a contract: every field comes from the server, produced the real way ------------
+
+# authTimestamp (lastbind) is rewritten only when older than the precision; pwdLastSuccess is
+# exact but a password change deletes it. A login is therefore known to within the precision.
+PRECISION = timedelta(seconds=LASTBIND_PRECISION)
+
+
+def test_a_new_account_must_change_its_one_time_password_and_has_its_clocks(
+    directory: Directory,
+) -> None:
+    before = _now()
+    _create(directory, "hungdv.skhcn", password="Xy7!first-one")
+    after = _now()
+    acc = _one(directory)
+    assert acc.must_change_password is True  # pwdReset, set by create
+    assert acc.password_changed is not None and before <= acc.password_changed <= after
+    assert acc.created is not None and before <= acc.created <= after
+    assert acc.last_login is None  # nobody logged in yet
+
+
+def test_a_real_bind_is_read_back_as_the_last_login(directory: Directory, slapd: Sandbox) -> None:
+    dn = _create(directory, "hungdv.skhcn", password="Xy7!first-one")
+    before = _now()
+    assert _bind(slapd, dn, "Xy7!first-one").bound
+    after = _now()
+    acc = _one(directory)
+    assert acc.last_login is not None
+    assert before - PRECISION <= acc.last_login <= after
+
+
+def test_changing_ones_own_password_clears_the_reset_and_keeps_the_login(
+    directory: Directory, slapd: Sandbox
+) -> None:
+    dn = _create(directory, "hungdv.skhcn", password="Xy7!first-one")
+    first = _one(directory)
+    assert first.must_change_password and first.password_changed is not None
+    _next_second()
+    before = _now()
+    _change_own_password(slapd, dn, "Xy7!first-one", "Mine!4ever-ok")
+    after = _now()
+    acc = _one(directory)
+    assert acc.must_change_password is False
+    assert acc.password_changed is not None and acc.password_changed > first.password_changed
+    assert before <= acc.password_changed <= after
+    # the change deleted pwdLastSuccess; lastbind's authTimestamp still tells the login
+    assert acc.last_login is not None and before - PRECISION <= acc.last_login <= after
+    assert acc.created == first.created
+    assert _bind(slapd, dn, "Mine!4ever-ok").bound
+    assert not _bind(slapd, dn, "Xy7!first-one").bound
+
+
+def test_a_locked_account_cannot_bind_and_reads_back_locked(
+    directory: Directory, slapd: Sandbox
+) -> None:
+    dn = _create(directory, "hungdv.skhcn", password="Xy7!first-one")
+    since = _now() - timedelta(days=3)
+    directory.set_state(dn, State.LOCKED, since, "inactive [art]", delivery=True)
+    assert not _bind(slapd, dn, "Xy7!first-one").bound
+    acc = _one(directory)
+    assert (acc.state, acc.state_since, acc.state_reason) == (
+        State.LOCKED,
+        since,
+        "inactive [art]",
+    )
+    assert acc.last_login is None  # a refused bind is no login
+
+
+# Account fields a profile cannot fill from the directory, with the reason. Empty today: every
+# field is read. A new Account field fails the test below until it is asserted or listed here.
+NOT_READ: dict[str, str] = {}
+
+
+def test_every_account_field_round_trips_through_the_server(
+    directory: Directory, slapd: Sandbox
+) -> None:
+    """Non-default values everywhere, so a field the reader forgets cannot pass as a default."""
+    before = _now()
+    dn = _create(
+        directory,
+        "sokhcn",
+        name="Sở Khoa học và Công nghệ",
+        emp="E7",
+        password="Xy7!first-one",
+        kind=ActionKind.CREATE_ORG_MAILBOX,
+        extra={
+            "givenName": ("Công nghệ",),
+            "title": ("Văn thư",),
+            "departmentNumber": ("vp",),
+            "mail": (f"sokhcn@{DOMAIN}", f"khcn@{DOMAIN}"),
+        },
+    )
+    assert _bind(slapd, dn, "Xy7!first-one").bound
+    alias = f"khcn@{DOMAIN} 20270101000000Z"
+    directory.update(dn, {"syncdAlias": (alias,), "syncdManaged": ("FALSE",)})
+    since = _now() - timedelta(days=1)
+    directory.set_state(dn, State.LOCKED, since, "compromised [art]", delivery=False)
+    after = _now()
+    acc = _one(directory)
+
+    def within(t: datetime | None, low: datetime = before) -> bool:
+        return t is not None and low <= t <= after
+
+    checks: dict[str, Any] = {
+        "dn": acc.dn == dn,
+        "uid": acc.uid == "sokhcn",
+        "cn": acc.cn == "Sở Khoa học và Công nghệ",
+        "sn": acc.sn == "Sở",
+        "given_name": acc.given_name == "Công nghệ",
+        "mail": set(acc.mail) == {f"sokhcn@{DOMAIN}", f"khcn@{DOMAIN}"},
+        "employee_number": acc.employee_number == "E7",
+        "org": acc.org == "skhcn",
+        "office": acc.office == "vp",
+        "title": acc.title == "Văn thư",
+        "state": acc.state is State.LOCKED,
+        "state_since": acc.state_since == since,
+        "state_reason": acc.state_reason == "compromised [art]",
+        "managed": acc.managed is False,
+        "kind": acc.kind is Kind.ORGANISATION,
+        "aliases": acc.aliases == (alias,),
+        "has_syncd_class": acc.has_syncd_class is True,
+        "last_login": within(acc.last_login, before - PRECISION),
+        "password_changed": within(acc.password_changed),
+        "created": within(acc.created),
+        "must_change_password": acc.must_change_password is True,
+    }
+    names = {f.name for f in fields(Account)}
+    unaccounted = names - set(checks) - set(NOT_READ)
+    assert not unaccounted, f"Account fields neither checked nor listed in NOT_READ: {unaccounted}"
+    assert not set(checks) & set(NOT_READ)
+    failed = sorted(k for k, ok in checks.items() if not ok)
+    assert not failed, f"not read back: {failed} from {acc}"
