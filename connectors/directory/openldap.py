@@ -4,6 +4,8 @@
   missing paging control or any non-success result aborts the read (``ReadIncomplete``), so
   "not read" is never taken for "not there". What it asks for is derived from
   ``FIELD_ATTRIBUTES`` (Account field → attributes), operational attributes named explicitly.
+- ``names()`` is a second paged search, checked the same way: every uid and mail under the
+  base, whatever the scope of the run.
 - ``get_info=NONE`` is pinned: every attribute value arrives as a list of ``str``.
 - Every DN is built with RDN escaping and every filter value with filter escaping.
 - Passwords go through the RFC 3062 password-modify operation, so the server hashes them with
@@ -18,7 +20,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
@@ -84,6 +86,10 @@ def _attributes(names: tuple[str, ...]) -> list[str]:
 
 
 ATTRIBUTES = _attributes(tuple(FIELD_ATTRIBUTES))
+# names(): the whole namespace, any class, any state: every entry holding a uid or a mail
+NAME_FIELDS = ("dn", "uid", "cn", "mail", "aliases", "kind", "managed", "employee_number")
+NAME_ATTRIBUTES = _attributes(NAME_FIELDS)
+NAMES_FILTER = "(|(uid=*)(mail=*))"
 MAX_SCOPED_PEOPLE = 200
 # Result codes worth a retry: busy, unavailable, unwillingToPerform, timeLimitExceeded, other.
 TRANSIENT = {3, 51, 52, 53, 80}
@@ -101,6 +107,18 @@ def _since(value: str | None) -> datetime | None:
         return datetime.strptime(value[:14] + "Z", GENERALIZED).replace(tzinfo=UTC)
     except ValueError:
         return None
+
+
+def _managed(a: Mapping[str, Any]) -> bool:
+    return (_first(a, "syncdManaged") or "TRUE").upper() != "FALSE"
+
+
+def _kind(a: Mapping[str, Any]) -> Kind:
+    return (
+        Kind.ORGANISATION
+        if (_first(a, "syncdKind") or "").lower() == "organisation"
+        else Kind.PERSON
+    )
 
 
 def _is_loopback(host: str) -> bool:
@@ -245,8 +263,22 @@ class OpenLdapDirectory:
 
     def read(self, scope: Scope) -> list[Account]:
         """One paged search over the managed base; every page is checked."""
-        flt = self.scope_filter(scope)
-        accounts: list[Account] = []
+        return [
+            self._account(dn, attrs)
+            for dn, attrs in self._search(self.scope_filter(scope), ATTRIBUTES)
+        ]
+
+    def names(self) -> list[Account]:
+        """Every entry under the base with a uid or a mail, whatever its class, state or scope.
+
+        The names only (dn, uid, cn, mail, aliases, kind, managed, employee number): what a run
+        needs so that no uid or address ever seen is given to someone else.
+        """
+        return [self._name(dn, attrs) for dn, attrs in self._search(NAMES_FILTER, NAME_ATTRIBUTES)]
+
+    def _search(self, flt: str, attributes: list[str]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+        """One paged subtree search of the base; a page cut short raises ReadIncomplete."""
+        count = 0
         cookie: bytes | None = None
         pages = 0
         while True:
@@ -255,7 +287,7 @@ class OpenLdapDirectory:
                     self.base,
                     flt,
                     search_scope=SUBTREE,
-                    attributes=ATTRIBUTES,
+                    attributes=attributes,
                     paged_size=self.config.page_size,
                     paged_cookie=cookie,
                 )
@@ -266,7 +298,7 @@ class OpenLdapDirectory:
             pages += 1
             if result.get("result") != 0:
                 raise ReadIncomplete(
-                    f"reading {self.base} stopped after {len(accounts)} entries, page {pages}: "
+                    f"reading {self.base} stopped after {count} entries, page {pages}: "
                     f"{result.get('description')} ({result.get('result')}); nothing was changed",
                     transient=result.get("result") in TRANSIENT,
                 )
@@ -274,14 +306,27 @@ class OpenLdapDirectory:
             if control is None:
                 raise ReadIncomplete(
                     f"reading {self.base}: the server ignored the paging control after "
-                    f"{len(accounts)} entries (a size limit?); nothing was changed"
+                    f"{count} entries (a size limit?); nothing was changed"
                 )
             for item in self.conn.response or []:
                 if item.get("type") == "searchResEntry":
-                    accounts.append(self._account(item["dn"], item["attributes"]))
+                    count += 1
+                    yield item["dn"], item["attributes"]
             cookie = control["value"]["cookie"]
             if not cookie:
-                return accounts
+                return
+
+    def _name(self, dn: str, a: Mapping[str, Any]) -> Account:
+        return Account(
+            dn=dn,
+            uid=(_first(a, "uid") or "").lower(),
+            cn=_first(a, "cn") or "",
+            mail=tuple(str(m) for m in a.get("mail", [])),
+            employee_number=_first(a, "employeeNumber"),
+            managed=_managed(a),
+            kind=_kind(a),
+            aliases=tuple(str(x) for x in a.get("syncdAlias", [])),
+        )
 
     def _account(self, dn: str, a: Mapping[str, Any]) -> Account:
         classes = {str(c).lower() for c in a.get("objectClass", [])}
@@ -300,10 +345,8 @@ class OpenLdapDirectory:
             state=State(state) if state in State._value2member_map_ else State.ACTIVE,
             state_since=_since(_first(a, "syncdStateSince")),
             state_reason=_first(a, "syncdStateReason"),
-            managed=(_first(a, "syncdManaged") or "TRUE").upper() != "FALSE",
-            kind=Kind.ORGANISATION
-            if (_first(a, "syncdKind") or "").lower() == "organisation"
-            else Kind.PERSON,
+            managed=_managed(a),
+            kind=_kind(a),
             aliases=tuple(str(x) for x in a.get("syncdAlias", [])),
             has_syncd_class="syncdaccount" in classes,
             last_login=max(

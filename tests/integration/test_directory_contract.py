@@ -348,3 +348,61 @@ def test_every_account_field_round_trips_through_the_server(
     assert not set(checks) & set(NOT_READ)
     failed = sorted(k for k, ok in checks.items() if not ok)
     assert not failed, f"not read back: {failed} from {acc}"
+
+
+# -- names(): the whole namespace, whatever the scope -------------------------------------------
+
+
+def test_names_sees_the_whole_namespace_that_a_scoped_read_misses(
+    directory: Directory, admin: Connection, base_dn: str
+) -> None:
+    a = _create(directory, "a.skhcn", emp="E1")
+    b = _create(directory, "b.syt", org="syt", name="Trần Bình", emp="E2")
+    directory.set_state(b, State.REVOKED, _now(), "left [art]", delivery=False)
+    directory.update(b, {"syncdAlias": (f"binh.syt@{DOMAIN} 20270101000000Z",)})
+    # entries syncd never made, of other classes: a uid only, a mail only, and neither
+    assert admin.add(f"uid=svc,{base_dn}", ["account"], {"uid": "svc"}), admin.result
+    assert admin.add(
+        f"cn=postmaster,{base_dn}",
+        ["organizationalRole", "extensibleObject"],
+        {"cn": "postmaster", "mail": f"postmaster@{DOMAIN}"},
+    ), admin.result
+    assert admin.add(f"cn=printer,{base_dn}", ["device"], {"cn": "printer"}), admin.result
+
+    scoped = {x.uid for x in directory.read(Scope(orgs={"skhcn"}, employee_numbers=set()))}
+    assert scoped == {"a.skhcn"}
+    got = {x.dn.lower(): x for x in directory.names()}
+    assert set(got) == {
+        a.lower(),
+        b.lower(),
+        f"uid=svc,{base_dn}".lower(),
+        f"cn=postmaster,{base_dn}".lower(),
+    }
+    # reduced to the names: dn, uid, cn, mail, aliases, kind, managed, employee number; every
+    # other field keeps its default (the names carry no state, no clocks)
+    assert got[b.lower()] == Account(
+        dn=b,
+        uid="b.syt",
+        cn="Trần Bình",
+        mail=(f"b.syt@{DOMAIN}",),
+        aliases=(f"binh.syt@{DOMAIN} 20270101000000Z",),
+        kind=Kind.PERSON,
+        managed=True,
+        employee_number="E2",
+    )
+    post = got[f"cn=postmaster,{base_dn}".lower()]
+    assert (post.uid, post.mail, post.employee_number) == ("", (f"postmaster@{DOMAIN}",), None)
+    assert got[f"uid=svc,{base_dn}".lower()].uid == "svc"
+
+
+def test_names_of_a_size_limited_bind_abort_instead_of_returning_a_partial_list(
+    slapd: Sandbox, base_dn: str, admin: Connection
+) -> None:
+    for i in range(510):  # slapd's default size limit is 500 for a bind without olcLimits
+        admin.add(f"uid=u{i},{base_dn}", ["account"], {"uid": f"u{i}"})
+    full = PROFILES["openldap-flat"](slapd, base_dn)
+    assert len(full.names()) == 510
+    cfg = DirectoryConfig(url=slapd.url, bind_dn=slapd.reader_dn, base_dn=base_dn)
+    limited = OpenLdapDirectory(cfg, slapd.service_password, DOMAIN)
+    with pytest.raises(ReadIncomplete):
+        limited.names()
