@@ -121,6 +121,11 @@ def _kind(a: Mapping[str, Any]) -> Kind:
     )
 
 
+def _stamp(when: datetime | None) -> str:
+    """Generalized time of ``when`` (the wall clock if None), in UTC."""
+    return (when or datetime.now(UTC)).astimezone(UTC).strftime(GENERALIZED)
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -382,10 +387,11 @@ class OpenLdapDirectory:
             self._check(False, f"creating {dn}")
         self._known_ous.add(org)
 
-    def create(self, action: Action, password: str) -> str:
+    def create(self, action: Action, password: str, *, since: datetime | None = None) -> str:
+        """``since``: when the account enters its state (the plan's ``now``); default: now."""
         dn = self.dn_for(action.uid, action.org)
         self._ensure_ou(action.org)
-        now = datetime.now(UTC).strftime(GENERALIZED)
+        now = _stamp(since)
         attrs: dict[str, Any] = {k: list(v) for k, v in action.attrs.items() if v}
         attrs.update(
             syncdKind="organisation" if action.kind.value == "create-org-mailbox" else "person",
@@ -405,12 +411,20 @@ class OpenLdapDirectory:
             raise
         return dn
 
-    def update(self, dn: str, attrs: Mapping[str, tuple[str, ...]], *, link: bool = False) -> None:
+    def update(
+        self,
+        dn: str,
+        attrs: Mapping[str, tuple[str, ...]],
+        *,
+        link: bool = False,
+        since: datetime | None = None,
+    ) -> None:
+        """``link`` makes the entry syncd's, active ``since`` (the plan's ``now``; default now)."""
         changes: dict[str, list[tuple[str, list[str]]]] = {
             k: [(MODIFY_REPLACE, list(v))] for k, v in attrs.items()
         }
         if link:
-            now = datetime.now(UTC).strftime(GENERALIZED)
+            now = _stamp(since)
             self._add_class(dn)
             changes.update(
                 syncdKind=[(MODIFY_REPLACE, ["person"])],

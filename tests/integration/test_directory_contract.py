@@ -406,3 +406,33 @@ def test_names_of_a_size_limited_bind_abort_instead_of_returning_a_partial_list(
     limited = OpenLdapDirectory(cfg, slapd.service_password, DOMAIN)
     with pytest.raises(ReadIncomplete):
         limited.names()
+
+
+# -- state timestamps come from the plan's `now` --------------------------------------------------
+
+
+def test_create_and_link_stamp_the_plans_time_when_given(
+    directory: OpenLdapDirectory, admin: Connection, base_dn: str
+) -> None:
+    simulated = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
+    attrs: dict[str, tuple[str, ...]] = {
+        "uid": ("a.skhcn",),
+        "cn": ("An",),
+        "sn": ("An",),
+        "ou": ("skhcn",),
+    }
+    action = Action(ActionKind.CREATE, "a.skhcn", "skhcn", "t", "t", attrs=attrs)
+    directory.create(action, "Xy7!first-one", since=simulated)
+    assert admin.add(
+        f"uid=datnv,{base_dn}", ["inetOrgPerson"], {"uid": "datnv", "cn": "Đạt", "sn": "Nông"}
+    )
+    directory.update(
+        f"uid=datnv,{base_dn}", {"employeeNumber": ("E9",)}, link=True, since=simulated
+    )
+    got = {x.uid: x for x in directory.read(Scope())}
+    assert got["a.skhcn"].state_since == simulated
+    assert got["datnv"].state_since == simulated and got["datnv"].state is State.ACTIVE
+    before = _now()
+    b = _create(directory, "b.skhcn", emp="E2")  # no `since`: the wall clock, as before
+    [acc] = [x for x in directory.read(Scope()) if x.dn == b]
+    assert acc.state_since is not None and before <= acc.state_since <= _now()
