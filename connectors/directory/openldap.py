@@ -11,13 +11,13 @@
 - Passwords go through the RFC 3062 password-modify operation, so the server hashes them with
   its own scheme; ``pwdReset: TRUE`` makes the first login change them (the mail server's
   login filter must check it: see docs/mail-server.md).
+- The purge archive is written by ldap3's RFC 2849 writer, operational attributes included.
 - A lock or revocation sets ``pwdAccountLockedTime`` to a real timestamp (the policy needs
   ``pwdLockout: TRUE`` and no lockout duration), which both blocks the bind and keeps the date.
 """
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 import ssl
 from collections.abc import Iterator, Mapping
@@ -39,6 +39,7 @@ from ldap3 import (
     Tls,
 )
 from ldap3.core.exceptions import LDAPException
+from ldap3.protocol.rfc2849 import add_ldif_header, operation_to_ldif
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
@@ -485,7 +486,7 @@ class OpenLdapDirectory:
         self._modify(dn, changes, f"setting {dn} {state.value}")
 
     def export(self, dn: str) -> str:
-        """The entry as LDIF, user and operational attributes, base64 where LDIF needs it."""
+        """The entry as RFC 2849 LDIF (ldap3's writer): user and operational attributes."""
         try:
             ok = self.conn.search(
                 dn,
@@ -494,28 +495,17 @@ class OpenLdapDirectory:
                 attributes=[ALL_ATTRIBUTES, ALL_OPERATIONAL_ATTRIBUTES],
             )
         except LDAPException as exc:
+            self._conn = None
             raise DirectoryError(f"exporting {dn}: {exc}", transient=True) from exc
         self._check(ok, f"exporting {dn}")
-        entry = next(e for e in self.conn.response or [] if e.get("type") == "searchResEntry")
-        raw = entry.get("raw_attributes") or {}
-        lines = [_ldif_line("dn", dn.encode())]
-        for name in sorted(raw, key=lambda n: (n.lower() != "objectclass", n.lower())):
-            for value in raw[name]:
-                lines.append(_ldif_line(name, bytes(value)))
-        return "\n".join(lines) + "\n"
+        entries = [e for e in self.conn.response or [] if e.get("type") == "searchResEntry"]
+        if len(entries) != 1:
+            raise DirectoryError(f"exporting {dn}: {len(entries)} entries returned")
+        # raw values (bytes), objectClass first; base64 and line folding as RFC 2849 says
+        lines = operation_to_ldif("searchResponse", entries)
+        # its trailing blank line and "# total number of entries" comment are not the record's
+        record = add_ldif_header([line for line in lines if line and not line.startswith("#")])
+        return "\n".join(record) + "\n"
 
     def delete(self, dn: str) -> None:
         self._call(f"deleting {dn}", self.conn.delete, dn)
-
-
-def _ldif_line(name: str, value: bytes) -> str:
-    """One LDIF attribute line (RFC 2849): base64 unless the value is safe ASCII."""
-    safe = (
-        value.isascii()
-        and not value.startswith((b" ", b":", b"<"))
-        and not any(c in value for c in (b"\n", b"\r", b"\0"))
-        and not value.endswith(b" ")
-    )
-    if safe:
-        return f"{name}: {value.decode('ascii')}"
-    return f"{name}:: {base64.b64encode(value).decode('ascii')}"

@@ -6,14 +6,16 @@ pass unchanged.
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from ldap3 import NONE, Connection, Server
+from ldap3 import BASE, NONE, Connection, Server
 
 from connectors.directory.openldap import OpenLdapDirectory
 from connectors.slapd_sandbox import LASTBIND_PRECISION, Sandbox
@@ -436,3 +438,81 @@ def test_create_and_link_stamp_the_plans_time_when_given(
     b = _create(directory, "b.skhcn", emp="E2")  # no `since`: the wall clock, as before
     [acc] = [x for x in directory.read(Scope()) if x.dn == b]
     assert acc.state_since is not None and before <= acc.state_since <= _now()
+
+
+# -- the purge archive is LDIF that a real ldapadd takes back --------------------------------------
+
+# Kept in the archive, but slapd computes them and refuses them on an add, even with Relax.
+COMPUTED = {
+    "entryCSN",
+    "entryDN",
+    "hasSubordinates",
+    "structuralObjectClass",
+    "subschemaSubentry",
+    "pwdLastSuccess",
+}
+
+
+def _unfold(ldif: str) -> list[str]:
+    lines: list[str] = []
+    for line in ldif.splitlines():
+        if line.startswith(" ") and lines:
+            lines[-1] += line[1:]
+        else:
+            lines.append(line)
+    return lines
+
+
+def _raw(admin: Connection, dn: str) -> dict[str, list[bytes]]:
+    assert admin.search(dn, "(objectClass=*)", search_scope=BASE, attributes=["*", "+"])
+    raw = admin.response[0]["raw_attributes"]
+    return {k.lower(): sorted(bytes(v) for v in vs) for k, vs in raw.items()}
+
+
+def test_the_exported_archive_is_ldif_that_ldapadd_restores(
+    directory: Directory, slapd: Sandbox, admin: Connection, tmp_path: Path
+) -> None:
+    long_reason = "Khoá vì không đăng nhập quá 90 ngày " * 6 + "[caobang-2025 Đ8.2a]"
+    dn = _create(
+        directory,
+        "hungdv.skhcn",
+        password="Xy7!first-one",
+        extra={"title": (" leading space",), "description": ("a\nb: <c",)},
+    )
+    assert _bind(slapd, dn, "Xy7!first-one").bound
+    directory.set_state(dn, State.LOCKED, _now(), long_reason, delivery=True)
+    before = _raw(admin, dn)
+
+    ldif = directory.export(dn)
+
+    names = {line.split(":", 1)[0].lower() for line in _unfold(ldif) if ":" in line}
+    for kept in ("entryUUID", "createTimestamp", "pwdChangedTime", "authTimestamp", "pwdReset"):
+        assert kept.lower() in names, kept  # the archive keeps the operational attributes
+    assert "pwdaccountlockedtime" in names and "userpassword" in names
+    directory.delete(dn)
+    assert not admin.search(dn, "(objectClass=*)", search_scope=BASE)
+
+    addable = [
+        line
+        for line in _unfold(ldif)
+        if not line.startswith("#") and line.split(":", 1)[0] not in COMPUTED
+    ]
+    path = tmp_path / "restore.ldif"
+    path.write_text("\n".join(addable) + "\n", encoding="utf-8")
+    # Relax lets the rootdn load entryUUID, createTimestamp, pwdChangedTime, … as archived
+    done = subprocess.run(
+        [
+            *("ldapadd", "-x", "-H", slapd.url, "-D", slapd.admin_dn, "-w", slapd.admin_password),
+            *("-e", "relax", "-f", str(path)),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    after = _raw(admin, dn)
+    computed = {c.lower() for c in COMPUTED}
+    assert {k: v for k, v in after.items() if k not in computed} == {
+        k: v for k, v in before.items() if k not in computed
+    }
+    assert after["entryuuid"] == before["entryuuid"]
