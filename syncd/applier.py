@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from syncd.model import Action, ActionKind, Plan, State
@@ -92,6 +92,9 @@ def apply_plan(
         raise ValueError(f"refusing to apply a refused plan: {plan.refused}")
     result = RunResult(run_id)
     down = 0  # actions in a row that failed on a transient error
+    # Actions address an entry by the DN the plan read; a move earlier in this run renames
+    # it, so later actions on the same entry (a transfer's restore) follow it to its new DN.
+    renamed: dict[str, str] = {}
     for i, action in enumerate(plan.actions):
         if should_stop is not None and should_stop():
             # SIGTERM: the action in flight finished and was audited; the rest waits for the
@@ -110,6 +113,8 @@ def apply_plan(
                 ),
                 rng,
             )
+        if action.dn is not None and action.dn.lower() in renamed:
+            action = replace(action, dn=renamed[action.dn.lower()])
         dn = action.dn
         error = ""
         extra: dict[str, str] = {}
@@ -136,6 +141,8 @@ def apply_plan(
                 error = f"{type(exc).__name__}: {exc}"
                 break
         ok = not error
+        if ok and action.dn and dn and dn.lower() != action.dn.lower():
+            renamed[action.dn.lower()] = dn
         down = down + 1 if transient else 0
         result.outcomes.append(Outcome(action, ok, error, dn))
         if ok and password:
@@ -215,7 +222,9 @@ def _execute(
         extra["delivery"] = f"{'kept' if receives.value else 'blocked'} ({receives.article})"
         directory.set_state(dn, State.LOCKED, now, cite, delivery=receives.value)
     elif kind is ActionKind.REVOKE:
-        directory.set_state(dn, State.REVOKED, now, cite, delivery=False)
+        # revoking a locked account keeps the lock's date: the purge clock counts "locked
+        # or revoked continuously" (syncd.plan.states)
+        directory.set_state(dn, State.REVOKED, action.since or now, cite, delivery=False)
     elif kind is ActionKind.PURGE:
         if archive is None:
             raise DirectoryError("purge needs an archive: nothing is deleted unexported")

@@ -157,6 +157,10 @@ SCHEMA: dict[str, Field] = {
         kind=None,
         children={"alias_days": Field(kind=int, default=180, check=_positive)},
     ),
+    "adoption": Field(
+        kind=None,
+        children={"unmatched": Field(default="decide", choices=("decide", "revoke"))},
+    ),
 }
 
 
@@ -198,6 +202,15 @@ class Safety:
     max_purge_share: float = 0.05
     max_purge_count: int = 10
     max_org_drop_share: float = 0.5  # a roster dropping more of an org's people is refused
+
+
+@dataclass(frozen=True)
+class AdoptionSettings:
+    """Accounts made before syncd, without an employee number, that match nobody on an
+    authoritative roster: ``decide`` asks an operator (``syncd decide ID --revoke|--ignore``),
+    ``revoke`` revokes them like any account dropped from the roster (guarded)."""
+
+    unmatched: str = "decide"
 
 
 @dataclass(frozen=True)
@@ -247,6 +260,7 @@ class Config:
     roster: RosterSettings = field(default_factory=RosterSettings)
     safety: Safety = field(default_factory=Safety)
     alias_days: int = 180
+    adoption: AdoptionSettings = field(default_factory=AdoptionSettings)
     rules: Profile | None = None  # the profile with the site's overrides
     lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
@@ -461,6 +475,7 @@ def _build(raw: dict[str, Any], source: Path, node: yaml.Node) -> Config:
         ),
         safety=Safety(**{k: v for k, v in raw["safety"].items()}),
         alias_days=raw["transfer"]["alias_days"],
+        adoption=AdoptionSettings(**raw["adoption"]),
         rules=effective,
         lifecycle=LifecycleSettings(
             activity_file=path(lc["activity_file"]) if lc["activity_file"] else None,

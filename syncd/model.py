@@ -169,6 +169,9 @@ class Action:
     new_uid: str | None = None
     request_key: str | None = None  # a roster request this action fulfils (done once)
     rule: str = ""  # what triggered it, for guards and reports (e.g. "missing-from-roster")
+    # when the new state began, if not the plan's ``now``: a locked account that is revoked
+    # stays "locked or revoked continuously" since its lock (syncd.plan.states)
+    since: datetime | None = None
 
     def sort_key(self) -> tuple[int, str, str]:
         return (ACTION_ORDER[self.kind], self.org or "", self.uid)
@@ -207,6 +210,11 @@ class Plan:
     # stages over their safety limit: their actions are not in ``actions`` (the rest applies);
     # each line says what was held back and how to release it (--allow-mass-change)
     held: tuple[str, ...] = ()
+    # roster requests (``employee|request``) this plan finds already satisfied, and those done
+    # before that the rosters no longer carry (a new request of the same kind may then come):
+    # the runner records both after an apply, never for a plan alone
+    requests_done: frozenset[str] = frozenset()
+    requests_withdrawn: frozenset[str] = frozenset()
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from syncd.lifecycle import Event
 from syncd.model import Account
+from syncd.plan.lifecycle import Event
 
 
 def lock_warning(acc: Account, ev: Event, domain: str) -> tuple[str, str]:

@@ -79,6 +79,31 @@ class Flag:
     source: str
 
 
+ACTIVITY_KINDS = ("login", "send", "receive")
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What counts as a sign of life for the inactivity clocks, per regulation.
+
+    ``login`` (a bind, read from the directory), ``send`` and ``receive`` (from the mail
+    server's records, imported): Cao Bằng 2025 counts logins only (Đ8.2a), Hưng Yên send and
+    receive (Đ7.2a), Tuyên Quang any of the three (Đ8.2a).
+    """
+
+    sources: tuple[str, ...]
+    article: str
+    source: str
+
+
+def _no_flag() -> Flag:
+    return Flag(False, "", "")
+
+
+def _login_only() -> Activity:
+    return Activity(("login",), "", "")
+
+
 @dataclass(frozen=True)
 class Lifecycle:
     lock_inactive: Clock
@@ -88,6 +113,9 @@ class Lifecycle:
     purge_locked: Clock
     locked_receives_mail: Flag
     manual_lock: Mapping[str, str] = field(default_factory=dict)
+    activity: Activity = field(default_factory=_login_only)
+    # a cancelled account is archived and deleted at once (tuyenquang-2025 Đ7.2)
+    delete_on_leave: Flag = field(default_factory=_no_flag)
 
 
 @dataclass(frozen=True)
@@ -136,6 +164,19 @@ def _flag(data: Any, where: str, source: str) -> Flag:
     return Flag(data["value"], str(data.get("article", "")), source)
 
 
+def _activity(data: Any, where: str, source: str) -> Activity:
+    if not isinstance(data, Mapping) or "article" not in data or "sources" not in data:
+        raise ProfileError(f"{where}: needs sources: [login, send, receive] and article:")
+    sources = data["sources"]
+    if (
+        not isinstance(sources, list)
+        or not sources
+        or any(s not in ACTIVITY_KINDS for s in sources)
+    ):
+        raise ProfileError(f"{where}: sources must be a non-empty list of {ACTIVITY_KINDS}")
+    return Activity(tuple(sources), str(data["article"]), source)
+
+
 def parse_profile(data: Mapping[str, Any], source: str) -> Profile:
     try:
         lc = data["lifecycle"]
@@ -152,6 +193,14 @@ def parse_profile(data: Mapping[str, Any], source: str) -> Profile:
                 f"profile {data['id']}",
             ),
             manual_lock={r: str(lc["manual_lock"][r]) for r in LOCK_REASONS},
+            activity=_activity(
+                lc["activity"], f"{source}: lifecycle.activity", f"profile {data['id']}"
+            ),
+            delete_on_leave=_flag(
+                lc["delete_on_leave"],
+                f"{source}: lifecycle.delete_on_leave",
+                f"profile {data['id']}",
+            ),
         )
         return Profile(
             id=str(data["id"]),
@@ -177,11 +226,14 @@ def with_overrides(profile: Profile, rules: Mapping[str, Any], source: str) -> P
             if isinstance(value, Mapping) and "article" not in value:
                 value = {**value, "article": getattr(lc, key).article + " (site override)"}
             changes[key] = _clock(value, where, source)
-        elif key == "locked_receives_mail":
+        elif key in ("locked_receives_mail", "delete_on_leave"):
             changes[key] = _flag(value, where, source)
+        elif key == "activity":
+            changes[key] = _activity(value, where, source)
         else:
             raise ProfileError(
-                f"{where}: unknown rule (known: {', '.join(CLOCKS)}, locked_receives_mail)"
+                f"{where}: unknown rule (known: {', '.join(CLOCKS)}, locked_receives_mail, "
+                "delete_on_leave, activity)"
             )
     return replace(profile, lifecycle=replace(lc, **changes))
 

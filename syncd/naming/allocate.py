@@ -116,16 +116,43 @@ class UidPool:
         self.taken[uid] = holder
 
 
-def _expansions(scheme: Scheme, name: ParsedName, org: str) -> Iterator[str]:
+def _expansion_tokens(scheme: Scheme, name: ParsedName, org: str) -> Iterator[dict[str, str]]:
     """Lengthen abbreviated words one letter at a time, left to right, each fully in turn."""
-    tokens = scheme.tokens(name.words, org)
     others = name.others
     lengths = [1] * len(others)
     for i, word in enumerate(others):
         for k in range(2, len(word) + 1):
             lengths[i] = k
+            tokens = scheme.tokens(name.words, org)
             tokens["initials"] = "".join([w[:n] for w, n in zip(others, lengths, strict=True)])
-            yield scheme.render_tokens(tokens)
+            yield tokens
+
+
+def _expansions(scheme: Scheme, name: ParsedName, org: str) -> Iterator[str]:
+    for tokens in _expansion_tokens(scheme, name, org):
+        yield scheme.render_tokens(tokens)
+
+
+def _expand(scheme: Scheme, name: ParsedName, org: str, pool: UidPool) -> str | None:
+    """Tuyên Quang Đ5.2: lengthen until unique; identical unaccented names get a number.
+
+    At every step, a candidate held by someone whose unaccented full name is the same as
+    this person's means lengthening cannot tell them apart: the order number is appended to
+    that candidate (``ngovan`` held by Ngô Văn An → Ngô Văn Ấn gets ``ngovan1``).
+    """
+    base_tokens = scheme.tokens(name.words, org)
+    for tokens in (base_tokens, *_expansion_tokens(scheme, name, org)):
+        uid = scheme.render_tokens(dict(tokens))
+        if check_local_part(uid) is not None:
+            continue
+        why = pool.unavailable(uid)
+        if why is None:
+            return uid
+        if why == "taken" and pool.holder(uid) == name.folded:
+            return _first_free(pool, _numbered(scheme, dict(tokens), uid, pool))
+    return _first_free(
+        pool, _numbered(scheme, base_tokens, scheme.render_tokens(base_tokens), pool)
+    )
 
 
 def _numbered(scheme: Scheme, tokens: dict[str, str], base: str, pool: UidPool) -> Iterator[str]:
@@ -186,12 +213,8 @@ def allocate(
             detail=f"{base} is {why}; {scheme.article}: an operator agrees a name with the person",
             candidates=tuple(options),
         )
-    elif scheme.collision is Collision.EXPAND and (
-        why != "taken" or pool.holder(base) != name.folded
-    ):
-        uid = _first_free(pool, _expansions(scheme, name, org)) or _first_free(
-            pool, _numbered(scheme, tokens, base, pool)
-        )
+    elif scheme.collision is Collision.EXPAND:
+        uid = _expand(scheme, name, org, pool)
     elif scheme.collision is Collision.ORG_SUFFIX and org:
         uid = _first_free(pool, [f"{base}.{org}"]) or _first_free(
             pool, _numbered(scheme, tokens, base, pool)

@@ -66,3 +66,25 @@ def fold_words(text: str) -> str:
     """
     words = (to_ascii(w) for w in re.split(r"[\s\-]+", normalise(text)))
     return " ".join(w for w in words if w)
+
+
+# The five Vietnamese tone marks (the sixth tone has none); vowel marks (breve, circumflex,
+# horn) and đ are part of the letter, not the tone.
+_TONES = {"\u0300": "2", "\u0301": "1", "\u0303": "4", "\u0309": "3", "\u0323": "5"}
+
+
+def name_key(text: str) -> str:
+    """The full name as a person owns it: case and spacing aside, every mark kept.
+
+    Used to decide that an account without an employee number belongs to a person: ``Lý Thị
+    Hòa`` is not ``Lý Thị Hoa`` (tone marks separate different names), while the old and new
+    tone placements ``Hoà``/``Hòa``, ``Thuỷ``/``Thủy`` are the same name written two ways, so
+    each word is compared as its letters plus which tone it carries, wherever the mark sits.
+    """
+    words = []
+    for word in normalise(text).lower().split(" "):
+        decomposed = unicodedata.normalize("NFD", word)
+        tones = "".join(_TONES[ch] for ch in decomposed if ch in _TONES)
+        letters = unicodedata.normalize("NFC", "".join(c for c in decomposed if c not in _TONES))
+        words.append(f"{letters}{tones}")
+    return " ".join(words)

@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from syncd.lifecycle import activity_reference, due, forecast, timeline
 from syncd.model import Account, ActionKind, Exemption, Kind, State
+from syncd.plan.lifecycle import activity_reference, due, forecast, timeline
 from syncd.profiles import PROFILES, Duration, with_overrides
 
 T0 = datetime(2026, 1, 10, 8, 0, tzinfo=UTC)
@@ -136,8 +136,9 @@ def test_hungyen_2025_D7_2d_lock_when_default_password_kept_one_month() -> None:
 
 def test_hungyen_2025_D6_2c_revoke_after_6_months_without_send_or_receive() -> None:
     locked = acc(State.LOCKED, since=datetime(2026, 4, 11, tzinfo=UTC))
-    assert step("hungyen-2025", locked, datetime(2026, 7, 9, tzinfo=UTC)) is None
-    assert step("hungyen-2025", locked, datetime(2026, 7, 11, tzinfo=UTC)) == (
+    sent = {"a.skhcn@x.gov.vn": {"send": T0}}
+    assert step("hungyen-2025", locked, datetime(2026, 7, 9, tzinfo=UTC), sent) is None
+    assert step("hungyen-2025", locked, datetime(2026, 7, 11, tzinfo=UTC), sent) == (
         ActionKind.REVOKE,
         "revoke_inactive",
         "hungyen-2025 Đ6.2c",
@@ -183,11 +184,15 @@ def test_tuyenquang_2025_D8_1_locked_mailbox_neither_sends_nor_receives() -> Non
 # -- shared behaviour -------------------------------------------------------------------------
 
 
-def test_an_exemption_covering_today_prevents_the_inactivity_lock_until_it_ends() -> None:
+def test_a_notified_absence_restarts_the_inactivity_clock_when_it_ends() -> None:
     leave = Exemption("E1", "nghỉ thai sản", date(2026, 3, 1), date(2026, 9, 30))
     assert step("caobang-2025", acc(), days(120), exemptions=[leave]) is None
+    # back on 1 October: a full 90 days to log in again, not a lock the morning after
+    back = datetime(2026, 10, 1, tzinfo=UTC)
+    assert step("caobang-2025", acc(), back + timedelta(days=1), exemptions=[leave]) is None
+    assert step("caobang-2025", acc(), back + timedelta(days=89), exemptions=[leave]) is None
     assert (
-        step("caobang-2025", acc(), datetime(2026, 10, 2, tzinfo=UTC), exemptions=[leave])[1]
+        step("caobang-2025", acc(), back + timedelta(days=91), exemptions=[leave])[1]
         == "lock_inactive"
     )  # type: ignore[index]
     expired = Exemption("E1", "ốm", date(2025, 1, 1), date(2025, 12, 31))
@@ -200,13 +205,30 @@ def test_a_restore_restarts_the_clock() -> None:
     assert step("caobang-2025", restored, days(191))[1] == "lock_inactive"  # type: ignore[index]
 
 
-def test_newest_activity_wins_and_mail_activity_counts() -> None:
+def test_newest_activity_the_profile_counts_wins() -> None:
     account = acc(last_login=days(0))
-    assert step("caobang-2025", account, days(100), activity={"a.skhcn@x.gov.vn": days(50)}) is None
-    assert activity_reference(account, {"a.skhcn@x.gov.vn": days(50)}) == (
-        days(50),
-        "mail activity",
+    mail = {"a.skhcn@x.gov.vn": {"mail": days(50)}}
+    # Tuyên Quang Đ8.2a counts login, send or receive: the mail at day 50 keeps it open
+    assert step("tuyenquang-2025", account, days(200), activity=mail) is None
+    sources = PROFILES["tuyenquang-2025"].lifecycle.activity.sources
+    assert activity_reference(account, mail, sources) == (days(50), "mail activity")
+
+
+def test_caobang_2025_D8_2a_counts_logins_only_not_mail_activity() -> None:
+    account = acc(last_login=days(0))
+    mail = {"a.skhcn@x.gov.vn": {"mail": days(50), "send": days(60)}}
+    assert step("caobang-2025", account, days(91), activity=mail) == (
+        ActionKind.LOCK,
+        "lock_inactive",
+        "caobang-2025 Đ8.2a",
     )
+
+
+def test_hungyen_2025_D7_2a_counts_send_and_receive_not_logins() -> None:
+    daily = acc(last_login=days(95), since=T0)  # logs in, but sends and receives nothing
+    assert step("hungyen-2025", daily, days(96))[1] == "lock_inactive"  # type: ignore[index]
+    received = {"a.skhcn@x.gov.vn": {"receive": days(80)}}
+    assert step("hungyen-2025", daily, days(96), activity=received) is None
 
 
 def test_never_used_account_ages_from_password_issue_then_creation() -> None:

@@ -8,7 +8,7 @@ from syncd.config import Safety
 from syncd.model import Account, ActionKind, DecisionKind, HrStatus, Kind, Person, Request, State
 from syncd.naming import get_scheme
 from syncd.orgs import parse_catalogue
-from syncd.planner import PlanInput, make_plan
+from syncd.plan import PlanInput, make_plan
 from syncd.profiles import PROFILES
 from syncd.roster import Snapshot
 from syncd.state import LocalState
@@ -167,14 +167,18 @@ def test_hungyen_transfer_collision_becomes_a_decision() -> None:
     assert not any(a.kind is ActionKind.MOVE for a in p.actions)
 
 
-def test_revocation_count_limit_refuses_the_plan() -> None:
+def test_a_stage_over_its_count_limit_is_held_back_and_the_rest_applies() -> None:
     accounts = [acc(f"u{i}.skhcn", f"Lê Văn A{i}", emp=f"E{i}") for i in range(5)]
     p = plan(
-        [person("E0", "Lê Văn A0")],
+        [person("E0", "Lê Văn A0"), person("E9", "Hoàng Văn Phúc")],
         accounts,
         safety=Safety(max_revoke_share=1.0, max_revoke_count=3, max_org_drop_share=1.0),
     )
-    assert p.refused and "max_revoke_count = 3" in p.refused
+    assert p.refused is None
+    assert len(p.held) == 1 and "max_revoke_count = 3" in p.held[0]
+    assert "--allow-mass-change" in p.held[0]
+    # the new hire is not blocked by the held-back revocations
+    assert [a.kind for a in p.actions] == [ActionKind.CREATE]
     ok = plan(
         [person("E0", "Lê Văn A0")],
         accounts,
@@ -192,7 +196,7 @@ def test_plan_is_deterministic() -> None:
 
 
 def test_ignored_decision_is_not_raised_again() -> None:
-    from syncd.planner import decision_id
+    from syncd.plan import decision_id
     from syncd.state import Resolution, Resolve
 
     state = LocalState(resolutions={decision_id("account", "tuanlv"): Resolution(Resolve.IGNORE)})
@@ -218,4 +222,5 @@ def test_the_global_revoke_share_applies_across_organisations() -> None:
     leaving = [person(f"E{i}", f"Lê Văn A{i}", status=HrStatus.RETIRED) for i in range(3)]
     staying = [person(f"E{i}", f"Lê Văn A{i}") for i in range(3, 10)]
     p = plan(leaving + staying, accounts)
-    assert p.refused and "max_revoke_share = 10%" in p.refused
+    assert p.refused is None and not any(a.kind is ActionKind.REVOKE for a in p.actions)
+    assert len(p.held) == 1 and "max_revoke_share = 10%" in p.held[0]

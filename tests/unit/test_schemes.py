@@ -165,3 +165,17 @@ def test_template_scheme_errors_are_clear(data: dict, message: str) -> None:
 def test_unknown_scheme_lists_the_known_ones() -> None:
     with pytest.raises(SchemeError, match="caobang-2025"):
         get_scheme("nowhere-2030")
+
+
+def test_tuyenquang_2025_identical_name_found_after_lengthening_gets_a_number() -> None:
+    """Đ5.2: ``ngovan`` is held by Ngô Văn An; Ngô Văn Ấn's unaccented name is identical, so
+    lengthening further (``ngovaan``) would be wrong: the order number goes on ``ngovan``."""
+    pool = UidPool.build(
+        taken={
+            "nvan.stc": "nguyen van an",
+            "ngvan.stc": "nghiem van an",
+            "ngovan.stc": "ngo van an",
+        }
+    )
+    [uid] = _uids("tuyenquang-2025", [("Ngô Văn Ấn", "stc")], pool)
+    assert uid.uid == "ngovan1.stc"

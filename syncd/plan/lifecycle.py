@@ -6,20 +6,21 @@ inactivity, purge after a long continuous lock — each with its reason and arti
 ``now`` applies only the *first* due event (one step per run; the next step is projected again
 from the real new state), and ``forecast`` lists what falls in a coming window.
 
-The activity reference is the newest sign of life: directory login times (``pwdLastSuccess``,
-``authTimestamp``) and imported mail activity; without any, the password's set time, then the
-creation. A state change to active (create, link, restore) restarts the clock. Exemptions (the
-regulations' "notified reason") suspend the inactivity rules on the days they cover.
+The activity reference is the newest sign of life that the profile counts (``lifecycle.activity``:
+directory login times ``pwdLastSuccess``/``authTimestamp``, and the mail server's send/receive
+records); without any, the password's set time, then the creation. A state change to active
+(create, link, restore) restarts the clock. An exemption (the regulations' "notified reason":
+leave, study, illness) inside the window restarts the clock on the day after it ends.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from syncd.model import Account, ActionKind, Exemption, Kind, State
-from syncd.profiles import Clock, Lifecycle
+from syncd.profiles import Clock, Duration, Lifecycle
 
 
 @dataclass(frozen=True)
@@ -31,17 +32,28 @@ class Event:
     article: str
 
 
+Activity = Mapping[str, Mapping[str, datetime]]  # address → kind (login/send/receive/mail) → last
+
+
+def counts(kind: str, sources: Sequence[str]) -> bool:
+    """Whether imported activity of ``kind`` is a sign of life for a profile counting
+    ``sources``; ``mail`` (a mail log that does not say the direction) is send or receive."""
+    if kind == "mail":
+        return "send" in sources or "receive" in sources
+    return kind in sources
+
+
 def activity_reference(
-    acc: Account, imported: Mapping[str, datetime]
+    acc: Account, imported: Activity, sources: Sequence[str] = ("login",)
 ) -> tuple[datetime | None, str]:
-    """The newest sign of life of ``acc`` and what it was."""
+    """The newest sign of life of ``acc`` that its profile counts, and what it was."""
     seen: list[tuple[datetime, str]] = []
-    if acc.last_login:
+    if acc.last_login and "login" in sources:
         seen.append((acc.last_login, "last login"))
     for mail in acc.mail:
-        when = imported.get(mail.lower())
-        if when:
-            seen.append((when, "mail activity"))
+        for kind, when in imported.get(mail.lower(), {}).items():
+            if counts(kind, sources):
+                seen.append((when, f"last {kind}" if kind != "mail" else "mail activity"))
     if seen:
         best: tuple[datetime | None, str] = max(seen)
     elif acc.password_changed:
@@ -59,18 +71,49 @@ def activity_reference(
     return best
 
 
-def _uncovered(when: datetime, exemptions: Sequence[Exemption]) -> tuple[datetime, str]:
-    """The first moment from ``when`` that no exemption covers, and why it moved."""
+def effective(lc: Lifecycle, available: Collection[str]) -> tuple[Lifecycle, str | None]:
+    """The clocks that can be applied with the activity sources at hand.
+
+    A clock that counts only activity nobody reports (Hưng Yên's send/receive without the
+    mail server's records) would lock every user on the same day: it is switched off, and
+    the returned notice says why and what to configure.
+    """
+    wanted = lc.activity.sources
+    known = [k for k in wanted if k in available]
+    if known:
+        return lc, None
+    off_lock = replace(lc.lock_inactive, after=None)
+    off_revoke = replace(lc.revoke_inactive, after=None)
+    notice = (
+        f"{lc.activity.article} counts {' / '.join(wanted)} activity and no source of it is "
+        "configured (lifecycle.activity_file: the mail server's records): the inactivity "
+        "lock and revoke are not applied"
+    )
+    if lc.lock_inactive.after is None and lc.revoke_inactive.after is None:
+        return lc, None
+    return replace(lc, lock_inactive=off_lock, revoke_inactive=off_revoke), notice
+
+
+def _restarted(
+    clock: Duration, ref: datetime, exemptions: Sequence[Exemption]
+) -> tuple[datetime, str]:
+    """The inactivity reference once notified absences are taken into account.
+
+    An absence (leave, study, illness) that falls inside the inactivity window restarts the
+    clock on the day after it ends: a person back from six months of leave gets a full
+    period to log in again, not a lock the morning after.
+    """
     note = ""
     moved = True
     while moved:
         moved = False
-        for ex in exemptions:
-            if ex.covers(when.date()):
-                nxt = datetime.combine(ex.until + timedelta(days=1), datetime.min.time(), UTC)
-                note = f"; exempt until {ex.until} ({ex.reason})"
-                when, moved = max(when, nxt), True
-    return when, note
+        deadline = clock.after(ref)
+        for ex in sorted(exemptions, key=lambda e: e.start):
+            back = datetime.combine(ex.until + timedelta(days=1), datetime.min.time(), UTC)
+            if ex.start <= deadline.date() and back > ref:
+                ref, moved = back, True
+                note = f"; clock restarted after a notified absence until {ex.until} ({ex.reason})"
+    return ref, note
 
 
 def _days(a: datetime, b: datetime) -> int:
@@ -87,22 +130,22 @@ def _inactivity(
 ) -> Event | None:
     if clock.after is None:
         return None
-    when, note = _uncovered(clock.after.after(ref), exemptions)
+    start, note = _restarted(clock.after, ref, exemptions)
     reason = f"no activity since {ref:%Y-%m-%d} ({src}), limit {clock.after}{note}"
-    return Event(when, kind, rule, reason, clock.article)
+    return Event(clock.after.after(start), kind, rule, reason, clock.article)
 
 
 def timeline(
     acc: Account,
     lc: Lifecycle,
-    imported: Mapping[str, datetime],
+    imported: Activity,
     exemptions: Sequence[Exemption],
     now: datetime,
 ) -> list[Event]:
     """Every lifecycle event ahead of ``acc``, projected in order from its current state."""
     if not acc.managed or acc.kind is not Kind.PERSON:
         return []
-    ref, src = activity_reference(acc, imported)
+    ref, src = activity_reference(acc, imported, lc.activity.sources)
     events: list[Event] = []
     state = acc.state
     since = acc.state_since or acc.created or now
@@ -195,7 +238,7 @@ def due(events: Iterable[Event], now: datetime) -> Event | None:
 def forecast(
     accounts: Iterable[Account],
     lc: Lifecycle,
-    imported: Mapping[str, datetime],
+    imported: Activity,
     exemptions: Mapping[str, Sequence[Exemption]],
     now: datetime,
     days: int,
@@ -217,7 +260,7 @@ def forecast(
 def warnings_due(
     accounts: Iterable[Account],
     lc: Lifecycle,
-    imported: Mapping[str, datetime],
+    imported: Activity,
     exemptions: Mapping[str, Sequence[Exemption]],
     now: datetime,
     days_before: int,

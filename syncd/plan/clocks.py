@@ -1,0 +1,41 @@
+"""The regulation's clocks in a plan: one lifecycle step per account per run.
+
+Accounts an HR action already touches in this plan are left to the next run, which projects
+the clocks again from the real new state (never lock and revoke at once).
+"""
+
+from __future__ import annotations
+
+from syncd.model import Kind
+from syncd.plan.context import Ctx
+from syncd.plan.lifecycle import due, effective, timeline
+from syncd.plan.states import transition
+
+
+def clocks(ctx: Ctx) -> None:
+    touched = ctx.out.touched()
+    lc, notice = effective(ctx.profile.lifecycle, ctx.inp.activity_available)
+    if notice:
+        ctx.out.notices.append(notice)
+    for acc in ctx.index.accounts:
+        if acc.uid in touched or not acc.managed or acc.kind is not Kind.PERSON:
+            continue
+        if not ctx.in_scope(acc):
+            continue
+        exemptions = ctx.exemptions.get(acc.employee_number or "", ())
+        ev = due(timeline(acc, lc, ctx.inp.activity, exemptions, ctx.inp.now), ctx.inp.now)
+        if ev is None:
+            continue
+        step = transition(acc.state, ev.kind)
+        ctx.out.add(
+            ev.kind,
+            acc.uid,
+            acc.org,
+            f"{ev.rule}: {ev.reason}",
+            ev.article,
+            dn=acc.dn,
+            employee_number=acc.employee_number,
+            full_name=acc.cn,
+            rule=ev.rule,
+            since=acc.state_since if step.keeps_since else None,
+        )

@@ -1,0 +1,113 @@
+"""What a plan collects, and the attributes HR decides for a person.
+
+:class:`Emitter` is the one place actions, decisions, notices and held-back stages are written
+to while a plan is built; every other planning module reads the inputs and calls it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from syncd.model import Account, Action, ActionKind, Decision, DecisionKind, Person
+from syncd.naming.text import normalise
+
+GENERALIZED = "%Y%m%d%H%M%SZ"
+
+Attrs = dict[str, tuple[str, ...]]
+
+
+def decision_id(*parts: str | None) -> str:
+    """Stable across runs, so an operator's answer finds its question again."""
+    return hashlib.sha256("\0".join(p or "" for p in parts).encode()).hexdigest()[:10]
+
+
+def display_name(name: str) -> str:
+    """The name as it should appear: NFC, single spaces; ALL-CAPS or all-lower made Title."""
+    name = normalise(name)
+    return name.title() if name.isupper() or name.islower() else name
+
+
+def person_attrs(p: Person) -> Attrs:
+    """The directory attributes HR decides for a person (the uid and mail aside)."""
+    name = display_name(p.full_name)
+    words = name.split(" ")
+    return {
+        "cn": (name,),
+        "displayName": (name,),
+        "sn": (words[0],),
+        "givenName": (" ".join(words[1:]),) if len(words) > 1 else (),
+        "employeeNumber": (p.employee_number,),
+        "ou": (p.org,),
+        "departmentNumber": (p.office,) if p.office else (),
+        "title": (p.title,) if p.title else (),
+    }
+
+
+def current_attrs(a: Account) -> Attrs:
+    return {
+        "cn": (a.cn,) if a.cn else (),
+        "sn": (a.sn,) if a.sn else (),
+        "givenName": (a.given_name,) if a.given_name else (),
+        "employeeNumber": (a.employee_number,) if a.employee_number else (),
+        "ou": (a.org,) if a.org else (),
+        "departmentNumber": (a.office,) if a.office else (),
+        "title": (a.title,) if a.title else (),
+    }
+
+
+def drift(want: Attrs, acc: Account, skip: Iterable[str] = ()) -> tuple[Attrs, Attrs]:
+    """The attributes of ``want`` that differ from ``acc``, and their current values."""
+    have = current_attrs(acc)
+    changed = {k: v for k, v in want.items() if k in have and k not in skip and have[k] != v}
+    if "cn" in changed:
+        changed["displayName"] = want["displayName"]
+    return changed, {k: have.get(k, ()) for k in changed}
+
+
+@dataclass
+class Emitter:
+    """The plan being built: actions, decisions, notices, held-back stages, requests."""
+
+    now: datetime
+    actions: list[Action] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
+    # roster requests already fulfilled by the directory's state (nothing to do): done
+    requests_done: set[str] = field(default_factory=set)
+    # requests done earlier that the roster no longer carries: a new one may come
+    requests_withdrawn: set[str] = field(default_factory=set)
+
+    def add(
+        self, kind: ActionKind, uid: str, org: str | None, reason: str, article: str, **kw: object
+    ) -> None:
+        self.actions.append(Action(kind, uid, org, reason, article, **kw))  # type: ignore[arg-type]
+
+    def touched(self) -> set[str]:
+        return {a.uid for a in self.actions}
+
+    def decide(
+        self,
+        kind: DecisionKind,
+        key: str,
+        org: str | None,
+        summary: str,
+        p: Person | None = None,
+        candidates: Sequence[str] = (),
+        article: str = "",
+    ) -> None:
+        self.decisions.append(
+            Decision(
+                id=key,
+                kind=kind,
+                org=org,
+                summary=summary,
+                employee_number=p.employee_number if p else None,
+                full_name=p.full_name if p else "",
+                candidates=tuple(candidates),
+                article=article,
+            )
+        )

@@ -1,0 +1,84 @@
+"""Safety limits: what a run may not do alone.
+
+Two kinds of limit, with different answers:
+
+- Signs of truncated input refuse the whole run (nothing changes): a roster that drops a
+  large share of an organisation's people is a cut-off file far more often than a mass
+  departure.
+- A stage (lock, revoke, purge) that would touch more accounts than its limit is *held
+  back*: its actions are taken out of the plan and reported, and everything else — new hires,
+  HR requests, the other stages — still applies. ``--allow-mass-change`` releases it, audited.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from syncd.config import Safety
+from syncd.model import Account, Action, ActionKind, Kind, State
+
+STAGES = (ActionKind.LOCK, ActionKind.REVOKE, ActionKind.PURGE)
+
+
+def refusal(actions: Sequence[Action], people: Sequence[Account], s: Safety) -> str | None:
+    """Why the whole run must stop, or None."""
+    dropped: dict[str, int] = defaultdict(int)
+    for a in actions:
+        if a.rule == "missing-from-roster":
+            dropped[a.org or "?"] += 1
+    for org, n in sorted(dropped.items()):
+        size = sum(1 for a in people if a.org == org and a.state is not State.REVOKED)
+        if n >= 2 and size and n / size > s.max_org_drop_share:
+            return (
+                f"the roster of {org} drops {n} of its {size} people, more than "
+                f"safety.max_org_drop_share = {s.max_org_drop_share:.0%}: a truncated "
+                "file? nothing was changed"
+            )
+    return None
+
+
+def hold(
+    actions: Sequence[Action], people: Sequence[Account], s: Safety
+) -> tuple[list[Action], list[str]]:
+    """The actions that may run, and one line per stage held back over its limit."""
+    live = sum(1 for a in people if a.state is not State.REVOKED)
+    limits = {
+        ActionKind.LOCK: ("lock", s.max_lock_count, s.max_lock_share, live),
+        ActionKind.REVOKE: ("revoke", s.max_revoke_count, s.max_revoke_share, live),
+        ActionKind.PURGE: ("purge", s.max_purge_count, s.max_purge_share, len(people)),
+    }
+    held_kinds: set[ActionKind] = set()
+    lines: list[str] = []
+    for kind in STAGES:
+        name, max_count, max_share, population = limits[kind]
+        hits = [a for a in actions if a.kind is kind]
+        if not hits:
+            continue
+        by_org: dict[str, int] = defaultdict(int)
+        for a in hits:
+            by_org[a.org or "?"] += 1
+        detail = ", ".join(f"{o}: {n}" for o, n in sorted(by_org.items()))
+        over = None
+        if len(hits) > max_count:
+            over = f"more than safety.max_{name}_count = {max_count}"
+        elif len(hits) > max(1, int(max_share * population)):
+            over = f"of {population} managed accounts, more than safety.max_{name}_share = "
+            over += f"{max_share:.0%}"
+        if over is None:
+            continue
+        held_kinds.add(kind)
+        lines.append(
+            f"held back: {name} of {len(hits)} accounts ({detail}), {over}; everything else "
+            f"was applied. Check the plan (syncd plan), then release it with "
+            f"syncd reconcile --allow-mass-change"
+        )
+    return [a for a in actions if a.kind not in held_kinds], lines
+
+
+def managed_people(accounts: Sequence[Account], scope: frozenset[str] | None) -> list[Account]:
+    return [
+        a
+        for a in accounts
+        if a.managed and a.kind is Kind.PERSON and (scope is None or a.org in scope)
+    ]

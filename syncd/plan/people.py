@@ -1,0 +1,367 @@
+"""What HR says about each person: create, adopt, update, move, restore, reset, revoke.
+
+One entry per employee number across the files of a run; each roster request (cấp mới,
+cấp lại mật khẩu, khôi phục, thu hồi) is carried out once per person: a request already
+done, or already true of the mailbox when first seen, is never repeated by a later run that
+re-reads the same roster or an edited copy of it. A new request of the same kind counts once
+the rosters have dropped the old one (or once it carries another date).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+
+from syncd.model import (
+    Account,
+    ActionKind,
+    DecisionKind,
+    HrStatus,
+    Person,
+    Request,
+    State,
+)
+from syncd.naming import Status, allocate
+from syncd.naming.allocate import check_local_part
+from syncd.naming.text import fold_words, name_key
+from syncd.plan.context import Ctx
+from syncd.plan.emit import GENERALIZED, decision_id, drift, person_attrs
+from syncd.plan.match import adopt, link
+from syncd.plan.states import transition
+from syncd.state import Resolve
+
+STATUS_VI = {
+    HrStatus.RETIRED: "nghỉ hưu",
+    HrStatus.RESIGNED: "nghỉ việc",
+    HrStatus.TRANSFERRED_OUT: "chuyển công tác",
+    HrStatus.DECEASED: "từ trần",
+}
+
+
+def request_key(p: Person) -> str:
+    """The identity of a roster request: one person, one kind of request."""
+    return f"{p.employee_number}|{p.request.value}"
+
+
+def done_keys(done: set[str]) -> set[str]:
+    """Requests done, as ``employee|request`` (older state files appended the file's hash)."""
+    return {"|".join(d.split("|")[:2]) for d in done}
+
+
+def choose(ctx: Ctx) -> tuple[list[Person], set[str]]:
+    """One entry per employee number across files; conflicting files skip the person."""
+    groups: dict[str, list[Person]] = defaultdict(list)
+    for snap in ctx.inp.snapshots:
+        for p in snap.people:
+            groups[p.employee_number].append(p)
+            ctx.sha_of[p.employee_number] = snap.sha256
+    chosen: list[Person] = []
+    for emp, group in groups.items():
+        active = [p for p in group if p.status is HrStatus.ACTIVE]
+        if len(group) == 1 or len(active) == 1:
+            chosen.append(active[0] if active else group[0])
+        elif not active:
+            chosen.append(group[0])
+        else:
+            where = ", ".join(p.source for p in group)
+            ctx.out.notices.append(
+                f"employee {emp} is active in several places ({where}); skipped until HR agrees"
+            )
+    return chosen, set(groups)
+
+
+def all_people(ctx: Ctx) -> set[str]:
+    """Plan every person of the rosters; return the employee numbers seen."""
+    people, seen = choose(ctx)
+    done = done_keys(ctx.inp.state.done_requests)
+    for p in people:
+        # a request done before and no longer on the roster: the next one is a new request
+        for key in done:
+            emp, _, kind = key.partition("|")
+            if emp == p.employee_number and kind != p.request.value:
+                ctx.out.requests_withdrawn.add(key)
+    same: dict[tuple[str, str], int] = defaultdict(int)
+    for p in people:
+        same[(name_key(p.full_name), p.org)] += 1
+    for p in people:
+        person(ctx, p, same[(name_key(p.full_name), p.org)], done)
+    return seen
+
+
+def person(ctx: Ctx, p: Person, same_name: int, done: set[str]) -> None:
+    accs = ctx.index.by_emp.get(p.employee_number, [])
+    if len(accs) > 1:
+        uids = ", ".join(a.uid for a in accs)
+        ctx.out.notices.append(
+            f"employee {p.employee_number} has several accounts ({uids}); skipped"
+        )
+        return
+    if accs:
+        if accs[0].managed:
+            existing(ctx, p, accs[0], request_key(p) in done)
+        return
+    new(ctx, p, same_name, request_key(p) in done)
+
+
+def new(ctx: Ctx, p: Person, same_name: int, done: bool) -> None:
+    if p.status.leaves or p.request is Request.REVOKE:
+        return
+    key = decision_id("person", p.employee_number)
+    res = ctx.inp.state.resolutions.get(key)
+    index, pool = ctx.index, ctx.pool
+    if res is not None:
+        if res.how is Resolve.IGNORE:
+            return
+        if res.how is Resolve.LINK:
+            target = index.by_uid.get(res.value)
+            if (
+                target
+                and target.managed
+                and not target.employee_number
+                and target.uid not in index.linked
+            ):
+                link(ctx, p, target, f"operator decision {key}: same person")
+                return
+            ctx.out.notices.append(
+                f"decision {key}: account {res.value!r} cannot be linked "
+                "(missing, unmanaged or already keyed)"
+            )
+        if res.how is Resolve.UID:
+            problem = check_local_part(res.value) or pool.unavailable(res.value)
+            if not problem:
+                pool.claim(res.value, fold_words(p.full_name))
+                create(ctx, p, res.value, f"operator decision {key}: chosen uid")
+                return
+            ctx.out.notices.append(f"decision {key}: chosen uid {res.value!r}: {problem}")
+
+    if adopt(ctx, p, same_name, key):
+        return
+    result = allocate(ctx.inp.scheme, p.full_name, p.org, pool)
+    scheme = ctx.inp.scheme
+    if result.status is Status.OK:
+        create(ctx, p, result.uid, result.detail)
+    elif result.status is Status.NEEDS_DECISION:
+        ctx.out.decide(
+            DecisionKind.UID_COLLISION,
+            key,
+            p.org,
+            f"{p.full_name} ({p.org}, {p.source}): {result.detail}",
+            p,
+            result.candidates,
+            scheme.article,
+        )
+    else:
+        ctx.out.decide(
+            DecisionKind.INVALID_NAME,
+            key,
+            p.org,
+            f"{p.full_name!r} ({p.org}, {p.source}): {result.detail}",
+            p,
+            (),
+            scheme.article,
+        )
+
+
+def create(ctx: Ctx, p: Person, uid: str, detail: str) -> None:
+    attrs = {"uid": (uid,), "mail": (ctx.mail(uid),), **person_attrs(p)}
+    scheme = ctx.inp.scheme
+    reason = f"new on the roster ({p.source}); uid by {scheme.id}"
+    if detail:
+        reason += f": {detail}"
+    article = f"{ctx.profile.hr_article}; {scheme.article}; " + (
+        f"one-time password, must change: {ctx.profile.must_change_article}"
+    )
+    ctx.out.add(
+        ActionKind.CREATE,
+        uid,
+        p.org,
+        reason,
+        article,
+        employee_number=p.employee_number,
+        full_name=p.full_name,
+        attrs=attrs,
+        request_key=request_key(p) if p.request is Request.CREATE else None,
+    )
+
+
+def leaves(ctx: Ctx, p: Person, acc: Account, done: bool) -> None:
+    """HR says the person left, or the organisation asks for revocation (thu hồi)."""
+    prof = ctx.profile
+    out = ctx.out
+    if acc.org != p.org:
+        if acc.state is not State.REVOKED:
+            out.notices.append(
+                f"{p.source}: {p.full_name} is listed as leaving "
+                f"{p.org} but the mailbox {acc.uid} is now in {acc.org}; not revoked"
+            )
+        return
+    asked = p.request is Request.REVOKE
+    if asked and done:
+        return  # carried out before; an operator may have restored it since
+    if asked:
+        why, art = "organisation requests revocation (thu hồi)", prof.request_article
+    else:
+        why, art = f"HR status {STATUS_VI[p.status]} ({p.status.value})", prof.hr_article
+    delete = prof.lifecycle.delete_on_leave
+    if delete.value:
+        # a cancelled account is archived, deleted and cannot be restored (tuyenquang Đ7.2)
+        out.add(
+            ActionKind.PURGE,
+            acc.uid,
+            acc.org,
+            f"{why}; {p.source}; a cancelled account is deleted (archived first)",
+            f"{art}; {delete.article}",
+            dn=acc.dn,
+            employee_number=p.employee_number,
+            full_name=p.full_name,
+            request_key=request_key(p) if asked else None,
+            rule="delete-on-leave",
+        )
+        return
+    if acc.state is State.REVOKED:
+        if asked:
+            out.requests_done.add(request_key(p))
+        return
+    step = transition(acc.state, ActionKind.REVOKE)
+    out.add(
+        ActionKind.REVOKE,
+        acc.uid,
+        acc.org,
+        f"{why}; {p.source}",
+        art,
+        dn=acc.dn,
+        employee_number=p.employee_number,
+        full_name=p.full_name,
+        request_key=request_key(p) if asked else None,
+        since=acc.state_since if step.keeps_since else None,
+    )
+
+
+def existing(ctx: Ctx, p: Person, acc: Account, done: bool) -> None:
+    if p.status.leaves or p.request is Request.REVOKE:
+        leaves(ctx, p, acc, done)
+        return
+    if acc.state is State.PROVISIONING:
+        return  # recovery finishes it first
+    prof, out, key = ctx.profile, ctx.out, request_key(p)
+    moved = acc.org != p.org
+    asks_restore = p.request in (Request.RESTORE, Request.CREATE) and not done
+    if asks_restore and acc.state is State.ACTIVE:
+        # true already when seen: done, so a later lock is not lifted by this old request
+        out.requests_done.add(key)
+    restore = acc.state is not State.ACTIVE and (
+        asks_restore or (moved and acc.state is State.REVOKED)
+    )
+    if acc.state is State.REVOKED and not restore:
+        out.notices.append(
+            f"{p.source}: {p.full_name} is active on the roster but "
+            f"{acc.uid} is revoked; request khôi phục to restore it"
+        )
+        return
+    dn = acc.dn
+    carries_org = ctx.inp.scheme.needs_org
+    if moved and carries_org:
+        move(ctx, p, acc)
+    changed, before = drift(
+        person_attrs(p), acc, skip=("ou", "departmentNumber") if moved and carries_org else ()
+    )
+    if changed:
+        why = f"HR data changed ({p.source})"
+        if "ou" in changed:
+            why = f"transferred from {acc.org} to {p.org} ({p.source}); uid unchanged"
+        out.add(
+            ActionKind.UPDATE,
+            acc.uid,
+            p.org,
+            why,
+            prof.hr_article,
+            dn=dn,
+            employee_number=p.employee_number,
+            full_name=p.full_name,
+            attrs=changed,
+            before=before,
+        )
+    wants_reset = p.request is Request.RESET_PASSWORD and not done
+    if restore:
+        out.add(
+            ActionKind.RESTORE,
+            acc.uid,
+            p.org,
+            f"restore requested ({p.request.value or 'transfer in'}, {p.source}); "
+            "new one-time password, must change at first login",
+            f"{prof.request_article}; {prof.must_change_article}",
+            dn=dn,
+            employee_number=p.employee_number,
+            full_name=p.full_name,
+            request_key=key if asks_restore or wants_reset else None,
+        )
+    elif wants_reset and acc.state is State.ACTIVE:
+        out.add(
+            ActionKind.RESET_PASSWORD,
+            acc.uid,
+            p.org,
+            f"password reset requested (cấp lại mật khẩu, {p.source})",
+            f"{prof.request_article}; {prof.must_change_article}",
+            dn=dn,
+            employee_number=p.employee_number,
+            full_name=p.full_name,
+            request_key=key,
+        )
+    elif wants_reset:
+        out.notices.append(
+            f"{p.source}: password reset for {acc.uid} waits: the mailbox is "
+            f"{acc.state.value}; a restore request (khôi phục) issues a new password"
+        )
+
+
+def move(ctx: Ctx, p: Person, acc: Account) -> None:
+    key = decision_id("person", p.employee_number)
+    res = ctx.inp.state.resolutions.get(key)
+    pool, scheme = ctx.pool, ctx.inp.scheme
+    if (
+        res is not None
+        and res.how is Resolve.UID
+        and not (check_local_part(res.value) or pool.unavailable(res.value))
+    ):
+        new_uid = res.value
+        pool.claim(new_uid, fold_words(p.full_name))
+    else:
+        result = allocate(scheme, p.full_name, p.org, pool)
+        if result.status is not Status.OK:
+            ctx.out.decide(
+                DecisionKind.UID_COLLISION,
+                key,
+                p.org,
+                f"{p.full_name} moves {acc.org} → {p.org} ({p.source}): {result.detail}",
+                p,
+                result.candidates,
+                scheme.article,
+            )
+            return
+        new_uid = result.uid
+    until = (ctx.inp.now + timedelta(days=ctx.inp.alias_days)).strftime(GENERALIZED)
+    new_mail = ctx.mail(new_uid)
+    # the address to keep: the current one, or (when a crash left the entry renamed but
+    # not updated) the primary address it still carries
+    old = next((m for m in acc.mail if m.lower() != new_mail), ctx.mail(acc.uid))
+    attrs = {
+        "mail": tuple(dict.fromkeys((new_mail, old, *acc.mail))),
+        "syncdAlias": (*acc.aliases, f"{old} {until}"),
+        "ou": (p.org,),
+        "departmentNumber": (p.office,) if p.office else (),
+    }
+    ctx.out.add(
+        ActionKind.MOVE,
+        acc.uid,
+        p.org,
+        f"transferred from {acc.org} to {p.org} ({p.source}); the uid carries the "
+        f"organisation, so {acc.uid} becomes {new_uid}; {old} stays an alias until "
+        f"{until[:8]}",
+        f"{ctx.profile.hr_article}; {scheme.article}",
+        dn=acc.dn,
+        employee_number=p.employee_number,
+        full_name=p.full_name,
+        attrs=attrs,
+        before={"mail": acc.mail, "ou": (acc.org or "",)},
+        new_uid=new_uid,
+    )

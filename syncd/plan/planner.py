@@ -1,0 +1,66 @@
+"""The plan: a pure diff of what HR says against what the directory holds, at ``now``.
+
+(roster snapshots, catalogue, profile, directory accounts, the whole namespace, local state,
+now) → :class:`~syncd.model.Plan`. Every action carries its reason and the article it
+enforces; anything syncd must not decide alone becomes a decision; the safety guard refuses
+the whole plan on signs of truncated input, and holds back a stage over its limit.
+
+This module only orchestrates; each step has its home:
+``people`` (HR facts and requests), ``match`` (adoption, accounts nobody lists),
+``mailboxes`` (organisation mailboxes, expired aliases), ``recovery`` (crash debts),
+``clocks`` (the lifecycle step), ``guard`` (safety), ``states`` (what may follow what).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from syncd.model import Action, Exemption, Plan
+from syncd.plan.clocks import clocks
+from syncd.plan.context import Ctx, Index, PlanInput, build_pool
+from syncd.plan.emit import Emitter
+from syncd.plan.guard import hold, managed_people, refusal
+from syncd.plan.mailboxes import expired_aliases, org_mailboxes
+from syncd.plan.match import absent
+from syncd.plan.people import all_people
+from syncd.plan.recovery import recovery
+
+
+def make_plan(inp: PlanInput) -> Plan:
+    """The plan for ``inp``; pure and deterministic."""
+    exemptions: dict[str, list[Exemption]] = defaultdict(list)
+    for emp, items in inp.exemptions.items():
+        exemptions[emp].extend(items)
+    for snap in inp.snapshots:
+        for p in snap.people:
+            if p.exemption is not None:
+                exemptions[p.employee_number].append(p.exemption)
+    ctx = Ctx(inp, Index(inp), build_pool(inp), Emitter(inp.now), exemptions)
+
+    org_mailboxes(ctx)
+    seen = all_people(ctx)
+    absent(ctx, seen)
+    expired_aliases(ctx)
+    recovery(ctx)
+    clocks(ctx)
+    out = ctx.out
+    for snap in inp.snapshots:
+        out.notices.extend(snap.notes)
+
+    actions = out.actions
+    refused = None
+    if not inp.allow_mass_change:
+        people = managed_people(ctx.index.accounts, inp.org_scope)
+        refused = refusal(actions, people, inp.safety)
+        if refused is None:
+            actions, out.held = hold(actions, people, inp.safety)
+    return Plan(
+        now=inp.now,
+        actions=tuple(sorted(actions, key=Action.sort_key)),
+        decisions=tuple(out.decisions),
+        notices=tuple(out.notices),
+        refused=refused,
+        held=tuple(out.held),
+        requests_done=frozenset(out.requests_done),
+        requests_withdrawn=frozenset(out.requests_withdrawn),
+    )

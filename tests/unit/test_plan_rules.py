@@ -1,0 +1,231 @@
+"""The planner's rules that only show over time: requests once, adoption, transitions, scope.
+
+Each test is named for the behaviour it proves; each failed on the planner before it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, timedelta
+
+import pytest
+
+from syncd.config import AdoptionSettings
+from syncd.model import ActionKind, DecisionKind, Exemption, HrStatus, Request, State
+from syncd.plan import decision_id
+from syncd.plan.states import TransitionRefused, transition
+from syncd.state import LocalState, Resolution, Resolve
+from tests.unit.test_planner import NOW, acc, person, plan
+
+
+def _after(p, state: LocalState) -> LocalState:  # type: ignore[no-untyped-def]
+    """What the runner keeps after applying plan ``p`` (every action succeeded)."""
+    done = set(state.done_requests) | set(p.requests_done)
+    done |= {a.request_key for a in p.actions if a.request_key}
+    done -= set(p.requests_withdrawn)
+    return replace(state, done_requests=done)
+
+
+# -- requests are consumed exactly once --------------------------------------------------------
+
+
+def test_a_restore_request_is_not_replayed_after_a_security_lock() -> None:
+    """A khôi phục row stays in the latest roster; the nightly re-apply must not lift a
+    compromised lock made after the restore was done."""
+    locked = acc("hungdv.skhcn", "Đàm Văn Hùng", emp="E1", state=State.LOCKED)
+    row = person("E1", "Đàm Văn Hùng", request=Request.RESTORE)
+    first = plan([row], [locked])
+    assert [a.kind for a in first.actions] == [ActionKind.RESTORE]
+    state = _after(first, LocalState())
+    compromised = replace(locked, state_reason="manual lock: compromised")
+    again = plan([row], [compromised], state=state)
+    assert again.actions == ()
+
+
+def test_a_restore_request_seen_while_active_does_not_lift_a_later_lock() -> None:
+    active = acc("hungdv.skhcn", "Đàm Văn Hùng", emp="E1")
+    row = person("E1", "Đàm Văn Hùng", request=Request.RESTORE)
+    first = plan([row], [active])
+    assert first.actions == () and first.requests_done == {"E1|restore"}
+    state = _after(first, LocalState())
+    locked = replace(active, state=State.LOCKED)
+    assert plan([row], [locked], state=state).actions == ()
+
+
+def test_a_password_reset_happens_once_even_from_an_edited_copy_of_the_roster() -> None:
+    active = acc("hungdv.skhcn", "Đàm Văn Hùng", emp="E1")
+    row = person("E1", "Đàm Văn Hùng", request=Request.RESET_PASSWORD)
+    first = plan([row], [active])
+    assert [a.kind for a in first.actions] == [ActionKind.RESET_PASSWORD]
+    state = _after(first, LocalState())
+    edited = replace(row, title="Chuyên viên", source="r-v2.csv:2")  # another file, same row
+    assert [a.kind for a in plan([edited], [active], state=state).actions] == [ActionKind.UPDATE]
+
+
+def test_a_new_request_counts_once_the_old_one_left_the_roster() -> None:
+    active = acc("hungdv.skhcn", "Đàm Văn Hùng", emp="E1")
+    row = person("E1", "Đàm Văn Hùng", request=Request.RESET_PASSWORD)
+    state = _after(plan([row], [active]), LocalState())
+    quiet = plan([replace(row, request=Request.NONE)], [active], state=state)
+    assert quiet.requests_withdrawn == {"E1|reset-password"}
+    state = _after(quiet, state)
+    assert [a.kind for a in plan([row], [active], state=state).actions] == [
+        ActionKind.RESET_PASSWORD
+    ]
+
+
+def test_a_reset_request_for_a_locked_mailbox_waits_for_a_restore() -> None:
+    locked = acc("hungdv.skhcn", "Đàm Văn Hùng", emp="E1", state=State.LOCKED)
+    p = plan([person("E1", "Đàm Văn Hùng", request=Request.RESET_PASSWORD)], [locked])
+    assert p.actions == () and any("waits" in n for n in p.notices)
+
+
+# -- adoption keeps tone marks -----------------------------------------------------------------
+
+
+def test_adoption_never_links_a_name_that_differs_only_in_tone_marks() -> None:
+    legacy = acc("hoalt", "Lý Thị Hoa")
+    p = plan([person("E1", "Lý Thị Hòa")], [legacy])
+    assert not any(a.kind is ActionKind.LINK for a in p.actions)
+    assert [d.kind for d in p.decisions] == [DecisionKind.AMBIGUOUS_MATCH]
+    assert "hoalt (Lý Thị Hoa, skhcn)" in p.decisions[0].summary
+
+
+def test_adoption_links_the_same_name_in_old_or_new_tone_placement() -> None:
+    legacy = acc("thuylt", "Lê Thị Thuỷ")
+    p = plan([person("E1", "LÊ THỊ THỦY")], [legacy])
+    assert [a.kind for a in p.actions] == [ActionKind.LINK]
+
+
+def test_an_unlinked_account_can_be_revoked_by_decision() -> None:
+    legacy = acc("tuanlv", "Lục Văn Tuấn")
+    p = plan([person("E1", "Đàm Văn Hùng")], [legacy])
+    [d] = [d for d in p.decisions if d.kind is DecisionKind.UNLINKED_ACCOUNT]
+    state = LocalState(resolutions={d.id: Resolution(Resolve.REVOKE)})
+    revoked = plan([person("E1", "Đàm Văn Hùng")], [legacy], state=state)
+    assert [(a.kind, a.uid) for a in revoked.actions if a.kind is ActionKind.REVOKE] == [
+        (ActionKind.REVOKE, "tuanlv")
+    ]
+    assert d.id == decision_id("account", "tuanlv")
+
+
+def test_adoption_unmatched_revoke_setting_revokes_without_asking() -> None:
+    legacy = acc("tuanlv", "Lục Văn Tuấn")
+    p = plan(
+        [person("E1", "Đàm Văn Hùng")],
+        [legacy],
+        adoption=AdoptionSettings(unmatched="revoke"),
+    )
+    assert ("tuanlv", ActionKind.REVOKE) in [(a.uid, a.kind) for a in p.actions]
+    assert not any(d.kind is DecisionKind.UNLINKED_ACCOUNT for d in p.decisions)
+
+
+# -- the uid namespace is the whole directory --------------------------------------------------
+
+
+def test_a_scoped_run_sees_uids_held_in_other_organisations() -> None:
+    """caobang-2011 uids carry no organisation: datnv held in syt must not be given again by a
+    file for skhcn, although the run read only skhcn's accounts."""
+    elsewhere = acc("datnv", "Nông Văn Đạt", org="syt", emp="E7")
+    p = plan(
+        [person("E1", "Nông Văn Đạt")],
+        [],
+        profile="caobang-2011",
+        namespace=[elsewhere],
+        org_scope=frozenset({"skhcn"}),
+    )
+    [create] = [a for a in p.actions if a.kind is ActionKind.CREATE]
+    assert create.uid == "datnv2"
+
+
+def test_addresses_kept_as_aliases_are_never_given_again() -> None:
+    moved = acc(
+        "hungdv.syt",
+        "Đàm Văn Hùng",
+        org="syt",
+        emp="E7",
+        aliases=("hungdv.skhcn@x.gov.vn 20270101000000Z",),
+    )
+    p = plan([person("E1", "Đàm Văn Hùng")], [], namespace=[moved])
+    [create] = [a for a in p.actions if a.kind is ActionKind.CREATE]
+    assert create.uid == "hungdv1.skhcn"
+
+
+# -- one state machine -------------------------------------------------------------------------
+
+
+def test_a_revoked_mailbox_cannot_be_locked() -> None:
+    with pytest.raises(TransitionRefused, match="delivery back on"):
+        transition(State.REVOKED, ActionKind.LOCK)
+
+
+def test_revoking_a_locked_account_keeps_the_lock_date_for_the_purge_clock() -> None:
+    since = NOW - timedelta(days=40)
+    locked = acc("hungdv.skhcn", "Đàm Văn Hùng", emp="E1", state=State.LOCKED, state_since=since)
+    p = plan([person("E1", "Đàm Văn Hùng", status=HrStatus.RETIRED)], [locked])
+    [revoke] = p.actions
+    assert revoke.kind is ActionKind.REVOKE and revoke.since == since
+
+
+def test_caobang_2025_revoke_after_a_lock_keeps_the_lock_date() -> None:
+    since = NOW - timedelta(days=31)
+    locked = acc("hungdv.skhcn", "Đàm Văn Hùng", emp="E1", state=State.LOCKED, state_since=since)
+    p = plan([person("E1", "Đàm Văn Hùng")], [locked])
+    [revoke] = p.actions
+    assert (revoke.kind, revoke.rule, revoke.since) == (ActionKind.REVOKE, "revoke_locked", since)
+
+
+# -- per-profile semantics ---------------------------------------------------------------------
+
+
+def test_tuyenquang_2025_D7_2_a_leaver_is_archived_and_deleted() -> None:
+    active = acc("nvan.stc", "Ngô Văn An", org="skhcn", emp="E1")
+    p = plan(
+        [person("E1", "Ngô Văn An", status=HrStatus.RESIGNED)],
+        [active],
+        profile="tuyenquang-2025",
+    )
+    [purge] = p.actions
+    assert purge.kind is ActionKind.PURGE and "tuyenquang-2025 Đ7.2" in purge.article
+
+
+def test_hungyen_2025_without_a_mail_activity_source_applies_no_inactivity_lock() -> None:
+    old = acc(
+        "nhphuc.skhcn",
+        "Nguyễn Hoàng Phúc",
+        emp="E1",
+        state_since=NOW - timedelta(days=400),
+        last_login=NOW - timedelta(days=1),
+    )
+    p = plan([], [old], profile="hungyen-2025")
+    assert not any(a.kind is ActionKind.LOCK for a in p.actions)
+    assert any("hungyen-2025 Đ7.2a counts send / receive" in n for n in p.notices)
+    fed = plan(
+        [],
+        [old],
+        profile="hungyen-2025",
+        activity_available=frozenset({"login", "send", "receive"}),
+        activity={"nhphuc.skhcn@x.gov.vn": {"send": NOW - timedelta(days=100)}},
+    )
+    assert [a.rule for a in fed.actions] == ["lock_inactive"]
+
+
+def test_caobang_2025_a_daily_login_keeps_the_mailbox_open() -> None:
+    daily = acc(
+        "hungdv.skhcn",
+        "Đàm Văn Hùng",
+        emp="E1",
+        state_since=NOW - timedelta(days=400),
+        last_login=NOW - timedelta(hours=20),
+    )
+    assert plan([], [daily]).actions == ()
+    gone = replace(daily, last_login=NOW - timedelta(days=91))
+    assert [a.rule for a in plan([], [gone]).actions] == ["lock_inactive"]
+
+
+def test_an_exemption_from_the_roster_restarts_the_clock_after_the_leave() -> None:
+    since = NOW - timedelta(days=200)
+    quiet = acc("hungdv.skhcn", "Đàm Văn Hùng", emp="E1", state_since=since, last_login=since)
+    leave = Exemption("E1", "đi học", date(2026, 6, 1), (NOW - timedelta(days=10)).date())
+    p = plan([person("E1", "Đàm Văn Hùng", exemption=leave)], [quiet])
+    assert p.actions == ()
