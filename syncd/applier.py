@@ -203,10 +203,10 @@ def _execute(
     kind, dn = action.kind, action.dn
     cite = f"{action.reason} [{action.article}]"
     if kind in (ActionKind.CREATE, ActionKind.CREATE_ORG_MAILBOX):
-        return directory.create(action, password)
+        return directory.create(action, password, since=now)
     assert dn is not None, f"{kind} needs the entry's DN"
     if kind is ActionKind.LINK:
-        directory.update(dn, action.attrs, link=True)
+        directory.update(dn, action.attrs, link=True, since=now)
     elif kind is ActionKind.UPDATE:
         directory.update(dn, action.attrs)
     elif kind is ActionKind.MOVE:

@@ -48,12 +48,21 @@ class Directory(Protocol):
         ReadIncomplete if cut short."""
         ...
 
-    def create(self, action: Action, password: str) -> str:
-        """Create the entry ``action.attrs`` describes, with a must-change password; its DN."""
+    def create(self, action: Action, password: str, *, since: datetime | None = None) -> str:
+        """Create the entry ``action.attrs`` describes, with a must-change password; its DN.
+        ``since`` is when its state begins (the plan's ``now``; default the wall clock)."""
         ...
 
-    def update(self, dn: str, attrs: Mapping[str, tuple[str, ...]], *, link: bool = False) -> None:
-        """Replace these attributes (``()`` deletes); ``link`` also adds syncd's class."""
+    def update(
+        self,
+        dn: str,
+        attrs: Mapping[str, tuple[str, ...]],
+        *,
+        link: bool = False,
+        since: datetime | None = None,
+    ) -> None:
+        """Replace these attributes (``()`` deletes); ``link`` also adds syncd's class and
+        makes the account active as of ``since``."""
         ...
 
     def move(self, dn: str, new_uid: str, attrs: Mapping[str, tuple[str, ...]]) -> str:

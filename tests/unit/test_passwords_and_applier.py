@@ -66,17 +66,28 @@ class FakeDirectory:
     def read(self, scope: Scope) -> list[Account]:
         return []
 
-    def create(self, action: Action, password: str) -> str:
+    def names(self) -> list[Account]:
+        return []
+
+    def create(self, action: Action, password: str, *, since: datetime | None = None) -> str:
         if action.uid == self.fail_uid:
             raise DirectoryError("constraintViolation")
         self.calls.append(("create", action.uid))
         return f"uid={action.uid}"
 
-    def update(self, dn: str, attrs: Mapping[str, tuple[str, ...]], *, link: bool = False) -> None:
+    def update(
+        self,
+        dn: str,
+        attrs: Mapping[str, tuple[str, ...]],
+        *,
+        link: bool = False,
+        since: datetime | None = None,
+    ) -> None:
         self.calls.append(("update", dn))
 
     def move(self, dn: str, new_uid: str, attrs: Mapping[str, tuple[str, ...]]) -> str:
-        return dn
+        self.calls.append(("move", dn))
+        return f"uid={new_uid}"
 
     def set_password(self, dn: str, password: str) -> None:
         self.calls.append(("password", dn))
@@ -253,3 +264,31 @@ def test_a_directory_that_stays_down_stops_the_run_instead_of_waiting_on_every_a
     )
     assert result.stopped and len(result.outcomes) == 6  # the rest is planned again next run
     assert len(waits) == 3 * 2  # only the first three actions waited
+
+
+def test_an_action_after_a_move_in_the_same_run_addresses_the_new_dn() -> None:
+    """A transfer whose destination file arrives after the source's revoke: move, then restore
+    the same entry; the restore must follow the rename, not fail with noSuchObject."""
+    old = "uid=hungdv.skhcn"
+    actions = (
+        Action(
+            ActionKind.MOVE, "hungdv.skhcn", "syt", "moved", "art", dn=old, new_uid="hungdv.syt"
+        ),
+        Action(ActionKind.RESTORE, "hungdv.skhcn", "syt", "transfer in", "art", dn=old),
+    )
+    directory, audit = FakeDirectory(fail_uid=""), ListAudit()
+    cat = parse_catalogue([("e", {"code": "syt", "name": "Sở Y tế", "mailbox": "soyte"})])
+    result = apply_plan(
+        Plan(now=datetime(2026, 11, 25, tzinfo=UTC), actions=actions),
+        directory,
+        audit,
+        PROFILES["caobang-2025"],
+        cat,
+        "x.gov.vn",
+        "run1",
+        clock=lambda: datetime(2026, 11, 25, tzinfo=UTC),
+        sleep=lambda _: None,
+    )
+    assert not result.failed
+    assert ("state:active", "uid=hungdv.syt") in directory.calls
+    assert ("password", "uid=hungdv.syt") in directory.calls
