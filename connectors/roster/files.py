@@ -4,38 +4,107 @@ CSV: UTF-8 (with or without BOM), UTF-16 "Unicode Text" (Excel's tab-separated e
 8-bit files, which are Windows-1258 or legacy TCVN3/VNI font text: the choice between those is
 made for the whole file with the core's syllable model. Delimiters , ; and TAB are sniffed.
 XLSX: openpyxl (first sheet or a named one), cached values of formulas, dates as ISO dates.
+
+Every decode or parse failure is a :class:`RosterError` naming the file and, where known, the
+byte offset and line (CSV) or row (XLSX), on one line; never a traceback. A file that is
+mostly well-formed UTF-8 with a broken sequence is rejected rather than read as 8-bit text.
 """
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import csv
 import hashlib
 import io
-import zipfile
+import re
 from datetime import date, datetime
 from pathlib import Path
 
 from openpyxl import load_workbook
-from openpyxl.utils.exceptions import InvalidFileException
 
 from syncd.naming.legacy import Encoding, convert, detect
 from syncd.roster import RosterError, Table
 
 MAX_BYTES = 20 * 1024 * 1024
+MAX_MESSAGE = 200  # characters of a library's error message quoted in ours
+
+# Byte-order marks, longest first (the UTF-32-LE mark begins with the UTF-16-LE one).
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32"),
+    (codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32"),
+    (codecs.BOM_UTF8, "utf-8", "UTF-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16"),
+    (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16"),
+)
+_UTF8_MULTIBYTE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+
+
+def _one_line(text: str) -> str:
+    """A library's message made safe to quote: one line, no control characters, bounded."""
+    text = _CONTROL.sub(" ", text).strip()
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+
+
+def _line(raw: bytes, start: int, offset: int, codec: str) -> int:
+    """The line (1-based) of the byte at ``offset`` of ``raw`` (text from ``start``)."""
+    return raw[start:offset].decode(codec, errors="replace").count("\n") + 1
+
+
+def _bad_bytes(
+    source: str, raw: bytes, start: int, codec: str, label: str, exc: UnicodeError
+) -> RosterError:
+    offset = start + getattr(exc, "start", 0)
+    reason = _one_line(getattr(exc, "reason", str(exc)))
+    return RosterError(
+        f"{source}: byte {offset} (line {_line(raw, start, offset, codec)}): not valid {label} "
+        f"({reason}); save the file again as UTF-8 CSV or XLSX"
+    )
+
+
+def _no_nul(text: str, raw: bytes, start: int, codec: str, source: str) -> str:
+    at = text.find("\x00")
+    if at >= 0:
+        offset = start + len(text[:at].encode(codec))
+        line = text.count("\n", 0, at) + 1
+        raise RosterError(
+            f"{source}: byte {offset} (line {line}): NUL character; binary data, not a CSV roster"
+        )
+    return text
 
 
 def _decode(raw: bytes, source: str) -> tuple[str, str]:
-    """Bytes → (text, what it was read as)."""
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16"), "utf-16"
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8", errors="strict"), "utf-8-sig"
+    """Bytes → (text, what it was read as); :class:`RosterError` naming the byte when invalid."""
+    for bom, codec, label in _BOMS:
+        if raw.startswith(bom):
+            if label == "UTF-32":
+                raise RosterError(f"{source}: UTF-32 text is not supported; save it as UTF-8")
+            try:
+                text = raw[len(bom) :].decode(codec)
+            except UnicodeDecodeError as exc:
+                raise _bad_bytes(source, raw, len(bom), codec, label, exc) from None
+            read_as = "utf-8-sig" if label == "UTF-8" else "utf-16"
+            return _no_nul(text, raw, len(bom), codec, source), read_as
     try:
-        return raw.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    if b"\x00" in raw:
-        raise RosterError(f"{source}: binary data (NUL bytes); not a CSV roster")
+        return _no_nul(raw.decode("utf-8"), raw, 0, "utf-8", source), "utf-8"
+    except UnicodeDecodeError as exc:
+        utf8_error = exc
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        line = raw.count(b"\n", 0, nul) + 1
+        raise RosterError(
+            f"{source}: byte {nul} (line {line}): NUL byte; binary data, not a CSV roster"
+        )
+    # Mostly well-formed UTF-8 with a few broken sequences is a damaged UTF-8 file, not 8-bit
+    # text (which almost never forms valid UTF-8 sequences): reading it as 8-bit would garble
+    # every name.
+    valid = len(_UTF8_MULTIBYTE.findall(raw))
+    broken = raw.decode("utf-8", errors="replace").count("\ufffd")
+    if valid >= 4 * broken:
+        raise _bad_bytes(source, raw, 0, "utf-8", "UTF-8", utf8_error)
     # 8-bit: Windows-1258 Unicode text, or a legacy font encoding seen through Latin-1.
     as_1258 = raw.decode("cp1258", errors="replace")
     as_latin = raw.decode("latin-1")
@@ -52,12 +121,15 @@ def _read_csv(raw: bytes, source: str, sha: str) -> Table:
     sample = text[:8192]
     try:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
-    except csv.Error:
+    except Exception:  # the sniffer fails in many ways on odd text
         dialect = csv.excel
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
     try:
-        rows = list(csv.reader(io.StringIO(text, newline=""), dialect))
+        rows = list(reader)
     except csv.Error as exc:
-        raise RosterError(f"{source}: not a readable CSV file: {exc}") from exc
+        raise RosterError(
+            f"{source}: line {reader.line_num}: not a readable CSV file: {_one_line(str(exc))}"
+        ) from None
     if not rows or not any(c.strip() for c in rows[0]):
         raise RosterError(f"{source}: row 1: no header row")
     body = [(i, r) for i, r in enumerate(rows[1:], start=2)]
@@ -76,31 +148,42 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def _read_xlsx(path: Path, source: str, sha: str, sheet: str | None) -> Table:
+def _read_xlsx(raw: bytes, source: str, sha: str, sheet: str | None) -> Table:
+    def unreadable(exc: BaseException, where: str = "") -> RosterError:
+        detail = _one_line(str(exc)) or "no detail"
+        return RosterError(
+            f"{source}: {where}not a readable XLSX workbook ({type(exc).__name__}: {detail})"
+        )
+
     try:
-        book = load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise RosterError(f"{source}: not a readable XLSX workbook: {exc}") from exc
-    except Exception as exc:  # corrupt archives surface as zlib, XML, … errors
-        raise RosterError(
-            f"{source}: not a readable XLSX workbook ({type(exc).__name__}: {exc})"
-        ) from exc
+        book = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
+    except Exception as exc:  # not a zip, corrupt archive (zlib, XML, KeyError, …)
+        raise unreadable(exc) from None
+    rows: list[list[str]] = []
     try:
         if sheet is not None:
             if sheet not in book.sheetnames:
+                names = ", ".join(map(repr, book.sheetnames))
                 raise RosterError(
-                    f"{source}: no sheet named {sheet!r} (sheets: {', '.join(book.sheetnames)})"
+                    _one_line(f"{source}: no sheet named {sheet!r} (sheets: {names})")
                 )
             ws = book[sheet]
         else:
             ws = book.worksheets[0]
-        rows = [[_cell(v) for v in row] for row in ws.iter_rows(values_only=True)]
+        for row in ws.iter_rows(values_only=True):
+            cells = [_cell(v) for v in row]
+            if any("\x00" in c for c in cells):
+                raise RosterError(
+                    f"{source}: row {len(rows) + 1}: NUL character in a cell; not a roster"
+                )
+            rows.append(cells)
     except RosterError:
         raise
     except Exception as exc:  # openpyxl raises many things on corrupt sheets
-        raise RosterError(f"{source}: not a readable XLSX workbook: {exc}") from exc
+        raise unreadable(exc, f"row {len(rows) + 1}: " if rows else "") from None
     finally:
-        book.close()
+        with contextlib.suppress(Exception):
+            book.close()
     if not rows or not any(c.strip() for c in rows[0]):
         raise RosterError(f"{source}: row 1: no header row")
     return Table(source, rows[0], list(enumerate(rows[1:], start=2)), "xlsx", sha)
@@ -118,7 +201,7 @@ def read_table(path: Path, sheet: str | None = None) -> Table:
         raise RosterError(f"{source}: cannot read: {exc.strerror}") from exc
     sha = hashlib.sha256(raw).hexdigest()
     if raw[:4] == b"PK\x03\x04" or path.suffix.lower() in (".xlsx", ".xlsm"):
-        return _read_xlsx(path, source, sha, sheet)
+        return _read_xlsx(raw, source, sha, sheet)
     if path.suffix.lower() == ".xls":
         raise RosterError(f"{source}: old Excel .xls is not supported; save it as .xlsx or CSV")
     return _read_csv(raw, source, sha)

@@ -9,9 +9,12 @@ from __future__ import annotations
 import codecs
 import io
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ldap3 import Connection
@@ -202,3 +205,43 @@ def test_fuzzed_rosters_give_a_snapshot_or_a_roster_error(tmp_path: Path, data: 
     assert snap.rejected or all(p.employee_number and p.full_name for p in snap.people)
     for err in snap.errors:
         assert str(err).startswith("fuzz.csv: row ")
+
+
+# Issue "A safe inbox", item 3: bytes that used to escape the reader as UnicodeDecodeError (a
+# traceback, exit 1) must give exit 2 and one clear line naming the file, from the real command.
+_TEXT = HEADER + GOOD_ROW + "\n"
+UNDECODABLE = [
+    ("bom-then-bad-utf8.csv", codecs.BOM_UTF8 + _TEXT.encode() + b"E2,\xff\xfe\xc3(,skhcn\n"),
+    ("odd-length-utf16.csv", codecs.BOM_UTF16_LE + _TEXT.encode("utf-16-le") + b"A"),
+    ("lone-surrogate.csv", codecs.BOM_UTF16_LE + _TEXT.encode("utf-16-le") + b"\x00\xd8A\x00"),
+    ("nul-bytes.csv", _TEXT.encode() + b"E2,L\x00,skhcn,,,,,\n"),
+    ("truncated.xlsx", _xlsx([HEADER.strip().split(","), GOOD_ROW.split(",")])[:900]),
+]
+
+
+def _syncd(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "connectors.cli", "-c", str(config), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(("name", "data"), UNDECODABLE, ids=[n for n, _ in UNDECODABLE])
+def test_undecodable_files_give_exit_2_and_one_clear_line_from_the_cli(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str, name: str, data: bytes
+) -> None:
+    make_config()
+    cfg = tmp_path / "syncd.yaml"
+    path = tmp_path / name
+    path.write_bytes(data)
+    before = entries(admin, base_dn)
+    for command in ("plan", "reconcile"):
+        result = _syncd(cfg, command, "--roster", str(path))
+        output = result.stdout + result.stderr
+        assert result.returncode == 2, (command, output)
+        assert "Traceback" not in output and "UnicodeDecodeError" not in output, output
+        [line] = [x.strip() for x in output.splitlines() if x.strip().startswith(f"{name}: ")]
+        assert ("byte " in line or "XLSX" in line) and "\x00" not in line, line
+    assert entries(admin, base_dn) == before
