@@ -11,7 +11,7 @@ import io
 import random
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -31,7 +31,7 @@ from tests.helpers import HEADER, entries
 GOOD_ROW = "E1,Đàm Văn Hùng,skhcn,,,,,"
 
 
-def _xlsx(rows: list[list[object]]) -> bytes:
+def _xlsx(rows: Sequence[Sequence[object]]) -> bytes:
     wb = Workbook()
     for r in rows:
         wb.active.append(r)
