@@ -41,12 +41,27 @@ def _when(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def read_activity(path: Path) -> dict[str, datetime]:
-    """``address,last_activity`` (ISO date or date-time) → newest activity per address."""
-    out: dict[str, datetime] = {}
+ACTIVITY_KINDS = ("login", "send", "receive", "mail")
+
+
+def read_activity(path: Path) -> dict[str, dict[str, datetime]]:
+    """``address,last_activity[,kind]`` → the newest activity per address and kind.
+
+    ``kind`` says what the mail server saw: ``login``, ``send``, ``receive``, or ``mail`` (a
+    log line that does not tell the direction; the default when the column is absent). Which
+    kinds count is the profile's ``lifecycle.activity``.
+    """
+    out: dict[str, dict[str, datetime]] = defaultdict(dict)
     errors = []
     for row_no, row in _rows(path, ("address", "last_activity")):
         address = row["address"].lower()
+        kind = (row.get("kind") or "mail").lower()
+        if kind not in ACTIVITY_KINDS:
+            errors.append(
+                f"{path.name}: row {row_no}, column 'kind', value {kind!r}: not one of "
+                f"{', '.join(ACTIVITY_KINDS)}"
+            )
+            continue
         try:
             when = _when(row["last_activity"])
         except ValueError:
@@ -61,10 +76,11 @@ def read_activity(path: Path) -> dict[str, datetime]:
                 "not a mail address"
             )
             continue
-        out[address] = max(when, out.get(address, when))
+        seen = out[address]
+        seen[kind] = max(when, seen.get(kind, when))
     if errors:
         raise InputFileError("\n".join(errors))
-    return out
+    return dict(out)
 
 
 def read_exemptions(path: Path) -> dict[str, list[Exemption]]:
@@ -105,8 +121,14 @@ class CsvActivitySource:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def last_activity(self) -> dict[str, datetime]:
+    def last_activity(self) -> dict[str, dict[str, datetime]]:
         return read_activity(self.path)
+
+    def kinds(self) -> frozenset[str]:
+        """What this source reports: the mail server's records (send and receive), and
+        logins where the file has them."""
+        seen = {k for per in read_activity(self.path).values() for k in per}
+        return frozenset({"send", "receive"} | ({"login"} & seen))
 
 
 class FileArchive:

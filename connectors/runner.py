@@ -20,9 +20,8 @@ import structlog
 import yaml
 
 from connectors.directory.openldap import OpenLdapDirectory
-from connectors.journal import Journal
-from connectors.journal import interrupted as journal_interrupted
-from connectors.journal import settle as journal_settle
+from connectors.journal import Journal, pay_audit_debts, pay_password_debts, take_over
+from connectors.journal import with_crash_points as journal_crash_points
 from connectors.lifecycle_files import CsvActivitySource, FileArchive, read_exemptions
 from connectors.mailer import SmtpMailer
 from connectors.roster import read_table
@@ -38,13 +37,16 @@ from connectors.store import (
 from syncd.applier import RunResult, apply_plan
 from syncd.config import Config, parse_config
 from syncd.errors import SyncdError
-from syncd.lifecycle import Event, warnings_due
-from syncd.lifecycle import forecast as lifecycle_forecast
-from syncd.model import Account, Action, ActionKind, Exemption, Plan, State
+from syncd.model import Account, Action, ActionKind, Exemption, Plan
 from syncd.notices import lock_warning
 from syncd.orgs import Catalogue, CatalogueError, parse_catalogue
-from syncd.planner import PlanInput, make_plan
+from syncd.plan import PlanInput, make_plan
+from syncd.plan.lifecycle import Event, warnings_due
+from syncd.plan.lifecycle import effective as effective_clocks
+from syncd.plan.lifecycle import forecast as lifecycle_forecast
+from syncd.plan.states import TransitionRefused, transition
 from syncd.ports import ActivitySource, Directory, Mailer, Scope
+from syncd.profiles import Lifecycle
 from syncd.report import counts_line, decisions_text
 from syncd.roster import RosterError, Snapshot, read_roster
 from syncd.state import LocalState
@@ -108,7 +110,9 @@ class RunOutcome:
 
     @property
     def exit_code(self) -> int:
-        if self.plan is not None and self.plan.refused:
+        """README "Exit codes"; when several apply, the first of: 3 a safety limit refused the
+        run or held a stage back (the rest applied), 1 actions failed, 2 input rejected."""
+        if self.plan is not None and (self.plan.refused or self.plan.held):
             return EXIT_REFUSED
         if self.result is not None and self.result.failed:
             return EXIT_FAILED
@@ -219,7 +223,7 @@ def _run(
     outcome = RunOutcome(run_id)
     catalogue = load_catalogue(config.orgs)
     profile = config.effective
-    activity, exemptions = lifecycle_inputs(config)
+    inputs = lifecycle_inputs(config)
     archive = FileArchive(config.archive_dir, config.lifecycle.purge_hook)
     # a sweep is a full run with no roster: organisation mailboxes and the lifecycle clocks
     files = [] if sweep else list(rosters) if rosters is not None else inbox_files(config)
@@ -247,23 +251,37 @@ def _run(
     store = StateStore(config.paths.state)
     state = store.load()
     state.tombstones |= archive.tombstones()
-    dead = journal_interrupted(config.paths.state)
+    # Dead runs' journals become debts kept until paid (a plan only looks: it saves nothing).
+    debts, dead = take_over(config, store, state, save=not dry_run)
     if dead.files:
-        state.done_requests |= dead.done_requests
         outcome.warnings.append(
             f"{len(dead.files)} earlier run(s) died with {dead.unfinished} action(s) "
             "unfinished; re-planned from the directory"
-            + (
-                f", new one-time passwords for {', '.join(sorted(dead.recover_passwords))}"
-                if dead.recover_passwords
-                else ""
-            )
         )
     owned = directory is None
     if directory is None:
         directory = open_directory(config, outcome.warnings)
     try:
         accounts = directory.read(scope) if not scoped or org_scope else []
+        # every uid and address of the whole base, whatever the scope: no run may give out
+        # a name held elsewhere (a scoped read sees only its organisations)
+        namespace = directory.names()
+        if debts.audit and not dry_run:
+            # audit records owed by dead runs, from what the directory shows now (whole base)
+            seen = accounts if scope.orgs is None else directory.read(Scope())
+            pay_audit_debts(config, store, debts, seen, run_id)
+        if debts.passwords and scope.orgs is None:
+            # a whole read: an owed account that is gone has no password left to re-issue
+            present = {a.uid for a in accounts}
+            for uid in [u for u in debts.passwords if u not in present]:
+                del debts.passwords[uid]
+            if not dry_run:
+                store.save_debts(debts)
+        if debts.passwords:
+            outcome.warnings.append(
+                "new one-time passwords owed (an interrupted run may have set them without a "
+                f"slip) for {', '.join(sorted(debts.passwords))}"
+            )
         plan = make_plan(
             PlanInput(
                 snapshots=snapshots,
@@ -278,9 +296,12 @@ def _run(
                 alias_days=config.alias_days,
                 org_scope=org_scope,
                 allow_mass_change=allow_mass_change,
-                activity=activity,
-                exemptions=exemptions,
-                recover_passwords=frozenset(dead.recover_passwords),
+                activity=inputs.activity,
+                activity_available=inputs.available,
+                exemptions=inputs.exemptions,
+                namespace=namespace,
+                adoption=config.adoption,
+                recover_passwords=frozenset(debts.passwords),
             )
         )
         outcome.plan = plan
@@ -310,6 +331,8 @@ def _run(
             def keep(result: RunResult) -> None:
                 state.done_requests |= result.done_requests
                 state.tombstones |= result.tombstones
+                state.done_requests |= plan.requests_done
+                state.done_requests -= plan.requests_withdrawn
                 store.save(state)  # before the journal goes: requests done are never redone
 
             apply_durably(
@@ -324,14 +347,12 @@ def _run(
                 archive=archive,
                 should_stop=should_stop,
             )
-            journal_settle(dead)
-        elif not dry_run and not plan.refused:
-            journal_settle(dead)
         if not dry_run and not plan.refused and config.lifecycle.warn_days_before:
             outcome.warned = send_warnings(
-                config, accounts, activity, exemptions, now, state, catalogue, outcome, mailer
+                config, accounts, inputs, now, state, catalogue, outcome, mailer
             )
-        store.save(state)
+        if not dry_run:  # a plan changes nothing, not even the pending decisions
+            store.save(state)
     finally:
         if owned and isinstance(directory, OpenLdapDirectory):
             directory.close()
@@ -362,12 +383,14 @@ def apply_durably(
     """Apply ``plan`` with the audit log, the run journal and durable slips around it.
 
     ``keep`` saves what the run learnt before the journal is removed, so a crash in between
-    is still recovered from the journal.
+    is still recovered from the journal. Password debts of dead runs that this apply paid (a
+    slip written for the account) are settled before the journal goes, too.
     """
     profile = config.effective
     audit = AuditLog(config.paths.audit_log)
     journal = Journal(config.paths.state, outcome.run_id)
     slips = SlipWriter(config.paths.outbox, outcome.run_id)
+    directory = journal_crash_points(directory)
     journal.begin(plan)
     try:
         if mass_change:
@@ -395,6 +418,7 @@ def apply_durably(
     outcome.applied = True
     if slips.slips:
         outcome.slip_files = slips.finish(profile.must_change_article)
+    pay_password_debts(StateStore(config.paths.state), outcome.result)
     if keep is not None:
         keep(outcome.result)
     journal.end()  # the run is whole: its actions are in the audit log
@@ -403,8 +427,7 @@ def apply_durably(
 def send_warnings(
     config: Config,
     accounts: Sequence[Account],
-    activity: dict[str, datetime],
-    exemptions: dict[str, list[Exemption]],
+    inputs: LifecycleInputs,
     now: datetime,
     state: LocalState,
     catalogue: Catalogue,
@@ -415,9 +438,9 @@ def send_warnings(
     assert config.lifecycle.warn_days_before
     due = warnings_due(
         accounts,
-        config.effective.lifecycle,
-        activity,
-        exemptions,
+        inputs.lifecycle(config),
+        inputs.activity,
+        inputs.exemptions,
         now,
         config.lifecycle.warn_days_before,
         state.warned,
@@ -464,25 +487,42 @@ def send_warnings(
     return sent
 
 
-def lifecycle_inputs(config: Config) -> tuple[dict[str, datetime], dict[str, list[Exemption]]]:
+@dataclass(frozen=True)
+class LifecycleInputs:
+    """What the clocks read besides the directory: activity by kind, its sources, leaves."""
+
+    activity: dict[str, dict[str, datetime]]
+    available: frozenset[str]  # kinds some source reports; the directory reports logins
+    exemptions: dict[str, list[Exemption]]
+
+    def lifecycle(self, config: Config) -> Lifecycle:
+        """The profile's clocks that these sources can drive (see plan.lifecycle.effective)."""
+        return effective_clocks(config.effective.lifecycle, self.available)[0]
+
+
+def lifecycle_inputs(config: Config) -> LifecycleInputs:
     """Imported mail activity and the exemptions file, when configured."""
     lc = config.lifecycle
     sources: list[ActivitySource] = (
         [CsvActivitySource(lc.activity_file)] if lc.activity_file else []
     )
-    activity: dict[str, datetime] = {}
-    for source in sources:  # newest of all sources wins
-        for address, when in source.last_activity().items():
-            activity[address] = max(when, activity.get(address, when))
+    activity: dict[str, dict[str, datetime]] = {}
+    available = {"login"}
+    for source in sources:  # per kind, the newest of all sources wins
+        available |= source.kinds()
+        for address, kinds in source.last_activity().items():
+            seen = activity.setdefault(address, {})
+            for kind, when in kinds.items():
+                seen[kind] = max(when, seen.get(kind, when))
     exemptions = read_exemptions(lc.exemptions_file) if lc.exemptions_file else {}
-    return activity, exemptions
+    return LifecycleInputs(activity, frozenset(available), exemptions)
 
 
 def forecast(
     config: Config, now: datetime, days: int, directory: Directory | None = None
 ) -> list[tuple[Event, Account]]:
     """What the lifecycle clocks will do in the next ``days`` days."""
-    activity, exemptions = lifecycle_inputs(config)
+    inputs = lifecycle_inputs(config)
     owned = directory is None
     directory = directory or open_directory(config, [])
     try:
@@ -490,7 +530,9 @@ def forecast(
     finally:
         if owned and isinstance(directory, OpenLdapDirectory):
             directory.close()
-    return lifecycle_forecast(accounts, config.effective.lifecycle, activity, exemptions, now, days)
+    return lifecycle_forecast(
+        accounts, inputs.lifecycle(config), inputs.activity, inputs.exemptions, now, days
+    )
 
 
 def operator_action(
@@ -501,8 +543,15 @@ def operator_action(
     article: str,
     *,
     now: datetime | None = None,
+    operator: Mapping[str, Any] | None = None,
 ) -> RunOutcome:
-    """One operator action on one account (lock, restore), applied and audited like a run."""
+    """One operator action on one account (lock, restore), applied and audited like a run.
+
+    The account state machine (:func:`syncd.plan.states.transition`) decides, as it does for
+    the planner: a change it refuses raises :class:`TransitionRefused` (which says why) before
+    anything is written. ``operator`` (who ran the command) goes into the audit log, in a
+    record of its own with the run id of the action.
+    """
     now = now or datetime.now(UTC)
     outcome = RunOutcome(new_run_id())
     catalogue = load_catalogue(config.orgs)
@@ -515,9 +564,11 @@ def operator_action(
         acc = found[0]
         if not acc.managed:
             raise SyncdError(f"{uid} is marked unmanaged (syncdManaged: FALSE); not touched")
-        wanted = State.LOCKED if kind is ActionKind.LOCK else State.ACTIVE
-        if acc.state is wanted:
-            raise SyncdError(f"{uid} is already {wanted.value}")
+        try:
+            transition(acc.state, kind)
+        except TransitionRefused as exc:
+            raise TransitionRefused(f"{kind.value} refused: {acc.uid} {exc}") from exc
+        who = dict(operator or {})
         action = Action(
             kind,
             acc.uid,
@@ -529,6 +580,23 @@ def operator_action(
             full_name=acc.cn,
         )
         outcome.plan = Plan(now=now, actions=(action,))
+        if who:
+            audit = AuditLog(config.paths.audit_log)
+            try:
+                audit.record(
+                    run_id=outcome.run_id,
+                    action="operator",
+                    command=kind.value,
+                    uid=acc.uid,
+                    dn=acc.dn,
+                    org=acc.org,
+                    state=acc.state.value,
+                    reason=reason,
+                    article=article,
+                    operator=who,
+                )
+            finally:
+                audit.close()
         apply_durably(config, outcome.plan, directory, catalogue, outcome)
     finally:
         directory.close()
@@ -552,6 +620,13 @@ def report_text(outcome: RunOutcome, files: Sequence[Path]) -> str:
         if plan.refused:
             lines.append(f"TỪ CHỐI / REFUSED by a safety limit: {plan.refused}")
             lines.append("Nothing was changed. Re-run with --allow-mass-change if this is meant.")
+        if plan.held:
+            rest = "was applied" if outcome.applied else "would apply"
+            lines.append(
+                f"TẠM GIỮ / HELD BACK by a safety limit ({len(plan.held)}); "
+                f"the rest of the run {rest}:"
+            )
+            lines += [f"  {h}" for h in plan.held]
         lines.append(f"Kế hoạch / plan: {counts_line(plan.counts())}")
         for n in plan.notices:
             lines.append(f"Ghi chú / notice: {n}")
@@ -584,6 +659,8 @@ def summary_dict(outcome: RunOutcome) -> dict[str, Any]:
         "run_id": outcome.run_id,
         "applied": outcome.applied,
         "exit_code": outcome.exit_code,
+        "refused": outcome.plan.refused if outcome.plan else None,
+        "held": list(outcome.plan.held) if outcome.plan else [],
         "rejected": [{"source": r.source, "errors": r.errors} for r in outcome.rejected],
         "failed": [
             {"action": o.action.kind.value, "uid": o.action.uid, "error": o.error}

@@ -210,6 +210,7 @@ class Plan:
     # stages over their safety limit: their actions are not in ``actions`` (the rest applies);
     # each line says what was held back and how to release it (--allow-mass-change)
     held: tuple[str, ...] = ()
+    held_actions: tuple[Action, ...] = ()  # shown by `syncd plan`, applied only on release
     # roster requests (``employee|request``) this plan finds already satisfied, and those done
     # before that the rosters no longer carry (a new request of the same kind may then come):
     # the runner records both after an apply, never for a plan alone

@@ -110,8 +110,13 @@ class AuditSink(Protocol):
 class ActivitySource(Protocol):
     """Last activity per address from outside the directory (mail logs, an export …)."""
 
-    def last_activity(self) -> Mapping[str, datetime]:
-        """address (lower case) → the newest send, receive or login seen."""
+    def last_activity(self) -> Mapping[str, Mapping[str, datetime]]:
+        """address (lower case) → kind (login, send, receive, or mail when the direction is
+        unknown) → the newest seen."""
+        ...
+
+    def kinds(self) -> frozenset[str]:
+        """The kinds of activity this source reports (``login``, ``send``, ``receive``)."""
         ...
 
 

@@ -58,6 +58,8 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
         "actions": [action_dict(a) for a in plan.actions],
         "decisions": [decision_dict(d) for d in plan.decisions],
         "notices": list(plan.notices),
+        "held": list(plan.held),
+        "held_actions": [action_dict(a) for a in plan.held_actions],
     }
 
 
@@ -68,16 +70,20 @@ def _clip(text: str, width: int) -> str:
 def plan_table(plan: Plan, limit: int | None = None) -> str:
     """A table an operator reads on a terminal: what, who, why, under which article."""
     lines = [f"{'ACTION':<18} {'UID':<24} {'ORG':<10} REASON [ARTICLE]"]
-    shown = plan.actions if limit is None else plan.actions[:limit]
+    everything = (*plan.actions, *plan.held_actions)
+    shown = everything if limit is None else everything[:limit]
+    held = set(map(id, plan.held_actions))
     for a in shown:
         uid = a.uid + (f" → {a.new_uid}" if a.new_uid else "")
         label = _LABEL.get(a.kind.value, a.kind.value)
+        if id(a) in held:
+            label = f"HELD {label}"
         lines.append(
             f"{label:<18} {_clip(uid, 24):<24} {_clip(a.org or '', 10):<10} "
             f"{a.reason} [{a.article}]"
         )
-    if limit is not None and len(plan.actions) > limit:
-        lines.append(f"… and {len(plan.actions) - limit} more (use --json for all)")
+    if limit is not None and len(everything) > limit:
+        lines.append(f"… and {len(everything) - limit} more (use --json for all)")
     return "\n".join(lines)
 
 

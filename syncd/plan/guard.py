@@ -40,8 +40,8 @@ def refusal(actions: Sequence[Action], people: Sequence[Account], s: Safety) -> 
 
 def hold(
     actions: Sequence[Action], people: Sequence[Account], s: Safety
-) -> tuple[list[Action], list[str]]:
-    """The actions that may run, and one line per stage held back over its limit."""
+) -> tuple[list[Action], list[Action], list[str]]:
+    """The actions that may run, those held back, and one line per stage held back."""
     live = sum(1 for a in people if a.state is not State.REVOKED)
     limits = {
         ActionKind.LOCK: ("lock", s.max_lock_count, s.max_lock_share, live),
@@ -73,7 +73,11 @@ def hold(
             f"was applied. Check the plan (syncd plan), then release it with "
             f"syncd reconcile --allow-mass-change"
         )
-    return [a for a in actions if a.kind not in held_kinds], lines
+    return (
+        [a for a in actions if a.kind not in held_kinds],
+        [a for a in actions if a.kind in held_kinds],
+        lines,
+    )
 
 
 def managed_people(accounts: Sequence[Account], scope: frozenset[str] | None) -> list[Account]:

@@ -49,11 +49,12 @@ def make_plan(inp: PlanInput) -> Plan:
 
     actions = out.actions
     refused = None
+    held: list[Action] = []
     if not inp.allow_mass_change:
         people = managed_people(ctx.index.accounts, inp.org_scope)
         refused = refusal(actions, people, inp.safety)
         if refused is None:
-            actions, out.held = hold(actions, people, inp.safety)
+            actions, held, out.held = hold(actions, people, inp.safety)
     return Plan(
         now=inp.now,
         actions=tuple(sorted(actions, key=Action.sort_key)),
@@ -61,6 +62,7 @@ def make_plan(inp: PlanInput) -> Plan:
         notices=tuple(out.notices),
         refused=refused,
         held=tuple(out.held),
+        held_actions=tuple(sorted(held, key=Action.sort_key)),
         requests_done=frozenset(out.requests_done),
         requests_withdrawn=frozenset(out.requests_withdrawn),
     )

@@ -105,18 +105,26 @@ def test_tuyenquang_purge_archives_deletes_and_never_reissues_the_uid(
     assert created and created[0] != "nvan.skhcn"
 
 
-def test_a_mass_lock_is_refused_and_changes_nothing(
+def test_a_mass_lock_is_held_back_while_new_hires_and_requests_still_apply(
     make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
 ) -> None:
     cfg = make_config()
     rows = [f"E{i},Trần Văn Người{i},skhcn,,,,," for i in range(12)]
-    roster = write_roster(tmp_path / "r.csv", rows)
-    runner.run(cfg, rosters=[roster], now=NOW)
+    runner.run(cfg, rosters=[write_roster(tmp_path / "r.csv", rows)], now=NOW)
     before = entries(admin, base_dn)
-    refused = runner.run(cfg, rosters=[roster], now=NOW + timedelta(days=100))
-    assert refused.exit_code == runner.EXIT_REFUSED
-    assert "max_lock_share" in (refused.plan.refused or "")  # type: ignore[union-attr]
-    assert entries(admin, base_dn) == before
+    # 100 days later everyone is due for the 90-day lock; the same file brings a new hire
+    # and a password reset request
+    rows[3] = "E3,Trần Văn Người3,skhcn,,,,,cấp lại mật khẩu"
+    later = write_roster(tmp_path / "r2.csv", [*rows, "E99,Hoàng Văn Phúc,skhcn,,,,,"])
+    held = runner.run(cfg, rosters=[later], now=NOW + timedelta(days=100))
+    assert held.exit_code == runner.EXIT_REFUSED  # something needs the operator
+    assert held.plan is not None and held.plan.refused is None
+    assert len(held.plan.held) == 1 and "max_lock_share" in held.plan.held[0]
+    after = entries(admin, base_dn)
+    assert "phuchv.skhcn" in after  # the new hire got a mailbox
+    assert str(after["nguoi3tv.skhcn"].get("pwdReset", [""])[0]).upper() == "TRUE"
+    for uid, entry in before.items():  # nobody was locked
+        assert after[uid].get("syncdState") == entry.get("syncdState")
 
 
 def test_an_exemption_file_protects_and_a_bad_one_stops_the_run(

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from ldap3 import Connection, Server
 
 from connectors import runner
 from connectors.slapd_sandbox import free_port
@@ -63,19 +64,34 @@ def test_a_warning_goes_to_the_person_and_the_organisation_once(
     assert dry.warned == 0
 
 
-def test_imported_mail_activity_keeps_a_mailbox_open(
+def test_hungyen_imported_send_activity_keeps_a_mailbox_open(
     make_config: MakeConfig, tmp_path: Path
 ) -> None:
+    """Hưng Yên Đ7.2a counts send/receive: the mail server's record keeps dvhung open, while
+    lvtam (who only has the directory's creation time) falls due. Cao Bằng 2025 counting
+    logins only is proven in tests/unit/test_lifecycle.py."""
     later = NOW + timedelta(days=60)
     (tmp_path / "activity.csv").write_text(
-        f"address,last_activity\nHUNGDV.SKHCN@test.gov.vn,{later.isoformat()}\n", "utf-8"
+        f"address,last_activity,kind\nDVHUNG.SKHCN@test.gov.vn,{later.isoformat()},send\n",
+        "utf-8",
     )
     cfg = make_config(
-        extra="lifecycle: {activity_file: activity.csv}\nsafety: {max_lock_share: 1}\n"
+        profile="hungyen-2025",
+        extra="lifecycle: {activity_file: activity.csv}\nsafety: {max_lock_share: 1}\n",
     )
     roster = write_roster(
         tmp_path / "r.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,", "E2,Lê Văn Tám,skhcn,,,,,"]
     )
-    runner.run(cfg, rosters=[roster], now=NOW)
+    first = runner.run(cfg, rosters=[roster], now=NOW)
+    assert first.result is not None
+    for slip in first.result.slips:  # both people open their mailbox and change the password
+        if slip.uid in ("dvhung.skhcn", "lvtam.skhcn"):
+            dn = f"uid={slip.uid},{cfg.directory.base_dn}"
+            person = Connection(Server(cfg.directory.url), dn, slip.password, auto_bind=True)
+            assert person.extend.standard.modify_password(dn, slip.password, "Doi-Mat-Khau#2026")
+            person.unbind()
     plan = runner.run(cfg, rosters=[roster], now=NOW + timedelta(days=100), dry_run=True).plan
-    assert [(a.kind, a.uid) for a in plan.actions] == [(ActionKind.LOCK, "tamlv.skhcn")]  # type: ignore[union-attr]
+    assert plan is not None
+    assert [(a.kind, a.uid, a.rule) for a in plan.actions] == [
+        (ActionKind.LOCK, "lvtam.skhcn", "lock_inactive")
+    ]
