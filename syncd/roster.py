@@ -193,9 +193,9 @@ def _legacy_notes(
     for i in decision.with_verdict(Verdict.UNCONVERTIBLE)[:MAX_ROWS_NAMED]:
         c = decision.cells[i]
         notes.append(
-            f"{src}: row {rows[i][0]}, column {column}: {c.original!r} looks like "
-            f"{c.encoding.value.upper()} text but does not convert to valid Vietnamese "
-            f"({c.alternative!r}); left as it is"
+            f"{src}: row {rows[i][0]}, column {column}: all or part of {c.original!r} looks "
+            f"like {c.encoding.value.upper()} text (read so: {c.alternative!r}) but cannot be "
+            "converted safely; left as it is"
         )
     return notes
 
@@ -244,9 +244,9 @@ def read_roster(
                 for i in decision.with_verdict(Verdict.UNCONVERTIBLE):
                     c = decision.cells[i]
                     suspect[i] = (
-                        f"looks like text typed in {c.encoding.value.upper()}, but read that "
-                        f"way it is {c.alternative!r}, not Vietnamese syllables; retype the "
-                        "name in Unicode"
+                        f"all or part of it looks like text typed in {c.encoding.value.upper()} "
+                        f"(read so: {c.alternative!r}), but it cannot be converted safely; "
+                        "retype the name in Unicode"
                     )
 
     columns = {f: [normalise(v) for v in values] for f, values in columns.items()}

@@ -228,7 +228,9 @@ class Verdict(StrEnum):
     KEPT = "kept"  # Unicode (or nothing a legacy reading would change): left as it is
     CONVERTED = "converted"  # legacy text; the legacy reading is valid Vietnamese
     AMBIGUOUS = "ambiguous"  # valid Vietnamese as it stands *and* as legacy text: left as is
-    UNCONVERTIBLE = "unconvertible"  # looks like legacy text; no reading is valid: left as is
+    # looks like legacy text, but cannot be converted safely (no reading makes every word a
+    # syllable, or a Unicode cell has a legacy word in it): left as is
+    UNCONVERTIBLE = "unconvertible"
 
 
 @dataclass(frozen=True)
@@ -242,20 +244,65 @@ class CellDecision:
     alternative: str = ""
 
 
+def _visible(ch: str) -> bool:
+    # Zero-width spaces, joiners and BOMs pasted by Word/Excel say nothing about the encoding;
+    # U+00AD (a soft hyphen in Unicode) is the letter ư in TCVN3, so it counts.
+    return ch == "\u00ad" or unicodedata.category(ch) != "Cf"
+
+
+def _words(text: str) -> list[str]:
+    """The words of ``text`` with a non-ASCII character, invisible characters left out."""
+    text = "".join(filter(_visible, unicodedata.normalize("NFC", text)))
+    return [w for w in _WORDS.split(text) if w and not w.isascii()]
+
+
 def _valid_words(text: str) -> tuple[int, int]:
     """(well-formed syllables, words) among the words of ``text`` with a non-ASCII character."""
-    words = [w for w in _WORDS.split(unicodedata.normalize("NFC", text)) if w and not w.isascii()]
+    words = _words(text)
     return sum(map(is_syllable, words)), len(words)
 
 
 def is_unicode_only(text: str) -> bool:
-    """True when ``text`` holds a character no legacy byte shows up as (so it is Unicode)."""
-    return any(not ch.isascii() and ch not in _LEGACY_SEEN for ch in text)
+    """True when ``text`` holds a letter or mark no legacy byte shows up as (so it is Unicode).
+
+    Spaces and invisible characters do not count: they get into legacy text too, when pasted.
+    """
+    return any(
+        not ch.isascii() and ch not in _LEGACY_SEEN and not ch.isspace() and _visible(ch)
+        for ch in text
+    )
+
+
+def _legacy_words(value: str) -> tuple[Encoding, str] | None:
+    """In a Unicode cell, words that are not syllables but are in a legacy encoding.
+
+    ``Nguyễn Văn Ñaït``: someone retyped part of a VNI name. Returns the encoding and the
+    cell with those words converted; None when there are none.
+    """
+    for enc in _LEGACY:
+        found = False
+        out = []
+        for word in _WORDS.split(value):
+            w = "".join(filter(_visible, word))
+            if (
+                w
+                and not w.isascii()
+                and not is_unicode_only(w)
+                and not is_syllable(w)
+                and convert(w, enc) != w
+                and is_syllable(convert(w, enc))
+            ):
+                found = True
+                word = convert(w, enc)
+            out.append(word)
+        if found:
+            return enc, " ".join(out)
+    return None
 
 
 @dataclass(frozen=True)
 class _Readings:
-    unicode_ok: bool  # every non-ASCII word is a syllable as it stands
+    unicode_ok: bool  # every non-ASCII word is a syllable as it stands (or Unicode-only)
     unicode_valid: int
     valid: tuple[Encoding, ...]  # legacy readings that differ and make every word a syllable
     better: tuple[Encoding, ...]  # legacy readings with more syllables than the text as it is
@@ -265,8 +312,13 @@ class _Readings:
 @functools.lru_cache(maxsize=65536)
 def _readings(value: str) -> _Readings | None:
     """None when no legacy reading is possible or would change anything."""
-    if value.isascii() or is_unicode_only(value):
+    if value.isascii():
         return None
+    if is_unicode_only(value):  # Unicode; but a word of it may still be legacy text
+        mixed = _legacy_words(value)
+        if mixed is None:
+            return None
+        return _Readings(False, 0, (), (mixed[0],), {mixed[0]: mixed[1]})
     unicode_valid, words = _valid_words(value)
     nfc = unicodedata.normalize("NFC", value)
     text = {enc: convert(value, enc) for enc in _LEGACY}

@@ -115,7 +115,37 @@ def test_a_legacy_looking_name_that_does_not_convert_cleanly_is_held_not_guessed
     [error] = snap.errors
     assert error.row == 6 and error.column == "Họ và tên" and snap.rejected
     assert label in error.message and "'Y Bih Niê Kdăm'" in error.message
-    assert any("row 6" in n and "does not convert to valid Vietnamese" in n for n in snap.notes)
+    assert any("row 6" in n and "cannot be converted safely" in n for n in snap.notes)
+
+
+@pytest.mark.parametrize(
+    ("cell", "label", "reads"),
+    [
+        ("Nguyễn Văn Ñaït", "VNI", "Nguyễn Văn Đạt"),  # all Latin letters: parse_name passes it
+        ("Nguyễn Văn §¹t", "TCVN3", "Nguyễn Văn Đạt"),
+        ("Trần Thò Hoa", None, None),  # "Thò" is a syllable: nothing legacy-looking
+    ],
+)
+def test_a_unicode_name_with_one_legacy_word_is_held_not_kept_silently(
+    cell: str, label: str | None, reads: str | None
+) -> None:
+    snap = read_roster(_table([*UNICODE, cell]), CAT)
+    if label is None:
+        assert snap.people[-1].full_name == cell and not snap.errors
+        return
+    [error] = snap.errors
+    assert error.row == 5 and error.value == cell
+    assert label in error.message and repr(reads) in error.message
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\ufeff", "\u2060", "\u00a0", "\u2003"])
+@pytest.mark.parametrize("encode", [unicode_to_tcvn3, unicode_to_vni])
+def test_legacy_cells_with_pasted_invisible_characters_or_odd_spaces_still_convert(  # type: ignore[no-untyped-def]
+    encode, invisible: str
+) -> None:
+    between = invisible if invisible.isspace() else " " + invisible  # a space, or beside one
+    cells = [encode(n).replace(" ", between, 1) + invisible for n in LEGACY]
+    assert _names([*cells, *UNICODE]) == [*LEGACY, *UNICODE]
 
 
 def test_foreign_and_minority_unicode_names_next_to_legacy_cells_are_untouched() -> None:
