@@ -260,8 +260,9 @@ def existing(ctx: Ctx, p: Person, acc: Account, done: bool) -> None:
         return
     dn = acc.dn
     carries_org = ctx.inp.scheme.needs_org
+    uid = acc.uid  # after a rename, later actions (and the slip) name the new uid
     if moved and carries_org:
-        move(ctx, p, acc)
+        uid = move(ctx, p, acc) or uid
     changed, before = drift(
         person_attrs(p), acc, skip=("ou", "departmentNumber") if moved and carries_org else ()
     )
@@ -271,7 +272,7 @@ def existing(ctx: Ctx, p: Person, acc: Account, done: bool) -> None:
             why = f"transferred from {acc.org} to {p.org} ({p.source}); uid unchanged"
         out.add(
             ActionKind.UPDATE,
-            acc.uid,
+            uid,
             p.org,
             why,
             prof.hr_article,
@@ -285,7 +286,7 @@ def existing(ctx: Ctx, p: Person, acc: Account, done: bool) -> None:
     if restore:
         out.add(
             ActionKind.RESTORE,
-            acc.uid,
+            uid,
             p.org,
             f"restore requested ({p.request.value or 'transfer in'}, {p.source}); "
             "new one-time password, must change at first login",
@@ -298,7 +299,7 @@ def existing(ctx: Ctx, p: Person, acc: Account, done: bool) -> None:
     elif wants_reset and acc.state is State.ACTIVE:
         out.add(
             ActionKind.RESET_PASSWORD,
-            acc.uid,
+            uid,
             p.org,
             f"password reset requested (cấp lại mật khẩu, {p.source})",
             f"{prof.request_article}; {prof.must_change_article}",
@@ -314,7 +315,9 @@ def existing(ctx: Ctx, p: Person, acc: Account, done: bool) -> None:
         )
 
 
-def move(ctx: Ctx, p: Person, acc: Account) -> None:
+def move(ctx: Ctx, p: Person, acc: Account) -> str | None:
+    """Rename the mailbox of a person who changed organisation; the new uid, or None when
+    it waits for a decision."""
     key = decision_id("person", p.employee_number)
     res = ctx.inp.state.resolutions.get(key)
     pool, scheme = ctx.pool, ctx.inp.scheme
@@ -337,7 +340,7 @@ def move(ctx: Ctx, p: Person, acc: Account) -> None:
                 result.candidates,
                 scheme.article,
             )
-            return
+            return None
         new_uid = result.uid
     until = (ctx.inp.now + timedelta(days=ctx.inp.alias_days)).strftime(GENERALIZED)
     new_mail = ctx.mail(new_uid)
@@ -365,3 +368,4 @@ def move(ctx: Ctx, p: Person, acc: Account) -> None:
         before={"mail": acc.mail, "ou": (acc.org or "",)},
         new_uid=new_uid,
     )
+    return new_uid

@@ -1,0 +1,116 @@
+"""How a province lives with syncd, against a real slapd: each failure of the first release.
+
+Every test crosses the seam for real: rosters go through the runner, people bind and change
+passwords as themselves, and the directory is read back as the admin.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from ldap3 import Connection, Server
+
+from connectors import runner
+from syncd.model import ActionKind, State
+from tests.conftest import MakeConfig
+from tests.helpers import entries, write_roster
+
+REAL_NOW = datetime.now(UTC)
+
+
+def _password(outcome: runner.RunOutcome, uid: str) -> str:
+    assert outcome.result is not None
+    [slip] = [s for s in outcome.result.slips if s.uid == uid]
+    return slip.password
+
+
+def _bind(url: str, dn: str, password: str) -> bool:
+    conn = Connection(Server(url), dn, password)
+    ok = bool(conn.bind())
+    conn.unbind()
+    return ok
+
+
+def test_a_person_who_logs_in_is_never_locked_for_inactivity(
+    make_config: MakeConfig, tmp_path: Path, base_dn: str
+) -> None:
+    """Item 1: the login attributes reach the clocks. Created 200 days ago (by syncd's clock),
+    logged in today (a real bind): no 90-day lock (caobang-2025 Đ8.2a)."""
+    cfg = make_config(extra="safety: {max_lock_share: 1}\n")
+    roster = write_roster(tmp_path / "r.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,"])
+    first = runner.run(cfg, rosters=[roster], now=REAL_NOW - timedelta(days=200))
+    dn = f"uid=hungdv.skhcn,{base_dn}"
+    assert _bind(cfg.directory.url, dn, _password(first, "hungdv.skhcn"))
+    today = runner.run(cfg, rosters=[roster], now=REAL_NOW + timedelta(minutes=5), dry_run=True)
+    assert today.plan is not None
+    assert [a for a in today.plan.actions if a.uid == "hungdv.skhcn"] == []
+    # and the login's clock runs: 91 days after it, the lock is due
+    later = runner.run(cfg, rosters=[roster], now=REAL_NOW + timedelta(days=91), dry_run=True)
+    assert later.plan is not None
+    [lock] = [a for a in later.plan.actions if a.uid == "hungdv.skhcn"]
+    assert lock.kind is ActionKind.LOCK and "last login" in lock.reason
+
+
+def test_a_security_lock_survives_every_re_apply_of_a_roster_with_a_restore_row(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """Item 2: a khôi phục row is carried out once; the nightly re-apply of the same roster,
+    or an edited copy of it, never lifts a later compromised lock."""
+    cfg = make_config()
+    runner.run(cfg, rosters=[write_roster(tmp_path / "a.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,"])])
+    runner.operator_action(cfg, "hungdv.skhcn", ActionKind.LOCK, "compromised", "caobang Đ8.2b")
+    restore = write_roster(tmp_path / "b.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,khôi phục"])
+    restored = runner.run(cfg, rosters=[restore])
+    assert [a.kind for a in restored.plan.actions] == [ActionKind.RESTORE]  # type: ignore[union-attr]
+    runner.operator_action(cfg, "hungdv.skhcn", ActionKind.LOCK, "compromised", "caobang Đ8.2b")
+    again = runner.run(cfg, rosters=[restore])
+    edited = write_roster(tmp_path / "c.csv", ["E1,Đàm Văn Hùng,skhcn,,Chuyên viên,,,khôi phục"])
+    copy = runner.run(cfg, rosters=[edited])
+    nightly = runner.run(cfg, full=True, rosters=[edited])
+    for outcome in (again, copy, nightly):
+        assert outcome.plan is not None
+        assert not any(a.kind is ActionKind.RESTORE for a in outcome.plan.actions)
+    assert entries(admin, base_dn)["hungdv.skhcn"]["syncdState"] == [State.LOCKED.value]
+
+
+def test_a_scoped_run_never_gives_a_uid_held_in_another_organisation(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """Item 4: caobang-2011 uids carry no organisation; with accounts under ou=<org>, a file
+    for syt must see datnv held under skhcn."""
+    cfg = make_config(profile="caobang-2011", layout="per-org")
+    runner.run(cfg, rosters=[write_roster(tmp_path / "a.csv", ["E1,Nông Văn Đạt,skhcn,,,,,"])])
+    second = runner.run(
+        cfg, rosters=[write_roster(tmp_path / "b.csv", ["E2,Nông Văn Đạt,syt,,,,,"])]
+    )
+    assert second.exit_code == 0, runner.report_text(second, [])
+    admin.search(base_dn, "(employeeNumber=*)", attributes=["uid", "mail", "employeeNumber"])
+    got = {str(e["attributes"]["employeeNumber"][0]): e["attributes"] for e in admin.response}
+    assert got["E1"]["uid"] == ["datnv"] and got["E2"]["uid"] == ["datnv2"]
+    mails = [m for e in got.values() for m in e["mail"]]
+    assert len(mails) == len(set(mails))
+
+
+def test_a_transfer_whose_source_file_arrives_first_ends_with_one_active_mailbox(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """Item 5: skhcn says 'chuyển công tác' (scoped revoke), then syt lists the person: the
+    move and the restore address the same entry, the restore follows the rename."""
+    cfg = make_config()
+    runner.run(cfg, rosters=[write_roster(tmp_path / "a.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,"])])
+    out = write_roster(tmp_path / "b.csv", ["E1,Đàm Văn Hùng,skhcn,,,,Chuyển công tác,"])
+    left = runner.run(cfg, rosters=[out])
+    assert [a.kind for a in left.plan.actions] == [ActionKind.REVOKE]  # type: ignore[union-attr]
+    arrived = runner.run(
+        cfg, rosters=[write_roster(tmp_path / "c.csv", ["E1,Đàm Văn Hùng,syt,,,,,"])]
+    )
+    assert arrived.exit_code == 0, runner.report_text(arrived, [])
+    got = entries(admin, base_dn)
+    assert "hungdv.skhcn" not in got and got["hungdv.syt"]["syncdState"] == ["active"]
+    assert "hungdv.skhcn@test.gov.vn" in got["hungdv.syt"]["mail"]
+    dn = f"uid=hungdv.syt,{base_dn}"
+    assert _bind(cfg.directory.url, dn, _password(arrived, "hungdv.syt"))
+    # the source organisation's roster, re-applied at night, does not revoke it again
+    nightly = runner.run(cfg, full=True, rosters=[out])
+    assert not any(a.kind is ActionKind.REVOKE for a in nightly.plan.actions)  # type: ignore[union-attr]
