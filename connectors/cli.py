@@ -3,8 +3,11 @@
 It lives in :mod:`connectors` because it is itself an adapter (terminal, files, LDAP): the core
 package stays free of any outside-world import, which the import-linter contract enforces.
 
-Exit codes: 0 done, 1 some actions failed, 2 bad input or configuration, 3 refused by a
-safety limit.
+Errors become exit codes in one place, :class:`SyncdGroup`: see :data:`EXIT_CODES` and
+README.md ("Exit codes"). 0 done; 1 actions failed, or the directory could not be reached or
+read, or another run holds the lock; 2 bad input or configuration, or a change the account state
+machine refuses; 3 refused or held back by a safety limit; 70 an internal error (a bug): one line
+on stderr, the traceback in a file it names.
 """
 
 from __future__ import annotations
@@ -13,7 +16,11 @@ import csv
 import io
 import json
 import logging
+import os
+import pwd
 import sys
+import tempfile
+import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,18 +29,38 @@ from typing import Any, TypeVar
 import click
 
 from connectors import runner
-from connectors.lifecycle_files import InputFileError
+from connectors.runlock import LockBusy, RunLock
 from connectors.runner import EXIT_BAD_INPUT, EXIT_FAILED
-from connectors.store import StateStore
+from connectors.store import AuditLog, StateStore, new_run_id, write_private
 from syncd.config import Config, ConfigError
 from syncd.errors import SyncdError
 from syncd.model import Action, ActionKind, DecisionKind, Plan
 from syncd.naming import BUILTIN, Status, UidPool, allocate, get_scheme
 from syncd.orgs import CatalogueError
+from syncd.ports import DirectoryError
 from syncd.report import decision_dict, decisions_text, plan_dict, plan_table
 from syncd.state import Resolution, Resolve
 
 DEFAULT_CONFIG = "/etc/syncd/syncd.yaml"
+EXIT_INTERNAL = 70  # sysexits.h EX_SOFTWARE: a bug, not the operator's input nor the directory
+
+# Every SyncdError becomes its exit code here and nowhere else; the first matching class wins.
+EXIT_CODES: tuple[tuple[type[SyncdError], int], ...] = (
+    (DirectoryError, EXIT_FAILED),  # unreachable, bind refused, a read cut short
+    (LockBusy, EXIT_FAILED),  # another run (the daemon) held the lock for longer than --wait
+    # configuration, catalogue, secrets, roster and lifecycle files, arguments, an unknown
+    # account, and a change the account state machine refuses (TransitionRefused)
+    (SyncdError, EXIT_BAD_INPUT),
+)
+
+_HEADLINES: tuple[tuple[type[SyncdError], str], ...] = (
+    (ConfigError, "configuration has errors:\n"),
+    (CatalogueError, "organisation catalogue has errors:\n"),
+)
+
+
+def exit_code_for(exc: SyncdError) -> int:
+    return next(code for cls, code in EXIT_CODES if isinstance(exc, cls))
 
 
 class BadInput(click.ClickException):
@@ -42,7 +69,85 @@ class BadInput(click.ClickException):
     exit_code = EXIT_BAD_INPUT
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _keep_traceback(ctx: click.Context, exc: BaseException) -> str:
+    """Write the traceback to ``<state>/crashes/`` (0600), else a private temporary file."""
+    text = "".join(traceback.format_exception(exc))
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    name = f"syncd-{stamp}-{os.getpid()}.txt"
+    cfg = ctx.meta.get("syncd.config")
+    if isinstance(cfg, Config):
+        path = cfg.paths.state / "crashes" / name
+        try:
+            write_private(path, text)
+            return str(path)
+        except OSError:
+            pass
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=name.removesuffix(".txt") + "-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        return tmp
+    except OSError:
+        sys.stderr.write(text)
+        return "stderr (above)"
+
+
+class SyncdGroup(click.Group):
+    """The one place where errors become exit codes (see :data:`EXIT_CODES`)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SyncdError as exc:
+            headline = next((h for cls, h in _HEADLINES if isinstance(exc, cls)), "")
+            click.echo(f"Error: {headline}{exc}", err=True)
+            raise click.exceptions.Exit(exit_code_for(exc)) from exc
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:  # a bug: one line for the operator, the traceback kept
+            where = _keep_traceback(ctx, exc)
+            what = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+            click.echo(f"Error: internal error ({what}); traceback in {where}", err=True)
+            raise click.exceptions.Exit(EXIT_INTERNAL) from exc
+
+
+def operator_identity() -> dict[str, Any]:
+    """Who runs this command, for the audit log.
+
+    The login user from the kernel's audit ``loginuid`` (kept across ``su`` and ``sudo``; unset
+    for services: 4294967295), else the effective user; and ``SUDO_USER`` when set.
+    """
+    euid = os.geteuid()
+    uid, source = euid, "effective-user"
+    try:
+        raw = Path("/proc/self/loginuid").read_text(encoding="ascii").strip()
+        if raw and int(raw) != 4294967295:
+            uid, source = int(raw), "loginuid"
+    except (OSError, ValueError):
+        pass
+
+    def name(n: int) -> str:
+        try:
+            return pwd.getpwuid(n).pw_name
+        except KeyError:
+            return str(n)
+
+    who: dict[str, Any] = {"user": name(uid), "uid": uid, "source": source}
+    if euid != uid:
+        who["effective_user"] = name(euid)
+    if os.environ.get("SUDO_USER"):
+        who["sudo_user"] = os.environ["SUDO_USER"]
+    return who
+
+
+def operator_label(who: dict[str, Any]) -> str:
+    label = str(who.get("user", "?"))
+    if who.get("sudo_user") and who["sudo_user"] != label:
+        label += f" (sudo from {who['sudo_user']})"
+    return label
+
+
+@click.group(cls=SyncdGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="syncd")
 @click.option(
     "-c",
@@ -58,8 +163,9 @@ class BadInput(click.ClickException):
 def main(ctx: click.Context, config_path: Path) -> None:
     """syncd keeps a province's official mail directory in step with HR and the regulation.
 
-    Exit codes: 0 done, 1 some actions failed, 2 bad input or configuration,
-    3 refused by a safety limit.
+    Exit codes: 0 done; 1 some actions failed, or the directory could not be reached or
+    read, or another run holds the lock; 2 bad input or configuration (nothing changed);
+    3 refused or held back by a safety limit; 70 internal error (traceback in a file).
     """
     ctx.obj = config_path
     from connectors.daemon import configure_logging
@@ -70,12 +176,9 @@ def main(ctx: click.Context, config_path: Path) -> None:
 
 def _config(ctx: click.Context) -> Config:
     path: Path = ctx.find_root().obj  # the -c option of the top-level group
-    try:
-        return runner.load_config(path)
-    except ConfigError as exc:
-        raise BadInput("configuration has errors:\n" + "\n".join(exc.issues)) from exc
-    except SyncdError as exc:
-        raise BadInput(str(exc)) from exc
+    cfg = runner.load_config(path)  # errors: SyncdGroup.invoke
+    ctx.meta["syncd.config"] = cfg  # where an internal error's traceback goes
+    return cfg
 
 
 def _parse_now(value: str | None) -> datetime | None:
@@ -98,17 +201,11 @@ def config_group() -> None:
 def config_validate(ctx: click.Context) -> None:
     """Validate syncd.yaml (schema, then cross-field checks) and the organisation catalogue."""
     cfg = _config(ctx)
-    try:
-        catalogue = runner.load_catalogue(cfg.orgs)
-    except CatalogueError as exc:
-        raise BadInput("organisation catalogue has errors:\n" + "\n".join(exc.issues)) from exc
+    catalogue = runner.load_catalogue(cfg.orgs)
     warnings: list[str] = []
     from connectors.secrets import bind_password
 
-    try:
-        bind_password(cfg.directory, warnings)
-    except SyncdError as exc:
-        raise BadInput(str(exc)) from exc
+    bind_password(cfg.directory, warnings)
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
     click.echo(
@@ -177,13 +274,6 @@ def _do_run(
             on_plan=on_plan,
             lock_timeout=wait,
         )
-    except (ConfigError, CatalogueError) as exc:
-        raise BadInput("\n".join(exc.issues)) from exc
-    except InputFileError as exc:
-        raise BadInput(str(exc)) from exc
-    except SyncdError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_FAILED)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
@@ -194,7 +284,8 @@ def _do_run(
         }
         click.echo(json.dumps(data, ensure_ascii=False, indent=1))
     else:
-        if outcome.plan is not None and (dry_run or outcome.plan.refused):
+        # the table names each account a refused or held-back stage would have touched
+        if outcome.plan is not None and (dry_run or outcome.plan.refused or outcome.plan.held):
             click.echo(plan_table(outcome.plan, limit=None if dry_run else 40))
             click.echo("")
         click.echo(runner.report_text(outcome, list(rosters) or runner.inbox_files(cfg)), nl=False)
@@ -290,13 +381,7 @@ def forecast_cmd(ctx: click.Context, days: int, now: str | None, as_json: bool) 
     """List the locks, revokes and purges coming in the next DAYS days, by organisation."""
     cfg = _config(ctx)
     start = _parse_now(now) or datetime.now(UTC)
-    try:
-        events = runner.forecast(cfg, start, days)
-    except InputFileError as exc:
-        raise BadInput(str(exc)) from exc
-    except SyncdError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_FAILED)
+    events = runner.forecast(cfg, start, days)
     if as_json:
         click.echo(
             json.dumps(
@@ -333,10 +418,12 @@ def forecast_cmd(ctx: click.Context, days: int, now: str | None, as_json: bool) 
 
 def _operator(ctx: click.Context, uid: str, kind: ActionKind, reason: str, article: str) -> None:
     cfg = _config(ctx)
-    try:
-        outcome = runner.operator_action(cfg, uid, kind, reason, article)
-    except SyncdError as exc:
-        raise BadInput(str(exc)) from exc
+    who = operator_identity()
+    # a refused change (TransitionRefused: lock a revoked mailbox, restore an active one)
+    # raises before anything is written: one line, exit 2, via SyncdGroup.invoke
+    outcome = runner.operator_action(
+        cfg, uid, kind, f"{reason}; by {operator_label(who)}", article, operator=who
+    )
     click.echo(runner.report_text(outcome, []), nl=False)
     sys.exit(outcome.exit_code)
 
@@ -383,12 +470,7 @@ def run_cmd(ctx: click.Context) -> None:
     from connectors.daemon import Daemon, configure_logging
 
     configure_logging(json_lines=not sys.stdout.isatty())
-    try:
-        daemon = Daemon(ctx.obj)
-    except ConfigError as exc:
-        raise BadInput("configuration has errors:\n" + "\n".join(exc.issues)) from exc
-    except SyncdError as exc:
-        raise BadInput(str(exc)) from exc
+    daemon = Daemon(ctx.obj)
     sys.exit(daemon.run())
 
 
@@ -489,7 +571,19 @@ def decisions_cmd(ctx: click.Context, as_json: bool) -> None:
 @click.option("--link", "link_uid", help="This person already has the mailbox UID.")
 @click.option("--uid", "chosen_uid", help="Create the mailbox with this uid.")
 @click.option("--ignore", is_flag=True, help="Do nothing for this person or account.")
-@click.option("--by", default="", help="Who decided (recorded).")
+@click.option(
+    "--revoke",
+    is_flag=True,
+    help="An unlinked account (no employee number, on no roster): revoke it.",
+)
+@click.option("--by", default="", help="Who decided, if not the operator running this.")
+@click.option(
+    "--wait",
+    default=300.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds to wait for a run in progress (it saves the same state).",
+)
 @click.pass_context
 def decide_cmd(
     ctx: click.Context,
@@ -497,29 +591,72 @@ def decide_cmd(
     link_uid: str | None,
     chosen_uid: str | None,
     ignore: bool,
+    revoke: bool,
     by: str,
+    wait: float,
 ) -> None:
     """Resolve a pending decision; the next reconcile carries it out."""
     cfg = _config(ctx)
-    store = StateStore(cfg.paths.state)
-    state = store.load()
-    decision = state.decisions.get(decision_id)
-    if decision is None:
-        raise BadInput(f"no pending decision {decision_id!r}; see `syncd decisions`")
-    given = [x for x in (link_uid, chosen_uid, ignore or None) if x]
+    given = [x for x in (link_uid, chosen_uid, ignore or None, revoke or None) if x]
     if len(given) != 1:
-        raise BadInput("give exactly one of --link UID, --uid UID, --ignore")
-    if decision.kind is DecisionKind.UNLINKED_ACCOUNT and not ignore:
-        raise BadInput("an unlinked account is linked from its person's decision; here: --ignore")
-    if link_uid:
-        res = Resolution(Resolve.LINK, link_uid.lower())
-    elif chosen_uid:
-        res = Resolution(Resolve.UID, chosen_uid.lower())
-    else:
-        res = Resolution(Resolve.IGNORE)
-    stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    state.resolutions[decision_id] = Resolution(res.how, res.value, by, stamp)
-    store.save(state)
+        raise BadInput("give exactly one of --link UID, --uid UID, --ignore, --revoke")
+    who = operator_identity()
+    store = StateStore(cfg.paths.state)
+    # a run loads the state, plans and saves it: a decision saved meanwhile would be lost
+    with RunLock(cfg.paths.state, f"syncd decide {decision_id}", wait):
+        state = store.load()
+        decision = state.decisions.get(decision_id)
+        if decision is None:
+            raise BadInput(f"no pending decision {decision_id!r}; see `syncd decisions`")
+        unlinked = decision.kind is DecisionKind.UNLINKED_ACCOUNT
+        if revoke and not unlinked:
+            raise BadInput(
+                f"{decision_id} is a {decision.kind.value} decision: --revoke is only for an "
+                "unlinked account (no employee number, matching nobody on its organisation's "
+                "roster); here: --link UID, --uid UID or --ignore"
+            )
+        if unlinked and not (ignore or revoke):
+            raise BadInput(
+                f"{decision_id} is an unlinked account: it is linked from its person's "
+                "decision; here: --revoke or --ignore"
+            )
+        if link_uid:
+            res = Resolution(Resolve.LINK, link_uid.lower())
+        elif chosen_uid:
+            res = Resolution(Resolve.UID, chosen_uid.lower())
+        elif revoke:
+            res = Resolution(Resolve.REVOKE)
+        else:
+            res = Resolution(Resolve.IGNORE)
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        state.resolutions[decision_id] = Resolution(
+            res.how, res.value, by or operator_label(who), stamp
+        )
+        store.save(state)
+        # the account the decision is about, for `syncd history`
+        subject = res.value or (
+            decision.candidates[0] if unlinked and len(decision.candidates) == 1 else None
+        )
+        audit = AuditLog(cfg.paths.audit_log)
+        try:
+            audit.record(
+                run_id=new_run_id(),
+                action="decide",
+                uid=subject,
+                org=decision.org,
+                employee_number=decision.employee_number,
+                decision=decision_id,
+                decision_kind=decision.kind.value,
+                resolution=res.how.value,
+                value=res.value or None,
+                reason=f"operator decision: {decision.summary}",
+                article=decision.article or None,
+                by=by or None,
+                operator=who,
+                result="ok",
+            )
+        finally:
+            audit.close()
     click.echo(
         f"{decision_id}: {res.how.value} {res.value} recorded; the next reconcile applies it"
     )
@@ -568,10 +705,7 @@ def uid_cmd(
     full_name: str | None,
 ) -> None:
     """Print the uid for FULL_NAME, or allocate a whole CSV batch in order."""
-    try:
-        scheme = get_scheme(scheme_id)
-    except SyncdError as exc:
-        raise BadInput(str(exc)) from exc
+    scheme = get_scheme(scheme_id)
     pool = UidPool.build(taken=_read_taken(taken_path) if taken_path else ())
     if input_path is None:
         if not full_name:

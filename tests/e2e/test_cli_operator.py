@@ -1,0 +1,262 @@
+"""Operator commands as an operator runs them: the state machine decides, errors map to one set
+of exit codes, and every manual action names who ran it."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import socket
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from ldap3 import Connection
+
+from tests.conftest import MakeConfig
+from tests.helpers import entries, write_roster
+
+
+def syncd(
+    config: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "connectors.cli", "-c", str(config), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def audit_records(tmp_path: Path) -> list[dict[str, Any]]:
+    log = tmp_path / "state" / "audit.jsonl"
+    return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+
+
+def login_user() -> str:
+    """Who the audit log should name: the login uid when the kernel has one, else us."""
+    try:
+        raw = int(Path("/proc/self/loginuid").read_text(encoding="ascii"))
+    except (OSError, ValueError):
+        raw = 4294967295
+    return pwd.getpwuid(os.geteuid() if raw == 4294967295 else raw).pw_name
+
+
+def one_line(stderr: str) -> str:
+    lines = [x for x in stderr.splitlines() if x.strip()]
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+def test_lock_of_a_revoked_mailbox_is_refused_and_changes_nothing(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    make_config()
+    cfg = tmp_path / "syncd.yaml"
+    hired = ["E1,Đàm Văn Hùng,skhcn,,,,,", "E2,Lê Thị Mai,skhcn,,,,,"]
+    assert (
+        syncd(cfg, "reconcile", "--roster", str(write_roster(tmp_path / "a.csv", hired))).returncode
+        == 0
+    )
+    assert syncd(cfg, "lock", "hungdv.skhcn", "--reason", "compromised").returncode == 0
+    retired = write_roster(
+        tmp_path / "b.csv", ["E1,Đàm Văn Hùng,skhcn,,,,nghỉ hưu,", "E2,Lê Thị Mai,skhcn,,,,,"]
+    )
+    revoked = syncd(cfg, "reconcile", "--roster", str(retired))
+    assert revoked.returncode == 0, revoked.stdout + revoked.stderr
+    before = entries(admin, base_dn)["hungdv.skhcn"]
+    assert before["syncdState"] == ["revoked"]
+    log = tmp_path / "state" / "audit.jsonl"
+    audit_before = log.read_bytes()
+
+    refused = syncd(cfg, "lock", "hungdv.skhcn", "--reason", "compromised")
+    assert refused.returncode == 2
+    line = one_line(refused.stderr)
+    assert "lock refused: hungdv.skhcn is revoked" in line and "purge clock" in line
+    assert entries(admin, base_dn)["hungdv.skhcn"] == before  # modifyTimestamp included
+    assert log.read_bytes() == audit_before  # no record of a change, nor of an attempt
+
+
+def test_restore_of_an_active_and_lock_of_a_locked_mailbox_are_refused(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    make_config()
+    cfg = tmp_path / "syncd.yaml"
+    roster = write_roster(tmp_path / "a.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,"])
+    assert syncd(cfg, "reconcile", "--roster", str(roster)).returncode == 0
+    log = tmp_path / "state" / "audit.jsonl"
+    active = entries(admin, base_dn)["hungdv.skhcn"]
+    size = log.stat().st_size
+
+    restore = syncd(cfg, "restore", "hungdv.skhcn")
+    assert restore.returncode == 2
+    assert "restore refused: hungdv.skhcn is already active" in one_line(restore.stderr)
+    assert entries(admin, base_dn)["hungdv.skhcn"] == active and log.stat().st_size == size
+    assert not list((tmp_path / "outbox").glob("*/skhcn.csv"))[1:]  # no new password slip
+
+    assert syncd(cfg, "lock", "hungdv.skhcn", "--reason", "spam").returncode == 0
+    locked = entries(admin, base_dn)["hungdv.skhcn"]
+    size = log.stat().st_size
+    again = syncd(cfg, "lock", "hungdv.skhcn", "--reason", "malware")
+    assert again.returncode == 2
+    assert "lock refused: hungdv.skhcn is already locked" in one_line(again.stderr)
+    assert entries(admin, base_dn)["hungdv.skhcn"] == locked and log.stat().st_size == size
+
+
+def test_lock_and_restore_record_the_operator(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    make_config()
+    cfg = tmp_path / "syncd.yaml"
+    roster = write_roster(tmp_path / "a.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,"])
+    assert syncd(cfg, "reconcile", "--roster", str(roster)).returncode == 0
+    sudo = {"SUDO_USER": "ops-alice"}
+    assert syncd(cfg, "lock", "hungdv.skhcn", "--reason", "spam", env=sudo).returncode == 0
+    assert syncd(cfg, "restore", "hungdv.skhcn", env=sudo).returncode == 0
+    me = login_user()
+    records = audit_records(tmp_path)
+    for command in ("lock", "restore"):
+        [asked] = [r for r in records if r["action"] == "operator" and r["command"] == command]
+        assert asked["uid"] == "hungdv.skhcn"
+        assert asked["operator"]["user"] == me and asked["operator"]["sudo_user"] == "ops-alice"
+        [done] = [r for r in records if r["action"] == command and r["run_id"] == asked["run_id"]]
+        assert done["result"] == "ok" and f"by {me} (sudo from ops-alice)" in done["reason"]
+    # the directory's own record of the state says who, too
+    got = entries(admin, base_dn)["hungdv.skhcn"]
+    assert f"by {me}" in got["syncdStateReason"][0]
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_an_unreachable_directory_exits_1_from_every_command(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    make_config()
+    cfg = tmp_path / "syncd.yaml"
+    text = cfg.read_text()
+    url = f"ldap://127.0.0.1:{_closed_port()}"
+    cfg.write_text(text.replace(text.split("url: ")[1].split("\n")[0], url))
+    roster = str(write_roster(tmp_path / "r.csv", ["E1,Lê Văn A,skhcn,,,,,"]))
+    for args in (
+        ("reconcile", "--roster", roster),
+        ("plan", "--roster", roster),
+        ("lock", "ala.skhcn", "--reason", "spam"),
+        ("restore", "ala.skhcn"),
+        ("unlock", "ala.skhcn"),
+        ("forecast",),
+    ):
+        result = syncd(cfg, *args)
+        assert result.returncode == 1, (args, result.stderr)
+        assert f"cannot reach {url}" in one_line(result.stderr), args
+
+
+def test_an_unexpected_error_is_one_line_exit_70_and_the_traceback_is_kept(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    make_config()
+    cfg = tmp_path / "syncd.yaml"
+    bug = (
+        "import sys\n"
+        "from connectors import cli, runner\n"
+        "def forecast(*args, **kwargs):\n"
+        "    raise RuntimeError('boom\\nin two lines')\n"
+        "runner.forecast = forecast\n"
+        "sys.argv = ['syncd', '-c', sys.argv[1], 'forecast']\n"
+        "cli.main()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", bug, str(cfg)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 70
+    line = one_line(result.stderr)
+    assert "internal error (RuntimeError: boom in two lines)" in line
+    [kept] = (tmp_path / "state" / "crashes").iterdir()
+    assert str(kept) in line
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert "Traceback" in kept.read_text() and "boom" in kept.read_text()
+
+
+def _legacy(admin: Connection, base_dn: str) -> None:
+    assert admin.add(
+        f"uid=datnv,{base_dn}",
+        ["inetOrgPerson"],
+        {"uid": "datnv", "cn": "Nông Văn Đạt", "sn": "Nông", "ou": "skhcn"},
+    ), admin.result
+
+
+def _unlinked(cfg: Path, tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    roster = write_roster(tmp_path / "a.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,"])
+    assert syncd(cfg, "reconcile", "--roster", str(roster)).returncode == 0
+    pending = json.loads(syncd(cfg, "decisions", "--json").stdout)
+    [decision] = [d for d in pending if d["kind"] == "unlinked-account"]
+    assert "datnv" in decision["summary"]
+    return roster, decision
+
+
+def test_decide_revoke_records_the_resolution_and_the_operator(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    _legacy(admin, base_dn)
+    make_config()
+    cfg = tmp_path / "syncd.yaml"
+    _, decision = _unlinked(cfg, tmp_path)
+    link = syncd(cfg, "decide", decision["id"], "--link", "datnv")
+    assert link.returncode == 2 and "--revoke or --ignore" in one_line(link.stderr)
+    done = syncd(cfg, "decide", decision["id"], "--revoke", env={"SUDO_USER": "ops-bob"})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(syncd(cfg, "decisions", "--json").stdout) == []
+    state = json.loads((tmp_path / "state" / "state.json").read_text(encoding="utf-8"))
+    me = login_user()
+    res = state["resolutions"][decision["id"]]
+    assert res["how"] == "revoke" and res["by"] == f"{me} (sudo from ops-bob)" and res["at"]
+    [record] = [r for r in audit_records(tmp_path) if r["action"] == "decide"]
+    assert record["decision"] == decision["id"] and record["resolution"] == "revoke"
+    assert record["decision_kind"] == "unlinked-account" and record["org"] == "skhcn"
+    assert record["operator"]["user"] == me and record["operator"]["sudo_user"] == "ops-bob"
+    assert syncd(cfg, "audit", "verify").returncode == 0
+
+
+def test_decide_revoke_then_reconcile_revokes_the_unlinked_account(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """Needs the planner to emit the REVOKE from ``Resolve.REVOKE``."""
+    _legacy(admin, base_dn)
+    make_config()
+    cfg = tmp_path / "syncd.yaml"
+    roster, decision = _unlinked(cfg, tmp_path)
+    assert syncd(cfg, "decide", decision["id"], "--revoke").returncode == 0
+    applied = syncd(cfg, "reconcile", "--roster", str(roster), "--json")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    actions = json.loads(applied.stdout)["plan"]["actions"]
+    assert [(a["action"], a["uid"]) for a in actions] == [("revoke", "datnv")]
+    got = entries(admin, base_dn)
+    assert got["datnv"]["syncdState"] == ["revoked"]
+    assert got["hungdv.skhcn"]["syncdState"] == ["active"]
+    assert json.loads(syncd(cfg, "decisions", "--json").stdout) == []
+
+
+def test_decide_revoke_is_refused_for_other_kinds_of_decision(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    make_config(profile="hungyen-2025")
+    cfg = tmp_path / "syncd.yaml"
+    roster = write_roster(
+        tmp_path / "r.csv", ["E1,Nguyễn Hoàng Phúc,khcn,,,,,", "E2,Nguyễn Hồng Phúc,khcn,,,,,"]
+    )
+    assert syncd(cfg, "reconcile", "--roster", str(roster)).returncode == 0
+    [pending] = json.loads(syncd(cfg, "decisions", "--json").stdout)
+    refused = syncd(cfg, "decide", pending["id"], "--revoke")
+    assert refused.returncode == 2
+    line = one_line(refused.stderr)
+    assert "is a uid-collision decision: --revoke is only for an unlinked account" in line
+    assert json.loads(syncd(cfg, "decisions", "--json").stdout) == [pending]
+    assert not [r for r in audit_records(tmp_path) if r["action"] == "decide"]
+    assert syncd(cfg, "decide", pending["id"], "--ignore", "--revoke").returncode == 2
