@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from syncd.model import Action, ActionKind, Plan, State
+from syncd.model import Action, ActionKind, Field, Plan, State
 from syncd.orgs import Catalogue
 from syncd.passwords import Context, generate
 from syncd.ports import Archive, AuditSink, Directory, DirectoryError, RunJournal
@@ -64,8 +64,9 @@ class RunResult:
         return [o for o in self.outcomes if not o.ok]
 
 
-def _safe_attrs(attrs: Mapping[str, tuple[str, ...]]) -> dict[str, list[str]]:
-    return {k: list(v) for k, v in attrs.items() if k.lower() != "userpassword"}
+def _safe_attrs(attrs: Mapping[Field, tuple[str, ...]]) -> dict[str, list[str]]:
+    """Fields as the audit log shows them (never a password: no field holds one)."""
+    return {k.value: list(v) for k, v in attrs.items()}
 
 
 def apply_plan(

@@ -129,6 +129,27 @@ class Account:
     must_change_password: bool = False  # pwdReset: the one-time password is still in use
 
 
+class Field(StrEnum):
+    """What the core says about an account, in its own words (the names of
+    :class:`Account`'s fields); a directory profile decides which attributes hold each one
+    (``cn`` and ``displayName`` for the name in OpenLDAP, ``sAMAccountName`` and
+    ``userPrincipalName`` for the uid in Active Directory, …)."""
+
+    UID = "uid"
+    NAME = "cn"  # the full name as displayed
+    SURNAME = "sn"
+    GIVEN_NAME = "given_name"
+    MAIL = "mail"  # every address, the primary first
+    EMPLOYEE_NUMBER = "employee_number"
+    ORG = "org"
+    OFFICE = "office"
+    TITLE = "title"
+    ALIASES = "aliases"  # old addresses kept after a transfer, each "address expiry"
+
+
+Values = dict[Field, tuple[str, ...]]
+
+
 class ActionKind(StrEnum):
     CREATE_ORG_MAILBOX = "create-org-mailbox"
     LINK = "link"
@@ -152,8 +173,9 @@ ACTION_ORDER = {k: i for i, k in enumerate(ActionKind)}
 class Action:
     """One change to the directory, with the reason and the article it enforces.
 
-    ``attrs`` are the attribute values the action sets (for create: the whole entry; for
+    ``attrs`` are the field values the action sets (for create: the whole entry; for
     update: only the changed ones, ``()`` meaning delete); ``before`` the values it replaces.
+    Fields, not attributes: the directory profile maps them (:class:`Field`).
     """
 
     kind: ActionKind
@@ -164,8 +186,8 @@ class Action:
     dn: str | None = None
     employee_number: str | None = None
     full_name: str = ""
-    attrs: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    before: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    attrs: Values = field(default_factory=dict)
+    before: Values = field(default_factory=dict)
     new_uid: str | None = None
     request_key: str | None = None  # a roster request this action fulfils (done once)
     rule: str = ""  # what triggered it, for guards and reports (e.g. "missing-from-roster")

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from syncd.errors import SyncdError
-from syncd.model import Account, Action, State
+from syncd.model import Account, Action, Field, State
 
 
 class DirectoryError(SyncdError):
@@ -56,7 +56,7 @@ class Directory(Protocol):
     def update(
         self,
         dn: str,
-        attrs: Mapping[str, tuple[str, ...]],
+        attrs: Mapping[Field, tuple[str, ...]],
         *,
         link: bool = False,
         since: datetime | None = None,
@@ -65,7 +65,7 @@ class Directory(Protocol):
         makes the account active as of ``since``."""
         ...
 
-    def move(self, dn: str, new_uid: str, attrs: Mapping[str, tuple[str, ...]]) -> str:
+    def move(self, dn: str, new_uid: str, attrs: Mapping[Field, tuple[str, ...]]) -> str:
         """Rename the entry to ``new_uid`` (and its organisation's place); the new DN."""
         ...
 

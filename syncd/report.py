@@ -30,8 +30,8 @@ def action_dict(a: Action) -> dict[str, Any]:
         "dn": a.dn,
         "employee_number": a.employee_number,
         "full_name": a.full_name,
-        "attributes": {k: list(v) for k, v in a.attrs.items()},
-        "before": {k: list(v) for k, v in a.before.items()},
+        "fields": {str(k): list(v) for k, v in a.attrs.items()},
+        "before": {str(k): list(v) for k, v in a.before.items()},
         "reason": a.reason,
         "article": a.article,
     }

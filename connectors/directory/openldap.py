@@ -44,7 +44,7 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
 from syncd.config import DirectoryConfig
-from syncd.model import Account, Action, Kind, State
+from syncd.model import Account, Action, Field, Kind, State
 from syncd.ports import DirectoryError, ReadIncomplete, Scope
 
 log = structlog.get_logger("syncd.directory")
@@ -80,6 +80,22 @@ FIELD_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "created": ("createTimestamp",),
     "must_change_password": ("pwdReset",),
 }
+
+
+# What the core writes (syncd.model.Field) and where this profile keeps it: every field goes
+# to the attributes it is read from, and the name is also the entry's displayName.
+WRITES: dict[Field, tuple[str, ...]] = {
+    f: FIELD_ATTRIBUTES[f.value] + (("displayName",) if f is Field.NAME else ()) for f in Field
+}
+
+
+def to_attributes(values: Mapping[Field, tuple[str, ...]]) -> dict[str, list[str]]:
+    """The core's field values as this profile's LDAP attributes."""
+    out: dict[str, list[str]] = {}
+    for f, v in values.items():
+        for name in WRITES[Field(f)]:
+            out[name] = list(v)
+    return out
 
 
 def _attributes(names: tuple[str, ...]) -> list[str]:
@@ -393,7 +409,7 @@ class OpenLdapDirectory:
         dn = self.dn_for(action.uid, action.org)
         self._ensure_ou(action.org)
         now = _stamp(since)
-        attrs: dict[str, Any] = {k: list(v) for k, v in action.attrs.items() if v}
+        attrs: dict[str, Any] = {k: v for k, v in to_attributes(action.attrs).items() if v}
         attrs.update(
             syncdKind="organisation" if action.kind.value == "create-org-mailbox" else "person",
             syncdState=State.PROVISIONING.value,
@@ -415,14 +431,14 @@ class OpenLdapDirectory:
     def update(
         self,
         dn: str,
-        attrs: Mapping[str, tuple[str, ...]],
+        attrs: Mapping[Field, tuple[str, ...]],
         *,
         link: bool = False,
         since: datetime | None = None,
     ) -> None:
         """``link`` makes the entry syncd's, active ``since`` (the plan's ``now``; default now)."""
         changes: dict[str, list[tuple[str, list[str]]]] = {
-            k: [(MODIFY_REPLACE, list(v))] for k, v in attrs.items()
+            k: [(MODIFY_REPLACE, v)] for k, v in to_attributes(attrs).items()
         }
         if link:
             now = _stamp(since)
@@ -436,8 +452,8 @@ class OpenLdapDirectory:
         if changes:
             self._modify(dn, changes, f"updating {dn}")
 
-    def move(self, dn: str, new_uid: str, attrs: Mapping[str, tuple[str, ...]]) -> str:
-        org = (attrs.get("ou") or (None,))[0]
+    def move(self, dn: str, new_uid: str, attrs: Mapping[Field, tuple[str, ...]]) -> str:
+        org = (attrs.get(Field.ORG) or (None,))[0]
         new_dn = self.dn_for(new_uid, org)
         if new_dn.lower() != dn.lower():
             self._ensure_ou(org)

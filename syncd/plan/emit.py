@@ -11,12 +11,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from syncd.model import Account, Action, ActionKind, Decision, DecisionKind, Person
+from syncd.model import Account, Action, ActionKind, Decision, DecisionKind, Field, Person, Values
 from syncd.naming.text import normalise
 
 GENERALIZED = "%Y%m%d%H%M%SZ"
 
-Attrs = dict[str, tuple[str, ...]]
+Attrs = Values
 
 
 def decision_id(*parts: str | None) -> str:
@@ -30,40 +30,41 @@ def display_name(name: str) -> str:
     return name.title() if name.isupper() or name.islower() else name
 
 
+def _one(value: str | None) -> tuple[str, ...]:
+    return (value,) if value else ()
+
+
 def person_attrs(p: Person) -> Attrs:
-    """The directory attributes HR decides for a person (the uid and mail aside)."""
+    """The fields HR decides for a person (the uid and mail aside)."""
     name = display_name(p.full_name)
     words = name.split(" ")
     return {
-        "cn": (name,),
-        "displayName": (name,),
-        "sn": (words[0],),
-        "givenName": (" ".join(words[1:]),) if len(words) > 1 else (),
-        "employeeNumber": (p.employee_number,),
-        "ou": (p.org,),
-        "departmentNumber": (p.office,) if p.office else (),
-        "title": (p.title,) if p.title else (),
+        Field.NAME: (name,),
+        Field.SURNAME: (words[0],),
+        Field.GIVEN_NAME: _one(" ".join(words[1:])),
+        Field.EMPLOYEE_NUMBER: (p.employee_number,),
+        Field.ORG: (p.org,),
+        Field.OFFICE: _one(p.office),
+        Field.TITLE: _one(p.title),
     }
 
 
 def current_attrs(a: Account) -> Attrs:
     return {
-        "cn": (a.cn,) if a.cn else (),
-        "sn": (a.sn,) if a.sn else (),
-        "givenName": (a.given_name,) if a.given_name else (),
-        "employeeNumber": (a.employee_number,) if a.employee_number else (),
-        "ou": (a.org,) if a.org else (),
-        "departmentNumber": (a.office,) if a.office else (),
-        "title": (a.title,) if a.title else (),
+        Field.NAME: _one(a.cn),
+        Field.SURNAME: _one(a.sn),
+        Field.GIVEN_NAME: _one(a.given_name),
+        Field.EMPLOYEE_NUMBER: _one(a.employee_number),
+        Field.ORG: _one(a.org),
+        Field.OFFICE: _one(a.office),
+        Field.TITLE: _one(a.title),
     }
 
 
-def drift(want: Attrs, acc: Account, skip: Iterable[str] = ()) -> tuple[Attrs, Attrs]:
-    """The attributes of ``want`` that differ from ``acc``, and their current values."""
+def drift(want: Attrs, acc: Account, skip: Iterable[Field] = ()) -> tuple[Attrs, Attrs]:
+    """The fields of ``want`` that differ from ``acc``, and their current values."""
     have = current_attrs(acc)
     changed = {k: v for k, v in want.items() if k in have and k not in skip and have[k] != v}
-    if "cn" in changed:
-        changed["displayName"] = want["displayName"]
     return changed, {k: have.get(k, ()) for k in changed}
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from syncd.model import ActionKind, Org, OrgKind
+from syncd.model import ActionKind, Field, Org, OrgKind
 from syncd.plan.context import Ctx
 from syncd.plan.emit import GENERALIZED
 
@@ -20,13 +20,12 @@ def org_mailbox(ctx: Ctx, org: Org) -> None:
     article = ctx.profile.request_article
     if acc is None:
         attrs = {
-            "uid": (org.mailbox,),
-            "cn": (org.name,),
-            "displayName": (org.name,),
-            "sn": (org.name,),
-            "mail": (ctx.mail(org.mailbox),),
-            "ou": (home,),
-            "departmentNumber": (org.code,) if org.kind is OrgKind.OFFICE else (),
+            Field.UID: (org.mailbox,),
+            Field.NAME: (org.name,),
+            Field.SURNAME: (org.name,),
+            Field.MAIL: (ctx.mail(org.mailbox),),
+            Field.ORG: (home,),
+            Field.OFFICE: (org.code,) if org.kind is OrgKind.OFFICE else (),
         }
         ctx.out.add(
             ActionKind.CREATE_ORG_MAILBOX,
@@ -45,8 +44,8 @@ def org_mailbox(ctx: Ctx, org: Org) -> None:
             "organisation renamed in the catalogue",
             article,
             dn=acc.dn,
-            attrs={"cn": (org.name,), "displayName": (org.name,), "sn": (org.name,)},
-            before={"cn": (acc.cn,)},
+            attrs={Field.NAME: (org.name,), Field.SURNAME: (org.name,)},
+            before={Field.NAME: (acc.cn,)},
         )
 
 
@@ -68,8 +67,8 @@ def expired_aliases(ctx: Ctx) -> None:
             dn=a.dn,
             employee_number=a.employee_number,
             attrs={
-                "mail": tuple(m for m in a.mail if m.lower() not in gone),
-                "syncdAlias": tuple(x for x in a.aliases if x not in expired),
+                Field.MAIL: tuple(m for m in a.mail if m.lower() not in gone),
+                Field.ALIASES: tuple(x for x in a.aliases if x not in expired),
             },
-            before={"mail": a.mail, "syncdAlias": a.aliases},
+            before={Field.MAIL: a.mail, Field.ALIASES: a.aliases},
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from syncd.model import Account, ActionKind, DecisionKind, Kind, Person, State
+from syncd.model import Account, ActionKind, DecisionKind, Field, Kind, Person, State
 from syncd.naming.text import fold_words, name_key
 from syncd.plan.context import Ctx
 from syncd.plan.emit import decision_id, drift, person_attrs
@@ -51,7 +51,7 @@ def adopt(ctx: Ctx, p: Person, same_name: int, key: str) -> bool:
 def link(ctx: Ctx, p: Person, acc: Account, why: str) -> None:
     ctx.index.linked.add(acc.uid)
     changed, before = drift(person_attrs(p), acc)
-    changed["employeeNumber"] = (p.employee_number,)
+    changed[Field.EMPLOYEE_NUMBER] = (p.employee_number,)
     ctx.out.add(
         ActionKind.LINK,
         acc.uid,
@@ -116,6 +116,7 @@ def absent(ctx: Ctx, seen: set[str]) -> None:
             f"{a.uid} ({a.cn}) has no employee number and matches nobody on the roster of "
             f"{a.org} ({files}); link it from the person's decision, revoke it "
             "(syncd decide ID --revoke), or ignore it",
+            candidates=(a.uid,),
             article=prof.hr_article,
         )
 

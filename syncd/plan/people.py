@@ -16,6 +16,7 @@ from syncd.model import (
     Account,
     ActionKind,
     DecisionKind,
+    Field,
     HrStatus,
     Person,
     Request,
@@ -163,7 +164,7 @@ def new(ctx: Ctx, p: Person, same_name: int, done: bool) -> None:
 
 
 def create(ctx: Ctx, p: Person, uid: str, detail: str) -> None:
-    attrs = {"uid": (uid,), "mail": (ctx.mail(uid),), **person_attrs(p)}
+    attrs = {Field.UID: (uid,), Field.MAIL: (ctx.mail(uid),), **person_attrs(p)}
     scheme = ctx.inp.scheme
     reason = f"new on the roster ({p.source}); uid by {scheme.id}"
     if detail:
@@ -264,11 +265,11 @@ def existing(ctx: Ctx, p: Person, acc: Account, done: bool) -> None:
     if moved and carries_org:
         uid = move(ctx, p, acc) or uid
     changed, before = drift(
-        person_attrs(p), acc, skip=("ou", "departmentNumber") if moved and carries_org else ()
+        person_attrs(p), acc, skip=(Field.ORG, Field.OFFICE) if moved and carries_org else ()
     )
     if changed:
         why = f"HR data changed ({p.source})"
-        if "ou" in changed:
+        if Field.ORG in changed:
             why = f"transferred from {acc.org} to {p.org} ({p.source}); uid unchanged"
         out.add(
             ActionKind.UPDATE,
@@ -348,10 +349,10 @@ def move(ctx: Ctx, p: Person, acc: Account) -> str | None:
     # not updated) the primary address it still carries
     old = next((m for m in acc.mail if m.lower() != new_mail), ctx.mail(acc.uid))
     attrs = {
-        "mail": tuple(dict.fromkeys((new_mail, old, *acc.mail))),
-        "syncdAlias": (*acc.aliases, f"{old} {until}"),
-        "ou": (p.org,),
-        "departmentNumber": (p.office,) if p.office else (),
+        Field.MAIL: tuple(dict.fromkeys((new_mail, old, *acc.mail))),
+        Field.ALIASES: (*acc.aliases, f"{old} {until}"),
+        Field.ORG: (p.org,),
+        Field.OFFICE: (p.office,) if p.office else (),
     }
     ctx.out.add(
         ActionKind.MOVE,
@@ -365,7 +366,7 @@ def move(ctx: Ctx, p: Person, acc: Account) -> str | None:
         employee_number=p.employee_number,
         full_name=p.full_name,
         attrs=attrs,
-        before={"mail": acc.mail, "ou": (acc.org or "",)},
+        before={Field.MAIL: acc.mail, Field.ORG: (acc.org or "",)},
         new_uid=new_uid,
     )
     return new_uid

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ldap3 import BASE, NONE, Connection, Server
+from ldap3 import BASE, MODIFY_REPLACE, NONE, Connection, Server
 
 from connectors.directory.openldap import OpenLdapDirectory
 from connectors.slapd_sandbox import LASTBIND_PRECISION, Sandbox
 from syncd.config import DirectoryConfig
-from syncd.model import Account, Action, ActionKind, Kind, State
+from syncd.model import Account, Action, ActionKind, Field, Kind, State
 from syncd.ports import Directory, DirectoryError, ReadIncomplete, Scope
 
 DOMAIN = "test.gov.vn"
@@ -50,16 +50,15 @@ def _create(
     emp: str | None = "E1",
     password: str = "Aa1!aaaa-x",
     kind: ActionKind = ActionKind.CREATE,
-    extra: dict[str, tuple[str, ...]] | None = None,
+    extra: dict[Field, tuple[str, ...]] | None = None,
 ) -> str:
     attrs = {
-        "uid": (uid,),
-        "mail": (f"{uid}@{DOMAIN}",),
-        "cn": (name,),
-        "displayName": (name,),
-        "sn": (name.split()[0],),
-        "ou": (org,),
-        "employeeNumber": (emp,) if emp else (),
+        Field.UID: (uid,),
+        Field.MAIL: (f"{uid}@{DOMAIN}",),
+        Field.NAME: (name,),
+        Field.SURNAME: (name.split()[0],),
+        Field.ORG: (org,),
+        Field.EMPLOYEE_NUMBER: (emp,) if emp else (),
         **(extra or {}),
     }
     action = Action(kind, uid, org, "test", "test", full_name=name, attrs=attrs)
@@ -139,7 +138,7 @@ def test_revoked_account_cannot_bind_and_restored_one_can(
 
 def test_update_replaces_and_deletes_attributes(directory: Directory) -> None:
     dn = _create(directory, "hungdv.skhcn")
-    directory.update(dn, {"title": ("Trưởng phòng",), "employeeNumber": ()})
+    directory.update(dn, {Field.TITLE: ("Trưởng phòng",), Field.EMPLOYEE_NUMBER: ()})
     [acc] = directory.read(Scope())
     assert acc.title == "Trưởng phòng"
     assert acc.employee_number is None
@@ -151,9 +150,9 @@ def test_move_renames_and_keeps_the_old_address(directory: Directory) -> None:
         dn,
         "hungdv.syt",
         {
-            "mail": (f"hungdv.syt@{DOMAIN}", f"hungdv.skhcn@{DOMAIN}"),
-            "ou": ("syt",),
-            "syncdAlias": (f"hungdv.skhcn@{DOMAIN} 20270101000000Z",),
+            Field.MAIL: (f"hungdv.syt@{DOMAIN}", f"hungdv.skhcn@{DOMAIN}"),
+            Field.ORG: ("syt",),
+            Field.ALIASES: (f"hungdv.skhcn@{DOMAIN} 20270101000000Z",),
         },
     )
     [acc] = directory.read(Scope())
@@ -171,7 +170,7 @@ def test_link_adds_syncd_class_to_an_entry_made_before_syncd(
     )
     [before] = directory.read(Scope())
     assert not before.has_syncd_class and before.employee_number is None
-    directory.update(dn, {"employeeNumber": ("E9",)}, link=True)
+    directory.update(dn, {Field.EMPLOYEE_NUMBER: ("E9",)}, link=True)
     [after] = directory.read(Scope())
     assert after.has_syncd_class and after.employee_number == "E9"
 
@@ -292,7 +291,7 @@ NOT_READ: dict[str, str] = {}
 
 
 def test_every_account_field_round_trips_through_the_server(
-    directory: Directory, slapd: Sandbox
+    directory: Directory, slapd: Sandbox, admin: Connection
 ) -> None:
     """Non-default values everywhere, so a field the reader forgets cannot pass as a default."""
     before = _now()
@@ -304,15 +303,17 @@ def test_every_account_field_round_trips_through_the_server(
         password="Xy7!first-one",
         kind=ActionKind.CREATE_ORG_MAILBOX,
         extra={
-            "givenName": ("Công nghệ",),
-            "title": ("Văn thư",),
-            "departmentNumber": ("vp",),
-            "mail": (f"sokhcn@{DOMAIN}", f"khcn@{DOMAIN}"),
+            Field.GIVEN_NAME: ("Công nghệ",),
+            Field.TITLE: ("Văn thư",),
+            Field.OFFICE: ("vp",),
+            Field.MAIL: (f"sokhcn@{DOMAIN}", f"khcn@{DOMAIN}"),
         },
     )
     assert _bind(slapd, dn, "Xy7!first-one").bound
     alias = f"khcn@{DOMAIN} 20270101000000Z"
-    directory.update(dn, {"syncdAlias": (alias,), "syncdManaged": ("FALSE",)})
+    directory.update(dn, {Field.ALIASES: (alias,)})
+    # not a field syncd ever writes: an operator marks the entry unmanaged by hand
+    assert admin.modify(dn, {"syncdManaged": [(MODIFY_REPLACE, ["FALSE"])]}), admin.result
     since = _now() - timedelta(days=1)
     directory.set_state(dn, State.LOCKED, since, "compromised [art]", delivery=False)
     after = _now()
@@ -361,7 +362,7 @@ def test_names_sees_the_whole_namespace_that_a_scoped_read_misses(
     a = _create(directory, "a.skhcn", emp="E1")
     b = _create(directory, "b.syt", org="syt", name="Trần Bình", emp="E2")
     directory.set_state(b, State.REVOKED, _now(), "left [art]", delivery=False)
-    directory.update(b, {"syncdAlias": (f"binh.syt@{DOMAIN} 20270101000000Z",)})
+    directory.update(b, {Field.ALIASES: (f"binh.syt@{DOMAIN} 20270101000000Z",)})
     # entries syncd never made, of other classes: a uid only, a mail only, and neither
     assert admin.add(f"uid=svc,{base_dn}", ["account"], {"uid": "svc"}), admin.result
     assert admin.add(
@@ -417,11 +418,11 @@ def test_create_and_link_stamp_the_plans_time_when_given(
     directory: OpenLdapDirectory, admin: Connection, base_dn: str
 ) -> None:
     simulated = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
-    attrs: dict[str, tuple[str, ...]] = {
-        "uid": ("a.skhcn",),
-        "cn": ("An",),
-        "sn": ("An",),
-        "ou": ("skhcn",),
+    attrs: dict[Field, tuple[str, ...]] = {
+        Field.UID: ("a.skhcn",),
+        Field.NAME: ("An",),
+        Field.SURNAME: ("An",),
+        Field.ORG: ("skhcn",),
     }
     action = Action(ActionKind.CREATE, "a.skhcn", "skhcn", "t", "t", attrs=attrs)
     directory.create(action, "Xy7!first-one", since=simulated)
@@ -429,7 +430,7 @@ def test_create_and_link_stamp_the_plans_time_when_given(
         f"uid=datnv,{base_dn}", ["inetOrgPerson"], {"uid": "datnv", "cn": "Đạt", "sn": "Nông"}
     )
     directory.update(
-        f"uid=datnv,{base_dn}", {"employeeNumber": ("E9",)}, link=True, since=simulated
+        f"uid=datnv,{base_dn}", {Field.EMPLOYEE_NUMBER: ("E9",)}, link=True, since=simulated
     )
     got = {x.uid: x for x in directory.read(Scope())}
     assert got["a.skhcn"].state_since == simulated
@@ -477,8 +478,10 @@ def test_the_exported_archive_is_ldif_that_ldapadd_restores(
         directory,
         "hungdv.skhcn",
         password="Xy7!first-one",
-        extra={"title": (" leading space",), "description": ("a\nb: <c",)},
+        extra={Field.TITLE: (" leading space",)},
     )
+    # a value LDIF must encode: written by hand, as an operator's note would be
+    assert admin.modify(dn, {"description": [(MODIFY_REPLACE, ["a\nb: <c"])]}), admin.result
     assert _bind(slapd, dn, "Xy7!first-one").bound
     directory.set_state(dn, State.LOCKED, _now(), long_reason, delivery=True)
     before = _raw(admin, dn)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from syncd.applier import apply_plan
-from syncd.model import Account, Action, ActionKind, Plan, State
+from syncd.model import Account, Action, ActionKind, Field, Plan, State
 from syncd.orgs import parse_catalogue
 from syncd.passwords import Context, generate, violations
 from syncd.ports import DirectoryError, Scope
@@ -78,14 +78,14 @@ class FakeDirectory:
     def update(
         self,
         dn: str,
-        attrs: Mapping[str, tuple[str, ...]],
+        attrs: Mapping[Field, tuple[str, ...]],
         *,
         link: bool = False,
         since: datetime | None = None,
     ) -> None:
         self.calls.append(("update", dn))
 
-    def move(self, dn: str, new_uid: str, attrs: Mapping[str, tuple[str, ...]]) -> str:
+    def move(self, dn: str, new_uid: str, attrs: Mapping[Field, tuple[str, ...]]) -> str:
         self.calls.append(("move", dn))
         return f"uid={new_uid}"
 
@@ -121,7 +121,7 @@ def test_one_failed_action_does_not_stop_the_others_and_no_password_is_audited()
             "new",
             "caobang-2025 Đ7.1",
             full_name="A B",
-            attrs={"uid": (uid,)},
+            attrs={Field.UID: (uid,)},
         )
         for uid in ("a.skhcn", "b.skhcn", "c.skhcn")
     ]
@@ -229,7 +229,7 @@ def test_a_permanent_error_fails_that_action_only_without_retry() -> None:
     plan = Plan(
         NOW,
         tuple(
-            Action(ActionKind.CREATE, uid, "skhcn", "new", "art", attrs={"uid": (uid,)})
+            Action(ActionKind.CREATE, uid, "skhcn", "new", "art", attrs={Field.UID: (uid,)})
             for uid in ("a", "b", "c")
         ),
     )
