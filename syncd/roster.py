@@ -210,15 +210,21 @@ def read_roster(
     src = table.source
     notes: list[str] = []
     legacy_names = {"tcvn3": "TCVN3 (ABC, .VnTime)", "vni": "VNI"}
-    if table.decoded_as in legacy_names:
+    read_as = table.decoded_as.split("+")  # an 8-bit file may mix encodings line by line
+    if len(read_as) > 1:
+        notes.append(
+            f"{src}: lines in different encodings ({', '.join(read_as)}); each line was read in "
+            "the one that makes it Vietnamese; check the names"
+        )
+    elif table.decoded_as in legacy_names:
         notes.append(
             f"{src}: the file was typed in the legacy {legacy_names[table.decoded_as]} "
             "encoding; converted to Unicode"
         )
     elif table.decoded_as not in ("utf-8", "utf-8-sig", "xlsx"):
         notes.append(f"{src}: read as {table.decoded_as}")
-    # A file decoded from TCVN3/VNI as a whole is Unicode now: converting again would corrupt it.
-    convert_cells_here = table.decoded_as not in legacy_names
+    # A file decoded from TCVN3/VNI is Unicode now: converting its cells again would corrupt it.
+    convert_cells_here = not set(read_as) & set(legacy_names)
     headers = list(table.headers)
     if convert_cells_here:
         head = convert_cells(headers)

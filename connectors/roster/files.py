@@ -2,7 +2,8 @@
 
 CSV: UTF-8 (with or without BOM), UTF-16 "Unicode Text" (Excel's tab-separated export), and
 8-bit files, which are Windows-1258 or legacy TCVN3/VNI font text: the choice between those is
-made for the whole file with the core's syllable model. Delimiters , ; and TAB are sniffed.
+made for the whole file with the core's syllable model, and a line only another encoding makes
+Vietnamese is read in that one. Delimiters , ; and TAB are sniffed.
 XLSX: openpyxl (first sheet or a named one), cached values of formulas, dates as ISO dates.
 
 Every decode or parse failure is a :class:`RosterError` naming the file and, where known, the
@@ -18,16 +19,17 @@ import csv
 import hashlib
 import io
 import re
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 
 from openpyxl import load_workbook
 
-from syncd.naming.legacy import Encoding, convert, detect
+from syncd.naming.legacy import Encoding, all_syllables, convert, detect
 from syncd.roster import RosterError, Table
 
 MAX_BYTES = 20 * 1024 * 1024
-MAX_MESSAGE = 200  # characters of a library's error message quoted in ours
+MAX_MESSAGE = 300  # characters of a library's error message quoted in ours
 
 # Byte-order marks, longest first (the UTF-32-LE mark begins with the UTF-16-LE one).
 _BOMS = (
@@ -105,15 +107,74 @@ def _decode(raw: bytes, source: str) -> tuple[str, str]:
     broken = raw.decode("utf-8", errors="replace").count("\ufffd")
     if valid >= 4 * broken:
         raise _bad_bytes(source, raw, 0, "utf-8", "UTF-8", utf8_error)
-    # 8-bit: Windows-1258 Unicode text, or a legacy font encoding seen through Latin-1.
+    return _decode_8bit(raw, source)
+
+
+_8BIT: dict[str, Callable[[bytes], str]] = {
+    "windows-1258": lambda b: b.decode("cp1258", errors="replace"),
+    "tcvn3": lambda b: convert(b.decode("latin-1"), Encoding.TCVN3),
+    "vni": lambda b: convert(b.decode("latin-1"), Encoding.VNI),
+}
+
+
+_SEPARATORS = re.compile(r'[,;\t"]')
+
+
+def _vietnamese(line: str) -> bool:
+    return all_syllables(_SEPARATORS.sub(" ", line))
+
+
+def _decode_8bit(raw: bytes, source: str) -> tuple[str, str]:
+    """Windows-1258 Unicode text, or a legacy font encoding seen through Latin-1.
+
+    The file as a whole decides; a line the file's encoding does not make Vietnamese but
+    another one does is read in that one (rows pasted from another file: without this they
+    became silently garbled names, ``Nguyờịn Vón éaũt``), and ``decoded_as`` names them all.
+    In a file that mixes encodings, a line that is Vietnamese in two of them cannot be decided
+    (``Lê Văn Tám`` in Windows-1258 is ``Lờ Vón Tỏm`` in TCVN3): the file is refused.
+    """
     as_1258 = raw.decode("cp1258", errors="replace")
     as_latin = raw.decode("latin-1")
     cells = [c for line in as_latin.splitlines() for c in line.split(",")]
     legacy = detect(cells)
     unicode_ok = detect(as_1258.splitlines()).valid[Encoding.UNICODE]
+    whole = "windows-1258"
     if legacy.encoding is not Encoding.UNICODE and legacy.valid[legacy.encoding] > unicode_ok:
-        return convert(as_latin, legacy.encoding), legacy.encoding.value
-    return as_1258, "windows-1258"
+        whole = legacy.encoding.value
+    others = [name for name in _8BIT if name != whole]
+    raw_lines = raw.split(b"\n")
+    lines: list[str] = []
+    used = {whole}
+    for line in raw_lines:
+        text = line.decode("ascii") if line.isascii() else _8BIT[whole](line)
+        if not line.isascii() and not _vietnamese(text):
+            for name in others:
+                if _vietnamese(other := _8BIT[name](line)):
+                    text = other
+                    used.add(name)
+                    break
+        lines.append(text)
+    ambiguous: list[tuple[int, dict[str, str]]] = []
+    if len(used) > 1:  # only then can a line valid in the file's encoding be in doubt
+        for number, line in enumerate(raw_lines, start=1):
+            if line.isascii():
+                continue
+            readings = {name: read(line) for name, read in _8BIT.items()}
+            valid = {name: t for name, t in readings.items() if _vietnamese(t)}
+            if len(set(valid.values())) > 1:
+                ambiguous.append((number, valid))
+                break
+    if len(used) > 1 and ambiguous:
+        number, readings = ambiguous[0]
+        both = " or ".join(f"{name} {text.strip()!r}" for name, text in readings.items())
+        raise RosterError(
+            _one_line(
+                f"{source}: line {number}: the file mixes encodings ({', '.join(sorted(used))}) "
+                f"and this line reads as Vietnamese in more than one ({both}); "
+                "save the file again as UTF-8"
+            )
+        )
+    return "\n".join(lines), "+".join([whole, *sorted(used - {whole})])
 
 
 def _read_csv(raw: bytes, source: str, sha: str) -> Table:

@@ -250,16 +250,30 @@ def _visible(ch: str) -> bool:
     return ch == "\u00ad" or unicodedata.category(ch) != "Cf"
 
 
+_INVISIBLE = re.compile(
+    "[" + "".join(re.escape(chr(c)) for c in range(0x110000) if not _visible(chr(c))) + "]"
+)
+
+
 def _words(text: str) -> list[str]:
     """The words of ``text`` with a non-ASCII character, invisible characters left out."""
-    text = "".join(filter(_visible, unicodedata.normalize("NFC", text)))
+    text = _INVISIBLE.sub("", unicodedata.normalize("NFC", text))
     return [w for w in _WORDS.split(text) if w and not w.isascii()]
+
+
+_is_syllable = functools.lru_cache(maxsize=65536)(is_syllable)
 
 
 def _valid_words(text: str) -> tuple[int, int]:
     """(well-formed syllables, words) among the words of ``text`` with a non-ASCII character."""
     words = _words(text)
-    return sum(map(is_syllable, words)), len(words)
+    return sum(map(_is_syllable, words)), len(words)
+
+
+def all_syllables(text: str) -> bool:
+    """True when every word of ``text`` with a non-ASCII character is a Vietnamese syllable."""
+    valid, words = _valid_words(text)
+    return valid == words
 
 
 def is_unicode_only(text: str) -> bool:
@@ -283,7 +297,7 @@ def _legacy_words(value: str) -> tuple[Encoding, str] | None:
         found = False
         out = []
         for word in _WORDS.split(value):
-            w = "".join(filter(_visible, word))
+            w = _INVISIBLE.sub("", word)
             if (
                 w
                 and not w.isascii()

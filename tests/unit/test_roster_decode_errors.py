@@ -116,3 +116,66 @@ def test_any_bytes_give_a_table_or_a_roster_error(prefix: bytes, body: bytes) ->
             read_table(path)
         except RosterError as exc:
             assert str(exc).startswith("fuzz.csv: ") and "\n" not in str(exc)
+
+
+# --- 8-bit files whose lines are in different encodings (rows pasted from another file) -------
+
+_HEADER = "Mã cán bộ,Họ và tên,Mã đơn vị\r\n"
+_A = ["Nguyễn Văn Đạt", "Trần Thị Thuỷ"]
+_B = ["Phạm Đức Cường", "Bùi Thị Hương", "Hoàng Văn Phúc"]
+
+
+def _rows(names: list[str], first: int = 1) -> str:
+    return "".join(f"E{i},{n},skhcn\r\n" for i, n in enumerate(names, start=first))
+
+
+def _cp1258(text: str) -> bytes:
+    from tests.unit.test_roster import cp1258
+
+    return cp1258(text)
+
+
+def test_an_8_bit_file_with_rows_in_two_encodings_reads_each_row_right(tmp_path: Path) -> None:
+    from syncd.naming.legacy import unicode_to_tcvn3, unicode_to_vni
+    from syncd.roster import read_roster
+    from tests.unit.test_roster import CAT
+
+    cases = {
+        "tcvn3+cp1258.csv": unicode_to_tcvn3(_HEADER + _rows(_B)).encode("latin-1")
+        + _cp1258(_rows(_A, 4)),
+        "tcvn3+vni.csv": unicode_to_tcvn3(_HEADER + _rows(_A)).encode("latin-1")
+        + unicode_to_vni(_rows(_B, 3)).encode("cp1252"),
+    }
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        table = read_table(tmp_path / name)
+        assert "+" in table.decoded_as, name
+        snap = read_roster(table, CAT)
+        assert sorted(p.full_name for p in snap.people) == sorted(_A + _B), name
+        assert any("lines in different encodings" in n for n in snap.notes)
+
+
+def test_a_mixed_8_bit_file_with_a_line_valid_in_two_encodings_is_refused(tmp_path: Path) -> None:
+    # "Lê Văn Tám" in Windows-1258 bytes reads as "Lờ Vón Tỏm" in TCVN3: in a file that mixes
+    # encodings nothing tells which was meant, so the file is refused, naming the line.
+    from syncd.naming.legacy import unicode_to_tcvn3
+
+    data = unicode_to_tcvn3(_HEADER + _rows(_B)).encode("latin-1") + _cp1258(
+        _rows([*_A, "Lê Văn Tám"], 4)
+    )
+    (tmp_path / "mixed.csv").write_bytes(data)
+    with pytest.raises(RosterError, match=r"^mixed\.csv: line 7: the file mixes encodings") as e:
+        read_table(tmp_path / "mixed.csv")
+    assert "'E6,Lê Văn Tám,skhcn'" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_pure_tcvn3_file_keeps_its_file_wide_reading_for_ambiguous_lines(tmp_path: Path) -> None:
+    # "Vũ Thu Mai" in TCVN3 is "Vò Thu Mai", Vietnamese in Windows-1258 too; the file as a whole
+    # is TCVN3 and nothing contradicts it, so the line is read as TCVN3, as before.
+    from syncd.naming.legacy import unicode_to_tcvn3
+
+    names = [*_B, "Vũ Thu Mai", "Y Bih Niê Kdăm"]
+    (tmp_path / "hr.csv").write_bytes(unicode_to_tcvn3(_HEADER + _rows(names)).encode("latin-1"))
+    table = read_table(tmp_path / "hr.csv")
+    assert table.decoded_as == "tcvn3"
+    assert [r[1] for _, r in table.rows] == names
