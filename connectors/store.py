@@ -6,7 +6,9 @@ directories, atomically (write to a temporary file, fsync, rename).
 
 from __future__ import annotations
 
+import copy
 import csv
+import fcntl
 import hashlib
 import html
 import io
@@ -14,11 +16,14 @@ import json
 import os
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from connectors.crashpoints import crash_point
 from syncd.applier import Slip
 from syncd.state import LocalState
 
@@ -61,19 +66,143 @@ def write_private(path: Path, data: str, mode: int = 0o600) -> None:
         raise
 
 
+_MISSING: Any = object()
+
+
+def _merge_value(base: Any, ours: Any, theirs: Any) -> Any:
+    """Three-way merge of one value: our change wins over theirs only where we changed it."""
+    if ours == base:
+        return theirs
+    if theirs in (base, ours):
+        return ours
+    if all(isinstance(x, dict) for x in (base, ours, theirs)):
+        return _merge_items(base, ours, theirs)
+    if all(isinstance(x, list) for x in (base, ours, theirs)):
+        items = [*base, *ours, *theirs]
+        if all(isinstance(x, dict) and "id" in x for x in items):  # records keyed by id
+            merged = _merge_items(*({x["id"]: x for x in v} for v in (base, ours, theirs)))
+            return list(merged.values())
+        if all(isinstance(x, str | int | float | bool) for x in items):  # sets
+            b, o, t = set(base), set(ours), set(theirs)
+            return sorted((t | (o - b)) - (b - o))
+    return ours  # a real conflict on one value: the later writer wins
+
+
+def _merge_items(base: dict[Any, Any], ours: dict[Any, Any], theirs: dict[Any, Any]) -> Any:
+    """Per key; each key's value is taken whole (a resolution, a decision, a debt)."""
+    out = {}
+    for key in [*theirs, *(k for k in ours if k not in theirs)]:
+        b, o, t = (d.get(key, _MISSING) for d in (base, ours, theirs))
+        value = t if o is b or o == b else o
+        if value is not _MISSING:
+            out[key] = value
+    return out
+
+
+def merge_state(base: dict[str, Any], ours: dict[str, Any], theirs: dict[str, Any]) -> Any:
+    """What to write when we changed ``base`` into ``ours`` while another process wrote
+    ``theirs``: field by field, sets by element, records by key."""
+    out = {}
+    for key in [*theirs, *(k for k in ours if k not in theirs)]:
+        b, o, t = (d.get(key, _MISSING) for d in (base, ours, theirs))
+        if b is _MISSING and isinstance(o, dict | list) and type(t) is type(o):
+            b = type(o)()  # a field new to both writers: merge from empty
+        if _MISSING not in (o, t, b):
+            value = _merge_value(b, o, t)
+        elif o is b or o == b:
+            value = t  # we did not touch it
+        else:
+            value = o  # we added or removed it
+        if value is not _MISSING:
+            out[key] = value
+    return out
+
+
+class _SyncedJson:
+    """One JSON file in the state directory that several processes update (a run, ``syncd
+    decide``, ``syncd lock``…): each writes under ``state.lock`` what it changed since it read,
+    merged into what is on disk now, so nobody's update is lost."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock_path = path.with_name("state.lock")
+        self._base: dict[str, Any] = {}
+
+    def _read(self) -> dict[str, Any]:
+        if not self.path.exists():
+            return {}
+        data = json.loads(self.path.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+
+    def read(self) -> dict[str, Any]:
+        data = self._read()
+        self._base = copy.deepcopy(data)
+        return data
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        private_dir(self.path.parent)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held for a read and a write: milliseconds
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def write(self, ours: dict[str, Any]) -> None:
+        with self.locked():
+            merged = merge_state(self._base, ours, self._read())
+            write_private(self.path, json.dumps(merged, ensure_ascii=False, indent=1))
+        self._base = copy.deepcopy(ours)  # what we hold now; later saves add only new changes
+
+
+@dataclass
+class Debts:
+    """What dead runs left owed, kept until each is paid (``connectors.journal``).
+
+    ``passwords``: uid → the run whose password for it may have no slip (a new one-time
+    password is owed); ``audit``: ``<run>#<i>`` → the interrupted action, whose audit record
+    is owed.
+    """
+
+    passwords: dict[str, str] = field(default_factory=dict)
+    audit: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.passwords or self.audit)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passwords": dict(sorted(self.passwords.items())), "audit": dict(self.audit)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Debts:
+        return cls(dict(data.get("passwords", {})), dict(data.get("audit", {})))
+
+
 class StateStore:
-    """``state.json`` in the state directory."""
+    """``state.json`` in the state directory, and ``debts.json`` beside it.
+
+    Saving merges: a process saves what it changed since it loaded, into what is on disk, under
+    ``state.lock`` — a ``syncd decide`` during a run is not lost when the run saves.
+    """
 
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / "state.json"
+        self._state = _SyncedJson(self.path)
+        self._debts = _SyncedJson(state_dir / "debts.json")
 
     def load(self) -> LocalState:
-        if not self.path.exists():
-            return LocalState()
-        return LocalState.from_dict(json.loads(self.path.read_text(encoding="utf-8")))
+        return LocalState.from_dict(self._state.read())
 
     def save(self, state: LocalState) -> None:
-        write_private(self.path, json.dumps(state.to_dict(), ensure_ascii=False, indent=1))
+        self._state.write(state.to_dict())
+
+    def load_debts(self) -> Debts:
+        return Debts.from_dict(self._debts.read())
+
+    def save_debts(self, debts: Debts) -> None:
+        self._debts.write(debts.to_dict())
 
 
 GENESIS = "0" * 64
@@ -148,12 +277,34 @@ class AuditLog:
         self._fh.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
         self._fh.flush()
         self._prev = record["hash"]
+        crash_point("audit written")
 
     def close(self) -> None:
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self._fh.close()
         write_private(self.head_path, self._prev)  # for the first record after a rotation
+
+
+def recorded(path: Path, run_ids: set[str]) -> set[tuple[str, str, str]]:
+    """(run, action, uid) of every record of these runs in the log's last two files."""
+    out: set[tuple[str, str, str]] = set()
+    for file in audit_files(path)[-2:]:
+        if not file.exists():
+            continue
+        with file.open(encoding="utf-8") as fh:
+            for line in fh:
+                if not any(r in line for r in run_ids):
+                    continue
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                if rec.get("run_id") in run_ids:
+                    for uid in (rec.get("uid"), rec.get("new_uid")):
+                        if uid:
+                            out.add((rec["run_id"], str(rec.get("action")), uid))
+    return out
 
 
 def audit_files(path: Path) -> list[Path]:
@@ -255,6 +406,26 @@ class SlipWriter:
         finally:
             os.close(fd)
         self.slips.append(slip)
+        crash_point("slip written")
+
+    @classmethod
+    def resume(cls, outbox: Path, run_id: str) -> SlipWriter:
+        """The slips a dead run wrote (its CSV lines), to finish its pages."""
+        writer = cls(outbox, run_id)
+        why = {v: k for k, v in _WHY_VI.items()}
+        for path in sorted(writer.folder.glob("*.csv")) if writer.folder.is_dir() else []:
+            text = path.read_text(encoding="utf-8-sig")
+            if not text.endswith("\n"):
+                text = text[: text.rfind("\n") + 1]  # a torn last line: that password is lost
+            for row in list(csv.reader(io.StringIO(text)))[1:]:
+                if len(row) < 4:
+                    continue
+                name, mail, password, reason = (_uncell(c) for c in row[:4])
+                uid = mail.split("@")[0]
+                writer.slips.append(
+                    Slip(path.stem, uid, mail, name, password, why.get(reason, reason))
+                )
+        return writer
 
     def finish(self, article: str) -> list[Path]:
         """Write the HTML pages; return every slip file (CSV and HTML)."""
@@ -290,6 +461,12 @@ class SlipWriter:
 def _cell(value: str) -> str:
     """Spreadsheet-safe: a cell never starts with = + - @ (formula injection)."""
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def _uncell(value: str) -> str:
+    return (
+        value[1:] if value[:1] == "'" and value[1:2] in ("=", "+", "-", "@", "\t", "\r") else value
+    )
 
 
 def new_run_id(now: datetime | None = None) -> str:

@@ -1,0 +1,53 @@
+"""Deterministic crash points for the crash tests: die like ``kill -9`` at a chosen seam.
+
+``SYNCD_CRASH_AT=<point>:<n>`` makes the process SIGKILL itself right after the n-th
+occurrence of ``<point>`` in this process (no cleanup, no flush: exactly what ``kill -9`` does).
+Unset (always, outside tests), :func:`crash_point` costs one environment lookup.
+
+- ``journal started``  — the run's plan is written to its journal, nothing applied yet
+- ``directory call``   — a change returned from the directory (create, update, move, password,
+  state, delete), before the action's slip, audit record and journal end record
+- ``slip written``     — a credential slip line is on disk
+- ``audit written``    — an action's audit record is written, its journal end record is not
+- ``journal finished`` — the run's journal is removed (the run is whole)
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import Counter
+
+ENV = "SYNCD_CRASH_AT"
+POINTS = frozenset(
+    {"journal started", "directory call", "slip written", "audit written", "journal finished"}
+)
+_seen: Counter[str] = Counter()
+
+
+def parse(spec: str) -> tuple[str, int]:
+    point, _, count = spec.rpartition(":")
+    if point not in POINTS or not count.isdigit() or int(count) < 1:
+        raise ValueError(
+            f"{ENV}={spec!r}: expected '<point>:<n>' with n ≥ 1 and a point among "
+            f"{', '.join(sorted(POINTS))}"
+        )
+    return point, int(count)
+
+
+def armed() -> bool:
+    return bool(os.environ.get(ENV))
+
+
+def crash_point(name: str) -> None:
+    """Die here (SIGKILL) if ``SYNCD_CRASH_AT`` names this point and this is its n-th pass."""
+    spec = os.environ.get(ENV)
+    if not spec:
+        return
+    assert name in POINTS, name
+    point, count = parse(spec)
+    if point != name:
+        return
+    _seen[name] += 1
+    if _seen[name] == count:
+        os.kill(os.getpid(), signal.SIGKILL)
