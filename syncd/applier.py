@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from syncd.model import Action, ActionKind, Field, Plan, State
 from syncd.orgs import Catalogue
@@ -87,8 +88,12 @@ def apply_plan(
     sleep: Callable[[float], None] = time.sleep,
     retries: tuple[float, ...] = (0.5, 2.0, 5.0),
     give_up_after: int = 3,
+    audit_fields: Mapping[str, Any] | None = None,
 ) -> RunResult:
-    """Apply every action of ``plan``; refused plans must never reach here."""
+    """Apply every action of ``plan``; refused plans must never reach here.
+
+    ``audit_fields`` go on every audit record of the run (who ran an operator command).
+    """
     if plan.refused:
         raise ValueError(f"refusing to apply a refused plan: {plan.refused}")
     result = RunResult(run_id)
@@ -180,6 +185,7 @@ def apply_plan(
             result="ok" if ok else "failed",
             error=error or None,
             **extra,
+            **(audit_fields or {}),
         )
         if journal is not None:
             journal.finished(i, action, ok)
