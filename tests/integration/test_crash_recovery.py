@@ -131,6 +131,9 @@ def check_converged(cfg_path: Path, slapd: Sandbox, people: int) -> dict[str, in
         assert uid in newest, f"{uid} has no slip"
         assert Connection(slapd.url, dn, newest[uid]).bind(), f"{uid}: newest slip is stale"
     assert [pw for pw, n in Counter(pw for *_, pw in slips).items() if n > 1] == []
+    # a dead run's printable pages are finished from its CSV lines by the recovering run
+    pages = [p for p in cfg.paths.outbox.rglob("*.csv") if not p.with_suffix(".html").exists()]
+    assert pages == []
 
     # every change in the directory has exactly one audit record, across the crashes
     records = audit_of(cfg.paths.audit_log)
