@@ -29,6 +29,7 @@ from connectors.runlock import RunLock
 from connectors.secrets import bind_password
 from connectors.store import (
     AuditLog,
+    Debts,
     SlipWriter,
     StateStore,
     new_run_id,
@@ -176,24 +177,71 @@ def open_directory(config: Config, warnings: list[str]) -> OpenLdapDirectory:
     )
 
 
+@dataclass(frozen=True)
+class RunRequest:
+    """What one reconcile is asked to do.
+
+    ``rosters`` None: the inbox; ``sweep``: no roster (organisation mailboxes and the clocks);
+    ``full``: the rosters given stand for every organisation (the nightly run), otherwise a
+    run is scoped to the organisations its files name. ``restrict`` keeps only some
+    organisations of a file (the daemon's latest accepted roster per organisation).
+    """
+
+    rosters: Sequence[Path] | None = None
+    sweep: bool = False
+    full: bool = False
+    restrict: Mapping[Path, set[str]] | None = None
+    now: datetime | None = None
+    dry_run: bool = False
+    allow_mass_change: bool = False
+
+    @property
+    def scoped(self) -> bool:
+        return self.rosters is not None and not self.sweep and not self.full
+
+
+@dataclass
+class RunHooks:
+    """How the caller follows or steers a run (the daemon, the CLI, tests)."""
+
+    directory: Directory | None = None  # None: open the configured one
+    should_stop: Callable[[], bool] | None = None
+    progress: Callable[[Action], None] | None = None
+    on_plan: Callable[[Plan], None] | None = None
+    mailer: Mailer | None = None
+
+
 def run(
     config: Config,
     *,
+    rosters: Sequence[Path] | None = None,
+    sweep: bool = False,
+    full: bool = False,
+    restrict: Mapping[Path, set[str]] | None = None,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    allow_mass_change: bool = False,
+    directory: Directory | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    progress: Callable[[Action], None] | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
+    mailer: Mailer | None = None,
     lock_timeout: float = 300.0,
     what: str = "syncd reconcile",
-    **kwargs: Any,
 ) -> RunOutcome:
     """Plan and (unless ``dry_run``) apply one reconcile, holding the run lock to apply.
 
     A plan alone takes no lock: it changes nothing.
     """
+    req = RunRequest(rosters, sweep, full, restrict, now, dry_run, allow_mass_change)
+    hooks = RunHooks(directory, should_stop, progress, on_plan, mailer)
     run_id = new_run_id()
     structlog.contextvars.bind_contextvars(run_id=run_id)  # on every log line of the run
     try:
-        if kwargs.get("dry_run"):
-            return _run(config, run_id=run_id, **kwargs)
+        if dry_run:
+            return _run(config, req, hooks, run_id)
         with RunLock(config.paths.state, what, lock_timeout):
-            return _run(config, run_id=run_id, **kwargs)
+            return _run(config, req, hooks, run_id)
     finally:
         structlog.contextvars.unbind_contextvars("run_id")
 
@@ -201,163 +249,205 @@ def run(
 log = structlog.get_logger("syncd.run")
 
 
-def _run(
-    config: Config,
-    *,
-    rosters: Sequence[Path] | None = None,
-    sweep: bool = False,
-    full: bool = False,
-    restrict: Mapping[Path, set[str]] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    now: datetime | None = None,
-    dry_run: bool = False,
-    allow_mass_change: bool = False,
-    directory: Directory | None = None,
-    progress: Callable[[Action], None] | None = None,
-    on_plan: Callable[[Plan], None] | None = None,
-    mailer: Mailer | None = None,
-    run_id: str = "",
-) -> RunOutcome:
-    """Plan and (unless ``dry_run``) apply one reconcile."""
-    now = now or datetime.now(UTC)
-    outcome = RunOutcome(run_id)
+@dataclass
+class Inputs:
+    """Everything a run reads before the directory: files, catalogue, clocks, local state."""
+
+    files: list[Path]
+    catalogue: Catalogue
+    snapshots: list[Snapshot]
+    lifecycle: LifecycleInputs
+    org_scope: frozenset[str] | None
+    scope: Scope
+    store: StateStore
+    state: LocalState
+    debts: Debts
+
+
+def _read_inputs(config: Config, req: RunRequest, outcome: RunOutcome) -> Inputs:
     catalogue = load_catalogue(config.orgs)
-    profile = config.effective
-    inputs = lifecycle_inputs(config)
-    archive = FileArchive(config.archive_dir, config.lifecycle.purge_hook)
-    # a sweep is a full run with no roster: organisation mailboxes and the lifecycle clocks
-    files = [] if sweep else list(rosters) if rosters is not None else inbox_files(config)
-    snapshots, outcome.rejected = read_snapshots(files, catalogue, config, restrict)
+    lifecycle = lifecycle_inputs(config)
+    files = (
+        [] if req.sweep else list(req.rosters) if req.rosters is not None else inbox_files(config)
+    )
+    snapshots, outcome.rejected = read_snapshots(files, catalogue, config, req.restrict)
     outcome.snapshots = snapshots
     log.info(
         "run started",
         files=[p.name for p in files],
-        dry_run=dry_run,
+        dry_run=req.dry_run,
         rejected=[r.source for r in outcome.rejected],
     )
-
-    scoped = rosters is not None and not sweep and not full
     org_scope: frozenset[str] | None = None
     scope = Scope()
-    if scoped:
-        orgs = {p.org for s in snapshots for p in s.people} | {
-            o for s in snapshots for o in s.authoritative
-        }
-        org_scope = frozenset(orgs)
+    if req.scoped:
+        org_scope = frozenset(
+            {p.org for s in snapshots for p in s.people}
+            | {o for s in snapshots for o in s.authoritative}
+        )
         scope = Scope(
             orgs=org_scope,
             employee_numbers={p.employee_number for s in snapshots for p in s.people},
         )
     store = StateStore(config.paths.state)
     state = store.load()
-    state.tombstones |= archive.tombstones()
+    state.tombstones |= FileArchive(config.archive_dir).tombstones()
     # Dead runs' journals become debts kept until paid (a plan only looks: it saves nothing).
-    debts, dead = take_over(config, store, state, save=not dry_run)
+    debts, dead = take_over(config, store, state, save=not req.dry_run)
     if dead.files:
         outcome.warnings.append(
             f"{len(dead.files)} earlier run(s) died with {dead.unfinished} action(s) "
             "unfinished; re-planned from the directory"
         )
-    owned = directory is None
-    if directory is None:
-        directory = open_directory(config, outcome.warnings)
+    return Inputs(files, catalogue, snapshots, lifecycle, org_scope, scope, store, state, debts)
+
+
+@dataclass
+class Seen:
+    """What the directory holds for this run: the accounts in scope and the whole namespace."""
+
+    accounts: list[Account]
+    namespace: list[Account]
+
+
+def _read_directory(
+    config: Config,
+    req: RunRequest,
+    inp: Inputs,
+    directory: Directory,
+    run_id: str,
+    outcome: RunOutcome,
+) -> Seen:
+    accounts = directory.read(inp.scope) if not req.scoped or inp.org_scope else []
+    # every uid and address of the whole base, whatever the scope: no run may give out a
+    # name held elsewhere (a scoped read sees only its organisations)
+    namespace = directory.names()
+    debts = inp.debts
+    if debts.audit and not req.dry_run:
+        # audit records owed by dead runs, from what the directory shows now (whole base)
+        seen = accounts if inp.scope.orgs is None else directory.read(Scope())
+        pay_audit_debts(config, inp.store, debts, seen, run_id)
+    if debts.passwords and inp.scope.orgs is None:
+        # a whole read: an owed account that is gone has no password left to re-issue
+        present = {a.uid for a in accounts}
+        for uid in [u for u in debts.passwords if u not in present]:
+            del debts.passwords[uid]
+        if not req.dry_run:
+            inp.store.save_debts(debts)
+    if debts.passwords:
+        outcome.warnings.append(
+            "new one-time passwords owed (an interrupted run may have set them without a "
+            f"slip) for {', '.join(sorted(debts.passwords))}"
+        )
+    for a in accounts:
+        if a.managed and a.kind.value == "person":
+            outcome.accounts_by_state[a.state.value] = (
+                outcome.accounts_by_state.get(a.state.value, 0) + 1
+            )
+    return Seen(accounts, namespace)
+
+
+def _make_plan(config: Config, req: RunRequest, inp: Inputs, seen: Seen, now: datetime) -> Plan:
+    plan = make_plan(
+        PlanInput(
+            snapshots=inp.snapshots,
+            catalogue=inp.catalogue,
+            profile=config.effective,
+            scheme=config.scheme,
+            domain=config.domain,
+            accounts=seen.accounts,
+            now=now,
+            namespace=seen.namespace,
+            state=inp.state,
+            safety=config.safety,
+            adoption=config.adoption,
+            alias_days=config.alias_days,
+            org_scope=inp.org_scope,
+            allow_mass_change=req.allow_mass_change,
+            activity=inp.lifecycle.activity,
+            activity_available=inp.lifecycle.available,
+            exemptions=inp.lifecycle.exemptions,
+            recover_passwords=frozenset(inp.debts.passwords),
+        )
+    )
+    log.info(
+        "planned",
+        accounts=len(seen.accounts),
+        counts=plan.counts(),
+        refused=plan.refused,
+        held=len(plan.held_actions),
+        decisions=len(plan.decisions),
+    )
+    return plan
+
+
+def _learn(state: LocalState, plan: Plan, result: RunResult | None) -> None:
+    """What a run that was allowed to apply keeps: requests done or spent, tombstones."""
+    if result is not None:
+        state.done_requests |= result.done_requests
+        state.tombstones |= result.tombstones
+    state.done_requests |= plan.requests_done
+    state.done_requests -= plan.requests_withdrawn
+
+
+def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOutcome:
+    """Plan and (unless ``dry_run``) apply one reconcile: inputs, directory, plan, apply."""
+    now = req.now or datetime.now(UTC)
+    outcome = RunOutcome(run_id)
+    inp = _read_inputs(config, req, outcome)
+    state, store = inp.state, inp.store
+    directory = hooks.directory or open_directory(config, outcome.warnings)
     try:
-        accounts = directory.read(scope) if not scoped or org_scope else []
-        # every uid and address of the whole base, whatever the scope: no run may give out
-        # a name held elsewhere (a scoped read sees only its organisations)
-        namespace = directory.names()
-        if debts.audit and not dry_run:
-            # audit records owed by dead runs, from what the directory shows now (whole base)
-            seen = accounts if scope.orgs is None else directory.read(Scope())
-            pay_audit_debts(config, store, debts, seen, run_id)
-        if debts.passwords and scope.orgs is None:
-            # a whole read: an owed account that is gone has no password left to re-issue
-            present = {a.uid for a in accounts}
-            for uid in [u for u in debts.passwords if u not in present]:
-                del debts.passwords[uid]
-            if not dry_run:
-                store.save_debts(debts)
-        if debts.passwords:
-            outcome.warnings.append(
-                "new one-time passwords owed (an interrupted run may have set them without a "
-                f"slip) for {', '.join(sorted(debts.passwords))}"
-            )
-        plan = make_plan(
-            PlanInput(
-                snapshots=snapshots,
-                catalogue=catalogue,
-                profile=profile,
-                scheme=config.scheme,
-                domain=config.domain,
-                accounts=accounts,
-                now=now,
-                state=state,
-                safety=config.safety,
-                alias_days=config.alias_days,
-                org_scope=org_scope,
-                allow_mass_change=allow_mass_change,
-                activity=inputs.activity,
-                activity_available=inputs.available,
-                exemptions=inputs.exemptions,
-                namespace=namespace,
-                adoption=config.adoption,
-                recover_passwords=frozenset(debts.passwords),
-            )
-        )
-        outcome.plan = plan
-        for a in accounts:
-            if a.managed and a.kind.value == "person":
-                outcome.accounts_by_state[a.state.value] = (
-                    outcome.accounts_by_state.get(a.state.value, 0) + 1
-                )
-        log.info(
-            "planned",
-            accounts=len(accounts),
-            counts=plan.counts(),
-            refused=plan.refused,
-            decisions=len(plan.decisions),
-        )
-        if on_plan is not None:
-            on_plan(plan)
+        seen = _read_directory(config, req, inp, directory, run_id, outcome)
+        plan = outcome.plan = _make_plan(config, req, inp, seen, now)
+        if hooks.on_plan is not None:
+            hooks.on_plan(plan)
         # Pending decisions are kept for `syncd decisions`, for the organisations in scope.
         kept = {
             k: d
             for k, d in state.decisions.items()
-            if org_scope is not None and d.org not in org_scope
+            if inp.org_scope is not None and d.org not in inp.org_scope
         }
         state.decisions = {**kept, **{d.id: d for d in plan.decisions}}
-        if not dry_run and not plan.refused and plan.actions:
+        applies = not req.dry_run and not plan.refused
+        if applies and plan.actions:
 
             def keep(result: RunResult) -> None:
-                state.done_requests |= result.done_requests
-                state.tombstones |= result.tombstones
-                state.done_requests |= plan.requests_done
-                state.done_requests -= plan.requests_withdrawn
+                _learn(state, plan, result)
                 store.save(state)  # before the journal goes: requests done are never redone
 
             apply_durably(
                 config,
                 plan,
                 directory,
-                catalogue,
+                inp.catalogue,
                 outcome,
                 keep,
-                mass_change=allow_mass_change,
-                progress=progress,
-                archive=archive,
-                should_stop=should_stop,
+                mass_change=req.allow_mass_change,
+                progress=hooks.progress,
+                archive=FileArchive(config.archive_dir, config.lifecycle.purge_hook),
+                should_stop=hooks.should_stop,
             )
-        if not dry_run and not plan.refused and config.lifecycle.warn_days_before:
+        elif applies:
+            _learn(state, plan, None)
+        if applies and config.lifecycle.warn_days_before:
             outcome.warned = send_warnings(
-                config, accounts, inputs, now, state, catalogue, outcome, mailer
+                config,
+                seen.accounts,
+                inp.lifecycle,
+                now,
+                state,
+                inp.catalogue,
+                outcome,
+                hooks.mailer,
             )
-        if not dry_run:  # a plan changes nothing, not even the pending decisions
+        if not req.dry_run:  # a plan changes nothing, not even the pending decisions
             store.save(state)
     finally:
-        if owned and isinstance(directory, OpenLdapDirectory):
-            directory.close()
+        if hooks.directory is None:
+            close_directory(directory)
     outcome.report_path = config.paths.state / "reports" / f"{outcome.run_id}.txt"
-    write_private(outcome.report_path, report_text(outcome, files))
+    write_private(outcome.report_path, report_text(outcome, inp.files))
     res = outcome.result
     log.info(
         "run finished",
@@ -367,6 +457,13 @@ def _run(
         report=str(outcome.report_path),
     )
     return outcome
+
+
+def close_directory(directory: Directory) -> None:
+    """Close a directory this module opened (profiles that hold a connection have close())."""
+    close = getattr(directory, "close", None)
+    if callable(close):
+        close()
 
 
 def apply_durably(
@@ -528,8 +625,8 @@ def forecast(
     try:
         accounts = directory.read(Scope())
     finally:
-        if owned and isinstance(directory, OpenLdapDirectory):
-            directory.close()
+        if owned:
+            close_directory(directory)
     return lifecycle_forecast(
         accounts, inputs.lifecycle(config), inputs.activity, inputs.exemptions, now, days
     )

@@ -114,3 +114,18 @@ def test_a_transfer_whose_source_file_arrives_first_ends_with_one_active_mailbox
     # the source organisation's roster, re-applied at night, does not revoke it again
     nightly = runner.run(cfg, full=True, rosters=[out])
     assert not any(a.kind is ActionKind.REVOKE for a in nightly.plan.actions)  # type: ignore[union-attr]
+
+
+def test_a_restore_row_seen_while_the_mailbox_was_active_never_lifts_a_later_lock(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """A request already true when first seen is spent, even by a run with nothing to do."""
+    cfg = make_config()
+    row = write_roster(tmp_path / "a.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,khôi phục"])
+    runner.run(cfg, rosters=[row])  # creates the mailbox
+    quiet = runner.run(cfg, rosters=[row])  # nothing to do; the restore is already true
+    assert quiet.plan is not None and quiet.plan.actions == ()
+    runner.operator_action(cfg, "hungdv.skhcn", ActionKind.LOCK, "spam", "caobang Đ8.2b")
+    again = runner.run(cfg, rosters=[row])
+    assert again.plan is not None and again.plan.actions == ()
+    assert entries(admin, base_dn)["hungdv.skhcn"]["syncdState"] == [State.LOCKED.value]
