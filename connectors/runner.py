@@ -677,24 +677,9 @@ def operator_action(
             full_name=acc.cn,
         )
         outcome.plan = Plan(now=now, actions=(action,))
-        if who:
-            audit = AuditLog(config.paths.audit_log)
-            try:
-                audit.record(
-                    run_id=outcome.run_id,
-                    action="operator",
-                    command=kind.value,
-                    uid=acc.uid,
-                    dn=acc.dn,
-                    org=acc.org,
-                    state=acc.state.value,
-                    reason=reason,
-                    article=article,
-                    operator=who,
-                )
-            finally:
-                audit.close()
-        apply_durably(config, outcome.plan, directory, catalogue, outcome)
+        # who ran it goes on the action's own audit record
+        fields = {"operator": who} if who else None
+        apply_durably(config, outcome.plan, directory, catalogue, outcome, audit_fields=fields)
     finally:
         directory.close()
         lock.release()
