@@ -29,10 +29,10 @@ from typing import Any, TypeVar
 import click
 
 from connectors import runner
+from connectors.config import Config, ConfigError
 from connectors.runlock import LockBusy, RunLock
 from connectors.runner import EXIT_BAD_INPUT, EXIT_FAILED
 from connectors.store import AuditLog, StateStore, new_run_id, write_private
-from syncd.config import Config, ConfigError
 from syncd.errors import SyncdError
 from syncd.model import Action, ActionKind, DecisionKind, Plan
 from syncd.naming import BUILTIN, Status, UidPool, allocate, get_scheme

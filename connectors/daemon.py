@@ -29,13 +29,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from connectors import runner
+from connectors.config import Config, ConfigError
 from connectors.inbox import InboxWatcher
 from connectors.metrics import Metrics, parse_listen
 from connectors.runlock import LockBusy
 from connectors.sdnotify import notify, watchdog_interval
 from connectors.snapshots import SnapshotRegistry
 from connectors.store import StateStore, write_private
-from syncd.config import Config, ConfigError
 from syncd.errors import SyncdError
 from syncd.ports import DirectoryError
 

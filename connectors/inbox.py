@@ -20,9 +20,9 @@ from typing import Any
 import structlog
 
 from connectors import runner
+from connectors.config import Config
 from connectors.snapshots import SnapshotRegistry
 from connectors.store import make_dirs, write_private
-from syncd.config import Config
 from syncd.inbox import Seen, is_candidate, ready
 from syncd.ports import DirectoryError
 

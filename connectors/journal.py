@@ -25,10 +25,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from connectors.config import Config
 from connectors.crashpoints import armed, crash_point
 from connectors.store import AuditLog, Debts, SlipWriter, StateStore, private_dir, recorded
 from syncd.applier import RunResult
-from syncd.config import Config
 from syncd.model import Account, Action, ActionKind, Field, Plan, State
 from syncd.ports import Directory, Scope
 from syncd.state import LocalState

@@ -6,7 +6,7 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
-from syncd.config import SmtpSettings
+from connectors.config import SmtpSettings
 
 
 class SmtpMailer:

@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 import yaml
 
+from connectors.config import Config, parse_config
 from connectors.directory.openldap import OpenLdapDirectory
 from connectors.journal import Journal, pay_audit_debts, pay_password_debts, take_over
 from connectors.journal import with_crash_points as journal_crash_points
@@ -36,7 +37,6 @@ from connectors.store import (
     write_private,
 )
 from syncd.applier import RunResult, apply_plan
-from syncd.config import Config, parse_config
 from syncd.errors import SyncdError
 from syncd.model import Account, Action, ActionKind, Exemption, Plan
 from syncd.notices import lock_warning

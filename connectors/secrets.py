@@ -6,7 +6,7 @@ import os
 import stat
 from pathlib import Path
 
-from syncd.config import DirectoryConfig
+from connectors.config import DirectoryConfig
 from syncd.errors import SyncdError
 
 

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import settings
 from ldap3 import Connection
 
+from connectors.config import Config
 from connectors.runner import load_config
 from connectors.slapd_sandbox import Sandbox, find_slapd
 from connectors.store import write_private
-from syncd.config import Config
 
 _counter = itertools.count(1)
 

@@ -43,7 +43,7 @@ from ldap3.protocol.rfc2849 import add_ldif_header, operation_to_ldif
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
-from syncd.config import DirectoryConfig
+from connectors.config import DirectoryConfig
 from syncd.model import Account, Action, Field, Kind, State
 from syncd.ports import DirectoryError, ReadIncomplete, Scope
 

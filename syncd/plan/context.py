@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from syncd.config import AdoptionSettings, Safety
 from syncd.model import Account, Exemption, Kind
 from syncd.naming import UidPool
 from syncd.naming.schemes import Scheme
@@ -17,6 +16,7 @@ from syncd.plan.emit import Emitter
 from syncd.plan.lifecycle import Activity
 from syncd.profiles import Profile
 from syncd.roster import Snapshot
+from syncd.settings import AdoptionSettings, Safety
 from syncd.state import LocalState
 
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from syncd.config import Safety
 from syncd.model import Account, Action, ActionKind, Kind, State
+from syncd.settings import Safety
 
 STAGES = (ActionKind.LOCK, ActionKind.REVOKE, ActionKind.PURGE)
 

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from ldap3 import BASE, MODIFY_REPLACE, NONE, Connection, Server
 
+from connectors.config import DirectoryConfig
 from connectors.directory.openldap import OpenLdapDirectory
 from connectors.slapd_sandbox import LASTBIND_PRECISION, Sandbox
-from syncd.config import DirectoryConfig
 from syncd.model import Account, Action, ActionKind, Field, Kind, State
 from syncd.ports import Directory, DirectoryError, ReadIncomplete, Scope
 

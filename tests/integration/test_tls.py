@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from connectors.config import DirectoryConfig
 from connectors.directory.openldap import OpenLdapDirectory
 from connectors.slapd_sandbox import Sandbox, find_slapd
-from syncd.config import DirectoryConfig
 from syncd.ports import DirectoryError, Scope
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.config import ConfigError, parse_config
+from connectors.config import ConfigError, parse_config
 
 GOOD = """\
 profile: caobang-2025

@@ -10,10 +10,10 @@ from datetime import date, timedelta
 
 import pytest
 
-from syncd.config import AdoptionSettings
 from syncd.model import ActionKind, DecisionKind, Exemption, HrStatus, Request, State
 from syncd.plan import decision_id
 from syncd.plan.states import TransitionRefused, transition
+from syncd.settings import AdoptionSettings
 from syncd.state import LocalState, Resolution, Resolve
 from tests.unit.test_planner import NOW, acc, person, plan
 

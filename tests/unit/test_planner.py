@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from syncd.config import Safety
 from syncd.model import Account, ActionKind, DecisionKind, HrStatus, Kind, Person, Request, State
 from syncd.naming import get_scheme
 from syncd.orgs import parse_catalogue
 from syncd.plan import PlanInput, make_plan
 from syncd.profiles import PROFILES
 from syncd.roster import Snapshot
+from syncd.settings import Safety
 from syncd.state import LocalState
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)

@@ -1,0 +1,920 @@
+"""``syncd.yaml``: the typed models are the schema, the validation and the shipped example.
+
+One home for the configuration. Each setting is declared once, below, with its type, its default,
+its constraints and a description for the operator; from these:
+
+- :func:`parse_config` validates a file and reports *every* problem at once, each as
+  ``file:line: key.path: message`` (unknown keys, wrong types, bad values, and the checks that
+  involve several keys: exactly one bind secret source, ``start_tls`` with ``ldaps://``, a known
+  naming scheme, valid rule overrides, ``smtp.sender`` for lock warnings, …). What ``syncd run``
+  would refuse later (a cron expression, a metrics address) is refused here already.
+- ``python -m connectors.config --example`` writes ``config/syncd.example.yaml``
+  (a test fails when the committed file drifts from it).
+
+The core (``syncd``) reads no configuration: it gets plain data (:mod:`syncd.settings`, the
+:class:`~syncd.naming.schemes.Scheme`, the :class:`~syncd.profiles.Profile`) from here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import textwrap
+import zoneinfo
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+import yaml
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    model_validator,
+)
+from pydantic.dataclasses import dataclass
+from pydantic.fields import FieldInfo
+
+from connectors.metrics import parse_listen
+from syncd.errors import SyncdError
+from syncd.naming.schemes import BUILTIN, Scheme, scheme_from_mapping
+from syncd.profiles import PROFILES, Profile, with_overrides
+from syncd.settings import AdoptionSettings, Safety, Unmatched
+
+EXAMPLE_PATH = Path(__file__).resolve().parents[1] / "config" / "syncd.example.yaml"
+EXAMPLE_COMMAND = "python -m connectors.config --example > config/syncd.example.yaml"
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+
+
+class ConfigError(SyncdError):
+    """One or more configuration problems; ``issues`` lists every one."""
+
+    def __init__(self, issues: list[str]) -> None:
+        super().__init__("\n".join(issues))
+        self.issues = issues
+
+
+# -- value types -------------------------------------------------------------------------------
+
+
+class Bad(ValueError):
+    """A value's problem; the message follows the value, as in ``'x' is not a …``."""
+
+
+def _resolve(value: Path, info: ValidationInfo) -> Path:
+    """A relative path is relative to the configuration file's folder."""
+    base = (info.context or {}).get("base")
+    return (base / value).resolve() if base is not None and not value.is_absolute() else value
+
+
+def _positive_number(v: float) -> float:
+    if v <= 0:
+        raise Bad("must be greater than 0")
+    return v
+
+
+def _share(v: float) -> float:
+    if not 0 <= v <= 1:
+        raise Bad("must be a share between 0 and 1")
+    return v
+
+
+def _domain(v: str) -> str:
+    if not re.fullmatch(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}", v):
+        raise Bad("is not a lowercase mail domain")
+    return v
+
+
+def _delays(v: tuple[float, ...]) -> tuple[float, ...]:
+    if len(v) > 10 or not all(0 <= x <= 60 for x in v):
+        raise Bad("must be a list of at most 10 seconds (0-60)")
+    return v
+
+
+def _ldap_url(v: str) -> str:
+    if not re.match(r"^ldaps?://", v):
+        raise Bad("must start with ldap:// or ldaps://")
+    return v
+
+
+def _cron(v: str) -> str:
+    try:
+        CronTrigger.from_crontab(v, timezone=UTC)
+    except ValueError as exc:
+        raise Bad(f"is not a cron expression (minute hour day month weekday): {exc}") from None
+    return v
+
+
+def _loopback(v: str) -> str:
+    try:
+        parse_listen(v)
+    except SyncdError as exc:
+        raise Bad(str(exc).removeprefix(f"daemon.metrics: {v!r} ")) from None
+    return v
+
+
+def _timezone(v: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(v)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise Bad(f"is not a time zone name, e.g. {DEFAULT_TIMEZONE}") from None
+    return v
+
+
+def _profile_id(v: str) -> str:
+    if v not in PROFILES:
+        raise Bad(f"is not one of {', '.join(PROFILES)}")
+    return v
+
+
+def _template(v: dict[str, Any]) -> dict[str, Any]:
+    try:
+        scheme_from_mapping(v, source="naming.template")
+    except SyncdError as exc:
+        raise ValueError(str(exc).removeprefix("naming.template: ")) from None
+    return v
+
+
+ConfigPath = Annotated[Path, AfterValidator(_resolve)]
+Positive = Annotated[StrictInt, Field(gt=0)]
+Seconds = Annotated[StrictFloat, AfterValidator(_positive_number)]
+Share = Annotated[StrictFloat, AfterValidator(_share)]
+Cron = Annotated[StrictStr, AfterValidator(_cron)]
+
+SECTION = ConfigDict(extra="forbid")
+SECRET_SOURCES = ("bind_password_file", "bind_password_env", "bind_credential")
+
+
+# -- the sections ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, config=SECTION)
+class DirectoryConfig:
+    """The LDAP directory behind the mail server (OpenLDAP)."""
+
+    url: Annotated[StrictStr, AfterValidator(_ldap_url)] = Field(
+        description="The LDAP server. ldaps:// is TLS with the certificate always verified; "
+        "ldap:// goes to a loopback address only, unless start_tls or allow_insecure.",
+        examples=["ldaps://ldap.caobang.gov.vn"],
+    )
+    bind_dn: StrictStr = Field(
+        description="The service account syncd binds as; give it write access to base_dn only "
+        "(config/ldap/acl.ldif).",
+        examples=["cn=syncd,ou=services,dc=caobang,dc=gov,dc=vn"],
+    )
+    base_dn: StrictStr = Field(
+        description="The managed scope: syncd reads and changes people's mailboxes only under it.",
+        examples=["ou=people,dc=caobang,dc=gov,dc=vn"],
+    )
+    layout: Literal["flat", "per-org"] = Field(
+        default="flat",
+        description="Where entries live. flat: uid=…,<base_dn>; per-org: "
+        "uid=…,ou=<organisation code>,<base_dn>.",
+    )
+    profile: Literal["openldap"] = Field(
+        default="openldap",
+        description="The directory flavour: openldap is OpenLDAP with ppolicy (as iRedMail "
+        "uses it). Zimbra and Active Directory: later.",
+    )
+    bind_password_file: ConfigPath | None = Field(
+        default=None,
+        description="The bind password comes from exactly one of bind_password_file, "
+        "bind_password_env, bind_credential; never write the password itself in this file. "
+        "This one: a file holding only the password, mode 0600 (syncd warns otherwise); "
+        "relative to this file.",
+        examples=["/etc/syncd/bind.pw"],
+        json_schema_extra={"x-in-example": True},
+    )
+    bind_password_env: StrictStr | None = Field(
+        default=None,
+        description="… or the environment variable holding the bind password.",
+        examples=["SYNCD_BIND_PASSWORD"],
+    )
+    bind_credential: StrictStr | None = Field(
+        default=None,
+        description="… or the systemd credential holding it (LoadCredential= in syncd.service).",
+        examples=["bind-password"],
+    )
+    page_size: Positive = Field(
+        default=500,
+        description="Entries per page when syncd reads the whole directory; the server's size "
+        "limit for the bind DN must allow it.",
+    )
+    timeout: Seconds = Field(
+        default=10.0, description="Seconds to wait for a connection or an answer from the server."
+    )
+    ca_file: ConfigPath | None = Field(
+        default=None,
+        description="The CA certificate(s), PEM, that signed the server's certificate; default: "
+        "the system's CAs. Verification is never turned off.",
+        examples=["/etc/ssl/certs/caobang-ca.pem"],
+    )
+    allow_insecure: StrictBool = Field(
+        default=False,
+        description="true: allow plain ldap:// to a host that is not loopback (the bind password "
+        "crosses the network in clear; logged at every start). Only inside a closed network, "
+        "e.g. docker compose.",
+    )
+    start_tls: StrictBool = Field(
+        default=False,
+        description="true: upgrade ldap:// with StartTLS (certificate verified). Not with "
+        "ldaps://, which is TLS already.",
+    )
+    retry_delays: Annotated[tuple[StrictFloat, ...], AfterValidator(_delays)] = Field(
+        default=(0.5, 2.0, 5.0),
+        description="Seconds to wait before each retry of one action after a transient error "
+        "(server busy, connection cut); at most 10 delays of 0-60 s; [] for no retry.",
+    )
+    delivery_attribute: StrictStr = Field(
+        default="syncdDelivery",
+        description="The attribute syncd sets to TRUE/FALSE to let mail in or not; the mail "
+        "server's delivery filter must read it (config/ldap/syncd-schema.ldif).",
+    )
+
+
+@dataclass(frozen=True, config=SECTION)
+class Paths:
+    """Where syncd reads and writes on this host; relative paths are relative to this file."""
+
+    inbox: ConfigPath = Field(
+        description="HR departments drop roster files (CSV / XLSX) here; a file is taken once it "
+        "stops changing (daemon.settle_seconds).",
+        examples=["/var/lib/syncd/inbox"],
+    )
+    state: ConfigPath = Field(
+        description="syncd's own state: decisions, requests done, snapshots, run reports "
+        "(mode 0700). Back it up with the directory.",
+        examples=["/var/lib/syncd/state"],
+    )
+    outbox: ConfigPath = Field(
+        description="Credential slips (new uid and first password) per organisation, each file "
+        "mode 0600, for the organisation's IT contact.",
+        examples=["/var/lib/syncd/outbox"],
+    )
+    audit_log: ConfigPath = Field(
+        description="The audit log: one JSON line per change, chained so that an edit shows "
+        "(syncd audit verify).",
+        examples=["/var/log/syncd/audit.jsonl"],
+    )
+
+
+@dataclass(frozen=True, config=SECTION)
+class NamingSettings:
+    """How uids are made (quy tắc đặt tên hộp thư)."""
+
+    scheme: StrictStr | None = Field(
+        default=None,
+        description="The uid scheme; default: the profile's own. Built in: "
+        f"{', '.join(BUILTIN)}; or the id of the template below.",
+        examples=["caobang-2011-unit"],
+    )
+    template: Annotated[dict[str, Any], AfterValidator(_template)] | None = Field(
+        default=None,
+        description="A province whose naming rule is not built in: id, pattern (tokens {given} "
+        "{initials} {family} {middle} {org} {n}), collision (numeric | org-suffix | expand | "
+        "manual), numeric_start, article (cited in the audit). Select it with scheme: <id>.",
+        examples=[
+            {
+                "id": "daklak-2026",
+                "pattern": "{family}{given}.{org}",
+                "collision": "numeric",
+                "numeric_start": 1,
+                "article": "daklak-2026 Đ5",
+            }
+        ],
+    )
+
+
+@dataclass(frozen=True, config=SECTION)
+class RosterSettings:
+    """HR roster files (danh sách công chức, viên chức) as the organisations send them."""
+
+    columns: dict[StrictStr, StrictStr] = Field(
+        default_factory=dict,
+        description="Header of each field when an organisation's files do not use the "
+        "Vietnamese default headers: field: header text.",
+        examples=[{"employee_number": "Số hiệu công chức", "full_name": "Họ và tên"}],
+    )
+    accept_valid_rows: StrictBool = Field(
+        default=False,
+        description="false: a file with a bad row is refused whole (nothing applies; the "
+        "errors are reported); true: its valid rows apply and the bad ones are reported.",
+    )
+    sheet: StrictStr | None = Field(
+        default=None,
+        description="The XLSX sheet to read; default: the first.",
+        examples=["Danh sách"],
+    )
+
+
+@dataclass(frozen=True, config=SECTION)
+class LifecycleSettings:
+    """Inputs and side effects of the lifecycle (lock, revoke, purge)."""
+
+    activity_file: ConfigPath | None = Field(
+        default=None,
+        description="CSV address,last_activity exported from the mail server's logs, for the "
+        "inactivity lock (besides the directory's own login times).",
+        examples=["/var/lib/syncd/activity.csv"],
+    )
+    exemptions_file: ConfigPath | None = Field(
+        default=None,
+        description="CSV employee_number,reason,from,until: people whose lifecycle clocks stop "
+        "for a while (long leave, study abroad).",
+        examples=["/etc/syncd/exemptions.csv"],
+    )
+    archive: ConfigPath | None = Field(
+        default=None,
+        description="Where the LDIF export of each purged account goes; default: "
+        "<paths.state>/archive.",
+        examples=["/var/lib/syncd/archive"],
+    )
+    purge_hook: StrictStr | None = Field(
+        default=None,
+        description="A command run after each purge, {uid} and {archive} filled in (e.g. to "
+        "archive the mailbox itself).",
+        examples=["/usr/local/sbin/archive-mailbox {uid} {archive}"],
+    )
+    warn_days_before: Positive | None = Field(
+        default=None,
+        description="Mail the person, and their organisation, this many days before an "
+        "inactivity lock (once); needs smtp.sender. Off when absent.",
+        examples=[14],
+    )
+
+
+@dataclass(frozen=True, config=SECTION)
+class DaemonSettings:
+    """`syncd run`: the long-running service (systemd unit config/systemd/syncd.service)."""
+
+    inbox_interval: Seconds = Field(default=10.0, description="Seconds between looks at the inbox.")
+    settle_seconds: Seconds = Field(
+        default=30.0,
+        description="A roster file unchanged this long is complete (copies over the network "
+        "can be slow).",
+    )
+    reconcile_cron: Cron = Field(
+        default="0 2 * * *",
+        description="When the full reconcile runs: a crontab line (minute hour day month "
+        "weekday), in UTC.",
+    )
+    sweep_cron: Cron = Field(
+        default="30 3 * * *",
+        description="When the lifecycle sweep (locks, revokes, purges that are due) runs: "
+        "crontab, in UTC.",
+    )
+    lock_timeout: Seconds = Field(
+        default=300.0,
+        description="Seconds a run waits for another run (an operator's command) to finish.",
+    )
+    metrics: Annotated[StrictStr, AfterValidator(_loopback)] | None = Field(
+        default=None,
+        description="Prometheus metrics on this loopback host:port (never exposed further); off "
+        "when absent.",
+        examples=["127.0.0.1:9187"],
+    )
+
+
+@dataclass(frozen=True, config=SECTION)
+class SmtpSettings:
+    """The mail server syncd sends lock warnings through (lifecycle.warn_days_before)."""
+
+    host: StrictStr = Field(default="127.0.0.1", description="SMTP server.")
+    port: Positive = Field(default=25, description="SMTP port.")
+    sender: StrictStr | None = Field(
+        default=None,
+        description="From: address of the warnings; required with lifecycle.warn_days_before.",
+        examples=["hotromail@caobang.gov.vn"],
+    )
+    starttls: StrictBool = Field(default=False, description="true: STARTTLS before sending.")
+    notify_org: StrictBool = Field(
+        default=True, description="Also send each warning to the organisation's mailbox."
+    )
+
+
+@dataclass(frozen=True, config=SECTION)
+class SafetySettings(Safety):
+    """Per run. A stage (lock, revoke, purge) over its limit is held back while everything else
+    applies; syncd reconcile --allow-mass-change releases it once (audited)."""
+
+    max_lock_share: Share = Field(
+        default=Safety.max_lock_share,
+        description="Hold back the locks when they exceed this share (0-1) of managed accounts.",
+    )
+    max_lock_count: Positive = Field(
+        default=Safety.max_lock_count, description="… or this many accounts."
+    )
+    max_revoke_share: Share = Field(
+        default=Safety.max_revoke_share,
+        description="Hold back the revokes when they exceed this share of managed accounts.",
+    )
+    max_revoke_count: Positive = Field(
+        default=Safety.max_revoke_count, description="… or this many accounts."
+    )
+    max_purge_share: Share = Field(
+        default=Safety.max_purge_share,
+        description="Hold back the purges (permanent deletion) when they exceed this share.",
+    )
+    max_purge_count: Positive = Field(
+        default=Safety.max_purge_count, description="… or this many accounts."
+    )
+    max_org_drop_share: Share = Field(
+        default=Safety.max_org_drop_share,
+        description="Refuse the whole run when one organisation's roster drops more than this "
+        "share of its people: a cut-off file is likelier than a mass departure.",
+    )
+
+
+@dataclass(frozen=True, config=SECTION)
+class TransferSettings:
+    """People moving between organisations (điều chuyển)."""
+
+    alias_days: Positive = Field(
+        default=180,
+        description="Days the old address keeps receiving mail after a transfer (an alias on "
+        "the new mailbox).",
+    )
+
+
+@dataclass(frozen=True, config=SECTION)
+class AdoptionConfig(AdoptionSettings):
+    """Accounts made before syncd (no employee number) that match nobody on an organisation's
+    authoritative roster."""
+
+    unmatched: Unmatched = Field(
+        default=AdoptionSettings.unmatched,
+        description="decide: ask an operator (syncd decide ID --revoke | --ignore); revoke: "
+        "revoke them like anyone dropped from the roster (within the safety limits).",
+    )
+
+
+# -- the whole file ----------------------------------------------------------------------------
+
+
+class Config(BaseModel):
+    """/etc/syncd/syncd.yaml — every key syncd knows; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    profile: Annotated[StrictStr, AfterValidator(_profile_id)] = Field(
+        description="The province's regulation (quy chế) syncd enforces: uid scheme, lock, "
+        "revoke and purge clocks, password rule, the articles cited in the audit "
+        f"(syncd rules shows it). One of: {', '.join(PROFILES)}.",
+        examples=["caobang-2025"],
+    )
+    domain: Annotated[StrictStr, AfterValidator(_domain)] = Field(
+        description="The mail domain: each address is <uid>@<domain>.",
+        examples=["caobang.gov.vn"],
+    )
+    timezone: Annotated[StrictStr, AfterValidator(_timezone)] = Field(
+        default=DEFAULT_TIMEZONE,
+        description="The province's time zone (an IANA name; Việt Nam is Asia/Ho_Chi_Minh, UTC+7).",
+    )
+    directory: DirectoryConfig = Field(description=DirectoryConfig.__doc__)
+    paths: Paths = Field(description=Paths.__doc__)
+    orgs: ConfigPath = Field(
+        description="The organisation catalogue (danh mục cơ quan, đơn vị), YAML or CSV: code "
+        "(the uid suffix, e.g. skhcn), name, organisation mailbox (e.g. sokhcn), offices.",
+        examples=["/etc/syncd/orgs.yaml"],
+    )
+    naming: NamingSettings = Field(
+        default_factory=NamingSettings, description=NamingSettings.__doc__
+    )
+    roster: RosterSettings = Field(
+        default_factory=RosterSettings, description=RosterSettings.__doc__
+    )
+    rules: dict[StrictStr, Any] | None = Field(
+        default=None,
+        description="Site overrides of single profile rules (e.g. a provincial decision that "
+        "changes one clock); see syncd rules and config/profiles/<profile>.yaml. An override "
+        "without article keeps the profile's, marked (site override).",
+        examples=[
+            {
+                "lock_inactive": {"after": "120d"},
+                "purge_locked": {
+                    "after": "5y",
+                    "article": "caobang-2025 Đ8 (decision of the provincial DOST)",
+                },
+            }
+        ],
+    )
+    lifecycle: LifecycleSettings = Field(
+        default_factory=LifecycleSettings, description=LifecycleSettings.__doc__
+    )
+    daemon: DaemonSettings = Field(
+        default_factory=DaemonSettings, description=DaemonSettings.__doc__
+    )
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings, description=SmtpSettings.__doc__)
+    safety: SafetySettings = Field(
+        default_factory=SafetySettings, description=SafetySettings.__doc__
+    )
+    transfer: TransferSettings = Field(
+        default_factory=TransferSettings, description=TransferSettings.__doc__
+    )
+    adoption: AdoptionConfig = Field(
+        default_factory=AdoptionConfig, description=AdoptionConfig.__doc__
+    )
+
+    _source: Path = PrivateAttr(default=Path("syncd.yaml"))
+    _scheme: Scheme | None = PrivateAttr(default=None)
+    _profile: Profile | None = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _across(cls, data: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        """The checks that involve several keys, on the raw data, so that they are reported
+        together with every other problem (``context["issues"]`` collects them)."""
+        context = info.context or {}
+        found = list(_cross_field(data)) if isinstance(data, Mapping) else []
+        sink = context.get("issues")
+        if sink is not None:
+            sink.extend(found)
+        result = handler(data)
+        if not isinstance(result, Config) or (found and sink is not None):
+            return result  # parse_config refuses it with the issues collected
+        if found:
+            raise ValueError("; ".join(f"{_key_path(loc)}: {m}" for loc, m, _ in found))
+        result._source = context.get("source", result._source)
+        base = PROFILES[result.profile]
+        result._profile = with_overrides(base, result.rules, "rules") if result.rules else base
+        schemes = _schemes(result.naming.template)
+        result._scheme = schemes[result.naming.scheme or base.scheme]
+        return result
+
+    @property
+    def source(self) -> Path:
+        return self._source
+
+    @property
+    def scheme(self) -> Scheme:
+        assert self._scheme is not None
+        return self._scheme
+
+    @property
+    def effective(self) -> Profile:
+        """The profile with the site's rule overrides."""
+        return self._profile or PROFILES[self.profile]
+
+    @property
+    def alias_days(self) -> int:
+        return self.transfer.alias_days
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.lifecycle.archive or self.paths.state / "archive"
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+def _schemes(template: Mapping[str, Any] | None) -> dict[str, Scheme]:
+    if template is None:
+        return dict(BUILTIN)
+    tpl = scheme_from_mapping(template, source="naming.template")
+    return {**BUILTIN, tpl.id: tpl}
+
+
+Issue = tuple[tuple[str | int, ...], str, Sequence[tuple[str | int, ...]]]
+
+
+def _cross_field(data: Mapping[str, Any]) -> Iterator[Issue]:
+    """(key path, message, where else to look for the line) for each problem across keys.
+
+    Tolerant of any input: a check whose keys are missing or mistyped is left to the schema.
+    """
+
+    def section(name: str) -> Mapping[str, Any]:
+        value = data.get(name)
+        return value if isinstance(value, Mapping) else {}
+
+    d = section("directory")
+    if isinstance(data.get("directory"), Mapping):
+        given = [k for k in SECRET_SOURCES if d.get(k) is not None]
+        if len(given) != 1:
+            yield (
+                ("directory",),
+                f"give exactly one of {', '.join(SECRET_SOURCES)} (found {len(given)}); "
+                "passwords never go in this file",
+                [("directory", given[-1])] if given else [],
+            )
+    url = d.get("url")
+    if d.get("start_tls") is True and isinstance(url, str) and url.startswith("ldaps://"):
+        yield (("directory", "start_tls"), "not with ldaps:// (it is TLS already)", [])
+
+    profile = PROFILES.get(data["profile"]) if isinstance(data.get("profile"), str) else None
+    naming = section("naming")
+    scheme = naming.get("scheme")
+    wanted = scheme if isinstance(scheme, str) else profile.scheme if profile else None
+    template = naming.get("template")
+    known = list(BUILTIN)
+    if isinstance(template, Mapping) and isinstance(template.get("id"), str):
+        known.append(template["id"])  # a template's own problems are reported at its key
+    if wanted is not None and wanted not in known:
+        yield (("naming", "scheme"), f"{wanted!r} is not one of {', '.join(known)}", [])
+
+    rules = data.get("rules")
+    if profile is not None and isinstance(rules, Mapping):
+        for key, value in rules.items():
+            try:
+                with_overrides(profile, {key: value}, "rules")
+            except SyncdError as exc:
+                yield (("rules", str(key)), str(exc).removeprefix(f"rules: rules.{key}: "), [])
+
+    warn = section("lifecycle").get("warn_days_before")
+    if warn is not None and warn is not False and not section("smtp").get("sender"):
+        yield (
+            ("smtp", "sender"),
+            "required when lifecycle.warn_days_before is set",
+            [("smtp",), ("lifecycle", "warn_days_before")],
+        )
+
+
+# -- reading a file ----------------------------------------------------------------------------
+
+Loc = tuple[str | int, ...]
+
+
+def _lines(node: yaml.Node, loc: Loc, out: dict[Loc, int], dups: list[tuple[Loc, int]]) -> None:
+    """Map each key path to the line of its key (sequence items: of the item)."""
+    if isinstance(node, yaml.MappingNode):
+        for knode, vnode in node.value:
+            key = knode.value if isinstance(knode, yaml.ScalarNode) else None
+            if key is None:
+                continue
+            here = (*loc, key)
+            if here in out:
+                dups.append((here, knode.start_mark.line + 1))
+            out[here] = knode.start_mark.line + 1
+            _lines(vnode, here, out, dups)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out[(*loc, i)] = item.start_mark.line + 1
+            _lines(item, (*loc, i), out, dups)
+
+
+def _fields(cls: Any) -> dict[str, FieldInfo]:
+    if isinstance(cls, type) and issubclass(cls, BaseModel):
+        return dict(cls.model_fields)
+    return dict(getattr(cls, "__pydantic_fields__", {}))
+
+
+def _section_type(annotation: Any) -> Any:
+    """The model or dataclass behind a field's annotation, or None for a plain value."""
+    if _fields(annotation):
+        return annotation
+    if get_origin(annotation) is Annotated:
+        return _section_type(get_args(annotation)[0])
+    return None
+
+
+def _type_at(loc: Loc) -> Any:
+    cls: Any = Config
+    for part in loc:
+        info = _fields(cls).get(str(part))
+        cls = _section_type(info.annotation) if info is not None else None
+        if cls is None:
+            return None
+    return cls
+
+
+def _drop_nulls(data: Any, cls: Any) -> Any:
+    """``key:`` with nothing after it means the default (an empty section: all defaults)."""
+    fields = _fields(cls)
+    if not isinstance(data, dict) or not fields:
+        return data
+    out = {}
+    for key, value in data.items():
+        if value is None:
+            continue
+        info = fields.get(key) if isinstance(key, str) else None
+        sub = _section_type(info.annotation) if info is not None else None
+        out[key] = _drop_nulls(value, sub) if sub is not None else value
+    return out
+
+
+_KINDS = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "int_parsing": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "dataclass_type": "a mapping",
+    "dataclass_args_type": "a mapping",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "path_type": "a path",
+}
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
+    loc = tuple(error["loc"])
+    if kind == "missing":
+        return "required"
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
+        allowed = list(_fields(_type_at(loc[:-1])))
+        return f"unknown key (allowed: {', '.join(allowed)})"
+    if kind in _KINDS:
+        return f"must be {_KINDS[kind]}, not {value!r}"
+    if kind == "literal_error":
+        choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        return f"{value!r} is not one of {', '.join(choices)}"
+    if kind == "greater_than":
+        return f"{value!r} must be greater than {ctx['gt']}"
+    if kind == "value_error" and isinstance(ctx.get("error"), Bad):
+        return f"{value!r} {ctx['error']}"
+    if kind in ("value_error", "assertion_error") and "error" in ctx:
+        return str(ctx["error"])
+    return str(error["msg"])
+
+
+def _key_path(loc: Loc) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text or "(top)"
+
+
+def _line(lines: Mapping[Loc, int], candidates: Sequence[Loc]) -> int:
+    for loc in candidates:
+        for n in range(len(loc), 0, -1):
+            if loc[:n] in lines:
+                return lines[loc[:n]]
+    return lines.get((), 1)
+
+
+def parse_config(text: str, source: Path) -> Config:
+    """Parse and validate ``text`` (the content of ``source``); raise :class:`ConfigError`
+    listing every problem, each as ``file:line: key.path: message``, in file order."""
+    src = str(source)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"{mark.line + 1}" if mark else "?"
+        raise ConfigError([f"{src}:{line}: not valid YAML: {exc}"]) from None
+    if node is None:
+        raise ConfigError([f"{src}:1: (top): the file is empty"])
+    lines: dict[Loc, int] = {(): node.start_mark.line + 1}
+    duplicates: list[tuple[Loc, int]] = []
+    _lines(node, (), lines, duplicates)
+    if not isinstance(data, dict):
+        raise ConfigError([f"{src}:{lines[()]}: (top): must be a mapping"])
+
+    found: list[tuple[int, str]] = [
+        (line, f"{src}:{line}: {_key_path(loc)}: given twice (the last one would win)")
+        for loc, line in duplicates
+    ]
+    issues: list[Issue] = []
+    context = {"source": source, "base": source.parent, "issues": issues}
+    try:
+        config = Config.model_validate(_drop_nulls(data, Config), context=context)
+    except ValidationError as exc:
+        config = None
+        for error in exc.errors():
+            at = tuple(error["loc"])
+            n = _line(lines, [at])
+            found.append((n, f"{src}:{n}: {_key_path(at)}: {_message(error)}"))
+    for at, message, elsewhere in issues:
+        n = _line(lines, [at, *elsewhere] if at not in lines else [at])
+        found.append((n, f"{src}:{n}: {_key_path(at)}: {message}"))
+    if found or config is None:
+        raise ConfigError([text for _, text in sorted(found, key=lambda f: f[0])])
+    return config
+
+
+# -- the example -------------------------------------------------------------------------------
+
+_HEADER = """\
+# {doc}
+# Check a configuration with:  syncd -c /etc/syncd/syncd.yaml config validate
+#
+# GENERATED from connectors/config.py — edit the descriptions there, then run
+#   {command}
+# A value shown is the default unless the comment says "Required"; a commented line is an
+# example of an optional setting.
+"""
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_dump(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {k: _dump(v) for k, v in value.items()}
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _yaml_lines(key: str, value: Any) -> list[str]:
+    """``key: value`` in block style; a list of scalars, or the innermost mappings, in flow."""
+    nested = isinstance(value, list | tuple) or (
+        isinstance(value, Mapping) and any(isinstance(v, Mapping) for v in value.values())
+    )
+    text = yaml.safe_dump(
+        {key: _dump(value)},
+        allow_unicode=True,
+        sort_keys=False,
+        default_flow_style=None if nested else False,
+        width=96,
+    )
+    return text.rstrip("\n").split("\n")
+
+
+def _comment(text: str, indent: str, width: int = 98) -> list[str]:
+    return textwrap.wrap(
+        " ".join(text.split()),
+        width=width,
+        initial_indent=f"{indent}# ",
+        subsequent_indent=f"{indent}# ",
+        break_on_hyphens=False,
+    )
+
+
+def _render(cls: Any, indent: str, out: list[str]) -> None:
+    for name, info in _fields(cls).items():
+        sub = _section_type(info.annotation)
+        description = info.description or ""
+        if sub is not None:
+            out.append("")
+            out += _comment(description, indent)
+            out.append(f"{indent}{name}:")
+            _render(sub, indent + "  ", out)
+            continue
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        example = info.examples[0] if info.examples else None
+        if info.is_required():
+            value, commented, note = example, False, " Required."
+        elif extra.get("x-in-example"):
+            value, commented, note = example, False, ""
+        else:
+            default = info.get_default(call_default_factory=True)
+            if default not in (None, {}) or example is None:
+                value, commented, note = default, False, ""
+            else:
+                value, commented, note = example, True, ""
+        if not indent:
+            out.append("")
+        out += _comment(description + note, indent)
+        prefix = f"{indent}# " if commented else indent
+        out += [prefix + line for line in _yaml_lines(name, value)]
+
+
+def render_example() -> str:
+    """The text of config/syncd.example.yaml."""
+    doc = (Config.__doc__ or "").strip()
+    out = [_HEADER.format(doc=doc, command=EXAMPLE_COMMAND).rstrip("\n")]
+    _render(Config, "", out)
+    return "\n".join(out) + "\n"
+
+
+def example_config() -> Config:
+    """The generated example, validated (it must always be)."""
+    return parse_config(render_example(), EXAMPLE_PATH)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    write = sys.stdout.write
+    parser = argparse.ArgumentParser(
+        prog="python -m connectors.config", description="The syncd.yaml schema."
+    )
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--example", action="store_true", help="print config/syncd.example.yaml")
+    what.add_argument("--check", type=Path, metavar="FILE", help="validate a syncd.yaml")
+    args = parser.parse_args(argv)
+    if args.example:
+        write(render_example())
+        return 0
+    try:
+        parse_config(args.check.read_text(encoding="utf-8"), args.check)
+    except (ConfigError, OSError) as exc:
+        write(f"{exc}\n")
+        return 2
+    write(f"{args.check}: ok\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
