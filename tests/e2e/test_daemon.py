@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from ldap3 import Connection
 
+from connectors.config import ConfigError
 from connectors.runlock import RunLock
 from connectors.slapd_sandbox import Sandbox, free_port
 from tests.conftest import MakeConfig
@@ -301,7 +302,8 @@ def test_prometheus_metrics_on_loopback(
 
 
 def test_metrics_refuse_a_non_loopback_address(make_config: MakeConfig, tmp_path: Path) -> None:
-    make_config(extra=DAEMON + "  metrics: 0.0.0.0:9187\n")
+    with pytest.raises(ConfigError, match="must be a loopback"):  # refused at validation
+        make_config(extra=DAEMON + "  metrics: 0.0.0.0:9187\n")
     result = subprocess.run(
         [sys.executable, "-m", "connectors.cli", "-c", str(tmp_path / "syncd.yaml"), "run"],
         capture_output=True,
