@@ -8,7 +8,8 @@ from __future__ import annotations
 import sys
 import time
 
-from syncd.naming import BUILTIN, Status, UidPool, allocate, parse_name
+from connectors.regulations import SCHEMES as BUILTIN
+from syncd.naming import Status, UidPool, allocate, parse_name
 from syncd.samples import names
 
 ORGS = ["skhcn", "syt", "sgd", "stc", "tgg", "snv", "vpubnd", "ubndtp"]

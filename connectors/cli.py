@@ -30,14 +30,16 @@ import click
 
 from connectors import runner
 from connectors.config import Config, ConfigError
+from connectors.regulations import SCHEMES, get_scheme
 from connectors.runlock import LockBusy, RunLock
 from connectors.runner import EXIT_BAD_INPUT, EXIT_FAILED
 from connectors.store import AuditLog, StateStore, new_run_id, write_private
 from syncd.errors import SyncdError
 from syncd.model import Action, ActionKind, DecisionKind, Plan
-from syncd.naming import BUILTIN, Status, UidPool, allocate, get_scheme
+from syncd.naming import Status, UidPool, allocate
 from syncd.orgs import CatalogueError
 from syncd.ports import DirectoryError
+from syncd.regulation import CLOCKS, LOCK_REASONS
 from syncd.report import decision_dict, decisions_text, plan_dict, plan_table
 from syncd.state import Resolution, Resolve
 
@@ -347,16 +349,15 @@ def rules_cmd(ctx: click.Context) -> None:
     click.echo(f"  {'password':<22} {', '.join(need)} [{pw.article}]")
     click.echo(f"  {'first login':<22} must change the one-time password [{p.must_change_article}]")
     lc = p.lifecycle
-    for key in (
-        "lock_inactive",
-        "lock_default_password",
-        "revoke_locked",
-        "revoke_inactive",
-        "purge_locked",
-    ):
+    for key in CLOCKS:
         clock = getattr(lc, key)
         value = f"after {clock.after}" if clock.after else "off"
         click.echo(f"  {key:<22} {value:<12} [{clock.article}]  ({clock.source})")
+    act = lc.activity
+    click.echo(f"  {'activity counts':<22} {' / '.join(act.sources):<12} [{act.article}]")
+    dol = lc.delete_on_leave
+    if dol.value:
+        click.echo(f"  {'a leaver':<22} {'deleted':<12} [{dol.article}]")
     flag = lc.locked_receives_mail
     click.echo(
         f"  {'locked receives mail':<22} {'yes' if flag.value else 'no':<12} [{flag.article}]"
@@ -434,7 +435,7 @@ def _operator(ctx: click.Context, uid: str, kind: ActionKind, reason: str, artic
     "--reason",
     "why",
     required=True,
-    type=click.Choice(["compromised", "spam", "malware", "misuse"]),
+    type=click.Choice(list(LOCK_REASONS)),
     help="Why: each reason cites the profile's article.",
 )
 @click.option("--note", default="", help="Free text kept in the audit record.")
@@ -665,7 +666,7 @@ def decide_cmd(
 @main.command("schemes")
 def schemes_cmd() -> None:
     """List the uid schemes with their article and the regulation's own example."""
-    for scheme in BUILTIN.values():
+    for scheme in SCHEMES.values():
         click.echo(f"{scheme.id}")
         click.echo(f"    pattern:   {scheme.pattern}   collision: {scheme.collision.value}")
         click.echo(f"    article:   {scheme.article}")

@@ -12,7 +12,7 @@ its constraints and a description for the operator; from these:
   (a test fails when the committed file drifts from it).
 
 The core (``syncd``) reads no configuration: it gets plain data (:mod:`syncd.settings`, the
-:class:`~syncd.naming.schemes.Scheme`, the :class:`~syncd.profiles.Profile`) from here.
+:class:`~syncd.naming.schemes.Scheme`, the :class:`~syncd.regulation.Profile`) from here.
 """
 
 from __future__ import annotations
@@ -48,9 +48,11 @@ from pydantic.dataclasses import dataclass
 from pydantic.fields import FieldInfo
 
 from connectors.metrics import parse_listen
+from connectors.regulations import PROFILES
+from connectors.regulations import SCHEMES as BUILTIN
 from syncd.errors import SyncdError
-from syncd.naming.schemes import BUILTIN, Scheme, scheme_from_mapping
-from syncd.profiles import PROFILES, Profile, with_overrides
+from syncd.naming.schemes import Scheme, scheme_from_mapping
+from syncd.regulation import Profile, with_overrides
 from syncd.settings import AdoptionSettings, Safety, Unmatched
 
 EXAMPLE_PATH = Path(__file__).resolve().parents[1] / "config" / "syncd.example.yaml"

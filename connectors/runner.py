@@ -20,7 +20,8 @@ import structlog
 import yaml
 
 from connectors.config import Config, parse_config
-from connectors.directory.openldap import OpenLdapDirectory
+from connectors.directory import OpenedDirectory
+from connectors.directory import open_directory as open_profile
 from connectors.journal import Journal, pay_audit_debts, pay_password_debts, take_over
 from connectors.journal import with_crash_points as journal_crash_points
 from connectors.lifecycle_files import CsvActivitySource, FileArchive, read_exemptions
@@ -47,7 +48,7 @@ from syncd.plan.lifecycle import effective as effective_clocks
 from syncd.plan.lifecycle import forecast as lifecycle_forecast
 from syncd.plan.states import TransitionRefused, transition
 from syncd.ports import ActivitySource, Directory, Mailer, Scope
-from syncd.profiles import Lifecycle
+from syncd.regulation import Lifecycle
 from syncd.report import counts_line, decisions_text
 from syncd.roster import RosterError, Snapshot, read_roster
 from syncd.state import LocalState
@@ -171,10 +172,9 @@ def inbox_files(config: Config) -> list[Path]:
     return sorted(p for p in inbox.iterdir() if p.is_file() and p.suffix.lower() in ROSTER_SUFFIXES)
 
 
-def open_directory(config: Config, warnings: list[str]) -> OpenLdapDirectory:
-    return OpenLdapDirectory(
-        config.directory, bind_password(config.directory, warnings), config.domain
-    )
+def open_directory(config: Config, warnings: list[str]) -> OpenedDirectory:
+    """The directory of the configured profile (connectors.directory.PROFILES)."""
+    return open_profile(config.directory, bind_password(config.directory, warnings), config.domain)
 
 
 @dataclass(frozen=True)

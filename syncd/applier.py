@@ -18,7 +18,7 @@ from syncd.model import Action, ActionKind, Field, Plan, State
 from syncd.orgs import Catalogue
 from syncd.passwords import Context, generate
 from syncd.ports import Archive, AuditSink, Directory, DirectoryError, RunJournal
-from syncd.profiles import Profile
+from syncd.regulation import Profile
 
 _NEEDS_PASSWORD = {
     ActionKind.CREATE,

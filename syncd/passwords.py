@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from syncd.naming.text import fold_words
-from syncd.profiles import PasswordRule
+from syncd.regulation import PasswordRule
 
 # Letters that are not confused on a printed slip (no l/1/I, O/0).
 _UPPER = "ABCDEFGHJKLMNPQRSTUVWXYZ"

@@ -2,11 +2,10 @@
 
 from syncd.naming.allocate import Allocation, Status, UidPool, allocate
 from syncd.naming.parse import ParsedName, parse_name
-from syncd.naming.schemes import BUILTIN, Collision, Scheme, get_scheme
+from syncd.naming.schemes import Collision, Scheme
 from syncd.naming.text import fold_words, normalise, to_ascii
 
 __all__ = [
-    "BUILTIN",
     "Allocation",
     "Collision",
     "ParsedName",
@@ -15,7 +14,6 @@ __all__ = [
     "UidPool",
     "allocate",
     "fold_words",
-    "get_scheme",
     "normalise",
     "parse_name",
     "to_ascii",

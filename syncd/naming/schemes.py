@@ -1,5 +1,8 @@
 """uid schemes: data (a pattern and a collision rule) selected by id, each citing its article.
 
+The built-in schemes are part of each province's regulation file (``syncd/regulation/*.yaml``,
+``naming.schemes``); a site may add a template scheme in its configuration.
+
 The four regulations differ only in word order, whether the organisation is part of the uid,
 and what to do on a collision, so every built-in scheme is an instance of the same template
 mechanism a site can configure in YAML for a province whose rule is not listed.
@@ -99,59 +102,6 @@ class Scheme:
         return self._layout.format_map(tokens)
 
 
-BUILTIN: dict[str, Scheme] = {
-    s.id: s
-    for s in (
-        Scheme(
-            id="caobang-2025",
-            pattern="{given}{initials}.{org}",
-            collision=Collision.NUMERIC,
-            numeric_start=1,
-            article="caobang-2025 Đ5.2, Đ5.3",
-            example="Hoàng Văn Phúc (tgg) → phuchv.tgg; Đàm Văn Hùng → hungdv.skhcn, "
-            "Đặng Văn Hùng → hungdv1.skhcn",
-            description="given name + initials, dot, organisation; same name: 1, 2, 3 …",
-        ),
-        Scheme(
-            id="caobang-2011",
-            pattern="{given}{initials}",
-            collision=Collision.NUMERIC,
-            numeric_start=2,
-            article="caobang-2011 Đ7.3b",
-            example="Nông Văn Đạt → datnv; the next Nông Văn Đạt → datnv2",
-            description="given name + initials, no organisation (unique province-wide); 2, 3 …",
-        ),
-        Scheme(
-            id="caobang-2011-unit",
-            pattern="{given}{initials}",
-            collision=Collision.ORG_SUFFIX,
-            numeric_start=2,
-            article="caobang-2011 Đ7.3b",
-            example="Nông Văn Đạt → datnv; the next one, at soyte → datnv.soyte",
-            description="as caobang-2011, but a collision takes the unit name after a dot",
-        ),
-        Scheme(
-            id="hungyen-2025",
-            pattern="{initials}{given}.{org}",
-            collision=Collision.MANUAL,
-            article="hungyen-2025 Đ5.2, Đ5.3",
-            example="Nguyễn Hoàng Phúc (khcn) → nhphuc.khcn",
-            description="initials + given name, dot, unit; a collision waits for an operator",
-        ),
-        Scheme(
-            id="tuyenquang-2025",
-            pattern="{initials}{given}.{org}",
-            collision=Collision.EXPAND,
-            numeric_start=1,
-            article="tuyenquang-2025 Đ5.2",
-            example="Ngô Văn An → nvan.org; if taken by another name → ngvan.org → ngovan.org",
-            description="initials + given name, dot, organisation; lengthen, or 1, 2 … for "
-            "identical unaccented full names",
-        ),
-    )
-}
-
-
 def scheme_from_mapping(data: Mapping[str, Any], source: str = "config") -> Scheme:
     """Build a ``template`` scheme from configuration (YAML), with clear errors."""
     allowed = {"id", "pattern", "collision", "numeric_start", "article", "example", "description"}
@@ -182,14 +132,3 @@ def scheme_from_mapping(data: Mapping[str, Any], source: str = "config") -> Sche
         example=str(data.get("example", "")),
         description=str(data.get("description", "")),
     )
-
-
-def get_scheme(scheme_id: str, extra: Mapping[str, Scheme] | None = None) -> Scheme:
-    """Look a scheme up by id among the built-in ones and any configured templates."""
-    schemes = {**BUILTIN, **(extra or {})}
-    try:
-        return schemes[scheme_id]
-    except KeyError:
-        raise SchemeError(
-            f"unknown scheme {scheme_id!r}; known: {', '.join(sorted(schemes))}"
-        ) from None

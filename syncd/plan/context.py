@@ -14,7 +14,7 @@ from syncd.naming.text import fold_words, name_key
 from syncd.orgs import Catalogue
 from syncd.plan.emit import Emitter
 from syncd.plan.lifecycle import Activity
-from syncd.profiles import Profile
+from syncd.regulation import Profile
 from syncd.roster import Snapshot
 from syncd.settings import AdoptionSettings, Safety
 from syncd.state import LocalState

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from syncd.model import Account, ActionKind, Exemption, Kind, State
-from syncd.profiles import Clock, Duration, Lifecycle
+from syncd.regulation import Clock, Duration, Lifecycle
 
 
 @dataclass(frozen=True)

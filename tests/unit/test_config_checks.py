@@ -63,8 +63,8 @@ def test_cross_key_problems_come_with_every_other_problem_in_file_order() -> Non
         "bind_password_env, bind_credential (found 2); passwords never go in this file",
         "/etc/syncd/syncd.yaml:5: directory.start_tls: not with ldaps:// (it is TLS already)",
         "/etc/syncd/syncd.yaml:9: directory.page_size: 0 must be greater than 0",
-        "/etc/syncd/syncd.yaml:18: naming.scheme: 'hanoi' is not one of caobang-2025, "
-        "caobang-2011, caobang-2011-unit, hungyen-2025, tuyenquang-2025",
+        "/etc/syncd/syncd.yaml:18: naming.scheme: 'hanoi' is not one of caobang-2011, "
+        "caobang-2011-unit, caobang-2025, hungyen-2025, tuyenquang-2025",
         "/etc/syncd/syncd.yaml:20: smtp.sender: required when lifecycle.warn_days_before is set",
         "/etc/syncd/syncd.yaml:21: foo: unknown key (allowed: profile, domain, timezone, "
         "directory, paths, orgs, naming, roster, rules, lifecycle, daemon, smtp, safety, "

@@ -9,9 +9,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from connectors.regulations import PROFILES
 from syncd.model import Account, ActionKind, Exemption, Kind, State
 from syncd.plan.lifecycle import activity_reference, due, forecast, timeline
-from syncd.profiles import PROFILES, Duration, with_overrides
+from syncd.regulation import Duration, with_overrides
 
 T0 = datetime(2026, 1, 10, 8, 0, tzinfo=UTC)
 

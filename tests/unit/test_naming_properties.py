@@ -5,7 +5,8 @@ import unicodedata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncd.naming import BUILTIN, Status, UidPool, allocate
+from connectors.regulations import SCHEMES as BUILTIN
+from syncd.naming import Status, UidPool, allocate
 from syncd.naming.allocate import RESERVED, check_local_part
 from syncd.samples import FAMILY, GIVEN_FEMALE, GIVEN_MALE, MIDDLE_FEMALE, MIDDLE_MALE
 

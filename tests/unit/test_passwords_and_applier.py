@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from connectors.regulations import PROFILES
 from syncd.applier import apply_plan
 from syncd.model import Account, Action, ActionKind, Field, Plan, State
 from syncd.orgs import parse_catalogue
 from syncd.passwords import Context, generate, violations
 from syncd.ports import DirectoryError, Scope
-from syncd.profiles import PROFILES
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from connectors.regulations import PROFILES, get_scheme
 from syncd.model import Account, ActionKind, DecisionKind, HrStatus, Kind, Person, Request, State
-from syncd.naming import get_scheme
 from syncd.orgs import parse_catalogue
 from syncd.plan import PlanInput, make_plan
-from syncd.profiles import PROFILES
 from syncd.roster import Snapshot
 from syncd.settings import Safety
 from syncd.state import LocalState

@@ -2,8 +2,9 @@
 
 import pytest
 
+from connectors.regulations import get_scheme
 from syncd.errors import SchemeError
-from syncd.naming import Status, UidPool, allocate, get_scheme
+from syncd.naming import Status, UidPool, allocate
 from syncd.naming.allocate import RESERVED
 from syncd.naming.schemes import Collision, scheme_from_mapping
 

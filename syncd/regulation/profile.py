@@ -1,9 +1,12 @@
-"""Province profiles: naming scheme, password rule, articles and lifecycle clocks.
+"""A province's regulation as syncd enforces it, and the engine that reads one.
 
-The built-in profiles are data: ``syncd/rules/<id>.yaml`` (also visible as
-``config/profiles/``). Every rule carries the article it enforces and where its value came
-from (the profile, or a site override in ``syncd.yaml``), so ``syncd rules``, audit records and
-reports can cite it.
+Each province is one file of data beside this module, ``syncd/regulation/<id>.yaml`` (also
+visible as ``config/profiles/``): its uid schemes, password rule, articles, lifecycle clocks,
+what counts as activity and the articles of manual locks. This module turns such a mapping into
+a typed :class:`Profile`; reading the files is a connector's job (``connectors.regulations``),
+so the core never touches a file. Every rule carries the article it enforces and where its
+value came from (the profile, or a site override in ``syncd.yaml``), so ``syncd rules``, audit
+records and reports can cite it.
 """
 
 from __future__ import annotations
@@ -13,12 +16,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from importlib import resources
 from typing import Any
 
-import yaml
-
-from syncd.errors import SyncdError
+from syncd.errors import SchemeError, SyncdError
+from syncd.naming.schemes import Scheme, scheme_from_mapping
 
 SPECIALS_2025 = "!@#%$*&"
 LOCK_REASONS = ("compromised", "spam", "malware", "misuse")
@@ -140,12 +141,14 @@ class Profile:
 
     id: str
     title: str
-    scheme: str
+    scheme: str  # the id of the scheme new mailboxes get
     password: PasswordRule
     must_change_article: str  # the default password must be changed at first login
     hr_article: str  # create / change / revoke follow personnel decisions
     request_article: str  # requests from the organisation (form, list)
     lifecycle: Lifecycle
+    # the uid schemes this regulation defines (its own, and variants it allows), by id
+    schemes: Mapping[str, Scheme] = field(default_factory=dict)
 
 
 def _clock(data: Any, where: str, source: str) -> Clock:
@@ -202,15 +205,24 @@ def parse_profile(data: Mapping[str, Any], source: str) -> Profile:
                 f"profile {data['id']}",
             ),
         )
+        naming = data["naming"]
+        schemes: dict[str, Scheme] = {}
+        for i, item in enumerate(naming.get("schemes", [])):
+            try:
+                sc = scheme_from_mapping(item, f"{source}: naming.schemes[{i}]")
+            except SchemeError as exc:
+                raise ProfileError(str(exc)) from exc
+            schemes[sc.id] = sc
         return Profile(
             id=str(data["id"]),
             title=str(data["title"]),
-            scheme=str(data["naming"]["scheme"]),
+            scheme=str(naming["scheme"]),
             password=PasswordRule(**pw),
             must_change_article=str(arts["must_change"]),
             hr_article=str(arts["hr"]),
             request_article=str(arts["request"]),
             lifecycle=lifecycle,
+            schemes=schemes,
         )
     except (KeyError, TypeError) as exc:
         raise ProfileError(f"{source}: missing or malformed {exc}") from exc
@@ -236,18 +248,3 @@ def with_overrides(profile: Profile, rules: Mapping[str, Any], source: str) -> P
                 "delete_on_leave, activity)"
             )
     return replace(profile, lifecycle=replace(lc, **changes))
-
-
-def _load_builtin() -> dict[str, Profile]:
-    out: dict[str, Profile] = {}
-    folder = resources.files("syncd") / "rules"
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".yaml"):
-            profile = parse_profile(
-                yaml.safe_load(entry.read_text(encoding="utf-8")), f"config/profiles/{entry.name}"
-            )
-            out[profile.id] = profile
-    return out
-
-
-PROFILES: dict[str, Profile] = _load_builtin()
