@@ -39,6 +39,7 @@ from connectors.store import (
 )
 from syncd.applier import RunResult, apply_plan
 from syncd.errors import SyncdError
+from syncd.intake import read_roster
 from syncd.model import Account, Action, ActionKind, Exemption, Plan
 from syncd.notices import lock_warning
 from syncd.orgs import Catalogue, CatalogueError, parse_catalogue
@@ -50,7 +51,7 @@ from syncd.plan.states import TransitionRefused, transition
 from syncd.ports import ActivitySource, Directory, Mailer, Scope
 from syncd.regulation import Lifecycle
 from syncd.report import counts_line, decisions_text
-from syncd.roster import RosterError, Snapshot, read_roster
+from syncd.roster import RosterError, Snapshot
 from syncd.state import LocalState
 
 ROSTER_SUFFIXES = {".csv", ".txt", ".xlsx", ".xlsm", ".tsv"}

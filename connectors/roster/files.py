@@ -25,7 +25,8 @@ from pathlib import Path
 
 from openpyxl import load_workbook
 
-from syncd.naming.legacy import Encoding, all_syllables, convert, detect
+from syncd.naming.legacy import Encoding, convert, detect
+from syncd.naming.legacy_cells import all_syllables
 from syncd.roster import RosterError, Table
 
 MAX_BYTES = 20 * 1024 * 1024

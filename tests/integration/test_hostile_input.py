@@ -23,8 +23,9 @@ from openpyxl import Workbook
 from connectors import runner
 from connectors.roster import read_table
 from connectors.runner import load_catalogue
+from syncd.intake import read_roster
 from syncd.naming.legacy import unicode_to_tcvn3
-from syncd.roster import RosterError, read_roster
+from syncd.roster import RosterError
 from tests.conftest import ORGS_YAML, MakeConfig
 from tests.helpers import HEADER, entries
 

@@ -6,10 +6,11 @@ import pytest
 from openpyxl import Workbook
 
 from connectors.roster import read_table
+from syncd.intake import read_roster
 from syncd.model import HrStatus, Request
 from syncd.naming.legacy import unicode_to_tcvn3, unicode_to_vni
 from syncd.orgs import parse_catalogue
-from syncd.roster import RosterError, Table, read_roster
+from syncd.roster import RosterError, Table
 
 CAT = parse_catalogue(
     [

@@ -136,8 +136,8 @@ def _cp1258(text: str) -> bytes:
 
 
 def test_an_8_bit_file_with_rows_in_two_encodings_reads_each_row_right(tmp_path: Path) -> None:
+    from syncd.intake import read_roster
     from syncd.naming.legacy import unicode_to_tcvn3, unicode_to_vni
-    from syncd.roster import read_roster
     from tests.unit.test_roster import CAT
 
     cases = {

@@ -17,10 +17,11 @@ from openpyxl import Workbook
 
 from connectors.roster import read_table
 from syncd import samples
+from syncd.intake import read_roster
 from syncd.naming.legacy import unicode_to_tcvn3, unicode_to_vni
 from syncd.naming.syllable import is_syllable
 from syncd.orgs import parse_catalogue
-from syncd.roster import Table, read_roster
+from syncd.roster import Table
 
 CAT = parse_catalogue(
     [("e1", {"code": "skhcn", "name": "Sở Khoa học và Công nghệ", "mailbox": "sokhcn"})]
@@ -259,7 +260,7 @@ _legacy_cell = st.builds(
     data=st.data(),
 )
 def test_property_valid_unicode_names_pass_through_unchanged(names, legacy, data) -> None:  # type: ignore[no-untyped-def]
-    from syncd.naming.legacy import convert_cells
+    from syncd.naming.legacy_cells import convert_cells
 
     cells = list(legacy)
     for name in names:

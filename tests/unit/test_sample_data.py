@@ -5,7 +5,7 @@ from pathlib import Path
 from connectors.roster import read_table
 from connectors.runner import load_catalogue
 from connectors.sample_data import write_sample
-from syncd.roster import read_roster
+from syncd.intake import read_roster
 
 COMMITTED = Path(__file__).resolve().parents[2] / "config" / "examples" / "caobang"
 

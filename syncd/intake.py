@@ -1,0 +1,277 @@
+"""HR roster tables → validated people, per file, with every error located.
+
+Maps the headers (:mod:`syncd.roster`), converts cells typed in legacy TCVN3/VNI fonts cell by
+cell, validates each row and returns a :class:`~syncd.roster.Snapshot`. A file with any error
+is rejected whole unless the configuration accepts valid rows, and a file is authoritative only
+for the organisations in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+
+from syncd.errors import SyncdError
+from syncd.model import Exemption, Person
+from syncd.naming.legacy import Encoding
+from syncd.naming.legacy_cells import ColumnConversion, Verdict, convert_cells
+from syncd.naming.parse import parse_name
+from syncd.naming.text import fold_words, normalise
+from syncd.orgs import Catalogue
+from syncd.roster import (
+    REQUEST_WORDS,
+    STATUS_WORDS,
+    TEXT_FIELDS,
+    RosterError,
+    RowError,
+    Snapshot,
+    Table,
+    map_columns,
+    parse_date,
+)
+
+_ENCODING_LABELS = {Encoding.TCVN3: "TCVN3", Encoding.VNI: "VNI"}
+MAX_ROWS_NAMED = 10  # rows listed in one note; the rest are counted
+
+
+def _label(decision: ColumnConversion) -> str:
+    encs = sorted({c.encoding for c in decision.cells if c.verdict is Verdict.CONVERTED})
+    return " and ".join(_ENCODING_LABELS[e] for e in encs)
+
+
+def _rows(indexes: Sequence[int], rows: Sequence[tuple[int, Sequence[str]]]) -> str:
+    named = ", ".join(str(rows[i][0]) for i in indexes[:MAX_ROWS_NAMED])
+    more = len(indexes) - MAX_ROWS_NAMED
+    return named + (f" and {more} more" if more > 0 else "")
+
+
+def _legacy_notes(
+    src: str,
+    column: str,
+    decision: ColumnConversion,
+    rows: Sequence[tuple[int, Sequence[str]]],
+) -> list[str]:
+    """What the per-cell legacy conversion did to one column, for the run report."""
+    notes: list[str] = []
+    converted = decision.with_verdict(Verdict.CONVERTED)
+    if converted:
+        kept = [
+            i
+            for i, c in enumerate(decision.cells)
+            if c.verdict is Verdict.KEPT and not c.original.isascii()
+        ]
+        notes.append(
+            f"{src}: column {column}: {len(converted)} cell(s) typed in {_label(decision)} "
+            f"converted to Unicode (rows {_rows(converted, rows)})"
+            + (f"; {len(kept)} cell(s) already in Unicode kept as they are" if kept else "")
+        )
+    if decision.legacy_seen:
+        for i in decision.with_verdict(Verdict.AMBIGUOUS)[:MAX_ROWS_NAMED]:
+            c = decision.cells[i]
+            notes.append(
+                f"{src}: row {rows[i][0]}, column {column}: {c.original!r} is valid Vietnamese "
+                f"as it stands and also as {c.encoding.value.upper()} ({c.alternative!r}); "
+                "ambiguous, left as it is — check it"
+            )
+        more = len(decision.with_verdict(Verdict.AMBIGUOUS)) - MAX_ROWS_NAMED
+        if more > 0:
+            notes.append(f"{src}: column {column}: {more} more ambiguous cell(s) left as they are")
+    for i in decision.with_verdict(Verdict.UNCONVERTIBLE)[:MAX_ROWS_NAMED]:
+        c = decision.cells[i]
+        notes.append(
+            f"{src}: row {rows[i][0]}, column {column}: all or part of {c.original!r} looks "
+            f"like {c.encoding.value.upper()} text (read so: {c.alternative!r}) but cannot be "
+            "converted safely; left as it is"
+        )
+    return notes
+
+
+def read_roster(
+    table: Table,
+    catalogue: Catalogue,
+    overrides: Mapping[str, str] | None = None,
+    accept_valid_rows: bool = False,
+) -> Snapshot:
+    """Validate ``table``; every row error is collected, none stops the others."""
+    src = table.source
+    notes: list[str] = []
+    legacy_names = {"tcvn3": "TCVN3 (ABC, .VnTime)", "vni": "VNI"}
+    read_as = table.decoded_as.split("+")  # an 8-bit file may mix encodings line by line
+    if len(read_as) > 1:
+        notes.append(
+            f"{src}: lines in different encodings ({', '.join(read_as)}); each line was read in "
+            "the one that makes it Vietnamese; check the names"
+        )
+    elif table.decoded_as in legacy_names:
+        notes.append(
+            f"{src}: the file was typed in the legacy {legacy_names[table.decoded_as]} "
+            "encoding; converted to Unicode"
+        )
+    elif table.decoded_as not in ("utf-8", "utf-8-sig", "xlsx"):
+        notes.append(f"{src}: read as {table.decoded_as}")
+    # A file decoded from TCVN3/VNI is Unicode now: converting its cells again would corrupt it.
+    convert_cells_here = not set(read_as) & set(legacy_names)
+    headers = list(table.headers)
+    if convert_cells_here:
+        head = convert_cells(headers)
+        if head.with_verdict(Verdict.CONVERTED):
+            headers = head.values
+            notes.append(f"{src}: header row was typed in {_label(head)}; converted")
+    cols = map_columns(headers, src, overrides)
+
+    def cell(cells: Sequence[str], f: str) -> str:
+        i = cols.get(f)
+        # raw, not normalised yet: normalising first would drop U+00AD, TCVN3's ư
+        return cells[i].strip() if i is not None and i < len(cells) else ""
+
+    # Legacy text is decided per cell: a cell already in Unicode Vietnamese is never rewritten.
+    columns = {f: [cell(c, f) for _, c in table.rows] for f in cols}
+    suspect: dict[int, str] = {}  # row index → why its name cannot be trusted
+    for f in TEXT_FIELDS:
+        if f in columns and convert_cells_here:
+            decision = convert_cells(columns[f])
+            columns[f] = decision.values
+            notes += _legacy_notes(src, repr(headers[cols[f]]), decision, table.rows)
+            if f == "full_name":
+                for i in decision.with_verdict(Verdict.UNCONVERTIBLE):
+                    c = decision.cells[i]
+                    suspect[i] = (
+                        f"all or part of it looks like text typed in {c.encoding.value.upper()} "
+                        f"(read so: {c.alternative!r}), but it cannot be converted safely; "
+                        "retype the name in Unicode"
+                    )
+
+    columns = {f: [normalise(v) for v in values] for f, values in columns.items()}
+    errors: list[RowError] = []
+    people: list[Person] = []
+    seen: dict[str, int] = {}
+    error_orgs: set[str] = set()
+    unknown_org_rows = False
+    for i, (rowno, _) in enumerate(table.rows):
+        v = {f: columns[f][i] for f in columns}
+        if not any(v.values()):
+            continue  # blank line
+        row_errors: list[RowError] = []
+
+        def err(
+            f: str,
+            message: str,
+            v: dict[str, str] = v,
+            rowno: int = rowno,
+            out: list[RowError] = row_errors,
+        ) -> None:
+            out.append(RowError(src, rowno, headers[cols[f]], v.get(f, ""), message))
+
+        emp = v["employee_number"]
+        if not emp:
+            err("employee_number", "empty employee number")
+        elif emp in seen:
+            err("employee_number", f"duplicate employee number (also on row {seen[emp]})")
+        else:
+            seen[emp] = rowno
+        if i in suspect:
+            err("full_name", suspect[i])
+        else:
+            try:
+                parse_name(v["full_name"])
+            except SyncdError as exc:
+                err("full_name", str(exc))
+        org = catalogue.find(v["org"]) if v["org"] else None
+        if org is None:
+            err("org", "unknown organisation" if v["org"] else "empty organisation")
+            unknown_org_rows = True
+        office = None
+        if org is not None and v.get("office"):
+            found = catalogue.find_office(org.code, v["office"])
+            if found is None:
+                err("office", f"unknown office of {org.code}")
+            else:
+                office = found.code
+        birth = None
+        if v.get("birth_date"):
+            try:
+                birth = parse_date(v["birth_date"])
+            except ValueError:
+                err("birth_date", "unparseable date (use dd/mm/yyyy)")
+        status = STATUS_WORDS.get(fold_words(v.get("status", "")))
+        if status is None:
+            err("status", f"unknown status (one of: {', '.join(sorted(STATUS_WORDS)[1:])})")
+        dates: dict[str, date | None] = {}
+        for f in ("exempt_from", "exempt_until"):
+            try:
+                dates[f] = parse_date(v.get(f, ""))
+            except ValueError:
+                err(f, "unparseable date (use dd/mm/yyyy)")
+                dates[f] = None
+        exemption = None
+        if v.get("exempt_reason") or dates.get("exempt_until"):
+            start, until = dates.get("exempt_from"), dates.get("exempt_until")
+            if until is None:
+                err(
+                    "exempt_reason" if "exempt_until" not in cols else "exempt_until",
+                    "an absence needs the date it ends",
+                )
+            elif start is not None and start > until:
+                err("exempt_until", f"ends before it starts ({start:%d/%m/%Y})")
+            else:
+                exemption = Exemption(
+                    emp,
+                    v.get("exempt_reason") or "notified absence",
+                    start or date.min,
+                    until,
+                    f"{src}:{rowno}",
+                )
+        request = REQUEST_WORDS.get(fold_words(v.get("request", "")))
+        if request is None:
+            err("request", "unknown request (cấp mới, cấp lại mật khẩu, thu hồi, khôi phục)")
+        if row_errors:
+            errors += row_errors
+            if org is not None:
+                error_orgs.add(org.code)
+            continue
+        assert org is not None and status is not None and request is not None
+        people.append(
+            Person(
+                employee_number=emp,
+                full_name=v["full_name"],
+                org=org.code,
+                office=office,
+                title=v.get("title") or None,
+                birth_date=birth,
+                status=status,
+                request=request,
+                source=f"{src}:{rowno}",
+                exemption=exemption,
+            )
+        )
+    if not people and not errors:
+        raise RosterError(
+            f"{src}: the roster has no people; an empty roster is refused (it would remove "
+            "everyone of its organisations)"
+        )
+    rejected = bool(errors) and not accept_valid_rows
+    authoritative = {p.org for p in people} - error_orgs
+    if errors and accept_valid_rows:
+        if unknown_org_rows:
+            authoritative = set()
+            notes.append(
+                f"{src}: rows with an unknown organisation were left out, so this file removes "
+                "nobody (it cannot say who is missing)"
+            )
+        elif error_orgs:
+            notes.append(
+                f"{src}: rows with errors were left out; nobody is removed from "
+                f"{', '.join(sorted(error_orgs))}"
+            )
+    return Snapshot(
+        source=src,
+        sha256=table.sha256,
+        people=() if rejected else tuple(people),
+        authoritative=frozenset() if rejected else frozenset(authoritative),
+        errors=tuple(errors),
+        notes=tuple(notes),
+        rejected=rejected,
+    )
+
+
+__all__ = ["read_roster"]

@@ -1,0 +1,74 @@
+"""A person who changed organisation in a scheme whose uid carries it: rename the mailbox.
+
+The new uid follows the scheme (or an operator's chosen uid); the old address stays on the
+entry as an alias for ``transfer.alias_days`` so mail still reaches the person, and is never
+given to anyone else meanwhile.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from syncd.model import Account, ActionKind, DecisionKind, Field, Person
+from syncd.naming import Status, allocate
+from syncd.naming.allocate import check_local_part
+from syncd.naming.text import fold_words
+from syncd.plan.context import Ctx
+from syncd.plan.emit import GENERALIZED, decision_id
+from syncd.state import Resolve
+
+
+def move(ctx: Ctx, p: Person, acc: Account) -> str | None:
+    """Rename the mailbox of a person who changed organisation; the new uid, or None when
+    it waits for a decision."""
+    key = decision_id("person", p.employee_number)
+    res = ctx.inp.state.resolutions.get(key)
+    pool, scheme = ctx.pool, ctx.inp.scheme
+    if (
+        res is not None
+        and res.how is Resolve.UID
+        and not (check_local_part(res.value) or pool.unavailable(res.value))
+    ):
+        new_uid = res.value
+        pool.claim(new_uid, fold_words(p.full_name))
+    else:
+        result = allocate(scheme, p.full_name, p.org, pool)
+        if result.status is not Status.OK:
+            ctx.out.decide(
+                DecisionKind.UID_COLLISION,
+                key,
+                p.org,
+                f"{p.full_name} moves {acc.org} → {p.org} ({p.source}): {result.detail}",
+                p,
+                result.candidates,
+                scheme.article,
+            )
+            return None
+        new_uid = result.uid
+    until = (ctx.inp.now + timedelta(days=ctx.inp.alias_days)).strftime(GENERALIZED)
+    new_mail = ctx.mail(new_uid)
+    # the address to keep: the current one, or (when a crash left the entry renamed but
+    # not updated) the primary address it still carries
+    old = next((m for m in acc.mail if m.lower() != new_mail), ctx.mail(acc.uid))
+    attrs = {
+        Field.MAIL: tuple(dict.fromkeys((new_mail, old, *acc.mail))),
+        Field.ALIASES: (*acc.aliases, f"{old} {until}"),
+        Field.ORG: (p.org,),
+        Field.OFFICE: (p.office,) if p.office else (),
+    }
+    ctx.out.add(
+        ActionKind.MOVE,
+        acc.uid,
+        p.org,
+        f"transferred from {acc.org} to {p.org} ({p.source}); the uid carries the "
+        f"organisation, so {acc.uid} becomes {new_uid}; {old} stays an alias until "
+        f"{until[:8]}",
+        f"{ctx.profile.hr_article}; {scheme.article}",
+        dn=acc.dn,
+        employee_number=p.employee_number,
+        full_name=p.full_name,
+        attrs=attrs,
+        before={Field.MAIL: acc.mail, Field.ORG: (acc.org or "",)},
+        new_uid=new_uid,
+    )
+    return new_uid
