@@ -14,6 +14,11 @@
 - The purge archive is written by ldap3's RFC 2849 writer, operational attributes included.
 - A lock or revocation sets ``pwdAccountLockedTime`` to a real timestamp (the policy needs
   ``pwdLockout: TRUE`` and no lockout duration), which both blocks the bind and keeps the date.
+- Delivery is ``directory.delivery_attribute`` (``syncdDelivery``) TRUE/FALSE; the mail
+  server's lookup is ``delivery_filter()`` (docs/mail-server.md).
+- A profile built on this one (``openldap_ou``) overrides the mapping (``FIELD_ATTRIBUTES``,
+  ``PLACED``), the place (``place_of``, ``_org``, ``org_filter``) and delivery
+  (``delivering``, ``delivery_changes``, ``delivery_filter``); the rest is shared.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from __future__ import annotations
 import ipaddress
 import ssl
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlparse
 
 import structlog
@@ -82,30 +88,50 @@ FIELD_ATTRIBUTES: dict[str, tuple[str, ...]] = {
 }
 
 
-# What the core writes (syncd.model.Field) and where this profile keeps it: every field goes
-# to the attributes it is read from, and the name is also the entry's displayName.
-WRITES: dict[Field, tuple[str, ...]] = {
-    f: FIELD_ATTRIBUTES[f.value] + (("displayName",) if f is Field.NAME else ()) for f in Field
-}
+# Written beside the attributes a field is read from: the name is also the displayName.
+ALSO_WRITTEN: dict[Field, tuple[str, ...]] = {Field.NAME: ("displayName",)}
+
+
+def writes_for(
+    field_attributes: Mapping[str, tuple[str, ...]], placed: frozenset[Field] = frozenset()
+) -> dict[Field, tuple[str, ...]]:
+    """What the core writes (syncd.model.Field) and where a profile keeps it: every field goes
+    to the attributes it is read from (and ``ALSO_WRITTEN``); a field kept in the entry's
+    place (``placed``: its DN) is written by moving the entry, to no attribute."""
+    return {
+        f: () if f in placed else field_attributes[f.value] + ALSO_WRITTEN.get(f, ()) for f in Field
+    }
+
+
+def attributes_for(
+    field_attributes: Mapping[str, tuple[str, ...]], names: tuple[str, ...]
+) -> list[str]:
+    """The attributes a search names to read the Account fields ``names``."""
+    return list(dict.fromkeys(a for f in names for a in field_attributes[f]))
+
+
+WRITES = writes_for(FIELD_ATTRIBUTES)
 
 
 def to_attributes(values: Mapping[Field, tuple[str, ...]]) -> dict[str, list[str]]:
-    """The core's field values as this profile's LDAP attributes."""
+    """The core's field values as the generic profile's LDAP attributes."""
+    return _to_attributes(WRITES, values)
+
+
+def _to_attributes(
+    writes: Mapping[Field, tuple[str, ...]], values: Mapping[Field, tuple[str, ...]]
+) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for f, v in values.items():
-        for name in WRITES[Field(f)]:
+        for name in writes[Field(f)]:
             out[name] = list(v)
     return out
 
 
-def _attributes(names: tuple[str, ...]) -> list[str]:
-    return list(dict.fromkeys(a for f in names for a in FIELD_ATTRIBUTES[f]))
-
-
-ATTRIBUTES = _attributes(tuple(FIELD_ATTRIBUTES))
+ATTRIBUTES = attributes_for(FIELD_ATTRIBUTES, tuple(FIELD_ATTRIBUTES))
 # names(): the whole namespace, any class, any state: every entry holding a uid or a mail
 NAME_FIELDS = ("dn", "uid", "cn", "mail", "aliases", "kind", "managed", "employee_number")
-NAME_ATTRIBUTES = _attributes(NAME_FIELDS)
+NAME_ATTRIBUTES = attributes_for(FIELD_ATTRIBUTES, NAME_FIELDS)
 NAMES_FILTER = "(|(uid=*)(mail=*))"
 MAX_SCOPED_PEOPLE = 200
 # Result codes worth a retry: busy, unavailable, unwillingToPerform, timeLimitExceeded, other.
@@ -126,16 +152,31 @@ def _since(value: str | None) -> datetime | None:
         return None
 
 
-def _managed(a: Mapping[str, Any]) -> bool:
-    return (_first(a, "syncdManaged") or "TRUE").upper() != "FALSE"
+def _kind(value: str | None) -> Kind:
+    return Kind.ORGANISATION if (value or "").lower() == "organisation" else Kind.PERSON
 
 
-def _kind(a: Mapping[str, Any]) -> Kind:
-    return (
-        Kind.ORGANISATION
-        if (_first(a, "syncdKind") or "").lower() == "organisation"
-        else Kind.PERSON
-    )
+def split_dn(dn: str) -> list[str]:
+    """The RDNs of ``dn`` as written (escapes kept), leftmost first: RFC 4514 escapes, so a
+    comma in a value (``cn=Nông\\, Đạt``) does not split it."""
+    rdns: list[str] = []
+    start = i = 0
+    while i < len(dn):
+        if dn[i] == "\\":
+            i += 2
+            continue
+        if dn[i] == ",":
+            rdns.append(dn[start:i].lstrip())
+            start = i + 1
+        i += 1
+    rdns.append(dn[start:].lstrip())
+    return [r for r in rdns if r]
+
+
+def split_rdn(dn: str) -> tuple[str, str]:
+    """``dn``'s own RDN (as written) and its parent's DN."""
+    rdns = split_dn(dn)
+    return rdns[0], ",".join(rdns[1:])
 
 
 def _stamp(when: datetime | None) -> str:
@@ -153,13 +194,35 @@ def _is_loopback(host: str) -> bool:
 
 
 class OpenLdapDirectory:
-    """:class:`syncd.ports.Directory` for OpenLDAP with the ppolicy overlay."""
+    """:class:`syncd.ports.Directory` for OpenLDAP with the ppolicy overlay.
+
+    A profile built on it (:mod:`connectors.directory.openldap_ou`) declares its own
+    ``FIELD_ATTRIBUTES`` (and ``PLACED``); what it writes and what its searches name are
+    derived from them when the subclass is defined.
+    """
+
+    FIELD_ATTRIBUTES: ClassVar[Mapping[str, tuple[str, ...]]] = FIELD_ATTRIBUTES
+    # fields kept in the entry's DN rather than (only) in attributes: none here
+    PLACED: ClassVar[frozenset[Field]] = frozenset()
+    WRITES: ClassVar[Mapping[Field, tuple[str, ...]]] = WRITES
+    ATTRIBUTES: ClassVar[list[str]] = ATTRIBUTES
+    NAME_ATTRIBUTES: ClassVar[list[str]] = NAME_ATTRIBUTES
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.WRITES = writes_for(cls.FIELD_ATTRIBUTES, cls.PLACED)
+        cls.ATTRIBUTES = attributes_for(cls.FIELD_ATTRIBUTES, tuple(cls.FIELD_ATTRIBUTES))
+        cls.NAME_ATTRIBUTES = attributes_for(cls.FIELD_ATTRIBUTES, NAME_FIELDS)
 
     def __init__(self, config: DirectoryConfig, password: str, domain: str) -> None:
         self.config = config
         self.domain = domain
         self.base = config.base_dn
+        self.per_org = config.layout == "per-org"
         self._known_ous: set[str] = set()
+        # entries this object moved where the core did not ask for a new DN (an update of a
+        # placed field): old DN (lower case) → new DN, so later calls with the plan's DN follow
+        self._relocated: dict[str, str] = {}
         url = urlparse(config.url)
         host = url.hostname or ""
         secure = url.scheme == "ldaps" or config.start_tls
@@ -225,6 +288,10 @@ class OpenLdapDirectory:
             self._conn.unbind()
             self._conn = None
 
+    def _where(self, dn: str) -> str:
+        """Where the entry the plan calls ``dn`` is now (see ``_relocated``)."""
+        return self._relocated.get(dn.lower(), dn)
+
     def _check(self, ok: bool, what: str) -> None:
         if not ok:
             r = self.conn.result
@@ -271,7 +338,7 @@ class OpenLdapDirectory:
         base = "(objectClass=inetOrgPerson)"
         if scope.orgs is None or len(scope.employee_numbers) > MAX_SCOPED_PEOPLE:
             return base
-        parts = [f"(ou={escape_filter_chars(o)})" for o in sorted(scope.orgs)]
+        parts = [self.org_filter(o) for o in sorted(scope.orgs)]
         # aliases kept after a transfer carry the organisation too (hungdv.skhcn@…)
         parts += [
             f"(mail=*.{escape_filter_chars(o)}@{escape_filter_chars(self.domain)})"
@@ -283,11 +350,15 @@ class OpenLdapDirectory:
         parts.append("(!(employeeNumber=*))")  # accounts waiting to be linked
         return f"(&{base}(|{''.join(parts)}))"
 
+    def org_filter(self, org: str) -> str:
+        """A filter term matching the accounts of ``org``."""
+        return "".join(f"({a}={escape_filter_chars(org)})" for a in self.FIELD_ATTRIBUTES["org"])
+
     def read(self, scope: Scope) -> list[Account]:
         """One paged search over the managed base; every page is checked."""
         return [
             self._account(dn, attrs)
-            for dn, attrs in self._search(self.scope_filter(scope), ATTRIBUTES)
+            for dn, attrs in self._search(self.scope_filter(scope), self.ATTRIBUTES)
         ]
 
     def names(self) -> list[Account]:
@@ -296,7 +367,9 @@ class OpenLdapDirectory:
         The names only (dn, uid, cn, mail, aliases, kind, managed, employee number): what a run
         needs so that no uid or address ever seen is given to someone else.
         """
-        return [self._name(dn, attrs) for dn, attrs in self._search(NAMES_FILTER, NAME_ATTRIBUTES)]
+        return [
+            self._name(dn, attrs) for dn, attrs in self._search(NAMES_FILTER, self.NAME_ATTRIBUTES)
+        ]
 
     def _search(self, flt: str, attributes: list[str]) -> Iterator[tuple[str, Mapping[str, Any]]]:
         """One paged subtree search of the base; a page cut short raises ReadIncomplete."""
@@ -338,65 +411,66 @@ class OpenLdapDirectory:
             if not cookie:
                 return
 
+    def _get(self, a: Mapping[str, Any], name: str) -> str | None:
+        """The first value of the first of the field's attributes that has one."""
+        for attribute in self.FIELD_ATTRIBUTES[name]:
+            value = _first(a, attribute)
+            if value is not None:
+                return value
+        return None
+
+    def _all(self, a: Mapping[str, Any], name: str) -> tuple[str, ...]:
+        return tuple(str(v) for attr in self.FIELD_ATTRIBUTES[name] for v in a.get(attr) or [])
+
+    def _org(self, dn: str, a: Mapping[str, Any]) -> str | None:
+        return self._get(a, "org")
+
     def _name(self, dn: str, a: Mapping[str, Any]) -> Account:
         return Account(
             dn=dn,
-            uid=(_first(a, "uid") or "").lower(),
-            cn=_first(a, "cn") or "",
-            mail=tuple(str(m) for m in a.get("mail", [])),
-            employee_number=_first(a, "employeeNumber"),
-            managed=_managed(a),
-            kind=_kind(a),
-            aliases=tuple(str(x) for x in a.get("syncdAlias", [])),
+            uid=(self._get(a, "uid") or "").lower(),
+            cn=self._get(a, "cn") or "",
+            mail=self._all(a, "mail"),
+            employee_number=self._get(a, "employee_number"),
+            managed=(self._get(a, "managed") or "TRUE").upper() != "FALSE",
+            kind=_kind(self._get(a, "kind")),
+            aliases=self._all(a, "aliases"),
         )
 
     def _account(self, dn: str, a: Mapping[str, Any]) -> Account:
-        classes = {str(c).lower() for c in a.get("objectClass", [])}
-        state = (_first(a, "syncdState") or "active").lower()
-        return Account(
-            dn=dn,
-            uid=(_first(a, "uid") or "").lower(),
-            cn=_first(a, "cn") or "",
-            sn=_first(a, "sn") or "",
-            given_name=_first(a, "givenName") or "",
-            mail=tuple(str(m) for m in a.get("mail", [])),
-            employee_number=_first(a, "employeeNumber"),
-            org=_first(a, "ou"),
-            office=_first(a, "departmentNumber"),
-            title=_first(a, "title"),
+        classes = {c.lower() for c in self._all(a, "has_syncd_class")}
+        state = (self._get(a, "state") or "active").lower()
+        return replace(
+            self._name(dn, a),
+            sn=self._get(a, "sn") or "",
+            given_name=self._get(a, "given_name") or "",
+            org=self._org(dn, a),
+            office=self._get(a, "office"),
+            title=self._get(a, "title"),
             state=State(state) if state in State._value2member_map_ else State.ACTIVE,
-            state_since=_since(_first(a, "syncdStateSince")),
-            state_reason=_first(a, "syncdStateReason"),
-            managed=_managed(a),
-            kind=_kind(a),
-            aliases=tuple(str(x) for x in a.get("syncdAlias", [])),
+            state_since=_since(self._get(a, "state_since")),
+            state_reason=self._get(a, "state_reason"),
             has_syncd_class="syncdaccount" in classes,
-            last_login=max(
-                (
-                    t
-                    for t in (
-                        _since(_first(a, "pwdLastSuccess")),
-                        _since(_first(a, "authTimestamp")),
-                    )
-                    if t
-                ),
-                default=None,
-            ),
-            password_changed=_since(_first(a, "pwdChangedTime")),
-            created=_since(_first(a, "createTimestamp")),
-            must_change_password=(_first(a, "pwdReset") or "").upper() == "TRUE",
+            # the newest of pwdLastSuccess and authTimestamp
+            last_login=max((t for t in map(_since, self._all(a, "last_login")) if t), default=None),
+            password_changed=_since(self._get(a, "password_changed")),
+            created=_since(self._get(a, "created")),
+            must_change_password=(self._get(a, "must_change_password") or "").upper() == "TRUE",
         )
 
     # -- writing ------------------------------------------------------------------------------
 
+    def place_of(self, org: str | None) -> str:
+        """The DN under which the accounts of ``org`` are created."""
+        if self.per_org and org:
+            return f"ou={escape_rdn(org)},{self.base}"
+        return self.base
+
     def dn_for(self, uid: str, org: str | None) -> str:
-        rdn = f"uid={escape_rdn(uid)}"
-        if self.config.layout == "per-org" and org:
-            return f"{rdn},ou={escape_rdn(org)},{self.base}"
-        return f"{rdn},{self.base}"
+        return f"uid={escape_rdn(uid)},{self.place_of(org)}"
 
     def _ensure_ou(self, org: str | None) -> None:
-        if self.config.layout != "per-org" or not org or org in self._known_ous:
+        if not self.per_org or not org or org in self._known_ous:
             return
         dn = f"ou={escape_rdn(org)},{self.base}"
         ok = self.conn.add(dn, ["organizationalUnit"], {"ou": org})
@@ -409,15 +483,20 @@ class OpenLdapDirectory:
         dn = self.dn_for(action.uid, action.org)
         self._ensure_ou(action.org)
         now = _stamp(since)
-        attrs: dict[str, Any] = {k: v for k, v in to_attributes(action.attrs).items() if v}
+        attrs: dict[str, Any] = {
+            k: v for k, v in _to_attributes(self.WRITES, action.attrs).items() if v
+        }
         attrs.update(
             syncdKind="organisation" if action.kind.value == "create-org-mailbox" else "person",
             syncdState=State.PROVISIONING.value,
             syncdStateSince=now,
             syncdStateReason=f"{action.reason} [{action.article}]"[:1000],
         )
-        attrs[self.config.delivery_attribute] = "TRUE"
-        self._call(f"creating {dn}", self.conn.add, dn, ["inetOrgPerson", "syncdAccount"], attrs)
+        classes, delivery = self.delivering()
+        attrs.update(delivery)
+        self._call(
+            f"creating {dn}", self.conn.add, dn, ["inetOrgPerson", "syncdAccount", *classes], attrs
+        )
         try:
             # Only with its password is it a mailbox: a crash before this leaves
             # "provisioning", which the next run finishes (new one-time password and slip).
@@ -437,8 +516,9 @@ class OpenLdapDirectory:
         since: datetime | None = None,
     ) -> None:
         """``link`` makes the entry syncd's, active ``since`` (the plan's ``now``; default now)."""
+        dn = self._where(dn)
         changes: dict[str, list[tuple[str, list[str]]]] = {
-            k: [(MODIFY_REPLACE, v)] for k, v in to_attributes(attrs).items()
+            k: [(MODIFY_REPLACE, v)] for k, v in _to_attributes(self.WRITES, attrs).items()
         }
         if link:
             now = _stamp(since)
@@ -448,29 +528,36 @@ class OpenLdapDirectory:
                 syncdState=[(MODIFY_REPLACE, [State.ACTIVE.value])],
                 syncdStateSince=[(MODIFY_REPLACE, [now])],
             )
-            changes[self.config.delivery_attribute] = [(MODIFY_REPLACE, ["TRUE"])]
+            changes.update(self.delivery_changes(dn, True))
         if changes:
             self._modify(dn, changes, f"updating {dn}")
 
     def move(self, dn: str, new_uid: str, attrs: Mapping[Field, tuple[str, ...]]) -> str:
+        dn = self._where(dn)
         org = (attrs.get(Field.ORG) or (None,))[0]
         new_dn = self.dn_for(new_uid, org)
-        if new_dn.lower() != dn.lower():
-            self._ensure_ou(org)
-            parent = new_dn.split(",", 1)[1]
-            old_parent = dn.split(",", 1)[1]
-            self._call(
-                f"renaming {dn} to {new_dn}",
-                self.conn.modify_dn,
-                dn,
-                f"uid={escape_rdn(new_uid)}",
-                delete_old_dn=True,
-                new_superior=parent if parent.lower() != old_parent.lower() else None,
-            )
+        self._rename(dn, new_dn, org)
         self.update(new_dn, attrs)
         return new_dn
 
+    def _rename(self, dn: str, new_dn: str, org: str | None) -> None:
+        """modrdn ``dn`` to ``new_dn`` (a new superior when the parent differs)."""
+        if new_dn.lower() == dn.lower():
+            return
+        self._ensure_ou(org)
+        rdn, parent = split_rdn(new_dn)
+        old_parent = split_rdn(dn)[1]
+        self._call(
+            f"renaming {dn} to {new_dn}",
+            self.conn.modify_dn,
+            dn,
+            rdn,
+            delete_old_dn=True,
+            new_superior=parent if parent.lower() != old_parent.lower() else None,
+        )
+
     def set_password(self, dn: str, password: str, *, activate: bool = False) -> None:
+        dn = self._where(dn)
         self._call(
             f"setting the one-time password of {dn}",
             self.conn.extend.standard.modify_password,
@@ -486,6 +573,7 @@ class OpenLdapDirectory:
     def set_state(
         self, dn: str, state: State, since: datetime, reason: str, *, delivery: bool
     ) -> None:
+        dn = self._where(dn)
         stamp = since.astimezone(UTC).strftime(GENERALIZED)
         # slapd only enforces a lock time that has passed: never write one in the future
         locked_at = min(since, datetime.now(UTC)).astimezone(UTC).strftime(GENERALIZED)
@@ -494,15 +582,36 @@ class OpenLdapDirectory:
             "syncdState": [(MODIFY_REPLACE, [state.value])],
             "syncdStateSince": [(MODIFY_REPLACE, [stamp])],
             "syncdStateReason": [(MODIFY_REPLACE, [reason[:1000]])],
-            self.config.delivery_attribute: [(MODIFY_REPLACE, ["TRUE" if delivery else "FALSE"])],
+            **self.delivery_changes(dn, delivery),
             # a real timestamp: with pwdLockout TRUE and no duration the lock holds and the
             # date is kept (the special value 000001010000Z would lose it)
             "pwdAccountLockedTime": [(MODIFY_REPLACE, [locked_at] if blocked else [])],
         }
         self._modify(dn, changes, f"setting {dn} {state.value}")
 
+    # -- delivery: what "the mail server delivers to this mailbox" is on the wire -------------
+
+    def delivering(self) -> tuple[list[str], dict[str, Any]]:
+        """The extra object classes and the attributes of a new entry that receives mail."""
+        return [], {self.config.delivery_attribute: "TRUE"}
+
+    def delivery_changes(self, dn: str, delivery: bool) -> dict[str, list[tuple[str, list[str]]]]:
+        """The modifications that turn delivery on or off for the entry ``dn``."""
+        return {
+            self.config.delivery_attribute: [(MODIFY_REPLACE, ["TRUE" if delivery else "FALSE"])]
+        }
+
+    def delivery_filter(self, address: str) -> str:
+        """The mail server's delivery lookup for ``address`` with this profile (the
+        ``query_filter`` of docs/mail-server.md): it finds the entry only while it receives."""
+        return (
+            f"(&(objectClass=inetOrgPerson)(mail={escape_filter_chars(address)})"
+            f"(!({self.config.delivery_attribute}=FALSE)))"
+        )
+
     def export(self, dn: str) -> str:
         """The entry as RFC 2849 LDIF (ldap3's writer): user and operational attributes."""
+        dn = self._where(dn)
         try:
             ok = self.conn.search(
                 dn,
@@ -524,4 +633,11 @@ class OpenLdapDirectory:
         return "\n".join(record) + "\n"
 
     def delete(self, dn: str) -> None:
+        dn = self._where(dn)
         self._call(f"deleting {dn}", self.conn.delete, dn)
+
+
+if TYPE_CHECKING:  # what the registry promises of a profile, checked by mypy
+    from connectors.directory import Factory
+
+    _: Factory = OpenLdapDirectory

@@ -1,14 +1,15 @@
 """The Directory interface's contract, run against every directory profile on a real slapd.
 
-A new profile (iRedMail, Zimbra, AD) joins by adding a factory to PROFILES; the same suite must
-pass unchanged.
+Every profile of the registry (connectors.directory.PROFILES) runs here, each of its layouts a
+maker in MAKERS; a new profile joins with its registry line and a maker, and the same suite
+must pass unchanged (tests/integration/test_directory_<profile>.py holds what only it does).
 """
 
 from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 from ldap3 import BASE, MODIFY_REPLACE, NONE, Connection, Server
 
 from connectors.config import DirectoryConfig
-from connectors.directory.openldap import OpenLdapDirectory
+from connectors.directory import PROFILES, OpenedDirectory, profile
 from connectors.slapd_sandbox import LASTBIND_PRECISION, Sandbox
 from syncd.model import Account, Action, ActionKind, Field, Kind, State
 from syncd.ports import Directory, DirectoryError, ReadIncomplete, Scope
@@ -26,20 +27,45 @@ from syncd.ports import Directory, DirectoryError, ReadIncomplete, Scope
 DOMAIN = "test.gov.vn"
 
 
-def _openldap(layout: str) -> Callable[[Sandbox, str], OpenLdapDirectory]:
-    def make(slapd: Sandbox, base: str) -> OpenLdapDirectory:
-        cfg = DirectoryConfig(url=slapd.url, bind_dn=slapd.service_dn, base_dn=base, layout=layout)
-        return OpenLdapDirectory(cfg, slapd.service_password, DOMAIN)
+Maker = Callable[..., OpenedDirectory]
+
+
+def _maker(name: str, **settings: Any) -> Maker:
+    """A directory of the registry's profile ``name`` on ``base``, bound as ``bind_dn`` (the
+    service account unless given)."""
+
+    def make(slapd: Sandbox, base: str, bind_dn: str | None = None) -> OpenedDirectory:
+        cfg = DirectoryConfig(
+            url=slapd.url, bind_dn=bind_dn or slapd.service_dn, base_dn=base, **settings
+        )
+        return profile(name)(cfg, slapd.service_password, DOMAIN)
 
     return make
 
 
-PROFILES = {"openldap-flat": _openldap("flat"), "openldap-per-org": _openldap("per-org")}
+# each registry profile, with each layout it offers
+MAKERS: dict[str, Maker] = {
+    "openldap-flat": _maker("openldap", layout="flat"),
+    "openldap-per-org": _maker("openldap", layout="per-org"),
+    "openldap-ou": _maker("openldap-ou"),
+}
 
 
-@pytest.fixture(params=sorted(PROFILES))
-def directory(request: pytest.FixtureRequest, slapd: Sandbox, base_dn: str) -> Directory:
-    return PROFILES[request.param](slapd, base_dn)
+def test_every_registered_profile_runs_the_contract() -> None:
+    covered = {name.split("-flat")[0].split("-per-org")[0] for name in MAKERS}
+    assert covered == set(PROFILES)
+
+
+@pytest.fixture(params=sorted(MAKERS))
+def maker(request: pytest.FixtureRequest) -> Maker:
+    return MAKERS[request.param]
+
+
+@pytest.fixture
+def directory(maker: Maker, slapd: Sandbox, base_dn: str) -> Iterator[OpenedDirectory]:
+    made = maker(slapd, base_dn)
+    yield made
+    made.close()
 
 
 def _create(
@@ -161,6 +187,60 @@ def test_move_renames_and_keeps_the_old_address(directory: Directory) -> None:
     assert acc.aliases == (f"hungdv.skhcn@{DOMAIN} 20270101000000Z",)
 
 
+def test_a_transfer_with_the_uid_unchanged_reads_back_the_new_org_at_the_same_address(
+    directory: Directory,
+) -> None:
+    """A scheme whose uid does not carry the organisation: the planner updates the org, then
+    (a revoked person transferred in) restores the account by the DN it read."""
+    dn = _create(directory, "datnv", org="skhcn", password="Xy7!first-one")
+    directory.set_state(dn, State.REVOKED, _now(), "left [art]", delivery=False)
+    directory.update(dn, {Field.ORG: ("syt",), Field.TITLE: ("Chuyên viên",)})
+    directory.set_state(dn, State.ACTIVE, _now(), "transfer in [art]", delivery=True)
+    directory.set_password(dn, "New!pass-42")
+    acc = _one(directory)
+    assert (acc.uid, acc.org, acc.title, acc.state) == ("datnv", "syt", "Chuyên viên", State.ACTIVE)
+    assert acc.mail == (f"datnv@{DOMAIN}",)
+    scoped = directory.read(Scope(orgs={"syt"}, employee_numbers=set()))
+    assert [a.uid for a in scoped] == ["datnv"]
+    assert directory.read(Scope(orgs={"skhcn"}, employee_numbers=set())) == []
+
+
+def test_the_mail_servers_delivery_lookup_follows_the_state(
+    directory: OpenedDirectory, admin: Connection, base_dn: str
+) -> None:
+    """What each state means on the wire for delivery, seen through the filter the profile
+    gives the mail server (docs/mail-server.md), run as the mail server would."""
+    address = f"hungdv.skhcn@{DOMAIN}"
+
+    def found() -> set[str]:
+        admin.search(base_dn, directory.delivery_filter(address), attributes=["uid"])
+        assert admin.result["result"] == 0, admin.result  # no entry found is still success
+        return {e["dn"] for e in admin.response if e.get("type") == "searchResEntry"}
+
+    def delivers() -> bool:
+        return found() == {dn}
+
+    dn = _create(directory, "hungdv.skhcn")
+    assert delivers()
+    directory.set_state(dn, State.LOCKED, _now(), "inactive [art]", delivery=True)
+    assert delivers()  # Cao Bằng Đ8.1: a locked mailbox still receives
+    directory.set_state(dn, State.LOCKED, _now(), "inactive [art]", delivery=False)
+    assert not delivers()  # Tuyên Quang: it does not
+    directory.set_state(dn, State.REVOKED, _now(), "left [art]", delivery=False)
+    directory.set_state(dn, State.REVOKED, _now(), "left [art]", delivery=False)  # again: no-op
+    assert not delivers()
+    directory.set_state(dn, State.ACTIVE, _now(), "restore [art]", delivery=True)
+    directory.set_state(dn, State.ACTIVE, _now(), "restore [art]", delivery=True)
+    assert delivers()
+    # an entry made before syncd receives once linked
+    legacy = f"uid=datnv,{base_dn}"
+    assert admin.add(
+        legacy, ["inetOrgPerson"], {"uid": "datnv", "cn": "Đạt", "sn": "Nông", "mail": address}
+    )
+    directory.update(legacy, {Field.EMPLOYEE_NUMBER: ("E9",)}, link=True)
+    assert found() == {dn, legacy}
+
+
 def test_link_adds_syncd_class_to_an_entry_made_before_syncd(
     directory: Directory, admin: Connection, base_dn: str
 ) -> None:
@@ -199,23 +279,28 @@ def test_failed_operation_raises_directory_error_naming_the_entry(directory: Dir
 
 
 def test_a_size_limited_read_aborts_instead_of_returning_a_partial_list(
-    slapd: Sandbox, base_dn: str, admin: Connection
+    maker: Maker, slapd: Sandbox, base_dn: str, admin: Connection
 ) -> None:
     for i in range(510):  # slapd's default size limit is 500 for a bind without olcLimits
         admin.add(f"uid=u{i},{base_dn}", ["inetOrgPerson"], {"uid": f"u{i}", "cn": "x", "sn": "x"})
-    full = PROFILES["openldap-flat"](slapd, base_dn)
+    full = maker(slapd, base_dn)
     assert len(full.read(Scope())) == 510
-    cfg = DirectoryConfig(url=slapd.url, bind_dn=slapd.reader_dn, base_dn=base_dn)
-    limited = OpenLdapDirectory(cfg, slapd.service_password, DOMAIN)
+    limited = maker(slapd, base_dn, bind_dn=slapd.reader_dn)
     with pytest.raises(ReadIncomplete):
         limited.read(Scope())
 
 
-def test_plain_ldap_to_a_remote_host_is_refused_without_allow_insecure() -> None:
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_plain_ldap_to_a_remote_host_is_refused_without_allow_insecure(name: str) -> None:
     cfg = DirectoryConfig(url="ldap://192.0.2.10", bind_dn="cn=x", base_dn="dc=x")
     with pytest.raises(DirectoryError, match="allow_insecure"):
-        OpenLdapDirectory(cfg, "pw", DOMAIN)
-    OpenLdapDirectory(replace(cfg, allow_insecure=True), "pw", DOMAIN)  # no traffic is sent
+        profile(name)(cfg, "pw", DOMAIN)
+    profile(name)(replace(cfg, allow_insecure=True), "pw", DOMAIN)  # no traffic is sent
+
+
+def test_an_unknown_profile_is_refused_naming_the_known_ones() -> None:
+    with pytest.raises(DirectoryError, match=r"'zimbra'.*openldap, openldap-ou"):
+        profile("zimbra")
 
 
 # -- the read is a contract: every field comes from the server, produced the real way ------------
@@ -399,14 +484,13 @@ def test_names_sees_the_whole_namespace_that_a_scoped_read_misses(
 
 
 def test_names_of_a_size_limited_bind_abort_instead_of_returning_a_partial_list(
-    slapd: Sandbox, base_dn: str, admin: Connection
+    maker: Maker, slapd: Sandbox, base_dn: str, admin: Connection
 ) -> None:
     for i in range(510):  # slapd's default size limit is 500 for a bind without olcLimits
         admin.add(f"uid=u{i},{base_dn}", ["account"], {"uid": f"u{i}"})
-    full = PROFILES["openldap-flat"](slapd, base_dn)
+    full = maker(slapd, base_dn)
     assert len(full.names()) == 510
-    cfg = DirectoryConfig(url=slapd.url, bind_dn=slapd.reader_dn, base_dn=base_dn)
-    limited = OpenLdapDirectory(cfg, slapd.service_password, DOMAIN)
+    limited = maker(slapd, base_dn, bind_dn=slapd.reader_dn)
     with pytest.raises(ReadIncomplete):
         limited.names()
 
@@ -415,7 +499,7 @@ def test_names_of_a_size_limited_bind_abort_instead_of_returning_a_partial_list(
 
 
 def test_create_and_link_stamp_the_plans_time_when_given(
-    directory: OpenLdapDirectory, admin: Connection, base_dn: str
+    directory: Directory, admin: Connection, base_dn: str
 ) -> None:
     simulated = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
     attrs: dict[Field, tuple[str, ...]] = {
