@@ -1,0 +1,114 @@
+"""A slapd of the simulation's own, whose clock the test moves day by day (libfaketime).
+
+How the clock is moved, and why not with ``FAKETIME_TIMESTAMP_FILE``: Debian's libfaketime
+0.9.10 calls an internal function named ``read_config_file`` when it reads a timestamp file,
+and slapd exports a function of the same name; the dynamic linker binds libfaketime's call to
+slapd's and slapd dies with SIGSEGV before it listens (gdb: ``read_config_file () <- getrandom
+() from libfaketime <- gnutls init``). ``slapadd`` dies the same way. The ``FAKETIME`` variable
+never reads that file, so ``FAKETIME=%`` + ``FAKETIME_FOLLOW_FILE`` is used instead: slapd's
+clock *is* the modification time of a file, which the test sets (``os.utime``) before every
+step of a simulated day. ``FAKETIME_NO_CACHE=1`` makes every clock read look at the file again,
+so the clock moves without restarting slapd. The clock stands still between two steps, which
+makes every server timestamp of the simulation deterministic.
+
+The sandbox inherits the environment of the test process when it starts slapd, so the variables
+are set around :meth:`Sandbox.start` only (and the database is first created without them,
+since slapadd crashes under libfaketime). A ``Sandbox(env=...)`` hook would make this cleaner.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from connectors.slapd_sandbox import Sandbox, find_slapd
+
+FAKETIME_LIB = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+
+
+class ServerClock:
+    """slapd's simulated clock: the modification time of ``path``."""
+
+    def __init__(self, path: Path, start: datetime) -> None:
+        self.path = path
+        path.write_text("libfaketime follows this file's mtime\n", encoding="ascii")
+        self.now = start
+        self.set(start)
+
+    def set(self, when: datetime) -> None:
+        assert when.tzinfo is not None
+        # libfaketime's "%" mode reports the mtime give or take a second (measured)
+        stamp = when.timestamp() + 0.5
+        os.utime(self.path, (stamp, stamp))
+        self.now = when
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "LD_PRELOAD": str(FAKETIME_LIB),
+            "FAKETIME": "%",
+            "FAKETIME_FOLLOW_FILE": str(self.path),
+            "FAKETIME_NO_CACHE": "1",
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1",  # timeouts and waits keep real durations
+        }
+
+
+@contextlib.contextmanager
+def _environment(extra: dict[str, str]) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@dataclass
+class FakeTimeSandbox(Sandbox):
+    """The project's sandbox, with slapd started under libfaketime following ``clock``."""
+
+    clock: ServerClock | None = None
+
+    def start(self) -> FakeTimeSandbox:
+        assert self.clock is not None
+        if not (self.root / "slapd.d").exists():
+            super().start()  # slapadd the configuration and base entries without libfaketime
+            self.stop()
+        with _environment(self.clock.env):
+            super().start()
+        return self
+
+
+def _require(what: str, ok: bool) -> None:
+    if ok:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is not installed; CI must install it (make test does)")
+    pytest.skip(f"{what} is not installed (make test installs it)")
+
+
+SIM_START = datetime(2027, 1, 4, 0, 0, tzinfo=UTC)  # after the real date: see province.py
+
+
+@pytest.fixture
+def sim_slapd(tmp_path: Path) -> Iterator[FakeTimeSandbox]:
+    """A fresh slapd for one simulation; its clock starts at ``SIM_START``."""
+    _require("Debian slapd", find_slapd() is not None)
+    _require("Debian libfaketime", FAKETIME_LIB.exists())
+    clock = ServerClock(tmp_path / "server-clock", SIM_START)
+    sandbox = FakeTimeSandbox(tmp_path / "slapd", suffix="dc=sim,dc=gov,dc=vn", clock=clock)
+    sandbox.start()
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
