@@ -138,6 +138,7 @@ class Daemon:
             outcome.result.outcomes if outcome.result else [],
             outcome.accounts_by_state,
             time.time(),
+            held=bool(outcome.plan and outcome.plan.held and not outcome.plan.refused),
         )
         self.status["last_run"] = {
             "kind": kind,

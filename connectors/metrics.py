@@ -60,13 +60,23 @@ class Metrics:
         start_http_server(port, addr=host, registry=self.registry)
 
     def run(
-        self, kind: str, exit_code: int, outcomes: Any, by_state: Mapping[str, int], now: float
+        self,
+        kind: str,
+        exit_code: int,
+        outcomes: Any,
+        by_state: Mapping[str, int],
+        now: float,
+        held: bool = False,
     ) -> None:
+        """``held``: a stage was held back by a safety limit while the rest applied (exit 3
+        then means "applied, something waits for the operator", not a refused run)."""
         outcome = {0: "ok", 1: "failed", 2: "bad-input", 3: "refused"}.get(exit_code, "other")
+        if exit_code == 3 and held:
+            outcome = "held"
         self.runs.labels(kind, outcome).inc()
         for o in outcomes:
-            self.actions.labels(o.action.kind.value, "ok" if o.ok else "failed").inc()
-        if exit_code in (0, 2):
+            self.actions.labels(o.action.kind.value, o.status.value).inc()
+        if exit_code in (0, 2) or outcome == "held":
             self.last_success.set(now)
         for state, count in by_state.items():
             self.accounts.labels(state).set(count)

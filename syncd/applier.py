@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from syncd.model import Action, ActionKind, Field, Plan, State
@@ -43,12 +44,28 @@ class Slip:
         return f"Slip(org={self.org!r}, uid={self.uid!r}, password=<hidden>)"
 
 
+class Result(StrEnum):
+    """How one action ended: done, failed for now (the directory was busy, away, timed out:
+    the next run plans it again), or failed for good (refused: schema, access, a conflict)."""
+
+    OK = "ok"
+    TEMPORARY = "temporary"
+    PERMANENT = "permanent"
+
+
 @dataclass(frozen=True)
 class Outcome:
     action: Action
     ok: bool
     error: str = ""
     dn: str | None = None
+    result: Result | None = None  # None: derived from ``ok`` (OK, or PERMANENT)
+
+    @property
+    def status(self) -> Result:
+        if self.result is not None:
+            return self.result
+        return Result.OK if self.ok else Result.PERMANENT
 
 
 @dataclass
@@ -150,7 +167,8 @@ def apply_plan(
         if ok and action.dn and dn and dn.lower() != action.dn.lower():
             renamed[action.dn.lower()] = dn
         down = down + 1 if transient else 0
-        result.outcomes.append(Outcome(action, ok, error, dn))
+        status = Result.OK if ok else Result.TEMPORARY if transient else Result.PERMANENT
+        result.outcomes.append(Outcome(action, ok, error, dn, status))
         if ok and password:
             uid = action.new_uid or action.uid
             slip = Slip(
@@ -183,6 +201,7 @@ def apply_plan(
             reason=action.reason,
             article=action.article,
             result="ok" if ok else "failed",
+            failure=None if ok else status.value,
             error=error or None,
             **extra,
             **(audit_fields or {}),
