@@ -47,6 +47,7 @@ from pydantic import (
 from pydantic.dataclasses import dataclass
 from pydantic.fields import FieldInfo
 
+from connectors.directory import PROFILES as DIRECTORY_PROFILES
 from connectors.metrics import parse_listen
 from connectors.regulations import PROFILES
 from connectors.regulations import SCHEMES as BUILTIN
@@ -135,6 +136,12 @@ def _timezone(v: str) -> str:
     return v
 
 
+def _directory_profile(v: str) -> str:
+    if v not in DIRECTORY_PROFILES:
+        raise Bad(f"is not one of {', '.join(sorted(DIRECTORY_PROFILES))}")
+    return v
+
+
 def _profile_id(v: str) -> str:
     if v not in PROFILES:
         raise Bad(f"is not one of {', '.join(PROFILES)}")
@@ -185,10 +192,12 @@ class DirectoryConfig:
         description="Where entries live. flat: uid=…,<base_dn>; per-org: "
         "uid=…,ou=<organisation code>,<base_dn>.",
     )
-    profile: Literal["openldap"] = Field(
+    profile: Annotated[StrictStr, AfterValidator(_directory_profile)] = Field(
         default="openldap",
-        description="The directory flavour: openldap is OpenLDAP with ppolicy (as iRedMail "
-        "uses it). Zimbra and Active Directory: later.",
+        description="The directory profile (connectors/directory/): openldap is OpenLDAP with "
+        "ppolicy, syncd's schema and the layout below; openldap-ou keeps each account under "
+        "ou=<organisation> and delivery as a standard class (see docs/mail-server.md). "
+        f"One of: {', '.join(sorted(DIRECTORY_PROFILES))}.",
     )
     bind_password_file: ConfigPath | None = Field(
         default=None,

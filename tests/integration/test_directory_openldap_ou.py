@@ -291,8 +291,5 @@ def test_the_registry_opens_the_configured_profile(slapd: Sandbox, base_dn: str)
     opened = open_directory(cfg, slapd.service_password, DOMAIN)
     assert type(opened) is OpenLdapDirectory
     opened.close()
-    try:
-        ou_cfg = replace(cfg, profile="openldap-ou")
-    except Exception:  # the config schema does not list the profile yet
-        pytest.skip("directory.profile does not accept openldap-ou yet (connectors/config.py)")
+    ou_cfg = replace(cfg, profile="openldap-ou")
     assert isinstance(open_directory(ou_cfg, slapd.service_password, DOMAIN), OpenLdapOuDirectory)
