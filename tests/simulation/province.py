@@ -307,11 +307,11 @@ orgs: orgs.yaml
             profile, {p.employee_number for s in outcome.snapshots for p in s.people}
         )
 
-    def _guard(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def _guard(self, label: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except Exception as exc:  # syncd failing is a finding, not the end of the simulation
-            self.figures.errors.append(f"{self.today}: {what}: {type(exc).__name__}: {exc}")
+            self.figures.errors.append(f"{self.today}: {label}: {type(exc).__name__}: {exc}")
             return None
 
     def reconcile(self, profile: str, when: datetime, sweep: bool) -> None:
