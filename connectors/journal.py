@@ -216,9 +216,10 @@ class CrashPoints:
         crash_point("directory call")
         return dn
 
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        self.inner.update(*args, **kwargs)
+    def update(self, *args: Any, **kwargs: Any) -> str:
+        dn = self.inner.update(*args, **kwargs)
         crash_point("directory call")
+        return dn
 
     def move(self, *args: Any, **kwargs: Any) -> str:
         new_dn = self.inner.move(*args, **kwargs)

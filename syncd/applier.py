@@ -232,13 +232,13 @@ def _execute(
         return directory.create(action, password, since=now)
     assert dn is not None, f"{kind} needs the entry's DN"
     if kind is ActionKind.LINK:
-        directory.update(dn, action.attrs, link=True, since=now)
-    elif kind is ActionKind.UPDATE:
-        directory.update(dn, action.attrs)
-    elif kind is ActionKind.MOVE:
+        return directory.update(dn, action.attrs, link=True, since=now)
+    if kind is ActionKind.UPDATE:
+        return directory.update(dn, action.attrs)
+    if kind is ActionKind.MOVE:
         assert action.new_uid
         return directory.move(dn, action.new_uid, action.attrs)
-    elif kind is ActionKind.RESET_PASSWORD:
+    if kind is ActionKind.RESET_PASSWORD:
         directory.set_password(dn, password)
     elif kind is ActionKind.RESTORE:
         directory.set_state(dn, State.ACTIVE, now, cite, delivery=True)

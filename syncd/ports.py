@@ -60,9 +60,10 @@ class Directory(Protocol):
         *,
         link: bool = False,
         since: datetime | None = None,
-    ) -> None:
-        """Replace these attributes (``()`` deletes); ``link`` also adds syncd's class and
-        makes the account active as of ``since``."""
+    ) -> str:
+        """Replace these fields (``()`` deletes); ``link`` also adds syncd's class and makes
+        the account active as of ``since``. The entry's DN afterwards: a profile that keeps
+        the organisation in the entry's place moves it when the organisation changes."""
         ...
 
     def move(self, dn: str, new_uid: str, attrs: Mapping[Field, tuple[str, ...]]) -> str:

@@ -514,7 +514,7 @@ class OpenLdapDirectory:
         *,
         link: bool = False,
         since: datetime | None = None,
-    ) -> None:
+    ) -> str:
         """``link`` makes the entry syncd's, active ``since`` (the plan's ``now``; default now)."""
         dn = self._where(dn)
         changes: dict[str, list[tuple[str, list[str]]]] = {
@@ -531,6 +531,7 @@ class OpenLdapDirectory:
             changes.update(self.delivery_changes(dn, True))
         if changes:
             self._modify(dn, changes, f"updating {dn}")
+        return dn
 
     def move(self, dn: str, new_uid: str, attrs: Mapping[Field, tuple[str, ...]]) -> str:
         dn = self._where(dn)

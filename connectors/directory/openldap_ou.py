@@ -130,8 +130,9 @@ class OpenLdapOuDirectory(OpenLdapDirectory):
         *,
         link: bool = False,
         since: datetime | None = None,
-    ) -> None:
-        """A changed organisation moves the entry to its branch (its RDN unchanged)."""
+    ) -> str:
+        """A changed organisation moves the entry to its branch (its RDN unchanged); the
+        entry's DN afterwards."""
         dn = self._where(dn)
         org = (attrs.get(Field.ORG) or (None,))[0]
         if org and self.org_of(dn) != org.lower():
@@ -141,7 +142,7 @@ class OpenLdapOuDirectory(OpenLdapDirectory):
             self._relocated[dn.lower()] = new_dn
             self._relocated.pop(new_dn.lower(), None)
             dn = new_dn
-        super().update(dn, attrs, link=link, since=since)
+        return super().update(dn, attrs, link=link, since=since)
 
     def move(self, dn: str, new_uid: str, attrs: Mapping[Field, tuple[str, ...]]) -> str:
         dn = self._where(dn)

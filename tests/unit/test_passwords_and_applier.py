@@ -82,8 +82,9 @@ class FakeDirectory:
         *,
         link: bool = False,
         since: datetime | None = None,
-    ) -> None:
+    ) -> str:
         self.calls.append(("update", dn))
+        return dn
 
     def move(self, dn: str, new_uid: str, attrs: Mapping[Field, tuple[str, ...]]) -> str:
         self.calls.append(("move", dn))
