@@ -38,6 +38,7 @@ from syncd.errors import SyncdError
 from syncd.model import Action, ActionKind, DecisionKind, Plan
 from syncd.naming import Status, UidPool, allocate
 from syncd.orgs import CatalogueError
+from syncd.plan.states import MANUAL_LOCK
 from syncd.ports import DirectoryError
 from syncd.regulation import CLOCKS, LOCK_REASONS
 from syncd.report import decision_dict, decisions_text, plan_dict, plan_table
@@ -444,7 +445,7 @@ def lock_cmd(ctx: click.Context, uid: str, why: str, note: str) -> None:
     """Lock a mailbox for a non-clock reason (compromised, spam, malware, misuse)."""
     cfg = _config(ctx)
     article = cfg.effective.lifecycle.manual_lock[why]
-    text = f"manual lock: {why}" + (f" — {note}" if note else "")
+    text = f"{MANUAL_LOCK}{why}" + (f" — {note}" if note else "")
     _operator(ctx, uid, ActionKind.LOCK, text, article)
 
 

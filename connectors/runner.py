@@ -47,7 +47,7 @@ from syncd.plan import PlanInput, make_plan
 from syncd.plan.lifecycle import Event, warnings_due
 from syncd.plan.lifecycle import effective as effective_clocks
 from syncd.plan.lifecycle import forecast as lifecycle_forecast
-from syncd.plan.states import TransitionRefused, transition
+from syncd.plan.states import MANUAL_LOCK, TransitionRefused, transition
 from syncd.ports import ActivitySource, Directory, Mailer, Scope
 from syncd.regulation import Lifecycle
 from syncd.report import counts_line, decisions_text
@@ -367,7 +367,7 @@ def _make_plan(config: Config, req: RunRequest, inp: Inputs, seen: Seen, now: da
             allow_mass_change=req.allow_mass_change,
             activity=inp.lifecycle.activity,
             activity_available=inp.lifecycle.available,
-            exemptions=inp.lifecycle.exemptions,
+            exemptions=all_exemptions(inp.lifecycle, inp.state),
             recover_passwords=frozenset(inp.debts.passwords),
         )
     )
@@ -382,13 +382,17 @@ def _make_plan(config: Config, req: RunRequest, inp: Inputs, seen: Seen, now: da
     return plan
 
 
-def _learn(state: LocalState, plan: Plan, result: RunResult | None) -> None:
-    """What a run that was allowed to apply keeps: requests done or spent, tombstones."""
+def _learn(
+    state: LocalState, plan: Plan, result: RunResult | None, snapshots: Sequence[Snapshot]
+) -> None:
+    """What a run that was allowed to apply keeps: requests done or spent, tombstones, the
+    notified absences its rosters declare."""
     if result is not None:
         state.done_requests |= result.done_requests
         state.tombstones |= result.tombstones
     state.done_requests |= plan.requests_done
     state.done_requests -= plan.requests_withdrawn
+    state.remember_exemptions(p for snap in snapshots for p in snap.people)
 
 
 def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOutcome:
@@ -403,18 +407,18 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
         plan = outcome.plan = _make_plan(config, req, inp, seen, now)
         if hooks.on_plan is not None:
             hooks.on_plan(plan)
-        # Pending decisions are kept for `syncd decisions`, for the organisations in scope.
-        kept = {
-            k: d
-            for k, d in state.decisions.items()
-            if inp.org_scope is not None and d.org not in inp.org_scope
+        # Pending decisions are kept for `syncd decisions`: this plan's replace those of the
+        # organisations its rosters speak for; the others stay (a sweep reads no roster).
+        covered = {p.org for snap in inp.snapshots for p in snap.people} | {
+            o for snap in inp.snapshots for o in snap.authoritative
         }
+        kept = {k: d for k, d in state.decisions.items() if d.org not in covered}
         state.decisions = {**kept, **{d.id: d for d in plan.decisions}}
         applies = not req.dry_run and not plan.refused
         if applies and plan.actions:
 
             def keep(result: RunResult) -> None:
-                _learn(state, plan, result)
+                _learn(state, plan, result, inp.snapshots)
                 store.save(state)  # before the journal goes: requests done are never redone
 
             apply_durably(
@@ -430,7 +434,7 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
                 should_stop=hooks.should_stop,
             )
         elif applies:
-            _learn(state, plan, None)
+            _learn(state, plan, None, inp.snapshots)
         if applies and config.lifecycle.warn_days_before:
             outcome.warned = send_warnings(
                 config,
@@ -538,7 +542,7 @@ def send_warnings(
         accounts,
         inputs.lifecycle(config),
         inputs.activity,
-        inputs.exemptions,
+        all_exemptions(inputs, state),
         now,
         config.lifecycle.warn_days_before,
         state.warned,
@@ -598,6 +602,14 @@ class LifecycleInputs:
         return effective_clocks(config.effective.lifecycle, self.available)[0]
 
 
+def all_exemptions(inputs: LifecycleInputs, state: LocalState) -> dict[str, list[Exemption]]:
+    """The exemptions file's absences and those the rosters declared (kept in state)."""
+    out = {emp: list(items) for emp, items in inputs.exemptions.items()}
+    for emp, items in state.exemptions.items():
+        out.setdefault(emp, []).extend(items)
+    return out
+
+
 def lifecycle_inputs(config: Config) -> LifecycleInputs:
     """Imported mail activity and the exemptions file, when configured."""
     lc = config.lifecycle
@@ -629,7 +641,12 @@ def forecast(
         if owned:
             close_directory(directory)
     return lifecycle_forecast(
-        accounts, inputs.lifecycle(config), inputs.activity, inputs.exemptions, now, days
+        accounts,
+        inputs.lifecycle(config),
+        inputs.activity,
+        all_exemptions(inputs, StateStore(config.paths.state).load()),
+        now,
+        days,
     )
 
 
@@ -667,6 +684,8 @@ def operator_action(
         except TransitionRefused as exc:
             raise TransitionRefused(f"{kind.value} refused: {acc.uid} {exc}") from exc
         who = dict(operator or {})
+        if kind is ActionKind.LOCK and not reason.startswith(MANUAL_LOCK):
+            reason = MANUAL_LOCK + reason  # what keeps it from being lifted by anything else
         action = Action(
             kind,
             acc.uid,

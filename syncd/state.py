@@ -5,11 +5,13 @@ Pure data with a dict form; a connector stores it as JSON in the state directory
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from syncd.model import Decision, DecisionKind
+from syncd.model import Decision, DecisionKind, Exemption, Person
 
 
 class Resolve(StrEnum):
@@ -34,6 +36,17 @@ class LocalState:
     done_requests: set[str] = field(default_factory=set)
     tombstones: set[str] = field(default_factory=set)
     warned: set[str] = field(default_factory=set)  # "uid|lock date": each warning sent once
+    # notified absences read from roster columns, by employee: the latest roster's word, kept
+    # so that a sweep or another organisation's run still honours them
+    exemptions: dict[str, list[Exemption]] = field(default_factory=dict)
+
+    def remember_exemptions(self, people: Iterable[Person]) -> None:
+        """The roster just applied is the latest word on these people's absences."""
+        for p in people:
+            if p.exemption is not None:
+                self.exemptions[p.employee_number] = [p.exemption]
+            else:
+                self.exemptions.pop(p.employee_number, None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -48,6 +61,18 @@ class LocalState:
             "done_requests": sorted(self.done_requests),
             "tombstones": sorted(self.tombstones),
             "warned": sorted(self.warned),
+            "exemptions": {
+                emp: [
+                    {
+                        "reason": e.reason,
+                        "start": e.start.isoformat(),
+                        "until": e.until.isoformat(),
+                        "source": e.source,
+                    }
+                    for e in items
+                ]
+                for emp, items in sorted(self.exemptions.items())
+            },
         }
 
     @classmethod
@@ -67,4 +92,17 @@ class LocalState:
             done_requests=set(data.get("done_requests", [])),
             tombstones=set(data.get("tombstones", [])),
             warned=set(data.get("warned", [])),
+            exemptions={
+                emp: [
+                    Exemption(
+                        emp,
+                        e["reason"],
+                        date.fromisoformat(e["start"]),
+                        date.fromisoformat(e["until"]),
+                        e.get("source", ""),
+                    )
+                    for e in items
+                ]
+                for emp, items in data.get("exemptions", {}).items()
+            },
         )

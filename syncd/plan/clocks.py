@@ -6,10 +6,10 @@ the clocks again from the real new state (never lock and revoke at once).
 
 from __future__ import annotations
 
-from syncd.model import Kind
+from syncd.model import ActionKind, Kind
 from syncd.plan.context import Ctx
 from syncd.plan.lifecycle import due, effective, timeline
-from syncd.plan.states import transition
+from syncd.plan.states import carried, transition
 
 
 def clocks(ctx: Ctx) -> None:
@@ -31,7 +31,7 @@ def clocks(ctx: Ctx) -> None:
             ev.kind,
             acc.uid,
             acc.org,
-            f"{ev.rule}: {ev.reason}",
+            f"{ev.rule}: {ev.reason}" + (carried(acc) if ev.kind is ActionKind.REVOKE else ""),
             ev.article,
             dn=acc.dn,
             employee_number=acc.employee_number,

@@ -54,10 +54,16 @@ def activity_reference(
         for kind, when in imported.get(mail.lower(), {}).items():
             if counts(kind, sources):
                 seen.append((when, f"last {kind}" if kind != "mail" else "mail activity"))
-    if seen:
-        best: tuple[datetime | None, str] = max(seen)
-    elif acc.password_changed:
-        best = (acc.password_changed, "password issued, never used")
+    # A password set (a one-time password issued at creation, reset or restore, or the person
+    # changing theirs) starts the clock again too: after a restore the regulation's period
+    # runs from the restore, not from the last mail before the lock.
+    signs = [(when, 1, what) for when, what in seen]  # on a tie, the person's own sign wins
+    if acc.password_changed:
+        label = "password set" if seen else "password issued, never used"
+        signs.append((acc.password_changed, 0, label))
+    if signs:
+        newest = max(signs)
+        best: tuple[datetime | None, str] = (newest[0], newest[2])
     elif acc.created:
         best = (acc.created, "created, never used")
     else:

@@ -16,7 +16,7 @@ from syncd.model import Account, ActionKind, DecisionKind, Field, Kind, Person, 
 from syncd.naming.text import fold_words, name_key
 from syncd.plan.context import Ctx
 from syncd.plan.emit import decision_id, drift, person_attrs
-from syncd.plan.states import transition
+from syncd.plan.states import carried, transition
 from syncd.state import Resolve
 
 
@@ -131,7 +131,7 @@ def _revoke(ctx: Ctx, a: Account, why: str, rule: str = "missing-from-roster") -
         ActionKind.REVOKE,
         a.uid,
         a.org,
-        why,
+        why + carried(a),
         ctx.profile.hr_article,
         dn=a.dn,
         employee_number=a.employee_number,

@@ -27,7 +27,7 @@ from syncd.naming.text import fold_words, name_key
 from syncd.plan.context import Ctx
 from syncd.plan.emit import decision_id, drift, person_attrs
 from syncd.plan.match import adopt, link
-from syncd.plan.states import transition
+from syncd.plan.states import carried, manual_lock, transition
 from syncd.plan.transfer import move
 from syncd.state import Resolve
 
@@ -84,6 +84,10 @@ def all_people(ctx: Ctx) -> set[str]:
     same: dict[tuple[str, str], int] = defaultdict(int)
     for p in people:
         same[(name_key(p.full_name), p.org)] += 1
+    # people whose decision an operator answered go first: the uid they were given is theirs
+    # before anyone else's candidates are offered in this plan
+    answered = ctx.inp.state.resolutions
+    people.sort(key=lambda p: decision_id("person", p.employee_number) not in answered)
     for p in people:
         person(ctx, p, same[(name_key(p.full_name), p.org)], done)
     return seen
@@ -151,6 +155,10 @@ def new(ctx: Ctx, p: Person, same_name: int, done: bool) -> None:
             result.candidates,
             scheme.article,
         )
+        # offered to this person: another person's decision in this plan offers others, so an
+        # operator answering both with the first candidate cannot pick one uid twice
+        for uid in result.candidates:
+            pool.claim(uid, None)
     else:
         ctx.out.decide(
             DecisionKind.INVALID_NAME,
@@ -228,7 +236,7 @@ def leaves(ctx: Ctx, p: Person, acc: Account, done: bool) -> None:
         ActionKind.REVOKE,
         acc.uid,
         acc.org,
-        f"{why}; {p.source}",
+        f"{why}; {p.source}{carried(acc)}",
         art,
         dn=acc.dn,
         employee_number=p.employee_number,
@@ -250,14 +258,22 @@ def existing(ctx: Ctx, p: Person, acc: Account, done: bool) -> None:
     if asks_restore and acc.state is State.ACTIVE:
         # true already when seen: done, so a later lock is not lifted by this old request
         out.requests_done.add(key)
-    restore = acc.state is not State.ACTIVE and (
-        asks_restore or (moved and acc.state is State.REVOKED)
-    )
-    if acc.state is State.REVOKED and not restore:
+    transfer_in = moved and acc.state is State.REVOKED
+    security = manual_lock(acc)
+    if transfer_in and security and not asks_restore:
+        # a transfer does not lift a security lock: the new organisation asks (khôi phục)
         out.notices.append(
-            f"{p.source}: {p.full_name} is active on the roster but "
-            f"{acc.uid} is revoked; request khôi phục to restore it"
+            f"{p.source}: {p.full_name} moved to {p.org}, but {acc.uid} carries a security "
+            f"lock ({security}); a restore request (khôi phục) or syncd restore lifts it"
         )
+        transfer_in = False
+    restore = acc.state is not State.ACTIVE and (asks_restore or transfer_in)
+    if acc.state is State.REVOKED and not restore:
+        if not security:
+            out.notices.append(
+                f"{p.source}: {p.full_name} is active on the roster but "
+                f"{acc.uid} is revoked; request khôi phục to restore it"
+            )
         return
     dn = acc.dn
     carries_org = ctx.inp.scheme.needs_org

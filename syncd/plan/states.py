@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from syncd.errors import SyncdError
-from syncd.model import ActionKind, State
+from syncd.model import Account, ActionKind, State
 
 
 class TransitionRefused(SyncdError):
@@ -83,3 +83,24 @@ def allowed(state: State, kind: ActionKind) -> bool:
     except TransitionRefused:
         return False
     return True
+
+
+# The reason an operator's lock (compromised, spam, malware, misuse) starts with. A security
+# lock is lifted only by a restore request newer than it or by `syncd restore`: never by a
+# transfer or the clocks, and revoking the account afterwards carries it along.
+MANUAL_LOCK = "manual lock: "
+
+
+def manual_lock(acc: Account) -> str | None:
+    """The operator's lock this locked or revoked account still carries, or None."""
+    reason = acc.state_reason or ""
+    at = reason.find(MANUAL_LOCK)
+    if at < 0 or acc.state not in (State.LOCKED, State.REVOKED):
+        return None
+    return reason[at:]
+
+
+def carried(acc: Account) -> str:
+    """What a revocation of ``acc`` must add to its reason so a security lock is not lost."""
+    lock = manual_lock(acc) if acc.state is State.LOCKED else None
+    return f"; the security lock stands ({lock})" if lock else ""

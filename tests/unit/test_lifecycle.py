@@ -269,3 +269,20 @@ def test_forecast_lists_the_chain_in_the_window() -> None:
 )
 def test_durations_use_calendar_months_and_years(text: str, start: datetime, end: datetime) -> None:
     assert Duration.parse(text).after(start) == end
+
+
+def test_hungyen_2025_a_restore_restarts_the_6_month_revoke_clock() -> None:
+    """Restored on day 0 (a new one-time password), locked a month later for keeping it
+    (Đ7.2d): the Đ6.2c revoke counts 6 months from the restore, not from the last mail."""
+    restored = days(0)
+    locked = acc(
+        State.LOCKED,
+        since=days(32),
+        last_login=None,
+        password_changed=restored,
+        must_change=True,
+    )
+    old_mail = {"a.skhcn@x.gov.vn": {"send": days(-200)}}
+    assert step("hungyen-2025", locked, days(33), old_mail) is None
+    assert step("hungyen-2025", locked, days(170), old_mail) is None
+    assert step("hungyen-2025", locked, days(183), old_mail)[1] == "revoke_inactive"  # type: ignore[index]

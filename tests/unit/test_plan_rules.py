@@ -229,3 +229,51 @@ def test_an_exemption_from_the_roster_restarts_the_clock_after_the_leave() -> No
     leave = Exemption("E1", "đi học", date(2026, 6, 1), (NOW - timedelta(days=10)).date())
     p = plan([person("E1", "Đàm Văn Hùng", exemption=leave)], [quiet])
     assert p.actions == ()
+
+
+def test_two_same_name_collisions_are_never_offered_the_same_uid() -> None:
+    """Hưng Yên Đ5.3: two more Nguyễn Hoàng Phúc at khcn wait for an operator; their
+    candidates differ, so answering both with their first candidate gives two mailboxes."""
+    held = acc("nhphuc.skhcn", "Nguyễn Hoàng Phúc", emp="E0")
+    people = [person("E1", "Nguyễn Hoàng Phúc"), person("E2", "Nguyễn Hoàng Phúc")]
+    first = plan(people, [held], profile="hungyen-2025")
+    d1, d2 = first.decisions
+    assert not set(d1.candidates) & set(d2.candidates)
+    state = LocalState(
+        resolutions={
+            d1.id: Resolution(Resolve.UID, d1.candidates[0]),
+            d2.id: Resolution(Resolve.UID, d2.candidates[0]),
+        }
+    )
+    second = plan(people, [held], profile="hungyen-2025", state=state)
+    assert sorted(a.uid for a in second.actions if a.kind is ActionKind.CREATE) == sorted(
+        [d1.candidates[0], d2.candidates[0]]
+    )
+
+
+def test_a_security_lock_is_carried_through_a_revoke_and_not_lifted_by_a_transfer_in() -> None:
+    locked = acc(
+        "phucnt",
+        "Nguyễn Thị Phúc",
+        emp="E1",
+        state=State.LOCKED,
+        state_reason="manual lock: compromised [caobang-2011 Đ13.4]",
+    )
+    left = plan(
+        [person("E1", "Nguyễn Thị Phúc", status=HrStatus.TRANSFERRED_OUT)],
+        [locked],
+        profile="caobang-2011",
+    )
+    [revoke] = left.actions
+    assert "security lock stands (manual lock: compromised" in revoke.reason
+    revoked = replace(
+        locked, state=State.REVOKED, state_reason=f"{revoke.reason} [{revoke.article}]"
+    )
+    arrived = plan([person("E1", "Nguyễn Thị Phúc", org="syt")], [revoked], profile="caobang-2011")
+    assert arrived.actions == () and any("security lock" in n for n in arrived.notices)
+    asked = plan(
+        [person("E1", "Nguyễn Thị Phúc", org="syt", request=Request.RESTORE)],
+        [revoked],
+        profile="caobang-2011",
+    )
+    assert ActionKind.RESTORE in [a.kind for a in asked.actions]
