@@ -8,6 +8,7 @@ the audit log, the credential slips and the run report, and saves local state.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import smtplib
 from collections.abc import Callable, Mapping, Sequence
@@ -29,6 +30,7 @@ from connectors.mailer import SmtpMailer
 from connectors.roster import read_table
 from connectors.runlock import RunLock
 from connectors.secrets import bind_password
+from connectors.snapshots import SnapshotRegistry
 from connectors.store import (
     AuditLog,
     Debts,
@@ -435,6 +437,8 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
             )
         elif applies:
             _learn(state, plan, None, inp.snapshots)
+        if applies and req.scoped:
+            remember_rosters(config, inp.files, inp.snapshots)
         if applies and config.lifecycle.warn_days_before:
             outcome.warned = send_warnings(
                 config,
@@ -462,6 +466,29 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
         report=str(outcome.report_path),
     )
     return outcome
+
+
+def remember_rosters(config: Config, files: Sequence[Path], snapshots: Sequence[Snapshot]) -> None:
+    """An operator's ``reconcile --roster`` is HR's latest word for the organisations its
+    files speak for, exactly as a file filed through the inbox: the nightly full run must
+    re-apply it, not an older inbox file (which would re-arm requests the newer file dropped,
+    revoke people it added, forget its absences). A copy is kept in the state directory: the
+    operator's file may be edited or deleted later."""
+    inbox = config.paths.inbox.resolve()
+    by_sha = {snap.sha256: snap for snap in snapshots if snap.authoritative}
+    registry = SnapshotRegistry(config.paths.state)
+    keep = config.paths.state / "rosters"
+    for path in files:
+        if inbox in path.resolve().parents:
+            continue  # the inbox files what it takes (processed/YYYY/MM) itself
+        data = path.read_bytes()
+        snap = by_sha.get(hashlib.sha256(data).hexdigest())
+        if snap is None:
+            continue
+        copy = keep / f"{snap.sha256[:16]}-{path.name}"
+        if not copy.exists():
+            write_private(copy, data)
+        registry.record(copy, snap.authoritative)
 
 
 def close_directory(directory: Directory) -> None:

@@ -49,15 +49,16 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def write_private(path: Path, data: str, mode: int = 0o600) -> None:
+def write_private(path: Path, data: str | bytes, mode: int = 0o600) -> None:
     """Write ``data`` to ``path`` atomically, with ``mode`` (0600) from the first byte."""
     if not path.parent.exists():
         private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    raw = data.encode("utf-8") if isinstance(data, str) else data
     try:
         os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(data)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -12,6 +12,9 @@ from pathlib import Path
 from ldap3 import Connection, Server
 
 from connectors import runner
+from connectors.config import Config
+from connectors.inbox import InboxWatcher
+from connectors.snapshots import SnapshotRegistry
 from syncd.model import ActionKind, State
 from tests.conftest import MakeConfig
 from tests.helpers import entries, write_roster
@@ -129,3 +132,39 @@ def test_a_restore_row_seen_while_the_mailbox_was_active_never_lifts_a_later_loc
     again = runner.run(cfg, rosters=[row])
     assert again.plan is not None and again.plan.actions == ()
     assert entries(admin, base_dn)["hungdv.skhcn"]["syncdState"] == [State.LOCKED.value]
+
+
+def _nightly(cfg: Config) -> runner.RunOutcome:
+    """The daemon's full run: the latest accepted roster of every organisation."""
+    latest = SnapshotRegistry(cfg.paths.state).latest()
+    return runner.run(cfg, rosters=sorted(latest), restrict=latest, full=True)
+
+
+def test_an_operators_roster_is_the_latest_word_for_the_nightly_run(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """Found by an attack: an operator's reconcile --roster was invisible to the nightly run,
+    which re-applied the older inbox file: its restore row came back (lifting a compromised
+    lock), people the operator added were revoked."""
+    cfg = make_config()
+    cfg.paths.inbox.mkdir(parents=True, exist_ok=True)
+    dropped = write_roster(
+        cfg.paths.inbox / "d2.csv",
+        ["E1,Đàm Văn Hùng,skhcn,,,,,", "E3,Lê Văn Cường,skhcn,,,,,khôi phục"],
+    )
+    where, _ = InboxWatcher(cfg).process(dropped)
+    assert where == "processed"
+    runner.operator_action(cfg, "cuonglv.skhcn", ActionKind.LOCK, "compromised", "Đ8.2b")
+    newer = write_roster(
+        tmp_path / "a2.csv",
+        ["E1,Đàm Văn Hùng,skhcn,,,,,", "E3,Lê Văn Cường,skhcn,,,,,", "E6,Đinh Văn Phúc,skhcn,,,,,"],
+    )
+    assert runner.run(cfg, rosters=[newer]).exit_code == 0
+    newer.unlink()  # the operator's file may go: syncd kept its own copy
+    night = _nightly(cfg)
+    assert night.plan is not None
+    people = [a for a in night.plan.actions if a.kind is not ActionKind.CREATE_ORG_MAILBOX]
+    assert people == []
+    got = entries(admin, base_dn)
+    assert got["cuonglv.skhcn"]["syncdState"] == [State.LOCKED.value]
+    assert got["phucdv.skhcn"]["syncdState"] == [State.ACTIVE.value]
