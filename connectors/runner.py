@@ -42,7 +42,7 @@ from connectors.store import (
 from syncd.applier import RunResult, apply_plan
 from syncd.errors import SyncdError
 from syncd.intake import read_roster
-from syncd.model import Account, Action, ActionKind, Exemption, Plan
+from syncd.model import Account, Action, ActionKind, Exemption, Plan, emp_key
 from syncd.notices import lock_warning
 from syncd.orgs import Catalogue, CatalogueError, parse_catalogue
 from syncd.plan import PlanInput, make_plan
@@ -631,9 +631,10 @@ class LifecycleInputs:
 
 def all_exemptions(inputs: LifecycleInputs, state: LocalState) -> dict[str, list[Exemption]]:
     """The exemptions file's absences and those the rosters declared (kept in state)."""
-    out = {emp: list(items) for emp, items in inputs.exemptions.items()}
-    for emp, items in state.exemptions.items():
-        out.setdefault(emp, []).extend(items)
+    out: dict[str, list[Exemption]] = {}
+    for source in (inputs.exemptions, state.exemptions):
+        for emp, items in source.items():
+            out.setdefault(emp_key(emp), []).extend(items)
     return out
 
 

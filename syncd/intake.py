@@ -145,6 +145,7 @@ def read_roster(
     errors: list[RowError] = []
     people: list[Person] = []
     seen: dict[str, int] = {}
+    raw_seen: set[str] = set()
     error_orgs: set[str] = set()
     unknown_org_rows = False
     for i, (rowno, _) in enumerate(table.rows):
@@ -165,10 +166,15 @@ def read_roster(
         emp = v["employee_number"]
         if not emp:
             err("employee_number", "empty employee number")
-        elif emp in seen:
-            err("employee_number", f"duplicate employee number (also on row {seen[emp]})")
+        elif emp.casefold() in seen:
+            err(
+                "employee_number",
+                f"duplicate employee number (also on row {seen[emp.casefold()]})"
+                + ("" if emp in raw_seen else "; employee numbers compare without case"),
+            )
         else:
-            seen[emp] = rowno
+            seen[emp.casefold()] = rowno
+            raw_seen.add(emp)
         if i in suspect:
             err("full_name", suspect[i])
         else:

@@ -33,6 +33,12 @@ class Org:
     parent: str | None = None
 
 
+def emp_key(employee_number: str | None) -> str:
+    """How employee numbers compare: as LDAP's employeeNumber does (case-insensitive), so
+    ``A-002`` and ``a-002`` from a careless export are one person, never two mailboxes."""
+    return (employee_number or "").strip().casefold()
+
+
 class HrStatus(StrEnum):
     """Trạng thái: what HR says about a person."""
 

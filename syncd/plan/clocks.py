@@ -6,7 +6,7 @@ the clocks again from the real new state (never lock and revoke at once).
 
 from __future__ import annotations
 
-from syncd.model import ActionKind, Kind
+from syncd.model import ActionKind, Kind, emp_key
 from syncd.plan.context import Ctx
 from syncd.plan.lifecycle import due, effective, timeline
 from syncd.plan.states import carried, transition
@@ -22,7 +22,7 @@ def clocks(ctx: Ctx) -> None:
             continue
         if not ctx.in_scope(acc):
             continue
-        exemptions = ctx.exemptions.get(acc.employee_number or "", ())
+        exemptions = ctx.exemptions.get(emp_key(acc.employee_number), ())
         ev = due(timeline(acc, lc, ctx.inp.activity, exemptions, ctx.inp.now), ctx.inp.now)
         if ev is None:
             continue

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from syncd.model import Account, Exemption, Kind
+from syncd.model import Account, Exemption, Kind, emp_key
 from syncd.naming import UidPool
 from syncd.naming.schemes import Scheme
 from syncd.naming.text import fold_words, name_key
@@ -67,7 +67,7 @@ class Index:
             if a.kind is not Kind.PERSON:
                 continue
             if a.employee_number:
-                self.by_emp[a.employee_number].append(a)
+                self.by_emp[emp_key(a.employee_number)].append(a)
             elif a.managed:
                 self.exact[(name_key(a.cn), a.org)].append(a)
                 self.loose[fold_words(a.cn)].append(a)
@@ -106,7 +106,6 @@ class Ctx:
     pool: UidPool
     out: Emitter
     exemptions: dict[str, list[Exemption]]
-    sha_of: dict[str, str] = field(default_factory=dict)  # employee → the file it came from
 
     @property
     def profile(self) -> Profile:

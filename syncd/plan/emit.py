@@ -61,10 +61,18 @@ def current_attrs(a: Account) -> Attrs:
     }
 
 
+def _same(f: Field, have: tuple[str, ...], want: tuple[str, ...]) -> bool:
+    if f is Field.EMPLOYEE_NUMBER:  # the directory compares it without case, so does syncd
+        return [v.casefold() for v in have] == [v.casefold() for v in want]
+    return have == want
+
+
 def drift(want: Attrs, acc: Account, skip: Iterable[Field] = ()) -> tuple[Attrs, Attrs]:
     """The fields of ``want`` that differ from ``acc``, and their current values."""
     have = current_attrs(acc)
-    changed = {k: v for k, v in want.items() if k in have and k not in skip and have[k] != v}
+    changed = {
+        k: v for k, v in want.items() if k in have and k not in skip and not _same(k, have[k], v)
+    }
     return changed, {k: have.get(k, ()) for k in changed}
 
 

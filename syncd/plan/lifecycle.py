@@ -19,7 +19,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from syncd.model import Account, ActionKind, Exemption, Kind, State
+from syncd.model import Account, ActionKind, Exemption, Kind, State, emp_key
 from syncd.regulation import Clock, Duration, Lifecycle
 
 
@@ -256,7 +256,9 @@ def forecast(
     end = now + timedelta(days=days)
     out: list[tuple[Event, Account]] = []
     for acc in accounts:
-        for ev in timeline(acc, lc, imported, exemptions.get(acc.employee_number or "", ()), now):
+        for ev in timeline(
+            acc, lc, imported, exemptions.get(emp_key(acc.employee_number), ()), now
+        ):
             if ev.when <= end:
                 out.append((ev, acc))
     out.sort(key=lambda pair: (pair[0].when, pair[1].org or "", pair[1].uid))
@@ -281,7 +283,7 @@ def warnings_due(
     out: list[tuple[Account, Event, str]] = []
     horizon = now + timedelta(days=days_before)
     for acc in accounts:
-        events = timeline(acc, lc, imported, exemptions.get(acc.employee_number or "", ()), now)
+        events = timeline(acc, lc, imported, exemptions.get(emp_key(acc.employee_number), ()), now)
         if not events or events[0].rule != "lock_inactive":
             continue
         ev = events[0]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from syncd.model import Account, ActionKind, DecisionKind, Field, Kind, Person, State
+from syncd.model import Account, ActionKind, DecisionKind, Field, Kind, Person, State, emp_key
 from syncd.naming.text import fold_words, name_key
 from syncd.plan.context import Ctx
 from syncd.plan.emit import decision_id, drift, person_attrs
@@ -84,7 +84,7 @@ def absent(ctx: Ctx, seen: set[str]) -> None:
             continue
         files = ", ".join(authoritative[a.org])
         if a.employee_number:
-            if a.employee_number not in seen:
+            if emp_key(a.employee_number) not in seen:
                 _revoke(ctx, a, f"no longer on the roster of {a.org} ({files})")
             continue
         if a.uid in index.linked or a.uid in index.proposed:

@@ -20,6 +20,7 @@ from syncd.model import (
     Person,
     Request,
     State,
+    emp_key,
 )
 from syncd.naming import Status, allocate
 from syncd.naming.allocate import check_local_part
@@ -41,12 +42,16 @@ STATUS_VI = {
 
 def request_key(p: Person) -> str:
     """The identity of a roster request: one person, one kind of request."""
-    return f"{p.employee_number}|{p.request.value}"
+    return f"{emp_key(p.employee_number)}|{p.request.value}"
 
 
 def done_keys(done: set[str]) -> set[str]:
     """Requests done, as ``employee|request`` (older state files appended the file's hash)."""
-    return {"|".join(d.split("|")[:2]) for d in done}
+    keys = set()
+    for d in done:
+        emp, _, rest = d.partition("|")
+        keys.add(f"{emp_key(emp)}|{rest.split('|')[0]}")
+    return keys
 
 
 def choose(ctx: Ctx) -> tuple[list[Person], set[str]]:
@@ -54,8 +59,7 @@ def choose(ctx: Ctx) -> tuple[list[Person], set[str]]:
     groups: dict[str, list[Person]] = defaultdict(list)
     for snap in ctx.inp.snapshots:
         for p in snap.people:
-            groups[p.employee_number].append(p)
-            ctx.sha_of[p.employee_number] = snap.sha256
+            groups[emp_key(p.employee_number)].append(p)
     chosen: list[Person] = []
     for emp, group in groups.items():
         active = [p for p in group if p.status is HrStatus.ACTIVE]
@@ -79,7 +83,7 @@ def all_people(ctx: Ctx) -> set[str]:
         # a request done before and no longer on the roster: the next one is a new request
         for key in done:
             emp, _, kind = key.partition("|")
-            if emp == p.employee_number and kind != p.request.value:
+            if emp == emp_key(p.employee_number) and kind != p.request.value:
                 ctx.out.requests_withdrawn.add(key)
     same: dict[tuple[str, str], int] = defaultdict(int)
     for p in people:
@@ -94,7 +98,7 @@ def all_people(ctx: Ctx) -> set[str]:
 
 
 def person(ctx: Ctx, p: Person, same_name: int, done: set[str]) -> None:
-    accs = ctx.index.by_emp.get(p.employee_number, [])
+    accs = ctx.index.by_emp.get(emp_key(p.employee_number), [])
     if len(accs) > 1:
         uids = ", ".join(a.uid for a in accs)
         ctx.out.notices.append(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from syncd.model import Action, Exemption, Plan
+from syncd.model import Action, Exemption, Plan, emp_key
 from syncd.plan.clocks import clocks
 from syncd.plan.context import Ctx, Index, PlanInput, build_pool
 from syncd.plan.emit import Emitter
@@ -30,11 +30,11 @@ def make_plan(inp: PlanInput) -> Plan:
     """The plan for ``inp``; pure and deterministic."""
     exemptions: dict[str, list[Exemption]] = defaultdict(list)
     for emp, items in inp.exemptions.items():
-        exemptions[emp].extend(items)
+        exemptions[emp_key(emp)].extend(items)
     for snap in inp.snapshots:
         for p in snap.people:
             if p.exemption is not None:
-                exemptions[p.employee_number].append(p.exemption)
+                exemptions[emp_key(p.employee_number)].append(p.exemption)
     ctx = Ctx(inp, Index(inp), build_pool(inp), Emitter(inp.now), exemptions)
 
     org_mailboxes(ctx)

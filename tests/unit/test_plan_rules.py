@@ -46,7 +46,7 @@ def test_a_restore_request_seen_while_active_does_not_lift_a_later_lock() -> Non
     active = acc("hungdv.skhcn", "Đàm Văn Hùng", emp="E1")
     row = person("E1", "Đàm Văn Hùng", request=Request.RESTORE)
     first = plan([row], [active])
-    assert first.actions == () and first.requests_done == {"E1|restore"}
+    assert first.actions == () and first.requests_done == {"e1|restore"}
     state = _after(first, LocalState())
     locked = replace(active, state=State.LOCKED)
     assert plan([row], [locked], state=state).actions == ()
@@ -67,7 +67,7 @@ def test_a_new_request_counts_once_the_old_one_left_the_roster() -> None:
     row = person("E1", "Đàm Văn Hùng", request=Request.RESET_PASSWORD)
     state = _after(plan([row], [active]), LocalState())
     quiet = plan([replace(row, request=Request.NONE)], [active], state=state)
-    assert quiet.requests_withdrawn == {"E1|reset-password"}
+    assert quiet.requests_withdrawn == {"e1|reset-password"}
     state = _after(quiet, state)
     assert [a.kind for a in plan([row], [active], state=state).actions] == [
         ActionKind.RESET_PASSWORD
@@ -277,3 +277,10 @@ def test_a_security_lock_is_carried_through_a_revoke_and_not_lifted_by_a_transfe
         profile="caobang-2011",
     )
     assert ActionKind.RESTORE in [a.kind for a in asked.actions]
+
+
+def test_employee_numbers_compare_without_case() -> None:
+    """A careless export writes a-002 for A-002: the same person, not a second mailbox."""
+    held = acc("binhtt.skhcn", "Trần Thị Bình", emp="A-002")
+    p = plan([person("a-002", "Trần Thị Bình")], [held])
+    assert p.actions == ()
