@@ -37,6 +37,7 @@ from connectors.store import AuditLog, StateStore, new_run_id, write_private
 from syncd.errors import SyncdError
 from syncd.model import Action, ActionKind, DecisionKind, Plan
 from syncd.naming import Status, UidPool, allocate
+from syncd.naming.allocate import RESERVED, check_local_part
 from syncd.orgs import CatalogueError
 from syncd.plan.states import MANUAL_LOCK
 from syncd.ports import DirectoryError
@@ -568,6 +569,25 @@ def decisions_cmd(ctx: click.Context, as_json: bool) -> None:
         click.echo(decisions_text(pending))
 
 
+def _check_chosen_uid(cfg: Config, uid: str, org: str | None, tombstones: set[str]) -> None:
+    """What can be told without the directory: a valid mailbox name, not reserved, not a
+    tombstone, and (where the scheme puts the organisation in the uid) the person's own
+    organisation. Whether it is free is checked by the next plan against the whole directory."""
+    problem = check_local_part(uid)
+    if problem:
+        raise BadInput(f"--uid {uid}: {problem}")
+    catalogue = runner.load_catalogue(cfg.orgs)
+    if uid in RESERVED or uid in catalogue.mailboxes:
+        raise BadInput(f"--uid {uid}: reserved (a role or an organisation mailbox)")
+    if uid in tombstones:
+        raise BadInput(f"--uid {uid}: belonged to someone before (tombstone); never given again")
+    if cfg.scheme.needs_org and org and not uid.endswith(f".{org}"):
+        raise BadInput(
+            f"--uid {uid}: scheme {cfg.scheme.id} puts the organisation in the uid: it must "
+            f"end with .{org} ({cfg.scheme.article})"
+        )
+
+
 @main.command("decide")
 @click.argument("decision_id")
 @click.option("--link", "link_uid", help="This person already has the mailbox UID.")
@@ -625,6 +645,7 @@ def decide_cmd(
         if link_uid:
             res = Resolution(Resolve.LINK, link_uid.lower())
         elif chosen_uid:
+            _check_chosen_uid(cfg, chosen_uid.lower(), decision.org, state.tombstones)
             res = Resolution(Resolve.UID, chosen_uid.lower())
         elif revoke:
             res = Resolution(Resolve.REVOKE)

@@ -259,3 +259,28 @@ def test_decide_revoke_is_refused_for_other_kinds_of_decision(
     assert json.loads(syncd(cfg, "decisions", "--json").stdout) == [pending]
     assert not [r for r in audit_records(tmp_path) if r["action"] == "decide"]
     assert syncd(cfg, "decide", pending["id"], "--ignore", "--revoke").returncode == 2
+
+
+def test_decide_uid_refuses_what_can_never_be_a_mailbox_here(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    """Found by an attack: any --uid was 'recorded' with exit 0 and refused only later."""
+    make_config(profile="hungyen-2025")
+    cfg = tmp_path / "syncd.yaml"
+    roster = write_roster(
+        tmp_path / "r.csv", ["E1,Nguyễn Hoàng Phúc,khcn,,,,,", "E2,Nguyễn Hồng Phúc,khcn,,,,,"]
+    )
+    assert syncd(cfg, "reconcile", "--roster", str(roster)).returncode == 0
+    [pending] = json.loads(syncd(cfg, "decisions", "--json").stdout)
+    for bad, why in (
+        ("x,y=z", "is not lowercase"),
+        ("postmaster", "reserved"),
+        ("sokhcnhy", "reserved"),
+        ("nhphuc1.skhcn", "must end with .khcn"),
+        ("a@test.gov.vn", "is not lowercase"),
+    ):
+        refused = syncd(cfg, "decide", pending["id"], "--uid", bad)
+        assert refused.returncode == 2 and why in one_line(refused.stderr), (bad, refused.stderr)
+    assert json.loads(syncd(cfg, "decisions", "--json").stdout) == [pending]
+    ok = syncd(cfg, "decide", pending["id"], "--uid", "nhphuc2.khcn")
+    assert ok.returncode == 0
