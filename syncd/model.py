@@ -124,6 +124,9 @@ class Account:
     state: State = State.ACTIVE
     state_since: datetime | None = None
     state_reason: str | None = None
+    # when syncd last made the account active (create, adoption, restore): kept when a lock
+    # follows, so a clock that counts inactivity starts there at the earliest
+    active_since: datetime | None = None
     managed: bool = True
     kind: Kind = Kind.PERSON
     aliases: tuple[str, ...] = ()

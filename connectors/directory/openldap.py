@@ -74,6 +74,7 @@ FIELD_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "title": ("title",),
     "state": ("syncdState",),
     "state_since": ("syncdStateSince",),
+    "active_since": ("syncdActiveSince",),
     "state_reason": ("syncdStateReason",),
     "managed": ("syncdManaged",),
     "kind": ("syncdKind",),
@@ -449,6 +450,7 @@ class OpenLdapDirectory:
             title=self._get(a, "title"),
             state=State(state) if state in State._value2member_map_ else State.ACTIVE,
             state_since=_since(self._get(a, "state_since")),
+            active_since=_since(self._get(a, "active_since")),
             state_reason=self._get(a, "state_reason"),
             has_syncd_class="syncdaccount" in classes,
             # the newest of pwdLastSuccess and authTimestamp
@@ -490,6 +492,7 @@ class OpenLdapDirectory:
             syncdKind="organisation" if action.kind.value == "create-org-mailbox" else "person",
             syncdState=State.PROVISIONING.value,
             syncdStateSince=now,
+            syncdActiveSince=now,
             syncdStateReason=f"{action.reason} [{action.article}]"[:1000],
         )
         classes, delivery = self.delivering()
@@ -527,6 +530,7 @@ class OpenLdapDirectory:
                 syncdKind=[(MODIFY_REPLACE, ["person"])],
                 syncdState=[(MODIFY_REPLACE, [State.ACTIVE.value])],
                 syncdStateSince=[(MODIFY_REPLACE, [now])],
+                syncdActiveSince=[(MODIFY_REPLACE, [now])],
             )
             changes.update(self.delivery_changes(dn, True))
         if changes:
@@ -588,6 +592,8 @@ class OpenLdapDirectory:
             # date is kept (the special value 000001010000Z would lose it)
             "pwdAccountLockedTime": [(MODIFY_REPLACE, [locked_at] if blocked else [])],
         }
+        if state is State.ACTIVE:
+            changes["syncdActiveSince"] = [(MODIFY_REPLACE, [stamp])]
         self._modify(dn, changes, f"setting {dn} {state.value}")
 
     # -- delivery: what "the mail server delivers to this mailbox" is on the wire -------------

@@ -54,26 +54,19 @@ def activity_reference(
         for kind, when in imported.get(mail.lower(), {}).items():
             if counts(kind, sources):
                 seen.append((when, f"last {kind}" if kind != "mail" else "mail activity"))
-    # A password set (a one-time password issued at creation, reset or restore, or the person
-    # changing theirs) starts the clock again too: after a restore the regulation's period
-    # runs from the restore, not from the last mail before the lock.
-    signs = [(when, 1, what) for when, what in seen]  # on a tie, the person's own sign wins
-    if acc.password_changed:
-        label = "password set" if seen else "password issued, never used"
-        signs.append((acc.password_changed, 0, label))
-    if signs:
-        newest = max(signs)
-        best: tuple[datetime | None, str] = (newest[0], newest[2])
+    if seen:
+        best: tuple[datetime | None, str] = max(seen)
+    elif acc.password_changed:
+        best = (acc.password_changed, "password issued, never used")
     elif acc.created:
         best = (acc.created, "created, never used")
     else:
         best = (None, "")
-    if (
-        acc.state is State.ACTIVE
-        and acc.state_since
-        and (best[0] is None or acc.state_since > best[0])
-    ):
-        best = (acc.state_since, "made active by syncd")
+    # creation, adoption and restore start the clocks again, also for a lock that followed
+    # (Hưng Yên's 6-month revoke after a restore counts from the restore)
+    active = acc.active_since or (acc.state_since if acc.state is State.ACTIVE else None)
+    if active and (best[0] is None or active > best[0]):
+        best = (active, "made active by syncd")
     return best
 
 

@@ -420,6 +420,7 @@ def test_every_account_field_round_trips_through_the_server(
         "title": acc.title == "Văn thư",
         "state": acc.state is State.LOCKED,
         "state_since": acc.state_since == since,
+        "active_since": within(acc.active_since),  # made active at creation, kept by the lock
         "state_reason": acc.state_reason == "compromised [art]",
         "managed": acc.managed is False,
         "kind": acc.kind is Kind.ORGANISATION,

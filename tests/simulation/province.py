@@ -674,7 +674,8 @@ orgs: orgs.yaml
                 self.figures.decisions_answered += 1
         if changed:
             store.save(state)
-            self.reconcile(profile, self.at(day, 16), sweep=False)
+            # before the day's logins (from 12:00): the server's clock never goes backwards
+            self.reconcile(profile, self.at(day, 11), sweep=False)
 
     def unanswered(self, profile: str) -> set[str]:
         """Decisions waiting for the operator: "id (employee number)"."""

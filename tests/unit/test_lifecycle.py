@@ -281,8 +281,16 @@ def test_hungyen_2025_a_restore_restarts_the_6_month_revoke_clock() -> None:
         last_login=None,
         password_changed=restored,
         must_change=True,
+        active_since=restored,
     )
     old_mail = {"a.skhcn@x.gov.vn": {"send": days(-200)}}
     assert step("hungyen-2025", locked, days(33), old_mail) is None
     assert step("hungyen-2025", locked, days(170), old_mail) is None
     assert step("hungyen-2025", locked, days(183), old_mail)[1] == "revoke_inactive"  # type: ignore[index]
+
+
+def test_hungyen_2025_a_password_reset_does_not_restart_the_inactivity_clock() -> None:
+    """A reset (cấp lại mật khẩu) is no send or receive: Đ7.2a still counts from the mail."""
+    reset = acc(last_login=None, password_changed=days(80), must_change=True, since=days(-30))
+    mail = {"a.skhcn@x.gov.vn": {"send": days(0)}}
+    assert step("hungyen-2025", reset, days(93), mail)[1] == "lock_inactive"  # type: ignore[index]
