@@ -101,6 +101,14 @@ class InboxWatcher:
         write_private(target.with_name(target.name + ".report.txt"), report, mode=0o640)
         return target
 
+    LAST = "last"  # the digest of the roster filed last, in the hashes file
+
+    def _duplicate(self, hashes: dict[str, Any], digest: str) -> bool:
+        """Only the roster filed last, sent again, is a mere duplicate. Once any other file
+        came in between (a transfer out of another organisation, say), the same bytes are HR's
+        word again and are applied (requests are carried out once whatever happens)."""
+        return digest in hashes and hashes.get(self.LAST) == digest
+
     def process(self, path: Path, **run_kwargs: Any) -> tuple[str, runner.RunOutcome | None]:
         """Reconcile one file; returns where it went: processed, rejected, duplicate, retry."""
         marker = path.with_name(path.name + ".done")
@@ -112,7 +120,7 @@ class InboxWatcher:
             log.warning("inbox file unreadable", file=path.name, error=str(exc))
             return "retry", None
         hashes = self._hashes()
-        if digest in hashes:
+        if self._duplicate(hashes, digest):
             first = hashes[digest]
             self._file(
                 path,
@@ -153,6 +161,7 @@ class InboxWatcher:
         target = self._file(path, month, report)
         self.registry.record(target, {o for snap in outcome.snapshots for o in snap.authoritative})
         hashes[digest] = {"file": str(target), "when": now.isoformat(timespec="seconds")}
+        hashes[self.LAST] = digest
         write_private(self.hashes_path, json.dumps(hashes, indent=1))
         return "processed", outcome
 

@@ -54,20 +54,19 @@ def activity_reference(
         for kind, when in imported.get(mail.lower(), {}).items():
             if counts(kind, sources):
                 seen.append((when, f"last {kind}" if kind != "mail" else "mail activity"))
-    if seen:
-        best: tuple[datetime | None, str] = max(seen)
-    elif acc.password_changed:
-        best = (acc.password_changed, "password issued, never used")
-    elif acc.created:
-        best = (acc.created, "created, never used")
-    else:
-        best = (None, "")
     # creation, adoption and restore start the clocks again, also for a lock that followed
-    # (Hưng Yên's 6-month revoke after a restore counts from the restore)
+    # (Hưng Yên's 6-month revoke after a restore counts from the restore); a password reset
+    # does not: it is neither a login nor mail
     active = acc.active_since or (acc.state_since if acc.state is State.ACTIVE else None)
-    if active and (best[0] is None or active > best[0]):
-        best = (active, "made active by syncd")
-    return best
+    if active:
+        seen.append((active, "made active by syncd"))
+    if seen:
+        return max(seen)
+    if acc.password_changed:  # an entry syncd never stamped: its password's issue, then creation
+        return (acc.password_changed, "password issued, never used")
+    if acc.created:
+        return (acc.created, "created, never used")
+    return (None, "")
 
 
 def effective(lc: Lifecycle, available: Collection[str]) -> tuple[Lifecycle, str | None]:

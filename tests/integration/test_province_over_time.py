@@ -168,3 +168,28 @@ def test_an_operators_roster_is_the_latest_word_for_the_nightly_run(
     got = entries(admin, base_dn)
     assert got["cuonglv.skhcn"]["syncdState"] == [State.LOCKED.value]
     assert got["phucdv.skhcn"]["syncdState"] == [State.ACTIVE.value]
+
+
+def test_the_same_roster_sent_again_after_another_one_is_applied_again(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """Found by the simulation: a person transferred out of stc and back; stc's roster of the
+    return had the same bytes as one filed months before and was dropped as a duplicate."""
+    cfg = make_config(profile="caobang-2011")
+    inbox = cfg.paths.inbox
+    inbox.mkdir(parents=True, exist_ok=True)
+    watcher = InboxWatcher(cfg)
+    rows = ["E1,Đặng Hoàng Nam,skhcn,,,,,", "E2,Lê Văn Tám,skhcn,,,,,"]
+    assert watcher.process(write_roster(inbox / "a.csv", rows))[0] == "processed"
+    assert watcher.process(write_roster(inbox / "a-again.csv", rows))[0] == "duplicate"
+    # transferred to syt, then out of syt
+    assert watcher.process(write_roster(inbox / "b.csv", ["E1,Đặng Hoàng Nam,syt,,,,,"]))[0] == (
+        "processed"
+    )
+    gone = ["E1,Đặng Hoàng Nam,syt,,,,Chuyển công tác,"]
+    assert watcher.process(write_roster(inbox / "c.csv", gone))[0] == "processed"
+    assert entries(admin, base_dn)["namdh"]["syncdState"] == [State.REVOKED.value]
+    # back at skhcn: HR sends the very same file as the first one
+    assert watcher.process(write_roster(inbox / "d.csv", rows))[0] == "processed"
+    got = entries(admin, base_dn)["namdh"]
+    assert got["syncdState"] == [State.ACTIVE.value] and got["ou"] == ["skhcn"]
