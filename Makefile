@@ -37,15 +37,15 @@ test: deps lint
 	$(BIN)/pytest
 
 demo: deps
-	$(BIN)/python -m connectors.demo
+	$(BIN)/python -m devtools.demo
 
 bench: deps
 	$(BIN)/python bench/bench_uid.py
 	$(BIN)/python bench/bench_reconcile.py
 
 demo-stop: $(STAMP)
-	$(BIN)/python -m connectors.demo stop
+	$(BIN)/python -m devtools.demo stop
 
 clean:
-	-$(BIN)/python -m connectors.demo stop 2>/dev/null
+	-$(BIN)/python -m devtools.demo stop 2>/dev/null
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

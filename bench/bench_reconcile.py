@@ -21,9 +21,9 @@ from ldap3 import NONE, SUBTREE, Connection, Server
 from connectors import runner
 from connectors.daemon import configure_logging
 from connectors.directory.openldap import ATTRIBUTES
-from connectors.slapd_sandbox import Sandbox
 from connectors.store import write_private
-from syncd.samples import full_name
+from devtools.samples import full_name
+from devtools.slapd_sandbox import Sandbox
 
 ORGS = ["skhcn", "syt", "sgddt", "stc", "snv", "vpubnd", "tgg", "tpn", "tkh", "sxd"]
 

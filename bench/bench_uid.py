@@ -9,8 +9,8 @@ import sys
 import time
 
 from connectors.regulations import SCHEMES as BUILTIN
+from devtools.samples import names
 from syncd.naming import Status, UidPool, allocate, parse_name
-from syncd.samples import names
 
 ORGS = ["skhcn", "syt", "sgd", "stc", "tgg", "snv", "vpubnd", "ubndtp"]
 

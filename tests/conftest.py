@@ -13,8 +13,8 @@ from ldap3 import Connection
 
 from connectors.config import Config
 from connectors.runner import load_config
-from connectors.slapd_sandbox import Sandbox, find_slapd
 from connectors.store import write_private
+from devtools.slapd_sandbox import Sandbox, find_slapd
 
 _counter = itertools.count(1)
 

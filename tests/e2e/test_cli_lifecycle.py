@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ldap3 import NONE, Connection, Server
 
-from connectors.slapd_sandbox import Sandbox
+from devtools.slapd_sandbox import Sandbox
 from tests.conftest import MakeConfig
 from tests.e2e.test_cli_reconcile import syncd
 from tests.helpers import entries, write_roster

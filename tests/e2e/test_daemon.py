@@ -19,7 +19,7 @@ from ldap3 import Connection
 
 from connectors.config import ConfigError
 from connectors.runlock import RunLock
-from connectors.slapd_sandbox import Sandbox, free_port
+from devtools.slapd_sandbox import Sandbox, free_port
 from tests.conftest import MakeConfig
 from tests.helpers import HEADER, entries
 

@@ -31,8 +31,8 @@ from ldap3 import Connection
 from connectors import runner
 from connectors.directory.openldap import OpenLdapDirectory
 from connectors.secrets import bind_password
-from connectors.slapd_sandbox import Sandbox, find_slapd
 from connectors.store import verify_audit, write_private
+from devtools.slapd_sandbox import Sandbox, find_slapd
 from tests.conftest import ORGS_YAML
 from tests.helpers import HEADER
 

@@ -20,7 +20,7 @@ from ldap3 import BASE, MODIFY_REPLACE, NONE, Connection, Server
 
 from connectors.config import DirectoryConfig
 from connectors.directory import PROFILES, OpenedDirectory, profile
-from connectors.slapd_sandbox import LASTBIND_PRECISION, Sandbox
+from devtools.slapd_sandbox import LASTBIND_PRECISION, Sandbox
 from syncd.model import Account, Action, ActionKind, Field, Kind, State
 from syncd.ports import Directory, DirectoryError, ReadIncomplete, Scope
 

@@ -19,7 +19,7 @@ from connectors.config import Config, DirectoryConfig
 from connectors.directory import profile
 from connectors.directory.openldap import OpenLdapDirectory
 from connectors.directory.openldap_ou import OpenLdapOuDirectory
-from connectors.slapd_sandbox import Sandbox
+from devtools.slapd_sandbox import Sandbox
 from syncd.model import Action, ActionKind, Field, State
 from syncd.ports import DirectoryError, Scope
 from tests.conftest import MakeConfig

@@ -12,8 +12,8 @@ from ldap3 import Connection
 
 from connectors import runner
 from connectors.config import Config
-from connectors.slapd_sandbox import Sandbox
 from connectors.store import StateStore
+from devtools.slapd_sandbox import Sandbox
 from tests.conftest import MakeConfig
 from tests.helpers import entries, write_roster
 from tests.integration.test_crash_recovery import SYNCD, audit_of, slips_of

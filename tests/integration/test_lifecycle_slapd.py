@@ -11,7 +11,7 @@ from ldap3 import NONE, Connection, Server
 
 from connectors import runner
 from connectors.lifecycle_files import InputFileError
-from connectors.slapd_sandbox import Sandbox
+from devtools.slapd_sandbox import Sandbox
 from syncd.model import ActionKind
 from tests.conftest import MakeConfig
 from tests.helpers import entries, write_roster

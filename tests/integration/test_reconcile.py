@@ -11,7 +11,7 @@ import pytest
 from ldap3 import Connection
 
 from connectors import runner
-from connectors.slapd_sandbox import Sandbox
+from devtools.slapd_sandbox import Sandbox
 from syncd.model import ActionKind, DecisionKind
 from syncd.state import Resolution, Resolve
 from tests.conftest import MakeConfig

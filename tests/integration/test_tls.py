@@ -15,7 +15,7 @@ from cryptography.x509.oid import NameOID
 
 from connectors.config import DirectoryConfig
 from connectors.directory.openldap import OpenLdapDirectory
-from connectors.slapd_sandbox import Sandbox, find_slapd
+from devtools.slapd_sandbox import Sandbox, find_slapd
 from syncd.ports import DirectoryError, Scope
 
 

@@ -14,7 +14,7 @@ from aiosmtpd.controller import Controller
 from ldap3 import Connection, Server
 
 from connectors import runner
-from connectors.slapd_sandbox import free_port
+from devtools.slapd_sandbox import free_port
 from syncd.model import ActionKind
 from tests.conftest import MakeConfig
 from tests.helpers import write_roster

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.slapd_sandbox import Sandbox, find_slapd
+from devtools.slapd_sandbox import Sandbox, find_slapd
 
 FAKETIME_LIB = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 

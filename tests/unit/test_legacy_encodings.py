@@ -5,6 +5,7 @@ import subprocess
 
 import pytest
 
+from devtools.samples import names
 from syncd.naming.legacy import (
     Encoding,
     detect,
@@ -13,7 +14,6 @@ from syncd.naming.legacy import (
     unicode_to_vni,
     vni_to_unicode,
 )
-from syncd.samples import names
 
 NAMES = [*names(60, seed=7), "Hoàng Văn Phúc", "Nông Văn Đạt", "Trương Thị Thuỷ", "Ưng Hoà",
          "Đặng Ngọc Ánh", "Bùi Thị Ngọc Diệp", "Phùng Khắc Khoan", "Lã Thị Ưng"]  # fmt: skip

@@ -6,9 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.regulations import SCHEMES as BUILTIN
+from devtools.samples import FAMILY, GIVEN_FEMALE, GIVEN_MALE, MIDDLE_FEMALE, MIDDLE_MALE
 from syncd.naming import Status, UidPool, allocate
 from syncd.naming.allocate import RESERVED, check_local_part
-from syncd.samples import FAMILY, GIVEN_FEMALE, GIVEN_MALE, MIDDLE_FEMALE, MIDDLE_MALE
 
 WORDS = sorted(set(FAMILY + MIDDLE_MALE + MIDDLE_FEMALE + GIVEN_MALE + GIVEN_FEMALE))
 names = st.lists(st.sampled_from(WORDS), min_size=1, max_size=5).map(" ".join)

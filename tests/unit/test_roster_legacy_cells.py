@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from openpyxl import Workbook
 
 from connectors.roster import read_table
-from syncd import samples
+from devtools import samples
 from syncd.intake import read_roster
 from syncd.naming.legacy import unicode_to_tcvn3, unicode_to_vni
 from syncd.naming.syllable import is_syllable

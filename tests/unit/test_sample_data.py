@@ -4,7 +4,7 @@ from pathlib import Path
 
 from connectors.roster import read_table
 from connectors.runner import load_catalogue
-from connectors.sample_data import write_sample
+from devtools.sample_data import write_sample
 from syncd.intake import read_roster
 
 COMMITTED = Path(__file__).resolve().parents[2] / "config" / "examples" / "caobang"

@@ -19,8 +19,8 @@ from pathlib import Path
 import yaml
 from openpyxl import Workbook
 
+from devtools.samples import full_name
 from syncd.naming.legacy import unicode_to_tcvn3
-from syncd.samples import full_name
 
 DOMAIN = "caobang.gov.vn"
 SUFFIX = "dc=caobang,dc=gov,dc=vn"

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from ldap3 import NONE, Connection, Server
@@ -24,7 +25,8 @@ from ldap3.core.exceptions import LDAPException
 
 SCHEMA_DIR = Path("/etc/ldap/schema")
 MODULE_DIR = Path("/usr/lib/ldap")
-SYNCD_SCHEMA = Path(__file__).with_name("directory") / "syncd-schema.ldif"
+# the schema ships with the directory profiles (package data of connectors.directory)
+SYNCD_SCHEMA = Path(str(resources.files("connectors.directory") / "syncd-schema.ldif"))
 # lastbind rewrites authTimestamp only when it is older than this (as config/ldap/acl.ldif ships
 # for production, to spare a write per login). Kept at production's value on purpose: the
 # tests assert a login time to within it, and the first bind of an entry is always written.
@@ -318,7 +320,7 @@ def _run(cmd: list[str]) -> None:
 
 
 def main() -> None:
-    """``python -m connectors.slapd_sandbox --root DIR`` runs one in the foreground (docker/)."""
+    """``python -m devtools.slapd_sandbox --root DIR`` runs one in the foreground (docker/)."""
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__)

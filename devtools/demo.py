@@ -4,7 +4,7 @@ Starts (or reuses) a throwaway slapd whose data lives in ``.demo/`` of the check
 on loopback only; loads the Cao Bằng sample (catalogue, 9 HR rosters — one XLSX, one typed in
 TCVN3 — and the mailboxes that predate syncd); runs a real reconcile and prints the summary and
 an ``ldapsearch`` command to look at the result. Run it again: 0 changes.
-``python -m connectors.demo stop`` stops the slapd.
+``python -m devtools.demo stop`` stops the slapd.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from ldap3 import Connection
 
 from connectors import runner
 from connectors.daemon import configure_logging
-from connectors.sample_data import DOMAIN, SUFFIX, existing_ldif
-from connectors.slapd_sandbox import Sandbox
 from connectors.store import write_private
+from devtools.sample_data import DOMAIN, SUFFIX, existing_ldif
+from devtools.slapd_sandbox import Sandbox
 from syncd.report import counts_line, decisions_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -185,7 +185,7 @@ The rules and what they will do:    .venv/bin/syncd -c {cfg} rules
                                     .venv/bin/syncd -c {cfg} forecast --days 120
                                     .venv/bin/syncd -c {cfg} plan --now 2027-06-01
 Audit log:                          {config.paths.audit_log}
-Stop the demo slapd:                .venv/bin/python -m connectors.demo stop""")
+Stop the demo slapd:                .venv/bin/python -m devtools.demo stop""")
     return outcome.exit_code if outcome.exit_code != runner.EXIT_FAILED else 1
 
 
