@@ -7,7 +7,7 @@ import io
 import shlex
 import subprocess
 from collections import defaultdict
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from connectors.store import private_dir, write_private
@@ -70,6 +70,13 @@ def read_activity(path: Path) -> dict[str, dict[str, datetime]]:
                 f"{row['last_activity']!r}: not an ISO date-time"
             )
             continue
+        if when > datetime.now(UTC) + timedelta(days=1):
+            errors.append(
+                f"{path.name}: row {row_no}, column 'last_activity', value "
+                f"{row['last_activity']!r}: in the future (a wrong clock or a forged line "
+                "would keep the mailbox open for ever)"
+            )
+            continue
         if "@" not in address:
             errors.append(
                 f"{path.name}: row {row_no}, column 'address', value {address!r}: "
@@ -100,6 +107,12 @@ def read_exemptions(path: Path) -> dict[str, list[Exemption]]:
         start, until = dates.get("from"), dates.get("until")
         if not row["employee_number"] or until is None:
             errors.append(f"{path.name}: row {row_no}: employee_number and until are required")
+            continue
+        if start is not None and start > until:
+            errors.append(
+                f"{path.name}: row {row_no}, column 'until', value {row['until']!r}: ends "
+                f"before it starts ({start:%d/%m/%Y})"
+            )
             continue
         out[row["employee_number"]].append(
             Exemption(

@@ -49,7 +49,7 @@ from syncd.plan import PlanInput, make_plan
 from syncd.plan.lifecycle import Event, warnings_due
 from syncd.plan.lifecycle import effective as effective_clocks
 from syncd.plan.lifecycle import forecast as lifecycle_forecast
-from syncd.plan.states import MANUAL_LOCK, TransitionRefused, transition
+from syncd.plan.states import MANUAL_LOCK, TransitionRefused, manual_lock, transition
 from syncd.ports import ActivitySource, Directory, Mailer, Scope
 from syncd.regulation import Lifecycle
 from syncd.report import counts_line, decisions_text
@@ -394,6 +394,7 @@ def _learn(
         state.tombstones |= result.tombstones
     state.done_requests |= plan.requests_done
     state.done_requests -= plan.requests_withdrawn
+    state.tombstones |= plan.retired_names
     state.remember_exemptions(p for snap in snapshots for p in snap.people)
 
 
@@ -708,7 +709,10 @@ def operator_action(
         if not acc.managed:
             raise SyncdError(f"{uid} is marked unmanaged (syncdManaged: FALSE); not touched")
         try:
-            transition(acc.state, kind)
+            step = transition(acc.state, kind)
+            held = manual_lock(acc)
+            if kind is ActionKind.LOCK and held:
+                raise TransitionRefused(f"is already locked by an operator ({held})")
         except TransitionRefused as exc:
             raise TransitionRefused(f"{kind.value} refused: {acc.uid} {exc}") from exc
         who = dict(operator or {})
@@ -723,6 +727,8 @@ def operator_action(
             dn=acc.dn,
             employee_number=acc.employee_number,
             full_name=acc.cn,
+            # a security lock over a clock's lock keeps its date (the purge clock runs on)
+            since=acc.state_since if step.keeps_since and kind is ActionKind.LOCK else None,
         )
         outcome.plan = Plan(now=now, actions=(action,))
         # who ran it goes on the action's own audit record

@@ -246,7 +246,7 @@ def _execute(
     elif kind is ActionKind.LOCK:
         receives = profile.lifecycle.locked_receives_mail
         extra["delivery"] = f"{'kept' if receives.value else 'blocked'} ({receives.article})"
-        directory.set_state(dn, State.LOCKED, now, cite, delivery=receives.value)
+        directory.set_state(dn, State.LOCKED, action.since or now, cite, delivery=receives.value)
     elif kind is ActionKind.REVOKE:
         # revoking a locked account keeps the lock's date: the purge clock counts "locked
         # or revoked continuously" (syncd.plan.states)

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 
 from syncd.errors import SyncdError
-from syncd.model import Exemption, Person
+from syncd.model import Exemption, Person, Request
 from syncd.naming.legacy import Encoding
 from syncd.naming.legacy_cells import ColumnConversion, Verdict, convert_cells
 from syncd.naming.parse import parse_name
@@ -84,6 +84,10 @@ def _legacy_notes(
             "converted safely; left as it is"
         )
     return notes
+
+
+# requests that keep a mailbox in use: they make no sense for a person HR says is leaving
+KEEP_REQUESTS = frozenset({Request.CREATE, Request.RESET_PASSWORD, Request.RESTORE})
 
 
 def read_roster(
@@ -230,6 +234,12 @@ def read_roster(
         request = REQUEST_WORDS.get(fold_words(v.get("request", "")))
         if request is None:
             err("request", "unknown request (cấp mới, cấp lại mật khẩu, thu hồi, khôi phục)")
+        elif status is not None and status.leaves and request in KEEP_REQUESTS:
+            err(
+                "request",
+                f"contradicts the status {v.get('status')!r}: a person who leaves gets no "
+                "new mailbox, password or restore",
+            )
         if row_errors:
             errors += row_errors
             if org is not None:

@@ -247,6 +247,8 @@ class Plan:
     # the runner records both after an apply, never for a plan alone
     requests_done: frozenset[str] = frozenset()
     requests_withdrawn: frozenset[str] = frozenset()
+    # old addresses whose alias ends now: they belonged to someone, so never given again
+    retired_names: frozenset[str] = frozenset()
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}

@@ -13,7 +13,8 @@ from syncd.plan.states import carried, transition
 
 
 def clocks(ctx: Ctx) -> None:
-    touched = ctx.out.touched()
+    # an HR data update or an expired alias does not change the state: the clock still runs
+    touched = {a.uid for a in ctx.out.actions if a.kind is not ActionKind.UPDATE}
     lc, notice = effective(ctx.profile.lifecycle, ctx.inp.activity_available)
     if notice:
         ctx.out.notices.append(notice)

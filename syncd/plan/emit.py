@@ -89,6 +89,7 @@ class Emitter:
     requests_done: set[str] = field(default_factory=set)
     # requests done earlier that the roster no longer carries: a new one may come
     requests_withdrawn: set[str] = field(default_factory=set)
+    retired_names: set[str] = field(default_factory=set)
 
     def add(
         self, kind: ActionKind, uid: str, org: str | None, reason: str, article: str, **kw: object

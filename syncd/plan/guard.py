@@ -69,8 +69,8 @@ def hold(
             continue
         held_kinds.add(kind)
         lines.append(
-            f"held back: {name} of {len(hits)} accounts ({detail}), {over}; everything else "
-            f"was applied. Check the plan (syncd plan), then release it with "
+            f"held back: {name} of {len(hits)} accounts ({detail}), {over}; the rest of the "
+            f"run goes ahead. Check the plan (syncd plan), then release it with "
             f"syncd reconcile --allow-mass-change"
         )
     return (

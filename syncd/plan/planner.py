@@ -14,6 +14,7 @@ This module only orchestrates; each step has its home:
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import timedelta
 
 from syncd.model import Action, Exemption, Plan, emp_key
 from syncd.plan.clocks import clocks
@@ -26,6 +27,9 @@ from syncd.plan.people import all_people
 from syncd.plan.recovery import recovery
 
 
+LONG_ABSENCE_DAYS = 366  # an absence ending further ahead than this is pointed out
+
+
 def make_plan(inp: PlanInput) -> Plan:
     """The plan for ``inp``; pure and deterministic."""
     exemptions: dict[str, list[Exemption]] = defaultdict(list)
@@ -36,6 +40,14 @@ def make_plan(inp: PlanInput) -> Plan:
             if p.exemption is not None:
                 exemptions[emp_key(p.employee_number)].append(p.exemption)
     ctx = Ctx(inp, Index(inp), build_pool(inp), Emitter(inp.now), exemptions)
+    far = inp.now.date() + timedelta(days=LONG_ABSENCE_DAYS)
+    for items in exemptions.values():
+        for ex in items:
+            if ex.until > far:  # a typo, or a way to keep a mailbox open for ever
+                ctx.out.notices.append(
+                    f"{ex.source or ex.employee_number}: a notified absence ({ex.reason}) until "
+                    f"{ex.until:%d/%m/%Y} keeps the inactivity clocks stopped that long; check it"
+                )
 
     org_mailboxes(ctx)
     seen = all_people(ctx)
@@ -65,4 +77,5 @@ def make_plan(inp: PlanInput) -> Plan:
         held_actions=tuple(sorted(held, key=Action.sort_key)),
         requests_done=frozenset(out.requests_done),
         requests_withdrawn=frozenset(out.requests_withdrawn),
+        retired_names=frozenset(out.retired_names),
     )

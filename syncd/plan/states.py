@@ -39,6 +39,8 @@ TABLE: dict[tuple[State, ActionKind], Transition] = {
     (_A, ActionKind.PURGE): Transition(None),
     # a locked mailbox: restored on request, revoked by the clocks or HR, purged after years
     (_L, ActionKind.RESTORE): Transition(_A),
+    # an operator's security lock over a clock's lock: the reason changes, the date stays
+    (_L, ActionKind.LOCK): Transition(_L, keeps_since=True),
     (_L, ActionKind.REVOKE): Transition(_R, keeps_since=True),
     (_L, ActionKind.PURGE): Transition(None),
     # a revoked mailbox: only a restore (khôi phục, transfer in) or the purge
@@ -56,7 +58,6 @@ _WHY = {
         "is revoked: a lock would turn mail delivery back on and restart the purge clock; "
         "restore it first (khôi phục) if it must be used again"
     ),
-    (_L, ActionKind.LOCK): "is already locked",
     (_A, ActionKind.RESTORE): "is already active",
     (_R, ActionKind.REVOKE): "is already revoked",
     (_R, ActionKind.RESET_PASSWORD): "is revoked: restore it (khôi phục) to issue a password",

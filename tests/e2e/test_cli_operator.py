@@ -103,7 +103,7 @@ def test_restore_of_an_active_and_lock_of_a_locked_mailbox_are_refused(
     size = log.stat().st_size
     again = syncd(cfg, "lock", "hungdv.skhcn", "--reason", "malware")
     assert again.returncode == 2
-    assert "lock refused: hungdv.skhcn is already locked" in one_line(again.stderr)
+    assert "lock refused: hungdv.skhcn is already locked by an operator" in one_line(again.stderr)
     assert entries(admin, base_dn)["hungdv.skhcn"] == locked and log.stat().st_size == size
 
 

@@ -193,3 +193,23 @@ def test_the_same_roster_sent_again_after_another_one_is_applied_again(
     assert watcher.process(write_roster(inbox / "d.csv", rows))[0] == "processed"
     got = entries(admin, base_dn)["namdh"]
     assert got["syncdState"] == [State.ACTIVE.value] and got["ou"] == ["skhcn"]
+
+
+def test_a_security_lock_over_an_inactivity_lock_keeps_the_lock_date(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """Found by an attack: a compromised mailbox already locked for inactivity could not be
+    marked so, and a later restore request would lift what is really a security lock."""
+    cfg = make_config(extra="safety: {max_lock_share: 1}\n")
+    roster = write_roster(tmp_path / "a.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,"])
+    runner.run(cfg, rosters=[roster], now=REAL_NOW - timedelta(days=200))
+    runner.run(cfg, sweep=True, now=REAL_NOW - timedelta(days=100))
+    locked = entries(admin, base_dn)["hungdv.skhcn"]
+    assert locked["syncdState"] == [State.LOCKED.value]
+    marked = runner.operator_action(
+        cfg, "hungdv.skhcn", ActionKind.LOCK, "compromised", "caobang-2025 Đ8.2b"
+    )
+    assert marked.exit_code == 0
+    after = entries(admin, base_dn)["hungdv.skhcn"]
+    assert after["syncdStateSince"] == locked["syncdStateSince"]
+    assert after["syncdStateReason"][0].startswith("manual lock: compromised")

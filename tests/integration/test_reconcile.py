@@ -129,6 +129,13 @@ def test_transfer_renames_the_mailbox_and_keeps_the_old_address_as_alias(
     )
     assert later.exit_code == 0
     assert entries(admin, base_dn)["hungdv.syt"]["mail"] == ["hungdv.syt@test.gov.vn"]
+    # an address that was someone's is never given to another person, even after it expired
+    e = _run(
+        cfg,
+        write_roster(tmp_path / "e.csv", ["E3,Đào Văn Hưng,skhcn,,,,,"]),
+        now=datetime(2027, 12, 2, tzinfo=UTC),
+    )
+    assert [a.uid for a in e.plan.actions if a.kind is ActionKind.CREATE] == ["hungdv2.skhcn"]  # type: ignore[union-attr]
 
 
 def test_transfer_in_a_scheme_without_org_only_updates_ou(

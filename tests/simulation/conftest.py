@@ -11,16 +11,15 @@ step of a simulated day. ``FAKETIME_NO_CACHE=1`` makes every clock read look at 
 so the clock moves without restarting slapd. The clock stands still between two steps, which
 makes every server timestamp of the simulation deterministic.
 
-The sandbox inherits the environment of the test process when it starts slapd, so the variables
-are set around :meth:`Sandbox.start` only (and the database is first created without them,
-since slapadd crashes under libfaketime). A ``Sandbox(env=...)`` hook would make this cleaner.
+The variables reach slapd only (``Sandbox.start(env=...)``): slapadd, which creates the database
+first, crashes under libfaketime, and the test process and the ``syncd`` processes it starts keep
+the real clock (syncd's clock is the ``now`` it is given).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,33 +58,15 @@ class ServerClock:
         }
 
 
-@contextlib.contextmanager
-def _environment(extra: dict[str, str]) -> Iterator[None]:
-    old = {k: os.environ.get(k) for k in extra}
-    os.environ.update(extra)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 @dataclass
 class FakeTimeSandbox(Sandbox):
     """The project's sandbox, with slapd started under libfaketime following ``clock``."""
 
     clock: ServerClock | None = None
 
-    def start(self) -> FakeTimeSandbox:
+    def start(self, *, env: Mapping[str, str] | None = None) -> FakeTimeSandbox:
         assert self.clock is not None
-        if not (self.root / "slapd.d").exists():
-            super().start()  # slapadd the configuration and base entries without libfaketime
-            self.stop()
-        with _environment(self.clock.env):
-            super().start()
+        super().start(env={**self.clock.env, **(env or {})})
         return self
 
 

@@ -15,6 +15,15 @@ configuration, subtree, domain and catalogue, share one slapd whose clock the si
   with RFC 3062 password-modify as the person;
 - 23:00 the oracle (oracle.py) reads the directory as the admin and checks the invariants.
 
+kill -9 at chosen points: about one HR drop in ``Size.crash_every`` (seeded, deterministic) is
+applied by a ``syncd reconcile --roster <file in processing/> --now <simulated time>`` process
+with ``SYNCD_CRASH_AT=<point>:<n>`` (connectors/crashpoints.py), cycling through the five points
+and n = 1, 2, 3: the daemon died mid-file. It must die by SIGKILL, or finish normally when the
+run passed the point fewer than n times. Then, as after a restart, the inbox takes the file
+left in processing/ again (in-process, same simulated time), and that run recovers the dead
+run's journal. The oracle checks nothing between the kill and the recovery (both happen before
+23:00) and knows nothing of crashes.
+
 People are hired, leave (retired, resigned, deceased), come back (``khôi phục``), transfer
 between organisations (the two halves, source file "chuyển công tác" and destination file
 listing them, reach syncd in either order), forget passwords (``cấp lại mật khẩu``), announce
@@ -29,8 +38,15 @@ server's past.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import os
 import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -42,7 +58,8 @@ from typing import Any
 from ldap3 import NONE, Connection, Server
 from ldap3.utils.conv import escape_filter_chars
 
-from connectors import runner
+from connectors import crashpoints, runner
+from connectors.config import Config
 from connectors.inbox import InboxWatcher
 from connectors.snapshots import SnapshotRegistry
 from connectors.store import StateStore, write_private
@@ -108,6 +125,20 @@ HABITS: dict[str, tuple[float, tuple[int, int], tuple[int, int] | None]] = {
     "lapsing": (0.15, (60, 260), (0, 45)),
     "never": (0.1, (0, 0), None),
 }
+# kill -9 at chosen points (connectors/crashpoints.py): the crashes cycle through the points,
+# and through the n-th pass of each (1, 2, 3)
+CRASH_POINTS = (
+    "journal started",
+    "directory call",
+    "slip written",
+    "audit written",
+    "journal finished",
+)
+SYNCD = [sys.executable, "-m", "connectors.cli"]
+REPO = Path(__file__).resolve().parents[2]
+# the warnings of a run that took over dead runs' journals (connectors/runner.py)
+DIED = re.compile(r"(\d+) earlier run\(s\) died with (\d+) action\(s\) unfinished")
+OWED = "new one-time passwords owed"
 
 
 @dataclass
@@ -117,6 +148,9 @@ class Size:
     full_every: int = 7  # days between full reconciles (the daemon: every night)
     sweep_every: int = 1  # days between lifecycle sweeps (the daemon: every night)
     seed: int = 20270104
+    # about one HR drop in this many (0: none) is applied by a ``syncd reconcile`` process that
+    # kills itself at a crash point; the inbox then takes the file again, as after a restart
+    crash_every: int = 40
 
 
 @dataclass
@@ -159,10 +193,29 @@ class Figures:
     drops: Counter[str] = field(default_factory=Counter)  # processed / rejected / duplicate
     refusals: Counter[str] = field(default_factory=Counter)
     overrides: int = 0
-    crashes: int = 0
+    crashes: Counter[str] = field(default_factory=Counter)  # "point:n" → runs killed there
+    survived: Counter[str] = field(default_factory=Counter)  # fewer than n passes: finished
+    crash_log: list[str] = field(default_factory=list)  # day, profile, file, point, outcome
+    recoveries: int = 0  # runs that found dead runs' journals
+    unfinished: int = 0  # actions those journals left unfinished
+    owed: set[tuple[str, str]] = field(default_factory=set)  # (profile, uid): a password re-issued
     slips: int = 0
     errors: list[str] = field(default_factory=list)  # exceptions from syncd, kept going
     seconds: float = 0.0
+
+
+def audit_lines(config: Config) -> list[str]:
+    """Every record of the profile's audit log, rotated months first."""
+    log = config.paths.audit_log
+    files = [*sorted(log.parent.glob(f"{log.stem}*{log.suffix}.????-??")), log]
+    return [x for f in files if f.exists() for x in f.read_text("utf-8").splitlines() if x.strip()]
+
+
+def slip_lines(config: Config) -> int:
+    """Slip lines on disk (credential CSVs of every run, headers not counted)."""
+    outbox = config.paths.outbox
+    files = sorted(outbox.glob("*/*.csv")) if outbox.is_dir() else []
+    return sum(max(0, len(f.read_text("utf-8-sig").splitlines()) - 1) for f in files)
 
 
 def held(outcome: runner.RunOutcome | None) -> bool:
@@ -191,6 +244,10 @@ class Province:
         self.seq = 0
         self.mail_log: dict[str, dict[str, datetime]] = defaultdict(dict)
         self.start = self.clock.now.replace(hour=0, minute=0, second=0, microsecond=0)
+        # the crash schedule has a generator of its own: it draws nothing from the day's life
+        self.crash_rng = random.Random(size.seed + 1)
+        self.crash_seq = 0
+        self.drops_to_crash = self._crash_gap()
         for profile in CATALOGUES:
             self._setup(profile)
         self.oracle = Oracle(
@@ -306,6 +363,14 @@ orgs: orgs.yaml
         self.oracle.run_saw(
             profile, {p.employee_number for s in outcome.snapshots for p in s.people}
         )
+        for warning in outcome.warnings:  # what a run tells about the dead runs it took over
+            died = DIED.match(warning)
+            if died:
+                self.figures.recoveries += 1
+                self.figures.unfinished += int(died[2])
+            if warning.startswith(OWED):
+                uids = warning.split(" for ", 1)[1].split(", ")
+                self.figures.owed |= {(profile, u.strip()) for u in uids}
 
     def _guard(self, label: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -318,9 +383,6 @@ orgs: orgs.yaml
         """The daemon's nightly jobs (connectors/daemon.py reconcile_job), with ``now``."""
         config = self.configs[profile]
         latest = {} if sweep else SnapshotRegistry(config.paths.state).latest()
-        # CRASH POINT (to plug in): the deterministic kill -9 hook being built elsewhere goes
-        # here — run this in a child process with the crash-point variable set, count
-        # self.figures.crashes, then let the next run recover. No fake crash meanwhile.
         before = self.unanswered(profile) if sweep else set()
         for release in (False, True):
             outcome = self._guard(
@@ -400,6 +462,10 @@ orgs: orgs.yaml
         config.paths.inbox.mkdir(parents=True, exist_ok=True)
         write_roster(path, rows, header=ROSTER_HEADER)
         self.oracle.hr_file(profile, org, oracle_rows, day, when)
+        if self._crash_due(profile, path):
+            # CRASH POINT: the daemon took the file and died at a crash point (kill -9); after
+            # the restart the inbox takes it again from processing/ and recovers the dead run
+            path = self.crash(profile, path, when)
         result = self._guard(
             f"{profile} drop {path.name}",
             self.watchers[profile].process,
@@ -429,6 +495,78 @@ orgs: orgs.yaml
                 )
                 self._after_run(profile, outcome, "release")
                 self.collect_slips(profile, later)
+
+    # -- kill -9 at chosen points --------------------------------------------------------------
+
+    def _crash_gap(self) -> int:
+        every = self.size.crash_every
+        return self.crash_rng.randint(max(1, every // 2), every + every // 2) if every else 0
+
+    def _crash_due(self, profile: str, path: Path) -> bool:
+        """Whether this drop's run is the next to be killed: one drop in about ``crash_every``,
+        the first after the countdown that the daemon would apply (a copy of the roster filed
+        last is filed as a duplicate without a run: the crash moves on to the next drop)."""
+        if not self.size.crash_every:
+            return False
+        self.drops_to_crash -= 1
+        if self.drops_to_crash > 0:
+            return False
+        watcher = self.watchers[profile]
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if watcher._duplicate(watcher._hashes(), digest):
+            return False
+        self.drops_to_crash = self._crash_gap()
+        return True
+
+    def crash(self, profile: str, path: Path, when: datetime) -> Path:
+        """The daemon takes ``path`` (into processing/, as ``InboxWatcher.process`` does) and
+        its run is a ``syncd reconcile`` process with ``SYNCD_CRASH_AT`` set, at the simulated
+        ``when`` (slapd's clock stands there too). Returns the file left in processing/."""
+        config = self.configs[profile]
+        watcher = self.watchers[profile]
+        point = CRASH_POINTS[self.crash_seq % len(CRASH_POINTS)]
+        n = 1 + (self.crash_seq // len(CRASH_POINTS)) % 3
+        self.crash_seq += 1
+        spec = f"{point}:{n}"
+        watcher.processing.mkdir(parents=True, exist_ok=True)
+        taken = watcher.processing / path.name
+        shutil.move(str(path), taken)
+        assert self.clock.now == when, (self.clock.now, when)
+        audit_before, slips_before = len(audit_lines(config)), slip_lines(config)
+        env = {k: v for k, v in os.environ.items() if k != crashpoints.ENV}
+        env[crashpoints.ENV] = spec
+        cmd = [*SYNCD, "-c", str(config.source), "reconcile", "--roster", str(taken)]
+        proc = subprocess.run(
+            [*cmd, "--now", when.isoformat()],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+        err = proc.stderr.decode(errors="replace")[-3000:]
+        label = f"{self.today} {profile} {path.name} {spec}"
+        if proc.returncode == -signal.SIGKILL:
+            self.figures.crashes[spec] += 1
+            self.figures.crash_log.append(f"{label}: killed")
+            return taken
+        # it finished: only when the run passed the point fewer than n times
+        records = [json.loads(x) for x in audit_lines(config)[audit_before:]]
+        changes = [r for r in records if r.get("result") in ("ok", "failed")]
+        passes = {
+            "journal started": 1 if changes else 0,  # a journal per apply, one apply per run
+            "directory call": sum(r.get("result") == "ok" for r in changes),  # at least
+            "slip written": slip_lines(config) - slips_before,
+            "audit written": len(records),
+            "journal finished": 1 if changes else 0,
+        }[point]
+        assert 0 <= proc.returncode <= runner.EXIT_REFUSED, (
+            f"{label}: syncd exited with {proc.returncode}, neither killed nor finished:\n{err}"
+        )
+        assert passes < n, f"{label}: {passes} pass(es) of {point!r} and not killed:\n{err}"
+        self.figures.survived[spec] += 1
+        self.figures.crash_log.append(f"{label}: finished (exit {proc.returncode})")
+        return taken
 
     # -- slips: how a person gets a one-time password ----------------------------------------
 
@@ -751,6 +889,16 @@ orgs: orgs.yaml
         self.figures.seconds = time.monotonic() - t0
         return self.figures
 
+    def interrupted_records(self) -> Counter[str]:
+        """Audit records that recovering runs wrote for dead runs' actions: action → found."""
+        out: Counter[str] = Counter()
+        for config in self.configs.values():
+            for line in audit_lines(config):
+                r = json.loads(line)
+                if r.get("result") == "interrupted":
+                    out[f"{r.get('action')} (found {r.get('found')})"] += 1
+        return out
+
     def report(self) -> str:
         f, o = self.figures, self.oracle
         lines = [
@@ -768,7 +916,12 @@ orgs: orgs.yaml
             f"password changes; slips: {f.slips}; resets asked {f.resets}; restore requests "
             f"{f.restore_requests}; security locks {f.manual_locks}; operator restores "
             f"{f.operator_restores}; decisions answered {f.decisions_answered}",
-            f"crashes: {f.crashes} (kill -9 hook not plugged in yet)",
+            f"kill -9 of syncd at crash points: {sum(f.crashes.values())} killed "
+            f"{dict(sorted(f.crashes.items()))}; {sum(f.survived.values())} finished, the "
+            f"run passing the point fewer than n times {dict(sorted(f.survived.items()))}; "
+            f"recoveries {f.recoveries} ({f.unfinished} unfinished actions taken over); "
+            f"one-time passwords owed after a crash, re-issued: {len(f.owed)}; audit records "
+            f"written by a recovery: {dict(self.interrupted_records())}",
             f"refusals / held: {dict(f.refusals)}",
             f"oracle checks: {o.checks}; violations (incidents, violation-days) by invariant:",
         ]

@@ -15,7 +15,7 @@ from ldap3 import MODIFY_ADD, MODIFY_REPLACE
 
 from tests.simulation.conftest import FakeTimeSandbox
 from tests.simulation.oracle import gt, one
-from tests.simulation.province import Province, Size
+from tests.simulation.province import CRASH_POINTS, Province, Size
 
 pytestmark = pytest.mark.slapd
 
@@ -65,20 +65,26 @@ def test_a_province_over_three_years(tmp_path: Path, sim_slapd: FakeTimeSandbox)
     province = simulate(tmp_path, sim_slapd, Size(people=24, years=3, sweep_every=2, full_every=7))
     assert province.figures.days == 3 * 365
     assert province.figures.logins > 0 and province.oracle.checks == province.figures.days
+    assert sum(province.figures.crashes.values()) >= 10  # kill -9 at each crash point
+    assert set(CRASH_POINTS) <= {k.rsplit(":", 1)[0] for k in province.figures.crashes}
     assert_no_violations(province)
 
 
 @pytest.mark.long
-def test_a_bigger_province_over_six_years(tmp_path: Path, sim_slapd: FakeTimeSandbox) -> None:
+def test_a_bigger_province_over_five_years(tmp_path: Path, sim_slapd: FakeTimeSandbox) -> None:
     province = simulate(
-        tmp_path, sim_slapd, Size(people=60, years=5, sweep_every=1, full_every=7, seed=7)
+        tmp_path,
+        sim_slapd,
+        Size(people=60, years=5, sweep_every=1, full_every=7, seed=7, crash_every=15),
     )
+    assert province.figures.days == 5 * 365
+    assert sum(province.figures.crashes.values()) > 0
     assert_no_violations(province)
 
 
 def test_the_oracle_catches_what_nobody_audited(tmp_path: Path, sim_slapd: FakeTimeSandbox) -> None:
     """The oracle can fail: changes made behind syncd's back, as the admin, are reported."""
-    province = Province(tmp_path / "province", sim_slapd, Size(people=6, years=1))
+    province = Province(tmp_path / "province", sim_slapd, Size(people=6, years=1, crash_every=0))
     province.size.years = 0
     province.run()  # nothing simulated: just set up
     for n in range(25):  # the first rosters arrive within three weeks

@@ -284,3 +284,10 @@ def test_employee_numbers_compare_without_case() -> None:
     held = acc("binhtt.skhcn", "Trần Thị Bình", emp="A-002")
     p = plan([person("a-002", "Trần Thị Bình")], [held])
     assert p.actions == ()
+
+
+def test_an_absence_ending_years_ahead_is_pointed_out() -> None:
+    quiet = acc("hungdv.skhcn", "Đàm Văn Hùng", emp="E1")
+    leave = Exemption("E1", "đi học", date(2026, 1, 1), date(2099, 1, 1), "r.csv:2")
+    p = plan([person("E1", "Đàm Văn Hùng", exemption=leave)], [quiet])
+    assert any("until 01/01/2099" in n and "check it" in n for n in p.notices)

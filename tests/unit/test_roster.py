@@ -188,3 +188,15 @@ def test_tcvn3_u_horn_survives_although_it_is_a_soft_hyphen_in_latin_1() -> None
     rows = [[f"E{i}", e, "skhcn"] for i, e in enumerate(encoded)]
     snap = read_roster(_table(["Mã cán bộ", "Họ và tên", "Đơn vị"], rows), CAT)
     assert [p.full_name for p in snap.people] == names
+
+
+def test_a_leaver_with_a_request_that_keeps_the_mailbox_is_a_row_error() -> None:
+    """Found by an attack: 'Nghỉ việc' + 'Khôi phục' in one row passed silently as a revoke."""
+    table = Table(
+        "hr.csv",
+        ["Mã cán bộ", "Họ và tên", "Mã đơn vị", "Trạng thái", "Đề nghị"],
+        [(2, ["E1", "Đàm Văn Hùng", "skhcn", "Nghỉ việc", "Khôi phục"])],
+    )
+    snap = read_roster(table, CAT)
+    assert snap.rejected
+    assert "contradicts the status 'Nghỉ việc'" in str(snap.errors[0])
