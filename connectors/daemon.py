@@ -93,7 +93,13 @@ class Daemon:
     # -- jobs ---------------------------------------------------------------------------------
 
     def _guarded(self, name: str, fn: Any) -> None:
-        if self.stop.is_set() or time.monotonic() < self.retry_at:
+        if self.stop.is_set():
+            return
+        wait = self.retry_at - time.monotonic()
+        if wait > 0:
+            # the directory failed: every job needs it, so each waits out the back-off; say
+            # which job was skipped and when the next try is
+            log.info("skipped: directory back-off", job=name, retry_in=round(wait, 1))
             return
         structlog.contextvars.bind_contextvars(job=name)
         try:
