@@ -26,32 +26,13 @@ from syncd.naming import Status, allocate
 from syncd.naming.allocate import check_local_part
 from syncd.naming.text import fold_words, name_key
 from syncd.plan.context import Ctx
+from syncd.plan.departures import leaves
 from syncd.plan.emit import decision_id, drift, person_attrs
 from syncd.plan.match import adopt, link
-from syncd.plan.states import carried, manual_lock, transition
+from syncd.plan.requests import done_keys, request_key
+from syncd.plan.states import manual_lock
 from syncd.plan.transfer import move
 from syncd.state import Resolve
-
-STATUS_VI = {
-    HrStatus.RETIRED: "nghỉ hưu",
-    HrStatus.RESIGNED: "nghỉ việc",
-    HrStatus.TRANSFERRED_OUT: "chuyển công tác",
-    HrStatus.DECEASED: "từ trần",
-}
-
-
-def request_key(p: Person) -> str:
-    """The identity of a roster request: one person, one kind of request."""
-    return f"{emp_key(p.employee_number)}|{p.request.value}"
-
-
-def done_keys(done: set[str]) -> set[str]:
-    """Requests done, as ``employee|request`` (older state files appended the file's hash)."""
-    keys = set()
-    for d in done:
-        emp, _, rest = d.partition("|")
-        keys.add(f"{emp_key(emp)}|{rest.split('|')[0]}")
-    return keys
 
 
 def choose(ctx: Ctx) -> tuple[list[Person], set[str]]:
@@ -194,59 +175,6 @@ def create(ctx: Ctx, p: Person, uid: str, detail: str) -> None:
         full_name=p.full_name,
         attrs=attrs,
         request_key=request_key(p) if p.request is Request.CREATE else None,
-    )
-
-
-def leaves(ctx: Ctx, p: Person, acc: Account, done: bool) -> None:
-    """HR says the person left, or the organisation asks for revocation (thu hồi)."""
-    prof = ctx.profile
-    out = ctx.out
-    if acc.org != p.org:
-        if acc.state is not State.REVOKED:
-            out.notices.append(
-                f"{p.source}: {p.full_name} is listed as leaving "
-                f"{p.org} but the mailbox {acc.uid} is now in {acc.org}; not revoked"
-            )
-        return
-    asked = p.request is Request.REVOKE
-    if asked and done:
-        return  # carried out before; an operator may have restored it since
-    if asked:
-        why, art = "organisation requests revocation (thu hồi)", prof.request_article
-    else:
-        why, art = f"HR status {STATUS_VI[p.status]} ({p.status.value})", prof.hr_article
-    delete = prof.lifecycle.delete_on_leave
-    if delete.value:
-        # a cancelled account is archived, deleted and cannot be restored (tuyenquang Đ7.2)
-        out.add(
-            ActionKind.PURGE,
-            acc.uid,
-            acc.org,
-            f"{why}; {p.source}; a cancelled account is deleted (archived first)",
-            f"{art}; {delete.article}",
-            dn=acc.dn,
-            employee_number=p.employee_number,
-            full_name=p.full_name,
-            request_key=request_key(p) if asked else None,
-            rule="delete-on-leave",
-        )
-        return
-    if acc.state is State.REVOKED:
-        if asked:
-            out.requests_done.add(request_key(p))
-        return
-    step = transition(acc.state, ActionKind.REVOKE)
-    out.add(
-        ActionKind.REVOKE,
-        acc.uid,
-        acc.org,
-        f"{why}; {p.source}{carried(acc)}",
-        art,
-        dn=acc.dn,
-        employee_number=p.employee_number,
-        full_name=p.full_name,
-        request_key=request_key(p) if asked else None,
-        since=acc.state_since if step.keeps_since else None,
     )
 
 

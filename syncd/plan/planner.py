@@ -26,7 +26,6 @@ from syncd.plan.match import absent
 from syncd.plan.people import all_people
 from syncd.plan.recovery import recovery
 
-
 LONG_ABSENCE_DAYS = 366  # an absence ending further ahead than this is pointed out
 
 
