@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -61,6 +62,7 @@ class Sandbox:
     listen_host: str = "127.0.0.1"  # a container sets 0.0.0.0; tests and the demo never do
     tls: tuple[Path, Path, Path] | None = None  # (CA certificate, server certificate, key)
     tls_port: int = field(default_factory=free_port)
+    env: Mapping[str, str] | None = None  # added to slapd's environment (not slapadd's)
 
     @property
     def url(self) -> str:
@@ -219,7 +221,8 @@ pwdAllowUserChange: TRUE
 pwdInHistory: 0
 """
 
-    def start(self) -> Sandbox:
+    def start(self, *, env: Mapping[str, str] | None = None) -> Sandbox:
+        """Start slapd; ``env`` (else the sandbox's ``env``) is added to its environment."""
         slapd = find_slapd()
         if slapd is None:
             raise RuntimeError("slapd is not installed (Debian: apt-get install slapd ldap-utils)")
@@ -252,6 +255,7 @@ pwdInHistory: 0
                 ]
             )
         log = (self.root / "slapd.log").open("ab")
+        extra = self.env if env is None else env
         listen = f"ldap://{self.listen_host}:{self.port}/"
         if self.tls is not None:
             listen += f" ldaps://{self.listen_host}:{self.tls_port}/"
@@ -260,6 +264,7 @@ pwdInHistory: 0
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env={**os.environ, **extra} if extra else None,
         )
         self._wait_ready()
         return self
