@@ -21,6 +21,7 @@ from ldap3 import NONE, SUBTREE, Connection, Server
 from connectors import runner
 from connectors.daemon import configure_logging
 from connectors.directory.openldap import ATTRIBUTES
+from connectors.loading import load_config
 from connectors.store import write_private
 from devtools.samples import full_name
 from devtools.slapd_sandbox import Sandbox
@@ -56,7 +57,7 @@ orgs: orgs.yaml
 """,
             encoding="utf-8",
         )
-        cfg = runner.load_config(root / "syncd.yaml")
+        cfg = load_config(root / "syncd.yaml")
         t0 = time.perf_counter()
         first = runner.run(cfg, rosters=[roster])
         t_first = time.perf_counter() - t0

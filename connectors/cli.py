@@ -30,9 +30,10 @@ import click
 
 from connectors import runner
 from connectors.config import Config, ConfigError
+from connectors.loading import inbox_files, load_catalogue, load_config
+from connectors.outcome import EXIT_BAD_INPUT, EXIT_FAILED, report_text, summary_dict
 from connectors.regulations import SCHEMES, get_scheme
 from connectors.runlock import LockBusy, RunLock
-from connectors.runner import EXIT_BAD_INPUT, EXIT_FAILED
 from connectors.store import AuditLog, StateStore, new_run_id, write_private
 from syncd.errors import SyncdError
 from syncd.model import Action, ActionKind, DecisionKind, Plan
@@ -180,7 +181,7 @@ def main(ctx: click.Context, config_path: Path) -> None:
 
 def _config(ctx: click.Context) -> Config:
     path: Path = ctx.find_root().obj  # the -c option of the top-level group
-    cfg = runner.load_config(path)  # errors: SyncdGroup.invoke
+    cfg = load_config(path)  # errors: SyncdGroup.invoke
     ctx.meta["syncd.config"] = cfg  # where an internal error's traceback goes
     return cfg
 
@@ -205,7 +206,7 @@ def config_group() -> None:
 def config_validate(ctx: click.Context) -> None:
     """Validate syncd.yaml (schema, then cross-field checks) and the organisation catalogue."""
     cfg = _config(ctx)
-    catalogue = runner.load_catalogue(cfg.orgs)
+    catalogue = load_catalogue(cfg.orgs)
     warnings: list[str] = []
     from connectors.secrets import bind_password
 
@@ -284,7 +285,7 @@ def _do_run(
     if as_json:
         data = {
             "plan": plan_dict(outcome.plan) if outcome.plan else None,
-            **runner.summary_dict(outcome),
+            **summary_dict(outcome),
         }
         click.echo(json.dumps(data, ensure_ascii=False, indent=1))
     else:
@@ -292,7 +293,7 @@ def _do_run(
         if outcome.plan is not None and (dry_run or outcome.plan.refused or outcome.plan.held):
             click.echo(plan_table(outcome.plan, limit=None if dry_run else 40))
             click.echo("")
-        click.echo(runner.report_text(outcome, list(rosters) or runner.inbox_files(cfg)), nl=False)
+        click.echo(report_text(outcome, list(rosters) or inbox_files(cfg)), nl=False)
     sys.exit(outcome.exit_code)
 
 
@@ -427,7 +428,7 @@ def _operator(ctx: click.Context, uid: str, kind: ActionKind, reason: str, artic
     outcome = runner.operator_action(
         cfg, uid, kind, f"{reason}; by {operator_label(who)}", article, operator=who
     )
-    click.echo(runner.report_text(outcome, []), nl=False)
+    click.echo(report_text(outcome, []), nl=False)
     sys.exit(outcome.exit_code)
 
 
@@ -576,7 +577,7 @@ def _check_chosen_uid(cfg: Config, uid: str, org: str | None, tombstones: set[st
     problem = check_local_part(uid)
     if problem:
         raise BadInput(f"--uid {uid}: {problem}")
-    catalogue = runner.load_catalogue(cfg.orgs)
+    catalogue = load_catalogue(cfg.orgs)
     if uid in RESERVED or uid in catalogue.mailboxes:
         raise BadInput(f"--uid {uid}: reserved (a role or an organisation mailbox)")
     if uid in tombstones:

@@ -31,7 +31,9 @@ from apscheduler.triggers.cron import CronTrigger
 from connectors import runner
 from connectors.config import Config, ConfigError
 from connectors.inbox import InboxWatcher
+from connectors.loading import load_config
 from connectors.metrics import Metrics, parse_listen
+from connectors.outcome import RunOutcome
 from connectors.runlock import LockBusy
 from connectors.sdnotify import notify, watchdog_interval
 from connectors.snapshots import SnapshotRegistry
@@ -78,7 +80,7 @@ class Daemon:
         self.metrics = Metrics()
 
     def _load(self) -> Config:
-        config = runner.load_config(self.config_path)
+        config = load_config(self.config_path)
         if config.daemon.metrics:
             parse_listen(config.daemon.metrics)
         for cron in (config.daemon.reconcile_cron, config.daemon.sweep_cron):
@@ -134,7 +136,7 @@ class Daemon:
         log.warning("degraded: directory unreachable", error=str(exc), retry_in=self.backoff)
         notify(f"STATUS=degraded: directory unreachable, retry in {self.backoff:.0f} s")
 
-    def _record(self, kind: str, outcome: runner.RunOutcome | None) -> None:
+    def _record(self, kind: str, outcome: RunOutcome | None) -> None:
         if outcome is None:
             return
         counts = outcome.plan.counts() if outcome.plan else {}

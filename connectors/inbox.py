@@ -21,6 +21,7 @@ import structlog
 
 from connectors import runner
 from connectors.config import Config
+from connectors.outcome import RunOutcome, report_text
 from connectors.snapshots import SnapshotRegistry
 from connectors.store import make_dirs, write_private
 from syncd.inbox import Seen, is_candidate, ready
@@ -35,7 +36,7 @@ class InboxResult:
     rejected: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     retry: list[str] = field(default_factory=list)
-    last: runner.RunOutcome | None = None
+    last: RunOutcome | None = None
 
 
 class InboxWatcher:
@@ -109,7 +110,7 @@ class InboxWatcher:
         word again and are applied (requests are carried out once whatever happens)."""
         return digest in hashes and hashes.get(self.LAST) == digest
 
-    def process(self, path: Path, **run_kwargs: Any) -> tuple[str, runner.RunOutcome | None]:
+    def process(self, path: Path, **run_kwargs: Any) -> tuple[str, RunOutcome | None]:
         """Reconcile one file; returns where it went: processed, rejected, duplicate, retry."""
         marker = path.with_name(path.name + ".done")
         now = datetime.now(UTC)
@@ -148,7 +149,7 @@ class InboxWatcher:
         if outcome.result is not None and outcome.result.stopped:
             log.info("stopped mid-file; it stays in processing/ and is retried", file=path.name)
             return "retry", outcome
-        report = runner.report_text(outcome, [path])
+        report = report_text(outcome, [path])
         refused = outcome.plan is not None and outcome.plan.refused
         if (outcome.rejected and not outcome.applied) or refused:
             if refused:

@@ -7,172 +7,51 @@ the audit log, the credential slips and the run report, and saves local state.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import smtplib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
-import yaml
 
-from connectors.config import Config, parse_config
+from connectors.config import Config
 from connectors.directory import OpenedDirectory
 from connectors.directory import open_directory as open_profile
-from connectors.journal import Journal, pay_audit_debts, pay_password_debts, take_over
-from connectors.journal import with_crash_points as journal_crash_points
-from connectors.lifecycle_files import CsvActivitySource, FileArchive, read_exemptions
-from connectors.mailer import SmtpMailer
-from connectors.roster import read_table
+from connectors.durable import apply_durably
+from connectors.journal import pay_audit_debts, take_over
+from connectors.lifecycle_files import FileArchive
+from connectors.loading import (
+    LifecycleInputs,
+    all_exemptions,
+    inbox_files,
+    lifecycle_inputs,
+    load_catalogue,
+    read_snapshots,
+)
+from connectors.lock_warnings import send_warnings
+from connectors.outcome import RunOutcome, report_text
 from connectors.runlock import RunLock
 from connectors.secrets import bind_password
 from connectors.snapshots import SnapshotRegistry
 from connectors.store import (
-    AuditLog,
     Debts,
-    SlipWriter,
     StateStore,
     new_run_id,
     write_private,
 )
-from syncd.applier import RunResult, apply_plan
+from syncd.applier import RunResult
 from syncd.errors import SyncdError
-from syncd.intake import read_roster
-from syncd.model import Account, Action, ActionKind, Exemption, Plan, emp_key
-from syncd.notices import lock_warning
-from syncd.orgs import Catalogue, CatalogueError, parse_catalogue
+from syncd.model import Account, Action, ActionKind, Plan
+from syncd.orgs import Catalogue
 from syncd.plan import PlanInput, make_plan
-from syncd.plan.lifecycle import Event, warnings_due
-from syncd.plan.lifecycle import effective as effective_clocks
+from syncd.plan.lifecycle import Event
 from syncd.plan.lifecycle import forecast as lifecycle_forecast
 from syncd.plan.states import MANUAL_LOCK, TransitionRefused, manual_lock, transition
-from syncd.ports import ActivitySource, Directory, Mailer, Scope
-from syncd.regulation import Lifecycle
-from syncd.report import counts_line, decisions_text
-from syncd.roster import RosterError, Snapshot
+from syncd.ports import Directory, Mailer, Scope
+from syncd.roster import Snapshot
 from syncd.state import LocalState
-
-ROSTER_SUFFIXES = {".csv", ".txt", ".xlsx", ".xlsm", ".tsv"}
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 1, 2, 3
-
-
-def load_config(path: Path) -> Config:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SyncdError(f"{path}: cannot read the configuration: {exc.strerror}") from exc
-    return parse_config(text, path)
-
-
-def load_catalogue(path: Path) -> Catalogue:
-    """The organisation catalogue from YAML (a list, or ``orgs:`` list) or CSV."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise CatalogueError([f"{path}: cannot read: {exc.strerror}"]) from exc
-    if path.suffix.lower() == ".csv":
-        rows = list(csv.DictReader(io.StringIO(text)))
-        return parse_catalogue((f"{path.name}:{i}", r) for i, r in enumerate(rows, start=2))
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise CatalogueError([f"{path}: not valid YAML: {exc}"]) from exc
-    if isinstance(data, dict):
-        data = data.get("orgs")
-    if not isinstance(data, list):
-        raise CatalogueError([f"{path}: expected a list of organisations (or orgs: [...])"])
-    entries = []
-    for i, item in enumerate(data, start=1):
-        if not isinstance(item, dict):
-            raise CatalogueError([f"{path.name}: entry {i}: must be a mapping"])
-        entries.append((f"{path.name}: entry {i} ({item.get('code', '?')})", item))
-    return parse_catalogue(entries)
-
-
-@dataclass
-class Rejected:
-    source: str
-    errors: list[str]
-
-
-@dataclass
-class RunOutcome:
-    run_id: str
-    plan: Plan | None = None
-    result: RunResult | None = None
-    rejected: list[Rejected] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    slip_files: list[Path] = field(default_factory=list)
-    report_path: Path | None = None
-    applied: bool = False
-    warned: int = 0  # lock warnings mailed this run
-    accounts_by_state: dict[str, int] = field(default_factory=dict)  # managed persons read
-    snapshots: list[Snapshot] = field(default_factory=list)
-
-    @property
-    def exit_code(self) -> int:
-        """README "Exit codes"; when several apply, the first of: 3 a safety limit refused the
-        run or held a stage back (the rest applied), 1 actions failed, 2 input rejected."""
-        if self.plan is not None and (self.plan.refused or self.plan.held):
-            return EXIT_REFUSED
-        if self.result is not None and self.result.failed:
-            return EXIT_FAILED
-        if self.rejected:
-            return EXIT_BAD_INPUT
-        return EXIT_OK
-
-
-def read_snapshots(
-    files: Sequence[Path],
-    catalogue: Catalogue,
-    config: Config,
-    restrict: Mapping[Path, set[str]] | None = None,
-) -> tuple[list[Snapshot], list[Rejected]]:
-    """Read and validate each file; ``restrict`` keeps only some organisations of a file."""
-    snapshots: list[Snapshot] = []
-    rejected: list[Rejected] = []
-    for path in files:
-        try:
-            table = read_table(path, config.roster.sheet)
-            snap = read_roster(
-                table, catalogue, config.roster.columns, config.roster.accept_valid_rows
-            )
-        except RosterError as exc:
-            rejected.append(Rejected(path.name, [str(exc)]))
-            continue
-        if snap.rejected:
-            rejected.append(
-                Rejected(
-                    path.name,
-                    [
-                        *map(str, snap.errors),
-                        f"{path.name}: rejected whole; nothing from it was applied",
-                    ],
-                )
-            )
-            continue
-        if snap.errors:
-            rejected.append(Rejected(path.name, [*map(str, snap.errors)]))
-        if restrict is not None and path in restrict:
-            keep = restrict[path]
-            snap = replace(
-                snap,
-                people=tuple(p for p in snap.people if p.org in keep),
-                authoritative=snap.authoritative & frozenset(keep),
-            )
-        snapshots.append(snap)
-    return snapshots, rejected
-
-
-def inbox_files(config: Config) -> list[Path]:
-    inbox = config.paths.inbox
-    if not inbox.is_dir():
-        return []
-    return sorted(p for p in inbox.iterdir() if p.is_file() and p.suffix.lower() in ROSTER_SUFFIXES)
 
 
 def open_directory(config: Config, warnings: list[str]) -> OpenedDirectory:
@@ -499,164 +378,6 @@ def close_directory(directory: Directory) -> None:
         close()
 
 
-def apply_durably(
-    config: Config,
-    plan: Plan,
-    directory: Directory,
-    catalogue: Catalogue,
-    outcome: RunOutcome,
-    keep: Callable[[RunResult], None] | None = None,
-    *,
-    mass_change: bool = False,
-    **apply_kwargs: Any,
-) -> None:
-    """Apply ``plan`` with the audit log, the run journal and durable slips around it.
-
-    ``keep`` saves what the run learnt before the journal is removed, so a crash in between
-    is still recovered from the journal. Password debts of dead runs that this apply paid (a
-    slip written for the account) are settled before the journal goes, too.
-    """
-    profile = config.effective
-    audit = AuditLog(config.paths.audit_log)
-    journal = Journal(config.paths.state, outcome.run_id)
-    slips = SlipWriter(config.paths.outbox, outcome.run_id)
-    directory = journal_crash_points(directory)
-    journal.begin(plan)
-    try:
-        if mass_change:
-            audit.record(
-                run_id=outcome.run_id,
-                action="allow-mass-change",
-                reason="operator override of the safety limits for this run",
-            )
-        outcome.result = apply_plan(
-            plan,
-            directory,
-            audit,
-            profile,
-            catalogue,
-            config.domain,
-            outcome.run_id,
-            clock=lambda: datetime.now(UTC),
-            journal=journal,
-            on_slip=slips.add,
-            retries=config.directory.retry_delays,
-            **apply_kwargs,
-        )
-    finally:
-        audit.close()
-    outcome.applied = True
-    if slips.slips:
-        outcome.slip_files = slips.finish(profile.must_change_article)
-    pay_password_debts(StateStore(config.paths.state), outcome.result)
-    if keep is not None:
-        keep(outcome.result)
-    journal.end()  # the run is whole: its actions are in the audit log
-
-
-def send_warnings(
-    config: Config,
-    accounts: Sequence[Account],
-    inputs: LifecycleInputs,
-    now: datetime,
-    state: LocalState,
-    catalogue: Catalogue,
-    outcome: RunOutcome,
-    mailer: Mailer | None,
-) -> int:
-    """Mail each person (and their organisation) once before an inactivity lock."""
-    assert config.lifecycle.warn_days_before
-    due = warnings_due(
-        accounts,
-        inputs.lifecycle(config),
-        inputs.activity,
-        all_exemptions(inputs, state),
-        now,
-        config.lifecycle.warn_days_before,
-        state.warned,
-    )
-    if not due:
-        return 0
-    mailer = mailer or SmtpMailer(config.smtp)
-    sent = 0
-    audit = AuditLog(config.paths.audit_log)
-    try:
-        for acc, ev, key in due:
-            to = [f"{acc.uid}@{config.domain}"]
-            org = catalogue.orgs.get(acc.org or "")
-            if config.smtp.notify_org and org is not None:
-                to.append(f"{org.mailbox}@{config.domain}")
-            subject, body = lock_warning(acc, ev, config.domain)
-            try:
-                mailer.send(to, subject, body)
-            except (OSError, smtplib.SMTPException) as exc:
-                outcome.warnings.append(f"warning to {acc.uid} not sent: {exc}")
-                audit.record(
-                    run_id=outcome.run_id,
-                    action="warn",
-                    uid=acc.uid,
-                    to=to,
-                    result="failed",
-                    error=str(exc),
-                    article=ev.article,
-                )
-                continue
-            state.warned.add(key)
-            sent += 1
-            audit.record(
-                run_id=outcome.run_id,
-                action="warn",
-                uid=acc.uid,
-                to=to,
-                result="ok",
-                reason=f"inactivity lock due {ev.when:%Y-%m-%d}: {ev.reason}",
-                article=ev.article,
-            )
-    finally:
-        audit.close()
-    return sent
-
-
-@dataclass(frozen=True)
-class LifecycleInputs:
-    """What the clocks read besides the directory: activity by kind, its sources, leaves."""
-
-    activity: dict[str, dict[str, datetime]]
-    available: frozenset[str]  # kinds some source reports; the directory reports logins
-    exemptions: dict[str, list[Exemption]]
-
-    def lifecycle(self, config: Config) -> Lifecycle:
-        """The profile's clocks that these sources can drive (see plan.lifecycle.effective)."""
-        return effective_clocks(config.effective.lifecycle, self.available)[0]
-
-
-def all_exemptions(inputs: LifecycleInputs, state: LocalState) -> dict[str, list[Exemption]]:
-    """The exemptions file's absences and those the rosters declared (kept in state)."""
-    out: dict[str, list[Exemption]] = {}
-    for source in (inputs.exemptions, state.exemptions):
-        for emp, items in source.items():
-            out.setdefault(emp_key(emp), []).extend(items)
-    return out
-
-
-def lifecycle_inputs(config: Config) -> LifecycleInputs:
-    """Imported mail activity and the exemptions file, when configured."""
-    lc = config.lifecycle
-    sources: list[ActivitySource] = (
-        [CsvActivitySource(lc.activity_file)] if lc.activity_file else []
-    )
-    activity: dict[str, dict[str, datetime]] = {}
-    available = {"login"}
-    for source in sources:  # per kind, the newest of all sources wins
-        available |= source.kinds()
-        for address, kinds in source.last_activity().items():
-            seen = activity.setdefault(address, {})
-            for kind, when in kinds.items():
-                seen[kind] = max(when, seen.get(kind, when))
-    exemptions = read_exemptions(lc.exemptions_file) if lc.exemptions_file else {}
-    return LifecycleInputs(activity, frozenset(available), exemptions)
-
-
 def forecast(
     config: Config, now: datetime, days: int, directory: Directory | None = None
 ) -> list[tuple[Event, Account]]:
@@ -740,68 +461,3 @@ def operator_action(
     outcome.report_path = config.paths.state / "reports" / f"{outcome.run_id}.txt"
     write_private(outcome.report_path, report_text(outcome, []))
     return outcome
-
-
-def report_text(outcome: RunOutcome, files: Sequence[Path]) -> str:
-    """The run report: Vietnamese and English headings, what was done, what was not and why."""
-    plan = outcome.plan
-    lines = [f"syncd — báo cáo lần chạy / run report {outcome.run_id}"]
-    lines.append(f"Tệp / files: {', '.join(p.name for p in files) or '(none)'}")
-    for w in outcome.warnings:
-        lines.append(f"Cảnh báo / warning: {w}")
-    for r in outcome.rejected:
-        lines.append(f"Lỗi dữ liệu / input errors in {r.source}:")
-        lines += [f"  {e}" for e in r.errors]
-    if plan is not None:
-        if plan.refused:
-            lines.append(f"TỪ CHỐI / REFUSED by a safety limit: {plan.refused}")
-            lines.append("Nothing was changed. Re-run with --allow-mass-change if this is meant.")
-        if plan.held:
-            rest = "was applied" if outcome.applied else "would apply"
-            lines.append(
-                f"TẠM GIỮ / HELD BACK by a safety limit ({len(plan.held)}); "
-                f"the rest of the run {rest}:"
-            )
-            lines += [f"  {h}" for h in plan.held]
-        lines.append(f"Kế hoạch / plan: {counts_line(plan.counts())}")
-        for n in plan.notices:
-            lines.append(f"Ghi chú / notice: {n}")
-        if plan.decisions:
-            lines.append(f"Chờ quyết định / pending decisions ({len(plan.decisions)}):")
-            lines += ["  " + x for x in decisions_text(plan.decisions).splitlines()]
-    res = outcome.result
-    if res is not None:
-        done = len(res.outcomes) - len(res.failed)
-        lines.append(f"Đã thực hiện / applied: {done} ok, {len(res.failed)} failed")
-        for o in res.failed:
-            lines.append(f"  FAILED {o.action.kind.value} {o.action.uid}: {o.error}")
-    elif plan is not None and not plan.refused:
-        lines.append("Chưa áp dụng / not applied (plan only)" if plan.actions else "Nothing to do.")
-    if outcome.warned:
-        lines.append(f"Cảnh báo sắp khóa / lock warnings mailed: {outcome.warned}")
-    if outcome.slip_files:
-        folder = outcome.slip_files[0].parent
-        orgs = sorted({p.stem for p in outcome.slip_files})
-        lines.append(
-            f"Phiếu mật khẩu / credential slips (CSV + HTML, mode 0600): {folder}/ "
-            f"for {', '.join(orgs)}"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def summary_dict(outcome: RunOutcome) -> dict[str, Any]:
-    res = outcome.result
-    return {
-        "run_id": outcome.run_id,
-        "applied": outcome.applied,
-        "exit_code": outcome.exit_code,
-        "refused": outcome.plan.refused if outcome.plan else None,
-        "held": list(outcome.plan.held) if outcome.plan else [],
-        "rejected": [{"source": r.source, "errors": r.errors} for r in outcome.rejected],
-        "failed": [
-            {"action": o.action.kind.value, "uid": o.action.uid, "error": o.error}
-            for o in (res.failed if res else [])
-        ],
-        "slips": [str(p) for p in outcome.slip_files],
-        "report": str(outcome.report_path) if outcome.report_path else None,
-    }

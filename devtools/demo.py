@@ -21,6 +21,8 @@ from ldap3 import Connection
 
 from connectors import runner
 from connectors.daemon import configure_logging
+from connectors.loading import inbox_files, load_config
+from connectors.outcome import EXIT_FAILED, report_text
 from connectors.store import write_private
 from devtools.sample_data import DOMAIN, SUFFIX, existing_ldif
 from devtools.slapd_sandbox import Sandbox
@@ -150,14 +152,14 @@ def main() -> int:
         ),
         encoding="utf-8",
     )
-    config = runner.load_config(DEMO / "syncd.yaml")
-    files = runner.inbox_files(config)
+    config = load_config(DEMO / "syncd.yaml")
+    files = inbox_files(config)
     print(f"==> reconciling {len(files)} HR roster files from {inbox} into {sandbox.people_dn}")
     outcome = runner.run(config)
     plan = outcome.plan
     assert plan is not None
     print()
-    print(runner.report_text(outcome, files), end="")
+    print(report_text(outcome, files), end="")
     print()
     if plan.actions:
         kinds = Counter(a.kind.value for a in plan.actions)
@@ -186,7 +188,7 @@ The rules and what they will do:    .venv/bin/syncd -c {cfg} rules
                                     .venv/bin/syncd -c {cfg} plan --now 2027-06-01
 Audit log:                          {config.paths.audit_log}
 Stop the demo slapd:                .venv/bin/python -m devtools.demo stop""")
-    return outcome.exit_code if outcome.exit_code != runner.EXIT_FAILED else 1
+    return outcome.exit_code if outcome.exit_code != EXIT_FAILED else 1
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from hypothesis import settings
 from ldap3 import Connection
 
 from connectors.config import Config
-from connectors.runner import load_config
+from connectors.loading import load_config
 from connectors.store import write_private
 from devtools.slapd_sandbox import Sandbox, find_slapd
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ldap3 import Connection
 
-from connectors import runner
+from connectors.outcome import EXIT_REFUSED, RunOutcome, report_text, summary_dict
 from syncd.applier import Outcome, RunResult
 from syncd.model import Action, ActionKind, Plan
 from tests.conftest import MakeConfig
@@ -22,28 +22,28 @@ HELD = (
 )
 
 
-def _outcome(held: tuple[str, ...], failed: bool = False) -> runner.RunOutcome:
+def _outcome(held: tuple[str, ...], failed: bool = False) -> RunOutcome:
     create = Action(ActionKind.CREATE, "maitl.skhcn", "skhcn", "hired", "caobang-2025 Đ7.1")
     plan = Plan(now=datetime(2027, 3, 1, tzinfo=UTC), actions=(create,), held=held)
     result = RunResult("r1")
     result.outcomes.append(Outcome(create, not failed, "busy" if failed else "", None))
-    return runner.RunOutcome("r1", plan=plan, result=result, applied=True)
+    return RunOutcome("r1", plan=plan, result=result, applied=True)
 
 
 def test_held_lines_are_reported_and_exit_3_though_the_rest_applied() -> None:
     outcome = _outcome((HELD,))
-    assert outcome.exit_code == runner.EXIT_REFUSED
-    text = runner.report_text(outcome, [])
+    assert outcome.exit_code == EXIT_REFUSED
+    text = report_text(outcome, [])
     assert "TẠM GIỮ / HELD BACK by a safety limit (1); the rest of the run was applied:" in text
     assert f"  {HELD}" in text and "REFUSED" not in text
     assert "Đã thực hiện / applied: 1 ok, 0 failed" in text
-    summary = runner.summary_dict(outcome)
+    summary = summary_dict(outcome)
     assert summary["held"] == [HELD] and summary["refused"] is None
     assert summary["exit_code"] == 3 and summary["applied"] is True
     # held and failed: still 3, and the failure is in the report
     both = _outcome((HELD,), failed=True)
-    assert both.exit_code == 3 and "FAILED create maitl.skhcn: busy" in runner.report_text(both, [])
-    assert _outcome(()).exit_code == 0 and runner.summary_dict(_outcome(()))["held"] == []
+    assert both.exit_code == 3 and "FAILED create maitl.skhcn: busy" in report_text(both, [])
+    assert _outcome(()).exit_code == 0 and summary_dict(_outcome(()))["held"] == []
 
 
 def test_a_stage_over_its_limit_is_held_back_and_the_rest_applies(

@@ -30,6 +30,8 @@ from ldap3 import Connection
 
 from connectors import runner
 from connectors.directory.openldap import OpenLdapDirectory
+from connectors.loading import load_config
+from connectors.outcome import EXIT_FAILED, report_text
 from connectors.secrets import bind_password
 from connectors.store import verify_audit, write_private
 from devtools.slapd_sandbox import Sandbox, find_slapd
@@ -106,7 +108,7 @@ def audit_of(path: Path) -> list[dict[str, Any]]:
 
 def check_converged(cfg_path: Path, slapd: Sandbox, people: int) -> dict[str, int]:
     """The invariants after a clean re-run; returns figures for the summary line."""
-    cfg = runner.load_config(cfg_path)
+    cfg = load_config(cfg_path)
     again = runner.run(cfg, rosters=[cfg_path.parent / "r.csv"], dry_run=True)
     assert again.plan is not None
     assert again.plan.actions == (), again.plan.counts()  # 0 actions lost
@@ -224,16 +226,16 @@ def test_kill_9_of_slapd_between_two_changes_converges(
     tmp_path: Path, own_slapd: Sandbox, n: int
 ) -> None:
     cfg_path, roster = _setup(tmp_path / "s", own_slapd)
-    cfg = runner.load_config(cfg_path)
+    cfg = load_config(cfg_path)
     real = OpenLdapDirectory(cfg.directory, bind_password(cfg.directory, []), cfg.domain)
     try:
         dying = runner.run(cfg, rosters=[roster], directory=KillsSlapd(real, own_slapd, n))
     finally:
         real.close()
         own_slapd.start()
-    assert dying.exit_code == runner.EXIT_FAILED  # the directory went away mid-run
+    assert dying.exit_code == EXIT_FAILED  # the directory went away mid-run
     rerun = runner.run(cfg, rosters=[roster], lock_timeout=30)
-    assert rerun.exit_code == 0, runner.report_text(rerun, [roster])
+    assert rerun.exit_code == 0, report_text(rerun, [roster])
     check_converged(cfg_path, own_slapd, PEOPLE)
 
 

@@ -19,6 +19,7 @@ from connectors.config import Config, DirectoryConfig
 from connectors.directory import profile
 from connectors.directory.openldap import OpenLdapDirectory
 from connectors.directory.openldap_ou import OpenLdapOuDirectory
+from connectors.outcome import RunOutcome, report_text
 from devtools.slapd_sandbox import Sandbox
 from syncd.model import Action, ActionKind, Field, State
 from syncd.ports import DirectoryError, Scope
@@ -213,11 +214,11 @@ def _with_ou(cfg: Config, slapd: Sandbox) -> OpenLdapOuDirectory:
     return _ou(slapd, cfg.directory.base_dn)
 
 
-def _run(cfg: Config, slapd: Sandbox, roster: Path, **kw: Any) -> runner.RunOutcome:
+def _run(cfg: Config, slapd: Sandbox, roster: Path, **kw: Any) -> RunOutcome:
     outcome = runner.run(
         cfg, rosters=[roster], now=kw.pop("now", NOW), directory=_with_ou(cfg, slapd), **kw
     )
-    assert outcome.exit_code == 0, runner.report_text(outcome, [roster])
+    assert outcome.exit_code == 0, report_text(outcome, [roster])
     return outcome
 
 

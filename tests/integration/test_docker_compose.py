@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from connectors import runner
+from connectors.loading import load_config
 from connectors.store import write_private
 from tests.helpers import write_roster
 
@@ -58,7 +59,7 @@ def test_reconcile_against_the_compose_ldap_service(docker_services, tmp_path: P
         "outbox: outbox, audit_log: state/audit.jsonl}\norgs: orgs.yaml\n",
         "utf-8",
     )
-    cfg = runner.load_config(tmp_path / "syncd.yaml")
+    cfg = load_config(tmp_path / "syncd.yaml")
     roster = write_roster(tmp_path / "r.csv", ["E1,Hoàng Văn Phúc,skhcn,,,,,"])
     assert runner.run(cfg, rosters=[roster]).exit_code == 0
     assert runner.run(cfg, rosters=[roster], dry_run=True).plan.actions == ()  # type: ignore[union-attr]

@@ -12,6 +12,7 @@ from ldap3 import Connection
 
 from connectors import runner
 from connectors.config import Config
+from connectors.outcome import report_text
 from connectors.store import StateStore
 from devtools.slapd_sandbox import Sandbox
 from tests.conftest import MakeConfig
@@ -47,12 +48,12 @@ def test_a_password_debt_survives_a_run_scoped_to_another_org(
     assert made[victim]["syncdState"] == ["active"]  # the password is set: nobody knows it
 
     other = runner.run(cfg, rosters=[org_b])  # scoped to syt: does not read skhcn's accounts
-    assert other.exit_code == 0, runner.report_text(other, [org_b])
+    assert other.exit_code == 0, report_text(other, [org_b])
     assert victim in StateStore(cfg.paths.state).load_debts().passwords  # still owed
     assert any(victim in w for w in other.warnings)
 
     paid = runner.run(cfg, rosters=[org_a])
-    assert paid.exit_code == 0, runner.report_text(paid, [org_a])
+    assert paid.exit_code == 0, report_text(paid, [org_a])
     assert StateStore(cfg.paths.state).load_debts().passwords == {}
     slips = [(uid, pw) for _, uid, pw in slips_of(cfg.paths.outbox) if uid == victim]
     assert len(slips) == 1  # exactly once

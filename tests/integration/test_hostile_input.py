@@ -21,8 +21,9 @@ from ldap3 import Connection
 from openpyxl import Workbook
 
 from connectors import runner
+from connectors.loading import load_catalogue
+from connectors.outcome import EXIT_BAD_INPUT, report_text
 from connectors.roster import read_table
-from connectors.runner import load_catalogue
 from syncd.intake import read_roster
 from syncd.naming.legacy import unicode_to_tcvn3
 from syncd.roster import RosterError
@@ -154,9 +155,9 @@ def test_every_hostile_file_is_reported_never_crashes_and_never_half_applies(
         path.write_bytes(data)
         before = entries(admin, base_dn)
         outcome = runner.run(cfg, rosters=[path], lock_timeout=5)  # must not raise
-        report = runner.report_text(outcome, [path])
+        report = report_text(outcome, [path])
         if outcome.rejected:
-            if outcome.exit_code != runner.EXIT_BAD_INPUT:
+            if outcome.exit_code != EXIT_BAD_INPUT:
                 wrong.append(f"{name}: exit {outcome.exit_code}")
             if entries(admin, base_dn) != before:
                 wrong.append(f"{name}: a rejected file changed the directory")

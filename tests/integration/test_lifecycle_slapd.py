@@ -11,6 +11,7 @@ from ldap3 import NONE, Connection, Server
 
 from connectors import runner
 from connectors.lifecycle_files import InputFileError
+from connectors.outcome import EXIT_REFUSED
 from devtools.slapd_sandbox import Sandbox
 from syncd.model import ActionKind
 from tests.conftest import MakeConfig
@@ -117,7 +118,7 @@ def test_a_mass_lock_is_held_back_while_new_hires_and_requests_still_apply(
     rows[3] = "E3,Trần Văn Người3,skhcn,,,,,cấp lại mật khẩu"
     later = write_roster(tmp_path / "r2.csv", [*rows, "E99,Hoàng Văn Phúc,skhcn,,,,,"])
     held = runner.run(cfg, rosters=[later], now=NOW + timedelta(days=100))
-    assert held.exit_code == runner.EXIT_REFUSED  # something needs the operator
+    assert held.exit_code == EXIT_REFUSED  # something needs the operator
     assert held.plan is not None and held.plan.refused is None
     assert len(held.plan.held) == 1 and "max_lock_share" in held.plan.held[0]
     after = entries(admin, base_dn)

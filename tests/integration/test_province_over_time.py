@@ -14,6 +14,7 @@ from ldap3 import Connection, Server
 from connectors import runner
 from connectors.config import Config
 from connectors.inbox import InboxWatcher
+from connectors.outcome import RunOutcome, report_text
 from connectors.snapshots import SnapshotRegistry
 from syncd.model import ActionKind, State
 from tests.conftest import MakeConfig
@@ -22,7 +23,7 @@ from tests.helpers import entries, write_roster
 REAL_NOW = datetime.now(UTC)
 
 
-def _password(outcome: runner.RunOutcome, uid: str) -> str:
+def _password(outcome: RunOutcome, uid: str) -> str:
     assert outcome.result is not None
     [slip] = [s for s in outcome.result.slips if s.uid == uid]
     return slip.password
@@ -87,7 +88,7 @@ def test_a_scoped_run_never_gives_a_uid_held_in_another_organisation(
     second = runner.run(
         cfg, rosters=[write_roster(tmp_path / "b.csv", ["E2,Nông Văn Đạt,syt,,,,,"])]
     )
-    assert second.exit_code == 0, runner.report_text(second, [])
+    assert second.exit_code == 0, report_text(second, [])
     admin.search(base_dn, "(employeeNumber=*)", attributes=["uid", "mail", "employeeNumber"])
     got = {str(e["attributes"]["employeeNumber"][0]): e["attributes"] for e in admin.response}
     assert got["E1"]["uid"] == ["datnv"] and got["E2"]["uid"] == ["datnv2"]
@@ -108,7 +109,7 @@ def test_a_transfer_whose_source_file_arrives_first_ends_with_one_active_mailbox
     arrived = runner.run(
         cfg, rosters=[write_roster(tmp_path / "c.csv", ["E1,Đàm Văn Hùng,syt,,,,,"])]
     )
-    assert arrived.exit_code == 0, runner.report_text(arrived, [])
+    assert arrived.exit_code == 0, report_text(arrived, [])
     got = entries(admin, base_dn)
     assert "hungdv.skhcn" not in got and got["hungdv.syt"]["syncdState"] == ["active"]
     assert "hungdv.skhcn@test.gov.vn" in got["hungdv.syt"]["mail"]
@@ -134,7 +135,7 @@ def test_a_restore_row_seen_while_the_mailbox_was_active_never_lifts_a_later_loc
     assert entries(admin, base_dn)["hungdv.skhcn"]["syncdState"] == [State.LOCKED.value]
 
 
-def _nightly(cfg: Config) -> runner.RunOutcome:
+def _nightly(cfg: Config) -> RunOutcome:
     """The daemon's full run: the latest accepted roster of every organisation."""
     latest = SnapshotRegistry(cfg.paths.state).latest()
     return runner.run(cfg, rosters=sorted(latest), restrict=latest, full=True)

@@ -11,6 +11,7 @@ import pytest
 from ldap3 import Connection
 
 from connectors import runner
+from connectors.outcome import EXIT_BAD_INPUT, EXIT_REFUSED, report_text
 from devtools.slapd_sandbox import Sandbox
 from syncd.model import ActionKind, DecisionKind
 from syncd.state import Resolution, Resolve
@@ -37,7 +38,7 @@ def test_new_people_get_compliant_mailboxes_and_a_second_run_plans_nothing(
         ],
     )
     first = _run(cfg, roster)
-    assert first.exit_code == 0, runner.report_text(first, [roster])
+    assert first.exit_code == 0, report_text(first, [roster])
     got = entries(admin, base_dn)
     assert {
         "hungdv.skhcn",
@@ -188,7 +189,7 @@ def test_mass_revocation_is_refused_and_nothing_changes(
     before = entries(admin, base_dn)
     truncated = write_roster(tmp_path / "b.csv", rows[:8])
     refused = _run(cfg, truncated)
-    assert refused.exit_code == runner.EXIT_REFUSED
+    assert refused.exit_code == EXIT_REFUSED
     assert "max_org_drop_share" in (refused.plan.refused or "")  # type: ignore[union-attr]
     assert refused.result is None
     assert entries(admin, base_dn) == before
@@ -300,7 +301,7 @@ def test_bad_row_rejects_the_file_with_row_column_value_and_changes_nothing(
     cfg = make_config()
     roster = write_roster(tmp_path / "bad.csv", ["E0,Trần Thị Hà,skhcn,,,,,", row])
     outcome = _run(cfg, roster)
-    assert outcome.exit_code == runner.EXIT_BAD_INPUT
+    assert outcome.exit_code == EXIT_BAD_INPUT
     [rejected] = outcome.rejected
     text = "\n".join(rejected.errors)
     assert f"bad.csv: row 3, column {column!r}" in text and message in text
@@ -313,7 +314,7 @@ def test_missing_required_column_rejects_the_file(
     cfg = make_config()
     roster = write_roster(tmp_path / "bad.csv", ["E1,skhcn"], header="Mã cán bộ,Mã đơn vị\n")
     outcome = _run(cfg, roster)
-    assert outcome.exit_code == runner.EXIT_BAD_INPUT
+    assert outcome.exit_code == EXIT_BAD_INPUT
     assert "missing required column(s) 'Họ và tên'" in outcome.rejected[0].errors[0]
     assert entries(admin, base_dn) == {}
 
@@ -326,7 +327,7 @@ def test_accept_valid_rows_applies_the_good_rows_and_removes_nobody(
     outcome = _run(
         cfg, write_roster(tmp_path / "b.csv", ["E2,Lê Văn Tám,skhcn,,,,,", "E3,,skhcn,,,,,"])
     )
-    assert outcome.exit_code == runner.EXIT_BAD_INPUT  # reported, though the good row applied
+    assert outcome.exit_code == EXIT_BAD_INPUT  # reported, though the good row applied
     got = entries(admin, base_dn)
     assert "tamlv.skhcn" in got
     assert got["hungdv.skhcn"]["syncdState"] == ["active"]  # E1 not removed: skhcn had errors

@@ -291,3 +291,20 @@ def test_an_absence_ending_years_ahead_is_pointed_out() -> None:
     leave = Exemption("E1", "đi học", date(2026, 1, 1), date(2099, 1, 1), "r.csv:2")
     p = plan([person("E1", "Đàm Văn Hùng", exemption=leave)], [quiet])
     assert any("until 01/01/2099" in n and "check it" in n for n in p.notices)
+
+
+def test_mail_activity_dated_after_now_is_not_counted() -> None:
+    """Found by an attack: a 2099 line in the activity file kept a mailbox open for ever."""
+    quiet = acc(
+        "hungdv.skhcn",
+        "Đàm Văn Hùng",
+        emp="E1",
+        state_since=NOW - timedelta(days=400),
+        last_login=NOW - timedelta(days=400),
+    )
+    from datetime import UTC, datetime
+
+    forged = {"hungdv.skhcn@x.gov.vn": {"mail": datetime(2099, 1, 1, tzinfo=UTC)}}
+    p = plan([], [quiet], profile="tuyenquang-2025", activity=forged)
+    assert [a.rule for a in p.actions] == ["lock_inactive"]
+    assert any("dated after" in n and "hungdv.skhcn@x.gov.vn" in n for n in p.notices)

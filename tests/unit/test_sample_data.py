@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
+from connectors.loading import load_catalogue
 from connectors.roster import read_table
-from connectors.runner import load_catalogue
 from devtools.sample_data import write_sample
 from syncd.intake import read_roster
 

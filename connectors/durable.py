@@ -1,0 +1,78 @@
+"""Apply a plan durably: the audit log, the run journal and fsync'd credential slips around
+the core's applier, so a crash at any point is recovered by the next run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from connectors.config import Config
+from connectors.journal import Journal, pay_password_debts
+from connectors.journal import with_crash_points as journal_crash_points
+from connectors.outcome import RunOutcome
+from connectors.store import (
+    AuditLog,
+    SlipWriter,
+    StateStore,
+)
+from syncd.applier import RunResult, apply_plan
+from syncd.model import Plan
+from syncd.orgs import Catalogue
+from syncd.ports import Directory
+
+
+def apply_durably(
+    config: Config,
+    plan: Plan,
+    directory: Directory,
+    catalogue: Catalogue,
+    outcome: RunOutcome,
+    keep: Callable[[RunResult], None] | None = None,
+    *,
+    mass_change: bool = False,
+    **apply_kwargs: Any,
+) -> None:
+    """Apply ``plan`` with the audit log, the run journal and durable slips around it.
+
+    ``keep`` saves what the run learnt before the journal is removed, so a crash in between
+    is still recovered from the journal. Password debts of dead runs that this apply paid (a
+    slip written for the account) are settled before the journal goes, too.
+    """
+    profile = config.effective
+    audit = AuditLog(config.paths.audit_log)
+    journal = Journal(config.paths.state, outcome.run_id)
+    slips = SlipWriter(config.paths.outbox, outcome.run_id)
+    directory = journal_crash_points(directory)
+    journal.begin(plan)
+    try:
+        if mass_change:
+            audit.record(
+                run_id=outcome.run_id,
+                action="allow-mass-change",
+                reason="operator override of the safety limits for this run",
+            )
+        outcome.result = apply_plan(
+            plan,
+            directory,
+            audit,
+            profile,
+            catalogue,
+            config.domain,
+            outcome.run_id,
+            clock=lambda: datetime.now(UTC),
+            journal=journal,
+            on_slip=slips.add,
+            retries=config.directory.retry_delays,
+            **apply_kwargs,
+        )
+    finally:
+        audit.close()
+    outcome.applied = True
+    if slips.slips:
+        outcome.slip_files = slips.finish(profile.must_change_article)
+    pay_password_debts(StateStore(config.paths.state), outcome.result)
+    if keep is not None:
+        keep(outcome.result)
+    journal.end()  # the run is whole: its actions are in the audit log

@@ -1,0 +1,84 @@
+"""Mail each person (and their organisation) once before an inactivity lock."""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Sequence
+from datetime import datetime
+
+from connectors.config import Config
+from connectors.loading import LifecycleInputs, all_exemptions
+from connectors.mailer import SmtpMailer
+from connectors.outcome import RunOutcome
+from connectors.store import (
+    AuditLog,
+)
+from syncd.model import Account
+from syncd.notices import lock_warning
+from syncd.orgs import Catalogue
+from syncd.plan.lifecycle import warnings_due
+from syncd.ports import Mailer
+from syncd.state import LocalState
+
+
+def send_warnings(
+    config: Config,
+    accounts: Sequence[Account],
+    inputs: LifecycleInputs,
+    now: datetime,
+    state: LocalState,
+    catalogue: Catalogue,
+    outcome: RunOutcome,
+    mailer: Mailer | None,
+) -> int:
+    """Mail each person (and their organisation) once before an inactivity lock."""
+    assert config.lifecycle.warn_days_before
+    due = warnings_due(
+        accounts,
+        inputs.lifecycle(config),
+        inputs.activity,
+        all_exemptions(inputs, state),
+        now,
+        config.lifecycle.warn_days_before,
+        state.warned,
+    )
+    if not due:
+        return 0
+    mailer = mailer or SmtpMailer(config.smtp)
+    sent = 0
+    audit = AuditLog(config.paths.audit_log)
+    try:
+        for acc, ev, key in due:
+            to = [f"{acc.uid}@{config.domain}"]
+            org = catalogue.orgs.get(acc.org or "")
+            if config.smtp.notify_org and org is not None:
+                to.append(f"{org.mailbox}@{config.domain}")
+            subject, body = lock_warning(acc, ev, config.domain)
+            try:
+                mailer.send(to, subject, body)
+            except (OSError, smtplib.SMTPException) as exc:
+                outcome.warnings.append(f"warning to {acc.uid} not sent: {exc}")
+                audit.record(
+                    run_id=outcome.run_id,
+                    action="warn",
+                    uid=acc.uid,
+                    to=to,
+                    result="failed",
+                    error=str(exc),
+                    article=ev.article,
+                )
+                continue
+            state.warned.add(key)
+            sent += 1
+            audit.record(
+                run_id=outcome.run_id,
+                action="warn",
+                uid=acc.uid,
+                to=to,
+                result="ok",
+                reason=f"inactivity lock due {ev.when:%Y-%m-%d}: {ev.reason}",
+                article=ev.article,
+            )
+    finally:
+        audit.close()
+    return sent
