@@ -40,8 +40,8 @@ demo: deps
 	$(BIN)/python -m devtools.demo
 
 bench: deps
-	$(BIN)/python bench/bench_uid.py
-	$(BIN)/python bench/bench_reconcile.py
+	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_uid.py
+	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_reconcile.py
 
 demo-stop: $(STAMP)
 	$(BIN)/python -m devtools.demo stop
