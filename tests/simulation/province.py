@@ -61,6 +61,9 @@ from ldap3.utils.conv import escape_filter_chars
 from connectors import crashpoints, runner
 from connectors.config import Config
 from connectors.inbox import InboxWatcher
+from connectors.journal import PASSWORD_KINDS
+from connectors.loading import load_config
+from connectors.outcome import EXIT_REFUSED, RunOutcome
 from connectors.snapshots import SnapshotRegistry
 from connectors.store import StateStore, write_private
 from syncd.model import ActionKind
@@ -134,6 +137,7 @@ CRASH_POINTS = (
     "audit written",
     "journal finished",
 )
+CRASH_PATIENCE = 6  # drops a crash waits for a plan that passes its point n times
 SYNCD = [sys.executable, "-m", "connectors.cli"]
 REPO = Path(__file__).resolve().parents[2]
 # the warnings of a run that took over dead runs' journals (connectors/runner.py)
@@ -218,7 +222,7 @@ def slip_lines(config: Config) -> int:
     return sum(max(0, len(f.read_text("utf-8-sig").splitlines()) - 1) for f in files)
 
 
-def held(outcome: runner.RunOutcome | None) -> bool:
+def held(outcome: RunOutcome | None) -> bool:
     plan = outcome.plan if outcome is not None else None
     return plan is not None and bool(plan.refused or getattr(plan, "held", ()))
 
@@ -247,6 +251,7 @@ class Province:
         # the crash schedule has a generator of its own: it draws nothing from the day's life
         self.crash_rng = random.Random(size.seed + 1)
         self.crash_seq = 0
+        self.crash_waited = 0
         self.drops_to_crash = self._crash_gap()
         for profile in CATALOGUES:
             self._setup(profile)
@@ -291,7 +296,7 @@ orgs: orgs.yaml
         )
         if profile in MAIL_LOG:
             self.write_activity(profile)
-        config = runner.load_config(home / "syncd.yaml")
+        config = load_config(home / "syncd.yaml")
         self.configs[profile] = config
         self.watchers[profile] = InboxWatcher(config, settle=0)
         for _ in range(self.size.people):
@@ -348,7 +353,7 @@ orgs: orgs.yaml
 
     # -- syncd runs ---------------------------------------------------------------------------
 
-    def _after_run(self, profile: str, outcome: runner.RunOutcome | None, kind: str) -> None:
+    def _after_run(self, profile: str, outcome: RunOutcome | None, kind: str) -> None:
         self.figures.runs[kind] += 1
         if outcome is None:
             return
@@ -462,10 +467,11 @@ orgs: orgs.yaml
         config.paths.inbox.mkdir(parents=True, exist_ok=True)
         write_roster(path, rows, header=ROSTER_HEADER)
         self.oracle.hr_file(profile, org, oracle_rows, day, when)
-        if self._crash_due(profile, path):
+        crash_at = self._crash_due(profile, path, when)
+        if crash_at is not None:
             # CRASH POINT: the daemon took the file and died at a crash point (kill -9); after
             # the restart the inbox takes it again from processing/ and recovers the dead run
-            path = self.crash(profile, path, when)
+            path = self.crash(profile, path, when, *crash_at)
         result = self._guard(
             f"{profile} drop {path.name}",
             self.watchers[profile].process,
@@ -502,31 +508,62 @@ orgs: orgs.yaml
         every = self.size.crash_every
         return self.crash_rng.randint(max(1, every // 2), every + every // 2) if every else 0
 
-    def _crash_due(self, profile: str, path: Path) -> bool:
-        """Whether this drop's run is the next to be killed: one drop in about ``crash_every``,
-        the first after the countdown that the daemon would apply (a copy of the roster filed
-        last is filed as a duplicate without a run: the crash moves on to the next drop)."""
+    def _crash_due(self, profile: str, path: Path, when: datetime) -> tuple[str, int] | None:
+        """The crash point and n for this drop's run, if it is the next to be killed.
+
+        One drop in about ``crash_every``: the first, once the countdown ran out, whose run can
+        pass the next point of the cycle (points in turn, n = 1, 2, 3 in turn). ``syncd plan``
+        (a dry run: it saves nothing) tells what the run would do: a copy of the roster filed
+        last is filed as a duplicate without a run, most re-sends change nothing, and a run
+        passes each journal point once; n is lowered to what the plan allows (a run may still
+        pass a point fewer times than planned: it then finishes, counted apart). A plan too
+        small for the n wanted waits for a bigger one, ``CRASH_PATIENCE`` drops at most."""
         if not self.size.crash_every:
-            return False
+            return None
         self.drops_to_crash -= 1
         if self.drops_to_crash > 0:
-            return False
+            return None
         watcher = self.watchers[profile]
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if watcher._duplicate(watcher._hashes(), digest):
-            return False
+            return None
+        config = self.configs[profile]
+        outcome = self._guard(
+            f"{profile} plan {path.name}",
+            runner.run,
+            config,
+            rosters=[path],
+            now=when,
+            dry_run=True,
+        )
+        plan = outcome.plan if outcome is not None else None
+        if plan is None or plan.refused or not plan.actions:
+            return None
+        point = CRASH_POINTS[self.crash_seq % len(CRASH_POINTS)]
+        kinds = [a.kind.value for a in plan.actions]
+        most = {
+            "journal started": 1,  # one journal per run
+            "directory call": len(kinds),  # at least one per action
+            "slip written": sum(k in PASSWORD_KINDS for k in kinds),
+            "audit written": len(kinds),
+            "journal finished": 1,
+        }[point]
+        want = 1 + (self.crash_seq // len(CRASH_POINTS)) % 3
+        if most == 0 or (most < want and self.crash_waited < CRASH_PATIENCE):
+            self.crash_waited += 1
+            return None
+        self.crash_seq += 1
+        self.crash_waited = 0
         self.drops_to_crash = self._crash_gap()
-        return True
+        return point, min(want, most)
 
-    def crash(self, profile: str, path: Path, when: datetime) -> Path:
+    def crash(self, profile: str, path: Path, when: datetime, point: str, n: int) -> Path:
         """The daemon takes ``path`` (into processing/, as ``InboxWatcher.process`` does) and
-        its run is a ``syncd reconcile`` process with ``SYNCD_CRASH_AT`` set, at the simulated
-        ``when`` (slapd's clock stands there too). Returns the file left in processing/."""
+        its run is a ``syncd reconcile`` process with ``SYNCD_CRASH_AT=<point>:<n>``, at the
+        simulated ``when`` (slapd's clock stands there too). Returns the file left in
+        processing/."""
         config = self.configs[profile]
         watcher = self.watchers[profile]
-        point = CRASH_POINTS[self.crash_seq % len(CRASH_POINTS)]
-        n = 1 + (self.crash_seq // len(CRASH_POINTS)) % 3
-        self.crash_seq += 1
         spec = f"{point}:{n}"
         watcher.processing.mkdir(parents=True, exist_ok=True)
         taken = watcher.processing / path.name
@@ -560,7 +597,7 @@ orgs: orgs.yaml
             "audit written": len(records),
             "journal finished": 1 if changes else 0,
         }[point]
-        assert 0 <= proc.returncode <= runner.EXIT_REFUSED, (
+        assert 0 <= proc.returncode <= EXIT_REFUSED, (
             f"{label}: syncd exited with {proc.returncode}, neither killed nor finished:\n{err}"
         )
         assert passes < n, f"{label}: {passes} pass(es) of {point!r} and not killed:\n{err}"
@@ -922,6 +959,7 @@ orgs: orgs.yaml
             f"recoveries {f.recoveries} ({f.unfinished} unfinished actions taken over); "
             f"one-time passwords owed after a crash, re-issued: {len(f.owed)}; audit records "
             f"written by a recovery: {dict(self.interrupted_records())}",
+            *(f"  {line}" for line in f.crash_log),
             f"refusals / held: {dict(f.refusals)}",
             f"oracle checks: {o.checks}; violations (incidents, violation-days) by invariant:",
         ]
