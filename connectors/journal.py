@@ -29,7 +29,7 @@ from connectors.config import Config
 from connectors.crashpoints import armed, crash_point
 from connectors.store import AuditLog, Debts, SlipWriter, StateStore, private_dir, recorded
 from syncd.applier import RunResult
-from syncd.model import Account, Action, ActionKind, Field, Plan, State
+from syncd.model import Account, Action, ActionKind, Field, Plan, State, emp_key
 from syncd.ports import Directory, Scope
 from syncd.state import LocalState
 
@@ -187,7 +187,7 @@ def found(owed: Mapping[str, Any], accounts: list[Account]) -> tuple[str, str | 
     uids = {owed.get("new_uid"), owed.get("uid")} - {None}
     key = owed.get("employee_number")
     by_uid = [a for a in accounts if a.uid in uids]
-    hits = by_uid or [a for a in accounts if key and a.employee_number == key]
+    hits = by_uid or [a for a in accounts if key and emp_key(a.employee_number) == emp_key(key)]
     if not hits:
         return "absent", None
     acc = next((a for a in hits if a.uid == owed.get("new_uid")), hits[0])

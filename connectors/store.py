@@ -471,5 +471,7 @@ def _uncell(value: str) -> str:
 
 
 def new_run_id(now: datetime | None = None) -> str:
+    """``YYYYMMDDTHHMMSSZ-<microseconds><random>``: run ids sort in the order runs started,
+    also within one second (debts and "the newest slip wins" compare them)."""
     now = now or datetime.now(UTC)
-    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + os.urandom(3).hex()
+    return now.strftime("%Y%m%dT%H%M%SZ") + f"-{now.microsecond:06d}{os.urandom(2).hex()}"

@@ -177,7 +177,10 @@ def apply_plan(
                 f"{uid}@{domain}",
                 action.full_name,
                 password,
-                action.kind.value,
+                # the slip says why the person gets it; a re-issue after a crash says so
+                f"{action.kind.value} (re-issued: an interrupted run)"
+                if action.rule == "recovery"
+                else action.kind.value,
             )
             result.slips.append(slip)
             if on_slip is not None:

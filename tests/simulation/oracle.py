@@ -143,6 +143,16 @@ def gt(value: str | None) -> datetime | None:
         return None
 
 
+def _interrupted_change(action: str, found: str) -> bool:
+    """Whether an interrupted action's recovery record shows the change was made."""
+    if action == "purge":
+        return found == "absent"
+    target = {"lock": "locked", "revoke": "revoked", "restore": "active", "link": "active"}
+    if action in target:
+        return found == target[action]
+    return found != "absent"  # create, update, move, reset: the entry is there
+
+
 def one(entry: dict[str, Any], name: str) -> str | None:
     values = entry.get(name) or []
     return str(values[0]) if values else None
@@ -423,7 +433,19 @@ class Oracle:
             uid = (r.get("uid") or "").lower()
             if action in (None, "allow-mass-change", "warn") or not uid:
                 continue
-            if r.get("result") != "ok":
+            if r.get("result") == "interrupted":
+                # docs/architecture.md: a change a killed run made without its record is
+                # recorded by the recovering run (result "interrupted", found = what the
+                # directory shows); it is that change's one record when it says so
+                if not _interrupted_change(action, str(r.get("found"))):
+                    continue
+                if action in ("restore", "link") and uid in by_uid:
+                    # the restore happened (its slip was lost; the re-issue says "reset"):
+                    # the clock restarted that day, at the earliest at midnight
+                    start = datetime.combine(self.day, datetime.min.time(), UTC)
+                    old = self.restarted.get(by_uid[uid])
+                    self.restarted[by_uid[uid]] = max(start, old) if old else start
+            elif r.get("result") != "ok":
                 continue
             if action in ("create", "create-org-mailbox"):
                 if uid in by_uid or uid in created:
