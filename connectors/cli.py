@@ -34,6 +34,7 @@ from connectors.loading import inbox_files, load_catalogue, load_config
 from connectors.outcome import EXIT_BAD_INPUT, EXIT_FAILED, report_text, summary_dict
 from connectors.regulations import SCHEMES, get_scheme
 from connectors.runlock import LockBusy, RunLock
+from connectors.snapshots import SnapshotRegistry
 from connectors.store import AuditLog, StateStore, new_run_id, write_private
 from syncd.errors import SyncdError
 from syncd.model import Action, ActionKind, DecisionKind, Plan
@@ -234,6 +235,12 @@ _run_options = [
         is_flag=True,
         help="Override the safety limits for this run (audited).",
     ),
+    click.option(
+        "--latest",
+        is_flag=True,
+        help="Re-apply the latest accepted roster of every organisation, as the daemon's "
+        "nightly run does (with --allow-mass-change: release what a filed roster held back).",
+    ),
 ]
 
 
@@ -254,8 +261,12 @@ def _do_run(
     allow_mass_change: bool,
     dry_run: bool,
     wait: float = 300.0,
+    latest: bool = False,
 ) -> None:
     cfg = _config(ctx)
+    if latest and rosters:
+        raise BadInput("give --roster FILE or --latest, not both")
+    accepted = SnapshotRegistry(cfg.paths.state).latest() if latest else None
     bar: Any = None
 
     def on_plan(plan: Plan) -> None:
@@ -271,7 +282,9 @@ def _do_run(
     try:
         outcome = runner.run(
             cfg,
-            rosters=list(rosters) or None,
+            rosters=sorted(accepted) if accepted is not None else list(rosters) or None,
+            restrict=accepted,
+            full=accepted is not None,
             now=_parse_now(now),
             dry_run=dry_run,
             allow_mass_change=allow_mass_change,
@@ -306,9 +319,10 @@ def plan_cmd(
     now: str | None,
     as_json: bool,
     allow_mass_change: bool,
+    latest: bool,
 ) -> None:
     """Show what a reconcile would do, changing nothing."""
-    _do_run(ctx, rosters, now, as_json, allow_mass_change, dry_run=True)
+    _do_run(ctx, rosters, now, as_json, allow_mass_change, dry_run=True, latest=latest)
 
 
 @main.command("reconcile")
@@ -328,11 +342,14 @@ def reconcile_cmd(
     now: str | None,
     as_json: bool,
     allow_mass_change: bool,
+    latest: bool,
     dry_run: bool,
     wait: float,
 ) -> None:
     """Apply the plan: create, link, update, move, reset, restore, lock, revoke, purge."""
-    _do_run(ctx, rosters, now, as_json, allow_mass_change, dry_run=dry_run, wait=wait)
+    _do_run(
+        ctx, rosters, now, as_json, allow_mass_change, dry_run=dry_run, wait=wait, latest=latest
+    )
 
 
 @main.command("rules")
@@ -357,10 +374,12 @@ def rules_cmd(ctx: click.Context) -> None:
         value = f"after {clock.after}" if clock.after else "off"
         click.echo(f"  {key:<22} {value:<12} [{clock.article}]  ({clock.source})")
     act = lc.activity
-    click.echo(f"  {'activity counts':<22} {' / '.join(act.sources):<12} [{act.article}]")
+    click.echo(
+        f"  {'activity counts':<22} {' / '.join(act.sources):<12} [{act.article}]  ({act.source})"
+    )
     dol = lc.delete_on_leave
-    if dol.value:
-        click.echo(f"  {'a leaver':<22} {'deleted':<12} [{dol.article}]")
+    leaver = "deleted" if dol.value else "revoked"
+    click.echo(f"  {'a leaver is':<22} {leaver:<12} [{dol.article}]  ({dol.source})")
     flag = lc.locked_receives_mail
     click.echo(
         f"  {'locked receives mail':<22} {'yes' if flag.value else 'no':<12} [{flag.article}]"

@@ -150,9 +150,13 @@ def _profile_id(v: str) -> str:
 
 def _template(v: dict[str, Any]) -> dict[str, Any]:
     try:
-        scheme_from_mapping(v, source="naming.template")
+        tpl = scheme_from_mapping(v, source="naming.template")
     except SyncdError as exc:
         raise ValueError(str(exc).removeprefix("naming.template: ")) from None
+    if tpl.id in BUILTIN:
+        raise ValueError(
+            f"id {tpl.id!r} is a regulation's scheme; a template needs an id of its own"
+        )
     return v
 
 
@@ -658,8 +662,23 @@ def _cross_field(data: Mapping[str, Any]) -> Iterator[Issue]:
 Loc = tuple[str | int, ...]
 
 
-def _lines(node: yaml.Node, loc: Loc, out: dict[Loc, int], dups: list[tuple[Loc, int]]) -> None:
+class _Shared(Exception):
+    """A YAML alias (``*name``): refused, a few of them nest into gigabytes."""
+
+
+def _lines(
+    node: yaml.Node,
+    loc: Loc,
+    out: dict[Loc, int],
+    dups: list[tuple[Loc, int]],
+    seen: set[int] | None = None,
+) -> None:
     """Map each key path to the line of its key (sequence items: of the item)."""
+    seen = set() if seen is None else seen
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        if id(node) in seen:
+            raise _Shared(node.start_mark.line + 1)
+        seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
         for knode, vnode in node.value:
             key = knode.value if isinstance(knode, yaml.ScalarNode) else None
@@ -669,11 +688,11 @@ def _lines(node: yaml.Node, loc: Loc, out: dict[Loc, int], dups: list[tuple[Loc,
             if here in out:
                 dups.append((here, knode.start_mark.line + 1))
             out[here] = knode.start_mark.line + 1
-            _lines(vnode, here, out, dups)
+            _lines(vnode, here, out, dups, seen)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             out[(*loc, i)] = item.start_mark.line + 1
-            _lines(item, (*loc, i), out, dups)
+            _lines(item, (*loc, i), out, dups, seen)
 
 
 def _fields(cls: Any) -> dict[str, FieldInfo]:
@@ -773,22 +792,39 @@ def _line(lines: Mapping[Loc, int], candidates: Sequence[Loc]) -> int:
     return lines.get((), 1)
 
 
+MAX_CONFIG_CHARS = 1_000_000
+
+
 def parse_config(text: str, source: Path) -> Config:
     """Parse and validate ``text`` (the content of ``source``); raise :class:`ConfigError`
     listing every problem, each as ``file:line: key.path: message``, in file order."""
     src = str(source)
+    if len(text) > MAX_CONFIG_CHARS:
+        raise ConfigError([f"{src}:1: (top): {len(text):,} characters; a configuration is small"])
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f"{mark.line + 1}" if mark else "?"
         raise ConfigError([f"{src}:{line}: not valid YAML: {exc}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{src}:1: (top): nested too deep to be a configuration"]) from None
     if node is None:
         raise ConfigError([f"{src}:1: (top): the file is empty"])
     lines: dict[Loc, int] = {(): node.start_mark.line + 1}
     duplicates: list[tuple[Loc, int]] = []
-    _lines(node, (), lines, duplicates)
+    try:
+        _lines(node, (), lines, duplicates)
+    except _Shared as shared:
+        raise ConfigError(
+            [
+                f"{src}:{shared.args[0]}: YAML anchors and aliases (&name, *name) are not allowed "
+                "in syncd.yaml: write each value out"
+            ]
+        ) from None
+    except RecursionError:
+        raise ConfigError([f"{src}:1: (top): nested too deep to be a configuration"]) from None
+    data = yaml.safe_load(text)
     if not isinstance(data, dict):
         raise ConfigError([f"{src}:{lines[()]}: (top): must be a mapping"])
 

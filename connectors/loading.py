@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from connectors.config import Config, parse_config
+from connectors.config import Config, ConfigError, parse_config
 from connectors.lifecycle_files import CsvActivitySource, read_exemptions
 from connectors.roster import read_table
 from syncd.errors import SyncdError
@@ -32,9 +32,19 @@ ROSTER_SUFFIXES = {".csv", ".txt", ".xlsx", ".xlsm", ".tsv"}
 
 def load_config(path: Path) -> Config:
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise SyncdError(f"{path}: cannot read the configuration: {exc.strerror}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            [
+                f"{path}:{line}: not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                "save the file as UTF-8"
+            ]
+        ) from None
     return parse_config(text, path)
 
 

@@ -9,26 +9,45 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from importlib import resources
+from importlib.resources.abc import Traversable
 
 import yaml
 
 from syncd.errors import SchemeError
 from syncd.naming.schemes import Scheme
-from syncd.regulation import Profile, parse_profile
+from syncd.regulation import Profile, ProfileError, parse_profile
 
 
-def _load() -> dict[str, Profile]:
+def load(folder: Traversable | None = None) -> dict[str, Profile]:
+    """Every ``<id>.yaml`` of ``folder`` (default ``syncd/regulation``): the id is the file's
+    name, and no two files may define the same scheme (a copied file must never replace
+    another province's rules)."""
     out: dict[str, Profile] = {}
-    folder = resources.files("syncd") / "regulation"
+    owner: dict[str, str] = {}
+    folder = folder or resources.files("syncd") / "regulation"
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".yaml"):
+        if not entry.name.endswith(".yaml"):
+            continue
+        where = f"syncd/regulation/{entry.name}"
+        try:
             data = yaml.safe_load(entry.read_text(encoding="utf-8"))
-            profile = parse_profile(data, f"config/profiles/{entry.name}")
-            out[profile.id] = profile
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ProfileError(f"{where}: not valid UTF-8 YAML: {exc}") from None
+        profile = parse_profile(data, where)
+        stem = entry.name.removesuffix(".yaml")
+        if profile.id != stem:
+            raise ProfileError(f"{where}: id {profile.id!r} must be the file's name ({stem!r})")
+        for sid in profile.schemes:
+            if sid in owner:
+                raise ProfileError(f"{where}: scheme {sid!r} is already defined by {owner[sid]}")
+            owner[sid] = where
+        if profile.scheme not in profile.schemes and profile.scheme not in owner:
+            raise ProfileError(f"{where}: naming.scheme {profile.scheme!r} is defined nowhere")
+        out[profile.id] = profile
     return out
 
 
-PROFILES: dict[str, Profile] = _load()
+PROFILES: dict[str, Profile] = load()
 SCHEMES: dict[str, Scheme] = {
     sid: scheme for p in PROFILES.values() for sid, scheme in p.schemes.items()
 }

@@ -31,9 +31,10 @@ def is_candidate(name: str) -> bool:
 def ready(
     listing: Mapping[str, Seen], previous: Mapping[str, Seen], now: float, settle: float
 ) -> list[str]:
-    """The names that are complete now, in name order."""
+    """The names that are complete now, oldest first (the order HR sent them: a newer file
+    is HR's later word and must be applied last), names breaking ties."""
     out = []
-    for name, seen in sorted(listing.items()):
+    for name, seen in sorted(listing.items(), key=lambda kv: (kv[1].mtime, kv[0])):
         if not is_candidate(name):
             continue
         if f"{name}.done" in listing or (previous.get(name) == seen and now - seen.mtime >= settle):

@@ -133,7 +133,6 @@ ATTRIBUTES = attributes_for(FIELD_ATTRIBUTES, tuple(FIELD_ATTRIBUTES))
 # names(): the whole namespace, any class, any state: every entry holding a uid or a mail
 NAME_FIELDS = ("dn", "uid", "cn", "mail", "aliases", "kind", "managed", "employee_number")
 NAME_ATTRIBUTES = attributes_for(FIELD_ATTRIBUTES, NAME_FIELDS)
-NAMES_FILTER = "(|(uid=*)(mail=*))"
 MAX_SCOPED_PEOPLE = 200
 # Result codes worth a retry: busy, unavailable, unwillingToPerform, timeLimitExceeded, other.
 TRANSIENT = {3, 51, 52, 53, 80}
@@ -339,17 +338,24 @@ class OpenLdapDirectory:
         base = "(objectClass=inetOrgPerson)"
         if scope.orgs is None or len(scope.employee_numbers) > MAX_SCOPED_PEOPLE:
             return base
+        # every term from the profile's mapping: a profile keeping the employee number or
+        # the addresses elsewhere is read by its own attributes
+        mail = self.FIELD_ATTRIBUTES["mail"][0]
+        emp = self.FIELD_ATTRIBUTES["employee_number"][0]
         parts = [self.org_filter(o) for o in sorted(scope.orgs)]
         # aliases kept after a transfer carry the organisation too (hungdv.skhcn@…)
         parts += [
-            f"(mail=*.{escape_filter_chars(o)}@{escape_filter_chars(self.domain)})"
+            f"({mail}=*.{escape_filter_chars(o)}@{escape_filter_chars(self.domain)})"
             for o in sorted(scope.orgs)
         ]
-        parts += [
-            f"(employeeNumber={escape_filter_chars(e)})" for e in sorted(scope.employee_numbers)
-        ]
-        parts.append("(!(employeeNumber=*))")  # accounts waiting to be linked
+        parts += [f"({emp}={escape_filter_chars(e)})" for e in sorted(scope.employee_numbers)]
+        parts.append(f"(!({emp}=*))")  # accounts waiting to be linked
         return f"(&{base}(|{''.join(parts)}))"
+
+    def names_filter(self) -> str:
+        """Every entry holding a uid or an address, by this profile's attributes."""
+        held = (*self.FIELD_ATTRIBUTES["uid"], *self.FIELD_ATTRIBUTES["mail"])
+        return "(|" + "".join(f"({a}=*)" for a in held) + ")"
 
     def org_filter(self, org: str) -> str:
         """A filter term matching the accounts of ``org``."""
@@ -369,7 +375,8 @@ class OpenLdapDirectory:
         needs so that no uid or address ever seen is given to someone else.
         """
         return [
-            self._name(dn, attrs) for dn, attrs in self._search(NAMES_FILTER, self.NAME_ATTRIBUTES)
+            self._name(dn, attrs)
+            for dn, attrs in self._search(self.names_filter(), self.NAME_ATTRIBUTES)
         ]
 
     def _search(self, flt: str, attributes: list[str]) -> Iterator[tuple[str, Mapping[str, Any]]]:

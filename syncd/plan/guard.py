@@ -70,8 +70,9 @@ def hold(
         held_kinds.add(kind)
         lines.append(
             f"held back: {name} of {len(hits)} accounts ({detail}), {over}; the rest of the "
-            f"run goes ahead. Check the plan (syncd plan), then release it with "
-            f"syncd reconcile --allow-mass-change"
+            f"run goes ahead. Check it (syncd plan --latest), then release it by running the "
+            f"same again with --allow-mass-change (a roster the inbox filed: syncd reconcile "
+            f"--latest --allow-mass-change)"
         )
     return (
         [a for a in actions if a.kind not in held_kinds],

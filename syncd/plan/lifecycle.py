@@ -35,6 +35,15 @@ class Event:
 Activity = Mapping[str, Mapping[str, datetime]]  # address → kind (login/send/receive/mail) → last
 
 
+def not_after(activity: Activity, limit: datetime) -> tuple[Activity, set[str]]:
+    """The activity up to ``limit``, and the addresses that had records after it."""
+    ahead = {a for a, kinds in activity.items() if any(w > limit for w in kinds.values())}
+    if not ahead:
+        return activity, ahead
+    kept = {a: {k: w for k, w in kinds.items() if w <= limit} for a, kinds in activity.items()}
+    return kept, ahead
+
+
 def counts(kind: str, sources: Sequence[str]) -> bool:
     """Whether imported activity of ``kind`` is a sign of life for a profile counting
     ``sources``; ``mail`` (a mail log that does not say the direction) is send or receive."""
@@ -246,6 +255,7 @@ def forecast(
     Events already due at ``now`` are listed too (they happen at the next run).
     """
     end = now + timedelta(days=days)
+    imported, _ = not_after(imported, now + timedelta(days=1))  # as a plan at ``now`` counts
     out: list[tuple[Event, Account]] = []
     for acc in accounts:
         for ev in timeline(
@@ -272,6 +282,7 @@ def warnings_due(
     lock date (the person logged in, then went quiet again) earns a new warning.
     """
     sent = set(already)
+    imported, _ = not_after(imported, now + timedelta(days=1))
     out: list[tuple[Account, Event, str]] = []
     horizon = now + timedelta(days=days_before)
     for acc in accounts:

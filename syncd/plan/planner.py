@@ -15,29 +15,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from syncd.model import Action, Exemption, Plan, emp_key
 from syncd.plan.clocks import clocks
 from syncd.plan.context import Ctx, Index, PlanInput, build_pool
 from syncd.plan.emit import Emitter
 from syncd.plan.guard import hold, managed_people, refusal
-from syncd.plan.lifecycle import Activity
+from syncd.plan.lifecycle import not_after
 from syncd.plan.mailboxes import expired_aliases, org_mailboxes
 from syncd.plan.match import absent
 from syncd.plan.people import all_people
 from syncd.plan.recovery import recovery
 
 LONG_ABSENCE_DAYS = 366  # an absence ending further ahead than this is pointed out
-
-
-def _not_after(activity: Activity, limit: datetime) -> tuple[Activity, set[str]]:
-    """The activity up to ``limit``, and the addresses that had records after it."""
-    ahead = {a for a, kinds in activity.items() if any(w > limit for w in kinds.values())}
-    if not ahead:
-        return activity, ahead
-    kept = {a: {k: w for k, w in kinds.items() if w <= limit} for a, kinds in activity.items()}
-    return kept, ahead
 
 
 def make_plan(inp: PlanInput) -> Plan:
@@ -49,7 +40,7 @@ def make_plan(inp: PlanInput) -> Plan:
         for p in snap.people:
             if p.exemption is not None:
                 exemptions[emp_key(p.employee_number)].append(p.exemption)
-    activity, ahead = _not_after(inp.activity, inp.now + timedelta(days=1))
+    activity, ahead = not_after(inp.activity, inp.now + timedelta(days=1))
     if ahead:
         inp = replace(inp, activity=activity)
     ctx = Ctx(inp, Index(inp), build_pool(inp), Emitter(inp.now), exemptions)

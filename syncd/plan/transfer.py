@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from syncd.model import Account, ActionKind, DecisionKind, Field, Person
-from syncd.naming import Status, allocate
+from syncd.naming import Allocation, Status, allocate
 from syncd.naming.allocate import check_local_part
 from syncd.naming.text import fold_words
 from syncd.plan.context import Ctx
@@ -32,7 +32,7 @@ def move(ctx: Ctx, p: Person, acc: Account) -> str | None:
         new_uid = res.value
         pool.claim(new_uid, fold_words(p.full_name))
     else:
-        result = allocate(scheme, p.full_name, p.org, pool)
+        result = _allocate_own(ctx, p, acc)
         if result.status is not Status.OK:
             ctx.out.decide(
                 DecisionKind.UID_COLLISION,
@@ -52,7 +52,11 @@ def move(ctx: Ctx, p: Person, acc: Account) -> str | None:
     old = next((m for m in acc.mail if m.lower() != new_mail), ctx.mail(acc.uid))
     attrs = {
         Field.MAIL: tuple(dict.fromkeys((new_mail, old, *acc.mail))),
-        Field.ALIASES: (*acc.aliases, f"{old} {until}"),
+        # an alias that is the primary address again (moving back) is no alias any more
+        Field.ALIASES: (
+            *(x for x in acc.aliases if x.split(" ")[0].lower() != new_mail),
+            f"{old} {until}",
+        ),
         Field.ORG: (p.org,),
         Field.OFFICE: (p.office,) if p.office else (),
     }
@@ -72,3 +76,20 @@ def move(ctx: Ctx, p: Person, acc: Account) -> str | None:
         new_uid=new_uid,
     )
     return new_uid
+
+
+def _allocate_own(ctx: Ctx, p: Person, acc: Account) -> Allocation:
+    """A uid in the new organisation; the person's own old addresses count as free for them,
+    so moving back to a former organisation gives its old address back (``hungdv.skhcn`` →
+    ``hungdv.syt`` → ``hungdv.skhcn``), never a numbered new one."""
+    pool = ctx.pool
+    own = {m.lower().partition("@")[0] for m in acc.mail} | {
+        x.split(" ")[0].lower().partition("@")[0] for x in acc.aliases
+    }
+    own.discard(acc.uid)
+    released = {uid: pool.taken.pop(uid) for uid in own if uid in pool.taken}
+    try:
+        return allocate(ctx.inp.scheme, p.full_name, p.org, pool)
+    finally:
+        for uid, holder in released.items():
+            pool.taken.setdefault(uid, holder)

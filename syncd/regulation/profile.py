@@ -48,7 +48,13 @@ class Duration:
         m = re.fullmatch(r"\s*(\d+)\s*([dmy])\s*", str(text))
         if not m:
             raise ProfileError(f"{text!r} is not a duration like 90d, 3m or 3y")
-        return cls(int(m.group(1)), m.group(2))
+        amount, unit = int(m.group(1)), m.group(2)
+        longest = {"d": 36_500, "m": 1_200, "y": 100}[unit]  # a clock is off with after: null
+        if not 1 <= amount <= longest:
+            raise ProfileError(
+                f"{text!r}: between 1{unit} and {longest}{unit} (to turn a rule off: after: null)"
+            )
+        return cls(amount, unit)
 
     def after(self, start: datetime) -> datetime:
         """``start`` plus this period (month ends clamp: 31 Jan + 1m = 28/29 Feb)."""
@@ -180,7 +186,42 @@ def _activity(data: Any, where: str, source: str) -> Activity:
     return Activity(tuple(sources), str(data["article"]), source)
 
 
+_KEYS = {
+    "": {"id", "title", "naming", "password", "articles", "lifecycle"},
+    "naming": {"scheme", "schemes"},
+    "articles": {"hr", "request", "must_change"},
+    "lifecycle": {
+        *CLOCKS,
+        "locked_receives_mail",
+        "activity",
+        "delete_on_leave",
+        "manual_lock",
+    },
+    "lifecycle.manual_lock": set(LOCK_REASONS),
+}
+
+
+def _strict(data: Mapping[str, Any], source: str) -> None:
+    """A regulation file says only what the engine reads: a misspelt key is an error, never
+    a rule silently left at its default."""
+    if not isinstance(data, Mapping):
+        raise ProfileError(f"{source}: must be a mapping")
+    for where, allowed in _KEYS.items():
+        node: Any = data
+        for part in where.split(".") if where else []:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if not isinstance(node, Mapping):
+            continue
+        unknown = sorted(set(map(str, node)) - allowed)
+        if unknown:
+            raise ProfileError(
+                f"{source}: {where or '(top)'}: unknown key(s) {unknown}; "
+                f"allowed: {', '.join(sorted(allowed))}"
+            )
+
+
 def parse_profile(data: Mapping[str, Any], source: str) -> Profile:
+    _strict(data, source)
     try:
         lc = data["lifecycle"]
         pw = dict(data["password"])

@@ -74,3 +74,34 @@ def test_a_stage_over_its_limit_is_held_back_and_the_rest_applies(
     got = entries(admin, base_dn)
     assert got["mailt.skhcn"]["syncdState"] == ["active"]  # the rest of the run applied
     assert not [u for u, e in got.items() if e.get("syncdState") == ["locked"]]
+
+
+def test_a_stage_held_back_from_a_filed_roster_is_released_with_latest(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """Found by an attack: the release command the report gave read only the inbox (the filed
+    roster had moved to processed/), so it did nothing and every nightly run held it again."""
+    from connectors.inbox import InboxWatcher
+    from connectors.loading import load_config
+
+    make_config()
+    cfg_path = tmp_path / "syncd.yaml"
+    cfg = load_config(cfg_path)
+    cfg.paths.inbox.mkdir(parents=True, exist_ok=True)
+    rows = [f"E{i},Trần Văn Người{i},skhcn,,,,," for i in range(10)]
+    assert InboxWatcher(cfg).process(write_roster(cfg.paths.inbox / "a.csv", rows))[0] == (
+        "processed"
+    )
+    fewer = write_roster(cfg.paths.inbox / "b.csv", rows[:7])  # 3 of 10 leave: over 10 %
+    where, outcome = InboxWatcher(cfg).process(fewer)
+    assert where == "processed" and outcome is not None and outcome.plan is not None
+    assert (
+        outcome.plan.held
+        and "syncd reconcile --latest --allow-mass-change" in (outcome.plan.held[0])
+    )
+    plan = syncd(cfg_path, "plan", "--latest")
+    assert plan.returncode == 3 and "HELD revoke" in plan.stdout
+    released = syncd(cfg_path, "reconcile", "--latest", "--allow-mass-change")
+    assert released.returncode == 0, released.stdout + released.stderr
+    got = entries(admin, base_dn)
+    assert [got[f"nguoi{i}tv.skhcn"]["syncdState"][0] for i in (7, 8, 9)] == ["revoked"] * 3

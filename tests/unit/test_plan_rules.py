@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from syncd.model import ActionKind, DecisionKind, Exemption, HrStatus, Request, State
+from syncd.model import ActionKind, DecisionKind, Exemption, Field, HrStatus, Request, State
 from syncd.plan import decision_id
 from syncd.plan.states import TransitionRefused, transition
 from syncd.settings import AdoptionSettings
@@ -308,3 +308,27 @@ def test_mail_activity_dated_after_now_is_not_counted() -> None:
     p = plan([], [quiet], profile="tuyenquang-2025", activity=forged)
     assert [a.rule for a in p.actions] == ["lock_inactive"]
     assert any("dated after" in n and "hungdv.skhcn@x.gov.vn" in n for n in p.notices)
+
+
+def test_moving_back_to_a_former_organisation_gives_the_old_address_back() -> None:
+    """Found by an attack: skhcn → syt → skhcn gave hungdv1.skhcn, though hungdv.skhcn was
+    still this person's own alias."""
+    moved = replace(
+        acc("hungdv.syt", "Đàm Văn Hùng", org="syt", emp="E1"),
+        mail=("hungdv.syt@x.gov.vn", "hungdv.skhcn@x.gov.vn"),
+        aliases=("hungdv.skhcn@x.gov.vn 20270601000000Z",),
+    )
+    p = plan([person("E1", "Đàm Văn Hùng", org="skhcn")], [moved])
+    [move] = [a for a in p.actions if a.kind is ActionKind.MOVE]
+    assert move.new_uid == "hungdv.skhcn"
+    # the primary address is no longer an alias due to expire; the left one is
+    assert [x.split(" ")[0] for x in move.attrs[Field.ALIASES]] == ["hungdv.syt@x.gov.vn"]
+
+
+def test_inbox_files_ready_together_are_taken_oldest_first() -> None:
+    """Found by an attack: a.csv (newer) then z-old.csv (older) were applied in name order,
+    so the older file's word (a revocation) undid the newer one's restore."""
+    from syncd.inbox import Seen, ready
+
+    listing = {"a-new.csv": Seen(size=10, mtime=2000.0), "z-old.csv": Seen(size=10, mtime=1000.0)}
+    assert ready(listing, listing, now=5000.0, settle=30) == ["z-old.csv", "a-new.csv"]
