@@ -79,7 +79,17 @@ def report_text(outcome: RunOutcome, files: Sequence[Path]) -> str:
         for o in res.failed:
             lines.append(f"  FAILED {o.action.kind.value} {o.action.uid}: {o.error}")
     elif plan is not None and not plan.refused:
-        lines.append("Chưa áp dụng / not applied (plan only)" if plan.actions else "Nothing to do.")
+        if plan.actions:
+            lines.append("Chưa áp dụng / not applied (plan only)")
+        elif plan.held_actions:
+            lines.append(
+                "Không có gì khác / nothing else to do: the stage held back above waits for "
+                "the operator"
+            )
+        elif outcome.rejected:
+            lines.append("Không áp dụng gì / nothing applied: see the input errors above")
+        else:
+            lines.append("Không có gì để làm / nothing to do.")
     if outcome.warned:
         lines.append(f"Cảnh báo sắp khóa / lock warnings mailed: {outcome.warned}")
     if outcome.slip_files:

@@ -69,7 +69,7 @@ class Index:
             if a.employee_number:
                 self.by_emp[emp_key(a.employee_number)].append(a)
             elif a.managed:
-                self.exact[(name_key(a.cn), a.org)].append(a)
+                self.exact[(name_key(a.cn), (a.org or "").lower() or None)].append(a)
                 self.loose[fold_words(a.cn)].append(a)
         self.linked: set[str] = set()
         self.proposed: set[str] = set()  # accounts offered in an ambiguous-match decision

@@ -23,7 +23,8 @@ from syncd.state import Resolve
 def adopt(ctx: Ctx, p: Person, same_name: int, key: str) -> bool:
     """Link ``p`` to a pre-existing account, or ask; False when there is no candidate."""
     index = ctx.index
-    exact = [a for a in index.exact.get((name_key(p.full_name), p.org), []) if _free(ctx, a)]
+    here = (name_key(p.full_name), p.org.lower())
+    exact = [a for a in index.exact.get(here, []) if _free(ctx, a)]
     if len(exact) == 1 and same_name == 1:
         link(ctx, p, exact[0], "existing account with the same name and organisation")
         return True

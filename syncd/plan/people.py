@@ -232,6 +232,11 @@ def existing(ctx: Ctx, p: Person, acc: Account, done: bool) -> None:
             before=before,
         )
     wants_reset = p.request is Request.RESET_PASSWORD and not done
+    if p.request is Request.RESET_PASSWORD and done:
+        out.notices.append(
+            f"{p.source}: the password reset for {acc.uid} was done before; to ask for another, "
+            "send a roster without the request, then one with it"
+        )
     if restore:
         out.add(
             ActionKind.RESTORE,

@@ -332,3 +332,18 @@ def test_inbox_files_ready_together_are_taken_oldest_first() -> None:
 
     listing = {"a-new.csv": Seen(size=10, mtime=2000.0), "z-old.csv": Seen(size=10, mtime=1000.0)}
     assert ready(listing, listing, now=5000.0, settle=30) == ["z-old.csv", "a-new.csv"]
+
+
+def test_adoption_compares_the_organisation_without_case() -> None:
+    """Found by an attack: a pre-syncd entry with ou: SKHCN was not adopted by skhcn."""
+    legacy = acc("hungdv", "Đàm Văn Hùng", org="SKHCN")
+    p = plan([person("E1", "Đàm Văn Hùng")], [legacy])
+    assert [a.kind for a in p.actions] == [ActionKind.LINK]
+
+
+def test_a_repeated_reset_request_says_how_to_ask_again() -> None:
+    active = acc("hungdv.skhcn", "Đàm Văn Hùng", emp="E1")
+    row = person("E1", "Đàm Văn Hùng", request=Request.RESET_PASSWORD)
+    state = _after(plan([row], [active]), LocalState())
+    again = plan([row], [active], state=state)
+    assert again.actions == () and any("was done before" in n for n in again.notices)
