@@ -30,9 +30,10 @@ listing them, reach syncd in either order), forget passwords (``cấp lại mậ
 leaves (exemption columns), get their mailbox locked as compromised; some log in every few
 days, some rarely, some never.
 
-syncd's clock is the ``now=`` passed to the runner; the simulation starts after the real date
-so that the lock times syncd writes with the real clock (``pwdAccountLockedTime``) are in the
-server's past.
+syncd's clock is the ``now=`` passed to the runner: every time syncd writes comes from it
+(state dates, ``syncdActiveSince``); ``pwdAccountLockedTime`` is the earlier of it and the
+wall clock, in the server's past either way, so the simulated years may lie before or after
+the real date.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ when the oracle found any violation, listing them.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -40,7 +40,7 @@ def verify_server_clock(province: Province) -> None:
         stamps,
         when,
     )
-    assert when.year >= 2027 and when > datetime.now(UTC)
+    assert when.year >= 2027
 
 
 def simulate(tmp_path: Path, slapd: FakeTimeSandbox, size: Size) -> Province:
