@@ -9,6 +9,12 @@ XLSX: openpyxl (first sheet or a named one), cached values of formulas, dates as
 Every decode or parse failure is a :class:`RosterError` naming the file and, where known, the
 byte offset and line (CSV) or row (XLSX), on one line; never a traceback. A file that is
 mostly well-formed UTF-8 with a broken sequence is rejected rather than read as 8-bit text.
+
+Bounds (issue "A safe inbox"): a 5 KB XLSX whose one cell sits at XFD1048576 used to grow
+without bound, because openpyxl pads every missing row to the sheet's declared width. Nothing a
+file declares is trusted: the sheet's dimension is dropped before reading, the zip's members
+are bounded before openpyxl opens them, and the reader counts rows, columns and cells itself.
+Every bound hit is one :class:`RosterError` line naming the file and the bound.
 """
 
 from __future__ import annotations
@@ -19,17 +25,39 @@ import csv
 import hashlib
 import io
 import re
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 
 from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter
 
 from syncd.naming.legacy import Encoding, convert, detect
 from syncd.naming.legacy_cells import all_syllables
 from syncd.roster import RosterError, Table
 
-MAX_BYTES = 20 * 1024 * 1024
+# Bounds on what one roster may be. A province's HR roster has thousands to tens of thousands of
+# people and about ten to twenty columns; these are an order of magnitude above that, yet keep
+# the worst file well under the unit's MemoryMax=1G (config/systemd/syncd.service).
+MAX_BYTES = 20 * 1024 * 1024  # the file as stored: ~200,000 rows of CSV at 100 bytes a row
+MAX_ROWS = 200_000  # rows read, header and blank rows within the data included
+MAX_COLUMNS = 100  # the last non-empty cell of a row; trailing empty cells do not count
+# Cells kept (each a Python string and a list slot, ~60 bytes): 200,000 rows of 10 cells, or
+# 20 MB of CSV at 10 bytes a cell. Bounds the product MAX_ROWS x MAX_COLUMNS, 20 million.
+MAX_CELLS = 2_000_000
+# A run of this many empty rows ends the data: what follows is formatting, not people. Data
+# after such a run is refused, not dropped: a roster is authoritative for its organisations,
+# and people silently not read would be removed from the directory.
+MAX_EMPTY_RUN = 1_000
+# XLSX is a zip: its members' uncompressed sizes bound what openpyxl can inflate (Python's
+# zipfile stops a member at its recorded size). Sheet XML compresses 5-10x, hence ten times the
+# file bound in all; the parts openpyxl holds in memory whole (shared strings, styles, the
+# workbook) get a quarter of that each.
+MAX_UNZIPPED_BYTES = 10 * MAX_BYTES
+MAX_PART_BYTES = MAX_UNZIPPED_BYTES // 4
+MAX_ZIP_MEMBERS = 1_000  # a workbook has a few dozen parts
+XLSX_MAX_ROWS = 1_048_576  # Excel's last row: rows beyond it mean a forged row number
 MAX_MESSAGE = 300  # characters of a library's error message quoted in ours
 
 # Byte-order marks, longest first (the UTF-32-LE mark begins with the UTF-16-LE one).
@@ -186,8 +214,23 @@ def _read_csv(raw: bytes, source: str, sha: str) -> Table:
     except Exception:  # the sniffer fails in many ways on odd text
         dialect = csv.excel
     reader = csv.reader(io.StringIO(text, newline=""), dialect)
+
+    def lines() -> Iterator[list[str]]:
+        # A row's width is real bytes here (at most MAX_BYTES fields): it is bounded after
+        # csv has split it. Empty cells past the last column are dropped, as Excel writes them.
+        for row in reader:
+            if len(row) > MAX_COLUMNS:
+                if any(c.strip() for c in row[MAX_COLUMNS:]):
+                    last = max(i for i, c in enumerate(row) if c.strip()) + 1
+                    raise RosterError(
+                        f"{source}: line {reader.line_num}: {last} columns, more than the "
+                        f"{MAX_COLUMNS} a roster may have"
+                    )
+                del row[MAX_COLUMNS:]
+            yield row
+
     try:
-        rows = list(reader)
+        rows = _bounded(lines(), source)
     except csv.Error as exc:
         raise RosterError(
             f"{source}: line {reader.line_num}: not a readable CSV file: {_one_line(str(exc))}"
@@ -196,6 +239,46 @@ def _read_csv(raw: bytes, source: str, sha: str) -> Table:
         raise RosterError(f"{source}: row 1: no header row")
     body = [(i, r) for i, r in enumerate(rows[1:], start=2)]
     return Table(source, rows[0], body, decoded_as, sha)
+
+
+def _bounded(rows: Iterable[list[str]], source: str) -> list[list[str]]:
+    """The rows up to the first run of :data:`MAX_EMPTY_RUN` empty rows, within the bounds.
+
+    After such a run nothing is kept, but the rest is still looked through (bounded by the file
+    and, for XLSX, by Excel's last row): a non-empty row there refuses the file.
+    """
+    kept: list[list[str]] = []
+    cells = 0
+    run = 0
+    trailing = 0  # empty rows at the end of ``kept``
+    for number, row in enumerate(rows, start=1):
+        empty = not any(c.strip() for c in row)
+        if run >= MAX_EMPTY_RUN:  # past the end of the data: only look
+            if not empty:
+                raise RosterError(
+                    f"{source}: row {number}: data after {run} empty rows (from row "
+                    f"{number - run}); rows after {MAX_EMPTY_RUN} empty rows are not read: "
+                    "remove the empty rows"
+                )
+            run += 1
+            continue
+        run = run + 1 if empty else 0
+        if len(kept) >= MAX_ROWS:
+            if empty:
+                continue
+            raise RosterError(
+                f"{source}: row {number}: more than the {MAX_ROWS} rows a roster may have"
+            )
+        cells += len(row)
+        if cells > MAX_CELLS:
+            raise RosterError(
+                f"{source}: row {number}: more than the {MAX_CELLS} cells a roster may have"
+            )
+        kept.append(row)
+        trailing = trailing + 1 if empty else 0
+    if run >= MAX_EMPTY_RUN:
+        del kept[len(kept) - trailing :]  # the run itself is not data
+    return kept
 
 
 def _cell(value: object) -> str:
@@ -210,6 +293,35 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def _check_zip(raw: bytes, source: str) -> None:
+    """Bound a workbook's parts before openpyxl inflates them; a broken zip is left to it."""
+    # Central-directory records, counted in the bytes before zipfile builds one object each.
+    if raw.count(b"PK\x01\x02") > MAX_ZIP_MEMBERS:
+        raise RosterError(
+            f"{source}: more than {MAX_ZIP_MEMBERS} parts in the workbook; not a roster"
+        )
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            members = archive.infolist()
+    except Exception:  # openpyxl reports a broken zip in its own words
+        return
+    total = 0
+    for member in members:
+        total += member.file_size
+        held_whole = not member.filename.startswith("xl/worksheets/")
+        if held_whole and member.file_size > MAX_PART_BYTES:
+            raise RosterError(
+                _one_line(
+                    f"{source}: part {member.filename!r} unpacks to {member.file_size} bytes, "
+                    f"more than the {MAX_PART_BYTES} a workbook part may"
+                )
+            )
+    if total > MAX_UNZIPPED_BYTES:
+        raise RosterError(
+            f"{source}: unpacks to {total} bytes, more than the {MAX_UNZIPPED_BYTES} a roster may"
+        )
+
+
 def _read_xlsx(raw: bytes, source: str, sha: str, sheet: str | None) -> Table:
     def unreadable(exc: BaseException, where: str = "") -> RosterError:
         detail = _one_line(str(exc)) or "no detail"
@@ -217,11 +329,13 @@ def _read_xlsx(raw: bytes, source: str, sha: str, sheet: str | None) -> Table:
             f"{source}: {where}not a readable XLSX workbook ({type(exc).__name__}: {detail})"
         )
 
+    _check_zip(raw, source)
     try:
         book = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
     except Exception as exc:  # not a zip, corrupt archive (zlib, XML, KeyError, …)
         raise unreadable(exc) from None
     rows: list[list[str]] = []
+    seen = [0]  # the last row read, for a library's error
     try:
         if sheet is not None:
             if sheet not in book.sheetnames:
@@ -232,17 +346,41 @@ def _read_xlsx(raw: bytes, source: str, sha: str, sheet: str | None) -> Table:
             ws = book[sheet]
         else:
             ws = book.worksheets[0]
-        for row in ws.iter_rows(values_only=True):
-            cells = [_cell(v) for v in row]
-            if any("\x00" in c for c in cells):
-                raise RosterError(
-                    f"{source}: row {len(rows) + 1}: NUL character in a cell; not a roster"
-                )
-            rows.append(cells)
+        # The declared dimension (<dimension ref="A1:XFD1048576"/>) is not trusted: with it,
+        # openpyxl pads every row, present or missing, to the declared width. Without it a
+        # missing row is an empty tuple and a row is as wide as its last stored cell (at most
+        # 18,278 columns, ZZZ, for a moment: the row is refused if it has more than MAX_COLUMNS).
+        ws.reset_dimensions()
+
+        def values() -> Iterator[list[str]]:
+            for number, row in enumerate(ws.iter_rows(values_only=True), start=1):
+                if number > XLSX_MAX_ROWS:
+                    raise RosterError(
+                        f"{source}: row {number}: beyond the last row a worksheet can have "
+                        f"({XLSX_MAX_ROWS}); a forged workbook"
+                    )
+                width = len(row)
+                while width and (row[width - 1] is None or row[width - 1] == ""):
+                    width -= 1
+                if width > MAX_COLUMNS:
+                    raise RosterError(
+                        f"{source}: row {number}: a cell in column {width} "
+                        f"({get_column_letter(min(width, 18278))}), more than the {MAX_COLUMNS} "
+                        "columns a roster may have"
+                    )
+                cells = [_cell(v) for v in row[:width]]
+                if any("\x00" in c for c in cells):
+                    raise RosterError(
+                        f"{source}: row {number}: NUL character in a cell; not a roster"
+                    )
+                seen[0] = number
+                yield cells
+
+        rows = _bounded(values(), source)
     except RosterError:
         raise
     except Exception as exc:  # openpyxl raises many things on corrupt sheets
-        raise unreadable(exc, f"row {len(rows) + 1}: " if rows else "") from None
+        raise unreadable(exc, f"row {seen[0] + 1}: " if seen[0] else "") from None
     finally:
         with contextlib.suppress(Exception):
             book.close()
