@@ -33,6 +33,10 @@ def _service() -> dict[str, str]:
         ("RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6"),
         ("LoadCredential", "bind-password:/etc/syncd/bind.pw"),
         ("WatchdogSec", "120s"),
+        # issue "A safe inbox": a hostile roster may not take the host's memory, nor see others
+        ("MemoryMax", "1G"),
+        ("ProtectProc", "invisible"),
+        ("ProcSubset", "pid"),
     ],
 )
 def test_unit_has_the_directive(key: str, value: str) -> None:
