@@ -29,7 +29,7 @@ from connectors.config import Config
 from connectors.crashpoints import armed, crash_point
 from connectors.store import AuditLog, Debts, SlipWriter, StateStore, private_dir, recorded
 from syncd.applier import RunResult
-from syncd.model import Account, Action, ActionKind, Field, Plan, State, emp_key
+from syncd.model import Account, Action, ActionKind, Plan, State, as_lists, emp_key
 from syncd.ports import Directory, Scope
 from syncd.state import LocalState
 
@@ -39,10 +39,6 @@ PASSWORD_KINDS = {
     ActionKind.RESET_PASSWORD.value,
     ActionKind.RESTORE.value,
 }
-
-
-def _attrs(values: Mapping[Field, tuple[str, ...]]) -> dict[str, list[str]]:
-    return {str(k): list(v) for k, v in values.items()}
 
 
 class Journal:
@@ -83,8 +79,8 @@ class Journal:
                     "dn": action.dn,
                     "org": action.org,
                     "employee_number": action.employee_number,
-                    "attributes": _attrs(action.attrs),
-                    "before": _attrs(action.before),
+                    "attributes": as_lists(action.attrs),
+                    "before": as_lists(action.before),
                     "reason": action.reason,
                     "article": action.article,
                 },

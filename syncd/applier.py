@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from syncd.model import Action, ActionKind, Field, Plan, State
+from syncd.model import Action, ActionKind, Plan, State, as_lists
 from syncd.orgs import Catalogue
 from syncd.passwords import Context, generate
 from syncd.ports import Archive, AuditSink, Directory, DirectoryError, RunJournal
@@ -80,11 +80,6 @@ class RunResult:
     @property
     def failed(self) -> list[Outcome]:
         return [o for o in self.outcomes if not o.ok]
-
-
-def _safe_attrs(attrs: Mapping[Field, tuple[str, ...]]) -> dict[str, list[str]]:
-    """Fields as the audit log shows them (never a password: no field holds one)."""
-    return {k.value: list(v) for k, v in attrs.items()}
 
 
 def apply_plan(
@@ -198,8 +193,8 @@ def apply_plan(
             dn=dn,
             org=action.org,
             employee_number=action.employee_number,
-            attributes=_safe_attrs(action.attrs),
-            before=_safe_attrs(action.before),
+            attributes=as_lists(action.attrs),
+            before=as_lists(action.before),
             one_time_password_issued=bool(password) and ok,
             reason=action.reason,
             article=action.article,

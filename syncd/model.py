@@ -5,6 +5,7 @@ Everything here is plain immutable data, so a plan can be printed, compared and 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -157,6 +158,12 @@ class Field(StrEnum):
 
 
 Values = dict[Field, tuple[str, ...]]
+
+
+def as_lists(values: Mapping[Field, tuple[str, ...]]) -> dict[str, list[str]]:
+    """Field values as JSON wants them (audit records, the journal, plan JSON); no field ever
+    holds a password, so nothing needs hiding."""
+    return {k.value: list(v) for k, v in values.items()}
 
 
 class ActionKind(StrEnum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from syncd.model import Action, Decision, Plan
+from syncd.model import Action, Decision, Plan, as_lists
 
 _LABEL = {
     "create-org-mailbox": "create org mailbox",
@@ -30,8 +30,8 @@ def action_dict(a: Action) -> dict[str, Any]:
         "dn": a.dn,
         "employee_number": a.employee_number,
         "full_name": a.full_name,
-        "fields": {str(k): list(v) for k, v in a.attrs.items()},
-        "before": {str(k): list(v) for k, v in a.before.items()},
+        "fields": as_lists(a.attrs),
+        "before": as_lists(a.before),
         "reason": a.reason,
         "article": a.article,
     }

@@ -90,7 +90,7 @@ def absent(ctx: Ctx, seen: set[str]) -> None:
             continue
         if a.uid in index.linked or a.uid in index.proposed:
             continue
-        key = decision_id_for(a)
+        key = decision_id("account", a.uid)
         res = ctx.inp.state.resolutions.get(key)
         if res is not None and res.how is Resolve.IGNORE:
             continue
@@ -120,10 +120,6 @@ def absent(ctx: Ctx, seen: set[str]) -> None:
             candidates=(a.uid,),
             article=prof.hr_article,
         )
-
-
-def decision_id_for(a: Account) -> str:
-    return decision_id("account", a.uid)
 
 
 def _revoke(ctx: Ctx, a: Account, why: str, rule: str = "missing-from-roster") -> None:

@@ -78,14 +78,6 @@ def transition(state: State, kind: ActionKind) -> Transition:
     return found
 
 
-def allowed(state: State, kind: ActionKind) -> bool:
-    try:
-        transition(state, kind)
-    except TransitionRefused:
-        return False
-    return True
-
-
 # The reason an operator's lock (compromised, spam, malware, misuse) starts with. A security
 # lock is lifted only by a restore request newer than it or by `syncd restore`: never by a
 # transfer or the clocks, and revoking the account afterwards carries it along.

@@ -242,9 +242,8 @@ def test_decide_revoke_then_reconcile_revokes_the_unlinked_account(
     assert json.loads(syncd(cfg, "decisions", "--json").stdout) == []
 
 
-def test_decide_revoke_is_refused_for_other_kinds_of_decision(
-    make_config: MakeConfig, tmp_path: Path
-) -> None:
+def _hungyen_collision(make_config: MakeConfig, tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    """Hưng Yên Đ5.3: a second Nguyễn H. Phúc at khcn waits for an operator; its decision."""
     make_config(profile="hungyen-2025")
     cfg = tmp_path / "syncd.yaml"
     roster = write_roster(
@@ -252,6 +251,13 @@ def test_decide_revoke_is_refused_for_other_kinds_of_decision(
     )
     assert syncd(cfg, "reconcile", "--roster", str(roster)).returncode == 0
     [pending] = json.loads(syncd(cfg, "decisions", "--json").stdout)
+    return cfg, pending
+
+
+def test_decide_revoke_is_refused_for_other_kinds_of_decision(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    cfg, pending = _hungyen_collision(make_config, tmp_path)
     refused = syncd(cfg, "decide", pending["id"], "--revoke")
     assert refused.returncode == 2
     line = one_line(refused.stderr)
@@ -265,13 +271,7 @@ def test_decide_uid_refuses_what_can_never_be_a_mailbox_here(
     make_config: MakeConfig, tmp_path: Path
 ) -> None:
     """Found by an attack: any --uid was 'recorded' with exit 0 and refused only later."""
-    make_config(profile="hungyen-2025")
-    cfg = tmp_path / "syncd.yaml"
-    roster = write_roster(
-        tmp_path / "r.csv", ["E1,Nguyễn Hoàng Phúc,khcn,,,,,", "E2,Nguyễn Hồng Phúc,khcn,,,,,"]
-    )
-    assert syncd(cfg, "reconcile", "--roster", str(roster)).returncode == 0
-    [pending] = json.loads(syncd(cfg, "decisions", "--json").stdout)
+    cfg, pending = _hungyen_collision(make_config, tmp_path)
     for bad, why in (
         ("x,y=z", "is not lowercase"),
         ("postmaster", "reserved"),

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ import pytest
 from connectors.config import Config
 from connectors.inbox import InboxResult, InboxWatcher, _content_free
 from tests.conftest import MakeConfig
+from tests.e2e.test_daemon import DAEMON, wait_for
 from tests.helpers import write_roster
 
 SECRET = "s3cr3t-bind-password-Zq7"
@@ -222,17 +223,6 @@ def test_whole_file_errors_are_rewritten_without_content(
 
 # -- the daemon, as tests/e2e/test_daemon.py runs it -------------------------------------------
 
-DAEMON = "daemon:\n  inbox_interval: 0.5\n  settle_seconds: 1\n"
-
-
-def _wait_for(check: Callable[[], bool], timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return False
-
 
 @pytest.fixture
 def daemon_proc(make_config: MakeConfig, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
@@ -245,7 +235,7 @@ def daemon_proc(make_config: MakeConfig, tmp_path: Path) -> Iterator[subprocess.
         text=True,
     )
     try:
-        assert _wait_for(lambda: (tmp_path / "state" / "status.json").exists())
+        assert wait_for(lambda: (tmp_path / "state" / "status.json").exists())
         yield proc
     finally:
         if proc.poll() is None:
@@ -263,15 +253,15 @@ def test_the_daemon_rejects_a_symlink_and_a_fifo_unread(
     (inbox / "leak.csv").symlink_to(secret)
     os.mkfifo(inbox / "pipe.csv")
     rejected = tmp_path / "rejected"
-    assert _wait_for(lambda: (rejected / "pipe.csv.report.txt").exists())
-    assert _wait_for(lambda: (rejected / "leak.csv.report.txt").exists())
+    assert wait_for(lambda: (rejected / "pipe.csv.report.txt").exists())
+    assert wait_for(lambda: (rejected / "leak.csv.report.txt").exists())
     assert "symbolic link: not read" in (rejected / "leak.csv.report.txt").read_text()
     assert os.path.islink(rejected / "leak.csv")
     # the watcher still works: a roster dropped after them is taken
     write_roster(inbox / ".skhcn.csv.part", ["E1,Đàm Văn Hùng,skhcn,,,,,"]).rename(
         inbox / "skhcn.csv"
     )
-    assert _wait_for(lambda: bool(list((tmp_path / "processed").rglob("skhcn.csv.report.txt"))))
+    assert wait_for(lambda: bool(list((tmp_path / "processed").rglob("skhcn.csv.report.txt"))))
     status = json.loads((tmp_path / "state" / "status.json").read_text())
     assert status["directory"] == "reachable"
     daemon_proc.send_signal(signal.SIGTERM)
