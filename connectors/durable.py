@@ -8,12 +8,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors.audit import AuditLog
 from connectors.config import Config
 from connectors.journal import Journal, pay_password_debts
 from connectors.journal import with_crash_points as journal_crash_points
 from connectors.outcome import RunOutcome
 from connectors.store import (
-    AuditLog,
     SlipWriter,
     StateStore,
 )

@@ -25,9 +25,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from connectors.audit import AuditLog, recorded
 from connectors.config import Config
 from connectors.crashpoints import armed, crash_point
-from connectors.store import AuditLog, Debts, SlipWriter, StateStore, private_dir, recorded
+from connectors.store import Debts, SlipWriter, StateStore, private_dir
 from syncd.applier import RunResult
 from syncd.model import Account, Action, ActionKind, Plan, State, as_lists, emp_key
 from syncd.ports import Directory, Scope

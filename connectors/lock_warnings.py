@@ -6,13 +6,11 @@ import smtplib
 from collections.abc import Sequence
 from datetime import datetime
 
+from connectors.audit import AuditLog
 from connectors.config import Config
 from connectors.loading import LifecycleInputs, all_exemptions
 from connectors.mailer import SmtpMailer
 from connectors.outcome import RunOutcome
-from connectors.store import (
-    AuditLog,
-)
 from syncd.model import Account
 from syncd.notices import lock_warning
 from syncd.orgs import Catalogue

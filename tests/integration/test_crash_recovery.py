@@ -29,11 +29,12 @@ import pytest
 from ldap3 import Connection
 
 from connectors import runner
+from connectors.audit import verify_audit
 from connectors.directory.openldap import OpenLdapDirectory
 from connectors.loading import load_config
 from connectors.outcome import EXIT_FAILED, report_text
 from connectors.secrets import bind_password
-from connectors.store import verify_audit, write_private
+from connectors.store import write_private
 from devtools.slapd_sandbox import Sandbox, find_slapd
 from tests.conftest import ORGS_YAML
 from tests.helpers import HEADER

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.store import AuditLog, history, verify_audit
+from connectors.audit import AuditLog, history, verify_audit
 
 
 def _log(path: Path, n: int) -> None:
