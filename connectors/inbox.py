@@ -34,7 +34,8 @@ import structlog
 
 from connectors import runner
 from connectors.config import Config
-from connectors.loading import ROSTER_SUFFIXES, Rejected
+from connectors.hr_files import file_hr_result
+from connectors.loading import ROSTER_SUFFIXES
 from connectors.outcome import RunOutcome, report_text
 from connectors.roster.files import MAX_BYTES
 from connectors.snapshots import SnapshotRegistry
@@ -246,7 +247,8 @@ class InboxWatcher:
         if outcome.result is not None and outcome.result.stopped:
             log.info("stopped mid-file; it stays in processing/ and is retried", file=path.name)
             return "retry", outcome
-        report = report_text(self._content_free(outcome, raw, path.name), [path])
+        shown = self._content_free(outcome, raw, path.name)
+        report = report_text(shown, [path])
         refused = outcome.plan is not None and outcome.plan.refused
         if (outcome.rejected and not outcome.applied) or refused:
             if refused:
@@ -254,14 +256,24 @@ class InboxWatcher:
                     f"Để áp dụng / to apply anyway: syncd reconcile --roster "
                     f"{self.rejected / path.name} --allow-mass-change\n"
                 )
-            self._file(path, self.rejected, report)
+            target = self._file(path, self.rejected, report)
+            self._hr_result(shown, path.name, target)
             return "rejected", outcome
         target = self._file(path, month, report)
         self.registry.record(target, {o for snap in outcome.snapshots for o in snap.authoritative})
         hashes[digest] = {"file": str(target), "when": now.isoformat(timespec="seconds")}
         hashes[self.LAST] = digest
         write_private(self.hashes_path, json.dumps(hashes, indent=1))
+        self._hr_result(shown, path.name, target)
         return "processed", outcome
+
+    def _hr_result(self, outcome: RunOutcome, name: str, target: Path) -> None:
+        """HR's result (XLSX and HTML, connectors.hr_files) beside the filed roster; a failure
+        to write it is logged and never undoes the filing (the text report is there)."""
+        try:
+            file_hr_result(self.config, outcome, name, target)
+        except Exception as exc:
+            log.error("HR result not written", file=safe_name(name), error=f"{type(exc).__name__}")
 
     def _content_free(self, outcome: RunOutcome, raw: bytes, name: str) -> RunOutcome:
         """The outcome as the inbox reports it: an error about a file that is not a roster
@@ -270,7 +282,7 @@ class InboxWatcher:
         if not outcome.rejected:
             return outcome
         rejected = [
-            Rejected(r.source, [_content_free(e, r.source, raw, self.config) for e in r.errors])
+            replace(r, errors=[_content_free(e, r.source, raw, self.config) for e in r.errors])
             if r.source == name
             else r
             for r in outcome.rejected

@@ -24,7 +24,7 @@ from syncd.orgs import Catalogue, CatalogueError, parse_catalogue
 from syncd.plan.lifecycle import effective as effective_clocks
 from syncd.ports import ActivitySource
 from syncd.regulation import Lifecycle
-from syncd.roster import RosterError, Snapshot
+from syncd.roster import RosterError, RowError, Snapshot
 from syncd.state import LocalState
 
 ROSTER_SUFFIXES = {".csv", ".txt", ".xlsx", ".xlsm", ".tsv"}
@@ -75,8 +75,12 @@ def load_catalogue(path: Path) -> Catalogue:
 
 @dataclass
 class Rejected:
+    """A file's errors as lines, and its row errors as data (``problems``: the HR result
+    groups them by column and message, with the rows and values)."""
+
     source: str
     errors: list[str]
+    problems: tuple[RowError, ...] = ()
 
 
 def read_snapshots(
@@ -105,11 +109,12 @@ def read_snapshots(
                         *map(str, snap.errors),
                         f"{path.name}: rejected whole; nothing from it was applied",
                     ],
+                    snap.errors,
                 )
             )
             continue
         if snap.errors:
-            rejected.append(Rejected(path.name, [*map(str, snap.errors)]))
+            rejected.append(Rejected(path.name, [*map(str, snap.errors)], snap.errors))
         if restrict is not None and path in restrict:
             keep = restrict[path]
             snap = replace(

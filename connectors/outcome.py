@@ -11,7 +11,7 @@ from typing import Any
 
 from connectors.loading import Rejected
 from syncd.applier import RunResult
-from syncd.model import Plan
+from syncd.model import Account, Plan
 from syncd.report import counts_line, decisions_text
 from syncd.roster import Snapshot
 
@@ -31,6 +31,8 @@ class RunOutcome:
     warned: int = 0  # lock warnings mailed this run
     accounts_by_state: dict[str, int] = field(default_factory=dict)  # managed persons read
     snapshots: list[Snapshot] = field(default_factory=list)
+    # the accounts the run read: the HR result gives an unchanged person's address from them
+    accounts: list[Account] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:

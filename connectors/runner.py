@@ -286,6 +286,7 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
     directory = hooks.directory or open_directory(config, outcome.warnings)
     try:
         seen = _read_directory(config, req, inp, directory, run_id, outcome)
+        outcome.accounts = seen.accounts
         plan = outcome.plan = _make_plan(config, req, inp, seen, now)
         if hooks.on_plan is not None:
             hooks.on_plan(plan)

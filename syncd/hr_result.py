@@ -1,0 +1,595 @@
+"""What HR receives for one roster file: per person what happened, per problem what to change.
+
+The run report (``connectors.outcome``) speaks to the operator; this speaks to the HR clerk who
+sent the file, in the regulation's own words (DIGEST glossary: *cấp mới*, *cấp lại mật khẩu*,
+*tạm khóa*, *khôi phục*, *thu hồi*, *điều chuyển*). Everything here is pure content: which
+rows, which words; ``connectors.hr_files`` renders it as XLSX and HTML. Each text is a
+:class:`Text` pair so that the operator's copy can carry the English beside the Vietnamese
+while HR's copy stays Vietnamese only.
+
+Three rules the issue asked for, kept here so every renderer obeys them:
+
+- a rejected or refused file never reads like success (no "nothing to do");
+- the same problem repeated on many rows is one group listing the rows (55 rows naming an
+  organisation missing from the catalogue are one line, and that one is the operator's to fix);
+- nothing names a server path HR cannot open, and nothing carries a password.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from syncd.model import Account, Action, ActionKind, Decision, DecisionKind, Person, emp_key
+from syncd.orgs import Catalogue
+from syncd.roster import RowError
+
+
+@dataclass(frozen=True)
+class Text:
+    """One message in Vietnamese (what HR reads) and English (beside it for the operator)."""
+
+    vi: str
+    en: str = ""
+
+    def show(self, english: bool) -> str:
+        return f"{self.vi} / {self.en}" if english and self.en and self.en != self.vi else self.vi
+
+
+class Verdict:
+    """How the file ended, as the headline says it."""
+
+    APPLIED = "applied"
+    CHECKED = "checked"  # syncd check: nothing applied, by design
+    REJECTED = "rejected"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class PersonLine:
+    """One person of the file (or of its organisations, when the file's silence revokes)."""
+
+    row: int | None  # the row in the file; None: not on the roster (dropped from it)
+    employee_number: str
+    full_name: str
+    org: str  # the organisation's name, from the catalogue
+    office: str  # the office's name, or ""
+    what: Text
+    address: str = ""
+    detail: Text = Text("")
+    article: str = ""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One kind of problem, with every row it was found on."""
+
+    column: str
+    what: Text
+    fix: Text
+    rows: tuple[int, ...] = ()
+    values: tuple[str, ...] = ()  # the distinct values, in row order
+    operator_fault: bool = False  # the operator (catalogue, configuration) must act, not HR
+
+
+@dataclass(frozen=True)
+class HrResult:
+    source: str  # the file's name as HR sent it (never a server path)
+    verdict: str
+    headline: Text
+    people: tuple[PersonLine, ...] = ()
+    problems: tuple[Problem, ...] = ()
+    notes: tuple[Text, ...] = ()
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+
+# -- problems --------------------------------------------------------------------------------
+
+_STATUS_LIST = "đang công tác, nghỉ hưu, nghỉ việc, chuyển công tác, từ trần"
+_REQUEST_LIST = "cấp mới, cấp lại mật khẩu, thu hồi, khôi phục"
+
+# (pattern on the English message, what is wrong, what to change, operator's fault)
+_KINDS: tuple[tuple[str, str, str, bool], ...] = (
+    (
+        r"a formula without a saved value",
+        "Ô là công thức nhưng tệp không lưu giá trị của nó (tệp được tạo bằng chương trình, "
+        "chưa mở bằng Excel)",
+        "Mở tệp bằng Excel rồi lưu lại, hoặc dán giá trị (Paste Values) thay cho công thức",
+        False,
+    ),
+    (r"empty employee number", "Thiếu mã cán bộ", "Điền mã cán bộ của người này", False),
+    (
+        r"duplicate employee number",
+        "Mã cán bộ bị trùng với một dòng khác",
+        "Mỗi người một mã cán bộ riêng; xóa dòng lặp hoặc sửa mã",
+        False,
+    ),
+    (r"empty name", "Thiếu họ và tên", "Điền đầy đủ họ và tên", False),
+    (
+        r"looks like text typed in|cannot be converted safely",
+        "Họ tên gõ bằng phông chữ cũ (TCVN3/VNI) không chuyển được sang Unicode",
+        "Gõ lại họ và tên bằng phông Unicode (Times New Roman, Arial)",
+        False,
+    ),
+    (
+        r"name ",
+        "Họ và tên không dùng được để đặt tên hộp thư",
+        "Chỉ ghi họ và tên bằng chữ tiếng Việt, cách nhau một dấu cách",
+        False,
+    ),
+    (
+        r"unknown organisation",
+        "Mã đơn vị chưa có trong danh mục cơ quan, đơn vị của hệ thống",
+        "Nếu mã đúng: quản trị viên bổ sung đơn vị vào danh mục (lỗi thuộc quản trị hệ thống, "
+        "không phải của phòng tổ chức); nếu gõ sai: sửa mã đơn vị",
+        True,
+    ),
+    (r"empty organisation", "Thiếu mã đơn vị", "Điền mã đơn vị (theo danh mục)", False),
+    (
+        r"unknown office",
+        "Phòng/Ban chưa có trong danh mục của đơn vị",
+        "Nếu đúng tên phòng: quản trị viên bổ sung phòng vào danh mục (lỗi thuộc quản trị hệ "
+        "thống); nếu gõ sai: sửa tên phòng",
+        True,
+    ),
+    (
+        r"unparseable date",
+        "Ngày không đúng định dạng",
+        "Ghi ngày theo dạng ngày/tháng/năm, ví dụ 05/09/1980",
+        False,
+    ),
+    (
+        r"unknown status",
+        "Trạng thái không hợp lệ",
+        f"Chọn một trong: {_STATUS_LIST} (để trống nghĩa là đang công tác)",
+        False,
+    ),
+    (
+        r"needs the date it ends",
+        "Có lý do nghỉ nhưng thiếu ngày kết thúc",
+        "Điền cột Nghỉ đến ngày",
+        False,
+    ),
+    (
+        r"ends before it starts",
+        "Ngày kết thúc nghỉ trước ngày bắt đầu",
+        "Sửa Nghỉ từ ngày / Nghỉ đến ngày",
+        False,
+    ),
+    (
+        r"unknown request",
+        "Đề nghị không hợp lệ",
+        f"Chọn một trong: {_REQUEST_LIST} (hoặc để trống)",
+        False,
+    ),
+    (
+        r"contradicts the status",
+        "Đề nghị mâu thuẫn với trạng thái: người nghỉ không được cấp mới, cấp lại mật khẩu "
+        "hay khôi phục",
+        "Bỏ đề nghị, hoặc sửa trạng thái",
+        False,
+    ),
+)
+
+_FILE_KINDS: tuple[tuple[str, str, str, bool], ...] = (
+    (
+        r"missing required column",
+        "Thiếu cột bắt buộc ở dòng tiêu đề",
+        "Dùng mẫu chính thức (syncd template): cần các cột Mã cán bộ, Họ và tên, Mã đơn vị",
+        False,
+    ),
+    (
+        r"has no people",
+        "Tệp không có người nào",
+        "Gửi danh sách đầy đủ của đơn vị (một tệp rỗng sẽ thu hồi mọi người)",
+        False,
+    ),
+    (
+        r"more than the .* (a roster may|a workbook part may|columns)",
+        "Tệp quá lớn so với giới hạn của một danh sách",
+        "Chỉ gửi danh sách cán bộ, một trang tính, không có dữ liệu khác",
+        False,
+    ),
+    (
+        r"not a readable XLSX|old Excel \.xls|not readable as a roster|no header row",
+        "Không đọc được tệp như một danh sách",
+        "Lưu lại tệp dạng .xlsx hoặc .csv (UTF-8) theo mẫu chính thức",
+        False,
+    ),
+    (
+        r"mixes encodings|not valid|NUL",
+        "Tệp có ký tự không đọc được (phông chữ hoặc bảng mã lẫn lộn)",
+        "Lưu lại tệp dạng .xlsx, hoặc CSV UTF-8",
+        False,
+    ),
+    (
+        r"no sheet named",
+        "Không có trang tính theo cấu hình",
+        "Đặt danh sách ở trang tính đầu tiên của tệp (hoặc hỏi quản trị viên)",
+        True,
+    ),
+)
+
+
+def _classify(
+    message: str, kinds: Sequence[tuple[str, str, str, bool]]
+) -> tuple[str, str, bool] | None:
+    for pattern, what, fix, operator in kinds:
+        if re.search(pattern, message):
+            return what, fix, operator
+    return None
+
+
+def _message_key(message: str) -> str:
+    """What makes two messages the same problem: the text without the row numbers it names
+    (``duplicate employee number (also on row 12)`` repeats on many rows)."""
+    return re.sub(r"\b(row|rows) \d+", r"\1 N", message)
+
+
+def group_problems(errors: Iterable[RowError]) -> list[Problem]:
+    """Row errors grouped by column and message: one line per kind, with its rows."""
+    groups: dict[tuple[str, str], list[RowError]] = {}
+    for e in errors:
+        groups.setdefault((e.column, _message_key(e.message)), []).append(e)
+    out = []
+    for (column, key), items in groups.items():
+        found = _classify(items[0].message, _KINDS)
+        what, fix, operator = found or ("Dữ liệu không hợp lệ", "Sửa ô này", False)
+        values = tuple(dict.fromkeys(e.value for e in items))
+        english = items[0].message if len(items) == 1 else key
+        out.append(
+            Problem(
+                column,
+                Text(what, english),
+                Text(fix),
+                tuple(e.row for e in items),
+                values,
+                operator,
+            )
+        )
+    # the operator's problems first: HR cannot fix them and should not try
+    out.sort(key=lambda p: (not p.operator_fault, p.rows[:1]))
+    return out
+
+
+def file_problems(source: str, messages: Iterable[str]) -> list[Problem]:
+    """Whole-file errors (no row to fix): what was wrong and what to send instead."""
+    out = []
+    for m in messages:
+        if m.endswith("rejected whole; nothing from it was applied"):
+            continue  # the headline says it
+        english = m.removeprefix(f"{source}: ")
+        found = _classify(english, _FILE_KINDS)
+        what, fix, operator = found or (
+            "Tệp không dùng được",
+            "Lưu lại tệp theo mẫu chính thức rồi gửi lại",
+            False,
+        )
+        out.append(Problem("", Text(what, english), Text(fix), (), (), operator))
+    return out
+
+
+# -- people ----------------------------------------------------------------------------------
+
+_DECISION_VI = {
+    DecisionKind.UID_COLLISION: "trùng tên hộp thư với người đã có: quản trị viên thống nhất "
+    "tên hộp thư với người dùng",
+    DecisionKind.AMBIGUOUS_MATCH: "có thể đã có hộp thư cũ nhưng chưa chắc là của người này: "
+    "quản trị viên xác nhận",
+    DecisionKind.UNLINKED_ACCOUNT: "hộp thư cũ không gắn với ai trong danh sách: quản trị viên "
+    "quyết định giữ hay thu hồi",
+    DecisionKind.INVALID_NAME: "không đặt được tên hộp thư hợp lệ từ họ tên: quản trị viên "
+    "quyết định",
+}
+
+_STATUS_VI = {
+    "retired": "nghỉ hưu",
+    "resigned": "nghỉ việc",
+    "transferred-out": "chuyển công tác",
+    "deceased": "từ trần",
+}
+
+
+def _row(person: Person | None) -> int | None:
+    if person is None or ":" not in person.source:
+        return None
+    tail = person.source.rsplit(":", 1)[1]
+    return int(tail) if tail.isdigit() else None
+
+
+def _when(day: datetime) -> str:
+    return f"{day:%d/%m/%Y}"
+
+
+def _action_text(
+    a: Action, person: Person | None, domain: str, alias_until: datetime, done: bool
+) -> tuple[Text, str, Text]:
+    """(what happened, the address, a detail) for one action, as HR says it."""
+    will = "" if done else "Sẽ "
+    address = f"{a.new_uid or a.uid}@{domain}"
+    k = a.kind
+    if k is ActionKind.CREATE:
+        return (
+            Text(f"{will}cấp mới hộp thư".capitalize(), "created" if done else "to create"),
+            address,
+            Text(
+                "Mật khẩu dùng một lần có trong phiếu giao tài khoản gửi đơn vị; đổi khi đăng "
+                "nhập lần đầu",
+                "one-time password on the slip sent to the organisation",
+            ),
+        )
+    if k is ActionKind.LINK:
+        return Text(f"{will}gắn với hộp thư đã có".capitalize(), "linked"), address, Text("")
+    if k is ActionKind.UPDATE:
+        return Text(f"{will}cập nhật thông tin".capitalize(), "updated"), address, Text("")
+    if k is ActionKind.MOVE:
+        old = f"{a.uid}@{domain}"
+        return (
+            Text(f"{will}điều chuyển: địa chỉ mới".capitalize(), "transferred: new address"),
+            address,
+            Text(
+                f"Địa chỉ cũ {old} vẫn nhận thư đến hết ngày {_when(alias_until)}",
+                f"the old address {old} receives mail until {alias_until:%Y-%m-%d}",
+            ),
+        )
+    if k is ActionKind.RESET_PASSWORD:
+        return (
+            Text(f"{will}cấp lại mật khẩu".capitalize(), "password reset"),
+            address,
+            Text("Mật khẩu mới có trong phiếu giao tài khoản gửi đơn vị", "on the slip"),
+        )
+    if k is ActionKind.RESTORE:
+        return (
+            Text(f"{will}khôi phục hộp thư".capitalize(), "restored"),
+            address,
+            Text("Mật khẩu mới có trong phiếu giao tài khoản gửi đơn vị", "on the slip"),
+        )
+    if k is ActionKind.LOCK:
+        return Text(f"{will}tạm khóa".capitalize(), "locked"), address, Text("", a.reason)
+    if k in (ActionKind.REVOKE, ActionKind.PURGE):
+        if person is None:
+            why = Text("Không còn trong danh sách của đơn vị", a.reason)
+        elif person.status.value in _STATUS_VI:
+            why = Text(f"Trạng thái: {_STATUS_VI[person.status.value]}", a.reason)
+        else:
+            why = Text("Đơn vị đề nghị thu hồi", a.reason)
+        verb = "thu hồi hộp thư" if k is ActionKind.REVOKE else "xóa vĩnh viễn hộp thư"
+        return Text(f"{will}{verb}".capitalize(), k.value), address, why
+    return Text(k.value), address, Text("")
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What a run found and did, as the HR result needs it (plain values from the runner)."""
+
+    now: datetime
+    domain: str
+    alias_days: int
+    applied: bool  # False: a check or a plan (future tense)
+    actions: Sequence[Action] = ()
+    held: Sequence[Action] = ()
+    failed: frozenset[int] = frozenset()  # id() of actions that failed
+    decisions: Sequence[Decision] = ()
+    accounts: Sequence[Account] = ()
+    refused: bool = False
+
+
+def people_lines(
+    people: Sequence[Person],
+    authoritative: Iterable[str],
+    facts: RunFacts,
+    catalogue: Catalogue,
+) -> list[PersonLine]:
+    """One line per person of the file, in row order, then the people of its organisations
+    that the file's silence touches (dropped from the roster)."""
+    by_emp: dict[str, list[Action]] = {}
+    for a in facts.actions:
+        if a.employee_number:
+            by_emp.setdefault(emp_key(a.employee_number), []).append(a)
+    held = {emp_key(a.employee_number) for a in facts.held if a.employee_number}
+    decided = {emp_key(d.employee_number): d for d in facts.decisions if d.employee_number}
+    address = {
+        emp_key(acc.employee_number): acc.mail[0] if acc.mail else f"{acc.uid}@{facts.domain}"
+        for acc in facts.accounts
+        if acc.employee_number
+    }
+    alias_until = facts.now + timedelta(days=facts.alias_days)
+
+    def org_names(org: str | None, office: str | None) -> tuple[str, str]:
+        o = catalogue.orgs.get(org or "")
+        off = catalogue.offices.get((org or "", office or "")) if office else None
+        return (o.name if o else org or ""), (off.name if off else office or "")
+
+    out: list[PersonLine] = []
+    listed: set[str] = set()
+    for p in people:
+        key = emp_key(p.employee_number)
+        listed.add(key)
+        org, office = org_names(p.org, p.office)
+        base = (_row(p), p.employee_number, p.full_name, org, office)
+        acts = by_emp.get(key, [])
+        if acts:
+            out.append(_combine(base, acts, p, facts, alias_until))
+        elif key in decided:
+            d = decided[key]
+            why = _DECISION_VI.get(d.kind, d.kind.value)
+            out.append(
+                PersonLine(
+                    *base,
+                    Text("Chờ quản trị viên quyết định", "waiting for an operator's decision"),
+                    "",
+                    Text(f"Lý do: {why}", d.summary),
+                    d.article,
+                )
+            )
+        elif key in held:
+            out.append(
+                PersonLine(
+                    *base,
+                    Text("Tạm giữ: chờ quản trị viên xác nhận", "held back by a safety limit"),
+                    address.get(key, ""),
+                )
+            )
+        else:
+            out.append(PersonLine(*base, Text("Không thay đổi", "no change"), address.get(key, "")))
+    orgs = set(authoritative)
+    for key, acts in by_emp.items():
+        if key in listed or not any(a.org in orgs for a in acts):
+            continue
+        first = acts[0]
+        org, office = org_names(first.org, None)
+        base = (None, first.employee_number or "", first.full_name, org, office)
+        out.append(_combine(base, acts, None, facts, alias_until))
+    return out
+
+
+def _combine(
+    base: tuple[int | None, str, str, str, str],
+    acts: Sequence[Action],
+    person: Person | None,
+    facts: RunFacts,
+    alias_until: datetime,
+) -> PersonLine:
+    """A person's actions as one line (a transfer may also update the title)."""
+    whats, details, articles = [], [], []
+    addr = ""
+    for a in acts:
+        done = facts.applied and id(a) not in facts.failed
+        what, addr, detail = _action_text(a, person, facts.domain, alias_until, done)
+        if facts.applied and id(a) in facts.failed:
+            what = Text(
+                f"Chưa thực hiện được ({what.vi.lower()}): lỗi hệ thống, sẽ tự làm lại",
+                f"failed ({what.en}); the next run retries",
+            )
+        whats.append(what)
+        if detail.vi or detail.en:
+            details.append(detail)
+        articles.append(a.article)
+    return PersonLine(
+        *base,
+        Text("; ".join(w.vi for w in whats), "; ".join(w.en for w in whats)),
+        addr,
+        Text("; ".join(d.vi for d in details if d.vi), "; ".join(d.en for d in details if d.en)),
+        "; ".join(dict.fromkeys(x for x in articles if x)),
+    )
+
+
+_COUNT_VI = {
+    "create": "cấp mới",
+    "move": "điều chuyển",
+    "reset-password": "cấp lại mật khẩu",
+    "restore": "khôi phục",
+    "lock": "tạm khóa",
+    "revoke": "thu hồi",
+    "purge": "xóa vĩnh viễn",
+    "update": "cập nhật",
+    "link": "gắn hộp thư đã có",
+}
+
+
+def build(
+    source: str,
+    people: Sequence[Person],
+    authoritative: Iterable[str],
+    row_errors: Sequence[RowError],
+    file_errors: Sequence[str],
+    facts: RunFacts | None,
+    catalogue: Catalogue,
+    notes: Sequence[str] = (),
+    checking: bool = False,
+) -> HrResult:
+    """The HR result of one file. ``facts`` None: the file was not planned (it was rejected
+    before the directory was read, or ``syncd check --offline``)."""
+    problems = group_problems(row_errors) + file_problems(source, file_errors)
+    rejected = bool(problems) and not people
+    lines = people_lines(people, authoritative, facts, catalogue) if facts and not rejected else []
+    if not facts and not rejected:
+        lines = [
+            PersonLine(
+                _row(p),
+                p.employee_number,
+                p.full_name,
+                *(
+                    (catalogue.orgs[p.org].name if p.org in catalogue.orgs else p.org),
+                    (
+                        catalogue.offices[(p.org, p.office)].name
+                        if p.office and (p.org, p.office) in catalogue.offices
+                        else p.office or ""
+                    ),
+                ),
+                Text("Hợp lệ", "valid"),
+            )
+            for p in people
+        ]
+    counts: dict[str, int] = {}
+    for a in facts.actions if facts and not rejected else ():
+        if a.employee_number or a.org in set(authoritative):
+            counts[a.kind.value] = counts.get(a.kind.value, 0) + 1
+    summary = ", ".join(f"{n} {_COUNT_VI.get(k, k)}" for k, n in sorted(counts.items()))
+    operator = any(p.operator_fault for p in problems)
+    if rejected:
+        verdict = Verdict.REJECTED
+        blame = (
+            " Có lỗi thuộc quản trị hệ thống (đánh dấu bên dưới): đã báo quản trị viên."
+            if operator
+            else ""
+        )
+        head = Text(
+            f"TỆP BỊ TỪ CHỐI: chưa thực hiện thay đổi nào. Sửa {len(problems)} loại lỗi dưới "
+            f"đây rồi gửi lại cả tệp.{blame}",
+            "REJECTED: nothing was applied; fix the problems below and send the whole file again",
+        )
+    elif facts is not None and facts.refused:
+        verdict = Verdict.REFUSED
+        head = Text(
+            "TẠM DỪNG: tệp làm giảm quá nhiều người của đơn vị so với lần trước; chưa thực hiện "
+            "thay đổi nào. Quản trị viên sẽ kiểm tra với đơn vị.",
+            "REFUSED by a safety limit: nothing was applied",
+        )
+    elif checking:
+        verdict = Verdict.CHECKED
+        tail = f" Khi gửi, hệ thống sẽ: {summary}." if summary else ""
+        head = Text(
+            f"KIỂM TRA: tệp hợp lệ ({len(people)} người); chưa gửi, chưa thay đổi gì.{tail}",
+            "CHECKED: the file is valid; nothing was applied",
+        )
+    else:
+        verdict = Verdict.APPLIED
+        failed = len(facts.failed) if facts else 0
+        head = Text(
+            f"ĐÃ XỬ LÝ: {len(people)} người trong tệp"
+            + (f"; {summary}" if summary else "; không có thay đổi nào với hộp thư")
+            + (f"; {failed} việc chưa thực hiện được, hệ thống sẽ tự làm lại" if failed else "")
+            + ".",
+            "APPLIED",
+        )
+        if problems:  # accept_valid_rows: some rows were left out
+            head = Text(
+                head.vi + f" Có {sum(len(p.rows) or 1 for p in problems)} dòng lỗi bị bỏ qua: "
+                "sửa và gửi lại.",
+                head.en + "; rows with errors were left out",
+            )
+    return HrResult(
+        source,
+        verdict,
+        head,
+        tuple(lines),
+        tuple(problems),
+        tuple(Text(n) for n in notes),
+        counts,
+    )
+
+
+__all__ = [
+    "HrResult",
+    "PersonLine",
+    "Problem",
+    "RunFacts",
+    "Text",
+    "Verdict",
+    "build",
+    "file_problems",
+    "group_problems",
+]

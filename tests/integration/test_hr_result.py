@@ -1,0 +1,114 @@
+"""Issue 13, item 1: what HR receives beside each processed or rejected file — per person what
+happened, per problem what to change (grouped), in Vietnamese, as XLSX and HTML, readable by
+the HR group only, never a server path nor a password."""
+
+from __future__ import annotations
+
+import stat
+import time
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from connectors.config import Config
+from connectors.inbox import InboxWatcher
+from tests.conftest import MakeConfig
+from tests.helpers import write_roster
+
+
+@pytest.fixture
+def setup(make_config: MakeConfig) -> tuple[Config, InboxWatcher]:
+    cfg = make_config()
+    cfg.paths.inbox.mkdir(parents=True, exist_ok=True)
+    return cfg, InboxWatcher(cfg, settle=0)
+
+
+def _drop(watcher: InboxWatcher, cfg: Config, name: str, rows: list[str]) -> None:
+    write_roster(cfg.paths.inbox / name, rows)
+    watcher.tick(time.time())
+    watcher.tick(time.time() + 1)
+
+
+def _sheet(path: Path, title: str) -> list[list[str]]:
+    book = openpyxl.load_workbook(path)
+    return [[str(c) if c is not None else "" for c in row] for row in book[title].values]
+
+
+def test_a_rejected_file_groups_repeated_problems_blames_the_operator_for_the_catalogue(
+    setup: tuple[Config, InboxWatcher], tmp_path: Path
+) -> None:
+    cfg, watcher = setup
+    rows = [f"M{i:03d},Nguyễn Văn An {chr(65 + i % 26)},sxd,,,,," for i in range(55)]
+    rows += ["M900,,skhcn,,,,,", "M901,Lê Thị Bình,skhcn,,,,về hưu,"]
+    _drop(watcher, cfg, "skhcn.csv", rows)
+    folder = tmp_path / "rejected"
+    xlsx = folder / "skhcn.csv.ketqua.xlsx"
+    page = folder / "skhcn.csv.ketqua.html"
+    for p in (xlsx, page):
+        assert stat.S_IMODE(p.stat().st_mode) == 0o640
+    head = _sheet(xlsx, "Kết quả")
+    assert head[1][0].startswith("TỆP BỊ TỪ CHỐI")
+    problems = _sheet(xlsx, "Lỗi")
+    assert problems[0][:2] == ["Cột", "Lỗi"]
+    by_column = {r[0]: r for r in problems[1:]}
+    catalogue = by_column["Mã đơn vị"]
+    assert catalogue[4] == "55" and catalogue[2] == "sxd"  # one group, not 55 lines
+    assert catalogue[3].startswith("2, 3, 4") and catalogue[6] == "Quản trị hệ thống"
+    assert "danh mục" in catalogue[1]
+    assert by_column["Họ và tên"][1] == "Thiếu họ và tên" and by_column["Họ và tên"][3] == "57"
+    assert by_column["Trạng thái"][2] == "về hưu"
+    assert by_column["Trạng thái"][6].startswith("Phòng tổ chức")
+    text = page.read_text(encoding="utf-8")
+    for content in (text, "\n".join(map(str, head + problems))):
+        assert "Nothing to do" not in content and "nothing to do" not in content
+        assert str(tmp_path) not in content  # no server path HR cannot open
+    assert "<meta charset='utf-8'>" in text and "TỆP BỊ TỪ CHỐI" in text
+    # the operator's copy carries the English beside it; HR's does not
+    op = next((cfg.paths.state / "reports").glob("*-skhcn.csv.html")).read_text()
+    assert "unknown organisation" in op and "unknown organisation" not in text
+
+
+def test_a_processed_file_says_per_person_who_got_which_address_and_the_transfer(
+    setup: tuple[Config, InboxWatcher], tmp_path: Path
+) -> None:
+    cfg, watcher = setup
+    _drop(
+        watcher,
+        cfg,
+        "lan1.csv",
+        [
+            "A001,Đàm Văn Hùng,skhcn,vp,,,,",
+            "A002,Đặng Văn Hùng,skhcn,,,,,",
+            "A003,Hoàng Văn Phúc,skhcn,,,,,",
+        ],
+    )
+    first = _sheet(next((tmp_path / "processed").rglob("lan1.csv.ketqua.xlsx")), "Kết quả")
+    table = {r[1]: r for r in first if r and r[1].startswith("A0")}
+    assert table["A001"][5] == "Cấp mới hộp thư"
+    assert table["A001"][6] == "hungdv.skhcn@test.gov.vn"
+    assert table["A002"][6] == "hungdv1.skhcn@test.gov.vn"
+    assert table["A001"][3] == "Sở Khoa học và Công nghệ" and table["A001"][4] == "Văn phòng Sở"
+    assert "Mật khẩu" in table["A001"][7]  # where the password is, never the password
+    _drop(
+        watcher,
+        cfg,
+        "lan2.csv",
+        [
+            "A001,Đàm Văn Hùng,syt,,,,,",
+            "A002,Đặng Văn Hùng,skhcn,,,,,",
+            "A003,Hoàng Văn Phúc,skhcn,,,,nghỉ hưu,",
+        ],
+    )
+    second = _sheet(next((tmp_path / "processed").rglob("lan2.csv.ketqua.xlsx")), "Kết quả")
+    assert second[1][0].startswith("ĐÃ XỬ LÝ")
+    table = {r[1]: r for r in second if r and r[1].startswith("A0")}
+    assert table["A001"][5].startswith("Điều chuyển") and table["A001"][6] == (
+        "hungdv.syt@test.gov.vn"
+    )
+    assert "hungdv.skhcn@test.gov.vn vẫn nhận thư đến hết ngày" in table["A001"][7]
+    assert table["A002"][5] == "Không thay đổi"
+    assert table["A002"][6] == "hungdv1.skhcn@test.gov.vn"
+    assert table["A003"][5] == "Thu hồi hộp thư" and "nghỉ hưu" in table["A003"][7]
+    page = next((tmp_path / "processed").rglob("lan2.csv.ketqua.html")).read_text()
+    assert "Điều chuyển" in page and str(tmp_path) not in page
