@@ -75,7 +75,9 @@ class Daemon:
         self.status: dict[str, Any] = {"pid": os.getpid(), "directory": "unknown"}
         self.backoff = 0.0
         self.retry_at = 0.0
-        self.scheduler = BackgroundScheduler(timezone=UTC)
+        # schedules are the province's local time (a nightly run at 02:00 is 02:00 in Cao Bằng,
+        # not 09:00); each cron trigger carries the zone, so a reload may change it
+        self.scheduler = BackgroundScheduler(timezone=self.config.zone)
         self.watcher = InboxWatcher(self.config, self.config.daemon.settle_seconds)
         self.metrics = Metrics()
 
@@ -85,7 +87,7 @@ class Daemon:
             parse_listen(config.daemon.metrics)
         for cron in (config.daemon.reconcile_cron, config.daemon.sweep_cron):
             try:
-                CronTrigger.from_crontab(cron, timezone=UTC)
+                CronTrigger.from_crontab(cron, timezone=config.zone)
             except ValueError as exc:
                 raise ConfigError(
                     [f"{self.config_path}: daemon: bad cron {cron!r}: {exc}"]
@@ -151,7 +153,7 @@ class Daemon:
         self.status["last_run"] = {
             "kind": kind,
             "run_id": outcome.run_id,
-            "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "when": self._local_now(),
             "exit_code": outcome.exit_code,
             "counts": counts,
             "report": str(outcome.report_path) if outcome.report_path else None,
@@ -202,17 +204,25 @@ class Daemon:
 
     # -- status -------------------------------------------------------------------------------
 
+    def _local(self, when: datetime) -> str:
+        """A time as people read it (``syncd status``, status.json): the configured zone, with
+        its offset, so it is never ambiguous; the audit log alone keeps UTC."""
+        return when.astimezone(self.config.zone).isoformat(timespec="seconds")
+
+    def _local_now(self) -> str:
+        return self._local(datetime.now(UTC))
+
     def _save_status(self, final: bool = False) -> None:
         # While shutting down, APScheduler holds its job-store lock until running jobs end:
         # asking it for jobs from a job thread then would deadlock, so keep the last answer.
         if not self.stop.is_set() or final:
             self.status["next_runs"] = {
-                j.id: j.next_run_time.isoformat() if j.next_run_time else None
+                j.id: self._local(j.next_run_time) if j.next_run_time else None
                 for j in self.scheduler.get_jobs()
             }
         state = StateStore(self.config.paths.state).load()
         self.status.update(
-            updated=datetime.now(UTC).isoformat(timespec="seconds"),
+            updated=self._local_now(),
             inbox_backlog=self.watcher.backlog(),
             pending_decisions=sum(1 for k in state.decisions if k not in state.resolutions),
         )
@@ -259,7 +269,7 @@ class Daemon:
         )
         self.scheduler.add_job(
             self.reconcile_job,
-            CronTrigger.from_crontab(d.reconcile_cron, timezone=UTC),
+            CronTrigger.from_crontab(d.reconcile_cron, timezone=self.config.zone),
             id="reconcile",
             replace_existing=True,
             max_instances=1,
@@ -267,7 +277,7 @@ class Daemon:
         )
         self.scheduler.add_job(
             self.reconcile_job,
-            CronTrigger.from_crontab(d.sweep_cron, timezone=UTC),
+            CronTrigger.from_crontab(d.sweep_cron, timezone=self.config.zone),
             id="sweep",
             kwargs={"sweep": True},
             replace_existing=True,
@@ -303,7 +313,7 @@ class Daemon:
         notify("STOPPING=1", "STATUS=stopping: finishing the action in flight")
         log.info("stopping: finishing the action in flight")
         self.scheduler.shutdown(wait=True)
-        self.status["stopped"] = datetime.now(UTC).isoformat(timespec="seconds")
+        self.status["stopped"] = self._local_now()
         self._save_status(final=True)
         log.info("stopped")
         return 0

@@ -12,9 +12,11 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from ldap3 import Connection
 
 from connectors.config import ConfigError
@@ -218,6 +220,35 @@ def test_status_reads_what_the_daemon_wrote(
         check=False,
     ).stdout
     assert f"daemon pid {proc.pid}" in out and "next inbox:" in out and "inbox backlog: 0" in out
+
+
+def test_the_nightly_run_is_at_the_configured_local_hour(
+    daemon: Callable[..., subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    """Issue 11 item 10: the example's nightly run at 02:00 ran at 02:00 UTC, 09:00 in Việt
+    Nam. The schedules are local time; status.json and ``syncd status`` show local times."""
+    example = yaml.safe_load(Path("config/syncd.example.yaml").read_text(encoding="utf-8"))
+    zone, cron = example["timezone"], example["daemon"]["reconcile_cron"]
+    assert (zone, cron) == ("Asia/Ho_Chi_Minh", "0 2 * * *")
+    minute, hour = (int(x) for x in cron.split()[:2])
+    daemon(
+        extra=f"  reconcile_cron: '{cron}'\n"
+        f"  sweep_cron: '{example['daemon']['sweep_cron']}'\n"
+        f"timezone: {zone}\n"
+    )
+    status = json.loads((tmp_path / "state" / "status.json").read_text())
+    nightly = datetime.fromisoformat(status["next_runs"]["reconcile"])
+    assert nightly.utcoffset() == timedelta(hours=7)
+    assert (nightly.hour, nightly.minute) == (hour, minute)  # 02:00 +07:00 = 19:00 UTC
+    assert datetime.fromisoformat(status["updated"]).utcoffset() == timedelta(hours=7)
+    out = subprocess.run(
+        [sys.executable, "-m", "connectors.cli", "-c", str(tmp_path / "syncd.yaml"), "status"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    assert f"next reconcile: {nightly.isoformat()}" in out
+    assert f"T{hour:02d}:{minute:02d}:00+07:00" in out
 
 
 def test_the_full_reconcile_puts_back_what_was_changed_by_hand(
