@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-stop test lint bench system-deps deps clean
+.PHONY: demo demo-stop test lint bench system-deps deps clean deb
 
 # Debian packages the tests and the demo need: slapd (the real directory), ldap-utils, and
 # libfaketime (a slapd whose clock the province simulation controls).
@@ -46,6 +46,19 @@ bench: deps
 demo-stop: $(STAMP)
 	$(BIN)/python -m devtools.demo stop
 
+# The Debian package, the production install (docs/install.md): $(DEB_OUT)/syncd_*.deb. Built
+# from a copy of the tree's files (tracked and new, never ignored ones such as .venv), so the
+# working tree gets no build litter. Needs debhelper, dpkg-dev, python3-venv, python3-pip and
+# groff-base, and reaches PyPI for syncd's runtime libraries (debian/rules says why).
+DEB_OUT ?= build/deb
+deb:
+	rm -rf $(DEB_OUT)/src && mkdir -p $(DEB_OUT)/src
+	git ls-files -z --cached --others --exclude-standard \
+	  | tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -xf - -C $(DEB_OUT)/src
+	cd $(DEB_OUT)/src && dpkg-buildpackage -b -us -uc
+	rm -rf $(DEB_OUT)/src
+	@ls -1 $(DEB_OUT)/*.deb
+
 clean:
 	-$(BIN)/python -m devtools.demo stop 2>/dev/null
-	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache build/deb

@@ -48,7 +48,7 @@ def test_systemd_analyze_verify_finds_nothing(tmp_path: Path) -> None:
     syncd = Path(sys.executable).with_name("syncd")
     assert syncd.exists(), "the syncd console script is installed beside the interpreter"
     unit = tmp_path / "syncd.service"
-    unit.write_text(UNIT.read_text().replace("/opt/syncd/.venv/bin/syncd", str(syncd)))
+    unit.write_text(UNIT.read_text().replace("/usr/bin/syncd", str(syncd)))
     result = subprocess.run(
         ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, check=False
     )
