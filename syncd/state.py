@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from syncd.model import Decision, DecisionKind, Exemption, Person
+from syncd.model import Decision, DecisionKind, Exemption, HrStatus, Person, emp_key
 
 
 class Resolve(StrEnum):
@@ -39,6 +39,11 @@ class LocalState:
     # notified absences read from roster columns, by employee: the latest roster's word, kept
     # so that a sweep or another organisation's run still honours them
     exemptions: dict[str, list[Exemption]] = field(default_factory=dict)
+    # organisation → employee (emp_key) → (run, date) its latest roster began listing them as
+    # working there without a break: the newer listing wins (syncd/plan/listings.py). Runs are
+    # numbered (``listing_runs``): two runs in the same second are still ordered.
+    listed: dict[str, dict[str, tuple[int, str]]] = field(default_factory=dict)
+    listing_runs: int = 0
 
     def remember_exemptions(self, people: Iterable[Person]) -> None:
         """The roster just applied is the latest word on these people's absences."""
@@ -47,6 +52,24 @@ class LocalState:
                 self.exemptions[p.employee_number] = [p.exemption]
             else:
                 self.exemptions.pop(p.employee_number, None)
+
+    def remember_listings(
+        self, rosters: Iterable[tuple[str, Iterable[Person]]], now: datetime
+    ) -> None:
+        """Rosters just applied, as (organisation, people): whom each lists as working there,
+        each since the first roster of the unbroken run of its rosters that listed them."""
+        self.listing_runs += 1
+        stamp = (self.listing_runs, now.isoformat(timespec="seconds"))
+        for org, people in rosters:
+            before = self.listed.get(org, {})
+            self.listed[org] = {
+                emp: before.get(emp, stamp)
+                for emp in (
+                    emp_key(p.employee_number)
+                    for p in people
+                    if p.org == org and p.status is HrStatus.ACTIVE
+                )
+            }
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +96,11 @@ class LocalState:
                 ]
                 for emp, items in sorted(self.exemptions.items())
             },
+            "listed": {
+                org: {emp: list(since) for emp, since in sorted(v.items())}
+                for org, v in sorted(self.listed.items())
+            },
+            "listing_runs": self.listing_runs,
         }
 
     @classmethod
@@ -105,4 +133,9 @@ class LocalState:
                 ]
                 for emp, items in data.get("exemptions", {}).items()
             },
+            listed={
+                org: {emp: (int(since[0]), str(since[1])) for emp, since in v.items()}
+                for org, v in data.get("listed", {}).items()
+            },
+            listing_runs=int(data.get("listing_runs", 0)),
         )

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from syncd.model import Account, Exemption, Kind, emp_key
+from syncd.model import Account, Exemption, HrStatus, Kind, emp_key
 from syncd.naming import UidPool
 from syncd.naming.schemes import Scheme
 from syncd.naming.text import fold_words, name_key
@@ -73,6 +73,14 @@ class Index:
                 self.loose[fold_words(a.cn)].append(a)
         self.linked: set[str] = set()
         self.proposed: set[str] = set()  # accounts offered in an ambiguous-match decision
+        # the organisations this run's files speak for, and whom they list as working there
+        self.authoritative = frozenset(o for s in inp.snapshots for o in s.authoritative)
+        self.listed_now = {
+            (p.org, emp_key(p.employee_number))
+            for s in inp.snapshots
+            for p in s.people
+            if p.status is HrStatus.ACTIVE and p.org in s.authoritative
+        }
 
 
 def build_pool(inp: PlanInput) -> UidPool:

@@ -28,6 +28,7 @@ from syncd.naming.text import fold_words, name_key
 from syncd.plan.context import Ctx
 from syncd.plan.departures import leaves
 from syncd.plan.emit import decision_id, drift, person_attrs
+from syncd.plan.listings import newest, stale
 from syncd.plan.match import adopt, link
 from syncd.plan.requests import done_keys, request_key
 from syncd.plan.states import manual_lock
@@ -48,6 +49,14 @@ def choose(ctx: Ctx) -> tuple[list[Person], set[str]]:
             chosen.append(active[0] if active else group[0])
         elif not active:
             chosen.append(group[0])
+        elif (latest := newest(ctx, active)) is not None:
+            # a transfer whose former organisation still lists the person: the newer listing
+            chosen.append(latest)
+            others = ", ".join(p.source for p in active if p is not latest)
+            ctx.out.notices.append(
+                f"employee {emp} is listed as working in {latest.org} ({latest.source}), the "
+                f"newest listing, and still in {others}; HR there should drop them"
+            )
         else:
             where = ", ".join(p.source for p in group)
             ctx.out.notices.append(
@@ -186,6 +195,9 @@ def existing(ctx: Ctx, p: Person, acc: Account, done: bool) -> None:
         return  # recovery finishes it first
     prof, out, key = ctx.profile, ctx.out, request_key(p)
     moved = acc.org != p.org
+    if moved and (why := stale(ctx, p, acc)):
+        out.notices.append(why)
+        return
     asks_restore = p.request in (Request.RESTORE, Request.CREATE) and not done
     if asks_restore and acc.state is State.ACTIVE:
         # true already when seen: done, so a later lock is not lifted by this old request

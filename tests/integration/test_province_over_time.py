@@ -214,3 +214,43 @@ def test_a_security_lock_over_an_inactivity_lock_keeps_the_lock_date(
     after = entries(admin, base_dn)["hungdv.skhcn"]
     assert after["syncdStateSince"] == locked["syncdStateSince"]
     assert after["syncdStateReason"][0].startswith("manual lock: compromised")
+
+
+def _people(outcome: RunOutcome) -> list[ActionKind]:
+    """The kinds of a run's actions on people (organisation mailboxes aside)."""
+    assert outcome.plan is not None
+    return [a.kind for a in outcome.plan.actions if a.kind is not ActionKind.CREATE_ORG_MAILBOX]
+
+
+def test_an_old_roster_of_the_former_organisation_never_moves_a_transferred_person_back(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """Found in review: HR of the former organisation re-sent its old file (still listing the
+    person as working there) after the destination's; each such file moved the mailbox back,
+    the next destination file moved it again. The newer listing wins in any arrival order;
+    a real move back (the former organisation drops the person, then lists them again) still
+    happens."""
+    cfg = make_config()
+    old = write_roster(
+        tmp_path / "a.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,", "E2,Lê Văn Tám,skhcn,,,,,"]
+    )
+    runner.run(cfg, rosters=[old], now=REAL_NOW - timedelta(days=30))
+    moved = runner.run(
+        cfg,
+        rosters=[write_roster(tmp_path / "b.csv", ["E1,Đàm Văn Hùng,syt,,,,,"])],
+        now=REAL_NOW - timedelta(days=20),
+    )
+    assert _people(moved) == [ActionKind.MOVE]
+    again = runner.run(cfg, rosters=[old], now=REAL_NOW - timedelta(days=10))
+    assert _people(again) == []
+    assert again.plan is not None and any("stays in syt" in n for n in again.plan.notices)
+    night = _nightly(cfg)  # both files are each organisation's latest: syt's listing is newer
+    assert _people(night) == []
+    got = entries(admin, base_dn)
+    assert "hungdv.skhcn" not in got and got["hungdv.syt"]["syncdState"] == ["active"]
+    # skhcn updates its file (E1 gone: not revoked, the mailbox is syt's), later lists E1 again
+    runner.run(cfg, rosters=[write_roster(tmp_path / "c.csv", ["E2,Lê Văn Tám,skhcn,,,,,"])])
+    assert entries(admin, base_dn)["hungdv.syt"]["syncdState"] == ["active"]
+    back = runner.run(cfg, rosters=[old])
+    assert _people(back) == [ActionKind.MOVE]
+    assert "hungdv.skhcn" in entries(admin, base_dn)
