@@ -257,6 +257,31 @@ class DirectoryConfig:
         description="The attribute syncd sets to TRUE/FALSE to let mail in or not; the mail "
         "server's delivery filter must read it (config/ldap/syncd-schema.ldif).",
     )
+    quota_mb: Positive | None = Field(
+        default=None,
+        description="iredmail and zimbra profiles: the quota of a new personal mailbox, in MiB "
+        "(mailQuota / zimbraMailQuota); default: the mail server's. Hưng Yên Đ8.1b: at least "
+        "2048.",
+        examples=[2048],
+    )
+    org_quota_mb: Positive | None = Field(
+        default=None,
+        description="iredmail and zimbra profiles: the quota of a new organisation mailbox, in "
+        "MiB; default: the mail server's. Hưng Yên Đ8.1b: at least 10240.",
+        examples=[10240],
+    )
+    mail_storage: StrictStr = Field(
+        default="/var/vmail/vmail1",
+        description="iredmail profile: where mailboxes are stored; a new one gets "
+        "homeDirectory <mail_storage>/<domain>/<uid>/ (iRedMail's default base).",
+    )
+    post_change_hook: tuple[StrictStr, ...] = Field(
+        default=(),
+        description="zimbra profile: a command run after each change to an account, without "
+        "a shell, {address} replaced by the account's address (Zimbra caches accounts); a "
+        "failure is reported with the change. [] for none.",
+        examples=[["/opt/zimbra/bin/zmprov", "flushCache", "account", "{address}"]],
+    )
 
 
 @dataclass(frozen=True, config=SECTION)

@@ -5,6 +5,13 @@ listens on a free loopback port only, loads the overlays the generic profile nee
 lockout, lastbind, ``olcLastBind``) and syncd's schema, and creates a service DN for syncd with
 the limits and access rules it needs (``config/ldap/acl.ldif`` documents the same for a
 production directory). Nothing here is a mock: it is the real server, started and stopped.
+
+The mail servers' own schemas (iRedMail's ``iredmail.schema``, Zimbra's ``zimbra.schema``) are
+loaded too when they can be found (``profile_schema_dir()``), so the ``iredmail`` and ``zimbra``
+profiles run against the attribute types the real servers define. They are not copied into the
+repository: they are third-party files (GPL, Zimbra Public License) collected in the team's
+shared folder beside the checkout (``../shared/schemas``, CI has the same copy), and are read
+from there in slapd.conf format and converted to ``cn=config`` entries here.
 """
 
 from __future__ import annotations
@@ -33,6 +40,56 @@ SYNCD_SCHEMA = Path(str(resources.files("connectors.directory") / "syncd-schema.
 # tests assert a login time to within it, and the first bind of an entry is always written.
 # pwdLastSuccess (olcLastBind) is exact, but a password change deletes it.
 LASTBIND_PRECISION = 60
+# Debian's nis schema: shadowAccount and homeDirectory, which iRedMail's mailUser entries use
+NIS_SCHEMA = SCHEMA_DIR / "nis.ldif"
+# profile → its mail server's schema file (slapd.conf format) in profile_schema_dir()
+PROFILE_SCHEMAS = {"iredmail": "iredmail.schema", "zimbra": "zimbra.schema"}
+SCHEMA_DIR_VARIABLE = "SYNCD_PROFILE_SCHEMAS"
+
+
+def profile_schema_dir() -> Path | None:
+    """Where the mail servers' schema files are: ``$SYNCD_PROFILE_SCHEMAS``, else the shared
+    folder beside the checkout (``<repo>/../shared/schemas``), if it exists."""
+    named = os.environ.get(SCHEMA_DIR_VARIABLE)
+    where = Path(named) if named else Path(__file__).resolve().parents[1].parent / "shared/schemas"
+    return where if where.is_dir() else None
+
+
+def available_profile_schemas() -> tuple[str, ...]:
+    """The profiles whose mail-server schema can be loaded here."""
+    where = profile_schema_dir()
+    if where is None:
+        return ()
+    return tuple(p for p, name in PROFILE_SCHEMAS.items() if (where / name).is_file())
+
+
+def schema_to_ldif(text: str, name: str) -> str:
+    """A slapd.conf-format schema (``objectIdentifier``, ``attributetype``, ``objectclass``
+    statements; ``#`` comments; continuation lines start with white space) as the LDIF of one
+    ``cn=<name>,cn=schema,cn=config`` entry, as ``slaptest -f … -F …`` would convert it."""
+    keys = {
+        "objectidentifier": "olcObjectIdentifier",
+        "attributetype": "olcAttributeTypes",
+        "objectclass": "olcObjectClasses",
+    }
+    statements: list[str] = []
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        # zimbra.schema indents one statement by a space; a keyword still starts a statement
+        starts = line.split(maxsplit=1)[0].lower() in keys
+        if line[0].isspace() and statements and not starts:
+            statements[-1] += " " + line.strip()
+        else:
+            statements.append(line.strip())
+    out = [f"dn: cn={name},cn=schema,cn=config", "objectClass: olcSchemaConfig", f"cn: {name}"]
+    for statement in statements:
+        keyword, _, value = statement.partition(" ")
+        attribute = keys.get(keyword.lower())
+        if attribute is None:
+            raise ValueError(f"{name}: unknown schema statement {keyword!r}")
+        out.append(f"{attribute}: {' '.join(value.split())}")
+    return "\n".join(out) + "\n"
 
 
 def find_slapd() -> Path | None:
@@ -63,6 +120,8 @@ class Sandbox:
     tls: tuple[Path, Path, Path] | None = None  # (CA certificate, server certificate, key)
     tls_port: int = field(default_factory=free_port)
     env: Mapping[str, str] | None = None  # added to slapd's environment (not slapadd's)
+    # the mail servers' schemas to load (PROFILE_SCHEMAS keys): those found, unless told
+    profile_schemas: tuple[str, ...] = field(default_factory=available_profile_schemas)
 
     @property
     def url(self) -> str:
@@ -95,6 +154,18 @@ class Sandbox:
 
     # -- set-up ---------------------------------------------------------------------------
 
+    def _profile_schema(self, profile: str) -> Path:
+        """The profile's schema converted to LDIF in the sandbox's root (for an include)."""
+        where = profile_schema_dir()
+        if where is None or profile not in PROFILE_SCHEMAS:
+            raise RuntimeError(f"no schema for profile {profile!r} (see profile_schema_dir())")
+        source = where / PROFILE_SCHEMAS[profile]
+        path = self.root / f"{profile}-schema.ldif"
+        path.write_text(
+            schema_to_ldif(source.read_text(encoding="utf-8"), profile), encoding="utf-8"
+        )
+        return path
+
     def _config_ldif(self) -> str:
         data = self.root / "data"
         svc = self.service_dn
@@ -102,6 +173,10 @@ class Sandbox:
             f"include: file://{SCHEMA_DIR / name}\n"
             for name in ("core.ldif", "cosine.ldif", "inetorgperson.ldif")
         )
+        if self.profile_schemas:
+            includes += f"include: file://{NIS_SCHEMA}\n"
+        for profile in self.profile_schemas:
+            includes += f"include: file://{self._profile_schema(profile)}\n"
         tls = ""
         if self.tls is not None:
             ca, cert, key = self.tls

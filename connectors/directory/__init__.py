@@ -26,6 +26,8 @@ PROFILES: dict[str, str] = {
     "openldap": "connectors.directory.openldap:OpenLdapDirectory",
     # uid=…,ou=<org>,<base>: the organisation is the entry's place; delivery: associatedDomain
     "openldap-ou": "connectors.directory.openldap_ou:OpenLdapOuDirectory",
+    # mail=…,ou=Users,domainName=<domain>,o=domains,<base>; accountStatus, enabledService
+    "iredmail": "connectors.directory.iredmail:IRedMailDirectory",
 }
 
 

@@ -492,9 +492,7 @@ class OpenLdapDirectory:
         dn = self.dn_for(action.uid, action.org)
         self._ensure_ou(action.org)
         now = _stamp(since)
-        attrs: dict[str, Any] = {
-            k: v for k, v in _to_attributes(self.WRITES, action.attrs).items() if v
-        }
+        attrs: dict[str, Any] = {k: v for k, v in self.attributes_of(action.attrs).items() if v}
         attrs.update(
             syncdKind="organisation" if action.kind.value == "create-org-mailbox" else "person",
             syncdState=State.PROVISIONING.value,
@@ -502,8 +500,8 @@ class OpenLdapDirectory:
             syncdActiveSince=now,
             syncdStateReason=f"{action.reason} [{action.article}]"[:1000],
         )
-        classes, delivery = self.delivering()
-        attrs.update(delivery)
+        classes, extra = self.new_entry(action)
+        attrs.update(extra)
         self._call(
             f"creating {dn}", self.conn.add, dn, ["inetOrgPerson", "syncdAccount", *classes], attrs
         )
@@ -528,7 +526,7 @@ class OpenLdapDirectory:
         """``link`` makes the entry syncd's, active ``since`` (the plan's ``now``; default now)."""
         dn = self._where(dn)
         changes: dict[str, list[tuple[str, list[str]]]] = {
-            k: [(MODIFY_REPLACE, v)] for k, v in _to_attributes(self.WRITES, attrs).items()
+            k: [(MODIFY_REPLACE, v)] for k, v in self.attributes_of(attrs).items()
         }
         if link:
             now = _stamp(since)
@@ -594,7 +592,7 @@ class OpenLdapDirectory:
             "syncdState": [(MODIFY_REPLACE, [state.value])],
             "syncdStateSince": [(MODIFY_REPLACE, [stamp])],
             "syncdStateReason": [(MODIFY_REPLACE, [reason[:1000]])],
-            **self.delivery_changes(dn, delivery),
+            **self.state_changes(dn, state, delivery),
             # a real timestamp: with pwdLockout TRUE and no duration the lock holds and the
             # date is kept (the special value 000001010000Z would lose it)
             "pwdAccountLockedTime": [(MODIFY_REPLACE, [locked_at] if blocked else [])],
@@ -602,6 +600,26 @@ class OpenLdapDirectory:
         if state is State.ACTIVE:
             changes["syncdActiveSince"] = [(MODIFY_REPLACE, [stamp])]
         self._modify(dn, changes, f"setting {dn} {state.value}")
+
+    # -- what a profile's entries look like (hooks a profile overrides) -----------------------
+
+    def attributes_of(self, values: Mapping[Field, tuple[str, ...]]) -> dict[str, list[str]]:
+        """The core's field values as this profile's attributes; a profile that spreads one
+        field over several attributes (iRedMail: the primary address in ``mail``, the others
+        in ``shadowAddress``) overrides it."""
+        return _to_attributes(self.WRITES, values)
+
+    def new_entry(self, action: Action) -> tuple[list[str], dict[str, Any]]:
+        """The extra object classes and attributes of the entry ``action`` creates: here what
+        makes it receive mail; a mail server's profile adds its own (quota, services)."""
+        return self.delivering()
+
+    def state_changes(
+        self, dn: str, state: State, delivery: bool
+    ) -> dict[str, list[tuple[str, list[str]]]]:
+        """The profile's own modifications for a state change (beside syncd's attributes and
+        ``pwdAccountLockedTime``): here only delivery on or off."""
+        return self.delivery_changes(dn, delivery)
 
     # -- delivery: what "the mail server delivers to this mailbox" is on the wire -------------
 

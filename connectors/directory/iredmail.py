@@ -1,0 +1,266 @@
+"""iRedMail's OpenLDAP layout (profile ``iredmail``): accounts as iRedMail creates them.
+
+What differs from the generic profile (:mod:`connectors.directory.openldap`, which it extends),
+so that iRedMail's own Dovecot and Postfix filters (docs/mail-server.md) see syncd's accounts
+as their own:
+
+- **Place.** ``mail=<address>,ou=Users,domainName=<domain>,o=domains,<base>``: the primary
+  address is the entry's name, as iRedAdmin and iRedMail's tools make it. The domain's branch
+  (``o=domains``, the ``mailDomain`` entry, ``ou=Users``) is made when missing. The
+  organisation stays in ``ou`` (iRedMail has no place for it). ``directory.layout`` does not
+  apply.
+- **Classes.** ``inetOrgPerson``, ``mailUser`` (iRedMail's), ``shadowAccount`` (nis) and
+  syncd's ``syncdAccount`` (state, reason, clocks, aliases with their expiry: iRedMail has no
+  attribute for those, so syncd's schema is loaded beside iRedMail's).
+- **Addresses.** ``Field.MAIL`` is spread: the primary address in ``mail`` (single, the RDN),
+  every other one (the old address after a transfer, until its alias expires) in
+  ``shadowAddress``, which iRedMail's filters accept for delivery and for login
+  (``enabledService: shadowaddress``). Read back, ``mail`` comes first.
+- **Services.** ``accountStatus`` and ``enabledService`` are what iRedMail's filters check. A
+  new mailbox gets iRedMail's default services. A lock keeps ``accountStatus: active`` and the
+  delivery services (``mail``, ``deliver``, ``lda``, ``lmtp``, …) but removes the login services
+  (IMAP, POP3, SMTP, sieve, SOGo) — a locked mailbox still receives (Cao Bằng Đ8.1, Hưng Yên
+  Đ7.1). Where the regulation says a locked mailbox receives nothing (Tuyên Quang Đ8.1), and
+  for a revoke, ``accountStatus: disabled`` stops delivery too. Which of the two a lock is is
+  not decided here: the core passes ``delivery`` from the regulation's
+  ``lifecycle.locked_receives_mail`` (syncd/regulation/<id>.yaml). A restore gives the login
+  services back. ``pwdAccountLockedTime`` (ppolicy) blocks the bind as in the generic profile.
+- **Quota and storage.** ``mailQuota`` (bytes) from ``directory.quota_mb`` or
+  ``directory.org_quota_mb`` (Hưng Yên Đ8.1b: 2 GB personal, 10 GB organisation), written when
+  the mailbox is made; ``homeDirectory`` ``<directory.mail_storage>/<domain>/<uid>/``, which
+  iRedMail's Postfix lookup returns (a mailbox without it receives nothing) and which a rename
+  keeps (the mail stays where it is).
+- **Delivery filter.** iRedMail's own ``virtual_mailbox_maps`` query (``delivery_filter``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ldap3 import BASE, MODIFY_ADD, MODIFY_REPLACE
+from ldap3.core.exceptions import LDAPException
+from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.dn import escape_rdn
+
+from connectors.config import DirectoryConfig
+from connectors.directory.openldap import FIELD_ATTRIBUTES, OpenLdapDirectory
+from syncd.model import Action, ActionKind, Field, State
+from syncd.ports import DirectoryError
+
+GENERIC_DELIVERY = "syncdDelivery"  # directory.delivery_attribute's default: not used here
+CLASSES = ["mailUser", "shadowAccount"]
+# Services whose filters let a person in (Dovecot's ``enabledService=%Ls%Lc``: imap,
+# imapsecured, …; Postfix's SASL sender login maps: smtp; sieve; SOGo): a lock removes them.
+LOGIN_SERVICES = (
+    "smtp",
+    "smtpsecured",
+    "smtptls",
+    "pop3",
+    "pop3secured",
+    "pop3tls",
+    "imap",
+    "imapsecured",
+    "imaptls",
+    "managesieve",
+    "managesievesecured",
+    "sieve",
+    "sievesecured",
+    "sogo",
+)
+# What delivery and the server's own processes need (``mail`` and ``deliver`` are in iRedMail's
+# delivery query): kept by a lock; accountStatus decides whether mail is accepted.
+KEPT_SERVICES = (
+    "mail",
+    "deliver",
+    "lda",
+    "lmtp",
+    "internal",
+    "doveadm",
+    "lib-storage",
+    "indexer-worker",
+    "dsync",
+    "quota-status",
+    "forward",
+    "senderbcc",
+    "recipientbcc",
+    "shadowaddress",
+    "displayedInGlobalAddressBook",
+)
+SERVICES = (*KEPT_SERVICES, *LOGIN_SERVICES)  # a new mailbox's, as iRedMail's tools give
+MIB = 1024 * 1024
+
+
+def _merge(current: list[str], add: tuple[str, ...], remove: tuple[str, ...]) -> list[str]:
+    """``current`` without ``remove`` and with ``add`` (compared without case, as LDAP does)."""
+    gone = {r.lower() for r in remove}
+    out = [s for s in current if s.lower() not in gone]
+    have = {s.lower() for s in out}
+    return out + [s for s in add if s.lower() not in have]
+
+
+class IRedMailDirectory(OpenLdapDirectory):
+    """:class:`syncd.ports.Directory` for an iRedMail OpenLDAP directory."""
+
+    # every address: mail (the primary, the RDN) then shadowAddress (the others)
+    FIELD_ATTRIBUTES: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        **FIELD_ATTRIBUTES,
+        "mail": ("mail", "shadowAddress"),
+    }
+
+    def __init__(self, config: DirectoryConfig, password: str, domain: str) -> None:
+        if config.delivery_attribute != GENERIC_DELIVERY:
+            raise DirectoryError(
+                f"directory.delivery_attribute: {config.delivery_attribute!r} is not used by "
+                "the iredmail profile (delivery is accountStatus/enabledService); remove it"
+            )
+        if config.layout != "flat":
+            raise DirectoryError(
+                "directory.layout: the iredmail profile places every mailbox under "
+                "ou=Users,domainName=<domain>,o=domains,<base_dn>; remove layout"
+            )
+        super().__init__(config, password, domain)
+        self.per_org = False
+        self._domain_ready = False
+
+    # -- place ----------------------------------------------------------------------------------
+
+    @property
+    def domain_dn(self) -> str:
+        return f"domainName={escape_rdn(self.domain)},o=domains,{self.base}"
+
+    def place_of(self, org: str | None) -> str:
+        return f"ou=Users,{self.domain_dn}"
+
+    def dn_for(self, uid: str, org: str | None) -> str:
+        return f"mail={escape_rdn(f'{uid}@{self.domain}')},{self.place_of(org)}"
+
+    def _ensure_ou(self, org: str | None) -> None:
+        """The domain's branch, made once if missing (an iRedMail server already has it)."""
+        if self._domain_ready:
+            return
+        branch = [
+            (f"o=domains,{self.base}", ["organization"], {"o": "domains"}),
+            (
+                self.domain_dn,
+                ["mailDomain"],
+                {"domainName": self.domain, "accountStatus": "active", "enabledService": "mail"},
+            ),
+            (self.place_of(None), ["organizationalUnit"], {"ou": "Users"}),
+        ]
+        for dn, classes, attrs in branch:
+            if self._exists(dn):
+                continue
+            ok = self.conn.add(dn, classes, attrs)
+            if not ok and self.conn.result.get("result") != 68:  # 68: made meanwhile
+                self._check(False, f"creating {dn}")
+        self._domain_ready = True
+
+    def _exists(self, dn: str) -> bool:
+        return self._entry(dn) is not None
+
+    def _entry(self, dn: str) -> Mapping[str, Any] | None:
+        """The entry's classes, addresses and services, or None if there is no such entry."""
+        try:
+            self.conn.search(
+                dn,
+                "(objectClass=*)",
+                search_scope=BASE,
+                attributes=["objectClass", "mail", "enabledService"],
+            )
+        except LDAPException as exc:
+            self._conn = None
+            raise DirectoryError(f"reading {dn}: {exc}", transient=True) from exc
+        if self.conn.result.get("result") == 32:  # noSuchObject
+            return None
+        self._check(self.conn.result.get("result") == 0, f"reading {dn}")
+        found = [e for e in self.conn.response or [] if e.get("type") == "searchResEntry"]
+        return found[0]["attributes"] if found else None
+
+    def move(self, dn: str, new_uid: str, attrs: Mapping[Field, tuple[str, ...]]) -> str:
+        """The new address is the new RDN; ``uid`` (the local part) is not, so it is written."""
+        return super().move(dn, new_uid, {**attrs, Field.UID: (new_uid,)})
+
+    # -- fields ---------------------------------------------------------------------------------
+
+    def attributes_of(self, values: Mapping[Field, tuple[str, ...]]) -> dict[str, list[str]]:
+        out = super().attributes_of({f: v for f, v in values.items() if f is not Field.MAIL})
+        if Field.MAIL in values:
+            addresses = list(dict.fromkeys(values[Field.MAIL]))
+            out["mail"] = addresses[:1]
+            out["shadowAddress"] = addresses[1:]
+        return out
+
+    def new_entry(self, action: Action) -> tuple[list[str], dict[str, Any]]:
+        attrs: dict[str, Any] = {
+            "accountStatus": "active",
+            "enabledService": list(SERVICES),
+            "homeDirectory": f"{self.config.mail_storage.rstrip('/')}/{self.domain}/{action.uid}/",
+        }
+        org_mailbox = action.kind is ActionKind.CREATE_ORG_MAILBOX
+        quota = self.config.org_quota_mb if org_mailbox else self.config.quota_mb
+        if quota is not None:
+            attrs["mailQuota"] = str(quota * MIB)
+        return list(CLASSES), attrs
+
+    # -- state on the wire ------------------------------------------------------------------------
+
+    def state_changes(
+        self, dn: str, state: State, delivery: bool
+    ) -> dict[str, list[tuple[str, list[str]]]]:
+        """Active: every service back; otherwise the login services removed. Delivery (the
+        regulation's choice for a lock; off for a revoke) is accountStatus."""
+        entry = self._entry(dn)
+        if entry is None:
+            raise DirectoryError(f"setting {dn} {state.value}: no such entry")
+        changes = self._mailbox(dn, entry, delivery)
+        if not changes:
+            return {}
+        current = [str(s) for s in entry.get("enabledService") or []]
+        if state is State.ACTIVE:
+            services = _merge(current, SERVICES, ())
+        else:
+            services = _merge(current, KEPT_SERVICES if not current else (), LOGIN_SERVICES)
+        changes["enabledService"] = [(MODIFY_REPLACE, services)]
+        return changes
+
+    def delivery_changes(self, dn: str, delivery: bool) -> dict[str, list[tuple[str, list[str]]]]:
+        """Delivery on or off (a link: on). A mailbox linked without iRedMail's services gets
+        them all, as a new one would; one that has them keeps the site's choice."""
+        entry = self._entry(dn)
+        if entry is None:
+            raise DirectoryError(f"changing the delivery of {dn}: no such entry")
+        changes = self._mailbox(dn, entry, delivery)
+        if changes and not entry.get("enabledService"):
+            changes["enabledService"] = [(MODIFY_REPLACE, list(SERVICES))]
+        return changes
+
+    def _mailbox(
+        self, dn: str, entry: Mapping[str, Any], delivery: bool
+    ) -> dict[str, list[tuple[str, list[str]]]]:
+        """``accountStatus`` for ``delivery``, and iRedMail's class for an entry made before
+        syncd that has an address; nothing for an entry without one (no mailbox to serve)."""
+        classes = {str(c).lower() for c in entry.get("objectClass") or []}
+        changes: dict[str, list[tuple[str, list[str]]]] = {}
+        if "mailuser" not in classes:
+            if not entry.get("mail"):
+                return {}
+            changes["objectClass"] = [
+                (MODIFY_ADD, [c for c in CLASSES if c.lower() not in classes])
+            ]
+        changes["accountStatus"] = [(MODIFY_REPLACE, ["active" if delivery else "disabled"])]
+        return changes
+
+    def delivery_filter(self, address: str) -> str:
+        """iRedMail's own Postfix ``virtual_mailbox_maps`` query (docs/mail-server.md)."""
+        a = escape_filter_chars(address)
+        return (
+            f"(&(objectClass=mailUser)(|(mail={a})(shadowAddress={a}))(accountStatus=active)"
+            "(!(domainStatus=disabled))(enabledService=mail)(enabledService=deliver))"
+        )
+
+
+if TYPE_CHECKING:  # what the registry promises of a profile, checked by mypy
+    from connectors.directory import Factory
+
+    _: Factory = IRedMailDirectory
