@@ -123,7 +123,7 @@ class InboxWatcher:
         folder's group (HR reads its reports: docs/install.md), nobody else. The name is made
         one-line safe; an entry not read moves by ``rename`` only (the entry itself, never a
         copy of what it points to)."""
-        make_dirs(folder, 0o2750)  # setgid, group read for HR by design (install.md)
+        gid = self._hr_folder(folder)
         name = safe_name(path.name)
         target = folder / name
         if os.path.lexists(target):
@@ -137,8 +137,33 @@ class InboxWatcher:
             os.rename(path, target)
         else:
             shutil.move(str(path), target)
-        write_private(target.with_name(target.name + ".report.txt"), report, mode=0o640)
+        report_path = target.with_name(target.name + ".report.txt")
+        write_private(report_path, report, mode=0o640)
+        _give_group(report_path, gid)
         return target
+
+    def _hr_folder(self, folder: Path) -> int:
+        """Make ``folder`` (``processed/YYYY/MM``, ``rejected/``) 0750 in the group of the
+        folder HR reads (``processed/``, ``rejected/``: ``hrdrop`` as install.md makes them);
+        return that group. Never with the setgid bit: the unit's ``RestrictSUIDSGID=yes``
+        refuses any chmod or mkdir asking for it (EPERM: the first roster of each month was
+        retried for ever). A folder made under a setgid parent inherits the group anyway;
+        ``chmod`` gives the group its read access back from the unit's umask (0077), and an
+        explicit ``chown`` to the group syncd belongs to makes it right where setgid was not
+        inherited. Reports get the same group (``_give_group``)."""
+        top = self.processed if folder.is_relative_to(self.processed) else self.rejected
+        missing = []
+        at = folder
+        while not at.exists():
+            missing.append(at)
+            at = at.parent
+        for made in reversed(missing):
+            made.mkdir(mode=0o750, exist_ok=True)
+            os.chmod(made, 0o750)  # noqa: S103 - HR's group reads its reports
+        gid = top.stat().st_gid
+        for made in missing:
+            _give_group(made, gid)
+        return gid
 
     def _refuse(self, path: Path, why: str) -> str:
         """File ``path`` in rejected/ unread: the entry itself, with a report saying why."""
@@ -309,6 +334,21 @@ class InboxWatcher:
             if outcome is not None:
                 result.last = outcome
         return result
+
+
+def _give_group(path: Path, gid: int) -> None:
+    """``path`` in group ``gid``, where HR reads it; a warning if syncd may not (the service
+    user is not in that group: install.md's ``usermod -aG hrdrop syncd``)."""
+    try:
+        if os.lstat(path).st_gid != gid:
+            os.chown(path, -1, gid, follow_symlinks=False)
+    except OSError as exc:
+        log.warning(
+            "HR's group cannot be given this file; is the service user in it?",
+            file=str(path),
+            group=gid,
+            error=exc.strerror,
+        )
 
 
 def _too_big(size: int) -> str | None:
