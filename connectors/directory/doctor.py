@@ -1,0 +1,651 @@
+"""``syncd doctor``: does the directory give syncd what it needs? Asked of the directory itself.
+
+``config validate`` reads files only; a directory without syncd's schema, with slapd's default
+size limit, without ppolicy or with an ACL hiding entries fails later and worse (588
+``undefinedAttributeType`` on a first run, a read aborted at entry 500, locks slapd does not
+enforce, people re-issued a uid they already hold). The doctor binds as the service DN, as
+syncd does, and checks each of these by asking or by trying, and names the fix of each
+finding: the ``syncd directory init`` step, or the part of ``config/ldap/acl.ldif``.
+
+Checks, in order (a check that needs an earlier one is *skipped* when that one failed):
+
+- **bind**: the URL answers and the service DN binds with the configured secret.
+- **ppolicy**: the bind asks for the password-policy control; slapd answers with it only when
+  the ppolicy overlay runs on the database holding the service DN (read-only: no cn=config).
+- **base**: the managed base exists and the service DN reads it.
+- **schema**: every attribute type and object class the profile reads and writes is in
+  ``cn=Subschema`` (syncd's own from syncd-schema.ldif; the standard ones).
+- **policy**: a password-policy entry the service DN can read (``cn=default,ou=policies,…``,
+  or the only one) has ``pwdLockout: TRUE`` and no ``pwdLockoutDuration``. Which entry is the
+  overlay's default is in cn=config, which the service DN must not read: the lockout probe
+  below is what proves the default policy locks.
+- **visibility**: one paged read of the whole base, as syncd reads it. An error (a size limit
+  the data already crosses) is a finding. An entry with ``hasSubordinates: TRUE`` none of whose
+  children are visible has children an ACL hides. With ``--admin-url`` (root over ldapi, as
+  ``directory init``) the service DN's view is compared entry by entry with root's.
+  **What cannot be seen without it**: an entry hidden while a sibling stays visible, or hidden
+  with its whole branch when the branch's parent is hidden too. ``directory init``'s rules give
+  the service DN the whole base, so only a site rule placed before them can hide anything.
+- **write** (skipped with ``--read-only``): a probe entry ``uid=syncd-doctor-<random>`` is
+  added under the base (``syncdManaged: FALSE``, so a concurrent run leaves it alone), given a
+  random password by the password-modify operation, changed, and deleted at the end.
+- **lastbind**: the probe binds; ``pwdLastSuccess`` (``olcLastBind``) and ``authTimestamp``
+  (lastbind overlay) must appear on it (read-only: on the service DN's own entry).
+- **lockout**: the probe is locked as syncd locks (``pwdAccountLockedTime`` an hour ago) and
+  must no longer bind.
+- **size-limit**: 501 small entries (``organizationalRole``, which no syncd read matches) under
+  a probe branch, read back with syncd's paged search: slapd's default limit (500) stops it.
+  A limit above both 500 and the directory's present size is not seen (the visibility read
+  finds it once the data crosses it); ``directory init`` sets the service DN unlimited.
+
+The probes are deleted whatever happens; one left behind is a finding naming it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from ldap3 import BASE, MODIFY_REPLACE, SUBTREE, Connection
+from ldap3.core.exceptions import LDAPException
+from ldap3.utils.dn import escape_rdn
+
+from connectors.config import DirectoryConfig
+from connectors.directory import open_directory
+from connectors.directory.openldap import GENERALIZED, PAGED_RESULTS, split_rdn
+from connectors.directory.setup import (
+    access_rules,
+    admin_connection,
+    definition_name,
+    is_under,
+    limit_rule,
+    norm_dn,
+)
+from syncd.ports import DirectoryError
+
+PPOLICY_CONTROL = "1.3.6.1.4.1.42.2.27.8.5.1"
+CHANGE_AFTER_RESET = b"\x81\x01\x02"
+SLAPD_DEFAULT_SIZE_LIMIT = 500
+PROBE = "syncd-doctor-"
+# kept by other overlays or the core: their absence is the ppolicy, lastbind or slapd's matter
+OPERATIONAL = {"pwdlastsuccess", "authtimestamp", "pwdchangedtime", "createtimestamp", "pwdreset"}
+INIT = "syncd directory init"
+
+Status = Literal["ok", "finding", "skipped"]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    detail: str
+    fix: str = ""
+
+
+@dataclass
+class Report:
+    url: str
+    bind_dn: str
+    base_dn: str
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(c.status == "finding" for c in self.checks)
+
+    def findings(self) -> list[Check]:
+        return [c for c in self.checks if c.status == "finding"]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "bind_dn": self.bind_dn,
+            "base_dn": self.base_dn,
+            "ok": self.ok,
+            "findings": len(self.findings()),
+            "checks": [asdict(c) for c in self.checks],
+        }
+
+    def text(self) -> str:
+        out = [f"syncd doctor: {self.url} as {self.bind_dn}, base {self.base_dn}"]
+        label = {"ok": "ok", "finding": "FINDING", "skipped": "skipped"}
+        for c in self.checks:
+            out.append(f"  {label[c.status]:<8} {c.name:<11} {c.detail}")
+            if c.fix:
+                out.append(f"  {'':<8} {'':<11} fix: {c.fix}")
+        n = len(self.findings())
+        out.append(
+            "All checks passed."
+            if n == 0
+            else f"{n} finding{'s' if n > 1 else ''}: fix, then run syncd doctor again."
+        )
+        return "\n".join(out) + "\n"
+
+
+def _entries(conn: Connection) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    for item in conn.response or []:
+        if item.get("type") == "searchResEntry":
+            yield str(item["dn"]), item["attributes"]
+
+
+def _values(attrs: Mapping[str, Any], name: str) -> list[str]:
+    for key, value in attrs.items():
+        if key.lower() == name.lower():
+            return [str(v) for v in (value if isinstance(value, list) else [value])]
+    return []
+
+
+def paged(
+    conn: Connection, base: str, flt: str, attributes: list[str], page_size: int
+) -> tuple[list[tuple[str, Mapping[str, Any]]], str | None]:
+    """A paged subtree search as syncd's read does it: the entries, and what cut it short."""
+    out: list[tuple[str, Mapping[str, Any]]] = []
+    cookie: bytes | None = None
+    while True:
+        conn.search(
+            base,
+            flt,
+            search_scope=SUBTREE,
+            attributes=attributes,
+            paged_size=page_size,
+            paged_cookie=cookie,
+        )
+        out += list(_entries(conn))
+        result = conn.result
+        if result.get("result") != 0:
+            return out, f"{result.get('description')} ({result.get('result')})"
+        control = (result.get("controls") or {}).get(PAGED_RESULTS)
+        if control is None:
+            return out, "the server ignored the paging control"
+        cookie = control["value"]["cookie"]
+        if not cookie:
+            return out, None
+
+
+class Doctor:
+    """The checks against one directory, bound as the configured service DN."""
+
+    def __init__(
+        self,
+        cfg: DirectoryConfig,
+        password: str,
+        domain: str,
+        *,
+        write: bool = True,
+        admin_url: str | None = None,
+        secret_source: str = "the configured secret",  # noqa: S107 - a description
+    ) -> None:
+        self.cfg = cfg
+        self.password = password
+        self.domain = domain
+        self.write = write
+        self.admin_url = admin_url
+        self.secret_source = secret_source
+        self.report = Report(cfg.url, cfg.bind_dn, cfg.base_dn)
+        self.conn: Connection | None = None
+        self.suffix = ""
+        self.schema_ok = False
+        self.ppolicy = False
+        self.must_change = False
+        self.subschema = "cn=Subschema"
+        tag = secrets.token_hex(4)
+        self.probe_dn = f"uid={PROBE}{tag},{cfg.base_dn}"
+        self.probe_branch = f"ou={PROBE}{tag},{cfg.base_dn}"
+        self.probe_password = secrets.token_urlsafe(18)
+        self.leftovers: list[str] = []
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def add(self, name: str, status: Status, detail: str, fix: str = "") -> None:
+        self.report.checks.append(Check(name, status, detail, fix))
+
+    def skip(self, names: list[str], why: str) -> None:
+        for name in names:
+            self.add(name, "skipped", why)
+
+    def _connect(self, dn: str, password: str) -> tuple[Connection | None, str, bool]:
+        """A connection bound as ``dn`` (TLS as syncd connects); (conn, error, ppolicy)."""
+        directory: Any = open_directory(self.cfg, password, self.domain)
+        conn = Connection(
+            directory.server,
+            dn,
+            password,
+            receive_timeout=int(self.cfg.timeout),
+            raise_exceptions=False,
+        )
+        if self.cfg.start_tls:
+            conn.open()
+            if not conn.start_tls():
+                return None, f"StartTLS refused: {conn.result.get('description')}", False
+        if not conn.bind(controls=[(PPOLICY_CONTROL, False, None)]):
+            r = conn.result
+            return None, f"{r.get('description')} ({r.get('result')})", False
+        control = (conn.result.get("controls") or {}).get(PPOLICY_CONTROL)
+        # the response's error [1] ENUMERATED 2: changeAfterReset (draft-behera-ldap-password-
+        # policy); ldap3 leaves the value undecoded
+        self.must_change = control is not None and CHANGE_AFTER_RESET in (control["value"] or b"")
+        return conn, "", control is not None
+
+    def _read(self, dn: str, attributes: list[str]) -> Mapping[str, Any] | None:
+        assert self.conn is not None
+        self.conn.search(dn, "(objectClass=*)", search_scope=BASE, attributes=attributes)
+        found = list(_entries(self.conn))
+        return found[0][1] if found else None
+
+    def _failed(self, what: str) -> str:
+        assert self.conn is not None
+        r = self.conn.result
+        return (
+            f"{what}: {r.get('description')} ({r.get('result')}) {r.get('message') or ''}".strip()
+        )
+
+    # -- the checks -----------------------------------------------------------------------------
+
+    def run(self) -> Report:
+        later = ["ppolicy", "base", "schema", "policy", "visibility"]
+        probes = ["write", "lastbind", "lockout", "size-limit"]
+        try:
+            conn, error, self.ppolicy = self._connect(self.cfg.bind_dn, self.password)
+        except (LDAPException, OSError) as exc:
+            self.add(
+                "bind",
+                "finding",
+                f"cannot reach {self.cfg.url}: {exc}",
+                "is slapd running and listening there? (directory.url)",
+            )
+            self.skip(later + probes, "needs a bind")
+            return self.report
+        except DirectoryError as exc:  # the profile refused the URL (plain ldap:// to a remote)
+            self.add("bind", "finding", str(exc), "directory.url, start_tls or ca_file")
+            self.skip(later + probes, "needs a bind")
+            return self.report
+        if conn is None:
+            self.add(
+                "bind",
+                "finding",
+                f"{self.cfg.bind_dn} cannot bind with {self.secret_source}: {error}",
+                f"{INIT} creates the service DN and sets its password from the configured "
+                "secret (or: ldappasswd -Y EXTERNAL -H ldapi:/// -S '<bind_dn>')",
+            )
+            self.skip(later + probes, "needs a bind")
+            return self.report
+        self.conn = conn
+        try:
+            if self.must_change:
+                self.add(
+                    "bind",
+                    "finding",
+                    f"{self.cfg.bind_dn} binds, but its password is marked to be changed "
+                    "(pwdReset): slapd lets it do nothing else",
+                    f"delete pwdReset from {self.cfg.bind_dn} ({INIT} does)",
+                )
+                self.skip(later + probes, "needs a usable bind")
+                return self.report
+            self.add("bind", "ok", f"bound as {self.cfg.bind_dn}")
+            self.check_ppolicy()
+            if not self.check_base():
+                self.skip(later[2:] + probes, "needs the base")
+                return self.report
+            self.check_schema()
+            self.check_policy()
+            self.check_visibility()
+            if not self.write:
+                self.check_lastbind_readonly()
+                self.skip(["write", "lockout", "size-limit"], "--read-only")
+            else:
+                self.check_probes()
+        finally:
+            self.cleanup()
+            conn.unbind()
+        return self.report
+
+    def check_ppolicy(self) -> None:
+        if self.ppolicy:
+            self.add(
+                "ppolicy", "ok", "the password-policy overlay answers on the service DN's bind"
+            )
+        else:
+            self.add(
+                "ppolicy",
+                "finding",
+                "no password-policy overlay on the database holding the service DN: slapd "
+                "would not enforce syncd's locks (pwdAccountLockedTime) nor flag one-time "
+                "passwords",
+                f"{INIT} (the ppolicy module and olcOverlay=ppolicy; config/ldap/acl.ldif)",
+            )
+
+    def check_base(self) -> bool:
+        assert self.conn is not None
+        base = self._read(self.cfg.base_dn, ["objectClass"])
+        if base is not None:
+            self.add("base", "ok", f"{self.cfg.base_dn} exists")
+        else:
+            missing = self.conn.result.get("result") == 32
+            self.add(
+                "base",
+                "finding",
+                f"{self.cfg.base_dn} "
+                + ("does not exist" if missing else self._failed("cannot be read")),
+                f"{INIT} creates it"
+                if missing
+                else f"an access rule letting the service DN write it ({INIT})",
+            )
+            return False
+        root = self._read("", ["namingContexts", "subschemaSubentry"]) or {}
+        contexts = [c for c in _values(root, "namingContexts") if is_under(self.cfg.base_dn, c)]
+        self.suffix = max(contexts, key=lambda c: len(norm_dn(c)), default="")
+        self.subschema = (_values(root, "subschemaSubentry") or ["cn=Subschema"])[0]
+        return True
+
+    def _required(self) -> tuple[set[str], set[str]]:
+        """(attribute types, object classes) the profile reads and writes, lower case."""
+        directory: Any = open_directory(self.cfg, self.password, self.domain)
+        classes_extra, delivery = directory.delivering()
+        attrs = {a for a in directory.ATTRIBUTES} | {
+            a for v in directory.WRITES.values() for a in v
+        }
+        attrs |= set(delivery)
+        classes = {"inetOrgPerson", "syncdAccount", *classes_extra}
+        return {a.lower() for a in attrs} - OPERATIONAL, {c.lower() for c in classes}
+
+    def check_schema(self) -> None:
+        assert self.conn is not None
+        found = self._read(self.subschema, ["attributeTypes", "objectClasses"])
+        if found is None:
+            self.add("schema", "finding", self._failed(f"cannot read {self.subschema}"))
+            return
+        have_attrs = {definition_name(d) for d in _values(found, "attributeTypes")}
+        have_classes = {definition_name(d) for d in _values(found, "objectClasses")}
+        want_attrs, want_classes = self._required()
+        missing = sorted(want_attrs - have_attrs) + sorted(want_classes - have_classes)
+        if not missing:
+            self.schema_ok = True
+            self.add("schema", "ok", f"{len(want_attrs)} attribute types and the classes loaded")
+            return
+        ours = [m for m in missing if m.startswith("syncd")]
+        fix = []
+        if ours:
+            fix.append(
+                f"{INIT} loads syncd's schema (or: ldapadd -Y EXTERNAL -H ldapi:/// -f "
+                "config/ldap/syncd-schema.ldif)"
+            )
+        if len(ours) < len(missing):
+            fix.append("load the cosine and inetorgperson schemas Debian ships (/etc/ldap/schema)")
+        self.add(
+            "schema",
+            "finding",
+            f"not in {self.subschema}: {', '.join(missing)}; every create or state change "
+            "would fail with undefinedAttributeType",
+            "; ".join(fix),
+        )
+
+    def check_policy(self) -> None:
+        assert self.conn is not None
+        where = self.suffix or self.cfg.base_dn
+        self.conn.search(
+            where,
+            "(objectClass=pwdPolicy)",
+            search_scope=SUBTREE,
+            attributes=["pwdLockout", "pwdLockoutDuration"],
+        )
+        found = {norm_dn(dn): (dn, a) for dn, a in _entries(self.conn)}
+        default = f"cn=default,ou=policies,{where}"
+        if not found:
+            self.add(
+                "policy",
+                "finding",
+                f"no password policy visible to the service DN (expected {default})",
+                f"{INIT} adds {default} with pwdLockout: TRUE and the access rule to read it",
+            )
+            return
+        dn, attrs = found.get(norm_dn(default)) or next(iter(found.values()))
+        lockout = [v.upper() for v in _values(attrs, "pwdLockout")]
+        duration = [v for v in _values(attrs, "pwdLockoutDuration") if v != "0"]
+        if lockout != ["TRUE"]:
+            self.add(
+                "policy",
+                "finding",
+                f"{dn}: pwdLockout is not TRUE: slapd ignores pwdAccountLockedTime, so syncd's "
+                "locks and revocations would not stop a login",
+                f"pwdLockout: TRUE on {dn} ({INIT} sets it)",
+            )
+        elif duration:
+            self.add(
+                "policy",
+                "finding",
+                f"{dn}: pwdLockoutDuration {duration[0]}: a lock would end by itself",
+                f"delete pwdLockoutDuration from {dn}",
+            )
+        else:
+            self.add("policy", "ok", f"{dn}: pwdLockout TRUE, no lockout duration")
+
+    def check_visibility(self) -> None:
+        assert self.conn is not None
+        seen, error = paged(
+            self.conn,
+            self.cfg.base_dn,
+            "(objectClass=*)",
+            ["hasSubordinates"],
+            self.cfg.page_size,
+        )
+        if error is not None:
+            self.add(
+                "visibility",
+                "finding",
+                f"reading {self.cfg.base_dn} as syncd does stopped after {len(seen)} entries: "
+                f"{error}; every run would abort",
+                f"an unlimited size limit for the service DN: {INIT} adds olcLimits: "
+                f"{limit_rule(self.cfg)}",
+            )
+            return
+        dns = {norm_dn(dn) for dn, _ in seen}
+        parents = {norm_dn(split_rdn(dn)[1]) for dn, _ in seen}
+        hiding = [
+            dn
+            for dn, a in seen
+            if [v.upper() for v in _values(a, "hasSubordinates")] == ["TRUE"]
+            and norm_dn(dn) not in parents
+        ]
+        hidden: list[str] = []
+        if self.admin_url:
+            hidden = self._hidden_from_service(dns)
+        if hiding or hidden:
+            where = hidden[:5] if hidden else hiding[:5]
+            what = (
+                f"{len(hidden)} entries root sees are hidden from the service DN, e.g. "
+                if hidden
+                else "entries whose children are all hidden from the service DN: "
+            )
+            self.add(
+                "visibility",
+                "finding",
+                what + "; ".join(where) + ": syncd would re-issue their uids and never revoke them",
+                f"remove the access rule hiding them, or put syncd's before it ({INIT}: "
+                f"{access_rules(self.cfg, self.suffix or self.cfg.base_dn)[1]})",
+            )
+            return
+        compared = " (compared with root's view)" if self.admin_url else ""
+        self.add(
+            "visibility",
+            "ok",
+            f"{len(seen)} entries read in full, none with hidden children{compared}",
+        )
+
+    def _hidden_from_service(self, visible: set[str]) -> list[str]:
+        admin = admin_connection(self.admin_url or "")
+        try:
+            everything, _ = paged(
+                admin, self.cfg.base_dn, "(objectClass=*)", ["1.1"], self.cfg.page_size
+            )
+        finally:
+            admin.unbind()
+        return [dn for dn, _ in everything if norm_dn(dn) not in visible]
+
+    def check_lastbind_readonly(self) -> None:
+        found = self._read(self.cfg.bind_dn, ["pwdLastSuccess", "authTimestamp"])
+        if found is None:
+            self.add("lastbind", "skipped", "the service DN cannot read its own entry")
+            return
+        self._lastbind(found, self.cfg.bind_dn)
+
+    def _lastbind(self, attrs: Mapping[str, Any], dn: str) -> None:
+        missing = [a for a in ("pwdLastSuccess", "authTimestamp") if not _values(attrs, a)]
+        fixes = {
+            "pwdLastSuccess": "olcLastBind: TRUE on the database",
+            "authTimestamp": "the lastbind overlay (kept across a password change)",
+        }
+        if not missing:
+            self.add(
+                "lastbind", "ok", f"a login of {dn} is recorded (pwdLastSuccess, authTimestamp)"
+            )
+            return
+        self.add(
+            "lastbind",
+            "finding",
+            f"a login of {dn} left no {' nor '.join(missing)}: the inactivity clocks "
+            "(lock after so long without a login) would not see logins",
+            f"{INIT} ({'; '.join(fixes[m] for m in missing)})",
+        )
+
+    def check_probes(self) -> None:
+        assert self.conn is not None
+        conn = self.conn
+        uid = split_rdn(self.probe_dn)[0].partition("=")[2]
+        classes = ["inetOrgPerson", *(["syncdAccount"] if self.schema_ok else [])]
+        attrs: dict[str, Any] = {"cn": uid, "sn": "syncd doctor probe", "uid": uid}
+        if self.schema_ok:
+            attrs["syncdManaged"] = "FALSE"
+        steps: list[tuple[str, Callable[[], Any]]] = [
+            ("adding", lambda: conn.add(self.probe_dn, classes, attrs)),
+            (
+                "setting a password on",
+                lambda: conn.extend.standard.modify_password(
+                    self.probe_dn, None, self.probe_password
+                ),
+            ),
+            (
+                "modifying",
+                lambda: conn.modify(
+                    self.probe_dn, {"description": [(MODIFY_REPLACE, ["syncd doctor"])]}
+                ),
+            ),
+        ]
+        for i, (what, step) in enumerate(steps):
+            ok = step()
+            if i == 0 and ok:
+                self.leftovers.append(self.probe_dn)
+            if not ok:
+                self.add(
+                    "write",
+                    "finding",
+                    self._failed(f"{what} {self.probe_dn}"),
+                    f"an access rule giving the service DN write on {self.cfg.base_dn} "
+                    f"({INIT}: {access_rules(self.cfg, self.suffix or self.cfg.base_dn)[1]})",
+                )
+                self.skip(["lastbind", "lockout", "size-limit"], "needs the write probe")
+                return
+        self.add("write", "ok", f"added, changed (password too) and will delete {self.probe_dn}")
+        self.check_lastbind()
+        self.check_lockout()
+        self.check_size_limit()
+
+    def check_lastbind(self) -> None:
+        probe, error, _ = self._connect(self.probe_dn, self.probe_password)
+        if probe is None:
+            self.add("lastbind", "finding", f"the probe cannot bind with its password: {error}")
+            return
+        probe.unbind()
+        found = self._read(self.probe_dn, ["pwdLastSuccess", "authTimestamp"]) or {}
+        self._lastbind(found, "the probe")
+
+    def check_lockout(self) -> None:
+        assert self.conn is not None
+        if not self.ppolicy:
+            self.add("lockout", "skipped", "needs the password-policy overlay")
+            return
+        hour_ago = (datetime.now(UTC) - timedelta(hours=1)).strftime(GENERALIZED)
+        if not self.conn.modify(
+            self.probe_dn, {"pwdAccountLockedTime": [(MODIFY_REPLACE, [hour_ago])]}
+        ):
+            self.add("lockout", "finding", self._failed(f"locking {self.probe_dn}"))
+            return
+        probe, _, _ = self._connect(self.probe_dn, self.probe_password)
+        if probe is None:
+            self.add("lockout", "ok", "a locked account cannot log in")
+            return
+        probe.unbind()
+        self.add(
+            "lockout",
+            "finding",
+            "a locked account still logs in: the default policy does not enforce "
+            "pwdAccountLockedTime (pwdLockout FALSE, a pwdLockoutDuration under an hour, or "
+            "no default policy)",
+            f"{INIT} (olcPPolicyDefault and cn=default,ou=policies with pwdLockout: TRUE)",
+        )
+
+    def check_size_limit(self) -> None:
+        assert self.conn is not None
+        conn = self.conn
+        count = SLAPD_DEFAULT_SIZE_LIMIT + 1
+        name = split_rdn(self.probe_branch)[0].partition("=")[2]
+        if not conn.add(self.probe_branch, ["organizationalUnit"], {"ou": name}):
+            self.add("size-limit", "finding", self._failed(f"adding {self.probe_branch}"))
+            return
+        self.leftovers.append(self.probe_branch)
+        for n in range(count):
+            dn = f"cn={escape_rdn(str(n))},{self.probe_branch}"
+            if not conn.add(dn, ["organizationalRole"], {"cn": str(n)}):
+                self.add("size-limit", "finding", self._failed(f"adding {dn}"))
+                return
+            self.leftovers.insert(0, dn)
+        seen, error = paged(
+            conn, self.probe_branch, "(objectClass=organizationalRole)", ["1.1"], self.cfg.page_size
+        )
+        if error is None and len(seen) == count:
+            self.add("size-limit", "ok", f"a paged read returned all {count} probe entries")
+            return
+        self.add(
+            "size-limit",
+            "finding",
+            f"a paged read of {count} probe entries stopped after {len(seen)}: "
+            f"{error or 'entries missing'}; syncd's read aborts once the directory holds "
+            f"more than that",
+            f"{INIT} adds olcLimits: {limit_rule(self.cfg)} (config/ldap/acl.ldif)",
+        )
+
+    def cleanup(self) -> None:
+        """Delete every probe entry (children first); a survivor is a finding."""
+        if self.conn is None or not self.leftovers:
+            return
+        left = []
+        for dn in self.leftovers:
+            if not self.conn.delete(dn) and self.conn.result.get("result") != 32:
+                left.append(dn)
+        self.leftovers = []
+        if left:
+            self.add(
+                "cleanup",
+                "finding",
+                f"{len(left)} probe entries could not be deleted, e.g. {left[0]}",
+                "delete them (ldapdelete -r) as an administrator",
+            )
+
+
+def run_doctor(
+    cfg: DirectoryConfig,
+    password: str,
+    domain: str,
+    *,
+    write: bool = True,
+    admin_url: str | None = None,
+    secret_source: str = "the configured secret",  # noqa: S107 - a description
+) -> Report:
+    return Doctor(
+        cfg, password, domain, write=write, admin_url=admin_url, secret_source=secret_source
+    ).run()
+
+
+__all__ = ["Check", "Report", "run_doctor"]
