@@ -790,5 +790,73 @@ def _uid_batch(scheme_id: str, path: Path, pool: UidPool) -> None:
         out.writerow([name, org, result.uid, result.status.value, detail])
 
 
+@main.command("report")
+@click.option("--year", type=click.IntRange(2000, 2100), required=True)
+@click.option(
+    "--half",
+    type=click.IntRange(1, 2),
+    default=None,
+    help="Only the first (1) or second (2) half of the year (Cao Bằng 2011 Đ17).",
+)
+@click.option("--org", "org", default=None, help="Only this organisation (its code).")
+@click.option(
+    "--out",
+    "folder",
+    default=None,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder for the XLSX and HTML files (default: publish.folder/baocao, else .).",
+)
+@click.option("--now", "now", default=None, help="Make it as of this date-time (ISO).")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON too.")
+@click.pass_context
+def report_cmd(
+    ctx: click.Context,
+    year: int,
+    half: int | None,
+    org: str | None,
+    folder: Path | None,
+    now: str | None,
+    as_json: bool,
+) -> None:
+    """The report on mailbox use each organisation owes, and the province's summary: accounts
+    by state, created, transferred, locked (by reason and article), revoked, deleted and
+    restored in the period, never-logged-in and inactive counts, per office; XLSX and HTML."""
+    from connectors import usage_report
+
+    cfg = _config(ctx)
+    when = _parse_now(now) or datetime.now(UTC)
+    made = usage_report.make(cfg, year, half, org, folder, when)
+    click.echo(usage_report.summary_json(made) if as_json else usage_report.summary_text(made))
+
+
+@main.command("addressbook")
+@click.option("--org", "org", default=None, help="Only this organisation (its code).")
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=click.Choice(["xlsx", "csv", "vcf", "html"]),
+    help="Repeatable; default: all four.",
+)
+@click.option(
+    "--out",
+    "folder",
+    default=None,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder for the files (default: publish.folder/danhba, else .).",
+)
+@click.pass_context
+def addressbook_cmd(
+    ctx: click.Context, org: str | None, formats: tuple[str, ...], folder: Path | None
+) -> None:
+    """Each organisation's address list (danh bạ): its own and its offices' mailboxes first,
+    then its people by office with name, title and address; only mailboxes that receive mail."""
+    from connectors import addressbook_files
+
+    cfg = _config(ctx)
+    for path in addressbook_files.publish(cfg, org, formats or None, folder):
+        click.echo(str(path))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()  # pylint: disable=no-value-for-parameter

@@ -500,6 +500,42 @@ class AdoptionConfig(AdoptionSettings):
     )
 
 
+@dataclass(frozen=True, config=SECTION)
+class PublishSettings:
+    """What the leadership and the public receive: the report on mailbox use each
+    organisation owes (the profile's reports.usage article) and the published address lists
+    (its reports.address_list article)."""
+
+    folder: ConfigPath | None = Field(
+        default=None,
+        description="Where the daemon writes them: <folder>/baocao/ (reports, 0640) and "
+        "<folder>/danhba/ (address lists, 0644: they are public). Absent: nothing is "
+        "published on a schedule; syncd report and syncd addressbook still work on demand.",
+        examples=["/var/lib/syncd/published"],
+    )
+    group: StrictStr | None = Field(
+        default=None,
+        description="The group that reads the reports (the leadership's office); absent: "
+        "syncd's own group.",
+        examples=["lanhdao"],
+    )
+    report_days_before: Positive = Field(
+        default=10,
+        description="Days before the profile's deadline (Cao Bằng 2025 Đ11.3: 30 November; "
+        "Hưng Yên Đ11.8: 15 November) the daemon writes the yearly report; a half-yearly "
+        "report (Cao Bằng 2011 Đ17) is written the day after its half-year ends.",
+    )
+    addressbook_cron: Cron = Field(
+        default="30 3 * * 1",
+        description="When the address lists are published (cron, in timezone); only where "
+        "the profile asks for them.",
+    )
+    addressbook_formats: tuple[Literal["xlsx", "csv", "vcf", "html"], ...] = Field(
+        default=("xlsx", "csv", "vcf", "html"),
+        description="The formats of the published address lists.",
+    )
+
+
 # -- the whole file ----------------------------------------------------------------------------
 
 
@@ -565,6 +601,9 @@ class Config(BaseModel):
     )
     adoption: AdoptionConfig = Field(
         default_factory=AdoptionConfig, description=AdoptionConfig.__doc__
+    )
+    publish: PublishSettings = Field(
+        default_factory=PublishSettings, description=PublishSettings.__doc__
     )
 
     _source: Path = PrivateAttr(default=Path("syncd.yaml"))
