@@ -31,6 +31,7 @@ import click
 from connectors import runner
 from connectors.audit import AuditLog
 from connectors.config import Config, ConfigError
+from connectors.directory import profile as directory_profile
 from connectors.loading import inbox_files, load_catalogue, load_config
 from connectors.outcome import EXIT_BAD_INPUT, EXIT_FAILED, report_text, summary_dict
 from connectors.regulations import SCHEMES, get_scheme
@@ -378,6 +379,10 @@ def rules_cmd(ctx: click.Context) -> None:
     click.echo(
         f"  {'activity counts':<22} {' / '.join(act.sources):<12} [{act.article}]  ({act.source})"
     )
+    # how exact the directory's login times are is the directory profile's to say (AD's lag)
+    note = getattr(directory_profile(cfg.directory.profile), "ACTIVITY_NOTE", None)
+    if note:
+        click.echo(f"  {'':<22} login times: {note}")
     dol = lc.delete_on_leave
     leaver = "deleted" if dol.value else "revoked"
     click.echo(f"  {'a leaver is':<22} {leaver:<12} [{dol.article}]  ({dol.source})")

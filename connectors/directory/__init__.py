@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from connectors.config import DirectoryConfig
 
 PROFILES: dict[str, str] = {
+    # CN=<uid>,<base>: user objects; sAMAccountName ≤ 20, userAccountControl, unicodePwd
+    "ad": "connectors.directory.ad:ActiveDirectory",
     # ou attribute; layout flat or per-org; delivery: syncdDelivery (directory.delivery_attribute)
     "openldap": "connectors.directory.openldap:OpenLdapDirectory",
     # uid=…,ou=<org>,<base>: the organisation is the entry's place; delivery: associatedDomain
