@@ -222,6 +222,100 @@ def config_validate(ctx: click.Context) -> None:
     )
 
 
+def _config_as_started(ctx: click.Context) -> Config:
+    """The configuration, without switching to the service user: ``directory init`` acts as
+    root over ldapi (slapd knows root by the socket), and neither it nor the doctor writes a
+    file of syncd's."""
+    cfg = load_config(ctx.find_root().obj)
+    ctx.meta["syncd.config"] = cfg
+    return cfg
+
+
+@main.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="The checks as JSON.")
+@click.option(
+    "--read-only",
+    is_flag=True,
+    help="Skip the probes that write (a probe account; 501 entries for the size limit).",
+)
+@click.option(
+    "--admin-url",
+    default=None,
+    metavar="LDAPI_URL",
+    help="Also compare the service DN's view with root's over ldapi (SASL EXTERNAL; as root "
+    "on the slapd host), e.g. ldapi:///.",
+)
+@click.pass_context
+def doctor_cmd(ctx: click.Context, as_json: bool, read_only: bool, admin_url: str | None) -> None:
+    """Ask the directory whether it gives syncd what it needs (bind, base, schema, ppolicy
+    and lockout, last bind, size limit, write access, visibility); each finding names its
+    fix. Exit 0 all good, 1 findings."""
+    from connectors.directory.doctor import run_doctor
+    from connectors.directory.setup import secret_source
+    from connectors.secrets import bind_password
+
+    cfg = _config_as_started(ctx)
+    warnings: list[str] = []
+    password = bind_password(cfg.directory, warnings)
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)
+    report = run_doctor(
+        cfg.directory,
+        password,
+        cfg.domain,
+        write=not read_only,
+        admin_url=admin_url,
+        secret_source=secret_source(cfg.directory),
+    )
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
+    else:
+        click.echo(report.text(), nl=False)
+    if not report.ok:
+        sys.exit(EXIT_FAILED)
+
+
+@main.group("directory")
+def directory_group() -> None:
+    """Prepare the directory for syncd."""
+
+
+@directory_group.command("init")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the changes as LDIF (for ldapmodify -Y EXTERNAL -H ldapi:///); change nothing.",
+)
+@click.option(
+    "--admin-url",
+    default="ldapi:///",
+    show_default=True,
+    help="slapd's ldapi socket (path percent-encoded); root binds there with SASL EXTERNAL.",
+)
+@click.pass_context
+def directory_init_cmd(ctx: click.Context, dry_run: bool, admin_url: str) -> None:
+    """Create what syncd needs in the directory, idempotently: schema, modules, indexes, the
+    service DN's size limit and access rules, ppolicy and lastbind, ou=services, the service
+    DN with the configured secret, the default password policy. Run as root on the slapd
+    host."""
+    from connectors.directory.setup import run_init
+    from connectors.secrets import bind_password
+
+    cfg = _config_as_started(ctx)
+    warnings: list[str] = []
+    password = bind_password(cfg.directory, warnings)
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)
+    plan, done = run_init(cfg.directory, password, admin_url, dry_run=dry_run)
+    if dry_run:
+        click.echo(plan.ldif(), nl=False)
+    else:
+        for line in done or ["nothing to do: the directory has what syncd needs"]:
+            click.echo(line)
+    for note in plan.notes:
+        click.echo(f"note: {note}", err=True)
+
+
 _run_options = [
     click.option(
         "--roster",

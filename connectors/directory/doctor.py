@@ -340,16 +340,17 @@ class Doctor:
         self.subschema = (_values(root, "subschemaSubentry") or ["cn=Subschema"])[0]
         return True
 
-    def _required(self) -> tuple[set[str], set[str]]:
-        """(attribute types, object classes) the profile reads and writes, lower case."""
+    def _required(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(attribute types, object classes) the profile reads and writes, by lower-case name."""
         directory: Any = open_directory(self.cfg, self.password, self.domain)
         classes_extra, delivery = directory.delivering()
-        attrs = {a for a in directory.ATTRIBUTES} | {
-            a for v in directory.WRITES.values() for a in v
-        }
-        attrs |= set(delivery)
-        classes = {"inetOrgPerson", "syncdAccount", *classes_extra}
-        return {a.lower() for a in attrs} - OPERATIONAL, {c.lower() for c in classes}
+        attrs = [*directory.ATTRIBUTES, *(a for v in directory.WRITES.values() for a in v)]
+        attrs += list(delivery)
+        classes = ["inetOrgPerson", "syncdAccount", *classes_extra]
+        return (
+            {a.lower(): a for a in attrs if a.lower() not in OPERATIONAL},
+            {c.lower(): c for c in classes},
+        )
 
     def check_schema(self) -> None:
         assert self.conn is not None
@@ -360,7 +361,8 @@ class Doctor:
         have_attrs = {definition_name(d) for d in _values(found, "attributeTypes")}
         have_classes = {definition_name(d) for d in _values(found, "objectClasses")}
         want_attrs, want_classes = self._required()
-        missing = sorted(want_attrs - have_attrs) + sorted(want_classes - have_classes)
+        missing = [want_attrs[a] for a in sorted(want_attrs.keys() - have_attrs)]
+        missing += [want_classes[c] for c in sorted(want_classes.keys() - have_classes)]
         if not missing:
             self.schema_ok = True
             self.add("schema", "ok", f"{len(want_attrs)} attribute types and the classes loaded")
@@ -455,7 +457,11 @@ class Doctor:
         if hiding or hidden:
             where = hidden[:5] if hidden else hiding[:5]
             what = (
-                f"{len(hidden)} entries root sees are hidden from the service DN, e.g. "
+                (
+                    f"{len(hidden)} entries root sees are hidden from the service DN, e.g. "
+                    if len(hidden) > 1
+                    else "1 entry root sees is hidden from the service DN: "
+                )
                 if hidden
                 else "entries whose children are all hidden from the service DN: "
             )
@@ -471,7 +477,8 @@ class Doctor:
         self.add(
             "visibility",
             "ok",
-            f"{len(seen)} entries read in full, none with hidden children{compared}",
+            f"{len(seen)} entr{'ies' if len(seen) != 1 else 'y'} read in full, none with "
+            f"hidden children{compared}",
         )
 
     def _hidden_from_service(self, visible: set[str]) -> list[str]:

@@ -1,0 +1,226 @@
+"""``syncd doctor``: each finding on a real slapd, the real command.
+
+A Debian-configured slapd (tests/integration/debian_slapd.py) is prepared by ``syncd directory
+init`` (green), then one thing is taken away as an administrator would, over ldapi: the doctor
+must name exactly that, with its fix, and exit 1. The tests' own slapd (the ``slapd`` fixture)
+must be green too: the doctor and the sandbox agree on what syncd needs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ldap3 import MODIFY_REPLACE
+
+from devtools.slapd_sandbox import Sandbox, find_slapd
+from tests.conftest import MakeConfig
+from tests.integration.debian_slapd import (
+    DEBIAN_INIT_LDIF,
+    SERVICE_PASSWORD,
+    DebianSlapd,
+    syncd,
+    write_config,
+)
+
+DB = "olcDatabase={1}mdb,cn=config"
+ALL = ["bind", "ppolicy", "base", "schema", "policy", "visibility", "write"]
+ALL += ["lastbind", "lockout", "size-limit"]
+
+
+@pytest.fixture
+def debian(tmp_path: Path) -> Iterator[DebianSlapd]:
+    if find_slapd() is None or not DEBIAN_INIT_LDIF.exists():
+        if os.environ.get("CI"):
+            pytest.fail("Debian's slapd is not installed; CI must install it (make test does)")
+        pytest.skip("Debian's slapd is not installed")
+    server = DebianSlapd(tmp_path / "slapd").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ready(debian: DebianSlapd, tmp_path: Path) -> tuple[DebianSlapd, Path]:
+    """A Debian slapd after ``syncd directory init``; its syncd.yaml."""
+    cfg = write_config(tmp_path, debian)
+    init = syncd(cfg, "directory", "init", "--admin-url", debian.ldapi_url)
+    assert init.returncode == 0, init.stderr
+    return debian, cfg
+
+
+def doctor(cfg: Path, *args: str) -> tuple[int, dict[str, dict[str, Any]]]:
+    result = syncd(cfg, "doctor", "--json", *args)
+    assert result.returncode in (0, 1), result.stderr
+    assert SERVICE_PASSWORD not in result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    return result.returncode, {c["name"]: c for c in report["checks"]}
+
+
+def statuses(checks: dict[str, dict[str, Any]]) -> dict[str, str]:
+    return {name: c["status"] for name, c in checks.items()}
+
+
+def modify(debian: DebianSlapd, ldif: str) -> None:
+    done = debian.ldapmodify(ldif)
+    assert done.returncode == 0, done.stderr
+
+
+def test_doctor_is_green_on_the_tests_own_slapd_and_leaves_no_probe(
+    make_config: MakeConfig, tmp_path: Path, slapd: Sandbox, base_dn: str
+) -> None:
+    make_config()
+    code, checks = doctor(tmp_path / "syncd.yaml")
+    assert code == 0, checks
+    assert statuses(checks) == dict.fromkeys(ALL, "ok")
+    admin = slapd.admin()
+    admin.search(
+        base_dn, "(|(uid=syncd-doctor-*)(ou=syncd-doctor-*)(objectClass=organizationalRole))"
+    )
+    assert admin.entries == []
+
+
+def test_text_output_names_each_finding_with_its_fix_and_exits_1(
+    ready: tuple[DebianSlapd, Path],
+) -> None:
+    debian, cfg = ready
+    modify(debian, f"dn: {DB}\nchangetype: modify\ndelete: olcLimits\n-\n")
+    result = syncd(cfg, "doctor")
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("  FINDING  size-limit"))
+    assert "stopped after 500" in lines[at]
+    assert "fix: syncd directory init adds olcLimits" in lines[at + 1]
+    assert lines[-1] == "1 finding: fix, then run syncd doctor again."
+
+
+def test_before_init_the_schema_ppolicy_policy_and_write_access_are_findings(
+    debian: DebianSlapd, tmp_path: Path
+) -> None:
+    """A stock Debian slapd where an administrator made only the service DN and ou=people."""
+    admin = debian.admin()
+    for ou in ("people", "services"):
+        assert admin.add(f"ou={ou},{debian.suffix}", ["organizationalUnit"], {"ou": ou})
+    assert admin.add(
+        f"cn=syncd,ou=services,{debian.suffix}",
+        ["applicationProcess", "simpleSecurityObject"],
+        {"cn": "syncd", "userPassword": SERVICE_PASSWORD},
+    )
+    cfg = write_config(tmp_path, debian)
+    code, checks = doctor(cfg)
+    assert code == 1
+    assert statuses(checks) == {
+        "bind": "ok",
+        "ppolicy": "finding",
+        "base": "ok",
+        "schema": "finding",
+        "policy": "finding",
+        "visibility": "ok",
+        "write": "finding",
+        "lastbind": "skipped",
+        "lockout": "skipped",
+        "size-limit": "skipped",
+    }
+    assert "syncdState" in checks["schema"]["detail"]
+    assert "undefinedAttributeType" in checks["schema"]["detail"]
+    assert "config/ldap/syncd-schema.ldif" in checks["schema"]["fix"]
+    assert "olcOverlay=ppolicy" in checks["ppolicy"]["fix"]
+    assert "insufficientAccessRights" in checks["write"]["detail"]
+    assert "write by * break" in checks["write"]["fix"]
+
+
+def test_a_missing_size_limit_rule_is_found_before_the_directory_holds_500_entries(
+    ready: tuple[DebianSlapd, Path],
+) -> None:
+    debian, cfg = ready
+    modify(debian, f"dn: {DB}\nchangetype: modify\ndelete: olcLimits\n-\n")
+    code, checks = doctor(cfg)
+    assert code == 1
+    assert statuses(checks) == {**dict.fromkeys(ALL, "ok"), "size-limit": "finding"}
+    assert "sizeLimitExceeded" in checks["size-limit"]["detail"]
+    assert "size=unlimited" in checks["size-limit"]["fix"]
+    assert syncd(cfg, "directory", "init", "--admin-url", debian.ldapi_url).returncode == 0
+    assert doctor(cfg)[0] == 0
+
+
+def test_a_missing_ppolicy_overlay_is_found(ready: tuple[DebianSlapd, Path]) -> None:
+    debian, cfg = ready
+    gone = debian.ldapmodify(f"dn: olcOverlay={{0}}ppolicy,{DB}\nchangetype: delete\n")
+    assert gone.returncode == 0, gone.stderr
+    code, checks = doctor(cfg)
+    assert code == 1
+    assert checks["ppolicy"]["status"] == "finding"
+    assert "would not enforce syncd's locks" in checks["ppolicy"]["detail"]
+    assert checks["lockout"]["status"] == "skipped"
+
+
+def test_a_policy_without_lockout_is_found_and_its_locks_do_not_hold(
+    ready: tuple[DebianSlapd, Path],
+) -> None:
+    debian, cfg = ready
+    admin = debian.admin()
+    policy = f"cn=default,ou=policies,{debian.suffix}"
+    assert admin.modify(policy, {"pwdLockout": [(MODIFY_REPLACE, ["FALSE"])]}), admin.result
+    code, checks = doctor(cfg)
+    assert code == 1
+    assert checks["policy"]["status"] == "finding"
+    assert "pwdLockout is not TRUE" in checks["policy"]["detail"]
+    assert checks["lockout"]["status"] == "finding"
+    assert "a locked account still logs in" in checks["lockout"]["detail"]
+
+
+def test_logins_that_leave_no_trace_are_found(ready: tuple[DebianSlapd, Path]) -> None:
+    debian, cfg = ready
+    gone = debian.ldapmodify(f"dn: olcOverlay={{1}}lastbind,{DB}\nchangetype: delete\n")
+    assert gone.returncode == 0, gone.stderr
+    modify(debian, f"dn: {DB}\nchangetype: modify\nreplace: olcLastBind\nolcLastBind: FALSE\n-\n")
+    code, checks = doctor(cfg)
+    assert code == 1
+    assert statuses(checks) == {**dict.fromkeys(ALL, "ok"), "lastbind": "finding"}
+    assert "pwdLastSuccess nor authTimestamp" in checks["lastbind"]["detail"]
+    assert "olcLastBind: TRUE" in checks["lastbind"]["fix"]
+    assert "lastbind overlay" in checks["lastbind"]["fix"]
+
+
+def test_no_write_access_to_the_people_subtree_is_found(ready: tuple[DebianSlapd, Path]) -> None:
+    debian, cfg = ready
+    rule = (
+        f'to dn.subtree="ou=people,{debian.suffix}" '
+        f'by dn.exact="cn=syncd,ou=services,{debian.suffix}" write by * break'
+    )
+    modify(debian, f"dn: {DB}\nchangetype: modify\ndelete: olcAccess\nolcAccess: {{1}}{rule}\n-\n")
+    code, checks = doctor(cfg)
+    assert code == 1
+    assert checks["write"]["status"] == "finding"
+    assert "insufficientAccessRights" in checks["write"]["detail"]
+    assert [checks[n]["status"] for n in ("lastbind", "lockout", "size-limit")] == ["skipped"] * 3
+
+
+def test_entries_an_acl_hides_from_the_service_dn_are_found(
+    ready: tuple[DebianSlapd, Path],
+) -> None:
+    debian, cfg = ready
+    branch = f"ou=bgd,ou=people,{debian.suffix}"
+    hidden = f"uid=an.bgd,{branch}"
+    admin = debian.admin()
+    assert admin.add(branch, ["organizationalUnit"], {"ou": "bgd"})
+    assert admin.add(hidden, ["inetOrgPerson"], {"uid": "an.bgd", "cn": "An", "sn": "An"})
+    # a site's rule placed before syncd's: nobody but the rootdn (and root) sees the branch
+    modify(
+        debian,
+        f"dn: {DB}\nchangetype: modify\nadd: olcAccess\n"
+        f'olcAccess: {{1}}to dn.children="{branch}" by * none\n-\n',
+    )
+    code, checks = doctor(cfg, "--read-only")
+    assert code == 1
+    assert checks["visibility"]["status"] == "finding"
+    assert branch in checks["visibility"]["detail"]
+    assert [checks[n]["status"] for n in ("write", "lockout", "size-limit")] == ["skipped"] * 3
+
+    code, checks = doctor(cfg, "--read-only", "--admin-url", debian.ldapi_url)
+    assert code == 1
+    assert "1 entry root sees is hidden from the service DN" in checks["visibility"]["detail"]
+    assert hidden in checks["visibility"]["detail"]
