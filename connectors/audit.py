@@ -1,160 +1,866 @@
-"""The audit log: one JSON line per action, chained so that tampering shows."""
+"""The audit log: one JSON line per action, chained so that tampering shows.
+
+Why each part is there:
+
+- **Keyed chain.** Every record carries ``seq`` (its number, 1, 2, … across files), ``prev``
+  (the MAC of the record before it) and ``mac``: HMAC-SHA256 of ``prev`` and the record, with a
+  key kept in the state directory (``audit.key``, 0600, the service user's). The log itself is
+  0640 for the log readers' group; somebody who can read, or even rewrite, the log cannot
+  recompute the chain (a plain sha256 chain, as syncd wrote before, can be recomputed by
+  anybody who edits it).
+- **Head outside the log.** ``audit.head`` in the state directory holds the sequence number
+  and MAC of the newest record, replaced (fsync'd, then its folder) after each record, which is
+  itself ``fdatasync``'d first, as the run journal syncs. Verification compares the log's end
+  with it, so a missing, emptied or shortened log, or deleted newest records, are found. A
+  crash between the record and the head leaves the head one record behind: that record must
+  chain from the head and carry a good MAC, and the next writer moves the head on (never more
+  than one record: each writer holds ``audit.lock`` for one record and its head).
+- **Syncd owns rotation and retention.** A new month starts a new file (the old one becomes
+  ``<log>.YYYY-MM``); rotated files whose newest record is older than ``audit.keep_months``
+  are deleted, after an **anchor** (the number and MAC of the last deleted record, and when) is
+  added to ``audit.anchors``: verification starts from it, so retention never breaks the chain.
+  Files renamed by something else (logrotate's ``.1``, ``.2.gz``, ``-YYYYMMDD``) are still read,
+  in the order of their sequence numbers; a file deleted by something else is a gap.
+- **Migration.** A log written before the chain was keyed (records with ``hash``, a sha256
+  chain) is sealed by the first keyed record: its ``prev`` is the old chain's last hash, so its
+  MAC fixes the legacy part; verification checks the legacy part as a sha256 chain up to it.
+
+The records are written directly (not through structlog, whose global configuration must never
+be able to drop a record). Records never hold a secret.
+"""
 
 from __future__ import annotations
 
+import fcntl
+import gzip
 import hashlib
+import hmac
 import json
 import os
-from collections.abc import Callable
+import re
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.crashpoints import crash_point
-from connectors.store import private_dir, write_private
+from connectors.store import make_dirs, private_dir, write_private
+from syncd.errors import SyncdError
+
+if TYPE_CHECKING:
+    from connectors.config import Config
 
 GENESIS = "0" * 64
+KEY_FILE = "audit.key"
+HEAD_FILE = "audit.head"
+ANCHORS_FILE = "audit.anchors"
+LOCK_FILE = "audit.lock"
+LOG_MODE = 0o640  # the log readers' group may read it; the key stays 0600
+MIN_KEEP_MONTHS = 6  # Tuyên Quang Đ9.1: logs kept at least 6 months
+MAX_PROBLEMS = 50
+# names a rotated file may have: syncd's <log>.YYYY-MM[.N], logrotate's <log>.N[.gz] and
+# <log>-YYYYMMDD[HH][.gz]
+_ROTATED = r"(?:\.\d{4}-\d{2}(?:\.\d+)?|\.\d+|-\d{8}(?:\d{2})?)(?:\.gz)?"
+
+
+class AuditError(SyncdError):
+    """The audit key or head cannot be used: nothing can be recorded or verified."""
+
+
+@dataclass(frozen=True)
+class Point:
+    """A place in the chain: a record's number and its MAC (or legacy hash)."""
+
+    seq: int
+    mac: str
+
+
+def _canonical(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
 
 def _digest(prev: str, record: dict[str, Any]) -> str:
-    body = json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256((prev + "\n" + body).encode()).hexdigest()
+    """The legacy (unkeyed) chain: sha256 of the previous hash and the record."""
+    return hashlib.sha256(prev.encode() + b"\n" + _canonical(record)).hexdigest()
+
+
+def _mac(key: bytes, record: dict[str, Any]) -> str:
+    """The keyed chain: HMAC-SHA256 over the record without its ``mac`` (``prev`` included)."""
+    body = {k: v for k, v in record.items() if k != "mac"}
+    return hmac.new(key, _canonical(body), hashlib.sha256).hexdigest()
+
+
+def _fsync_dir(folder: Path) -> None:
+    """A rename is durable only once its folder is synced."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _replace(path: Path, data: str) -> None:
+    write_private(path, data)
+    _fsync_dir(path.parent)
+
+
+# -- the key, the head, the anchors (state directory) ------------------------------------------
+
+
+def read_key(state_dir: Path) -> bytes | None:
+    """The chain's key, or None when there is none yet; an unusable key is an AuditError."""
+    path = state_dir / KEY_FILE
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not text"
+        raise AuditError(
+            f"{path}: the audit key cannot be read ({why}); it must belong to the service user "
+            "that runs syncd, mode 0600 — run syncd as that user"
+        ) from None
+    if not re.fullmatch(r"[0-9a-f]{64}", text):
+        raise AuditError(f"{path}: not an audit key (64 hexadecimal digits expected)")
+    return bytes.fromhex(text)
+
+
+def _create_key(state_dir: Path) -> bytes:
+    key = secrets.token_bytes(32)
+    path = state_dir / KEY_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, (key.hex() + "\n").encode("ascii"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    _fsync_dir(state_dir)
+    return key
+
+
+def read_head(state_dir: Path) -> Point | None:
+    path = state_dir / HEAD_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Point(int(data["seq"]), str(data["mac"]))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise AuditError(f"{path}: the audit head cannot be read ({exc.strerror})") from None
+    except (ValueError, KeyError, TypeError):
+        raise AuditError(f"{path}: not an audit head (damaged or edited)") from None
+
+
+def _write_head(state_dir: Path, point: Point) -> None:
+    _replace(state_dir / HEAD_FILE, json.dumps({"seq": point.seq, "mac": point.mac}) + "\n")
+
+
+def read_anchors(state_dir: Path) -> list[dict[str, Any]]:
+    """Where retention cut the log: ``seq`` and ``mac`` of each last deleted record, and when."""
+    path = state_dir / ANCHORS_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise AuditError(f"{path}: the audit anchors cannot be read ({exc.strerror})") from None
+    except ValueError:
+        raise AuditError(f"{path}: not a list of audit anchors (damaged or edited)") from None
+    if not isinstance(data, list) or not all(
+        isinstance(a, dict) and isinstance(a.get("seq"), int) and isinstance(a.get("mac"), str)
+        for a in data
+    ):
+        raise AuditError(f"{path}: not a list of audit anchors (damaged or edited)")
+    return data
+
+
+def _add_anchor(state_dir: Path, anchor: dict[str, Any]) -> None:
+    anchors = [*read_anchors(state_dir), anchor]
+    _replace(state_dir / ANCHORS_FILE, json.dumps(anchors, ensure_ascii=False, indent=1) + "\n")
+
+
+# -- the log's files -----------------------------------------------------------------------------
+
+
+def _lines(file: Path) -> list[str]:
+    if file.name.endswith(".gz"):
+        with gzip.open(file, "rt", encoding="utf-8") as fh:
+            return fh.read().splitlines()
+    return file.read_text(encoding="utf-8").splitlines()
+
+
+def _first_record(file: Path) -> dict[str, Any] | None:
+    try:
+        opener = gzip.open if file.name.endswith(".gz") else open
+        with opener(file, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    data = json.loads(line)
+                    return data if isinstance(data, dict) else None
+    except (OSError, ValueError, EOFError):
+        return None
+    return None
+
+
+def _last_line(file: Path) -> str | None:
+    """The last complete line of a plain file, reading only its tail (an unfinished line after
+    it, cut by a crash, is not a line)."""
+    try:
+        with file.open("rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            chunk = 8192
+            while True:
+                start = max(0, size - chunk)
+                fh.seek(start)
+                data = fh.read(size - start)
+                end = data.rfind(b"\n")
+                begin = data.rfind(b"\n", 0, max(end, 0))
+                if (end < 0 or begin < 0) and start > 0:
+                    chunk *= 4
+                    continue
+                if end < 0:
+                    return None
+                return data[begin + 1 : end].decode("utf-8").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _last_record(file: Path) -> dict[str, Any] | None:
+    try:
+        line = _lines(file)[-1] if file.name.endswith(".gz") else _last_line(file)
+        data = json.loads(line) if line else None
+    except (OSError, ValueError, IndexError, EOFError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def audit_files(path: Path) -> list[Path]:
+    """The log's files in chain order: rotated ones (syncd's or another tool's names), then the
+    current one. Keyed files are ordered by their first record's number (which nobody can
+    forge); legacy ones (before keying) by their first record's time."""
+    folder = path.parent
+    pattern = re.compile(re.escape(path.name) + _ROTATED)
+    try:
+        rotated = [p for p in folder.iterdir() if pattern.fullmatch(p.name) and p.is_file()]
+    except OSError:
+        rotated = []
+
+    def order(p: Path) -> tuple[int, int, str, str]:
+        first = _first_record(p)
+        if first is None:
+            return (2, 0, "", p.name)  # empty or unreadable: nothing to order by
+        if "mac" in first and isinstance(first.get("seq"), int):
+            return (1, first["seq"], "", p.name)
+        return (0, 0, str(first.get("time", "")), p.name)
+
+    files = sorted(rotated, key=order)
+    if path.exists():
+        first = _first_record(path)
+        legacy_current = first is not None and "mac" not in first
+        # the current file is the newest; while it still starts with legacy records, it
+        # comes right after the other legacy files
+        if legacy_current:
+            at = next((i for i, p in enumerate(files) if order(p)[0] > 0), len(files))
+            files.insert(at, path)
+        else:
+            files.append(path)
+    return files
+
+
+# -- checking the chain ------------------------------------------------------------------------
+
+
+@dataclass
+class Verification:
+    """What ``syncd audit verify`` reports: counts, notes, and every problem found."""
+
+    log: Path
+    records: int = 0
+    legacy: int = 0
+    files: int = 0
+    first: int | None = None  # the number of the oldest record kept
+    anchor: dict[str, Any] | None = None  # the anchor the chain starts from, if any
+    head: Point | None = None
+    last: Point = field(default_factory=lambda: Point(0, GENESIS))
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def problem(self, text: str) -> None:
+        if len(self.problems) == MAX_PROBLEMS:
+            self.problems.append("… more problems not listed")
+        elif len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(text)
+
+    def summary(self) -> str:
+        """One line: what was checked, from where to where."""
+        if not self.ok:
+            return (
+                f"{self.log}: NOT intact — {len(self.problems)} problem(s) above "
+                f"({self.records} records in {self.files} file(s) read)"
+            )
+        if not self.records:
+            return f"{self.log}: ok — no records yet"
+        start = (
+            f"from the retention anchor at record {self.anchor['seq']} "
+            f"({str(self.anchor.get('time', ''))[:10]})"
+            if self.anchor
+            else "from the first record"
+        )
+        legacy = (
+            f", of which {self.legacy} unkeyed (written before the chain was keyed)"
+            if self.legacy
+            else ""
+        )
+        head = f"; head at record {self.head.seq}" if self.head else "; no head yet"
+        return (
+            f"{self.log}: ok — {self.records} records (numbers {self.first}–{self.last.seq}) in "
+            f"{self.files} file(s){legacy}, {start}{head}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "log": str(self.log),
+            "ok": self.ok,
+            "records": self.records,
+            "legacy_records": self.legacy,
+            "files": self.files,
+            "first_record": self.first,
+            "anchor": self.anchor,
+            "head": None if self.head is None else self.head.seq,
+            "last_record": self.last.seq,
+            "problems": self.problems,
+            "notes": self.notes,
+        }
+
+
+class _Chain:
+    """Walks records in order, checking each against the one before it."""
+
+    def __init__(self, key: bytes | None, anchors: list[dict[str, Any]], out: Verification):
+        self.key = key
+        self.anchors = {a["mac"]: a for a in anchors}
+        self.by_seq = {a["seq"]: a for a in anchors}
+        self.out = out
+        self.expect: Point | None = None  # (next seq, prev MAC); None before the first record
+        self.keyed_seen = False
+        self.values: dict[int, str] = {}  # seq → mac of the last two records
+
+    def _start(self, where: str, seq: int | None, prev: str) -> Point:
+        """Where the kept chain begins: the genesis, or an anchor retention wrote."""
+        if prev == GENESIS:
+            return Point(1, GENESIS)
+        anchor = self.anchors.get(prev)
+        if anchor is not None:
+            self.out.anchor = anchor
+            return Point(anchor["seq"] + 1, prev)
+        self.out.problem(
+            f"{where}: the records before record {seq if seq is not None else '?'} are missing "
+            "(deleted, and no retention anchor covers them)"
+        )
+        return Point(seq if seq is not None else 1, prev)
+
+    def feed(self, where: str, rec: dict[str, Any]) -> None:
+        keyed = "mac" in rec
+        raw_seq = rec.get("seq") if keyed else None
+        seq = raw_seq if isinstance(raw_seq, int) else None
+        prev = rec.get("prev")
+        if (keyed and seq is None) or not isinstance(prev, str):
+            self.out.problem(f"{where}: not a chained audit record")
+            return
+        if not keyed and "hash" not in rec:
+            self.out.problem(f"{where}: not a chained audit record")
+            return
+        if self.expect is None:
+            self.expect = self._start(where, seq, prev)
+            self.out.first = self.expect.seq
+        number = seq if seq is not None else self.expect.seq
+        label = f"{where} (record {number})"
+        if seq is not None:
+            if self.key is None:
+                raise AuditError("keyed records but no key")  # read_key's callers check first
+            if seq != self.expect.seq:
+                if seq > self.expect.seq:
+                    self.out.problem(
+                        f"{label}: {_span(self.expect.seq, seq - 1)} missing (deleted)"
+                    )
+                else:
+                    self.out.problem(
+                        f"{label}: out of order or repeated (record {self.expect.seq} expected)"
+                    )
+            elif prev != self.expect.mac:
+                self.out.problem(f"{label}: chain broken (does not follow record {seq - 1})")
+            if not hmac.compare_digest(_mac(self.key, rec), str(rec["mac"])):
+                self.out.problem(
+                    f"{label}: record edited or not written by syncd (MAC does not match)"
+                )
+            value = str(rec["mac"])
+            self.keyed_seen = True
+        else:
+            if self.keyed_seen:
+                self.out.problem(
+                    f"{label}: an unkeyed record after the keyed chain began (rewritten?)"
+                )
+            elif prev != self.expect.mac:
+                self.out.problem(
+                    f"{label}: chain broken (a record before it was removed or inserted)"
+                )
+            body = {k: v for k, v in rec.items() if k != "hash"}
+            if _digest(prev, body) != rec.get("hash"):
+                self.out.problem(f"{label}: record was edited (hash mismatch)")
+            value = str(rec.get("hash"))
+            self.out.legacy += 1
+        anchor = self.by_seq.get(number)
+        if anchor is not None and anchor["mac"] != value:
+            self.out.problem(f"{label}: not the record the retention anchor of {number} names")
+        self.out.records += 1
+        self.values = {number: value, **{k: v for k, v in self.values.items() if k == number - 1}}
+        self.expect = Point(number + 1, value)
+
+    @property
+    def last(self) -> Point:
+        if self.expect is None:
+            return Point(0, GENESIS)
+        return Point(self.expect.seq - 1, self.expect.mac)
+
+
+def verify_audit(path: Path, state_dir: Path) -> Verification:
+    """Check the whole log: every record's MAC (or legacy hash) and its place in the chain, the
+    start (genesis or a retention anchor) and the end (the head in the state directory)."""
+    out = Verification(path)
+    head = read_head(state_dir)
+    key = read_key(state_dir)
+    anchors = read_anchors(state_dir)
+    out.head = head
+    files = audit_files(path)
+    chain = _Chain(key, anchors, out)
+    for file in files:
+        try:
+            raw = file.read_bytes() if not file.name.endswith(".gz") else None
+            lines = _lines(file)
+        except (OSError, UnicodeDecodeError, EOFError) as exc:
+            out.problem(f"{file.name}: cannot be read ({exc})")
+            continue
+        if any(line.strip() for line in lines):
+            out.files += 1
+        for n, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                if not isinstance(rec, dict):
+                    raise ValueError
+            except ValueError:
+                torn = file == path and n == len(lines) and raw is not None and raw[-1:] != b"\n"
+                if torn:
+                    out.notes.append(
+                        f"{file.name}:{n}: an unfinished last line (a write cut by a crash), "
+                        "not counted; the next record removes it"
+                    )
+                else:
+                    out.problem(f"{file.name}:{n}: not an audit record (not JSON)")
+                continue
+            if key is None and "mac" in rec:
+                raise AuditError(
+                    f"{state_dir / KEY_FILE}: the audit key is missing, so the log cannot be "
+                    "checked; restore it from the state directory's backup"
+                )
+            chain.feed(f"{file.name}:{n}", rec)
+    out.last = chain.last
+    _check_end(out, path, state_dir, head, key, chain)
+    return out
+
+
+def _check_end(
+    out: Verification,
+    path: Path,
+    state_dir: Path,
+    head: Point | None,
+    key: bytes | None,
+    chain: _Chain,
+) -> None:
+    """The log's end against the head kept outside it."""
+    last = chain.last
+    head_path = state_dir / HEAD_FILE
+    if head is None:
+        if key is not None:
+            out.problem(
+                f"{head_path}: the audit head is missing; the newest records cannot be checked "
+                "(deleted with it?)"
+            )
+        elif out.records:
+            out.notes.append(
+                f"an unkeyed log written before syncd keyed its chain ({out.legacy} records): "
+                "not tamper-evident until the next record seals it"
+            )
+        return
+    if head.seq > last.seq:
+        if not path.exists():
+            where = f"{path}: missing"
+        elif path.stat().st_size == 0 and out.records == 0:
+            where = f"{path}: empty"
+        else:
+            where = f"{path}: ends at record {last.seq}"
+        out.problem(
+            f"{where}, but the head ({head_path}) is at record {head.seq}: "
+            f"{_span(last.seq + 1, head.seq)} missing (deleted, or the log cut or replaced)"
+        )
+    elif head.seq == last.seq:
+        if head.mac != last.mac:
+            out.problem(
+                f"{path}: record {last.seq} is not the record the head ({head_path}) names "
+                "(replaced)"
+            )
+    elif head.seq == last.seq - 1 and chain.values.get(head.seq) == head.mac:
+        out.notes.append(
+            f"record {last.seq} is one past the head: a crash between writing it and the head "
+            "(its MAC is good); the next record moves the head on"
+        )
+    else:
+        out.problem(
+            f"{path}: {_span(head.seq + 1, last.seq)} past the head ({head_path}, record "
+            f"{head.seq}): the head was rolled back or the log does not belong to it"
+        )
+
+
+# -- writing -------------------------------------------------------------------------------------
+
+
+def _span(first: int, last: int) -> str:
+    return f"record {first}" if first == last else f"records {first}–{last}"
+
+
+def _month_index(stamp: str) -> int | None:
+    m = re.match(r"(\d{4})-(\d{2})", stamp)
+    return int(m[1]) * 12 + int(m[2]) - 1 if m else None
 
 
 class AuditLog:
-    """Append-only JSON lines, one record per action, hash-chained.
+    """Appends audit records to the keyed chain; rotates and prunes the log on opening.
 
-    Every record carries ``prev`` (the hash of the record before it, across monthly files) and
-    ``hash`` (sha256 of ``prev`` and the record itself), so ``syncd audit verify`` finds an
-    edited, inserted or deleted record. The chain's head is kept beside the log
-    (``<log>.head``) so it continues across rotation. A new month starts a new file; the old
-    one is kept as ``<log>.YYYY-MM`` (``keep_months``, at least 6: Tuyên Quang Đ9.1).
+    One record at a time under ``audit.lock`` (a ``syncd decide`` may write while the daemon's
+    run does): the head is re-read, the record appended and ``fdatasync``'d, then the head
+    replaced. Opening mends what a crash left: an unfinished last line is cut, a head one record
+    behind is moved on.
     """
 
     def __init__(
         self,
         path: Path,
+        state_dir: Path,
         keep_months: int = 24,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        private_dir(path.parent)
+        make_dirs(path.parent, 0o750)
+        private_dir(state_dir)
         self.path = path
+        self.state_dir = state_dir
         self.clock = clock
-        self.head_path = path.with_name(path.name + ".head")
-        self._rotate(keep_months)
-        self._prev = self._last_hash()
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        self._fh = os.fdopen(fd, "a", encoding="utf-8")
+        self.keep_months = max(keep_months, MIN_KEEP_MONTHS)
+        self._fd: int | None = None
+        pending: list[dict[str, Any]] = []
+        with self._locked():
+            self._cut_torn_tail()
+            self.key = self._open_chain(pending)
+            self._catch_up()
+            self._rotate()
+            pending += self._prune()
+        for meta in pending:
+            self.record(**meta)
 
-    def _last_hash(self) -> str:
-        """The chain's head: the current file's last record, or (after a rotation) the head
-        kept beside it."""
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        fd = os.open(self.state_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            with self.path.open("rb") as fh:
-                fh.seek(0, os.SEEK_END)
-                size = fh.tell()
+            fcntl.flock(fd, fcntl.LOCK_EX)  # one record and its head: milliseconds
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def _cut_torn_tail(self) -> None:
+        """A record cut by a crash was never acknowledged (its journal still owes it): remove
+        the unfinished line so the next record starts on a line of its own."""
+        try:
+            with self.path.open("r+b") as fh:
+                size = fh.seek(0, os.SEEK_END)
+                if size == 0:
+                    return
                 fh.seek(max(0, size - 65536))
-                lines = fh.read().splitlines()
-            if lines:
-                return str(json.loads(lines[-1])["hash"])
-        except (OSError, ValueError, KeyError):
-            pass
-        try:
-            return self.head_path.read_text(encoding="ascii").strip() or GENESIS
-        except OSError:
-            return GENESIS
-
-    def _rotate(self, keep_months: int) -> None:
-        try:
-            first = self.path.open(encoding="utf-8").readline()
-            month = json.loads(first)["time"][:7] if first.strip() else None
-        except (OSError, ValueError, KeyError):
+                tail = fh.read()
+                if tail.endswith(b"\n"):
+                    return
+                cut = tail.rfind(b"\n")
+                if cut < 0 and size > 65536:
+                    return  # one huge line: leave it for verify to report
+                fh.truncate(size - len(tail) + cut + 1)
+                os.fsync(fh.fileno())
+        except FileNotFoundError:
             return
-        now = self.clock().strftime("%Y-%m")
-        if month and month != now:
-            write_private(self.head_path, self._last_hash())
-            os.replace(self.path, self.path.with_name(f"{self.path.name}.{month}"))
-            old = sorted(self.path.parent.glob(self.path.name + ".????-??"))
-            for stale in old[: max(0, len(old) - max(keep_months, 6))]:
-                stale.unlink()
+
+    def _open_chain(self, pending: list[dict[str, Any]]) -> bytes:
+        """The key, creating it (and sealing a legacy log) on first use."""
+        head = read_head(self.state_dir)
+        key = read_key(self.state_dir)
+        if key is not None:
+            if head is None:  # only a lost head gets here: continue from the log's end
+                last = self._last_keyed() or self._legacy_end()
+                _write_head(self.state_dir, last)
+                pending.append(
+                    {
+                        "event": "audit-chain",
+                        "action": "head-missing",
+                        "reason": f"{HEAD_FILE} was missing; the chain continues from record "
+                        f"{last.seq}, the last the log holds",
+                    }
+                )
+            return key
+        sealed = self._last_keyed()
+        if sealed is None and head is not None and head.seq and head != self._legacy_end():
+            sealed = head
+        if sealed is not None:
+            raise AuditError(
+                f"{self.state_dir / KEY_FILE}: the audit key is missing, but {sealed.seq} "
+                "records were sealed with it; restore it from the state directory's backup (a "
+                "new key would make every record so far fail verification)"
+            )
+        # first use: the head first, then the key (a head without a key is mended above; a key
+        # without a head can then only mean a lost head)
+        legacy = self._legacy_end()
+        _write_head(self.state_dir, legacy)
+        key = _create_key(self.state_dir)
+        if legacy.seq:
+            pending.append(
+                {
+                    "event": "audit-chain",
+                    "action": "keyed-chain-start",
+                    "legacy_records": legacy.seq,
+                    "legacy_head": legacy.mac,
+                    "reason": "the records before this one were written before the chain was "
+                    "keyed (sha256 chain); this record seals them",
+                }
+            )
+            self.path.with_name(self.path.name + ".head").unlink(missing_ok=True)
+        return key
+
+    def _legacy_end(self) -> Point:
+        """The end of an unkeyed (legacy) log: its record count and last hash. A legacy log
+        whose oldest files were pruned before anchors existed gets an anchor for its start."""
+        files = audit_files(self.path)
+        count, last, first_prev = 0, GENESIS, None
+        for file in files:
+            for line in _lines(file):
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                if not isinstance(rec, dict) or "hash" not in rec or "mac" in rec:
+                    continue
+                if first_prev is None:
+                    first_prev = str(rec.get("prev", GENESIS))
+                count += 1
+                last = str(rec["hash"])
+        if first_prev not in (None, GENESIS) and not read_anchors(self.state_dir):
+            _add_anchor(
+                self.state_dir,
+                {
+                    "seq": 0,
+                    "mac": first_prev,
+                    "time": self.clock().isoformat(),
+                    "reason": "the legacy log's older files were deleted before syncd kept "
+                    "anchors; its records are numbered from the oldest kept",
+                },
+            )
+        return Point(count, last)
+
+    def _last_keyed(self) -> Point | None:
+        """The newest keyed record the log holds, if any."""
+        for file in reversed(audit_files(self.path)):
+            rec = _last_record(file)
+            if rec is not None and "mac" in rec and isinstance(rec.get("seq"), int):
+                return Point(rec["seq"], str(rec["mac"]))
+        return None
+
+    def _catch_up(self) -> Point:
+        """The head, moved on by the one record a crash may have left past it."""
+        head = read_head(self.state_dir) or Point(0, GENESIS)
+        rec = _last_record(self.path)
+        if (
+            rec is not None
+            and "mac" in rec
+            and rec.get("seq") == head.seq + 1
+            and rec.get("prev") == head.mac
+            and hmac.compare_digest(_mac(self.key, rec), str(rec["mac"]))
+        ):
+            head = Point(head.seq + 1, str(rec["mac"]))
+            _write_head(self.state_dir, head)
+        return head
+
+    def _rotate(self) -> None:
+        """A new month starts a new file; the old one is kept as ``<log>.YYYY-MM``."""
+        first = _first_record(self.path)
+        month = str(first.get("time", ""))[:7] if first else ""
+        if not month or month == self.clock().strftime("%Y-%m"):
+            return
+        target = self.path.with_name(f"{self.path.name}.{month}")
+        n = 0
+        while target.exists():
+            n += 1
+            target = self.path.with_name(f"{self.path.name}.{month}.{n}")
+        os.replace(self.path, target)
+        _fsync_dir(self.path.parent)
+
+    def _prune(self) -> list[dict[str, Any]]:
+        """Delete the oldest rotated files whose newest record is older than ``keep_months``,
+        after an anchor for their last record is kept. Files whose chain does not verify are
+        kept (they are evidence)."""
+        now = _month_index(self.clock().strftime("%Y-%m"))
+        assert now is not None
+        old: list[Path] = []
+        for file in audit_files(self.path):
+            if file == self.path:
+                break
+            newest = _last_record(file)
+            month = _month_index(str(newest.get("time", ""))) if newest else None
+            if month is None or month >= now - self.keep_months:
+                break
+            old.append(file)
+        if not old:
+            return []
+        check = Verification(self.path)
+        chain = _Chain(self.key, read_anchors(self.state_dir), check)
+        for file in old:
+            for n, line in enumerate(_lines(file), start=1):
+                try:
+                    chain.feed(f"{file.name}:{n}", json.loads(line))
+                except (ValueError, AttributeError):
+                    check.problem(f"{file.name}:{n}: not JSON")
+        if check.problems or chain.last.seq == 0:
+            return []  # kept: `syncd audit verify` reports why
+        last = chain.last
+        when = self.clock().isoformat()
+        names = [f.name for f in old]
+        _add_anchor(
+            self.state_dir,
+            {
+                "seq": last.seq,
+                "mac": last.mac,
+                "time": when,
+                "files": names,
+                "records": check.records,
+            },
+        )
+        for file in old:
+            file.unlink()
+        _fsync_dir(self.path.parent)
+        return [
+            {
+                "event": "audit-chain",
+                "action": "retention",
+                "pruned_files": names,
+                "pruned_through": last.seq,
+                "keep_months": self.keep_months,
+                "reason": f"records up to {last.seq} older than {self.keep_months} months "
+                "deleted; the chain continues from their anchor",
+            }
+        ]
+
+    def _append_fd(self) -> int:
+        """The current file, reopened if it was rotated or removed since."""
+        try:
+            same = self._fd is not None and os.fstat(self._fd).st_ino == os.stat(self.path).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:
+            if self._fd is not None:
+                os.close(self._fd)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, LOG_MODE)
+            if os.fstat(fd).st_size == 0:
+                os.fchmod(fd, LOG_MODE)  # whatever the umask (the unit's is 0077)
+            self._fd = fd
+        assert self._fd is not None
+        return self._fd
 
     def record(self, **fields: Any) -> None:
-        record = {"time": self.clock().isoformat(), "event": "audit", **fields}
-        record["prev"] = self._prev
-        record["hash"] = _digest(self._prev, record)
-        self._fh.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
-        self._fh.flush()
-        self._prev = record["hash"]
-        crash_point("audit written")
+        event = fields.pop("event", "audit")
+        with self._locked():
+            head = self._catch_up()
+            fd = self._append_fd()
+            record: dict[str, Any] = {"time": self.clock().isoformat(), "event": event, **fields}
+            record.update(seq=head.seq + 1, prev=head.mac)
+            record["mac"] = _mac(self.key, record)
+            os.write(fd, (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode())
+            os.fdatasync(fd)
+            crash_point("audit written")  # a crash here leaves the head one record behind
+            _write_head(self.state_dir, Point(record["seq"], record["mac"]))
 
     def close(self) -> None:
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-        self._fh.close()
-        write_private(self.head_path, self._prev)  # for the first record after a rotation
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def open_audit(config: Config, clock: Callable[[], datetime] | None = None) -> AuditLog:
+    """The configured audit log (``paths.audit_log``, ``audit.keep_months``)."""
+    return AuditLog(
+        config.paths.audit_log,
+        config.paths.state,
+        config.audit.keep_months,
+        **({"clock": clock} if clock else {}),
+    )
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+def _records(path: Path) -> Iterator[dict[str, Any]]:
+    for file in audit_files(path):
+        try:
+            lines = _lines(file)
+        except (OSError, UnicodeDecodeError, EOFError):
+            continue
+        for line in lines:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue  # an unfinished last line
+            if isinstance(rec, dict):
+                yield rec
 
 
 def recorded(path: Path, run_ids: set[str]) -> set[tuple[str, str, str]]:
     """(run, action, uid) of every record of these runs in the log's last two files."""
     out: set[tuple[str, str, str]] = set()
     for file in audit_files(path)[-2:]:
-        if not file.exists():
+        try:
+            lines = _lines(file)
+        except (OSError, UnicodeDecodeError, EOFError):
             continue
-        with file.open(encoding="utf-8") as fh:
-            for line in fh:
-                if not any(r in line for r in run_ids):
-                    continue
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    continue
-                if rec.get("run_id") in run_ids:
-                    for uid in (rec.get("uid"), rec.get("new_uid")):
-                        if uid:
-                            out.add((rec["run_id"], str(rec.get("action")), uid))
-    return out
-
-
-def audit_files(path: Path) -> list[Path]:
-    """The log's files, oldest first: rotated months, then the current one."""
-    return [*sorted(path.parent.glob(path.name + ".????-??")), path]
-
-
-def verify_audit(path: Path) -> tuple[int, str | None]:
-    """(records checked, the first problem or None)."""
-    prev = GENESIS
-    count = 0
-    for file in audit_files(path):
-        if not file.exists():
-            continue
-        for n, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+        for line in lines:
+            if not any(r in line for r in run_ids):
+                continue
             try:
-                record = json.loads(line)
-                stored = record.pop("hash")
-            except (ValueError, KeyError):
-                return count, f"{file.name}:{n}: not a chained audit record"
-            if record.get("prev") != prev:
-                return (
-                    count,
-                    f"{file.name}:{n}: chain broken (a record before it was removed or inserted)",
-                )
-            if _digest(prev, record) != stored:
-                return count, f"{file.name}:{n}: record was edited (hash mismatch)"
-            prev = stored
-            count += 1
-    return count, None
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if rec.get("run_id") in run_ids:
+                for uid in (rec.get("uid"), rec.get("new_uid")):
+                    if uid:
+                        out.add((rec["run_id"], str(rec.get("action")), uid))
+    return out
 
 
 def history(path: Path, uid: str) -> list[dict[str, Any]]:
     """Every audit record of one account, following renames (transfers) both ways."""
-    records = [
-        json.loads(line)
-        for file in audit_files(path)
-        if file.exists()
-        for line in file.read_text(encoding="utf-8").splitlines()
-        if line.strip()
-    ]
-    names = {uid.lower()}
+    records = [r for r in _records(path) if r.get("event", "audit") == "audit"]
+    names: set[Any] = {uid.lower()}
     changed = True
     while changed:
         changed = False

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import click
 
 from connectors import runner
-from connectors.audit import AuditLog
+from connectors.audit import open_audit
 from connectors.config import Config, ConfigError
 from connectors.directory import profile as directory_profile
 from connectors.loading import inbox_files, load_catalogue, load_config
@@ -639,17 +639,25 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
+@click.option("--json", "as_json", is_flag=True, help="The result as JSON.")
 @click.pass_context
-def audit_verify(ctx: click.Context) -> None:
-    """Check the hash chain: an edited, inserted or deleted record is found."""
+def audit_verify(ctx: click.Context, as_json: bool) -> None:
+    """Check the keyed chain from its start (or retention anchor) to the head kept in the state
+    directory: an edited, inserted, deleted or missing record is named; exit 1 if any."""
     from connectors.audit import verify_audit
 
     cfg = _config(ctx)
-    count, problem = verify_audit(cfg.paths.audit_log)
-    if problem:
-        click.echo(f"{cfg.paths.audit_log}: {problem} (after {count} good records)", err=True)
+    result = verify_audit(cfg.paths.audit_log, cfg.paths.state)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
+    else:
+        for problem in result.problems:
+            click.echo(problem, err=True)
+        click.echo(result.summary(), err=not result.ok)
+        for note in result.notes:
+            click.echo(f"note: {note}")
+    if not result.ok:
         sys.exit(EXIT_FAILED)
-    click.echo(f"{cfg.paths.audit_log}: {count} records, chain intact")
 
 
 @main.command("history")
@@ -780,7 +788,7 @@ def decide_cmd(
         subject = res.value or (
             decision.candidates[0] if unlinked and len(decision.candidates) == 1 else None
         )
-        audit = AuditLog(cfg.paths.audit_log)
+        audit = open_audit(cfg)
         try:
             audit.record(
                 run_id=new_run_id(),

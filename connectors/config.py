@@ -536,6 +536,26 @@ class PublishSettings:
     )
 
 
+def _keep_months(v: int) -> int:
+    if v < 6:
+        raise Bad("must be at least 6 (Tuyên Quang Đ9.1 keeps logs at least 6 months)")
+    return v
+
+
+@dataclass(frozen=True, config=SECTION)
+class AuditSettings:
+    """The audit log (paths.audit_log). syncd rotates it monthly (<log>.YYYY-MM) and deletes
+    old months itself: give it no logrotate rule. The chain's key (audit.key, 0600), its head
+    and the retention anchors live in paths.state; the log files are 0640 (group-readable)."""
+
+    keep_months: Annotated[StrictInt, AfterValidator(_keep_months)] = Field(
+        default=24,
+        description="Months of audit records kept: a rotated month whose newest record is "
+        "older is deleted, after an anchor is kept so syncd audit verify still checks the "
+        "rest. At least 6 (Tuyên Quang Đ9.1).",
+    )
+
+
 # -- the whole file ----------------------------------------------------------------------------
 
 
@@ -602,6 +622,7 @@ class Config(BaseModel):
     adoption: AdoptionConfig = Field(
         default_factory=AdoptionConfig, description=AdoptionConfig.__doc__
     )
+    audit: AuditSettings = Field(default_factory=AuditSettings, description=AuditSettings.__doc__)
     publish: PublishSettings = Field(
         default_factory=PublishSettings, description=PublishSettings.__doc__
     )

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.audit import AuditLog
+from connectors.audit import open_audit
 from connectors.config import Config
 from connectors.journal import Journal, pay_password_debts
 from connectors.journal import with_crash_points as journal_crash_points
@@ -41,7 +41,7 @@ def apply_durably(
     slip written for the account) are settled before the journal goes, too.
     """
     profile = config.effective
-    audit = AuditLog(config.paths.audit_log)
+    audit = open_audit(config)
     journal = Journal(config.paths.state, outcome.run_id)
     slips = SlipWriter(config.paths.outbox, outcome.run_id)
     directory = journal_crash_points(directory)

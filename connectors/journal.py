@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.audit import AuditLog, recorded
+from connectors.audit import open_audit, recorded
 from connectors.config import Config
 from connectors.crashpoints import armed, crash_point
 from connectors.store import Debts, SlipWriter, StateStore, private_dir
@@ -284,7 +284,7 @@ def pay_audit_debts(
         return 0
     owed = sorted(debts.audit.items(), key=lambda kv: (kv[1]["run_id"], int(kv[0].split("#")[1])))
     there = recorded(config.paths.audit_log, {o["run_id"] for _, o in owed})
-    audit = AuditLog(config.paths.audit_log)
+    audit = open_audit(config)
     written = 0
     try:
         for key, o in owed:

@@ -6,7 +6,7 @@ import smtplib
 from collections.abc import Sequence
 from datetime import datetime
 
-from connectors.audit import AuditLog
+from connectors.audit import open_audit
 from connectors.config import Config
 from connectors.loading import LifecycleInputs, all_exemptions
 from connectors.mailer import SmtpMailer
@@ -44,7 +44,7 @@ def send_warnings(
         return 0
     mailer = mailer or SmtpMailer(config.smtp)
     sent = 0
-    audit = AuditLog(config.paths.audit_log)
+    audit = open_audit(config)
     try:
         for acc, ev, key in due:
             to = [f"{acc.uid}@{config.domain}"]
