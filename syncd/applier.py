@@ -198,6 +198,7 @@ def apply_plan(
             one_time_password_issued=bool(password) and ok,
             reason=action.reason,
             article=action.article,
+            rule=action.rule or None,  # what triggered it (lock_inactive, …): for the reports
             result="ok" if ok else "failed",
             failure=None if ok else status.value,
             error=error or None,

@@ -142,6 +142,21 @@ class PasswordRule:
 
 
 @dataclass(frozen=True)
+class ReportRule:
+    """A report the regulation asks of each organisation: how often, by when, where."""
+
+    every: Duration  # the period one report covers (1y, 6m)
+    due: tuple[int, int] | None  # (month, day) a yearly report is due by; None: period end
+    article: str
+
+
+@dataclass(frozen=True)
+class Reports:
+    usage: ReportRule | None = None  # the report on mailbox use (syncd report)
+    address_list: str | None = None  # the article asking to publish the addresses
+
+
+@dataclass(frozen=True)
 class Profile:
     """One province's regulation as syncd enforces it."""
 
@@ -155,6 +170,7 @@ class Profile:
     lifecycle: Lifecycle
     # the uid schemes this regulation defines (its own, and variants it allows), by id
     schemes: Mapping[str, Scheme] = field(default_factory=dict)
+    reports: Reports = field(default_factory=Reports)
 
 
 def _clock(data: Any, where: str, source: str) -> Clock:
@@ -186,8 +202,36 @@ def _activity(data: Any, where: str, source: str) -> Activity:
     return Activity(tuple(sources), str(data["article"]), source)
 
 
+def _reports(data: Any, source: str) -> Reports:
+    if data is None:
+        return Reports()
+    if not isinstance(data, Mapping):
+        raise ProfileError(f"{source}: reports: must be a mapping")
+    usage, listing = data.get("usage"), data.get("address_list")
+    rule = None
+    if usage is not None:
+        where = f"{source}: reports.usage"
+        if not isinstance(usage, Mapping) or not {"every", "article"} <= set(usage):
+            raise ProfileError(f"{where}: needs every:, due: and article:")
+        unknown = set(usage) - {"every", "due", "article"}
+        if unknown:
+            raise ProfileError(f"{where}: unknown key(s) {sorted(unknown)}")
+        due = usage.get("due")
+        parsed: tuple[int, int] | None = None
+        if due is not None:
+            m = re.fullmatch(r"(\d\d)-(\d\d)", str(due))
+            if not m or not (1 <= int(m[1]) <= 12 and 1 <= int(m[2]) <= 31):
+                raise ProfileError(f"{where}.due: {due!r} is not MM-DD")
+            parsed = (int(m[1]), int(m[2]))
+        rule = ReportRule(Duration.parse(str(usage["every"])), parsed, str(usage["article"]))
+    if listing is not None and (not isinstance(listing, Mapping) or "article" not in listing):
+        raise ProfileError(f"{source}: reports.address_list: needs article: (or null)")
+    return Reports(rule, str(listing["article"]) if listing else None)
+
+
 _KEYS = {
-    "": {"id", "title", "naming", "password", "articles", "lifecycle"},
+    "": {"id", "title", "naming", "password", "articles", "lifecycle", "reports"},
+    "reports": {"usage", "address_list"},
     "naming": {"scheme", "schemes"},
     "articles": {"hr", "request", "must_change"},
     "lifecycle": {
@@ -264,6 +308,7 @@ def parse_profile(data: Mapping[str, Any], source: str) -> Profile:
             request_article=str(arts["request"]),
             lifecycle=lifecycle,
             schemes=schemes,
+            reports=_reports(data.get("reports"), source),
         )
     except (KeyError, TypeError) as exc:
         raise ProfileError(f"{source}: missing or malformed {exc}") from exc

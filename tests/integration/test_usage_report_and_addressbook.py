@@ -1,0 +1,184 @@
+"""What the leadership and the public receive, made by the real CLI from a real directory and
+audit log: the report on mailbox use (Cao Bằng 2025 Đ11.3, Cao Bằng 2011 Đ17) and each
+organisation's published address list (Cao Bằng 2011 Đ6, Hưng Yên Đ11.5).
+
+The expected figures are counted here from what the test did, not from syncd's code; the XLSX
+is read back with openpyxl, the CSV as Excel reads it, the vCard with vobject, and each HTML
+page is rendered by headless Chromium.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import vobject
+from ldap3 import Connection
+from openpyxl import load_workbook
+
+from connectors import runner
+from syncd.model import ActionKind
+from tests.conftest import MakeConfig
+from tests.e2e.test_cli_operator import syncd
+from tests.helpers import write_roster
+
+NOW = datetime.now(UTC)
+
+ROWS = [
+    "E1,Đàm Văn Hùng,skhcn,Văn phòng Sở,Chánh Văn phòng,,,",
+    "E2,Lê Thị Mai,skhcn,Văn phòng Sở,Chuyên viên,,,",
+    "E3,Nông Văn Đạt,skhcn,,,,,",
+    "E4,Hoàng Thị Ánh,syt,,,,,",
+    "E5,Bế Văn Sơn,syt,,,,,",
+]
+
+
+def _province(make_config: MakeConfig, tmp_path: Path, profile: str = "caobang-2025") -> Path:
+    """Five people hired ten days ago; since then one retired (E3), one moved skhcn → syt
+    (E2), one was locked as compromised (E4); E1 logs in."""
+    cfg = make_config(profile=profile)
+    runner.run(cfg, rosters=[write_roster(tmp_path / "a.csv", ROWS)], now=NOW - timedelta(days=10))
+    later = [
+        ROWS[0],
+        "E2,Lê Thị Mai,syt,,Chuyên viên,,,",
+        "E3,Nông Văn Đạt,skhcn,,,,Nghỉ hưu,",
+        ROWS[3],
+        ROWS[4],
+    ]
+    runner.run(cfg, rosters=[write_roster(tmp_path / "b.csv", later)], now=NOW - timedelta(days=5))
+    uid = "anhht.syt" if profile == "caobang-2025" else "anhht"
+    runner.operator_action(cfg, uid, ActionKind.LOCK, "compromised", "Đ8.2b")
+    return tmp_path / "syncd.yaml"
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium")
+    if path is None:
+        pytest.skip("Debian's chromium is not installed (make test installs it)")
+    return path
+
+
+def _screenshot(page: Path, png: Path, tmp_path: Path) -> None:
+    subprocess.run(
+        [
+            _chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'chromium'}",
+            "--window-size=1000,900",
+            f"--screenshot={png}",
+            page.as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+def _colours(png: Path) -> int:
+    """How many distinct colours a screenshot has (a blank page has one)."""
+    from PIL import Image
+
+    with Image.open(png) as img:
+        return len(img.convert("RGB").getcolors(maxcolors=1 << 24) or ())
+
+
+def test_the_yearly_report_counts_what_the_audit_log_and_the_directory_say(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    cfg = _province(make_config, tmp_path)
+    out = tmp_path / "baocao"
+    done = syncd(cfg, "report", "--year", str(NOW.year), "--out", str(out), "--json")
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout[done.stdout.index("{") :])
+    assert figures["articles"] == ["caobang-2025 Đ11.3"]
+    skhcn, syt = figures["organisations"]["skhcn"], figures["organisations"]["syt"]
+    # created in the period: three in skhcn, two in syt (E2 was created in skhcn)
+    assert (skhcn["created"], syt["created"]) == (3, 2)
+    assert (skhcn["moved_out"], syt["moved_in"]) == (1, 1)
+    assert skhcn["revoked"] == 1 and skhcn["by_state"] == {"active": 1, "revoked": 1}
+    assert syt["by_state"] == {"active": 2, "locked": 1}
+    assert syt["locked"] == [
+        {"reason": "bị lộ mật khẩu, nhiễm virus, bị chiếm quyền", "article": "Đ8.2b", "count": 1}
+    ]
+    assert figures["province"]["created"] == 5
+    # nobody has logged in: every mailbox that is not revoked counts as never used
+    assert figures["province"]["never_logged_in"] == 4
+    assert set(skhcn["offices"]) == {"Văn phòng Sở", ""}
+
+    book = load_workbook(out / f"baocao-{NOW.year}0101-{NOW:%Y%m%d}-skhcn.xlsx")
+    sheet = book["Báo cáo"]
+    texts = [str(c.value) for row in sheet.iter_rows() for c in row if c.value is not None]
+    assert any("Sở Khoa học và Công nghệ" in t for t in texts)
+    assert "Biểu đồ" in book.sheetnames and book["Biểu đồ"]._charts
+    province = load_workbook(out / f"baocao-{NOW.year}0101-{NOW:%Y%m%d}-toantinh.xlsx")
+    rows = [[c.value for c in r] for r in province["Tổng hợp"].iter_rows()]
+    assert [str(v) for v in rows[-1][:2]] == ["Toàn tỉnh", "5"]  # five people
+
+    page = out / f"baocao-{NOW.year}0101-{NOW:%Y%m%d}-toantinh.html"
+    text = page.read_text(encoding="utf-8")
+    assert "<svg" in text and "Sở Y tế" in text
+    png = tmp_path / "report.png"
+    _screenshot(page, png, tmp_path)
+    assert _colours(png) > 20
+
+
+def test_a_report_for_an_unknown_organisation_is_one_clear_line(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    make_config()
+    done = syncd(tmp_path / "syncd.yaml", "report", "--year", str(NOW.year), "--org", "nope")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"Error: --org 'nope': no such organisation in {tmp_path / 'orgs.yaml'}"
+    ]
+
+
+def test_the_address_list_shows_only_mailboxes_that_receive_mail_in_every_format(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection
+) -> None:
+    cfg = _province(make_config, tmp_path, profile="caobang-2011")
+    out = tmp_path / "danhba"
+    done = syncd(cfg, "addressbook", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    # skhcn: its own mailbox, its offices', then E1 (E2 moved, E3 retired: revoked)
+    raw = (out / "danhba-skhcn.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # Excel reads UTF-8 only with the mark
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    addresses = [r[1] for r in rows[1:]]
+    assert addresses[0] == "sokhcn@test.gov.vn"
+    assert "hungdv@test.gov.vn" in addresses
+    assert not any(a.startswith(("datnv", "mailt")) for a in addresses)
+    assert ["Đàm Văn Hùng", "hungdv@test.gov.vn", "Văn phòng Sở", "Chánh Văn phòng"] in rows
+    # syt: E2 moved in; the locked mailbox (compromised) still receives mail under this
+    # profile (locked_receives_mail), so its address is still published
+    syt = list(csv.reader(io.StringIO((out / "danhba-syt.csv").read_text("utf-8-sig"))))
+    assert [r[1] for r in syt[1:]] == [
+        "soyte@test.gov.vn",
+        "anhht@test.gov.vn",
+        "mailt@test.gov.vn",
+        "sonbv@test.gov.vn",
+    ]  # the organisation first, then people by given name: Ánh, Mai, Sơn
+
+    cards = list(vobject.readComponents((out / "danhba-skhcn.vcf").read_text(encoding="utf-8")))
+    hung = next(c for c in cards if c.fn.value == "Đàm Văn Hùng")
+    assert hung.email.value == "hungdv@test.gov.vn" and hung.n.value.given == "Hùng"
+
+    book = load_workbook(out / "danhba-skhcn.xlsx")
+    cells = [c.value for row in book.active.iter_rows() for c in row]
+    assert "Đàm Văn Hùng" in cells and any("caobang-2011 Đ6" in str(v) for v in cells)
+
+    png = tmp_path / "book.png"
+    _screenshot(out / "danhba-skhcn.html", png, tmp_path)
+    assert _colours(png) > 20
