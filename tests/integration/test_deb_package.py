@@ -77,7 +77,7 @@ def test_the_folders_user_and_groups_are_as_install_md_lists_them(package: Path)
     assert _mode_owner("/var/lib/syncd/inbox") == ("0o2770", "syncd", "hrdrop")
     for name in ("processed", "rejected"):
         assert _mode_owner(f"/var/lib/syncd/{name}") == ("0o2750", "syncd", "hrdrop"), name
-    assert _mode_owner("/var/log/syncd") == ("0o750", "syncd", "syncd")
+    assert _mode_owner("/var/log/syncd") == ("0o2750", "syncd", "adm")  # log readers
     user = pwd.getpwnam("syncd")
     assert user.pw_shell == "/usr/sbin/nologin" and user.pw_dir == "/var/lib/syncd"
     assert "syncd" in grp.getgrnam("hrdrop").gr_mem  # reads what HR uploads (0660, hrdrop)
