@@ -297,8 +297,13 @@ def test_a_log_written_before_keying_keeps_verifying_and_is_sealed(host: Host) -
         "move",
         "reset-password",
     ]
-    # the legacy part, edited with its sha256 chain recomputed, no longer meets the seal
+    # a legacy record edited is found by its hash, as before
     old = host.log.parent / "audit.jsonl.2026-09"
+    saved = old.read_text()
+    old.write_text(saved.replace("maitt.skhcn", "intruder"))
+    assert "audit.jsonl.2026-09:2 (record 2): record was edited" in host.verify().problems[0]
+    old.write_text(saved)
+    # the legacy part, edited with its sha256 chain recomputed, no longer meets the seal
     current = host.lines()  # 3 legacy records, then the seal and one keyed record
     legacy = [*old.read_text().splitlines(), *current[:3]]
     rewritten = _sha256_chain([x.replace("maitt.skhcn", "intruder") for x in legacy], "hash")

@@ -166,11 +166,11 @@ def test_the_audit_log_is_written_whatever_the_logging_level(tmp_path) -> None: 
     import logging
 
     from connectors.daemon import configure_logging
-    from connectors.store import AuditLog
+    from connectors.audit import AuditLog
 
     configure_logging(json_lines=True, level=logging.CRITICAL)
     try:
-        log = AuditLog(tmp_path / "audit.jsonl")
+        log = AuditLog(tmp_path / "audit.jsonl", tmp_path / "state")
         log.record(action="create", uid="a.skhcn", result="ok")
         log.close()
     finally:
