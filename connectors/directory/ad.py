@@ -205,6 +205,13 @@ class ActiveDirectory(OpenLdapDirectory):
 
     # -- writing ------------------------------------------------------------------------------
 
+    def place_of(self, org: str | None) -> str:
+        """As the generic layouts, spelt as AD spells DNs it returns (``OU=``), so the DN a
+        change returns is the DN a later read gives."""
+        if self.per_org and org:
+            return f"OU={escape_rdn(org)},{self.base}"
+        return self.base
+
     def dn_for(self, uid: str, org: str | None) -> str:
         return f"CN={escape_rdn(uid)},{self.place_of(org)}"
 
