@@ -175,3 +175,21 @@ def test_config_ldap_acl_ldif_is_what_init_writes_and_applies_on_a_stock_debian_
         assert doctor.returncode == 0, doctor.stdout
     finally:
         debian.stop()
+
+
+def test_init_refuses_a_service_dn_outside_the_database_before_changing_anything(
+    debian: DebianSlapd, tmp_path: Path
+) -> None:
+    cfg = write_config(tmp_path, debian)
+    text = cfg.read_text(encoding="utf-8")
+    cfg.write_text(
+        text.replace(f"bind_dn: cn=syncd,ou=services,{debian.suffix}", "bind_dn: cn=s,o=x")
+    )
+    config_before, data_before = dump(debian, "cn=config"), dump(debian, debian.suffix)
+    init = syncd(cfg, "directory", "init", "--admin-url", debian.ldapi_url)
+    assert init.returncode == 2
+    assert init.stderr == (
+        "Error: directory.bind_dn 'cn=s,o=x' is not under 'dc=tinh,dc=gov,dc=vn': "
+        "syncd directory init creates the service DN in the managed database only\n"
+    )
+    assert (dump(debian, "cn=config"), dump(debian, debian.suffix)) == (config_before, data_before)

@@ -224,3 +224,15 @@ def test_entries_an_acl_hides_from_the_service_dn_are_found(
     assert code == 1
     assert "1 entry root sees is hidden from the service DN" in checks["visibility"]["detail"]
     assert hidden in checks["visibility"]["detail"]
+
+
+def test_an_unreachable_directory_is_a_finding_naming_the_url(
+    debian: DebianSlapd, tmp_path: Path
+) -> None:
+    cfg = write_config(tmp_path, debian)
+    debian.stop()  # nothing listens on its port any more
+    code, checks = doctor(cfg)
+    assert code == 1
+    assert checks["bind"]["status"] == "finding"
+    assert f"cannot reach {debian.url}" in checks["bind"]["detail"]
+    assert {c["status"] for name, c in checks.items() if name != "bind"} == {"skipped"}
