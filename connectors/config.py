@@ -175,7 +175,7 @@ SECRET_SOURCES = ("bind_password_file", "bind_password_env", "bind_credential")
 
 @dataclass(frozen=True, config=SECTION)
 class DirectoryConfig:
-    """The LDAP directory behind the mail server (OpenLDAP)."""
+    """The LDAP directory behind the mail server (OpenLDAP, or Active Directory)."""
 
     url: Annotated[StrictStr, AfterValidator(_ldap_url)] = Field(
         description="The LDAP server. ldaps:// is TLS with the certificate always verified; "
@@ -194,13 +194,17 @@ class DirectoryConfig:
     layout: Literal["flat", "per-org"] = Field(
         default="flat",
         description="Where entries live. flat: uid=…,<base_dn>; per-org: "
-        "uid=…,ou=<organisation code>,<base_dn>.",
+        "uid=…,ou=<organisation code>,<base_dn>. The ad profile names them CN=<uid> (its "
+        "per-org place is OU=<organisation code>).",
     )
     profile: Annotated[StrictStr, AfterValidator(_directory_profile)] = Field(
         default="openldap",
         description="The directory profile (connectors/directory/): openldap is OpenLDAP with "
         "ppolicy, syncd's schema and the layout below; openldap-ou keeps each account under "
-        "ou=<organisation> and delivery as a standard class (see docs/mail-server.md). "
+        "ou=<organisation> and delivery as a standard class (see docs/mail-server.md); ad is "
+        "Active Directory (user objects, sAMAccountName, unicodePwd over ldaps:// or StartTLS, "
+        "userAccountControl; the forest's schema extended once with "
+        "connectors/directory/syncd-schema-ad.ldif, see docs/mail-server.md). "
         f"One of: {', '.join(sorted(DIRECTORY_PROFILES))}.",
     )
     bind_password_file: ConfigPath | None = Field(
@@ -233,7 +237,8 @@ class DirectoryConfig:
     ca_file: ConfigPath | None = Field(
         default=None,
         description="The CA certificate(s), PEM, that signed the server's certificate; default: "
-        "the system's CAs. Verification is never turned off.",
+        "the system's CAs (ad: the CA that issued the domain controllers' LDAPS "
+        "certificates). Verification is never turned off.",
         examples=["/etc/ssl/certs/caobang-ca.pem"],
     )
     allow_insecure: StrictBool = Field(
@@ -255,7 +260,8 @@ class DirectoryConfig:
     delivery_attribute: StrictStr = Field(
         default="syncdDelivery",
         description="The attribute syncd sets to TRUE/FALSE to let mail in or not; the mail "
-        "server's delivery filter must read it (config/ldap/syncd-schema.ldif).",
+        "server's delivery filter must read it (config/ldap/syncd-schema.ldif; ad: "
+        "syncd-schema-ad.ldif).",
     )
     quota_mb: Positive | None = Field(
         default=None,

@@ -42,6 +42,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlparse
 
 from ldap3 import BASE, MODIFY_REPLACE, SUBTREE
 from ldap3.core.exceptions import LDAPException
@@ -162,6 +163,17 @@ class ActiveDirectory(OpenLdapDirectory):
 
     def __init__(self, config: DirectoryConfig, password: str, domain: str) -> None:
         super().__init__(config, password, domain)
+        if (
+            urlparse(config.url).scheme != "ldaps"
+            and not config.start_tls
+            and not config.allow_insecure
+        ):
+            # said now, not at the first password a DC refuses (unwillingToPerform)
+            raise DirectoryError(
+                f"directory.url: {config.url}: the ad profile sets passwords (unicodePwd), which "
+                "Active Directory takes only over an encrypted connection; use ldaps:// or "
+                "directory.start_tls: true"
+            )
         # sAMAccountName is unique in the whole domain, not only under base_dn
         self.domain_root = ",".join(r for r in split_dn(self.base) if r.lower().startswith("dc="))
 

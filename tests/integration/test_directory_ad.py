@@ -380,3 +380,21 @@ def test_syncd_rules_states_the_last_logon_timestamp_lag_of_the_ad_profile(
     assert "lastLogonTimestamp" in out.stdout and "9-14 days" in out.stdout
     cfg.write_text(text, "utf-8")  # the generic profile has no such lag
     assert "lastLogonTimestamp" not in syncd(cfg, "rules").stdout
+
+
+def test_plain_ldap_is_refused_before_any_password_crosses_it(samba: SambaSandbox) -> None:
+    plain = DirectoryConfig(
+        url=f"ldap://{samba.host}", bind_dn=samba.service_dn, base_dn=samba.people_dn
+    )
+    with pytest.raises(DirectoryError, match=r"ldaps:// or directory\.start_tls"):
+        profile("ad")(plain, samba.service_password, DOMAIN)
+
+
+def test_create_stamps_the_plans_time_when_given(ad: ActiveDirectory) -> None:
+    simulated = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
+    attrs: dict[Field, tuple[str, ...]] = {Field.UID: ("a.skhcn",), Field.NAME: ("An",)}
+    ad.create(
+        Action(ActionKind.CREATE, "a.skhcn", "skhcn", "t", "t", attrs=attrs), FIRST, since=simulated
+    )
+    [acc] = ad.read(Scope())
+    assert acc.state_since == simulated and acc.active_since == simulated
