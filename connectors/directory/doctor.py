@@ -38,7 +38,8 @@ Checks, in order (a check that needs an earlier one is *skipped* when that one f
   A limit above both 500 and the directory's present size is not seen (the visibility read
   finds it once the data crosses it); ``directory init`` sets the service DN unlimited.
 
-The probes are deleted whatever happens; one left behind is a finding naming it.
+The probes are deleted whatever happens; one left behind is a finding naming it, and so are
+probes an interrupted doctor left (``leftovers``, seen by the visibility read).
 """
 
 from __future__ import annotations
@@ -444,6 +445,14 @@ class Doctor:
             )
             return
         dns = {norm_dn(dn) for dn, _ in seen}
+        stale = [dn for dn, _ in seen if split_rdn(dn)[0].partition("=")[2].startswith(PROBE)]
+        if stale:
+            self.add(
+                "leftovers",
+                "finding",
+                f"{len(stale)} probe entries of an interrupted syncd doctor, e.g. {stale[0]}",
+                "delete them (ldapdelete -r) once no doctor runs",
+            )
         parents = {norm_dn(split_rdn(dn)[1]) for dn, _ in seen}
         hiding = [
             dn

@@ -236,3 +236,15 @@ def test_an_unreachable_directory_is_a_finding_naming_the_url(
     assert checks["bind"]["status"] == "finding"
     assert f"cannot reach {debian.url}" in checks["bind"]["detail"]
     assert {c["status"] for name, c in checks.items() if name != "bind"} == {"skipped"}
+
+
+def test_probes_left_by_an_interrupted_doctor_are_found(ready: tuple[DebianSlapd, Path]) -> None:
+    debian, cfg = ready
+    stale = f"ou=syncd-doctor-0badf00d,ou=people,{debian.suffix}"
+    admin = debian.admin()
+    assert admin.add(stale, ["organizationalUnit"], {"ou": "syncd-doctor-0badf00d"})
+    code, checks = doctor(cfg)
+    assert code == 1
+    assert checks["leftovers"]["status"] == "finding"
+    assert stale in checks["leftovers"]["detail"]
+    assert statuses(checks) == {**dict.fromkeys(ALL, "ok"), "leftovers": "finding"}
