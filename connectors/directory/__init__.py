@@ -30,6 +30,8 @@ PROFILES: dict[str, str] = {
     "openldap-ou": "connectors.directory.openldap_ou:OpenLdapOuDirectory",
     # mail=…,ou=Users,domainName=<domain>,o=domains,<base>; accountStatus, enabledService
     "iredmail": "connectors.directory.iredmail:IRedMailDirectory",
+    # uid=…,<base>: zimbraAccount; zimbraAccountStatus, zimbraMailStatus; post-change hook
+    "zimbra": "connectors.directory.zimbra:ZimbraDirectory",
 }
 
 

@@ -68,6 +68,8 @@ MAKERS: dict[str, Maker] = {
     "openldap-per-org": _maker("openldap", layout="per-org"),
     "openldap-ou": _maker("openldap-ou"),
     "iredmail": _maker("iredmail", schema="iredmail"),
+    "zimbra-flat": _maker("zimbra", schema="zimbra", layout="flat"),
+    "zimbra-per-org": _maker("zimbra", schema="zimbra", layout="per-org"),
 }
 
 
@@ -409,8 +411,8 @@ def test_plain_ldap_to_a_remote_host_is_refused_without_allow_insecure(name: str
 
 
 def test_an_unknown_profile_is_refused_naming_the_known_ones() -> None:
-    with pytest.raises(DirectoryError, match=r"'zimbra'.*openldap, openldap-ou"):
-        profile("zimbra")
+    with pytest.raises(DirectoryError, match=r"'exchange'.*openldap, openldap-ou"):
+        profile("exchange")
 
 
 # -- the read is a contract: every field comes from the server, produced the real way ------------
