@@ -405,21 +405,32 @@ class LifecycleSettings:
 class DaemonSettings:
     """`syncd run`: the long-running service (systemd unit config/systemd/syncd.service)."""
 
-    inbox_interval: Seconds = Field(default=10.0, description="Seconds between looks at the inbox.")
+    inbox_interval: Seconds = Field(
+        default=10.0,
+        description="Seconds between looks at the inbox (with inotify the daemon also wakes "
+        "as soon as a file is complete).",
+    )
+    inbox_readiness: Literal["auto", "inotify", "settle"] = Field(
+        default="auto",
+        description="How a file is known to be complete. inotify: closed after writing or "
+        "renamed in, and not written since. settle: unchanged for settle_seconds (an inbox on "
+        "NFS, CIFS or FUSE, where inotify misses other machines' writes). auto: inotify, "
+        "unless the inbox is on such a filesystem or inotify cannot start.",
+    )
     settle_seconds: Seconds = Field(
         default=30.0,
-        description="A roster file unchanged this long is complete (copies over the network "
-        "can be slow).",
+        description="Without inotify, a roster file unchanged this long is complete (copies "
+        "over the network can be slow).",
     )
     reconcile_cron: Cron = Field(
         default="0 2 * * *",
         description="When the full reconcile runs: a crontab line (minute hour day month "
-        "weekday), in UTC.",
+        "weekday), in local time (timezone).",
     )
     sweep_cron: Cron = Field(
         default="30 3 * * *",
         description="When the lifecycle sweep (locks, revokes, purges that are due) runs: "
-        "crontab, in UTC.",
+        "crontab, in local time (timezone).",
     )
     lock_timeout: Seconds = Field(
         default=300.0,
@@ -582,7 +593,8 @@ class Config(BaseModel):
     )
     timezone: Annotated[StrictStr, AfterValidator(_timezone)] = Field(
         default=DEFAULT_TIMEZONE,
-        description="The province's time zone (an IANA name; Việt Nam is Asia/Ho_Chi_Minh, UTC+7).",
+        description="The province's time zone (an IANA name; Việt Nam is Asia/Ho_Chi_Minh, "
+        "UTC+7): the daemon's schedules and the times it shows people; the audit keeps UTC.",
     )
     directory: DirectoryConfig = Field(description=DirectoryConfig.__doc__)
     paths: Paths = Field(description=Paths.__doc__)

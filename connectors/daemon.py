@@ -1,8 +1,9 @@
 """``syncd run``: the foreground daemon systemd supervises.
 
 Jobs (APScheduler, one at a time through the run lock): the inbox watch every
-``daemon.inbox_interval`` seconds, the full reconcile on ``daemon.reconcile_cron`` and the
-lifecycle sweep on ``daemon.sweep_cron``. SIGTERM finishes the action in flight, audits it and
+``daemon.inbox_interval`` seconds and at once when inotify says a file was completed, the full
+reconcile on ``daemon.reconcile_cron`` and the lifecycle sweep on ``daemon.sweep_cron`` (local
+time: the ``timezone`` setting). SIGTERM finishes the action in flight, audits it and
 exits 0; SIGHUP re-reads the configuration and keeps the old one if the new one is invalid;
 SIGUSR1 starts a full reconcile now. An
 unreachable directory never kills the daemon: it reports itself degraded and retries with
@@ -80,6 +81,8 @@ class Daemon:
         self.scheduler = BackgroundScheduler(timezone=self.config.zone)
         self.watcher = InboxWatcher(self.config, self.config.daemon.settle_seconds)
         self.metrics = Metrics()
+        self._inbox_busy = threading.Event()
+        self._inbox_wanted = False  # inotify spoke while a look was running: look again
 
     def _load(self) -> Config:
         # A bad cron or a metrics address off loopback is refused by the configuration's own
@@ -159,6 +162,13 @@ class Daemon:
         )
 
     def inbox_job(self) -> None:
+        self._inbox_busy.set()
+        try:
+            self._inbox()
+        finally:
+            self._inbox_busy.clear()
+
+    def _inbox(self) -> None:
         def go() -> None:
             result = self.watcher.tick(
                 time.time(),
@@ -217,6 +227,7 @@ class Daemon:
             updated=self._local_now(),
             inbox_backlog=self.watcher.backlog(),
             pending_decisions=sum(1 for k in state.decisions if k not in state.resolutions),
+            inbox_readiness=self.watcher.mode,
         )
         self.metrics.backlog.set(self.status["inbox_backlog"])
         self.metrics.decisions.set(self.status["pending_decisions"])
@@ -242,6 +253,7 @@ class Daemon:
             notify("STATUS=configuration reload failed; running on the previous one")
             return
         self.config = new
+        self.watcher.close()
         self.watcher = InboxWatcher(new, new.daemon.settle_seconds)
         self._schedule()
         log.info("SIGHUP: configuration reloaded", config=str(self.config_path))
@@ -277,6 +289,18 @@ class Daemon:
             coalesce=True,
         )
 
+    def _wait(self) -> None:
+        """Half a second between looks at the signals; with inotify, a file completed in the
+        inbox meanwhile makes the inbox job run now rather than at its next poll."""
+        if not self.watcher.watching():
+            self.stop.wait(0.5)
+            return
+        if self.watcher.wait(0.5):
+            self._inbox_wanted = True
+        if self._inbox_wanted and not self._inbox_busy.is_set() and not self.stop.is_set():
+            self._inbox_wanted = False
+            self.scheduler.modify_job("inbox", next_run_time=datetime.now(self.config.zone))
+
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
             signal.signal(sig, self._on_signal)
@@ -301,10 +325,11 @@ class Daemon:
             if ping and time.monotonic() - last_ping >= ping:
                 notify("WATCHDOG=1")
                 last_ping = time.monotonic()
-            self.stop.wait(0.5)
+            self._wait()
         notify("STOPPING=1", "STATUS=stopping: finishing the action in flight")
         log.info("stopping: finishing the action in flight")
         self.scheduler.shutdown(wait=True)
+        self.watcher.close()
         self.status["stopped"] = self._local_now()
         self._save_status(final=True)
         log.info("stopped")

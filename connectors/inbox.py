@@ -14,6 +14,14 @@ why, and never opened for reading. A name that is not a roster's (another file t
 character) is rejected the same way, unread, under an escaped one-line name. Temporary and
 hidden names wait silently (a debug line). The report of a file that is not a roster says what
 was wrong and where (byte offsets), never the file's content.
+
+When a file is complete is ``syncd.inbox``'s rule; this watcher feeds it inotify's events
+(``daemon.inbox_readiness``: inotify unless the inbox is on a filesystem where inotify misses
+writes, or it cannot start; then the settle time). A file that changes after it was taken (an
+upload still running: its size, times or inode differ between the take and the end of the
+parse) is refused before anything is applied and filed in ``rejected/`` with a report asking
+HR to send it again complete: the bytes read are not what HR sent, and taking it again later
+could catch another half-written state.
 """
 
 from __future__ import annotations
@@ -24,13 +32,17 @@ import hashlib
 import json
 import os
 import re
+import select
 import shutil
+import threading
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
+from inotify_simple import INotify
+from inotify_simple import flags as in_flags
 
 from connectors import runner
 from connectors.config import Config
@@ -40,7 +52,18 @@ from connectors.outcome import RunOutcome, report_text
 from connectors.roster.files import MAX_BYTES
 from connectors.snapshots import SnapshotRegistry
 from connectors.store import make_dirs, write_private
-from syncd.inbox import Seen, is_candidate, kind_problem, name_problem, ready, safe_name
+from syncd.inbox import (
+    Events,
+    Seen,
+    filesystem_of,
+    inotify_sees_all_writes,
+    is_candidate,
+    kind_problem,
+    name_problem,
+    ready,
+    safe_name,
+)
+from syncd.model import Plan
 from syncd.ports import DirectoryError
 
 log = structlog.get_logger("syncd.inbox")
@@ -55,10 +78,36 @@ class InboxResult:
     last: RunOutcome | None = None
 
 
+# what the inbox watch listens to: files completed, written, created, gone; the folder itself
+_WATCH = (
+    in_flags.CLOSE_WRITE
+    | in_flags.MOVED_TO
+    | in_flags.CREATE
+    | in_flags.MODIFY
+    | in_flags.DELETE
+    | in_flags.MOVED_FROM
+    | in_flags.DELETE_SELF
+    | in_flags.MOVE_SELF
+    | in_flags.ONLYDIR
+)
+_FOLDER_GONE = in_flags.IGNORED | in_flags.DELETE_SELF | in_flags.MOVE_SELF | in_flags.UNMOUNT
+
+
+class FileChanged(Exception):
+    """The file changed between its take and the end of its parse: still being written."""
+
+
 class InboxWatcher:
-    def __init__(self, config: Config, settle: float = 30.0) -> None:
+    def __init__(self, config: Config, settle: float = 30.0, readiness: str | None = None) -> None:
         self.config = config
         self.settle = settle
+        self.readiness = readiness or config.daemon.inbox_readiness
+        self.mode = "not started"  # "inotify", or "settle: <why>" (status.json says it)
+        self._notify: INotify | None = None
+        self._events: Events | None = None  # None: the settle rule alone
+        self._decided = False
+        self._closed = False
+        self._lock = threading.Lock()  # the daemon's main loop waits; its job thread looks
         self.inbox = config.paths.inbox
         base = self.inbox.parent
         self.processing = base / "processing"
@@ -82,8 +131,125 @@ class InboxWatcher:
                 st = entry.stat(follow_symlinks=False)
             except OSError:
                 continue
-            out[entry.name] = Seen(st.st_size, st.st_mtime)
+            out[entry.name] = Seen(st.st_size, st.st_mtime, st.st_mode, st.st_nlink)
         return out
+
+    # -- inotify --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Decide how completeness is known (once; again if the inbox folder is replaced)."""
+        with self._lock:
+            self._start()
+
+    def _start(self) -> None:
+        if self._decided or self._closed:
+            return
+        if self.readiness == "settle":
+            self._settle("daemon.inbox_readiness is settle")
+            return
+        fstype = _filesystem(self.inbox)
+        if self.readiness == "auto" and fstype and not inotify_sees_all_writes(fstype):
+            self._settle(f"the inbox is on {fstype}, where inotify misses other machines' writes")
+            return
+        try:
+            notify = INotify(nonblocking=True)
+        except OSError as exc:
+            self._settle(f"inotify cannot start: {exc.strerror}")
+            return
+        try:
+            notify.add_watch(self.inbox, _WATCH)
+        except OSError as exc:
+            notify.close()
+            if exc.errno != errno.ENOENT:  # a missing inbox is watched once it exists
+                self._settle(f"inotify cannot watch the inbox: {exc.strerror}")
+            return
+        self._notify, self._events = notify, Events()
+        self.mode, self._decided = "inotify", True
+        log.info("inbox readiness: inotify", inbox=str(self.inbox), filesystem=fstype)
+
+    def _settle(self, why: str) -> None:
+        self.mode, self._decided = f"settle: {why}", True
+        log.warning(
+            "inbox readiness: a file is complete once unchanged for the settle time",
+            reason=why,
+            settle_seconds=self.settle,
+        )
+
+    def _unwatch(self) -> None:
+        if self._notify is not None:
+            with contextlib.suppress(OSError):
+                self._notify.close()
+        self._notify, self._events, self._decided = None, None, False
+
+    def close(self) -> None:
+        """Stop watching (the daemon replaces its watcher on SIGHUP)."""
+        with self._lock:
+            self._unwatch()
+            self._closed = True
+
+    def watching(self) -> bool:
+        with self._lock:
+            self._start()
+            return self._notify is not None
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for inotify; True when an entry may have become
+        ready (the daemon then looks at once instead of at its next poll)."""
+        with self._lock:
+            self._start()
+            notify = self._notify
+        if notify is None:
+            return False
+        try:
+            readable, _, _ = select.select([notify.fileno()], [], [], timeout)
+        except (OSError, ValueError):  # closed meanwhile (folder replaced, reload)
+            return False
+        if not readable:
+            return False
+        with self._lock:
+            return self._pump()
+
+    def _pump(self) -> bool:
+        """Feed pending inotify events to ``Events``; True when one may make an entry ready."""
+        if self._notify is None or self._events is None:
+            return False
+        try:
+            events = self._notify.read(timeout=0)
+        except BlockingIOError:
+            return False
+        except (OSError, ValueError) as exc:
+            log.warning("inbox: inotify failed; watching again", error=str(exc))
+            self._unwatch()
+            return True
+        woke = False
+        for event in events:
+            if event.mask & in_flags.Q_OVERFLOW:
+                self._events.forget()  # events lost: the settle rule until names speak again
+                woke = True
+            elif event.mask & _FOLDER_GONE:
+                log.warning("inbox: the folder was removed or moved; watching again")
+                self._unwatch()
+                return True
+            elif event.name:
+                woke |= self._event(event.name, event.mask)
+        return woke
+
+    def _event(self, name: str, mask: int) -> bool:
+        assert self._events is not None
+        if mask & (in_flags.DELETE | in_flags.MOVED_FROM):
+            self._events.gone(name)
+            return False
+        try:
+            st = os.lstat(self.inbox / name)
+        except OSError:
+            self._events.gone(name)
+            return False
+        if mask & (in_flags.CLOSE_WRITE | in_flags.MOVED_TO):
+            self._events.completed(name, st.st_size)
+            return True
+        self._events.written(name)
+        # a link, folder, FIFO or hard link is never closed after writing: take it now
+        return kind_problem(st.st_mode, st.st_nlink) is not None
 
     def backlog(self) -> int:
         pending = [n for n in self.listing() if is_candidate(n)]
@@ -99,14 +265,17 @@ class InboxWatcher:
     def take(self, now: float) -> list[Path]:
         """Entries ready now: first any left in processing/, then complete inbox entries
         (whatever they are: ``process`` reads only what is safe to read)."""
-        listing = self.listing()
+        with self._lock:
+            self._start()
+            self._pump()
+            listing = self.listing()
+            names = ready(listing, self._previous, now, self.settle, self._events)
         for name in sorted(listing.keys() - self._previous.keys()):
             if not is_candidate(name):
                 log.debug(
                     "inbox: temporary, hidden or marker name; waiting for it to be renamed",
                     file=safe_name(name),
                 )
-        names = ready(listing, self._previous, now, self.settle)
         self._previous = listing
         return self._stuck() + [self.inbox / n for n in names]
 
@@ -178,35 +347,35 @@ class InboxWatcher:
         log.warning("inbox entry rejected unread", file=name, reason=why)
         return "rejected"
 
-    def _open_checked(self, path: Path) -> tuple[bytes | None, str | None]:
+    def _open_checked(self, path: Path) -> tuple[bytes | None, str | None, os.stat_result | None]:
         """The bytes of ``path`` read from a descriptor opened without following a link and
-        checked with ``fstat`` (the file checked is the file read); or why it is not read.
-        ``(None, None)``: it could not be opened now (retry)."""
+        checked with ``fstat`` (the file checked is the file read), with that ``fstat``; or
+        why it is not read. ``(None, None, None)``: it could not be opened now (retry)."""
         flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
         try:
             fd = os.open(path, flags)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                return None, "symbolic link: not read"
+                return None, "symbolic link: not read", None
             if exc.errno == errno.ENXIO:
-                return None, "socket: not read"
+                return None, "socket: not read", None
             log.warning("inbox file unreadable", file=safe_name(path.name), error=exc.strerror)
-            return None, None
+            return None, None, None
         try:
             st = os.fstat(fd)
             why = kind_problem(st.st_mode, st.st_nlink) or _too_big(st.st_size)
             if why is not None:
-                return None, why
+                return None, why, None
             chunks, total = [], 0
             while chunk := os.read(fd, 1 << 20):
                 chunks.append(chunk)
                 total += len(chunk)
                 if total > MAX_BYTES:
-                    return None, _too_big(total)
-            return b"".join(chunks), None
+                    return None, _too_big(total), None
+            return b"".join(chunks), None, st
         except OSError as exc:
             log.warning("inbox file unreadable", file=safe_name(path.name), error=exc.strerror)
-            return None, None
+            return None, None, None
         finally:
             os.close(fd)
 
@@ -244,11 +413,12 @@ class InboxWatcher:
             os.rename(path, moved)  # the entry itself; never a copy through a link
             path = moved
         _unlink_marker(marker)
-        raw, unread = self._open_checked(path)
+        raw, unread, taken = self._open_checked(path)
         if unread is not None:
             return self._refuse(path, unread), None
-        if raw is None:
+        if raw is None or taken is None:
             return "retry", None
+        read, at_take = raw, taken  # as the parse's check sees them
         digest = hashlib.sha256(raw).hexdigest()
         hashes = self._hashes()
         if self._duplicate(hashes, digest):
@@ -260,10 +430,32 @@ class InboxWatcher:
                 f"same content as {first['file']} ({first['when']}); nothing done.\n",
             )
             return "duplicate", None
+        caller_on_plan = run_kwargs.pop("on_plan", None)
+
+        def unchanged(plan: Plan) -> None:
+            """Parsed and planned, nothing applied yet: the file must still be what was
+            taken (the bytes hashed, and those parsed)."""
+            if caller_on_plan is not None:
+                caller_on_plan(plan)
+            if len(read) != at_take.st_size or (why := _changed(path, at_take)):
+                raise FileChanged(why or f"{at_take.st_size} bytes when taken, {len(read)} read")
+
         try:
             outcome = runner.run(
-                self.config, rosters=[path], what=f"inbox {path.name}", **run_kwargs
+                self.config,
+                rosters=[path],
+                what=f"inbox {path.name}",
+                on_plan=unchanged,
+                **run_kwargs,
             )
+        except FileChanged as exc:
+            log.warning(
+                "inbox file changed while it was read; refused, nothing applied",
+                file=safe_name(path.name),
+                change=str(exc),
+            )
+            self._file(path, self.rejected, _changed_report(safe_name(path.name), str(exc)))
+            return "rejected", None
         except DirectoryError as exc:
             log.warning(
                 "directory unavailable; file kept for retry", file=path.name, error=str(exc)
@@ -334,6 +526,42 @@ class InboxWatcher:
             if outcome is not None:
                 result.last = outcome
         return result
+
+
+def _filesystem(path: Path) -> str | None:
+    """The filesystem type the inbox is on (``/proc/self/mountinfo``: the unit's
+    ``ProcSubset=pid`` keeps it); None when it cannot be told."""
+    try:
+        mountinfo = Path("/proc/self/mountinfo").read_text(encoding="utf-8", errors="replace")
+        return filesystem_of(os.path.realpath(path), mountinfo)
+    except OSError:
+        return None
+
+
+def _changed(path: Path, taken: os.stat_result) -> str | None:
+    """How ``path`` differs from the ``fstat`` taken when it was read, or None."""
+    try:
+        now = os.lstat(path)
+    except OSError as exc:
+        return f"it can no longer be read ({exc.strerror})"
+    if (now.st_dev, now.st_ino) != (taken.st_dev, taken.st_ino):
+        return "another file took its place"
+    if now.st_size != taken.st_size:
+        return f"{taken.st_size} bytes when taken, {now.st_size} bytes now"
+    if (now.st_mtime_ns, now.st_ctime_ns) != (taken.st_mtime_ns, taken.st_ctime_ns):
+        return "it was written to after it was taken"
+    return None
+
+
+def _changed_report(name: str, change: str) -> str:
+    return (
+        f"syncd — {name}\n"
+        "Từ chối / refused: tệp thay đổi trong khi syncd đang đọc (có lẽ vẫn đang tải lên); "
+        "chưa áp dụng gì / the file changed while syncd was reading it (still being uploaded?); "
+        f"nothing from it was applied: {change}.\n"
+        "Hãy gửi lại tệp hoàn chỉnh / send it again, complete: upload it under a temporary name "
+        "(.part) and rename it when done, or write <name>.done after it.\n"
+    )
 
 
 def _give_group(path: Path, gid: int) -> None:

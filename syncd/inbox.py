@@ -1,11 +1,16 @@
 """Which files in the HR inbox are complete and may be taken (pure; the watcher asks).
 
-A file is taken when it is complete, by any of three documented conventions:
+A file is taken when it is complete:
 - a ``<name>.done`` marker beside it (the sender writes it last);
-- it was renamed into place: uploads under a temporary name (``.part``, ``.tmp``, a leading dot,
-  Office's ``~$`` lock files) are never taken, so rename-on-completion just works;
-- it stopped changing: the same size and mtime at two looks, the last change at least
-  ``settle`` seconds ago.
+- with inotify (``Events``): it was closed after writing or renamed into the folder, and has not
+  been written since. A copy that stalls mid-write is not closed, so it is never taken however
+  long it stalls; a file renamed in is taken at once whatever its mtime. Uploads under a
+  temporary name (``.part``, ``.tmp``, a leading dot, Office's ``~$`` lock files) are never
+  taken, so rename-on-completion just works;
+- without inotify (an inbox on NFS, CIFS or FUSE, where another machine's writes make no event;
+  or inotify could not start), and for a name inotify said nothing about (there before the
+  watch began, or after the event queue overflowed): it stopped changing, the same size and
+  mtime at two looks, the last change at least ``settle`` seconds ago.
 
 What is taken must also be safe to read (``kind_problem``: a regular file with one name, never a
 symbolic link, hard link, directory or FIFO) and have a roster's name (``name_problem``); the
@@ -26,8 +31,51 @@ OWN_SUFFIXES = (".done", ".report.txt")
 
 @dataclass(frozen=True)
 class Seen:
+    """An inbox entry as ``lstat`` sees it (a link is never followed)."""
+
     size: int
     mtime: float
+    mode: int = stat.S_IFREG | 0o600
+    nlink: int = 1
+
+
+class Events:
+    """What inotify said about each name of the inbox since the watch began: a name is
+    *complete* after a close-after-write or a move into the folder, with the size it had then,
+    until it is written again. The watcher feeds it; ``ready`` asks it."""
+
+    def __init__(self) -> None:
+        self._complete: dict[str, int] = {}
+        self._writing: set[str] = set()
+
+    def written(self, name: str) -> None:
+        """Created or written to (IN_CREATE, IN_MODIFY): not complete, whatever came before."""
+        self._complete.pop(name, None)
+        self._writing.add(name)
+
+    def completed(self, name: str, size: int) -> None:
+        """Closed after writing (IN_CLOSE_WRITE) or moved in (IN_MOVED_TO), ``size`` bytes."""
+        self._writing.discard(name)
+        self._complete[name] = size
+
+    def gone(self, name: str) -> None:
+        """Deleted or moved away: a new file under the name starts afresh."""
+        self._complete.pop(name, None)
+        self._writing.discard(name)
+
+    def forget(self) -> None:
+        """Events were lost (the queue overflowed, the folder was replaced): every name is
+        judged by the settle rule until inotify speaks of it again."""
+        self._complete.clear()
+        self._writing.clear()
+
+    def known(self, name: str) -> bool:
+        return name in self._complete or name in self._writing
+
+    def complete(self, name: str, size: int) -> bool:
+        """Closed or moved in, not written since, and of the size it had then (a change that
+        made no event, had one been missed, is never taken for complete)."""
+        return self._complete.get(name) == size
 
 
 def is_candidate(name: str) -> bool:
@@ -36,17 +84,78 @@ def is_candidate(name: str) -> bool:
 
 
 def ready(
-    listing: Mapping[str, Seen], previous: Mapping[str, Seen], now: float, settle: float
+    listing: Mapping[str, Seen],
+    previous: Mapping[str, Seen],
+    now: float,
+    settle: float,
+    events: Events | None = None,
 ) -> list[str]:
     """The names that are complete now, oldest first (the order HR sent them: a newer file
-    is HR's later word and must be applied last), names breaking ties."""
+    is HR's later word and must be applied last), names breaking ties.
+
+    ``events`` None: the settle rule alone. With events, a name inotify spoke of is complete
+    when ``events`` says so, at once (no settle wait: the close or the rename is the signal);
+    an entry that is not a regular file with one name is taken at once (it is refused unread,
+    and a symbolic link or a FIFO is never closed after writing)."""
     out = []
     for name, seen in sorted(listing.items(), key=lambda kv: (kv[1].mtime, kv[0])):
         if not is_candidate(name):
             continue
-        if f"{name}.done" in listing or (previous.get(name) == seen and now - seen.mtime >= settle):
+        refused_unread = kind_problem(seen.mode, seen.nlink) is not None
+        if f"{name}.done" in listing or (events is not None and refused_unread):
+            complete = True
+        elif events is not None and events.known(name):
+            complete = events.complete(name, seen.size)
+        else:
+            complete = previous.get(name) == seen and now - seen.mtime >= settle
+        if complete:
             out.append(name)
     return out
+
+
+# Filesystems where inotify does not see every write: another machine's writes to a network
+# or cluster filesystem, a FUSE daemon's own, make no event here.
+UNWATCHABLE_FILESYSTEMS = frozenset(
+    {"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "ceph", "glusterfs", "afs", "lustre",
+     "gpfs", "ocfs2", "gfs2", "virtiofs", "vboxsf", "fuse", "fuseblk"}
+)  # fmt: skip
+
+
+def inotify_sees_all_writes(fstype: str) -> bool:
+    """Whether inotify sees every write to a folder on ``fstype`` (``fuse.sshfs`` and the
+    like are FUSE)."""
+    return fstype not in UNWATCHABLE_FILESYSTEMS and not fstype.startswith("fuse.")
+
+
+def filesystem_of(path: str, mountinfo: str) -> str | None:
+    """The type of the filesystem ``path`` (absolute, links resolved) is on, from the text
+    of ``/proc/self/mountinfo``: the longest mount point above it; None if none is."""
+    best: tuple[int, str] | None = None
+    for line in mountinfo.splitlines():
+        fields = line.split(" ")
+        try:
+            point = _unescape(fields[4])
+            fstype = fields[fields.index("-") + 1]
+        except (IndexError, ValueError):
+            continue
+        inside = path == point or path.startswith(point.rstrip("/") + "/")
+        if inside and (best is None or len(point) >= best[0]):
+            best = (len(point), fstype)
+    return best[1] if best else None
+
+
+def _unescape(field_text: str) -> str:
+    """mountinfo writes a space, tab, newline and backslash in a path as octal ``\\040``."""
+    out, i = [], 0
+    while i < len(field_text):
+        chunk = field_text[i : i + 4]
+        if len(chunk) == 4 and chunk[0] == "\\" and chunk[1:].isdigit():
+            out.append(chr(int(chunk[1:], 8)))
+            i += 4
+        else:
+            out.append(field_text[i])
+            i += 1
+    return "".join(out)
 
 
 # -- what is never read ---------------------------------------------------------------------

@@ -159,6 +159,35 @@ def test_a_half_written_file_is_not_taken_early(
     assert not (tmp_path / "rejected").exists()
 
 
+def test_an_upload_that_stalls_longer_than_the_settle_time_revokes_nobody(
+    daemon: Callable[..., subprocess.Popen[str]], tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """Issue 11 item 4: a copy that stalled mid-write for longer than settle_seconds was taken
+    half-written, and the people after the stall were revoked (2 wrong revocations, under the
+    default safety limits: 2 of 30). With inotify the file is complete when closed, however
+    long the writer pauses."""
+    daemon()
+    rows = [f"E{i:02d},Trần Văn Người{i:02d},skhcn,,,,," for i in range(30)]
+    _drop(tmp_path / "inbox", "skhcn.csv", rows)
+    processed = tmp_path / "processed"
+    assert wait_for(lambda: bool(list(processed.rglob("skhcn.csv.report.txt"))), timeout=60)
+    with (tmp_path / "inbox" / "skhcn-2.csv").open("w", encoding="utf-8") as fh:
+        fh.write("\ufeff" + HEADER + "".join(r + "\n" for r in rows[:28]))
+        fh.flush()
+        time.sleep(4)  # the upload stalls: 4 settle times, 8 looks at the inbox
+        fh.write("".join(r + "\n" for r in rows[28:]))
+    assert wait_for(lambda: bool(list(tmp_path.glob("*/**/skhcn-2.csv.report.txt"))))
+    audit = [
+        json.loads(line) for line in (tmp_path / "state" / "audit.jsonl").read_text().splitlines()
+    ]
+    assert [r["action"] for r in audit if r["action"] not in ("create", "create-org-mailbox")] == []
+    people = {u: e for u, e in entries(admin, base_dn).items() if e.get("employeeNumber")}
+    assert len(people) == 30 and all(e["syncdState"] == ["active"] for e in people.values())
+    assert list(processed.rglob("skhcn-2.csv.report.txt"))  # the whole file, applied
+    status = json.loads((tmp_path / "state" / "status.json").read_text())
+    assert status["inbox_readiness"] == "inotify"
+
+
 def test_sighup_reloads_a_valid_configuration_and_keeps_running_on_an_invalid_one(
     daemon: Callable[..., subprocess.Popen[str]], tmp_path: Path
 ) -> None:

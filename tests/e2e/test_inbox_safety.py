@@ -28,18 +28,22 @@ SECRET = "s3cr3t-bind-password-Zq7"
 
 
 def _tick_twice(watcher: InboxWatcher, timeout: float = 30.0) -> InboxResult:
-    """Two looks (settle 0: ready at the second), in a thread: a read of a FIFO would hang."""
+    """Two looks, what both took (settle 0: a file there before the watch began is ready at
+    the second; an entry refused unread at the first), in a thread: reading a FIFO would hang."""
     out: list[InboxResult] = []
 
     def go() -> None:
-        watcher.tick(time.time())
-        out.append(watcher.tick(time.time() + 1))
+        out.extend([watcher.tick(time.time()), watcher.tick(time.time() + 1)])
 
     thread = threading.Thread(target=go, daemon=True)
     thread.start()
     thread.join(timeout)
     assert not thread.is_alive(), "the inbox watcher blocked"
-    return out[0]
+    first, second = out
+    merged = InboxResult(last=second.last or first.last)
+    for kind in ("processed", "rejected", "duplicates", "retry"):
+        setattr(merged, kind, getattr(first, kind) + getattr(second, kind))
+    return merged
 
 
 def _nowhere(root: Path, secret: str, skip: Path | None = None) -> list[Path]:

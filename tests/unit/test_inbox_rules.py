@@ -1,10 +1,21 @@
-"""Issue "A safe inbox", items 1 and 5: which inbox entries are read, and how names are shown."""
+"""Issue 11 ("A safe inbox"), items 1, 4 and 5: which inbox entries are read, when a file is
+complete, and how names are shown."""
 
 from __future__ import annotations
 
 import stat
 
-from syncd.inbox import Seen, is_candidate, kind_problem, name_problem, ready, safe_name
+from syncd.inbox import (
+    Events,
+    Seen,
+    filesystem_of,
+    inotify_sees_all_writes,
+    is_candidate,
+    kind_problem,
+    name_problem,
+    ready,
+    safe_name,
+)
 
 SUFFIXES = {".csv", ".tsv", ".txt", ".xlsx", ".xlsm"}
 
@@ -47,3 +58,90 @@ def test_partial_and_hidden_names_are_never_taken_even_with_a_marker() -> None:
     listing = {n: Seen(10, 1000.0) for n in names}
     listing |= {f"{n}.done": Seen(0, 1000.0) for n in names}
     assert ready(listing, listing, now=5000.0, settle=30) == []
+
+
+# -- issue 11 item 4: readiness by inotify, the settle time as the fallback ----------------------
+
+
+def test_a_file_closed_after_writing_is_ready_at_once_whatever_the_settle_time() -> None:
+    events = Events()
+    events.written("a.csv")
+    events.completed("a.csv", 120)
+    fresh = {"a.csv": Seen(120, 1000.0)}
+    assert ready(fresh, {}, now=1000.0, settle=3600, events=events) == ["a.csv"]
+
+
+def test_a_file_renamed_in_with_its_old_time_is_ready_at_once() -> None:
+    events = Events()
+    events.completed("b.csv", 50)  # IN_MOVED_TO: no write seen here at all
+    old = {"b.csv": Seen(50, 86400.0)}
+    assert ready(old, {}, now=10 * 86400.0, settle=3600, events=events) == ["b.csv"]
+
+
+def test_an_upload_stalled_mid_write_is_never_ready_however_long_it_stalls() -> None:
+    """The settle rule took it after settle_seconds of silence, half-written (issue 11 item 4:
+    two wrong revocations); with inotify it waits for the close."""
+    events = Events()
+    events.written("slow.csv")
+    listing = {"slow.csv": Seen(70, 1000.0)}
+    assert ready(listing, listing, now=1000.0 + 86400, settle=30, events=events) == []
+    assert ready(listing, listing, now=1000.0 + 86400, settle=30) == ["slow.csv"]  # settle
+    events.completed("slow.csv", 140)
+    done = {"slow.csv": Seen(140, 90000.0)}
+    assert ready(done, listing, now=90000.0, settle=30, events=events) == ["slow.csv"]
+
+
+def test_a_file_written_again_after_its_close_waits_for_the_next_close() -> None:
+    events = Events()
+    events.completed("c.csv", 10)
+    events.written("c.csv")
+    listing = {"c.csv": Seen(20, 1000.0)}
+    assert ready(listing, listing, now=5000.0, settle=30, events=events) == []
+    events.completed("c.csv", 20)
+    assert ready(listing, listing, now=5000.0, settle=30, events=events) == ["c.csv"]
+    # a size that is not the size at the close (an event missed) is not complete
+    assert ready({"c.csv": Seen(25, 1000.0)}, {}, now=5000.0, settle=0, events=events) == []
+
+
+def test_names_inotify_never_spoke_of_fall_back_to_the_settle_time() -> None:
+    """There before the watch began, or after the event queue overflowed."""
+    events = Events()
+    listing = {"old.csv": Seen(10, 1000.0)}
+    assert ready(listing, {}, now=5000.0, settle=30, events=events) == []  # one look
+    assert ready(listing, listing, now=1010.0, settle=30, events=events) == []  # too recent
+    assert ready(listing, listing, now=5000.0, settle=30, events=events) == ["old.csv"]
+    events.written("old.csv")
+    assert ready(listing, listing, now=5000.0, settle=30, events=events) == []
+    events.forget()  # overflow
+    assert ready(listing, listing, now=5000.0, settle=30, events=events) == ["old.csv"]
+
+
+def test_with_inotify_an_entry_refused_unread_is_taken_at_the_first_look() -> None:
+    """A symbolic link, FIFO, folder or hard link is never closed after writing."""
+    events = Events()
+    events.written("leak.csv")
+    listing = {
+        "leak.csv": Seen(20, 1000.0, stat.S_IFLNK | 0o777),
+        "hard.csv": Seen(20, 1000.0, stat.S_IFREG | 0o644, nlink=2),
+    }
+    assert ready(listing, {}, now=1000.0, settle=30, events=events) == ["hard.csv", "leak.csv"]
+
+
+MOUNTINFO = """\
+22 27 0:21 / /proc rw,relatime - proc proc rw
+27 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw
+40 27 0:40 / /var/lib/syncd rw,relatime - nfs4 srv:/export rw
+41 40 0:41 / /var/lib/syncd/local\\040inbox rw - tmpfs tmpfs rw
+42 27 0:42 / /mnt/hr rw - fuse.sshfs hr@host:/drop rw
+"""
+
+
+def test_the_inbox_filesystem_decides_whether_inotify_can_be_trusted() -> None:
+    assert filesystem_of("/var/lib/syncd/inbox", MOUNTINFO) == "nfs4"
+    assert filesystem_of("/var/lib/syncd/local inbox", MOUNTINFO) == "tmpfs"
+    assert filesystem_of("/var/lib/syncdx/inbox", MOUNTINFO) == "ext4"
+    assert filesystem_of("/mnt/hr/inbox", MOUNTINFO) == "fuse.sshfs"
+    assert not inotify_sees_all_writes("nfs4")
+    assert not inotify_sees_all_writes("cifs")
+    assert not inotify_sees_all_writes("fuse.sshfs")
+    assert inotify_sees_all_writes("ext4") and inotify_sees_all_writes("tmpfs")
