@@ -34,6 +34,7 @@ from connectors.config import Config, ConfigError
 from connectors.directory import profile as directory_profile
 from connectors.loading import inbox_files, load_catalogue, load_config
 from connectors.outcome import EXIT_BAD_INPUT, EXIT_FAILED, report_text, summary_dict
+from connectors.privileges import check_access, run_as_service_user, switched
 from connectors.regulations import SCHEMES, get_scheme
 from connectors.runlock import LockBusy, RunLock
 from connectors.snapshots import SnapshotRegistry
@@ -123,10 +124,14 @@ def operator_identity() -> dict[str, Any]:
     """Who runs this command, for the audit log.
 
     The login user from the kernel's audit ``loginuid`` (kept across ``su`` and ``sudo``; unset
-    for services: 4294967295), else the effective user; and ``SUDO_USER`` when set.
+    for services: 4294967295), else the user root switched from (``syncd`` as root runs as the
+    service user: :mod:`connectors.privileges`), else the effective user; and ``SUDO_USER``.
     """
     euid = os.geteuid()
     uid, source = euid, "effective-user"
+    switch = switched()
+    if switch is not None:
+        uid, source = switch.from_uid, "user-before-switch"
     try:
         raw = Path("/proc/self/loginuid").read_text(encoding="ascii").strip()
         if raw and int(raw) != 4294967295:
@@ -186,6 +191,10 @@ def _config(ctx: click.Context) -> Config:
     path: Path = ctx.find_root().obj  # the -c option of the top-level group
     cfg = load_config(path)  # errors: SyncdGroup.invoke
     ctx.meta["syncd.config"] = cfg  # where an internal error's traceback goes
+    # Root on a host with a service user becomes that user before any other file is opened or
+    # created; then every file syncd writes must be usable, or one line says which and why.
+    run_as_service_user(cfg, ["syncd", *sys.argv[1:]])
+    check_access(cfg)
     return cfg
 
 
@@ -591,7 +600,12 @@ def run_cmd(ctx: click.Context) -> None:
     """Run as a daemon in the foreground (systemd supervises it): inbox watch, nightly
     reconcile, daily lifecycle sweep."""
     from connectors.daemon import Daemon, configure_logging
+    from connectors.secrets import bind_password
 
+    # Before READY=1: as the service user, with usable files and a readable bind secret, or one
+    # line saying what to fix (never "ready" and then every file failing).
+    cfg = _config(ctx)
+    bind_password(cfg.directory, [])  # the warnings come with each run
     configure_logging(json_lines=not sys.stdout.isatty())
     daemon = Daemon(ctx.obj)
     sys.exit(daemon.run())

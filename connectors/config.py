@@ -211,8 +211,8 @@ class DirectoryConfig:
         default=None,
         description="The bind password comes from exactly one of bind_password_file, "
         "bind_password_env, bind_credential; never write the password itself in this file. "
-        "This one: a file holding only the password, mode 0600 (syncd warns otherwise); "
-        "relative to this file.",
+        "This one: a file holding only the password, read as the service user: 0600 its own, "
+        "or 0640 root:<its group> (syncd warns when others may read it); relative to this file.",
         examples=["/etc/syncd/bind.pw"],
         json_schema_extra={"x-in-example": True},
     )
@@ -225,6 +225,13 @@ class DirectoryConfig:
         default=None,
         description="… or the systemd credential holding it (LoadCredential= in syncd.service).",
         examples=["bind-password"],
+    )
+    bind_credential_file: ConfigPath | None = Field(
+        default=None,
+        description="With bind_credential: the file LoadCredential= reads, for the syncd "
+        "command outside systemd; run as root, it reads the file, then switches to the service "
+        "user (the owner of paths.state). The file can stay 0600 root. Relative to this file.",
+        examples=["/etc/syncd/bind.pw"],
     )
     page_size: Positive = Field(
         default=500,
@@ -727,6 +734,12 @@ def _cross_field(data: Mapping[str, Any]) -> Iterator[Issue]:
                 f"give exactly one of {', '.join(SECRET_SOURCES)} (found {len(given)}); "
                 "passwords never go in this file",
                 [("directory", given[-1])] if given else [],
+            )
+        if d.get("bind_credential_file") is not None and d.get("bind_credential") is None:
+            yield (
+                ("directory", "bind_credential_file"),
+                "only with bind_credential (it is where that credential's file is)",
+                [],
             )
     url = d.get("url")
     if d.get("start_tls") is True and isinstance(url, str) and url.startswith("ldaps://"):
