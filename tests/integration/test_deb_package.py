@@ -172,6 +172,20 @@ daemon:
     assert Path("/var/log/syncd/audit.jsonl").stat().st_size > 0
 
 
+def test_reinstalling_keeps_the_operators_edits_the_data_and_the_modes(package: Path) -> None:
+    config = Path("/etc/syncd/syncd.yaml")
+    edited = config.read_text(encoding="utf-8") + "# edited by the operator\n"
+    config.write_text(edited, encoding="utf-8")
+    kept = Path("/var/lib/syncd/processed/kept.csv")
+    kept.write_text("HR's file\n", encoding="utf-8")
+    result = dpkg("-i", str(package))  # what an upgrade runs: prerm, unpack, postinst again
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert config.read_text(encoding="utf-8") == edited  # a conffile: never overwritten
+    assert kept.read_text(encoding="utf-8") == "HR's file\n"
+    assert _mode_owner("/var/lib/syncd/inbox") == ("0o2770", "syncd", "hrdrop")
+    assert _mode_owner("/etc/syncd") == ("0o750", "root", "syncd")
+
+
 def test_purge_removes_config_and_data_and_keeps_the_audit_log_and_the_users(
     package: Path,
 ) -> None:
