@@ -315,12 +315,11 @@ def directory_init_cmd(ctx: click.Context, dry_run: bool, admin_url: str) -> Non
     password = bind_password(cfg.directory, warnings)
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
-    plan, done = run_init(cfg.directory, password, admin_url, dry_run=dry_run)
+    plan = run_init(cfg.directory, password, admin_url, dry_run=dry_run, applied=click.echo)
     if dry_run:
         click.echo(plan.ldif(), nl=False)
-    else:
-        for line in done or ["nothing to do: the directory has what syncd needs"]:
-            click.echo(line)
+    elif not plan.changes:
+        click.echo("nothing to do: the directory has what syncd needs")
     for note in plan.notes:
         click.echo(f"note: {note}", err=True)
 

@@ -44,6 +44,7 @@ probes an interrupted doctor left (``leftovers``, seen by the visibility read).
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -60,6 +61,7 @@ from connectors.directory.openldap import GENERALIZED, PAGED_RESULTS, split_rdn
 from connectors.directory.setup import (
     access_rules,
     admin_connection,
+    check_dns,
     definition_name,
     is_under,
     limit_rule,
@@ -298,9 +300,18 @@ class Doctor:
                 self.skip(["write", "lockout", "size-limit"], "--read-only")
             else:
                 self.check_probes()
+        except LDAPException as exc:  # a DN ldap3 refuses to send, the connection cut
+            self.add(
+                "error",
+                "finding",
+                f"the checks stopped: {exc}",
+                "directory.base_dn and bind_dn as plain DNs (no spaces after commas); a "
+                "directory that stays up",
+            )
         finally:
             self.cleanup()
-            conn.unbind()
+            with contextlib.suppress(LDAPException):
+                conn.unbind()
         return self.report
 
     def check_ppolicy(self) -> None:
@@ -638,7 +649,10 @@ class Doctor:
             return
         left = []
         for dn in self.leftovers:
-            if not self.conn.delete(dn) and self.conn.result.get("result") != 32:
+            try:
+                if not self.conn.delete(dn) and self.conn.result.get("result") != 32:
+                    left.append(dn)
+            except LDAPException:
                 left.append(dn)
         self.leftovers = []
         if left:
@@ -659,6 +673,7 @@ def run_doctor(
     admin_url: str | None = None,
     secret_source: str = "the configured secret",  # noqa: S107 - a description
 ) -> Report:
+    check_dns(cfg)
     return Doctor(
         cfg, password, domain, write=write, admin_url=admin_url, secret_source=secret_source
     ).run()

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -54,7 +54,8 @@ from ldap3 import (
     Connection,
     Server,
 )
-from ldap3.core.exceptions import LDAPException
+from ldap3.core.exceptions import LDAPException, LDAPInvalidDnError
+from ldap3.utils.dn import parse_dn
 
 from connectors.config import DirectoryConfig
 from connectors.directory.openldap import split_dn, split_rdn
@@ -247,7 +248,10 @@ def _strip_index(value: str) -> str:
 
 
 def _norm(value: str) -> str:
-    return " ".join(_strip_index(value).replace('"', "").split()).lower()
+    """An ACL or limit as slapd may render it back (case, quotes, spaces in DNs aside), so that
+    a rule already there is recognised and never added twice."""
+    text = " ".join(_strip_index(value).replace('"', "").split()).lower()
+    return re.sub(r"\s*([,=+])\s*", r"\1", text)
 
 
 def norm_dn(dn: str) -> str:
@@ -559,6 +563,15 @@ def _binds(conn: Connection, dn: str, password: str) -> bool:
         probe.unbind()
 
 
+def check_dns(cfg: DirectoryConfig) -> None:
+    """Refuse, naming the key, a DN ldap3 would not send (it raises deep in a search)."""
+    for key, dn in (("directory.bind_dn", cfg.bind_dn), ("directory.base_dn", cfg.base_dn)):
+        try:
+            parse_dn(dn)
+        except LDAPInvalidDnError as exc:
+            raise SetupError(f"{key} {dn!r} is not a DN syncd can use: {exc}") from None
+
+
 def plan(conn: Connection, cfg: DirectoryConfig, password: str) -> InitPlan:
     """Everything missing. The entries are planned as if the config changes were applied (a
     dry-run on a bare slapd shows them all), and they are planned again after applying."""
@@ -589,31 +602,40 @@ def apply_change(conn: Connection, change: Change | PasswordStep, password: str)
         r = conn.result
         raise DirectoryError(
             f"{what}: {r.get('description')} ({r.get('result')}) {r.get('message') or ''}".strip()
-            + "; the changes listed before it were applied, a re-run goes on from there"
+            + "; the changes printed before it were applied, a re-run goes on from there"
         )
 
 
 def run_init(
-    cfg: DirectoryConfig, password: str, admin_url: str, *, dry_run: bool
-) -> tuple[InitPlan, list[str]]:
-    """Plan (and unless ``dry_run`` apply) what syncd needs; returns the plan and, applied,
-    one line per change made."""
+    cfg: DirectoryConfig,
+    password: str,
+    admin_url: str,
+    *,
+    dry_run: bool,
+    applied: Callable[[str], None] = lambda _: None,
+) -> InitPlan:
+    """Plan (and unless ``dry_run`` apply) what syncd needs. Each change made is told to
+    ``applied`` as it is made, so that a change refused half-way leaves a true account of
+    what is already done. Everything is planned (and every refusal of the configuration
+    raised) before the first change."""
+    check_dns(cfg)
     conn = admin_connection(admin_url)
     try:
         first = plan(conn, cfg, password)
-        if dry_run:
-            return first, []
-        done: list[str] = []
+        if dry_run or not first.changes:
+            return first
         config_changes, _, _ = plan_config(conn, cfg)
         for change in config_changes:
             apply_change(conn, change, password)
-            done.append(_done(change))
+            applied(_done(change))
         _, db, policy_dn = plan_config(conn, cfg)
         entries, _ = plan_entries(conn, cfg, db, policy_dn, password)
         for entry in entries:
             apply_change(conn, entry, password)
-            done.append(_done(entry))
-        return first, done
+            applied(_done(entry))
+        return first
+    except LDAPException as exc:  # a DN ldap3 refuses to send, a connection cut
+        raise DirectoryError(f"{admin_url}: {exc}") from exc
     finally:
         conn.unbind()
 
