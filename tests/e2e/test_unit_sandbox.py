@@ -341,7 +341,7 @@ daemon:
         assert "1 create" in seen and "Đàm Văn Hùng" in seen
         assert not list((lib / "processing").iterdir()) and not list(inbox.iterdir())
         state = json.loads((lib / "state" / "status.json").read_text())
-        assert state["directory"] == "reachable"
+        assert state["directory"] == "reachable" and state["inbox_readiness"] == "inotify"
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
