@@ -168,8 +168,10 @@ class InboxWatcher:
         log.info("inbox readiness: inotify", inbox=str(self.inbox), filesystem=fstype)
 
     def _settle(self, why: str) -> None:
+        """The settle time alone: said as a warning unless the configuration asked for it."""
         self.mode, self._decided = f"settle: {why}", True
-        log.warning(
+        say = log.info if self.readiness == "settle" else log.warning
+        say(
             "inbox readiness: a file is complete once unchanged for the settle time",
             reason=why,
             settle_seconds=self.settle,
