@@ -31,8 +31,8 @@ Checks, in order (a check that needs an earlier one is *skipped* when that one f
   random password by the password-modify operation, changed, and deleted at the end.
 - **lastbind**: the probe binds; ``pwdLastSuccess`` (``olcLastBind``) and ``authTimestamp``
   (lastbind overlay) must appear on it (read-only: on the service DN's own entry).
-- **lockout**: the probe is locked as syncd locks (``pwdAccountLockedTime`` an hour ago) and
-  must no longer bind.
+- **lockout**: the probe is locked as syncd locks (``pwdAccountLockedTime``, here dated 2000:
+  a lock must never expire) and must no longer bind.
 - **size-limit**: 501 small entries (``organizationalRole``, which no syncd read matches) under
   a probe branch, read back with syncd's paged search: slapd's default limit (500) stops it.
   A limit above both 500 and the directory's present size is not seen (the visibility read
@@ -48,7 +48,6 @@ import contextlib
 import secrets
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from ldap3 import BASE, MODIFY_REPLACE, SUBTREE, Connection
@@ -57,7 +56,7 @@ from ldap3.utils.dn import escape_rdn
 
 from connectors.config import DirectoryConfig
 from connectors.directory import open_directory
-from connectors.directory.openldap import GENERALIZED, PAGED_RESULTS, split_rdn
+from connectors.directory.openldap import PAGED_RESULTS, split_rdn
 from connectors.directory.setup import (
     access_rules,
     admin_connection,
@@ -71,6 +70,7 @@ from syncd.ports import DirectoryError
 
 PPOLICY_CONTROL = "1.3.6.1.4.1.42.2.27.8.5.1"
 CHANGE_AFTER_RESET = b"\x81\x01\x02"
+LONG_AGO = "20000101000000Z"
 SLAPD_DEFAULT_SIZE_LIMIT = 500
 PROBE = "syncd-doctor-"
 # kept by other overlays or the core: their absence is the ppolicy, lastbind or slapd's matter
@@ -593,9 +593,10 @@ class Doctor:
         if not self.ppolicy:
             self.add("lockout", "skipped", "needs the password-policy overlay")
             return
-        hour_ago = (datetime.now(UTC) - timedelta(hours=1)).strftime(GENERALIZED)
+        # a real timestamp, as syncd writes, long past: it holds only if locks never expire
+        # (no pwdLockoutDuration), and no clock on either side is involved
         if not self.conn.modify(
-            self.probe_dn, {"pwdAccountLockedTime": [(MODIFY_REPLACE, [hour_ago])]}
+            self.probe_dn, {"pwdAccountLockedTime": [(MODIFY_REPLACE, [LONG_AGO])]}
         ):
             self.add("lockout", "finding", self._failed(f"locking {self.probe_dn}"))
             return
@@ -608,8 +609,8 @@ class Doctor:
             "lockout",
             "finding",
             "a locked account still logs in: the default policy does not enforce "
-            "pwdAccountLockedTime (pwdLockout FALSE, a pwdLockoutDuration under an hour, or "
-            "no default policy)",
+            "pwdAccountLockedTime, or lets a lock expire (pwdLockout FALSE, a "
+            "pwdLockoutDuration, or no default policy)",
             f"{INIT} (olcPPolicyDefault and cn=default,ou=policies with pwdLockout: TRUE)",
         )
 

@@ -248,3 +248,21 @@ def test_probes_left_by_an_interrupted_doctor_are_found(ready: tuple[DebianSlapd
     assert checks["leftovers"]["status"] == "finding"
     assert stale in checks["leftovers"]["detail"]
     assert statuses(checks) == {**dict.fromkeys(ALL, "ok"), "leftovers": "finding"}
+
+
+def test_a_lockout_duration_that_would_end_syncds_locks_is_found(
+    ready: tuple[DebianSlapd, Path],
+) -> None:
+    debian, cfg = ready
+    admin = debian.admin()
+    policy = f"cn=default,ou=policies,{debian.suffix}"
+    assert admin.modify(policy, {"pwdLockoutDuration": [(MODIFY_REPLACE, ["86400"])]})
+    code, checks = doctor(cfg)
+    assert code == 1
+    assert statuses(checks) == {
+        **dict.fromkeys(ALL, "ok"),
+        "policy": "finding",
+        "lockout": "finding",
+    }
+    assert "pwdLockoutDuration 86400: a lock would end by itself" in checks["policy"]["detail"]
+    assert "or lets a lock expire" in checks["lockout"]["detail"]
