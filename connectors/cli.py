@@ -34,7 +34,7 @@ from connectors.config import Config, ConfigError
 from connectors.directory import profile as directory_profile
 from connectors.loading import inbox_files, load_catalogue, load_config
 from connectors.outcome import EXIT_BAD_INPUT, EXIT_FAILED, report_text, summary_dict
-from connectors.privileges import check_access, run_as_service_user, switched
+from connectors.privileges import check_access, check_readable, run_as_service_user, switched
 from connectors.regulations import SCHEMES, get_scheme
 from connectors.runlock import LockBusy, RunLock
 from connectors.snapshots import SnapshotRegistry
@@ -195,6 +195,8 @@ def _config(ctx: click.Context) -> Config:
     # created; then every file syncd writes must be usable, or one line says which and why.
     run_as_service_user(cfg, ["syncd", *sys.argv[1:]])
     check_access(cfg)
+    named = [v for p in ctx.params.values() for v in (p if isinstance(p, tuple | list) else [p])]
+    check_readable(v for v in named if isinstance(v, Path))
     return cfg
 
 

@@ -38,7 +38,7 @@ import grp
 import os
 import pwd
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,6 +141,23 @@ def _drop_to(user: pwd.struct_passwd) -> None:
     os.umask(SERVICE_UMASK)
     os.environ.update(HOME=user.pw_dir, USER=user.pw_name, LOGNAME=user.pw_name)
     _switched = before
+
+
+def check_readable(paths: Iterable[Path]) -> None:
+    """After a switch: the files the operator named (``--roster``) must be readable by the
+    service user, or one line says so — root could read them, so "Permission denied" alone
+    would puzzle; never a run that rejects the file half-way."""
+    if _switched is None:
+        return
+    for path in paths:
+        if path.is_file() and not os.access(path, os.R_OK):
+            st = path.stat()
+            raise PrivilegeError(
+                f"{path}: {_switched.to_user} cannot read it (owner {_user_name(st.st_uid)}:"
+                f"{_group_name(st.st_gid)}, mode {stat.S_IMODE(st.st_mode):04o}); syncd run "
+                f"by root works as the service user {_switched.to_user}: make the file readable "
+                f"by it (e.g. chmod 0644, or copy it beside the inbox)"
+            )
 
 
 # -- what the daemon checks at start -------------------------------------------------------------

@@ -155,3 +155,16 @@ def test_another_user_is_told_to_run_it_as_the_service_user(
     assert result.returncode == 2, result.stderr
     assert f"run `sudo -u {service_user.name} syncd -c {site.config} plan`" in result.stderr
     assert os.listdir(site.state) == []
+
+
+def test_a_roster_root_names_that_the_service_user_cannot_read_is_one_clear_line(
+    site: Site, service_user: ServiceUser, admin: Connection, base_dn: str
+) -> None:
+    path = roster(site, ["E1,Đàm Văn Hùng,skhcn,,,,,"])
+    path.chmod(0o600)  # root's own file
+    result = as_root(site, "reconcile", "--roster", str(path))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert f"{path}: {service_user.name} cannot read it (owner root:root, mode 0600)" in line
+    assert entries(admin, base_dn) == {}  # nothing applied
