@@ -25,6 +25,8 @@ $(STAMP): pyproject.toml
 	@$(BIN)/pip install -q -e '.[test,dev]'
 	@touch $@
 
+# The developer's path (a .venv with the test and dev tools, slapd for the tests); a production
+# host installs the Debian package instead (make deb, docs/install.md).
 deps: system-deps $(STAMP)
 
 lint: $(STAMP)
