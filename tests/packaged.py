@@ -12,6 +12,7 @@ so; the sandboxing directives are tested elsewhere (tests/unit/test_systemd_unit
 
 from __future__ import annotations
 
+import atexit
 import configparser
 import contextlib
 import functools
@@ -52,6 +53,7 @@ def built_deb() -> Path:
     if given:
         return Path(given)
     out = Path(tempfile.mkdtemp(prefix="syncd-deb-"))
+    atexit.register(shutil.rmtree, out, ignore_errors=True)  # the session's build, then gone
     result = subprocess.run(
         ["make", "-C", str(REPO), "deb", f"DEB_OUT={out}"],
         capture_output=True,
