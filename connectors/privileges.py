@@ -124,6 +124,22 @@ def run_as_service_user(cfg: Config, argv: list[str]) -> None:
 
     preload_credential(cfg.directory)
     _drop_to(user)
+    _check_code_readable()
+
+
+def _check_code_readable() -> None:
+    """After the drop, modules still load lazily: the service user must reach Python and syncd
+    (as the daemon must). Say so in one line, rather than an ImportError half-way."""
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    for path in (Path(paths["stdlib"]), Path(paths["purelib"]), Path(__file__).parent):
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise PrivilegeError(
+                f"{path}: the service user {_switched.to_user if _switched else '?'} cannot read "
+                "Python or syncd there, so neither this command nor the daemon can run as it; "
+                "install syncd where the service user can read it (the Debian package does)"
+            )
 
 
 def _drop_to(user: pwd.struct_passwd) -> None:

@@ -128,8 +128,11 @@ class ServiceUser:
         return proc
 
 
-def make_user() -> Iterator[ServiceUser]:
-    """Create a system user with its own group; delete both (and the ACL entries) after."""
+def make_user(reach_python: bool = True) -> Iterator[ServiceUser]:
+    """Create a system user with its own group; delete both (and the ACL entries) after.
+
+    ``reach_python=False``: leave the user unable to reach the interpreter when it lives in a
+    folder others cannot search (skips when it does not: nothing to prove then)."""
     if os.geteuid() != 0:
         pytest.skip("creating a service user needs root (make test runs as root)")
     name = f"sdt{os.getpid() % 100000}x{next(_names)}"
@@ -142,7 +145,10 @@ def make_user() -> Iterator[ServiceUser]:
 
     entry = pwd.getpwnam(name)
     user = ServiceUser(name, entry.pw_uid, entry.pw_gid)
-    granted = _unreachable_folders(user.uid)
+    granted = _unreachable_folders(user.uid) if reach_python else []
+    if not reach_python and not _unreachable_folders(user.uid):
+        subprocess.run(["userdel", name], check=False)
+        pytest.skip("this Python is readable by every user; nothing to hide it from")
     for folder in granted:
         _acl_write(folder, [*_acl_entries(folder), (_USER, 1, user.uid)])
     try:

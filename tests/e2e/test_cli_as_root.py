@@ -168,3 +168,19 @@ def test_a_roster_root_names_that_the_service_user_cannot_read_is_one_clear_line
     (line,) = result.stderr.strip().splitlines()
     assert f"{path}: {service_user.name} cannot read it (owner root:root, mode 0600)" in line
     assert entries(admin, base_dn) == {}  # nothing applied
+
+
+@pytest.fixture
+def blind_user() -> Iterator[ServiceUser]:
+    yield from make_user(reach_python=False)
+
+
+def test_root_switching_to_a_user_who_cannot_reach_python_says_so_in_one_line(
+    slapd: Sandbox, base_dn: str, blind_user: ServiceUser
+) -> None:
+    directory = f"  url: {slapd.url}\n  bind_dn: {slapd.service_dn}\n  base_dn: {base_dn}"
+    for site in make_site(blind_user, directory, "  bind_password_env: PW"):
+        result = as_root(site, "decisions")
+        assert result.returncode == 2, result.stderr
+        (line,) = result.stderr.strip().splitlines()
+        assert f"the service user {blind_user.name} cannot read Python or syncd there" in line
