@@ -7,9 +7,17 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo demo-stop test lint bench system-deps deps clean deb
 
-# Debian packages the tests and the demo need: slapd (the real directory), ldap-utils, and
-# libfaketime (a slapd whose clock the province simulation controls).
-DEB_PACKAGES := slapd ldap-utils libfaketime
+# Debian packages the tests and the demo need: slapd (the real directory), ldap-utils;
+# libfaketime (a slapd whose clock the province simulation controls); Dovecot and Postfix with
+# their LDAP lookups (the mail-server proofs); Samba's AD DC (the ad profile); chromium and
+# poppler-utils (rendered HR results, slips, reports, address books); what `make deb` builds
+# the package with and its test checks (man page, completion); docker-compose (the compose
+# file's structure, without an engine).
+DEB_PACKAGES := slapd ldap-utils libfaketime \
+  dovecot-imapd dovecot-ldap postfix postfix-ldap \
+  samba samba-ad-dc samba-ad-provision winbind krb5-user \
+  chromium poppler-utils \
+  debhelper dpkg-dev fakeroot python3-venv python3-pip groff-base man-db docker-compose
 system-deps:
 	@if ! dpkg-query -W -f='$${Status}\n' $(DEB_PACKAGES) 2>/dev/null | grep -qv 'install ok installed' \
 	    && [ "$$(dpkg-query -W -f='$${Status}\n' $(DEB_PACKAGES) 2>/dev/null | wc -l)" = "$(words $(DEB_PACKAGES))" ]; then :; else \
