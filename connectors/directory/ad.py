@@ -66,6 +66,17 @@ SAM_MAX = 20  # sAMAccountName's limit for users (pre-Windows 2000 logon name)
 UNICODE_PWD_ATTID = 0x9005A
 FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 NEVER = {0, 0x7FFFFFFFFFFFFFFF}
+# AD's schema bounds these (rangeUpper, as Windows and Samba ship it): a longer value is refused
+# before it is sent, naming the field and the value, not with AD's "invalid value"
+RANGE_UPPER: dict[str, int] = {
+    "employeeID": 16,
+    "givenName": 64,
+    "sn": 64,
+    "ou": 64,
+    "title": 128,
+    "displayName": 256,
+    "mail": 256,
+}
 # a person's or an organisation's mailbox; computers are users too, but not persons
 USERS = "(&(objectCategory=person)(objectClass=user))"
 
@@ -132,9 +143,10 @@ def password_stored(blob: bytes | str | None) -> datetime | None:
 
 def sam_account_name(uid: str, attempt: int = 0) -> str:
     """The ``sAMAccountName`` of ``uid``: the uid itself when it fits in 20 characters, else
-    its first 13 and 6 hexadecimal digits of a digest of the whole uid (``attempt`` picks
-    further digits when that name is taken). Stable, so a re-run derives the same name."""
-    if len(uid) <= SAM_MAX and attempt == 0:
+    its first 13 characters, ``-`` and 6 hexadecimal digits of a digest of the whole uid
+    (``attempt`` 1, 2, … picks further digits when that name is taken). Stable, so a re-run
+    derives the same name."""
+    if len(uid) <= SAM_MAX:
         return uid
     digest = hashlib.sha256(uid.encode()).hexdigest()
     tail = digest[6 * attempt : 6 * attempt + 6] or f"{attempt:06x}"
@@ -240,6 +252,17 @@ class ActiveDirectory(OpenLdapDirectory):
                 out[name] = list(v)
         return out
 
+    @staticmethod
+    def _fits(dn: str, attrs: Mapping[str, Any]) -> None:
+        """Refuse, before anything is sent, a value longer than AD's schema holds."""
+        for name, limit in RANGE_UPPER.items():
+            for value in attrs.get(name) or []:
+                if len(value) > limit:
+                    raise DirectoryError(
+                        f"{dn}: {name} {value!r} has {len(value)} characters; Active "
+                        f"Directory's schema holds at most {limit}; nothing was changed"
+                    )
+
     def _proxies_kept(self, dn: str) -> list[str]:
         """The entry's proxy addresses that are not SMTP (X500:, sip:, …): they stay."""
         found = self._base_read(dn, ["proxyAddresses"])
@@ -262,7 +285,7 @@ class ActiveDirectory(OpenLdapDirectory):
         """A ``sAMAccountName`` for ``uid`` that no other entry of the domain holds."""
         if len(uid) <= SAM_MAX:
             return uid  # the uid itself: a clash is the directory's refusal, naming the entry
-        for attempt in range(1, 11):
+        for attempt in range(10):
             name = sam_account_name(uid, attempt)
             try:
                 ok = self.conn.search(
@@ -294,12 +317,13 @@ class ActiveDirectory(OpenLdapDirectory):
     def create(self, action: Action, password: str, *, since: datetime | None = None) -> str:
         """A disabled ``user`` in ``provisioning``; enabled once its password is set."""
         dn = self.dn_for(action.uid, action.org)
-        self._ensure_ou(action.org)
         now = ad_time(since)
         attrs: dict[str, Any] = {k: v for k, v in self.attributes_of(action.attrs).items() if v}
         attrs.update(
             {k: v for k, v in _addresses(action.attrs.get(Field.MAIL, ()), []).items() if v}
         )
+        self._fits(dn, attrs)
+        self._ensure_ou(action.org)
         attrs.update(self._names_of(action.uid))
         attrs.update(
             userAccountControl=str(NORMAL_ACCOUNT | ACCOUNTDISABLE),
@@ -333,6 +357,7 @@ class ActiveDirectory(OpenLdapDirectory):
             values.update(_addresses(attrs[Field.MAIL], self._proxies_kept(dn)))
         if attrs.get(Field.UID):
             values.update(self._names_of(attrs[Field.UID][0], dn))
+        self._fits(dn, values)
         changes: dict[str, list[tuple[str, list[str]]]] = {
             k: [(MODIFY_REPLACE, v)] for k, v in values.items()
         }

@@ -159,7 +159,7 @@ def test_a_uid_longer_than_20_characters_gets_a_derived_unique_sam_account_name(
     b = _entry(samba, dn_b, "sAMAccountName")
     sam_a, sam_b = a["sAMAccountName"][0], b["sAMAccountName"][0]
     assert len(sam_a) <= 20 and len(sam_b) <= 20 and sam_a != sam_b
-    assert sam_a == sam_account_name(long_a, 1)  # stable: a re-run derives the same name
+    assert sam_a == sam_account_name(long_a)  # stable: a re-run derives the same name
     assert a["userPrincipalName"] == [f"{long_a}@{DOMAIN}"] and a["mail"] == [f"{long_a}@{DOMAIN}"]
     assert {x.uid for x in ad.read(Scope())} == {long_a, long_b}  # the whole uid is read back
     # the person logs in with the whole address (UPN) once the password is theirs
@@ -171,14 +171,14 @@ def test_a_derived_sam_account_name_taken_elsewhere_in_the_domain_is_not_reused(
     ad: ActiveDirectory, samba: SambaSandbox
 ) -> None:
     uid = "tranthithuhuong.sokhoahoc"
-    taken = sam_account_name(uid, 1)
+    taken = sam_account_name(uid)
     admin = samba.admin()
     # someone else's account outside syncd's base, holding that very name
     assert admin.add(f"CN=other,CN=Users,{samba.suffix}", ["user"], {"sAMAccountName": taken}), (
         admin.result
     )
     dn = _create(ad, uid)
-    assert _entry(samba, dn, "sAMAccountName")["sAMAccountName"] == [sam_account_name(uid, 2)]
+    assert _entry(samba, dn, "sAMAccountName")["sAMAccountName"] == [sam_account_name(uid, 1)]
     assert admin.delete(f"CN=other,CN=Users,{samba.suffix}")
 
 
@@ -398,3 +398,18 @@ def test_create_stamps_the_plans_time_when_given(ad: ActiveDirectory) -> None:
     )
     [acc] = ad.read(Scope())
     assert acc.state_since == simulated and acc.active_since == simulated
+
+
+def test_an_employee_number_longer_than_ads_16_characters_is_refused_naming_the_entry(
+    ad: ActiveDirectory,
+) -> None:
+    with pytest.raises(DirectoryError, match=r"CN=hungdv\.skhcn,.*employeeID") as refused:
+        _create(ad, "hungdv.skhcn", emp="E" * 17)
+    assert f"'{'E' * 17}' has 17 characters" in str(refused.value)
+    assert "at most 16" in str(refused.value)
+    assert ad.read(Scope()) == []
+    dn = _create(ad, "hungdv.skhcn", emp="E" * 16)  # the limit itself fits
+    with pytest.raises(DirectoryError, match="at most 128"):
+        ad.update(dn, {Field.TITLE: ("x" * 129,)})
+    [acc] = ad.read(Scope())
+    assert acc.employee_number == "E" * 16 and acc.title is None
