@@ -912,6 +912,75 @@ def _uid_batch(scheme_id: str, path: Path, pool: UidPool) -> None:
         out.writerow([name, org, result.uid, result.status.value, detail])
 
 
+@main.command("check")
+@click.argument("roster", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Validate only, without reading the directory (no who-would-be-created list).",
+)
+@click.option(
+    "--out",
+    "outs",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the HR result to FILE.xlsx or FILE.html (repeatable).",
+)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def check_cmd(
+    ctx: click.Context, roster: Path, offline: bool, outs: tuple[Path, ...], as_json: bool
+) -> None:
+    """Check a roster before sending it, as a reconcile would, changing nothing.
+
+    Exit 0 valid, 2 rejected (each problem with row, column, value and what to change),
+    3 a safety limit would refuse it or hold a stage back, 1 the directory failed.
+    """
+    from connectors import hr_commands
+
+    result, code = hr_commands.check(_config(ctx), roster, offline)
+    for out in outs:
+        hr_commands.write_check(result, out)
+    click.echo(hr_commands.result_json(result) if as_json else hr_commands.check_text(result))
+    sys.exit(code)
+
+
+@main.command("template")
+@click.option(
+    "--out",
+    default="mau-danh-sach.xlsx",
+    show_default=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where to write the workbook.",
+)
+@click.option(
+    "--no-catalogue", is_flag=True, help="Leave out the sheet of organisations and offices."
+)
+@click.pass_context
+def template_cmd(ctx: click.Context, out: Path, no_catalogue: bool) -> None:
+    """Write the official roster template (XLSX): headers, drop-down lists, explanations."""
+    from connectors import hr_commands
+
+    catalogue = None if no_catalogue else load_catalogue(_config(ctx).orgs)
+    write_private(out, hr_commands.template_bytes(catalogue), mode=0o644)
+    click.echo(f"{out}: the roster template (sheet 'Danh sách'; 'Hướng dẫn' explains it)")
+
+
+@main.command("show")
+@click.argument("query")
+@click.option("--now", "now", default=None, help="Count the clocks from this date-time (ISO).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def show_cmd(ctx: click.Context, query: str, now: str | None, as_json: bool) -> None:
+    """One account by uid, address, employee number or full name: state, clocks with their
+    articles, aliases, decisions, requests, last activity and its audit history."""
+    from connectors import hr_commands
+
+    cfg = _config(ctx)
+    items = hr_commands.show(cfg, query, _parse_now(now) or datetime.now(UTC))
+    click.echo(hr_commands.show_json(items) if as_json else hr_commands.show_text(items))
+
+
 @main.command("report")
 @click.option("--year", type=click.IntRange(2000, 2100), required=True)
 @click.option(

@@ -167,6 +167,29 @@ def read_roster(
         ) -> None:
             out.append(RowError(src, rowno, headers[cols[f]], v.get(f, ""), message))
 
+        uncached = [
+            (f, table.formulas[(rowno, i)])
+            for f, i in cols.items()
+            if not v[f] and (rowno, i) in table.formulas
+        ]
+        if uncached:  # what Excel shows is not in the file: nothing else on the row is sure
+            errors += [
+                RowError(
+                    src,
+                    rowno,
+                    headers[cols[f]],
+                    formula,
+                    "a formula without a saved value (the file was written by a program and "
+                    "never saved in Excel); open and save it in Excel, or paste the values",
+                )
+                for f, formula in uncached
+            ]
+            found = catalogue.find(v["org"]) if v["org"] else None
+            if found is None:  # nobody may be removed on this file's word
+                unknown_org_rows = True
+            else:
+                error_orgs.add(found.code)
+            continue
         emp = v["employee_number"]
         if not emp:
             err("employee_number", "empty employee number")

@@ -8,7 +8,7 @@ both share: the headers and words HR uses (status, request), dates, located row 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from syncd.errors import SyncdError
@@ -73,6 +73,9 @@ class Table:
     rows: Sequence[tuple[int, Sequence[str]]]
     decoded_as: str = "utf-8"
     sha256: str = ""
+    # (row, column index) → formula, for cells that hold a formula with no saved value (they
+    # read as empty): intake says so instead of "empty name"
+    formulas: Mapping[tuple[int, int], str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -386,7 +386,60 @@ def _read_xlsx(raw: bytes, source: str, sha: str, sheet: str | None) -> Table:
             book.close()
     if not rows or not any(c.strip() for c in rows[0]):
         raise RosterError(f"{source}: row 1: no header row")
-    return Table(source, rows[0], list(enumerate(rows[1:], start=2)), "xlsx", sha)
+    formulas = _uncached_formulas(raw, sheet, rows) if _UNCACHED.search(_sheet_xml(raw)) else {}
+    return Table(source, rows[0], list(enumerate(rows[1:], start=2)), "xlsx", sha, formulas)
+
+
+# A formula cell with no saved value: ``<c r="B2"><f>…</f></c>`` or with an empty ``<v>`` (a
+# workbook a program wrote and Excel never recalculated). Its cached value reads as empty;
+# without this the row would say "empty name" although Excel shows the name.
+_UNCACHED = re.compile(rb"<f(?:\s[^>]*)?(?:/>|>[^<]*</f>)\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>")
+
+
+def _sheet_xml(raw: bytes) -> bytes:
+    """The worksheets' XML (bounded by _check_zip before this is called)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            return b"".join(
+                archive.read(m)
+                for m in archive.namelist()
+                if m.startswith("xl/worksheets/") and m.endswith(".xml")
+            )
+    except Exception:
+        return b""
+
+
+def _uncached_formulas(
+    raw: bytes, sheet: str | None, values: list[list[str]]
+) -> dict[tuple[int, int], str]:
+    """(row, column index) → the formula, for each cell read as empty that holds a formula:
+    read a second time, formulas as written (only when the XML shows such a cell)."""
+    out: dict[tuple[int, int], str] = {}
+    try:
+        book = load_workbook(io.BytesIO(raw), read_only=True, data_only=False)
+    except Exception:
+        return out
+    try:
+        ws = book[sheet] if sheet is not None else book.worksheets[0]
+        ws.reset_dimensions()
+        for number, row in enumerate(ws.iter_rows(values_only=True), start=1):
+            if number > len(values):
+                break
+            seen = values[number - 1]
+            for i, v in enumerate(row[: MAX_COLUMNS + 1]):
+                text = getattr(v, "text", v)
+                if (
+                    isinstance(text, str)
+                    and text.startswith("=")
+                    and (i >= len(seen) or not seen[i])
+                ):
+                    out[(number, i)] = _one_line(text)[:100]
+    except Exception:
+        return out
+    finally:
+        with contextlib.suppress(Exception):
+            book.close()
+    return out
 
 
 def read_table(path: Path, sheet: str | None = None) -> Table:

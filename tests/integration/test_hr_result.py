@@ -13,6 +13,7 @@ import pytest
 
 from connectors.config import Config
 from connectors.inbox import InboxWatcher
+from tests.browser import screenshot_colours
 from tests.conftest import MakeConfig
 from tests.helpers import write_roster
 
@@ -112,3 +113,13 @@ def test_a_processed_file_says_per_person_who_got_which_address_and_the_transfer
     assert table["A003"][5] == "Thu hồi hộp thư" and "nghỉ hưu" in table["A003"][7]
     page = next((tmp_path / "processed").rglob("lan2.csv.ketqua.html")).read_text()
     assert "Điều chuyển" in page and str(tmp_path) not in page
+
+
+def test_the_hr_result_page_renders_in_a_real_browser(
+    setup: tuple[Config, InboxWatcher], tmp_path: Path
+) -> None:
+    cfg, watcher = setup
+    _drop(watcher, cfg, "bad.csv", ["M001,Nguyễn Văn An,sxd,,,,,", "M002,,skhcn,,,,,"])
+    page = tmp_path / "rejected" / "bad.csv.ketqua.html"
+    # text, table borders and the red headline: far more than a blank page's one colour
+    assert screenshot_colours(page, tmp_path / "shot.png") > 50
