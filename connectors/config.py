@@ -525,6 +525,48 @@ class AdoptionConfig(AdoptionSettings):
 
 
 @dataclass(frozen=True, config=SECTION)
+class SlipSettings:
+    """Credential slips (phiếu giao tài khoản): one printable page per person, one file per
+    organisation per run, delivered to that organisation's folder and deleted after a while."""
+
+    hr_area: ConfigPath | None = Field(
+        default=None,
+        description="Where each organisation's slips are delivered: <hr_area>/<org>/ (0750) "
+        "holds phieu-<org>-<run>.html (0640), both of the organisation's group; absent: slips "
+        "stay in paths.outbox (0600) for the operator to hand over.",
+        examples=["/var/lib/syncd/hr"],
+    )
+    group: StrictStr | None = Field(
+        default=None,
+        description="The group of an organisation's slip folder when groups: names none; "
+        "absent: syncd's own group. A group missing on the host: not delivered (a warning).",
+        examples=["hrdrop"],
+    )
+    groups: dict[StrictStr, StrictStr] = Field(
+        default_factory=dict,
+        description="Organisation code → the group whose members (that organisation's HR) read "
+        "its slips.",
+        examples=[{"skhcn": "hr-skhcn", "syt": "hr-syt"}],
+    )
+    retention_days: Positive = Field(
+        default=30,
+        description="Days a slip is kept (delivered copies and paths.outbox run folders); the "
+        "daemon's sweep deletes older ones, each deletion audited.",
+    )
+    paper: Literal["A4", "A5"] = Field(default="A5", description="The page size of a slip.")
+    webmail: StrictStr | None = Field(
+        default=None,
+        description="The webmail address printed on each slip.",
+        examples=["https://mail.caobang.gov.vn"],
+    )
+    imap: StrictStr | None = Field(
+        default=None,
+        description="The IMAP server printed on each slip (host:port).",
+        examples=["mail.caobang.gov.vn:993"],
+    )
+
+
+@dataclass(frozen=True, config=SECTION)
 class PublishSettings:
     """What the leadership and the public receive: the report on mailbox use each
     organisation owes (the profile's reports.usage article) and the published address lists
@@ -648,6 +690,7 @@ class Config(BaseModel):
         default_factory=AdoptionConfig, description=AdoptionConfig.__doc__
     )
     audit: AuditSettings = Field(default_factory=AuditSettings, description=AuditSettings.__doc__)
+    slips: SlipSettings = Field(default_factory=SlipSettings, description=SlipSettings.__doc__)
     publish: PublishSettings = Field(
         default_factory=PublishSettings, description=PublishSettings.__doc__
     )

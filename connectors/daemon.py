@@ -37,6 +37,7 @@ from connectors.metrics import Metrics
 from connectors.outcome import RunOutcome
 from connectors.runlock import LockBusy
 from connectors.sdnotify import notify, watchdog_interval
+from connectors.slips import sweep_slips
 from connectors.snapshots import SnapshotRegistry
 from connectors.store import StateStore, write_private
 from syncd.errors import SyncdError
@@ -200,6 +201,8 @@ class Daemon:
                 what="daemon sweep" if sweep else "daemon reconcile",
             )
             self._record("sweep" if sweep else "reconcile", outcome)
+            if sweep:  # credential slips past slips.retention_days go (each deletion audited)
+                sweep_slips(self.config, datetime.now(UTC), outcome.run_id)
             notify("STATUS=idle")
 
         self._guarded("sweep" if sweep else "reconcile", go)

@@ -13,10 +13,8 @@ from connectors.config import Config
 from connectors.journal import Journal, pay_password_debts
 from connectors.journal import with_crash_points as journal_crash_points
 from connectors.outcome import RunOutcome
-from connectors.store import (
-    SlipWriter,
-    StateStore,
-)
+from connectors.slips import SlipWriter, holders
+from connectors.store import StateStore
 from syncd.applier import RunResult, apply_plan
 from syncd.model import Plan
 from syncd.orgs import Catalogue
@@ -43,7 +41,11 @@ def apply_durably(
     profile = config.effective
     audit = open_audit(config)
     journal = Journal(config.paths.state, outcome.run_id)
-    slips = SlipWriter(config.paths.outbox, outcome.run_id)
+    slips = SlipWriter(
+        config.paths.outbox,
+        outcome.run_id,
+        holders(plan, outcome.snapshots, outcome.accounts),  # employee number, office
+    )
     directory = journal_crash_points(directory)
     journal.begin(plan)
     try:
@@ -71,7 +73,8 @@ def apply_durably(
         audit.close()
     outcome.applied = True
     if slips.slips:
-        outcome.slip_files = slips.finish(profile.must_change_article)
+        outcome.slip_files = slips.finish(config, catalogue)
+        outcome.warnings += slips.warnings
     pay_password_debts(StateStore(config.paths.state), outcome.result)
     if keep is not None:
         keep(outcome.result)

@@ -28,7 +28,8 @@ from typing import Any
 from connectors.audit import open_audit, recorded
 from connectors.config import Config
 from connectors.crashpoints import armed, crash_point
-from connectors.store import Debts, SlipWriter, StateStore, private_dir
+from connectors.slips import SlipWriter
+from connectors.store import Debts, StateStore, private_dir
 from syncd.applier import RunResult
 from syncd.model import Account, Action, ActionKind, Plan, State, as_lists, emp_key
 from syncd.ports import Directory, Scope
@@ -266,7 +267,7 @@ def take_over(
             if u.kind in PASSWORD_KINDS and not u.slipped:
                 debts.passwords[u.uid] = u.run_id
         if save and written.slips and not any(written.folder.glob("*.html")):
-            written.finish(config.effective.must_change_article)
+            written.finish(config)
     if save and dead.files:
         store.save(state)
         store.save_debts(debts)

@@ -1,4 +1,5 @@
-"""Files syncd writes: local state, credential slips and run reports (the audit log: audit.py).
+"""Files syncd writes: local state and run reports (the audit log: audit.py; credential
+slips: slips.py).
 
 Anything that may hold a password (slips) or personal data is created mode 0600 inside 0700
 directories, atomically (write to a temporary file, fsync, rename).
@@ -7,14 +8,10 @@ directories, atomically (write to a temporary file, fsync, rename).
 from __future__ import annotations
 
 import copy
-import csv
 import fcntl
-import html
-import io
 import json
 import os
 import tempfile
-from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,8 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.crashpoints import crash_point
-from syncd.applier import Slip
 from syncd.state import LocalState
 
 
@@ -203,117 +198,6 @@ class StateStore:
 
     def save_debts(self, debts: Debts) -> None:
         self._debts.write(debts.to_dict())
-
-
-_SLIP_HEADER = ["Họ và tên", "Hộp thư", "Mật khẩu tạm thời", "Lý do"]
-_WHY_VI = {
-    "create": "cấp mới",
-    "create-org-mailbox": "cấp mới (hộp thư cơ quan)",
-    "reset-password": "cấp lại mật khẩu",
-    "restore": "khôi phục",
-}
-
-
-class SlipWriter:
-    """Credential slips per organisation, in Vietnamese, mode 0600 in a 0700 folder.
-
-    Each slip line is appended and fsync'd the moment its password is set (a crash must not
-    lose a password nobody else knows); the printable HTML pages are written at the end.
-    """
-
-    def __init__(self, outbox: Path, run_id: str) -> None:
-        self.outbox = outbox
-        self.run_id = run_id
-        self.slips: list[Slip] = []
-
-    @property
-    def folder(self) -> Path:
-        return self.outbox / self.run_id
-
-    def add(self, slip: Slip) -> None:
-        private_dir(self.folder)
-        path = self.folder / f"{slip.org or 'khac'}.csv"
-        buf = io.StringIO()
-        out = csv.writer(buf)
-        if not path.exists():
-            buf.write("\ufeff")
-            out.writerow(_SLIP_HEADER)
-        out.writerow(
-            [
-                _cell(slip.full_name),
-                slip.mail,
-                _cell(slip.password),
-                _WHY_VI.get(slip.why, slip.why),
-            ]
-        )
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, buf.getvalue().encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        self.slips.append(slip)
-        crash_point("slip written")
-
-    @classmethod
-    def resume(cls, outbox: Path, run_id: str) -> SlipWriter:
-        """The slips a dead run wrote (its CSV lines), to finish its pages."""
-        writer = cls(outbox, run_id)
-        why = {v: k for k, v in _WHY_VI.items()}
-        for path in sorted(writer.folder.glob("*.csv")) if writer.folder.is_dir() else []:
-            text = path.read_text(encoding="utf-8-sig")
-            if not text.endswith("\n"):
-                text = text[: text.rfind("\n") + 1]  # a torn last line: that password is lost
-            for row in list(csv.reader(io.StringIO(text)))[1:]:
-                if len(row) < 4:
-                    continue
-                name, mail, password, reason = (_uncell(c) for c in row[:4])
-                uid = mail.split("@")[0]
-                writer.slips.append(
-                    Slip(path.stem, uid, mail, name, password, why.get(reason, reason))
-                )
-        return writer
-
-    def finish(self, article: str) -> list[Path]:
-        """Write the HTML pages; return every slip file (CSV and HTML)."""
-        by_org: dict[str, list[Slip]] = defaultdict(list)
-        for slip in self.slips:
-            by_org[slip.org or "khac"].append(slip)
-        written: list[Path] = []
-        for org, items in sorted(by_org.items()):
-            rows = "".join(
-                f"<tr><td>{html.escape(s.full_name)}</td><td>{html.escape(s.mail)}</td>"
-                f"<td><code>{html.escape(s.password)}</code></td>"
-                f"<td>{html.escape(_WHY_VI.get(s.why, s.why))}</td></tr>"
-                for s in items
-            )
-            page = (
-                "<!doctype html><html lang='vi'><meta charset='utf-8'>"
-                f"<title>Phiếu cấp tài khoản thư điện tử — {html.escape(org)}</title>"
-                "<style>body{font-family:serif}table{border-collapse:collapse}"
-                "td,th{border:1px solid #000;padding:4px 8px}</style>"
-                f"<h1>Phiếu cấp tài khoản thư điện tử công vụ — {html.escape(org)}</h1>"
-                f"<p>Lần chạy {html.escape(self.run_id)}. Mật khẩu dưới đây chỉ dùng một lần: "
-                f"người dùng phải đổi mật khẩu khi đăng nhập lần đầu ({html.escape(article)}).</p>"
-                "<p>One-time passwords: each must be changed at first login.</p>"
-                "<table><tr>" + "".join(f"<th>{h}</th>" for h in _SLIP_HEADER) + "</tr>"
-                f"{rows}</table></html>\n"
-            )
-            html_path = self.folder / f"{org}.html"
-            write_private(html_path, page)
-            written += [self.folder / f"{org}.csv", html_path]
-        return written
-
-
-def _cell(value: str) -> str:
-    """Spreadsheet-safe: a cell never starts with = + - @ (formula injection)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
-def _uncell(value: str) -> str:
-    return (
-        value[1:] if value[:1] == "'" and value[1:2] in ("=", "+", "-", "@", "\t", "\r") else value
-    )
 
 
 def new_run_id(now: datetime | None = None) -> str:
