@@ -61,3 +61,16 @@ def screenshot_colours(page: Path, out: Path) -> int:
     with Image.open(out) as image:
         colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
     return len(colours or [])
+
+
+def pdf_page_texts(pdf: Path, pages: int) -> list[str]:
+    """The text of each page of ``pdf`` (poppler's pdftotext), to see what landed where."""
+    return [
+        subprocess.run(
+            ["pdftotext", "-layout", "-f", str(n), "-l", str(n), str(pdf), "-"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        for n in range(1, pages + 1)
+    ]

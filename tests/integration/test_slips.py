@@ -14,7 +14,7 @@ from pathlib import Path
 
 from connectors import runner
 from connectors.slips import password_boxes, sweep_slips
-from tests.browser import pdf_pages
+from tests.browser import pdf_page_texts, pdf_pages
 from tests.conftest import MakeConfig
 from tests.helpers import write_roster
 
@@ -74,7 +74,13 @@ def test_each_person_gets_one_printed_page_in_their_organisations_own_folder(
     assert sorted(r[4] for r in lines[1:]) == ["", "", "X001", "X002", "X003"]
     for row in lines[1:]:
         assert password_boxes(row[2]) in text
-    assert pdf_pages(page, tmp_path / "skhcn.pdf") == 5  # exactly one page per slip
+    pdf = tmp_path / "skhcn.pdf"
+    assert pdf_pages(page, pdf) == 5  # exactly one page per slip
+    texts = pdf_page_texts(pdf, 5)
+    for text_of_page in texts:  # each page whole: its heading, its signature line, nobody else
+        assert text_of_page.count("PHIẾU GIAO TÀI KHOẢN") == 1
+        assert text_of_page.count("Người nhận") == 1
+    assert [sum(f"X00{i}" in t for t in texts) for i in (1, 2, 3)] == [1, 1, 1]
 
 
 def test_look_alike_characters_are_labelled_digit_capital_small_or_symbol() -> None:
