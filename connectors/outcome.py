@@ -96,10 +96,17 @@ def report_text(outcome: RunOutcome, files: Sequence[Path]) -> str:
         lines.append(f"Cảnh báo sắp khóa / lock warnings mailed: {outcome.warned}")
     if outcome.slip_files:
         folder = outcome.slip_files[0].parent
-        orgs = sorted({p.stem for p in outcome.slip_files})
+        own = [p for p in outcome.slip_files if p.parent == folder]  # the outbox's copies
+        orgs = sorted({p.stem for p in own})
+        delivered = len(outcome.slip_files) - len(own)  # one page file per organisation
         lines.append(
             f"Phiếu mật khẩu / credential slips (CSV + HTML, mode 0600): {folder}/ "
             f"for {', '.join(orgs)}"
+            + (
+                f"; delivered to {delivered} organisation folder(s) (slips.hr_area)"
+                if delivered
+                else ""
+            )
         )
     return "\n".join(lines) + "\n"
 

@@ -49,6 +49,9 @@ def test_each_person_gets_one_printed_page_in_their_organisations_own_folder(
     assert stat.S_IMODE(page.stat().st_mode) == 0o640
     assert page.stat().st_gid == grp.getgrnam("mail").gr_gid
     [other] = (tmp_path / "hr" / "syt").glob("phieu-syt-*.html")
+    assert outcome.report_path is not None
+    report = outcome.report_path.read_text(encoding="utf-8")
+    assert "for skhcn, syt; delivered to 2 organisation folder(s)" in report
     assert other.stat().st_gid == grp.getgrnam("adm").gr_gid  # slips.group for the rest
     text = page.read_text(encoding="utf-8")
     assert "Lò Văn Đạt" not in text  # another organisation's person is not in this file
