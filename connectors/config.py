@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -51,6 +50,7 @@ from connectors.directory import PROFILES as DIRECTORY_PROFILES
 from connectors.metrics import parse_listen
 from connectors.regulations import PROFILES
 from connectors.regulations import SCHEMES as BUILTIN
+from connectors.schedule import crontab
 from syncd.errors import SyncdError
 from syncd.naming.schemes import Scheme, scheme_from_mapping
 from syncd.regulation import Profile, with_overrides
@@ -114,7 +114,7 @@ def _ldap_url(v: str) -> str:
 
 def _cron(v: str) -> str:
     try:
-        CronTrigger.from_crontab(v, timezone=UTC)
+        crontab(v, UTC)
     except ValueError as exc:
         raise Bad(f"is not a cron expression (minute hour day month weekday): {exc}") from None
     return v

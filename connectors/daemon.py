@@ -27,6 +27,7 @@ from typing import Any, TextIO
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from connectors import runner
@@ -36,12 +37,14 @@ from connectors.loading import load_config
 from connectors.metrics import Metrics
 from connectors.outcome import RunOutcome
 from connectors.runlock import LockBusy
+from connectors.schedule import crontab
 from connectors.sdnotify import notify, watchdog_interval
 from connectors.slips import sweep_slips
 from connectors.snapshots import SnapshotRegistry
 from connectors.store import StateStore, write_private
 from syncd.errors import SyncdError
 from syncd.ports import DirectoryError
+from syncd.yearly import period_due, report_days
 
 log = structlog.get_logger("syncd.daemon")
 
@@ -276,7 +279,7 @@ class Daemon:
         )
         self.scheduler.add_job(
             self.reconcile_job,
-            CronTrigger.from_crontab(d.reconcile_cron, timezone=self.config.zone),
+            crontab(d.reconcile_cron, self.config.zone),
             id="reconcile",
             replace_existing=True,
             max_instances=1,
@@ -284,13 +287,70 @@ class Daemon:
         )
         self.scheduler.add_job(
             self.reconcile_job,
-            CronTrigger.from_crontab(d.sweep_cron, timezone=self.config.zone),
+            crontab(d.sweep_cron, self.config.zone),
             id="sweep",
             kwargs={"sweep": True},
             replace_existing=True,
             max_instances=1,
             coalesce=True,
         )
+        self._schedule_publishing()
+
+    def _schedule_publishing(self) -> None:
+        """The report on mailbox use before the profile's deadline, and the address lists,
+        where the regulation asks for them and ``publish.folder`` says where they go."""
+        pub, reports = self.config.publish, self.config.effective.reports
+        for job in ("report", "addressbook"):
+            if self.scheduler.get_job(job) is not None:
+                self.scheduler.remove_job(job)
+        if pub.folder is None:
+            return
+        if reports.usage is not None:
+            days = report_days(reports.usage, pub.report_days_before)
+            self.scheduler.add_job(
+                self.report_job,
+                OrTrigger(
+                    [
+                        CronTrigger(month=m, day=d, hour=4, minute=0, timezone=self.config.zone)
+                        for m, d in days
+                    ]
+                ),
+                id="report",
+                replace_existing=True,
+                max_instances=1,
+                coalesce=True,
+            )
+        if reports.address_list is not None:
+            self.scheduler.add_job(
+                self.addressbook_job,
+                crontab(pub.addressbook_cron, self.config.zone),
+                id="addressbook",
+                replace_existing=True,
+                max_instances=1,
+                coalesce=True,
+            )
+
+    def report_job(self) -> None:
+        def go() -> None:
+            from connectors import usage_report
+
+            rule = self.config.effective.reports.usage
+            assert rule is not None
+            now = datetime.now(UTC)
+            year, half = period_due(rule, now.astimezone(self.config.zone).date())
+            made = usage_report.make(self.config, year, half, None, None, now)
+            log.info("usage report written", files=[str(p) for p in made.files])
+
+        self._guarded("report", go)
+
+    def addressbook_job(self) -> None:
+        def go() -> None:
+            from connectors import addressbook_files
+
+            written = addressbook_files.publish(self.config, None, None, None)
+            log.info("address lists published", files=len(written))
+
+        self._guarded("addressbook", go)
 
     def _wait(self) -> None:
         """Half a second between looks at the signals; with inotify, a file completed in the

@@ -23,6 +23,7 @@ from syncd.model import Account, Kind, State
 from syncd.orgs import Catalogue
 from syncd.plan.lifecycle import activity_reference
 from syncd.regulation import Profile
+from syncd.regulation.profile import ReportRule
 
 # what a lock record's rule (or a manual lock's reason) means, in the regulation's words
 LOCK_LABELS = {
@@ -280,3 +281,22 @@ def build(
         total=total,
         notes=notes,
     )
+
+
+def report_days(rule: ReportRule, days_before: int) -> list[tuple[int, int]]:
+    """The (month, day) each year a scheduled report is made: ``days_before`` the deadline of
+    a yearly report; the day after each half-year ends for a half-yearly one (Cao Bằng 2011
+    Đ17 names no deadline: the report follows the period it covers)."""
+    if rule.every.unit == "m" and rule.every.amount == 6:
+        return [(1, 1), (7, 1)]
+    month, day = rule.due or (12, 31)
+    made = date(2001, month, min(day, 28 if month == 2 else day)) - timedelta(days=days_before)
+    return [(made.month, made.day)]
+
+
+def period_due(rule: ReportRule, today: date) -> tuple[int, int | None]:
+    """The (year, half) a report made on ``today`` by the schedule covers: the year so far
+    for a yearly report; the half-year just ended for a half-yearly one."""
+    if rule.every.unit == "m" and rule.every.amount == 6:
+        return (today.year, 1) if today.month >= 7 else (today.year - 1, 2)
+    return (today.year, None)
