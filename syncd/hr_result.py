@@ -271,6 +271,44 @@ def file_problems(source: str, messages: Iterable[str]) -> list[Problem]:
     return out
 
 
+_NOTES: tuple[tuple[str, str], ...] = (
+    (
+        r"converted to Unicode|converted$",
+        "Một số ô gõ bằng phông chữ cũ (TCVN3/VNI) đã được chuyển sang Unicode; kiểm tra lại "
+        "họ tên",
+    ),
+    (
+        r"ambiguous, left as it is",
+        "Ô này có thể là phông chữ cũ hoặc Unicode; giữ nguyên, hãy kiểm tra",
+    ),
+    (
+        r"cannot be converted safely",
+        "Ô gõ bằng phông chữ cũ không chuyển được; gõ lại bằng Unicode",
+    ),
+    (r"more ambiguous cell", "Còn các ô khác có thể là phông chữ cũ; giữ nguyên, hãy kiểm tra"),
+    (r"different encodings", "Tệp lẫn nhiều bảng mã; kiểm tra lại họ tên"),
+    (
+        r"left out|removes nobody",
+        "Các dòng có lỗi bị bỏ qua; tệp này không làm thu hồi hộp thư của ai vì vắng tên",
+    ),
+    (r"read as ", "Tệp được đọc theo bảng mã cũ; nên lưu lại dạng UTF-8 hoặc .xlsx"),
+)
+
+
+def note_text(note: str) -> Text:
+    """A reader's note in HR's words, the rows it names kept; the English for the operator."""
+    rows = re.search(r"\b(?:rows?) ([\d, ]+(?: and \d+ more)?)", note)
+    where = (
+        f" (dòng {rows.group(1).replace(' and ', ' và ').replace(' more', ' dòng khác')})"
+        if rows
+        else ""
+    )
+    for pattern, vi in _NOTES:
+        if re.search(pattern, note):
+            return Text(vi + where, note)
+    return Text("Ghi chú kỹ thuật cho quản trị viên" + where, note)
+
+
 # -- people ----------------------------------------------------------------------------------
 
 _DECISION_VI = {
@@ -577,7 +615,7 @@ def build(
         head,
         tuple(lines),
         tuple(problems),
-        tuple(Text(n) for n in notes),
+        tuple(note_text(n) for n in notes),
         counts,
     )
 
