@@ -16,7 +16,7 @@ STAMP := $(VENV)/.installed
 DEB_PACKAGES := slapd ldap-utils libfaketime \
   dovecot-imapd dovecot-ldap postfix postfix-ldap \
   samba samba-ad-dc samba-ad-provision winbind krb5-user \
-  chromium poppler-utils \
+  chromium poppler-utils openssl \
   debhelper dpkg-dev fakeroot python3-venv python3-pip groff-base man-db docker-compose
 system-deps:
 	@if ! dpkg-query -W -f='$${Status}\n' $(DEB_PACKAGES) 2>/dev/null | grep -qv 'install ok installed' \

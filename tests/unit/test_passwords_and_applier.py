@@ -165,8 +165,8 @@ def test_a_refused_plan_is_never_applied() -> None:
 def test_the_audit_log_is_written_whatever_the_logging_level(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import logging
 
-    from connectors.daemon import configure_logging
     from connectors.audit import AuditLog
+    from connectors.daemon import configure_logging
 
     configure_logging(json_lines=True, level=logging.CRITICAL)
     try:
