@@ -31,6 +31,7 @@ from connectors.audit import (
     read_head,
     verify_audit,
 )
+from connectors.config import ConfigError, parse_config, render_example
 
 LEGACY = Path(__file__).parent / "data" / "legacy-audit"  # written by the unkeyed code (1c45875)
 
@@ -374,3 +375,14 @@ def test_history_follows_a_transfer(host: Host) -> None:
     log.close()
     assert [r["action"] for r in history(host.log, "hungdv.syt")] == ["create", "move", "lock"]
     assert [r["action"] for r in history(host.log, "hungdv.skhcn")] == ["create", "move", "lock"]
+
+
+def test_retention_shorter_than_six_months_is_a_config_error() -> None:
+    text = render_example().replace("keep_months: 24", "keep_months: 3")
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, Path("/etc/syncd/syncd.yaml"))
+    assert info.value.issues == [
+        f"/etc/syncd/syncd.yaml:{text.splitlines().index('  keep_months: 3') + 1}: "
+        "audit.keep_months: 3 must be at least 6 (Tuyên Quang Đ9.1 keeps logs at least 6 months)"
+    ]
+    assert parse_config(render_example(), Path("/etc/syncd/syncd.yaml")).audit.keep_months == 24
