@@ -1,51 +1,159 @@
-"""Benchmark: a 10,000-person roster into an empty directory, then a no-op reconcile.
+"""Benchmark: issue 14's table, each row against its baseline on the same slapd.
 
-Not a test: it prints figures. It starts its own throwaway slapd (loopback, temp directory),
-so it needs Debian's slapd. Run: `make bench` or `python bench/bench_reconcile.py [PEOPLE]`.
-The no-op reconcile is compared with a bare ldap3 paged read of the same entries, to show what
-syncd adds on top of reading the directory once.
+Not a test: it prints figures. It starts its own throwaway slapd (loopback, temp directory,
+every write synced: ``devtools.slapd_service.DurableSandbox``), so it needs Debian's slapd and
+ldap-utils. ``make bench`` runs the 10k set (10 organisations × 1,000 people), ``make bench
+BIG=1`` the 100k set (100 × 1,000). Or: ``python bench/bench_reconcile.py [--people N]
+[--repeat R]``.
+
+How: the directory state is built by syncd itself (``syncd reconcile`` of every
+organisation's roster: the create row), then the read rows run R times **interleaved** (one of
+each, then again), each as a whole process under ``/usr/bin/time -v``: this machine is shared,
+so a load spike hits every row of a round alike. Printed: the median and the spread (min-max)
+of the wall time, the ratio of the medians to the row's baseline, and the peak memory.
+
+Rows (syncd, then its baseline):
+
+- no-op: ``syncd plan --latest`` (a nightly run where nothing changed); ``ldapsearch -E
+  pr=1000/noprompt`` and a bare ldap3 paged read of the same entries and attributes.
+- one org: ``syncd plan --roster`` of one organisation's unchanged file; an ldap3 read of it.
+- one org, 50 changes: the same file with 50 titles changed.
+- creates: the build, ``syncd reconcile`` into the empty directory; ``ldapadd`` of the same
+  final entries into a fresh slapd.
+- uid: ``syncd uid --input`` of 100,000 names, whole process, per scheme.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
-import logging
+import os
 import random
+import re
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ldap3 import NONE, SUBTREE, Connection, Server
-
-from connectors import runner
-from connectors.daemon import configure_logging
 from connectors.directory.openldap import ATTRIBUTES
-from connectors.loading import load_config
 from connectors.store import write_private
 from devtools.samples import full_name
-from devtools.slapd_sandbox import Sandbox
+from devtools.slapd_service import DurableSandbox
 
-ORGS = ["skhcn", "syt", "sgddt", "stc", "snv", "vpubnd", "tgg", "tpn", "tkh", "sxd"]
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+SUFFIX = "dc=bench,dc=gov,dc=vn"
+SCHEMES = ("caobang-2025", "caobang-2011", "hungyen-2025", "tuyenquang-2025")
+HEADER = ["Mã cán bộ", "Họ và tên", "Mã đơn vị", "Chức vụ"]
+
+
+@dataclass
+class Row:
+    """One line of the table: wall times and peak memory of its repeated runs."""
+
+    name: str
+    walls: list[float] = field(default_factory=list)
+    peaks_kib: list[int] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.walls)
+
+    def line(self, baseline: Row | None = None) -> str:
+        spread = f"{min(self.walls):6.2f}-{max(self.walls):6.2f}"
+        ratio = f"{self.median / baseline.median:6.2f}x {baseline.name}" if baseline else ""
+        peak = max(self.peaks_kib) / 1024
+        return (
+            f"{self.name:34} median {self.median:7.2f} s  [{spread}]  "
+            f"peak {peak:6.0f} MiB  {ratio} {self.note}"
+        )
+
+
+def timed(cmd: Sequence[str], *, stdout: int | None = subprocess.DEVNULL) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB, ``/usr/bin/time -v``) of one whole process."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        ["/usr/bin/time", "-v", *cmd],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    wall = time.perf_counter() - t0
+    if proc.returncode not in (0,):
+        sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+    return wall, int(peak.group(1)) if peak else 0
+
+
+def run_into(row: Row, cmd: Sequence[str]) -> None:
+    wall, peak = timed(cmd)
+    row.walls.append(wall)
+    row.peaks_kib.append(peak)
+
+
+def write_rosters(root: Path, people: int, rng: random.Random) -> list[Path]:
+    """One roster per organisation of 1,000 people (the province's shape)."""
+    orgs = [f"dv{i:03d}" for i in range(max(1, people // 1000))]
+    (root / "orgs.yaml").write_text(
+        "orgs:\n" + "".join(f"  - {{code: {o}, name: Đơn vị {o}, mailbox: so{o}}}\n" for o in orgs),
+        encoding="utf-8",
+    )
+    files = []
+    for n, org in enumerate(orgs):
+        path = root / f"{org}.csv"
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            out = csv.writer(fh)
+            out.writerow(HEADER)
+            for i in range(n * 1000, min(people, (n + 1) * 1000)):
+                out.writerow([f"E{i:06d}", full_name(rng), org, "Chuyên viên"])
+        files.append(path)
+    return files
+
+
+def changed_copy(src: Path, dst: Path, changes: int) -> Path:
+    """``src`` with the title of its first ``changes`` people changed."""
+    rows = list(csv.reader(src.open(encoding="utf-8")))
+    for row in rows[1 : changes + 1]:
+        row[3] = "Phó trưởng phòng"
+    with dst.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    return dst
+
+
+LDAP3_READ = """
+import sys
+from ldap3 import NONE, SUBTREE, Connection, Server
+url, dn, pw, base, flt, attrs = sys.argv[1:7]
+conn = Connection(Server(url, get_info=NONE), dn, pw, auto_bind=True)
+n = sum(1 for e in conn.extend.standard.paged_search(base, flt, SUBTREE,
+        attributes=attrs.split(","), paged_size=1000, generator=True)
+        if e.get("type") == "searchResEntry")
+print(n)
+"""
 
 
 def main() -> None:
-    configure_logging(json_lines=False, stream=sys.stderr, level=logging.WARNING)
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="syncd-bench-"))
     rng = random.Random(7)
-    orgs = root / "orgs.yaml"
-    orgs.write_text(
-        "orgs:\n" + "".join(f"  - {{code: {o}, name: Đơn vị {o}, mailbox: so{o}}}\n" for o in ORGS),
-        encoding="utf-8",
-    )
-    roster = root / "roster.csv"
-    with roster.open("w", encoding="utf-8", newline="") as fh:
-        out = csv.writer(fh)
-        out.writerow(["Mã cán bộ", "Họ và tên", "Mã đơn vị", "Chức vụ"])
-        for i in range(count):
-            out.writerow([f"E{i:06d}", full_name(rng), ORGS[i % len(ORGS)], "Chuyên viên"])
-    with Sandbox(root / "slapd", suffix="dc=bench,dc=gov,dc=vn") as slapd:
+    files = write_rosters(root, args.people, rng)
+    one = files[0]
+    (root / "changed").mkdir()
+    fifty = changed_copy(one, root / "changed" / one.name, 50)  # same name: same organisation
+    syncd = [str(BIN / "syncd"), "-c", str(root / "syncd.yaml")]
+    py = str(BIN / "python")
+    load = os.getloadavg()
+    with DurableSandbox(root / "slapd", suffix=SUFFIX) as slapd:
         write_private(root / "bind.pw", slapd.service_password)
         (root / "syncd.yaml").write_text(
             f"""profile: caobang-2025
@@ -57,45 +165,91 @@ orgs: orgs.yaml
 """,
             encoding="utf-8",
         )
-        cfg = load_config(root / "syncd.yaml")
-        t0 = time.perf_counter()
-        first = runner.run(cfg, rosters=[roster])
-        t_first = time.perf_counter() - t0
-        assert first.result is not None and not first.result.failed, first.result
-        created = len(first.result.outcomes)
-        t0 = time.perf_counter()
-        noop = runner.run(cfg, rosters=[roster], dry_run=True)
-        t_noop = time.perf_counter() - t0
-        assert noop.plan is not None and not noop.plan.actions, noop.plan.counts()
+        # -- the build: syncd's creates --------------------------------------------------------
+        creates = Row("creates: syncd reconcile")
+        run_into(creates, [*syncd, "reconcile", *(a for f in files for a in ("--roster", str(f)))])
+        accounts = _count(slapd)
+        creates.note = f"{accounts / creates.walls[0]:,.0f} accounts/s ({accounts} entries)"
+        ldif = root / "entries.ldif"
+        with ldif.open("w") as fh:
+            subprocess.run(
+                ["ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-x", "-H", slapd.url,
+                 "-D", slapd.admin_dn, "-w", slapd.admin_password, "-b", slapd.people_dn,
+                 "-s", "one", "-E", "pr=1000/noprompt", "(objectClass=inetOrgPerson)", "*"],
+                stdout=fh, check=True,
+            )  # fmt: skip
+        with DurableSandbox(root / "slapd-ldapadd", suffix=SUFFIX) as other:
+            ldapadd = Row("creates: ldapadd, same entries")
+            run_into(
+                ldapadd,
+                ["ldapadd", "-x", "-H", other.url, "-D", other.admin_dn,
+                 "-w", other.admin_password, "-f", str(ldif)],
+            )  # fmt: skip
+            ldapadd.note = f"{accounts / ldapadd.walls[0]:,.0f} accounts/s"
+        # -- the read rows, interleaved ------------------------------------------------------------
+        noop = Row("no-op: syncd plan --latest")
+        ldapsearch = Row("no-op base: ldapsearch pr=1000")
+        bare = Row("no-op base: bare ldap3 read")
+        org = Row(f"one org ({one.stem}), no change")
+        org_read = Row("one org base: ldap3 read")
+        org50 = Row("one org, 50 changes")
+        every = "(objectClass=inetOrgPerson)"
+        for _ in range(args.repeat):
+            run_into(noop, [*syncd, "plan", "--latest"])
+            run_into(
+                ldapsearch,
+                ["ldapsearch", "-LLL", "-x", "-H", slapd.url, "-D", slapd.service_dn,
+                 "-w", slapd.service_password, "-b", slapd.people_dn,
+                 "-E", "pr=1000/noprompt", every, *ATTRIBUTES],
+            )  # fmt: skip
+            run_into(
+                bare,
+                [py, "-c", LDAP3_READ, slapd.url, slapd.service_dn, slapd.service_password,
+                 slapd.people_dn, every, ",".join(ATTRIBUTES)],
+            )  # fmt: skip
+            run_into(org, [*syncd, "plan", "--roster", str(one)])
+            run_into(
+                org_read,
+                [py, "-c", LDAP3_READ, slapd.url, slapd.service_dn, slapd.service_password,
+                 slapd.people_dn, f"(&{every}(ou={one.stem}))", ",".join(ATTRIBUTES)],
+            )  # fmt: skip
+            run_into(org50, [*syncd, "plan", "--roster", str(fifty)])
+    # -- syncd uid --input, whole process, per scheme -------------------------------------------
+    names = root / "names.csv"
+    with names.open("w", encoding="utf-8", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["full_name", "org"])
+        for i in range(max(args.people, 100_000)):
+            out.writerow([full_name(rng), f"dv{i % 100:03d}"])
+    uid_rows = [Row(f"syncd uid --input 100k, {s}") for s in SCHEMES]
+    for _ in range(max(1, args.repeat // 2)):
+        for row, scheme in zip(uid_rows, SCHEMES, strict=True):
+            run_into(row, [str(BIN / "syncd"), "uid", "--scheme", scheme, "--input", str(names)])
 
-        conn = Connection(
-            Server(slapd.url, get_info=NONE),
-            slapd.service_dn,
-            slapd.service_password,
-            auto_bind=True,
-        )
-        t0 = time.perf_counter()
-        n = sum(
-            1
-            for e in conn.extend.standard.paged_search(
-                slapd.people_dn,
-                "(objectClass=inetOrgPerson)",
-                SUBTREE,
-                attributes=ATTRIBUTES,
-                paged_size=1000,
-                generator=True,
-            )
-            if e.get("type") == "searchResEntry"
-        )
-        t_read = time.perf_counter() - t0
-    print(f"people on the roster:           {count}")
-    print(
-        f"first reconcile (empty dir):    {t_first:7.2f} s  ({created} actions, "
-        f"{created / t_first:,.0f} actions/s incl. password set)"
-    )
-    print(f"no-op reconcile (plan only):    {t_noop:7.2f} s  (0 actions)")
-    print(f"bare ldap3 paged read:          {t_read:7.2f} s  ({n} entries)")
-    print(f"no-op / bare read:              {t_noop / t_read:7.2f} x")
+    la = " ".join(f"{x:.2f}" for x in load)
+    print(f"{args.people} people, {len(files)} organisations; {args.repeat} interleaved rounds")
+    print(f"machine: {os.cpu_count()} cores, load average at start {la}")
+    print(creates.line(ldapadd))
+    print(ldapadd.line())
+    print(noop.line(bare))
+    print(f"{'':34} {'':38} {noop.median / ldapsearch.median:6.2f}x {ldapsearch.name}")
+    print(ldapsearch.line())
+    print(bare.line())
+    print(org.line(org_read))
+    print(org_read.line())
+    print(org50.line(org_read))
+    for row in uid_rows:
+        print(row.line())
+
+
+def _count(slapd: DurableSandbox) -> int:
+    out = subprocess.run(
+        ["ldapsearch", "-LLL", "-x", "-H", slapd.url, "-D", slapd.admin_dn,
+         "-w", slapd.admin_password, "-b", slapd.people_dn, "-s", "one",
+         "-E", "pr=1000/noprompt", "(objectClass=inetOrgPerson)", "1.1"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return out.count("\ndn: ") + out.startswith("dn: ")
 
 
 if __name__ == "__main__":

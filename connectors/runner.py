@@ -7,8 +7,10 @@ the audit log, the credential slips and the run report, and saves local state.
 
 from __future__ import annotations
 
+import gc
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -200,10 +202,11 @@ def _read_directory(
     run_id: str,
     outcome: RunOutcome,
 ) -> Seen:
-    accounts = directory.read(inp.scope) if not req.scoped or inp.org_scope else []
     # every uid and address of the whole base, whatever the scope: no run may give out a
-    # name held elsewhere (a scoped read sees only its organisations)
+    # name held elsewhere (a scoped read sees only its organisations). Read first: a scoped
+    # read finds the unkeyed accounts and old addresses of its organisations in it.
     namespace = directory.names()
+    accounts = directory.read(inp.scope) if not req.scoped or inp.org_scope else []
     debts = inp.debts
     if debts.audit and not req.dry_run:
         # audit records owed by dead runs, from what the directory shows now (whole base)
@@ -227,6 +230,25 @@ def _read_directory(
                 outcome.accounts_by_state.get(a.state.value, 0) + 1
             )
     return Seen(accounts, namespace)
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while the directory is read and planned.
+
+    Reading 100,000 entries allocates millions of objects that all stay alive; each time a
+    generation fills, the collector walks everything alive so far to find no garbage (28 % of
+    a no-op run at 100k, measured with py-spy; issue 14). Nothing read or planned forms
+    cycles that must be freed during the run, and the collector is re-enabled whatever
+    happens (a failed read included).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _make_plan(config: Config, req: RunRequest, inp: Inputs, seen: Seen, now: datetime) -> Plan:
@@ -288,9 +310,12 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
     state, store = inp.state, inp.store
     directory = hooks.directory or open_directory(config, outcome.warnings)
     try:
-        seen = _read_directory(config, req, inp, directory, run_id, outcome)
-        outcome.accounts = seen.accounts
-        plan = outcome.plan = _make_plan(config, req, inp, seen, now)
+        with _cyclic_gc_paused():
+            seen = _read_directory(config, req, inp, directory, run_id, outcome)
+            outcome.accounts = seen.accounts
+            plan = outcome.plan = _make_plan(config, req, inp, seen, now)
+        # what was read stays until the run ends: the apply's collections need not walk it
+        gc.freeze()
         if hooks.on_plan is not None:
             hooks.on_plan(plan)
         # Pending decisions are kept for `syncd decisions`: this plan's replace those of the
@@ -337,6 +362,7 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
         if not req.dry_run:  # a plan changes nothing, not even the pending decisions
             store.save(state)
     finally:
+        gc.unfreeze()  # a daemon's next run must be able to collect this one's leftovers
         if hooks.directory is None:
             close_directory(directory)
     outcome.report_path = config.paths.state / "reports" / f"{outcome.run_id}.txt"

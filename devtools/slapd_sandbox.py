@@ -122,6 +122,9 @@ class Sandbox:
     env: Mapping[str, str] | None = None  # added to slapd's environment (not slapadd's)
     # the mail servers' schemas to load (PROFILE_SCHEMAS keys): those found, unless told
     profile_schemas: tuple[str, ...] = field(default_factory=available_profile_schemas)
+    # slapd's -d debug level into slapd.log: "0" none; "filter" logs each entry a search
+    # tests (how a test proves a search is answered from an index, not by a scan)
+    debug: str = "0"
 
     @property
     def url(self) -> str:
@@ -335,7 +338,7 @@ pwdInHistory: 0
         if self.tls is not None:
             listen += f" ldaps://{self.listen_host}:{self.tls_port}/"
         self.process = subprocess.Popen(
-            [str(slapd), "-F", str(conf), "-h", listen, "-d", "0"],
+            [str(slapd), "-F", str(conf), "-h", listen, "-d", self.debug],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

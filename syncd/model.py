@@ -108,7 +108,7 @@ class Kind(StrEnum):
     ORGANISATION = "organisation"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Account:
     """An entry as the directory holds it, reduced to what syncd reasons about."""
 

@@ -24,10 +24,12 @@
 from __future__ import annotations
 
 import ipaddress
+import secrets
 import ssl
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlparse
 
@@ -133,7 +135,9 @@ ATTRIBUTES = attributes_for(FIELD_ATTRIBUTES, tuple(FIELD_ATTRIBUTES))
 # names(): the whole namespace, any class, any state: every entry holding a uid or a mail
 NAME_FIELDS = ("dn", "uid", "cn", "mail", "aliases", "kind", "managed", "employee_number")
 NAME_ATTRIBUTES = attributes_for(FIELD_ATTRIBUTES, NAME_FIELDS)
-MAX_SCOPED_PEOPLE = 200
+# exact terms per search of a scoped read: slapd unions their index slots (cheap); a filter of
+# 500 terms is ~15 kB on the wire
+SCOPED_BATCH = 500
 # Result codes worth a retry: busy, unavailable, unwillingToPerform, timeLimitExceeded, other.
 TRANSIENT = {3, 51, 52, 53, 80}
 
@@ -144,12 +148,39 @@ def _first(entry: Mapping[str, Any], name: str) -> str | None:
 
 
 def _since(value: str | None) -> datetime | None:
+    """A directory timestamp (``20250301083000Z``, fractions ignored) as a UTC datetime.
+
+    Sliced by hand, not ``strptime``: a read of 100,000 entries parses half a million of
+    them, and ``strptime`` re-parses its format each time (~10x slower). The same stamps recur
+    (a run writes one ``syncdStateSince`` to thousands of entries), hence the cache.
+    """
     if not value:
         return None
-    try:
-        return datetime.strptime(value[:14] + "Z", GENERALIZED).replace(tzinfo=UTC)
-    except ValueError:
+    return _generalized(value[:14])
+
+
+@lru_cache(maxsize=1 << 16)
+def _generalized(digits: str) -> datetime | None:
+    if len(digits) != 14 or not (digits.isascii() and digits.isdigit()):
         return None
+    try:
+        return datetime(
+            int(digits[0:4]),
+            int(digits[4:6]),
+            int(digits[6:8]),
+            int(digits[8:10]),
+            int(digits[10:12]),
+            int(digits[12:14]),
+            tzinfo=UTC,
+        )
+    except ValueError:  # month 13, second 61, …: not a date
+        return None
+
+
+def _batched(base: str, terms: list[str]) -> Iterator[str]:
+    """``(&base(|t1…tn))`` searches of at most ``SCOPED_BATCH`` terms each."""
+    for i in range(0, len(terms), SCOPED_BATCH):
+        yield f"(&{base}(|{''.join(terms[i : i + SCOPED_BATCH])}))"
 
 
 def _kind(value: str | None) -> Kind:
@@ -248,11 +279,17 @@ class OpenLdapDirectory:
         self.server = Server(config.url, get_info=NONE, connect_timeout=config.timeout, tls=tls)
         self._password = password
         self._conn: Connection | None = None
+        # the last names() read, until this object writes (see names())
+        self._namespace: list[Account] | None = None
+        self._one_add: bool | None = None  # see _hashes_added_passwords
 
     # -- connection ---------------------------------------------------------------------------
 
     @property
     def conn(self) -> Connection:
+        # Any use of the connection may change the directory: the namespace names() kept is
+        # for the read() that comes right after it (which takes it before searching), no later.
+        self._namespace = None
         if self._conn is None or self._conn.closed:
             try:
                 conn = Connection(
@@ -329,28 +366,46 @@ class OpenLdapDirectory:
     # -- reading ------------------------------------------------------------------------------
 
     def scope_filter(self, scope: Scope) -> str:
-        """The filter of the one search; a scoped run reads only what its files touch.
+        """The filter of a whole read (``scope.orgs is None``): every account of the base.
 
-        A file with many people would need a huge OR of employee numbers (slow to build in
-        ldap3 and to evaluate in slapd); past ``MAX_SCOPED_PEOPLE`` the whole managed base is
-        read instead, which is cheaper and just as correct (the plan stays scoped).
+        A profile whose accounts are of another class (AD's users) replaces the class here;
+        the scoped read's searches are built around this same filter (``_scoped_filters``).
         """
-        base = "(objectClass=inetOrgPerson)"
-        if scope.orgs is None or len(scope.employee_numbers) > MAX_SCOPED_PEOPLE:
-            return base
-        # every term from the profile's mapping: a profile keeping the employee number or
-        # the addresses elsewhere is read by its own attributes
-        mail = self.FIELD_ATTRIBUTES["mail"][0]
+        return "(objectClass=inetOrgPerson)"
+
+    def _scoped_filters(self, scope: Scope, namespace: list[Account]) -> Iterator[str]:
+        """The searches of a scoped read, each made of terms slapd answers from an equality
+        index (``ou``/``employeeNumber``/``uid``/``mail`` eq; docs/architecture.md).
+
+        One filter OR-ing indexed and unindexed terms (``(!(employeeNumber=*))``, a ``mail``
+        substring) makes slapd test every entry of the base: 12.6 s for 1,000 terms at 100k
+        (issue 14), the indexed terms alone 0.02 s. So the read is split: the organisations;
+        the employee numbers in batches of exact terms; then the accounts the namespace
+        (already read, slim) shows without an employee number or with an address of one of
+        the organisations (an alias kept after a transfer, ``hungdv.skhcn@…``), by their uid.
+        """
+        base = self.scope_filter(Scope())
+        orgs = sorted(scope.orgs or ())
+        if orgs:
+            yield f"(&{base}(|{''.join(self.org_filter(o) for o in orgs)}))"
         emp = self.FIELD_ATTRIBUTES["employee_number"][0]
-        parts = [self.org_filter(o) for o in sorted(scope.orgs)]
-        # aliases kept after a transfer carry the organisation too (hungdv.skhcn@…)
-        parts += [
-            f"({mail}=*.{escape_filter_chars(o)}@{escape_filter_chars(self.domain)})"
-            for o in sorted(scope.orgs)
-        ]
-        parts += [f"({emp}={escape_filter_chars(e)})" for e in sorted(scope.employee_numbers)]
-        parts.append(f"(!({emp}=*))")  # accounts waiting to be linked
-        return f"(&{base}(|{''.join(parts)}))"
+        yield from _batched(
+            base, [f"({emp}={escape_filter_chars(e)})" for e in sorted(scope.employee_numbers)]
+        )
+        suffixes = tuple(f".{o}@{self.domain}".lower() for o in orgs)
+        uid_attr = self.FIELD_ATTRIBUTES["uid"][0]
+        mail_attr = self.FIELD_ATTRIBUTES["mail"][0]
+        terms: dict[str, None] = {}
+        for acc in namespace:
+            unkeyed = not acc.employee_number
+            carries = any(m.lower().endswith(suffixes) for m in acc.mail) if suffixes else False
+            if not (unkeyed or carries):
+                continue
+            if acc.uid:
+                terms[f"({uid_attr}={escape_filter_chars(acc.uid)})"] = None
+            elif acc.mail:
+                terms[f"({mail_attr}={escape_filter_chars(acc.mail[0])})"] = None
+        yield from _batched(base, list(terms))
 
     def names_filter(self) -> str:
         """Every entry holding a uid or an address, by this profile's attributes."""
@@ -362,22 +417,35 @@ class OpenLdapDirectory:
         return "".join(f"({a}={escape_filter_chars(org)})" for a in self.FIELD_ATTRIBUTES["org"])
 
     def read(self, scope: Scope) -> list[Account]:
-        """One paged search over the managed base; every page is checked."""
-        return [
-            self._account(dn, attrs)
-            for dn, attrs in self._search(self.scope_filter(scope), self.ATTRIBUTES)
-        ]
+        """The accounts in ``scope``: one paged search of the base for a whole read; for a
+        scoped one, a few searches on indexed terms only (``_scoped_filters``), each paged
+        and checked, an entry found twice kept once."""
+        if scope.orgs is None:
+            return [
+                self._account(dn, attrs)
+                for dn, attrs in self._search(self.scope_filter(scope), self.ATTRIBUTES)
+            ]
+        namespace = self._namespace if self._namespace is not None else self.names()
+        seen: dict[str, Account] = {}
+        for flt in self._scoped_filters(scope, namespace):
+            for dn, attrs in self._search(flt, self.ATTRIBUTES):
+                if dn.lower() not in seen:
+                    seen[dn.lower()] = self._account(dn, attrs)
+        return list(seen.values())
 
     def names(self) -> list[Account]:
         """Every entry under the base with a uid or a mail, whatever its class, state or scope.
 
         The names only (dn, uid, cn, mail, aliases, kind, managed, employee number): what a run
-        needs so that no uid or address ever seen is given to someone else.
+        needs so that no uid or address ever seen is given to someone else. Kept until this
+        object next writes, so the scoped read that follows (``read``) finds the unkeyed
+        accounts and the old addresses in it instead of with an unindexed filter.
         """
-        return [
+        self._namespace = [
             self._name(dn, attrs)
             for dn, attrs in self._search(self.names_filter(), self.NAME_ATTRIBUTES)
         ]
+        return self._namespace
 
     def _search(self, flt: str, attributes: list[str]) -> Iterator[tuple[str, Mapping[str, Any]]]:
         """One paged subtree search of the base; a page cut short raises ReadIncomplete."""
@@ -448,6 +516,12 @@ class OpenLdapDirectory:
     def _account(self, dn: str, a: Mapping[str, Any]) -> Account:
         classes = {c.lower() for c in self._all(a, "has_syncd_class")}
         state = (self._get(a, "state") or "active").lower()
+        created = _since(self._get(a, "created"))
+        must_change = (self._get(a, "must_change_password") or "").upper() == "TRUE"
+        # A one-time password given in the add (create's one round trip) gets no
+        # pwdChangedTime unless the policy ages passwords: pwdReset without it is that
+        # password, issued when the entry was made.
+        issued_at_creation = created if must_change else None
         return replace(
             self._name(dn, a),
             sn=self._get(a, "sn") or "",
@@ -462,9 +536,9 @@ class OpenLdapDirectory:
             has_syncd_class="syncdaccount" in classes,
             # the newest of pwdLastSuccess and authTimestamp
             last_login=max((t for t in map(_since, self._all(a, "last_login")) if t), default=None),
-            password_changed=_since(self._get(a, "password_changed")),
-            created=_since(self._get(a, "created")),
-            must_change_password=(self._get(a, "must_change_password") or "").upper() == "TRUE",
+            password_changed=_since(self._get(a, "password_changed")) or issued_at_creation,
+            created=created,
+            must_change_password=must_change,
         )
 
     # -- writing ------------------------------------------------------------------------------
@@ -488,7 +562,13 @@ class OpenLdapDirectory:
         self._known_ous.add(org)
 
     def create(self, action: Action, password: str, *, since: datetime | None = None) -> str:
-        """``since``: when the account enters its state (the plan's ``now``); default: now."""
+        """``since``: when the account enters its state (the plan's ``now``); default: now.
+
+        One add with the final state (password, ``pwdReset``, active) where the server hashes
+        a password given in an add (``_hashes_added_passwords``): one round trip instead of
+        three (add, password-modify, modify), and no ``provisioning`` entry between them. Else
+        the add, then the password-modify operation (the server's hash), then the flags.
+        """
         dn = self.dn_for(action.uid, action.org)
         self._ensure_ou(action.org)
         now = _stamp(since)
@@ -502,9 +582,12 @@ class OpenLdapDirectory:
         )
         classes, extra = self.new_entry(action)
         attrs.update(extra)
-        self._call(
-            f"creating {dn}", self.conn.add, dn, ["inetOrgPerson", "syncdAccount", *classes], attrs
-        )
+        classes = ["inetOrgPerson", "syncdAccount", *classes]
+        if self._hashes_added_passwords():
+            attrs.update(syncdState=State.ACTIVE.value, userPassword=password, pwdReset="TRUE")
+            self._call(f"creating {dn}", self.conn.add, dn, classes, attrs)
+            return dn
+        self._call(f"creating {dn}", self.conn.add, dn, classes, attrs)
         try:
             # Only with its password is it a mailbox: a crash before this leaves
             # "provisioning", which the next run finishes (new one-time password and slip).
@@ -514,6 +597,39 @@ class OpenLdapDirectory:
             self.conn.delete(dn)
             raise
         return dn
+
+    def _hashes_added_passwords(self) -> bool:
+        """Whether a password given in an add is stored hashed (ppolicy's
+        ``olcPPolicyHashCleartext: TRUE``), found once per connection object by a probe entry
+        with a random throwaway password: a real one-time password must never be stored in
+        clear, not even for the moment a check would take.
+
+        False, and the three-step create, for a profile that adds to ``set_password`` (Zimbra's
+        must-change flag): its one add would not hold what its password step writes.
+        """
+        if self._one_add is None:
+            self._one_add = (
+                type(self).set_password is OpenLdapDirectory.set_password and self._probe_hash()
+            )
+            log.info("create path", one_add=self._one_add)
+        return self._one_add
+
+    def _probe_hash(self) -> bool:
+        dn = f"cn=syncd-hash-probe-{secrets.token_hex(6)},{self.base}"
+        junk = secrets.token_urlsafe(24)
+        try:
+            if not self.conn.add(dn, ["device", "simpleSecurityObject"], {"userPassword": junk}):
+                return False
+            try:
+                ok = self.conn.search(dn, "(objectClass=*)", BASE, attributes=["userPassword"])
+                values = (self.conn.response or [{}])[0].get("raw_attributes", {}) if ok else {}
+                stored = (values.get("userPassword") or [b""])[0]
+                return stored.startswith(b"{") and junk.encode() not in stored
+            finally:
+                self.conn.delete(dn)
+        except LDAPException:
+            self._conn = None
+            return False
 
     def update(
         self,

@@ -1,0 +1,46 @@
+"""CPU hygiene of a run (issue 14): each distinct name folded once, directory timestamps
+parsed once each and without ``strptime``."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import UTC, datetime
+
+import pytest
+
+from connectors.directory import openldap
+from syncd.naming import text
+
+
+def test_a_name_asked_again_is_not_folded_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    real = unicodedata.normalize
+
+    def counting(form: str, s: str) -> str:
+        calls.append(s)
+        return real(form, s)
+
+    monkeypatch.setattr(text.unicodedata, "normalize", counting)
+    name = "Nguyễn Thị Ánh Tuyết (cache probe)"
+    for fn in (text.normalise, text.to_ascii, text.fold_words, text.name_key):
+        getattr(fn, "cache_clear", lambda: None)()  # a cold start
+    first = (text.fold_words(name), text.to_ascii(name), text.name_key(name))
+    once = len(calls)
+    for _ in range(25):  # intake, matching, transfers, context: the same name many times
+        assert (text.fold_words(name), text.to_ascii(name), text.name_key(name)) == first
+    assert once > 0 and len(calls) == once
+
+
+def test_directory_stamps_parse_to_utc_and_each_distinct_stamp_once() -> None:
+    got = openldap._since("20250301083005.123456Z")
+    assert got == datetime(2025, 3, 1, 8, 30, 5, tzinfo=UTC)
+    assert openldap._since("20250301083005Z") is got  # parsed once, the same object back
+    for bad in (
+        "",
+        None,
+        "2025030108300",
+        "20251301083005Z",
+        "2025-03-01T08:3Z",
+        "２０２５0301083005Z",
+    ):
+        assert openldap._since(bad) is None
