@@ -857,6 +857,12 @@ def recorded(path: Path, run_ids: set[str]) -> set[tuple[str, str, str]]:
     return out
 
 
+def audit_records(path: Path) -> Iterator[dict[str, Any]]:
+    """Every audit record of every kept file, oldest first (the reports count them): changes
+    to accounts only (``event`` "audit"), not the log's own bookkeeping."""
+    return (r for r in _records(path) if r.get("event", "audit") == "audit")
+
+
 def history(path: Path, uid: str) -> list[dict[str, Any]]:
     """Every audit record of one account, following renames (transfers) both ways."""
     records = [r for r in _records(path) if r.get("event", "audit") == "audit"]

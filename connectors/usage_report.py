@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from connectors.audit import _records as audit_records
+from connectors.audit import audit_records
 from connectors.config import Config
 from connectors.loading import lifecycle_inputs, load_catalogue
 from connectors.roster.charts import Bars, add_bar_charts
