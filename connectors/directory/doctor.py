@@ -19,6 +19,9 @@ Checks, in order (a check that needs an earlier one is *skipped* when that one f
   or the only one) has ``pwdLockout: TRUE`` and no ``pwdLockoutDuration``. Which entry is the
   overlay's default is in cn=config, which the service DN must not read: the lockout probe
   below is what proves the default policy locks.
+- **policy-drift**: the password policy against the regulation's (``syncd policy check``:
+  length, maximum age, the change at first login; connectors/directory/policy.py); a
+  difference is a finding naming ``syncd policy apply``.
 - **visibility**: one paged read of the whole base, as syncd reads it. An error (a size limit
   the data already crosses) is a finding. An entry with ``hasSubordinates: TRUE`` none of whose
   children are visible has children an ACL hides. With ``--admin-url`` (root over ldapi, as
@@ -67,6 +70,7 @@ from connectors.directory.setup import (
     norm_dn,
 )
 from syncd.ports import DirectoryError
+from syncd.regulation import Profile
 
 PPOLICY_CONTROL = "1.3.6.1.4.1.42.2.27.8.5.1"
 CHANGE_AFTER_RESET = b"\x81\x01\x02"
@@ -76,6 +80,7 @@ PROBE = "syncd-doctor-"
 # kept by other overlays or the core: their absence is the ppolicy, lastbind or slapd's matter
 OPERATIONAL = {"pwdlastsuccess", "authtimestamp", "pwdchangedtime", "createtimestamp", "pwdreset"}
 INIT = "syncd directory init"
+LOCKOUT_ATTRIBUTES = ("pwdLockout", "pwdLockoutDuration")
 
 Status = Literal["ok", "finding", "skipped"]
 
@@ -180,8 +185,10 @@ class Doctor:
         write: bool = True,
         admin_url: str | None = None,
         secret_source: str = "the configured secret",  # noqa: S107 - a description
+        regulation: Profile | None = None,
     ) -> None:
         self.cfg = cfg
+        self.regulation = regulation
         self.password = password
         self.domain = domain
         self.write = write
@@ -248,7 +255,7 @@ class Doctor:
     # -- the checks -----------------------------------------------------------------------------
 
     def run(self) -> Report:
-        later = ["ppolicy", "base", "schema", "policy", "visibility"]
+        later = ["ppolicy", "base", "schema", "policy", "policy-drift", "visibility"]
         probes = ["write", "lastbind", "lockout", "size-limit"]
         try:
             conn, error, self.ppolicy = self._connect(self.cfg.bind_dn, self.password)
@@ -294,6 +301,7 @@ class Doctor:
                 return self.report
             self.check_schema()
             self.check_policy()
+            self.check_policy_drift()
             self.check_visibility()
             if not self.write:
                 self.check_lastbind_readonly()
@@ -435,6 +443,35 @@ class Doctor:
             )
         else:
             self.add("policy", "ok", f"{dn}: pwdLockout TRUE, no lockout duration")
+
+    def check_policy_drift(self) -> None:
+        """The policy against the regulation, read as the service DN (syncd policy check)."""
+        from connectors.directory.policy import OPENLDAP_PROFILES, compare
+
+        assert self.conn is not None
+        if self.regulation is None or self.cfg.profile not in (*OPENLDAP_PROFILES, "zimbra"):
+            self.add("policy-drift", "skipped", "no regulation, or a profile syncd policy skips")
+            return
+        try:
+            report = compare(self.conn, self.cfg, self.regulation)
+        except DirectoryError as exc:
+            self.add("policy-drift", "finding", str(exc), "syncd policy check says more")
+            return
+        # the lockout lines are the "policy" check's (one finding for one cause)
+        drift = [x for x in report.drift if x.attribute not in LOCKOUT_ATTRIBUTES]
+        if not drift:
+            self.add("policy-drift", "ok", f"{report.where} is in line with {self.regulation.id}")
+            return
+        self.add(
+            "policy-drift",
+            "finding",
+            f"{report.where} differs from {self.regulation.id}: "
+            + "; ".join(
+                f"{x.attribute} {x.have or '(none)'}, asked {x.want} [{x.article}]" for x in drift
+            ),
+            "syncd policy apply (as root on the slapd host: --admin-url ldapi:///); "
+            "syncd policy check shows each rule",
+        )
 
     def check_visibility(self) -> None:
         assert self.conn is not None
@@ -673,10 +710,17 @@ def run_doctor(
     write: bool = True,
     admin_url: str | None = None,
     secret_source: str = "the configured secret",  # noqa: S107 - a description
+    regulation: Profile | None = None,
 ) -> Report:
     check_dns(cfg)
     return Doctor(
-        cfg, password, domain, write=write, admin_url=admin_url, secret_source=secret_source
+        cfg,
+        password,
+        domain,
+        write=write,
+        admin_url=admin_url,
+        secret_source=secret_source,
+        regulation=regulation,
     ).run()
 
 

@@ -139,6 +139,10 @@ class PasswordRule:
     forbid_name: bool = False  # … the person's name (Hưng Yên Đ8.2, Tuyên Quang Đ6)
     forbid_birth_date: bool = False  # … the date of birth (Hưng Yên Đ8.2)
     forbid_org: bool = False  # … the organisation or office name (Tuyên Quang Đ6)
+    # the longest a password may be kept (Cao Bằng Đ6: 3 months; Hưng Yên Đ8.2: 6 months);
+    # None where the regulation sets no limit (Tuyên Quang Đ6 only encourages a change).
+    # Enforced by the directory's policy (syncd policy check|apply), not by syncd's runs.
+    max_age: Duration | None = None
 
 
 @dataclass(frozen=True)
@@ -269,6 +273,8 @@ def parse_profile(data: Mapping[str, Any], source: str) -> Profile:
     try:
         lc = data["lifecycle"]
         pw = dict(data["password"])
+        if pw.get("max_age") is not None:
+            pw["max_age"] = Duration.parse(str(pw["max_age"]))
         arts = data["articles"]
         lifecycle = Lifecycle(
             **{

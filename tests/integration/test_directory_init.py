@@ -69,14 +69,17 @@ def test_init_on_a_stock_debian_slapd_makes_doctor_green_and_syncd_reconcile(
     assert init.returncode == 0, init.stderr
     assert "added cn=syncd,ou=services,dc=tinh,dc=gov,dc=vn" in init.stdout
     assert SERVICE_PASSWORD not in init.stdout + init.stderr
+    # the regulation's password rules (length, age), as the install guide's next step
+    policy = syncd(cfg, "policy", "apply", "--admin-url", debian.ldapi_url)
+    assert policy.returncode == 0, policy.stderr
 
     after = syncd(cfg, "doctor", "--json")
     report = json.loads(after.stdout)
     assert after.returncode == 0, after.stdout
     assert {c["name"]: c["status"] for c in report["checks"]} == dict.fromkeys(
         [
-            *("bind", "ppolicy", "base", "schema", "policy", "visibility", "write"),
-            *("lastbind", "lockout", "size-limit"),
+            *("bind", "ppolicy", "base", "schema", "policy", "policy-drift", "visibility"),
+            *("write", "lastbind", "lockout", "size-limit"),
         ],
         "ok",
     )
@@ -137,6 +140,11 @@ def test_init_turns_on_the_lockout_of_a_sites_own_policy_and_keeps_its_dn(
     assert init.returncode == 0, init.stderr
     assert f"changed {site_policy}: the policy must enforce locks" in init.stdout
     assert "cn=default,ou=policies" not in init.stdout
+    # the regulation's rules go into the site's policy too, never a second default
+    policy = syncd(cfg, "policy", "apply", "--admin-url", debian.ldapi_url)
+    assert policy.returncode == 0, policy.stderr
+    assert f"changed {site_policy}: the default password policy" in policy.stdout
+    assert "cn=default,ou=policies" not in policy.stdout
     doctor = syncd(cfg, "doctor")
     assert doctor.returncode == 0, doctor.stdout
 
@@ -171,6 +179,10 @@ def test_config_ldap_acl_ldif_is_what_init_writes_and_applies_on_a_stock_debian_
         )
         cleared = debian.ldapmodify(f"dn: {service}\nchangetype: modify\nreplace: pwdReset\n-\n")
         assert cleared.returncode == 0, cleared.stderr
+        # the regulation's password policy, the same way: syncd's LDIF through ldapmodify
+        policy = syncd(cfg, "policy", "apply", "--dry-run")
+        assert policy.returncode == 0, policy.stderr
+        assert debian.ldapmodify(policy.stdout).returncode == 0
         doctor = syncd(cfg, "doctor")
         assert doctor.returncode == 0, doctor.stdout
     finally:
