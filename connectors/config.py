@@ -372,6 +372,53 @@ class RosterSettings:
     )
 
 
+ActivityKind = Literal["login", "send", "receive"]
+
+
+@dataclass(frozen=True, config=SECTION)
+class ActivitySourceConfig:
+    """One record of the mail server's activity (connectors/activity/, docs/mail-server.md)."""
+
+    type: Literal["mail-log", "dovecot-dict", "dovecot-sql", "csv"] = Field(
+        description="mail-log: a Postfix/Dovecot syslog file, read from where the last run "
+        "stopped, across rotations (.1, .gz); dovecot-dict: the last_login plugin's dict file "
+        "or fs folder; dovecot-sql: its SQL table (SQLite, as iRedMail's last_login); csv: "
+        "address,last_activity[,kind]."
+    )
+    path: ConfigPath | None = Field(
+        default=None, description="The log, dict file or folder, or CSV (not for dovecot-sql)."
+    )
+    dsn: StrictStr | None = Field(
+        default=None, description="dovecot-sql only: sqlite:///<absolute path of the database>."
+    )
+    table: StrictStr = Field(default="last_login", description="dovecot-sql: the table.")
+    activity: tuple[ActivityKind, ...] | None = Field(
+        default=None,
+        description="The kinds of activity this source reports (and is read for); default: "
+        "mail-log login, send, receive; the Dovecot ones login.",
+    )
+    name: StrictStr | None = Field(
+        default=None,
+        description="How syncd show and the clocks' reasons name it; default: type and path.",
+    )
+
+    @model_validator(mode="after")
+    def _where(self) -> ActivitySourceConfig:
+        if self.type == "dovecot-sql":
+            if self.dsn is None or self.path is not None:
+                raise ValueError("dovecot-sql needs dsn (sqlite:///<path>) and no path")
+            if not self.dsn.startswith("sqlite:////"):
+                raise ValueError(
+                    f"dsn {self.dsn!r}: only sqlite:///<absolute path> (sqlite:////var/…) is "
+                    "supported; MySQL and PostgreSQL are not yet"
+                )
+        elif self.path is None or self.dsn is not None:
+            raise ValueError(f"{self.type} needs path (and no dsn)")
+        if self.activity is not None and not self.activity:
+            raise ValueError("activity: name at least one of login, send, receive")
+        return self
+
+
 @dataclass(frozen=True, config=SECTION)
 class LifecycleSettings:
     """Inputs and side effects of the lifecycle (lock, revoke, purge)."""
@@ -381,6 +428,20 @@ class LifecycleSettings:
         description="CSV address,last_activity exported from the mail server's logs, for the "
         "inactivity lock (besides the directory's own login times).",
         examples=["/var/lib/syncd/activity.csv"],
+    )
+    activity_sources: tuple[ActivitySourceConfig, ...] | None = Field(
+        default=None,
+        description="Where the mail server records logins, sends and receives "
+        "(docs/mail-server.md, Activity sources). Each profile counts only what its article "
+        "names (Hưng Yên: send/receive; without such a source its inactivity clocks are off). "
+        "Progress is kept in <paths.state>/activity/ (0600).",
+        examples=[
+            [
+                {"type": "mail-log", "path": "/var/log/mail.log"},
+                {"type": "dovecot-dict", "path": "/var/lib/dovecot/lastlogin"},
+                {"type": "dovecot-sql", "dsn": "sqlite:////var/lib/dovecot/last_login.db"},
+            ]
+        ],
     )
     exemptions_file: ConfigPath | None = Field(
         default=None,

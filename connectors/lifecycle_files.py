@@ -1,4 +1,5 @@
-"""Lifecycle inputs and outputs on disk: mail activity, exemptions, the purge archive."""
+"""Lifecycle inputs and outputs on disk: exemptions, the purge archive (mail activity: the
+sources in :mod:`connectors.activity`)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ class InputFileError(SyncdError):
     """An activity or exemption file is unusable; the run stops (exit 2), nothing changes."""
 
 
-def _rows(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+def csv_rows(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -36,58 +37,11 @@ def _rows(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict[str, st
     ]
 
 
-def _when(text: str) -> datetime:
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-ACTIVITY_KINDS = ("login", "send", "receive", "mail")
-
-
-def read_activity(path: Path) -> dict[str, dict[str, datetime]]:
-    """``address,last_activity[,kind]`` → the newest activity per address and kind.
-
-    ``kind`` says what the mail server saw: ``login``, ``send``, ``receive``, or ``mail`` (a
-    log line that does not tell the direction; the default when the column is absent). Which
-    kinds count is the profile's ``lifecycle.activity``.
-    """
-    out: dict[str, dict[str, datetime]] = defaultdict(dict)
-    errors = []
-    for row_no, row in _rows(path, ("address", "last_activity")):
-        address = row["address"].lower()
-        kind = (row.get("kind") or "mail").lower()
-        if kind not in ACTIVITY_KINDS:
-            errors.append(
-                f"{path.name}: row {row_no}, column 'kind', value {kind!r}: not one of "
-                f"{', '.join(ACTIVITY_KINDS)}"
-            )
-            continue
-        try:
-            when = _when(row["last_activity"])
-        except ValueError:
-            errors.append(
-                f"{path.name}: row {row_no}, column 'last_activity', value "
-                f"{row['last_activity']!r}: not an ISO date-time"
-            )
-            continue
-        if "@" not in address:
-            errors.append(
-                f"{path.name}: row {row_no}, column 'address', value {address!r}: "
-                "not a mail address"
-            )
-            continue
-        seen = out[address]
-        seen[kind] = max(when, seen.get(kind, when))
-    if errors:
-        raise InputFileError("\n".join(errors))
-    return dict(out)
-
-
 def read_exemptions(path: Path) -> dict[str, list[Exemption]]:
     """``employee_number,reason,from,until`` → exemptions by employee number."""
     out: dict[str, list[Exemption]] = defaultdict(list)
     errors = []
-    for row_no, row in _rows(path, ("employee_number", "reason", "from", "until")):
+    for row_no, row in csv_rows(path, ("employee_number", "reason", "from", "until")):
         dates: dict[str, date | None] = {}
         for col in ("from", "until"):
             try:
@@ -119,22 +73,6 @@ def read_exemptions(path: Path) -> dict[str, list[Exemption]]:
     if errors:
         raise InputFileError("\n".join(errors))
     return dict(out)
-
-
-class CsvActivitySource:
-    """:class:`syncd.ports.ActivitySource` from a CSV a mail-log job writes."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def last_activity(self) -> dict[str, dict[str, datetime]]:
-        return read_activity(self.path)
-
-    def kinds(self) -> frozenset[str]:
-        """What this source reports: the mail server's records (send and receive), and
-        logins where the file has them."""
-        seen = {k for per in read_activity(self.path).values() for k in per}
-        return frozenset({"send", "receive"} | ({"login"} & seen))
 
 
 class FileArchive:

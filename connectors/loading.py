@@ -14,15 +14,15 @@ from pathlib import Path
 
 import yaml
 
+from connectors import activity as activity_sources
 from connectors.config import Config, ConfigError, parse_config
-from connectors.lifecycle_files import CsvActivitySource, read_exemptions
+from connectors.lifecycle_files import read_exemptions
 from connectors.roster import read_table
 from syncd.errors import SyncdError
 from syncd.intake import read_roster
 from syncd.model import Exemption, emp_key
 from syncd.orgs import Catalogue, CatalogueError, parse_catalogue
 from syncd.plan.lifecycle import effective as effective_clocks
-from syncd.ports import ActivitySource
 from syncd.regulation import Lifecycle
 from syncd.roster import RosterError, RowError, Snapshot
 from syncd.state import LocalState
@@ -156,18 +156,9 @@ def all_exemptions(inputs: LifecycleInputs, state: LocalState) -> dict[str, list
 
 
 def lifecycle_inputs(config: Config) -> LifecycleInputs:
-    """Imported mail activity and the exemptions file, when configured."""
+    """The mail server's activity (``lifecycle.activity_sources``, ``activity_file``) and the
+    exemptions file, when configured."""
     lc = config.lifecycle
-    sources: list[ActivitySource] = (
-        [CsvActivitySource(lc.activity_file)] if lc.activity_file else []
-    )
-    activity: dict[str, dict[str, datetime]] = {}
-    available = {"login"}
-    for source in sources:  # per kind, the newest of all sources wins
-        available |= source.kinds()
-        for address, kinds in source.last_activity().items():
-            seen = activity.setdefault(address, {})
-            for kind, when in kinds.items():
-                seen[kind] = max(when, seen.get(kind, when))
+    activity, kinds = activity_sources.collect(activity_sources.configured(config))
     exemptions = read_exemptions(lc.exemptions_file) if lc.exemptions_file else {}
-    return LifecycleInputs(activity, frozenset(available), exemptions)
+    return LifecycleInputs(activity, frozenset({"login"} | kinds), exemptions)

@@ -32,7 +32,25 @@ class Event:
     article: str
 
 
-Activity = Mapping[str, Mapping[str, datetime]]  # address → kind (login/send/receive/mail) → last
+# address → kind (login/send/receive/mail), optionally with its source: "receive (mail log …)"
+# → the newest seen
+Activity = Mapping[str, Mapping[str, datetime]]
+
+
+def activity_key(kind: str, source: str | None) -> str:
+    """The key of imported activity: its kind, and where it was seen when the importer knows.
+
+    The source rides along in the key so that every reader of :data:`Activity` (the clocks'
+    reasons, ``syncd show``, the forecast) can say where the last sign of life came from,
+    without a second mapping to keep in step.
+    """
+    return f"{kind} ({source})" if source else kind
+
+
+def kind_of(key: str) -> tuple[str, str]:
+    """``(kind, source)`` of an :func:`activity_key` (the source empty when not known)."""
+    kind, _, source = key.partition(" (")
+    return kind, source.removesuffix(")")
 
 
 def not_after(activity: Activity, limit: datetime) -> tuple[Activity, set[str]]:
@@ -47,6 +65,7 @@ def not_after(activity: Activity, limit: datetime) -> tuple[Activity, set[str]]:
 def counts(kind: str, sources: Sequence[str]) -> bool:
     """Whether imported activity of ``kind`` is a sign of life for a profile counting
     ``sources``; ``mail`` (a mail log that does not say the direction) is send or receive."""
+    kind = kind_of(kind)[0]
     if kind == "mail":
         return "send" in sources or "receive" in sources
     return kind in sources
@@ -60,9 +79,11 @@ def activity_reference(
     if acc.last_login and "login" in sources:
         seen.append((acc.last_login, "last login"))
     for mail in acc.mail:
-        for kind, when in imported.get(mail.lower(), {}).items():
+        for key, when in imported.get(mail.lower(), {}).items():
+            kind, source = kind_of(key)
             if counts(kind, sources):
-                seen.append((when, f"last {kind}" if kind != "mail" else "mail activity"))
+                label = f"last {kind}" if kind != "mail" else "mail activity"
+                seen.append((when, f"{label} ({source})" if source else label))
     # creation, adoption and restore start the clocks again, also for a lock that followed
     # (Hưng Yên's 6-month revoke after a restore counts from the restore); a password reset
     # does not: it is neither a login nor mail
@@ -93,8 +114,8 @@ def effective(lc: Lifecycle, available: Collection[str]) -> tuple[Lifecycle, str
     off_revoke = replace(lc.revoke_inactive, after=None)
     notice = (
         f"{lc.activity.article} counts {' / '.join(wanted)} activity and no source of it is "
-        "configured (lifecycle.activity_file: the mail server's records): the inactivity "
-        "lock and revoke are not applied"
+        "configured (lifecycle.activity_sources: the mail server's logs or records): the "
+        "inactivity lock and revoke are not applied"
     )
     if lc.lock_inactive.after is None and lc.revoke_inactive.after is None:
         return lc, None

@@ -71,7 +71,8 @@ class Dovecot:
     """One Dovecot instance in its own directory (configuration, base_dir, state, logs, mail),
     IMAP on a free loopback port, authenticating against ``slapd`` with ``filters``."""
 
-    def __init__(self, slapd: Sandbox, base: str, filters: dict[str, str]) -> None:
+    def __init__(self, slapd: Sandbox, base: str, filters: dict[str, str], extra: str = "") -> None:
+        """``extra``: more configuration, appended (plugins, dicts, another passdb)."""
         # short and reachable by the unprivileged users Dovecot's processes run as (socket
         # paths are limited to 108 bytes; pytest's tmp_path is neither)
         self.root = Path(tempfile.mkdtemp(prefix="dovecot-"))
@@ -130,7 +131,7 @@ service anvil {{
     mode = 0
   }}
 }}
-""",
+{extra}""",
             encoding="utf-8",
         )
         self.conf = conf
