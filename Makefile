@@ -46,15 +46,17 @@ lint: $(STAMP)
 test: deps lint
 	$(BIN)/pytest
 
+# make demo PROFILE=openldap|iredmail|zimbra|ad: the same sample on another directory profile
 demo: deps
-	$(BIN)/python -m devtools.demo
+	PROFILE=$(PROFILE) $(BIN)/python -m devtools.demo
 
+# issue 14's table against its baselines: the 10k set (a few minutes); BIG=1: the 100k set
 bench: deps
 	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_uid.py
-	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_reconcile.py
+	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_reconcile.py $(if $(BIG),--people 100000 --repeat 3)
 
 demo-stop: $(STAMP)
-	$(BIN)/python -m devtools.demo stop
+	PROFILE=$(PROFILE) $(BIN)/python -m devtools.demo stop
 
 # The Debian package, the production install (docs/install.md): $(DEB_OUT)/syncd_*.deb. Built
 # from a copy of the tree's files (tracked and new, never ignored ones such as .venv), so the
