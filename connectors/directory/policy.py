@@ -119,7 +119,7 @@ class PolicyReport:
         label = {"ok": "ok", "drift": "DRIFT", "server cannot": "CANNOT"}
         for x in self.lines:
             values = f"{x.attribute}: {x.have or '(none)'}"
-            if x.status == "drift":
+            if x.status != "ok":
                 values += f", the regulation asks {x.want}"
             out.append(f"  {label[x.status]:<7} {x.rule:<18} [{x.article}] {values}")
             if x.detail:
@@ -368,31 +368,32 @@ def _ppolicy(
         )
     )
     module = have["pwdCheckModule"]
-    for rule, what in _classes(profile):
+    named = f" ({module} is named: syncd does not read its settings)" if module else ""
+    classes = [what for _, what in _classes(profile)]
+    if classes:
         lines.append(
             Line(
-                rule,
+                "character classes",
                 art,
                 "pwdCheckModule",
                 "server cannot",
                 module,
-                what,
-                f"ppolicy checks only the length; {what} needs a check module"
-                + (f" ({module} is named: syncd does not read its settings)" if module else "")
-                + f"; {SYNCD_OWN}",
+                ", ".join(classes),
+                f"ppolicy itself checks only the length; the classes need a check module"
+                f"{named}; {SYNCD_OWN}",
             )
         )
-    for rule, what in _forbidden(profile):
+    forbidden = [what for _, what in _forbidden(profile)]
+    if forbidden:
         lines.append(
             Line(
-                rule,
+                "must not contain",
                 art,
                 "pwdCheckModule",
                 "server cannot",
                 module,
-                f"not {what}",
-                f"a server cannot know {what} without a check module that reads the entry; "
-                f"{SYNCD_OWN}",
+                "not " + ", ".join(forbidden),
+                f"only a check module that reads the entry could know them{named}; {SYNCD_OWN}",
             )
         )
     report.lines += lines
