@@ -140,6 +140,7 @@ class MailLogSource:
     zone: zoneinfo.ZoneInfo
     domain: str
     state: Path  # the folder of saved positions
+    note: str = ""  # why the last read started over, if it did (also logged)
 
     @property
     def source_id(self) -> str:
@@ -154,6 +155,7 @@ class MailLogSource:
         if not self.path.exists() and not saved.where:
             raise InputFileError(f"{self.path}: mail log not found (lifecycle.activity_sources)")
         found = parse(follower.lines(), self.zone, self.domain, self.reports)
+        self.note = follower.note
         if follower.note:
             log.warning("activity log re-read", source=self.name, why=follower.note)
         for address, kind, when in found:

@@ -404,6 +404,7 @@ def test_a_rotated_and_compressed_postfix_log_is_finished_before_the_new_one(
     assert postfix.maillog.exists() and f"to=<{b}>" not in postfix.maillog.read_text()
     seen = source.last_activity()
     end = datetime.now(UTC)
+    assert source.note == ""  # found where it stopped: no full re-read
     assert set(seen) == {a, b, c}
     for address in (a, b, c):
         within(seen, address, "receive", start, end)

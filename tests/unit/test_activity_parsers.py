@@ -119,6 +119,23 @@ def test_each_profile_counts_only_the_kinds_its_article_names(tmp_path: Path) ->
     assert kinds == {"login", "send", "receive"}
 
 
+def test_dovecot_deliveries_and_rfc3339_syslog_lines_are_read_too(tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    log.write_text(
+        "Nov 26 07:42:16 mail dovecot: lmtp(maitl.skhcn@test.gov.vn)<31363><Z81PFilhfoR/AAAB>: "
+        "Info: msgid=<1@example.org>: saved mail to INBOX\n"
+        "2026-11-26T07:42:05.123456+07:00 mail postfix-out/submission/smtpd[4936]: 9D149224A3C: "
+        "client=localhost[127.0.0.1], sasl_method=LOGIN, sasl_username=hungdv.skhcn@test.gov.vn\n"
+        "Nov 26 07:43:00 mail dovecot: pop3-login: Login: user=<binht.skhcn>, method=PLAIN\n"
+    )
+    touch(log, local(2026, 11, 26, 8))
+    assert source(log, tmp_path / "state").last_activity() == {
+        "maitl.skhcn@test.gov.vn": {"receive (mail log)": local(2026, 11, 26, 7, 42, 16)},
+        "hungdv.skhcn@test.gov.vn": {"send (mail log)": local(2026, 11, 26, 7, 42, 5, 123456)},
+        "binht.skhcn@test.gov.vn": {"login (mail log)": local(2026, 11, 26, 7, 43)},
+    }
+
+
 def test_a_second_read_takes_only_the_new_complete_lines(tmp_path: Path) -> None:
     log = tmp_path / "mail.log"
     log.write_text("one\ntwo\nthree, being writ")
@@ -249,7 +266,10 @@ def test_configured_sources_are_checked_with_the_key_named(tmp_path: Path) -> No
         "bind_dn: cn=x, base_dn: dc=x, bind_password_file: pw}\npaths: {inbox: i, state: s, "
         "outbox: o, audit_log: a}\norgs: orgs.yaml\nlifecycle:\n  activity_sources:\n"
     )
-    with pytest.raises(ConfigError, match=r"syncd.yaml:8: lifecycle.activity_sources\[0\]: .*MySQL and PostgreSQL are not yet"):
+    with pytest.raises(
+        ConfigError,
+        match=r"syncd.yaml:8: lifecycle.activity_sources\[0\]: .*MySQL and PostgreSQL are not yet",
+    ):
         parse_config(
             base + "    - {type: dovecot-sql, dsn: 'postgresql://u@h/iredadmin'}\n",
             tmp_path / "syncd.yaml",
