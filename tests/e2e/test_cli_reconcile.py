@@ -126,7 +126,7 @@ def test_audit_verify_and_history_after_real_runs(make_config: MakeConfig, tmp_p
     assert syncd(cfg, "reconcile", "--roster", str(first)).returncode == 0
     assert syncd(cfg, "reconcile", "--roster", str(moved)).returncode == 0
     ok = syncd(cfg, "audit", "verify")
-    assert ok.returncode == 0 and "chain intact" in ok.stdout
+    assert ok.returncode == 0 and ": ok — 5 records" in ok.stdout
     story = syncd(cfg, "history", "hungdv.syt").stdout
     assert "create" in story and "hungdv.skhcn → hungdv.syt" in story
     log = tmp_path / "state" / "audit.jsonl"
