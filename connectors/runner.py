@@ -21,6 +21,7 @@ import structlog
 from connectors.config import Config
 from connectors.directory import OpenedDirectory
 from connectors.directory import open_directory as open_profile
+from connectors.directory_snapshot import SNAPSHOT_FILE
 from connectors.durable import apply_durably
 from connectors.journal import pay_audit_debts, take_over
 from connectors.lifecycle_files import FileArchive
@@ -309,6 +310,8 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
     inp = _read_inputs(config, req, outcome)
     state, store = inp.state, inp.store
     directory = hooks.directory or open_directory(config, outcome.warnings)
+    if hooks.directory is None:
+        use_snapshot(directory, config.paths.state, keep=not req.dry_run)
     try:
         with _cyclic_gc_paused():
             seen = _read_directory(config, req, inp, directory, run_id, outcome)
@@ -399,6 +402,16 @@ def remember_rosters(config: Config, files: Sequence[Path], snapshots: Sequence[
         if not copy.exists():
             write_private(copy, data)
         registry.record(copy, snap.authoritative)
+
+
+def use_snapshot(directory: Directory, state: Path, *, keep: bool = True) -> None:
+    """Read the directory through the local snapshot in the state directory where the profile
+    can (``connectors/directory_snapshot.py``): a run reads only what changed since the last,
+    and everything when the last full read is older than a day's run. ``keep`` False (a
+    plan) reads the snapshot without writing it."""
+    attach = getattr(directory, "use_snapshot", None)
+    if callable(attach):
+        attach(state / SNAPSHOT_FILE, keep=keep)
 
 
 def close_directory(directory: Directory) -> None:

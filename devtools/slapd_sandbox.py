@@ -231,6 +231,7 @@ olcDbNoSync: TRUE
 olcLastBind: TRUE
 olcDbIndex: objectClass eq
 olcDbIndex: uid,mail,employeeNumber,ou eq
+olcDbIndex: entryCSN eq
 olcLimits: {{0}}dn.exact="{svc}" size=unlimited time=unlimited
 olcAccess: {{0}}to attrs=userPassword by dn.exact="{svc}" write by self write
   by anonymous auth by * none

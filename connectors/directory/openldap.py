@@ -30,6 +30,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlparse
 
@@ -52,6 +53,7 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
 from connectors.config import DirectoryConfig
+from connectors.directory_snapshot import DeltaReader
 from syncd.model import Account, Action, Field, Kind, State
 from syncd.ports import DirectoryError, ReadIncomplete, Scope
 
@@ -183,6 +185,10 @@ def _batched(base: str, terms: list[str]) -> Iterator[str]:
         yield f"(&{base}(|{''.join(terms[i : i + SCOPED_BATCH])}))"
 
 
+def _is_account(attrs: Mapping[str, Any]) -> bool:
+    return any(str(c).lower() == "inetorgperson" for c in attrs.get("objectClass") or [])
+
+
 def _kind(value: str | None) -> Kind:
     return Kind.ORGANISATION if (value or "").lower() == "organisation" else Kind.PERSON
 
@@ -282,6 +288,8 @@ class OpenLdapDirectory:
         # the last names() read, until this object writes (see names())
         self._namespace: list[Account] | None = None
         self._one_add: bool | None = None  # see _hashes_added_passwords
+        self._delta: DeltaReader | None = None  # see use_snapshot
+        self._entries: list[tuple[str, Mapping[str, Any]]] | None = None
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -290,6 +298,7 @@ class OpenLdapDirectory:
         # Any use of the connection may change the directory: the namespace names() kept is
         # for the read() that comes right after it (which takes it before searching), no later.
         self._namespace = None
+        self._entries = None
         if self._conn is None or self._conn.closed:
             try:
                 conn = Connection(
@@ -421,6 +430,8 @@ class OpenLdapDirectory:
         scoped one, a few searches on indexed terms only (``_scoped_filters``), each paged
         and checked, an entry found twice kept once."""
         if scope.orgs is None:
+            if self._delta is not None:
+                return [self._account(dn, a) for dn, a in self._synced() if _is_account(a)]
             return [
                 self._account(dn, attrs)
                 for dn, attrs in self._search(self.scope_filter(scope), self.ATTRIBUTES)
@@ -441,11 +452,55 @@ class OpenLdapDirectory:
         object next writes, so the scoped read that follows (``read``) finds the unkeyed
         accounts and the old addresses in it instead of with an unindexed filter.
         """
+        if self._delta is not None:
+            named = (*self.FIELD_ATTRIBUTES["uid"], *self.FIELD_ATTRIBUTES["mail"])
+            self._namespace = [
+                self._name(dn, a) for dn, a in self._synced() if any(a.get(n) for n in named)
+            ]
+            return self._namespace
         self._namespace = [
             self._name(dn, attrs)
             for dn, attrs in self._search(self.names_filter(), self.NAME_ATTRIBUTES)
         ]
         return self._namespace
+
+    # -- the local snapshot (connectors/directory_snapshot.py) ------------------------------
+
+    def use_snapshot(self, path: Path, *, keep: bool = True) -> bool:
+        """Read the whole base through a local snapshot at ``path`` from now on: only what
+        changed since the last run is read in full (``directory_snapshot``); ``keep`` False
+        reads it without writing it (a plan). Only a profile
+        whose accounts are ``inetOrgPerson`` entries (what the snapshot tells apart without
+        the server); another keeps reading everything. True if it will."""
+        if self.scope_filter(Scope()) != "(objectClass=inetOrgPerson)":
+            return False
+        attributes = list(
+            dict.fromkeys([*self.ATTRIBUTES, *self.NAME_ATTRIBUTES, "objectClass", "entryCSN"])
+        )
+        self._delta = DeltaReader(
+            path,
+            self.base,
+            self._search,
+            f"(|{self.names_filter()}{self.scope_filter(Scope())})",
+            attributes,
+            keep=keep,
+        )
+        return True
+
+    @property
+    def last_read(self) -> str:
+        """How the last snapshot read went (``delta: …`` or ``full: <why>``), "" without."""
+        return self._delta.how if self._delta is not None else ""
+
+    def _synced(self) -> list[tuple[str, Mapping[str, Any]]]:
+        """The snapshot brought up to date once, for the reads that follow (names(), then the
+        whole read) until this object next uses its connection."""
+        if self._entries is None:
+            assert self._delta is not None
+            entries: list[tuple[str, Mapping[str, Any]]] = list(self._delta.sync().values())
+            self._entries = entries
+            return entries
+        return self._entries
 
     def _search(self, flt: str, attributes: list[str]) -> Iterator[tuple[str, Mapping[str, Any]]]:
         """One paged subtree search of the base; a page cut short raises ReadIncomplete."""

@@ -1,0 +1,206 @@
+"""The delta read (connectors/directory_snapshot.py) against a real slapd: a run reads only
+what changed since the last, sees every change a full read would see (modify, delete, rename,
+a login), and reads everything again when the delta cannot be trusted: a lost snapshot, a last
+full read older than a day's run, a directory restored from a backup. A change stamped a
+little before the newest CSN seen (clock skew between writers) is caught by the overlap.
+
+Each test compares what the snapshot-backed directory returns with a plain full read of the
+same base: the snapshot must never change what a run sees."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from ldap3 import MODIFY_REPLACE, NONE, Connection, Server
+
+from connectors.config import DirectoryConfig
+from connectors.directory.openldap import OpenLdapDirectory
+from connectors.directory_snapshot import FULL_EVERY
+from devtools.slapd_sandbox import Sandbox, find_slapd
+from syncd.model import Account
+from syncd.ports import Scope
+
+DOMAIN = "test.gov.vn"
+_bases = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    if find_slapd() is None:
+        pytest.skip("Debian slapd is not installed (make test installs it)")
+    sandbox = Sandbox(tmp_path_factory.mktemp("delta"), suffix="dc=d,dc=gov,dc=vn")
+    sandbox.start()
+    yield sandbox
+    sandbox.stop()
+
+
+@pytest.fixture
+def base(server: Sandbox) -> str:
+    dn = f"ou=t{next(_bases)},{server.people_dn}"
+    with _admin(server) as admin:
+        assert admin.add(dn, ["organizationalUnit"], {"ou": dn.split(",")[0][3:]}), admin.result
+        for i in range(20):
+            _person(admin, dn, f"p{i}.skhcn", f"E{i}")
+    return dn
+
+
+def _admin(server: Sandbox) -> Connection:
+    return Connection(
+        Server(server.url, get_info=NONE), server.admin_dn, server.admin_password, auto_bind=True
+    )
+
+
+def _person(admin: Connection, base: str, uid: str, emp: str | None) -> str:
+    dn = f"uid={uid},{base}"
+    attrs = {"uid": uid, "cn": uid, "sn": uid, "ou": "skhcn", "mail": f"{uid}@{DOMAIN}"}
+    if emp:
+        attrs["employeeNumber"] = emp
+    attrs["userPassword"] = "Secret-123x"
+    assert admin.add(dn, ["inetOrgPerson"], attrs), admin.result
+    return dn
+
+
+def _directory(server: Sandbox, base: str) -> OpenLdapDirectory:
+    cfg = DirectoryConfig(url=server.url, bind_dn=server.service_dn, base_dn=base)
+    return OpenLdapDirectory(cfg, server.service_password, DOMAIN)
+
+
+def _by_dn(accounts: list[Account]) -> list[Account]:
+    return sorted(accounts, key=lambda a: a.dn.lower())
+
+
+def _read(
+    server: Sandbox, base: str, snapshot: Path | None
+) -> tuple[str, list[Account], list[Account]]:
+    """How the read went, the namespace and the accounts, as a run reads them."""
+    directory = _directory(server, base)
+    try:
+        if snapshot is not None:
+            assert directory.use_snapshot(snapshot)
+        names = _by_dn(directory.names())
+        accounts = _by_dn(directory.read(Scope()))
+        return directory.last_read, names, accounts
+    finally:
+        directory.close()
+
+
+def _same_as_full(server: Sandbox, base: str, snapshot: Path) -> str:
+    how, names, accounts = _read(server, base, snapshot)
+    _, truth_names, truth_accounts = _read(server, base, None)
+    assert names == truth_names
+    assert accounts == truth_accounts
+    return how
+
+
+def test_a_second_run_reads_only_what_changed_and_sees_every_change(
+    server: Sandbox, base: str, tmp_path: Path
+) -> None:
+    snapshot = tmp_path / "state" / "directory-snapshot.json"
+    assert _same_as_full(server, base, snapshot).startswith("full: no usable snapshot")
+    assert oct(snapshot.stat().st_mode & 0o777) == "0o600"
+    assert _same_as_full(server, base, snapshot).startswith("delta: 0 changed, 0 gone")
+    with _admin(server) as admin:
+        assert admin.modify(f"uid=p1.skhcn,{base}", {"title": [(MODIFY_REPLACE, ["Phó"])]})
+        assert admin.delete(f"uid=p2.skhcn,{base}")
+        assert admin.modify_dn(f"uid=p3.skhcn,{base}", "uid=p3.syt")
+        _person(admin, base, "legacy", None)
+    # a login changes the entry too (lastbind's authTimestamp, ppolicy's pwdLastSuccess)
+    assert Connection(
+        Server(server.url, get_info=NONE), f"uid=p4.skhcn,{base}", "Secret-123x"
+    ).bind()
+    how = _same_as_full(server, base, snapshot)
+    assert how.startswith("delta: 4 changed, 2 gone"), how  # p3.skhcn is p3.syt now
+    _, _, accounts = _read(server, base, snapshot)
+    assert {a.uid for a in accounts} >= {"p3.syt", "legacy"}
+    assert "p2.skhcn" not in {a.uid for a in accounts}
+    assert next(a for a in accounts if a.uid == "p4.skhcn").last_login is not None
+
+
+def test_a_lost_or_unreadable_snapshot_means_one_full_read(
+    server: Sandbox, base: str, tmp_path: Path
+) -> None:
+    snapshot = tmp_path / "directory-snapshot.json"
+    _same_as_full(server, base, snapshot)
+    snapshot.unlink()
+    assert _same_as_full(server, base, snapshot).startswith("full: no usable snapshot")
+    snapshot.write_text("{not json", encoding="utf-8")
+    assert _same_as_full(server, base, snapshot).startswith("full: no usable snapshot")
+    assert _same_as_full(server, base, snapshot).startswith("delta:")
+
+
+def test_the_first_run_a_day_after_the_last_full_read_reads_everything(
+    server: Sandbox, base: str, tmp_path: Path
+) -> None:
+    snapshot = tmp_path / "directory-snapshot.json"
+    _same_as_full(server, base, snapshot)
+    data = json.loads(snapshot.read_text(encoding="utf-8"))
+    data["full_at"] -= FULL_EVERY.total_seconds() + 60  # as if the last full read was then
+    snapshot.write_text(json.dumps(data), encoding="utf-8")
+    assert _same_as_full(server, base, snapshot).startswith("full: the last full read is older")
+    assert _same_as_full(server, base, snapshot).startswith("delta:")
+
+
+def test_a_change_stamped_before_the_newest_csn_seen_is_still_read(
+    server: Sandbox, base: str, tmp_path: Path
+) -> None:
+    """Clock skew: a writer whose clock is behind stamps its change before the newest CSN the
+    last run saw. Made here by giving the snapshot an entry (since deleted) stamped a day
+    ahead, as a writer with a fast clock would have: a delta read "since the newest CSN"
+    would then miss the change to p5; each entry's CSN compared with its own copy's does not."""
+    snapshot = tmp_path / "directory-snapshot.json"
+    _same_as_full(server, base, snapshot)
+    data = json.loads(snapshot.read_text(encoding="utf-8"))
+    fast = f"uid=p6.skhcn,{base}"
+    ahead = datetime.now(UTC) + timedelta(days=1)
+    data["entries"][fast]["entryCSN"] = [ahead.strftime("%Y%m%d%H%M%S.000000Z#000000#000#000000")]
+    snapshot.write_text(json.dumps(data), encoding="utf-8")
+    with _admin(server) as admin:
+        assert admin.delete(fast)
+        assert admin.modify(f"uid=p5.skhcn,{base}", {"title": [(MODIFY_REPLACE, ["Trưởng"])]})
+    how = _same_as_full(server, base, snapshot)
+    assert how.startswith("delta: 1 changed, 1 gone"), how
+    _, _, accounts = _read(server, base, snapshot)
+    assert next(a for a in accounts if a.uid == "p5.skhcn").title == "Trưởng"
+
+
+def test_a_directory_restored_from_a_backup_is_read_in_full(tmp_path: Path) -> None:
+    if find_slapd() is None:
+        pytest.skip("Debian slapd is not installed (make test installs it)")
+    server = Sandbox(tmp_path / "slapd", suffix="dc=r,dc=gov,dc=vn")
+    server.start()
+    try:
+        base = server.people_dn
+        with _admin(server) as admin:
+            for i in range(5):
+                _person(admin, base, f"p{i}.skhcn", f"E{i}")
+        backup = tmp_path / "backup.ldif"
+        conf = str(server.root / "slapd.d")
+        slapcat = str(find_slapd().with_name("slapcat"))  # type: ignore[union-attr]
+        with backup.open("w") as fh:
+            subprocess.run([slapcat, "-F", conf, "-n1"], stdout=fh, check=True)
+        time.sleep(1.1)  # the changes after the backup carry newer CSNs
+        snapshot = tmp_path / "directory-snapshot.json"
+        with _admin(server) as admin:
+            assert admin.modify(f"uid=p1.skhcn,{base}", {"title": [(MODIFY_REPLACE, ["Mới"])]})
+            assert admin.delete(f"uid=p2.skhcn,{base}")
+        _same_as_full(server, base, snapshot)  # the snapshot knows the newer state
+        server.stop()
+        data = server.root / "data"
+        for f in data.iterdir():
+            f.unlink()
+        slapadd = str(find_slapd().with_name("slapadd"))  # type: ignore[union-attr]
+        subprocess.run([slapadd, "-F", conf, "-n1", "-l", str(backup)], check=True)
+        server.start()
+        how = _same_as_full(server, base, snapshot)
+        assert how.startswith("full:") and "restored backup" in how, how
+        _, _, accounts = _read(server, base, snapshot)
+        assert "p2.skhcn" in {a.uid for a in accounts}  # back, as the backup has it
+    finally:
+        server.stop()
