@@ -50,9 +50,10 @@ test: deps lint
 demo: deps
 	PROFILE=$(PROFILE) $(BIN)/python -m devtools.demo
 
+# issue 14's table against its baselines: the 10k set (a few minutes); BIG=1: the 100k set
 bench: deps
 	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_uid.py
-	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_reconcile.py
+	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_reconcile.py $(if $(BIG),--people 100000 --repeat 3)
 
 demo-stop: $(STAMP)
 	PROFILE=$(PROFILE) $(BIN)/python -m devtools.demo stop
