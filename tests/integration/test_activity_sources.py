@@ -179,12 +179,17 @@ smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination
         return text
 
     def stop(self) -> None:
-        with contextlib.suppress(RuntimeError):
-            self.postfix("stop")
+        """``postfix stop``, then wait until this instance's master (and so its children)
+        has exited: nothing of it outlives the test."""
         pid_file = self.root / "queue" / "pid" / "master.pid"
-        deadline = time.monotonic() + 15
-        while pid_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(pid_file.read_text().strip())
+            with contextlib.suppress(RuntimeError):
+                self.postfix("stop")
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                os.kill(pid, 0)  # ProcessLookupError (an OSError) once it is gone
+                time.sleep(0.05)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
