@@ -113,7 +113,8 @@ class ActivitySource(Protocol):
 
     def last_activity(self) -> Mapping[str, Mapping[str, datetime]]:
         """address (lower case) → kind (login, send, receive, or mail when the direction is
-        unknown) → the newest seen."""
+        unknown), with the source's name where known (``plan.lifecycle.activity_key``:
+        ``"receive (postfix)"``) → the newest seen."""
         ...
 
     def kinds(self) -> frozenset[str]:

@@ -166,3 +166,20 @@ def test_caobang_counts_a_login_only_dovecot_recorded_in_its_last_login_dict(
     assert kept["state"] == "active", kept
     assert kept["last_activity"]["directory_login"] is None  # slapd never saw this login
     assert kept["last_activity"]["source"] == f"last login (dovecot-dict {scratch}/lastlogin)"
+
+
+def test_an_unreadable_activity_source_stops_the_run_naming_the_file_and_changes_nothing(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """A missing mail log is no "nobody mailed": for Hưng Yên that would lock everyone."""
+    missing = tmp_path / "logs" / "mail.log"
+    make_config(
+        profile="hungyen-2025",
+        extra=f"lifecycle:\n  activity_sources:\n    - {{type: mail-log, path: {missing}}}\n",
+    )
+    roster = write_roster(tmp_path / "a.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,"])
+    done = syncd(tmp_path / "syncd.yaml", "reconcile", "--roster", str(roster))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"{missing}: mail log not found" in done.stderr
+    admin.search(base_dn, "(uid=*)", attributes=["uid"])
+    assert [e for e in admin.response if e.get("type") == "searchResEntry"] == []
