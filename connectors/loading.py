@@ -155,10 +155,12 @@ def all_exemptions(inputs: LifecycleInputs, state: LocalState) -> dict[str, list
     return out
 
 
-def lifecycle_inputs(config: Config) -> LifecycleInputs:
+def lifecycle_inputs(config: Config, remember: bool = True) -> LifecycleInputs:
     """The mail server's activity (``lifecycle.activity_sources``, ``activity_file``) and the
-    exemptions file, when configured."""
+    exemptions file, when configured; ``remember`` False keeps no reading progress (for a
+    command that must save nothing)."""
     lc = config.lifecycle
-    activity, kinds = activity_sources.collect(activity_sources.configured(config))
+    sources = activity_sources.configured(config, remember)
+    activity, kinds = activity_sources.collect(sources)
     exemptions = read_exemptions(lc.exemptions_file) if lc.exemptions_file else {}
     return LifecycleInputs(activity, frozenset({"login"} | kinds), exemptions)

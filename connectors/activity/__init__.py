@@ -39,8 +39,9 @@ DEFAULT_REPORTS = {
 }
 
 
-def configured(config: Config) -> list[ActivitySource]:
-    """The sources ``lifecycle.activity_sources`` (and ``activity_file``) name."""
+def configured(config: Config, remember: bool = True) -> list[ActivitySource]:
+    """The sources ``lifecycle.activity_sources`` (and ``activity_file``) name; with
+    ``remember`` False they keep no progress (a plan saves nothing)."""
     lc = config.lifecycle
     state = config.paths.state / "activity"
     out: list[ActivitySource] = []
@@ -54,13 +55,19 @@ def configured(config: Config) -> list[ActivitySource]:
             out.append(CsvActivitySource(src.path, name))
         elif src.type == "mail-log":
             assert src.path is not None
-            out.append(MailLogSource(src.path, name, reports, config.zone, config.domain, state))
+            out.append(
+                MailLogSource(
+                    src.path, name, reports, config.zone, config.domain, state, remember=remember
+                )
+            )
         elif src.type == "dovecot-dict":
             assert src.path is not None
-            out.append(DovecotDictSource(src.path, name, reports, config.domain, state))
+            out.append(DovecotDictSource(src.path, name, reports, config.domain, state, remember))
         else:
             assert src.dsn is not None
-            out.append(DovecotSqlSource(src.dsn, src.table, name, reports, config.domain, state))
+            out.append(
+                DovecotSqlSource(src.dsn, src.table, name, reports, config.domain, state, remember)
+            )
     return out
 
 

@@ -86,6 +86,7 @@ class DovecotDictSource:
     reports: frozenset[str]
     domain: str
     state: Path
+    remember: bool = True  # False: a plan, which saves nothing (the next run reads again)
 
     @property
     def source_id(self) -> str:
@@ -119,5 +120,6 @@ class DovecotDictSource:
             raise InputFileError("\n".join(errors[:20]))
         for address, kind, when in found:
             record(saved.seen, address, kind, self.name, when)
-        saved.save(self.source_id)
+        if self.remember:
+            saved.save(self.source_id)
         return saved.seen

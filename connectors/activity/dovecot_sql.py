@@ -45,6 +45,7 @@ class DovecotSqlSource:
     reports: frozenset[str]
     domain: str
     state: Path
+    remember: bool = True  # False: a plan, which saves nothing (the next run reads again)
 
     @property
     def source_id(self) -> str:
@@ -95,5 +96,6 @@ class DovecotSqlSource:
             raise InputFileError("\n".join(errors[:20]))
         for address, kind, when in found:
             record(saved.seen, address, kind, self.name, when)
-        saved.save(self.source_id)
+        if self.remember:
+            saved.save(self.source_id)
         return saved.seen

@@ -146,6 +146,7 @@ class MailLogSource:
     domain: str
     state: Path  # the folder of saved positions
     note: str = ""  # why the last read started over, if it did (also logged)
+    remember: bool = True  # False: a plan, which saves nothing (the next run reads again)
 
     @property
     def source_id(self) -> str:
@@ -166,5 +167,6 @@ class MailLogSource:
         for address, kind, when in found:
             record(saved.seen, address, kind, self.name, when)
         saved.where = follower.position
-        saved.save(self.source_id)
+        if self.remember:
+            saved.save(self.source_id)
         return saved.seen

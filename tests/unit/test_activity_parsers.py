@@ -282,3 +282,14 @@ def test_configured_sources_are_checked_with_the_key_named(tmp_path: Path) -> No
     )
     assert ok.lifecycle.activity_sources is not None
     assert ok.lifecycle.activity_sources[0].activity == ("send", "receive")
+
+
+def test_a_source_told_not_to_remember_reads_the_same_and_saves_nothing(tmp_path: Path) -> None:
+    """For a command that must save nothing (a plan): the next run reads the lines again."""
+    log = tmp_path / "mail.log"
+    log.write_text(SEND.format(ts="Nov 20 09:00:00", user="hungdv.skhcn"))
+    touch(log, local(2026, 11, 26))
+    state = tmp_path / "state"
+    plan = MailLogSource(log, "mail log", frozenset({"send"}), ZONE, DOMAIN, state, remember=False)
+    assert plan.last_activity() == source(log, tmp_path / "other").last_activity()
+    assert not state.exists()
