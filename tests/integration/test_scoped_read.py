@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ldap3 import Connection
 
 from connectors.config import DirectoryConfig
 from connectors.directory.openldap import OpenLdapDirectory
