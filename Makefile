@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed
 # the package with and its test checks (man page, completion); docker-compose (the compose
 # file's structure, without an engine).
 DEB_PACKAGES := slapd ldap-utils libfaketime \
-  dovecot-imapd dovecot-ldap postfix postfix-ldap \
+  dovecot-imapd dovecot-ldap dovecot-sqlite postfix postfix-ldap \
   samba samba-ad-dc samba-ad-provision winbind krb5-user \
   chromium poppler-utils openssl \
   debhelper dpkg-dev fakeroot python3-venv python3-pip groff-base man-db docker-compose

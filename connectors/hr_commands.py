@@ -231,7 +231,7 @@ def show(config: Config, query: str, now: datetime) -> list[dict[str, Any]]:
     found = find_accounts(accounts, query, config.domain)
     if not found:
         raise SyncdError(f"{query}: no account with this uid, address, employee number or name")
-    inputs = lifecycle_inputs(config)
+    inputs = lifecycle_inputs(config, remember=False)  # looking changes nothing
     state = StateStore(config.paths.state).load()
     lifecycle = inputs.lifecycle(config)
     events = lifecycle_forecast(

@@ -151,7 +151,8 @@ class Inputs:
 
 def _read_inputs(config: Config, req: RunRequest, outcome: RunOutcome) -> Inputs:
     catalogue = load_catalogue(config.orgs)
-    lifecycle = lifecycle_inputs(config)
+    # a plan saves nothing, not even how far it read the mail logs
+    lifecycle = lifecycle_inputs(config, remember=not req.dry_run)
     files = (
         [] if req.sweep else list(req.rosters) if req.rosters is not None else inbox_files(config)
     )
@@ -425,7 +426,7 @@ def forecast(
     config: Config, now: datetime, days: int, directory: Directory | None = None
 ) -> list[tuple[Event, Account]]:
     """What the lifecycle clocks will do in the next ``days`` days."""
-    inputs = lifecycle_inputs(config)
+    inputs = lifecycle_inputs(config, remember=False)
     owned = directory is None
     directory = directory or open_directory(config, [])
     try:

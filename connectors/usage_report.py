@@ -232,7 +232,7 @@ def compute(config: Config, period: Period, now: datetime) -> Report:
     profile = config.effective
     rule = profile.reports.usage
     catalogue = load_catalogue(config.orgs)
-    inputs = lifecycle_inputs(config)
+    inputs = lifecycle_inputs(config, remember=False)  # a report changes nothing
     directory = open_directory(config, [])
     try:
         accounts = directory.read(Scope())

@@ -183,3 +183,34 @@ def test_an_unreadable_activity_source_stops_the_run_naming_the_file_and_changes
     assert f"{missing}: mail log not found" in done.stderr
     admin.search(base_dn, "(uid=*)", attributes=["uid"])
     assert [e for e in admin.response if e.get("type") == "searchResEntry"] == []
+
+
+def test_plan_show_and_report_keep_no_reading_progress_a_reconcile_does(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    """``syncd plan`` saves nothing (docs/architecture.md), and looking (show, forecast,
+    report) changes nothing: only a run that applies moves the mail log's reading position."""
+    log = tmp_path / "logs" / "mail.log"
+    log.parent.mkdir()
+    log.write_text(
+        "Nov 20 08:00:01 mx postfix/smtpd[1]: 4A1: client=x[127.0.0.1], sasl_method=PLAIN, "
+        "sasl_username=hungdv.skhcn@test.gov.vn\n",
+        encoding="utf-8",
+    )
+    make_config(
+        profile="hungyen-2025",
+        extra=f"lifecycle:\n  activity_sources:\n    - {{type: mail-log, path: {log}}}\n",
+    )
+    cfg = tmp_path / "syncd.yaml"
+    roster = write_roster(tmp_path / "a.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,"])
+    progress = tmp_path / "state" / "activity"
+
+    def kept() -> list[str]:
+        return sorted(p.name for p in progress.iterdir()) if progress.exists() else []
+
+    assert syncd(cfg, "plan", "--roster", str(roster)).returncode == 0
+    assert syncd(cfg, "forecast").returncode == 0
+    assert syncd(cfg, "report", "--year", "2026", "--out", str(tmp_path / "r")).returncode == 0
+    assert kept() == []
+    assert syncd(cfg, "reconcile", "--roster", str(roster)).returncode == 0
+    assert kept() != []
