@@ -27,6 +27,12 @@ rewrites the snapshot:
 - more than a quarter of the entries changed (one full read is cheaper), or an entry changed
   again between the two searches.
 
+A scoped run (one organisation's file) needs the whole namespace but reads its own accounts
+with indexed searches: its namespace is the snapshot plus the entries whose ``entryCSN`` is at
+least the newest one known less ``OVERLAP`` (``names_since``), one indexed search, so its cost
+follows its file, not the directory. A name deleted since stays reserved until the next whole
+read (safe); a writer whose clock is more than ``OVERLAP`` behind is seen by the next whole read.
+
 The file is the state directory's (0600, written atomically); losing it costs one full read.
 A plan (a dry run) reads it and never writes it: ``syncd plan`` changes nothing on disk.
 """
@@ -37,7 +43,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +57,8 @@ FORMAT = 2
 SNAPSHOT_FILE = "directory-snapshot.json"
 FULL_EVERY = timedelta(hours=20)  # the daemon's nightly run finds the last full read older
 BATCH = 500  # exact entryCSN terms per search
+# a scoped run's namespace re-reads what changed this long before the newest CSN it knows
+OVERLAP = timedelta(minutes=5)
 CSN = "entryCSN"
 
 Entries = dict[str, tuple[str, dict[str, list[str]]]]  # DN (lower case) → (DN, attributes)
@@ -67,6 +75,17 @@ class Snapshot:
     attributes: list[str]
     full_at: float  # when the last full read was (epoch seconds, this host's clock)
     entries: Entries = field(default_factory=dict)
+
+
+def csn_before(csn: str, delta: timedelta) -> str:
+    """The CSN ``delta`` earlier than ``csn`` (``20261126074830.891510Z#000000#000#000000``),
+    a lower bound for ``(entryCSN>=…)``; "" for what is not a CSN (slapd would match no entry
+    with a bound that is not one)."""
+    try:
+        when = datetime.strptime(csn[:14], "%Y%m%d%H%M%S") - delta
+    except ValueError:
+        return ""
+    return when.strftime("%Y%m%d%H%M%S") + ".000000Z#000000#000#000000"
 
 
 def _csn(attrs: Mapping[str, Any]) -> str:
@@ -139,6 +158,33 @@ class DeltaReader:
         if self.keep:
             save(self.path, snap)
         return snap.entries
+
+    def names_since(self) -> Entries | None:
+        """For a scoped run's namespace: the snapshot plus the entries whose ``entryCSN`` is at
+        least its newest less ``OVERLAP`` (one indexed search, no whole read). None when the
+        snapshot cannot serve (missing, aged, an entry's CSN gone backwards): then ``sync``.
+
+        A name deleted since the snapshot stays in this namespace until the next whole read:
+        it is only kept from being given out a little longer, which is always safe. A name
+        added or changed is there, unless its writer's clock was more than ``OVERLAP`` behind
+        (the whole reads compare every entry's CSN and see it).
+        """
+        snap = load(self.path, self.base, self.attributes)
+        if snap is None or not 0 <= self.clock() - snap.full_at <= FULL_EVERY.total_seconds():
+            return None
+        newest = max((_csn(a) for _, a in snap.entries.values()), default="")
+        since = csn_before(newest, OVERLAP)
+        if not since:
+            return None  # nothing to count from (an empty snapshot): the whole read
+        changed = self._entries(self.search(f"(&{self.wanted}({CSN}>={since}))", self.attributes))
+        for key, (_, attrs) in changed.items():
+            old = snap.entries.get(key)
+            if old is not None and _csn(attrs) < _csn(old[1]):
+                return None  # a restored backup: the whole read says so and starts again
+        entries = {**snap.entries, **changed}
+        self.how = f"recent: {len(changed)} read in full since {since[:14]}"
+        log.info("directory names", how=self.how, entries=len(entries))
+        return entries
 
     def _full(self) -> Snapshot:
         snap = Snapshot(self.base, self.attributes, self.clock())

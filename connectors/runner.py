@@ -312,7 +312,7 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
     state, store = inp.state, inp.store
     directory = hooks.directory or open_directory(config, outcome.warnings)
     if hooks.directory is None:
-        use_snapshot(directory, config.paths.state, keep=not req.dry_run)
+        use_snapshot(directory, config.paths.state, keep=not req.dry_run, scoped=req.scoped)
     try:
         with _cyclic_gc_paused():
             seen = _read_directory(config, req, inp, directory, run_id, outcome)
@@ -405,14 +405,17 @@ def remember_rosters(config: Config, files: Sequence[Path], snapshots: Sequence[
         registry.record(copy, snap.authoritative)
 
 
-def use_snapshot(directory: Directory, state: Path, *, keep: bool = True) -> None:
+def use_snapshot(
+    directory: Directory, state: Path, *, keep: bool = True, scoped: bool = False
+) -> None:
     """Read the directory through the local snapshot in the state directory where the profile
     can (``connectors/directory_snapshot.py``): a run reads only what changed since the last,
     and everything when the last full read is older than a day's run. ``keep`` False (a
-    plan) reads the snapshot without writing it."""
+    plan) reads the snapshot without writing it; ``scoped`` takes the namespace from it and
+    what changed lately."""
     attach = getattr(directory, "use_snapshot", None)
     if callable(attach):
-        attach(state / SNAPSHOT_FILE, keep=keep)
+        attach(state / SNAPSHOT_FILE, keep=keep, scoped=scoped)
 
 
 def close_directory(directory: Directory) -> None:

@@ -289,6 +289,7 @@ class OpenLdapDirectory:
         self._namespace: list[Account] | None = None
         self._one_add: bool | None = None  # see _hashes_added_passwords
         self._delta: DeltaReader | None = None  # see use_snapshot
+        self._scoped = False
         self._entries: list[tuple[str, Mapping[str, Any]]] | None = None
 
     # -- connection ---------------------------------------------------------------------------
@@ -454,8 +455,10 @@ class OpenLdapDirectory:
         """
         if self._delta is not None:
             named = (*self.FIELD_ATTRIBUTES["uid"], *self.FIELD_ATTRIBUTES["mail"])
+            recent = self._delta.names_since() if self._scoped else None
+            entries = list(recent.values()) if recent is not None else self._synced()
             self._namespace = [
-                self._name(dn, a) for dn, a in self._synced() if any(a.get(n) for n in named)
+                self._name(dn, a) for dn, a in entries if any(a.get(n) for n in named)
             ]
             return self._namespace
         self._namespace = [
@@ -466,10 +469,12 @@ class OpenLdapDirectory:
 
     # -- the local snapshot (connectors/directory_snapshot.py) ------------------------------
 
-    def use_snapshot(self, path: Path, *, keep: bool = True) -> bool:
+    def use_snapshot(self, path: Path, *, keep: bool = True, scoped: bool = False) -> bool:
         """Read the whole base through a local snapshot at ``path`` from now on: only what
         changed since the last run is read in full (``directory_snapshot``); ``keep`` False
-        reads it without writing it (a plan). Only a profile
+        reads it without writing it (a plan); ``scoped`` (a run of some organisations' files)
+        takes the namespace from the snapshot and what changed lately
+        (``DeltaReader.names_since``). Only a profile
         whose accounts are ``inetOrgPerson`` entries (what the snapshot tells apart without
         the server); another keeps reading everything. True if it will."""
         if self.scope_filter(Scope()) != "(objectClass=inetOrgPerson)":
@@ -485,6 +490,7 @@ class OpenLdapDirectory:
             attributes,
             keep=keep,
         )
+        self._scoped = scoped
         return True
 
     @property

@@ -204,3 +204,26 @@ def test_a_directory_restored_from_a_backup_is_read_in_full(tmp_path: Path) -> N
         assert "p2.skhcn" in {a.uid for a in accounts}  # back, as the backup has it
     finally:
         server.stop()
+
+
+def test_a_scoped_run_takes_its_namespace_from_the_snapshot_and_what_changed_lately(
+    server: Sandbox, base: str, tmp_path: Path
+) -> None:
+    """One organisation's file needs every name of the base, not a whole read: the snapshot
+    and one indexed search of what changed since its newest CSN (less the overlap)."""
+    snapshot = tmp_path / "directory-snapshot.json"
+    _same_as_full(server, base, snapshot)
+    with _admin(server) as admin:
+        _person(admin, base, "moi.tgg", "T1")  # a name given out by someone else meanwhile
+        assert admin.delete(f"uid=p7.skhcn,{base}")
+    directory = _directory(server, base)
+    try:
+        assert directory.use_snapshot(snapshot, scoped=True)
+        names = {a.uid for a in directory.names()}
+        assert directory.last_read.startswith("recent:"), directory.last_read
+        scoped = {a.uid for a in directory.read(Scope(orgs={"tgg"}, employee_numbers={"E1"}))}
+    finally:
+        directory.close()
+    assert "moi.tgg" in names
+    assert "p7.skhcn" in names  # deleted: stays reserved until the next whole read (safe)
+    assert scoped == {"moi.tgg", "p1.skhcn"}  # the accounts themselves come from the server
