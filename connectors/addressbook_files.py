@@ -21,6 +21,7 @@ from connectors.loading import load_catalogue
 from connectors.roster.workbooks import Sheet, safe_cell, workbook_bytes
 from connectors.runner import close_directory, open_directory
 from connectors.store import write_private
+from connectors.usage_report import published_folder
 from syncd.addressbook import Book, Entry, build
 from syncd.errors import SyncdError
 from syncd.model import Kind
@@ -69,7 +70,8 @@ def as_vcf(book: Book) -> bytes:
         if e.title:
             card.add("title").value = e.title
         if e.kind is Kind.ORGANISATION:
-            card.add("kind").value = "org"
+            # vCard 3.0 has no KIND (4.0's); mail clients show this card as an organisation
+            card.add("x-abshowas").value = "COMPANY"
         cards.append(card.serialize())
     return "".join(cards).encode("utf-8")
 
@@ -115,6 +117,7 @@ def write_books(
 ) -> list[Path]:
     """``danhba-<org>.<format>`` for each book, replaced whole (readers never see half)."""
     written = []
+    published_folder(folder, 0o755, None)  # public: anybody may read the address lists
     for book in books:
         for fmt in formats:
             path = folder / f"danhba-{book.code}.{fmt}"

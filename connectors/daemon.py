@@ -44,7 +44,7 @@ from connectors.snapshots import SnapshotRegistry
 from connectors.store import StateStore, write_private
 from syncd.errors import SyncdError
 from syncd.ports import DirectoryError
-from syncd.yearly import period_due, report_days
+from syncd.yearly import catch_up, period_due, period_of, report_days
 
 log = structlog.get_logger("syncd.daemon")
 
@@ -320,6 +320,7 @@ class Daemon:
                 max_instances=1,
                 coalesce=True,
             )
+            self._catch_up_report()
         if reports.address_list is not None:
             self.scheduler.add_job(
                 self.addressbook_job,
@@ -328,6 +329,29 @@ class Daemon:
                 replace_existing=True,
                 max_instances=1,
                 coalesce=True,
+            )
+
+    def _catch_up_report(self) -> None:
+        """A report whose scheduled day passed while the daemon was not running (installed
+        late, down that night, the run failed) is made now, while its deadline has not
+        passed: the leadership never misses one for want of a 04:00 run."""
+        pub, rule = self.config.publish, self.config.effective.reports.usage
+        assert pub.folder is not None and rule is not None
+        today = datetime.now(UTC).astimezone(self.config.zone).date()
+        owed = catch_up(rule, pub.report_days_before, today)
+        if owed is None:
+            return
+        scheduled, year, half = owed
+        start = period_of(year, half, today).start
+        made = [
+            p
+            for p in (pub.folder / "baocao").glob(f"baocao-{start:%Y%m%d}-*-toantinh.xlsx")
+            if p.name.split("-")[2] >= f"{scheduled:%Y%m%d}" or half is not None
+        ]
+        if not made:
+            log.info("usage report owed since its scheduled day: made now", due=str(scheduled))
+            self.scheduler.add_job(
+                self.report_job, id="report-now", replace_existing=True, max_instances=1
             )
 
     def report_job(self) -> None:

@@ -54,8 +54,17 @@ def _rows_text(rows: Sequence[int]) -> str:
     return ", ".join(map(str, rows))
 
 
+LONGEST_VALUE = 80  # a value echoed back longer than this is cut (a 3,000-character "name")
+
+
+def _short(value: str) -> str:
+    if len(value) <= LONGEST_VALUE:
+        return value
+    return f"{value[:LONGEST_VALUE]}… ({len(value)} ký tự)"
+
+
 def _values_text(p: Problem) -> str:
-    shown = [v if v else "(trống)" for v in p.values[:5]]
+    shown = [_short(v) if v else "(trống)" for v in p.values[:5]]
     more = len(p.values) - len(shown)
     return ", ".join(shown) + (f" … (+{more})" if more > 0 else "")
 
@@ -64,8 +73,8 @@ def people_rows(result: HrResult, english: bool) -> list[list[str]]:
     return [
         [
             str(p.row) if p.row is not None else "—",
-            p.employee_number,
-            p.full_name,
+            _short(p.employee_number),
+            _short(p.full_name),
             p.org,
             p.office,
             p.what.show(english),
@@ -123,7 +132,8 @@ h1{font-size:1.3em} .head{font-weight:bold;padding:.6em;border:2px solid}
 .bad{color:#a00;border-color:#a00;background:#fff0f0}.good{color:#060;border-color:#060;
 background:#f0fff0}
 table{border-collapse:collapse;margin:1em 0;width:100%}
-th,td{border:1px solid #555;padding:3px 6px;vertical-align:top;text-align:left}
+th,td{border:1px solid #555;padding:3px 6px;vertical-align:top;text-align:left;
+overflow-wrap:anywhere}
 th{background:#ddebf7} tr.op td{background:#fff6d6} td.n{text-align:right}
 @media print{body{margin:0}}
 """
@@ -231,10 +241,14 @@ def _stem(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80]
 
 
-def file_hr_result(config: Config, outcome: RunOutcome | None, name: str, target: Path) -> None:
+def file_hr_result(
+    config: Config, outcome: RunOutcome | None, name: str, target: Path
+) -> list[Path]:
     """Write the HR result of the file ``name`` (now filed as ``target``) beside it, and the
-    operator's copy. The inbox calls this after it filed the file with its text report."""
+    operator's copy; return HR's files (the inbox gives them HR's group). The inbox calls this
+    after it filed the file with its text report."""
     result = result_for(config, outcome, name)
-    write_result(result, target)
+    written = write_result(result, target)
     if outcome is not None:
         write_operator_copy(config, result, outcome.run_id)
+    return written

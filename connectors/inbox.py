@@ -490,7 +490,9 @@ class InboxWatcher:
         """HR's result (XLSX and HTML, connectors.hr_files) beside the filed roster; a failure
         to write it is logged and never undoes the filing (the text report is there)."""
         try:
-            file_hr_result(self.config, outcome, name, target)
+            gid = target.parent.stat().st_gid  # HR's group, as _hr_folder made the folder
+            for made in file_hr_result(self.config, outcome, name, target):
+                _give_group(made, gid)  # the text report's group: HR reads both
         except Exception as exc:
             log.error("HR result not written", file=safe_name(name), error=f"{type(exc).__name__}")
 

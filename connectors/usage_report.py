@@ -9,8 +9,10 @@ leadership's group, never a password in them).
 
 from __future__ import annotations
 
+import grp
 import html
 import json
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -258,14 +260,18 @@ def write(config: Config, report: Report, folder: Path, only: str | None = None)
     stem = f"{report.period.start:%Y%m%d}-{report.period.end:%Y%m%d}"
     files: list[Path] = []
 
+    gid = published_folder(folder, 0o750, config.publish.group)
+
     def put(name: str, data: str | bytes) -> None:
         path = folder / name
         write_private(path, data, mode=0o640)
+        if gid is not None:
+            os.chown(path, -1, gid)  # the leadership's group reads the reports
         files.append(path)
 
     if only is None:
         sheets = province_sheets(report)
-        names = [o.code for o in report.orgs]
+        names = [o.name for o in report.orgs]  # the leadership reads names, not codes
         counts = [o.counts for o in report.orgs]
         put(f"baocao-{stem}-toantinh.xlsx", _xlsx(sheets, names, counts))
         put(f"baocao-{stem}-toantinh.html", _html(sheets, names, counts, "Báo cáo toàn tỉnh"))
@@ -282,6 +288,32 @@ def write(config: Config, report: Report, folder: Path, only: str | None = None)
 
 class ReportError(SyncdError):
     """A report asked for something the configuration does not know."""
+
+
+def published_folder(folder: Path, mode: int, group: str | None) -> int | None:
+    """Make ``folder`` (and its parents) ``mode``, in ``group`` when given (its id returned):
+    the reports are for the leadership's group (0750), the address lists for everyone (0755)
+    — never syncd's private 0700, which nobody else could open."""
+    gid = None
+    if group is not None:
+        try:
+            gid = grp.getgrnam(group).gr_gid
+        except KeyError:
+            raise ReportError(f"publish.group: no group {group!r} on this host") from None
+    missing = []
+    at = folder
+    while not at.exists():
+        missing.append(at)
+        at = at.parent
+    for made in reversed(missing):
+        made.mkdir(mode=mode)
+        # a parent made here (publish.folder itself) only leads the way in: 0755, whatever
+        # the service's umask (0077 would hide the public address lists)
+        os.chmod(made, 0o755)  # noqa: S103
+    os.chmod(folder, mode)
+    if gid is not None:
+        os.chown(folder, -1, gid)
+    return gid
 
 
 def default_folder(config: Config, kind: str) -> Path:

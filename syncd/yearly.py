@@ -300,3 +300,26 @@ def period_due(rule: ReportRule, today: date) -> tuple[int, int | None]:
     if rule.every.unit == "m" and rule.every.amount == 6:
         return (today.year, 1) if today.month >= 7 else (today.year - 1, 2)
     return (today.year, None)
+
+
+def catch_up(
+    rule: ReportRule, days_before: int, today: date
+) -> tuple[date, int, int | None] | None:
+    """The report a daemon should make now because its scheduled day passed while it was not
+    running (installed late, down that night, or the run failed): (the scheduled day, year,
+    half), while the deadline has not passed — a yearly report between its scheduled day and
+    its deadline, a half-yearly one within the two months after its half-year. None when
+    nothing is owed today."""
+    for month, day in report_days(rule, days_before):
+        for year in (today.year, today.year - 1):
+            scheduled = date(year, month, day)
+            if scheduled > today:
+                continue
+            if rule.every.unit == "m" and rule.every.amount == 6:
+                deadline = scheduled + timedelta(days=60)
+            else:
+                m, d = rule.due or (12, 31)
+                deadline = date(year, m, d)
+            if scheduled <= today <= deadline:
+                return (scheduled, *period_due(rule, scheduled))
+    return None

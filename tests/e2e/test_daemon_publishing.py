@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -99,3 +100,28 @@ def test_the_address_lists_are_published_where_the_profile_asks_for_them(
     assert (book.weekday(), book.hour, book.minute) == (0, 3, 30)  # Mondays 03:30 local
     report = datetime.fromisoformat(str(runs["report"]))
     assert (report.month, report.day) in ((1, 1), (7, 1))  # caobang-2011 Đ17: each half-year
+
+
+def test_a_report_whose_day_passed_before_the_daemon_started_is_made_at_once(
+    make_config: MakeConfig, tmp_path: Path, started: list[subprocess.Popen[str]]
+) -> None:
+    """Found by an attack: a daemon started on 26 November (caobang-2025, due 30 November,
+    scheduled the 20th) showed its next report in a year: the report due in four days was
+    never written. It is made at start while the deadline has not passed, once."""
+    make_config(extra=DAEMON + PUBLISH)
+    folder = tmp_path / "published" / "baocao"
+    for day in ("2027-11-25", "2027-11-26"):  # started, then restarted the next day
+        _run(tmp_path / "syncd.yaml", started, faketime=f"{day} 03:00:00")
+        assert wait_for(lambda: len(list(folder.glob("*-toantinh.html"))) == 1, timeout=40)
+        time.sleep(2)  # a second report would be written by now
+        started.pop().kill()
+    [made] = folder.glob("*-toantinh.html")
+    assert made.name == "baocao-20270101-20271125-toantinh.html"  # made once, not again
+
+
+def test_no_report_is_made_at_start_outside_its_window(
+    make_config: MakeConfig, tmp_path: Path, started: list[subprocess.Popen[str]]
+) -> None:
+    make_config(extra=DAEMON + PUBLISH)
+    _run(tmp_path / "syncd.yaml", started, faketime="2027-12-02 03:00:00")  # after the deadline
+    assert not wait_for(lambda: (tmp_path / "published").exists(), timeout=3)

@@ -332,13 +332,21 @@ daemon:
             assert stat.S_IMODE(st.st_mode) == 0o750
         st = report.stat()
         assert st.st_gid == hr.gr_gid and stat.S_IMODE(st.st_mode) == 0o640
-        # HR reads its report and its file; nothing is left behind
+        # HR reads its report, its result (issue 13: the .ketqua pages) and its file
+        result = report.parent / "skhcn.csv.ketqua.html"
+        assert wait_for(lambda: (report.parent / "skhcn.csv.ketqua.xlsx").exists())
         seen = subprocess.run(
-            [*host.as_user(host.hr_user), "cat", str(report), str(report.parent / "skhcn.csv")],
+            [
+                *host.as_user(host.hr_user),
+                "cat",
+                str(report),
+                str(result),
+                str(report.parent / "skhcn.csv"),
+            ],
             capture_output=True,
             check=True,
         ).stdout.decode("utf-8")
-        assert "1 create" in seen and "Đàm Văn Hùng" in seen
+        assert "1 create" in seen and "Đàm Văn Hùng" in seen and "hungdv.skhcn@" in seen
         assert not list((lib / "processing").iterdir()) and not list(inbox.iterdir())
         state = json.loads((lib / "state" / "status.json").read_text())
         assert state["directory"] == "reachable" and state["inbox_readiness"] == "inotify"

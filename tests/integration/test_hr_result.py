@@ -123,3 +123,16 @@ def test_the_hr_result_page_renders_in_a_real_browser(
     page = tmp_path / "rejected" / "bad.csv.ketqua.html"
     # text, table borders and the red headline: far more than a blank page's one colour
     assert screenshot_colours(page, tmp_path / "shot.png") > 50
+
+
+def test_a_very_long_value_is_cut_and_the_page_wraps_it(
+    setup: tuple[Config, InboxWatcher], tmp_path: Path
+) -> None:
+    """Found by an attack: a 3,000-character name was echoed whole and pushed the columns
+    saying what to change and who changes it off the page."""
+    cfg, watcher = setup
+    long_name = "Nguyễn " + "Văn" * 1000
+    _drop(watcher, cfg, "skhcn.csv", [f"M1,{long_name},skhcn,,,,,", "M2,Lê Thị Bình,skhcn,,,,,"])
+    page = next(tmp_path.glob("*/**/skhcn.csv.ketqua.html")).read_text(encoding="utf-8")
+    assert long_name not in page and "ký tự)" in page
+    assert "overflow-wrap:anywhere" in page

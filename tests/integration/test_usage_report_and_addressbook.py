@@ -10,10 +10,15 @@ page is rendered by headless Chromium.
 from __future__ import annotations
 
 import csv
+import grp
 import io
 import json
+import os
 import shutil
+import stat
 import subprocess
+import sys
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -171,7 +176,9 @@ def test_the_address_list_shows_only_mailboxes_that_receive_mail_in_every_format
         "sonbv@test.gov.vn",
     ]  # the organisation first, then people by given name: Ánh, Mai, Sơn
 
-    cards = list(vobject.readComponents((out / "danhba-skhcn.vcf").read_text(encoding="utf-8")))
+    vcf = (out / "danhba-skhcn.vcf").read_text(encoding="utf-8")
+    assert "VERSION:3.0" in vcf and "KIND:" not in vcf  # KIND is vCard 4.0 only
+    cards = list(vobject.readComponents(vcf))
     hung = next(c for c in cards if c.fn.value == "Đàm Văn Hùng")
     assert hung.email.value == "hungdv@test.gov.vn" and hung.n.value.given == "Hùng"
 
@@ -182,3 +189,47 @@ def test_the_address_list_shows_only_mailboxes_that_receive_mail_in_every_format
     png = tmp_path / "book.png"
     _screenshot(out / "danhba-skhcn.html", png, tmp_path)
     assert _colours(png) > 20
+
+
+def test_the_leadership_reads_the_reports_and_anybody_the_address_lists(
+    make_config: MakeConfig, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Found by an attack: under the service's umask (0077) the published folders came out
+    0700 root:root and publish.group did nothing, so nobody but syncd could open them."""
+    group = "adm"  # a group every Debian host has, standing for the leadership's
+    # outside pytest's own 0700 folders, so that other users can walk to it at all
+    root = Path(tempfile.mkdtemp(prefix="syncd-publish-"))
+    root.chmod(0o711)
+    request.addfinalizer(lambda: shutil.rmtree(root))
+    cfg = make_config(extra=f"publish:\n  folder: {root}/published\n  group: {group}\n")
+    runner.run(cfg, rosters=[write_roster(tmp_path / "a.csv", ROWS[:2])])
+    conf = str(tmp_path / "syncd.yaml")
+
+    def run(*args: str) -> None:
+        done = subprocess.run(
+            [sys.executable, "-m", "connectors.cli", "-c", conf, *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            preexec_fn=lambda: os.umask(0o077),  # as the unit runs it
+        )
+        assert done.returncode == 0, done.stderr
+
+    run("report", "--year", str(NOW.year))
+    run("addressbook", "--format", "csv")
+    gid = grp.getgrnam(group).gr_gid
+    reports, books = root / "published" / "baocao", root / "published" / "danhba"
+    assert stat.S_IMODE((root / "published").stat().st_mode) == 0o755
+    assert (stat.S_IMODE(reports.stat().st_mode), reports.stat().st_gid) == (0o750, gid)
+    for made in reports.iterdir():
+        assert (stat.S_IMODE(made.stat().st_mode), made.stat().st_gid) == (0o640, gid)
+    assert stat.S_IMODE(books.stat().st_mode) == 0o755
+    book = books / "danhba-skhcn.csv"
+    assert stat.S_IMODE(book.stat().st_mode) == 0o644
+    # a member of the group, and nobody at all, as the attack checked it
+    member = ["setpriv", "--reuid=65534", f"--regid={gid}", "--clear-groups"]
+    page = next(reports.glob("*-toantinh.html"))
+    assert subprocess.run([*member, "cat", str(page)], capture_output=True).returncode == 0
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    assert subprocess.run([*nobody, "cat", str(page)], capture_output=True).returncode != 0
+    assert subprocess.run([*nobody, "cat", str(book)], capture_output=True).returncode == 0
