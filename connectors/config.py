@@ -597,16 +597,11 @@ class SlipSettings:
         "stay in paths.outbox (0600) for the operator to hand over.",
         examples=["/var/lib/syncd/hr"],
     )
-    group: StrictStr | None = Field(
-        default=None,
-        description="The group of an organisation's slip folder when groups: names none; "
-        "absent: syncd's own group. A group missing on the host: not delivered (a warning).",
-        examples=["hrdrop"],
-    )
     groups: dict[StrictStr, StrictStr] = Field(
         default_factory=dict,
         description="Organisation code → the group whose members (that organisation's HR) read "
-        "its slips.",
+        "its slips. An organisation not named here gets nothing delivered (its slips stay in "
+        "paths.outbox for the operator): never a group other organisations share.",
         examples=[{"skhcn": "hr-skhcn", "syt": "hr-syt"}],
     )
     retention_days: Positive = Field(

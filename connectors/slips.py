@@ -10,9 +10,11 @@ Why each part is so:
   at the end of the run from those lines (:meth:`SlipWriter.finish`).
 - **Delivered to the organisation, to nobody else.** With ``slips.hr_area`` set, each
   organisation's page file is copied to ``<hr_area>/<org>/`` — the folder 0750 and the file
-  0640, both of the organisation's group (``slips.groups``, else ``slips.group``) — so each
-  organisation's HR reads its own slips and no other's. A group that does not exist means the
-  file is not delivered (a warning says so): never delivered with the wrong group.
+  0640, both of the organisation's own group (``slips.groups``) — so each organisation's HR
+  reads its own slips and no other's. An organisation with no group of its own, or a group
+  that does not exist, gets nothing delivered (a warning says so; the operator hands its slips
+  over from the outbox): never a group other organisations' HR share, which would let every
+  one of them read every one-time password.
 - **Deleted after ``slips.retention_days``** (default 30) by the daemon's sweep
   (:func:`sweep_slips`), delivered copies and the outbox's run folders alike, each deletion
   audited; a run folder whose run died (its journal is still there) is kept, it is evidence.
@@ -184,9 +186,17 @@ class SlipWriter:
         area = config.slips.hr_area
         if area is None:
             return None
-        group = config.slips.groups.get(org, config.slips.group)
+        group = config.slips.groups.get(org)
+        if group is None:
+            why = (
+                f"slips for {org} not delivered: slips.groups names no group of its own "
+                "(hand them over from the outbox)"
+            )
+            self.warnings.append(why)
+            log.warning("slips not delivered", org=org, group=None)
+            return None
         try:
-            gid = grp.getgrnam(group).gr_gid if group else os.getegid()
+            gid = grp.getgrnam(group).gr_gid
         except KeyError:
             why = f"slips for {org} not delivered: no group {group!r} on this host (slips.groups)"
             self.warnings.append(why)
@@ -264,6 +274,42 @@ def _rules(profile: Profile) -> str:
     return f"{text} ({pw.article})"
 
 
+def first_login(config: Config) -> str:
+    """How this directory's person changes the one-time password, in Vietnamese, citing the
+    regulation's must-change article.
+
+    Why per directory profile: only Zimbra asks for a new password at the webmail login. AD
+    refuses every mail login until the password is changed where Windows allows it (data 773).
+    On the OpenLDAP profiles the mail server's login filter refuses the one-time password
+    (``pwdReset``), and the webmail's own password page sits behind that same login: the
+    person must change it first on a page that binds as them (``slips.first_login_url``,
+    docs/mail-server.md "First login"). Telling them "the system will ask you" there would
+    only give them "wrong password"."""
+    article = config.effective.must_change_article
+    url = config.slips.first_login_url
+    kind = config.directory.profile
+    if kind == "zimbra":
+        return (
+            "Đăng nhập webmail lần đầu bằng mật khẩu trên; hệ thống yêu cầu đổi mật khẩu ngay, "
+            f"trước khi dùng hộp thư ({article})."
+        )
+    where = (
+        f"tại trang đổi mật khẩu {url} (tên đăng nhập, mật khẩu trên, mật khẩu mới)"
+        if url
+        else "với sự hỗ trợ của người giao phiếu này"
+    )
+    if kind == "ad":
+        where = (
+            f"{where}, hoặc tại màn hình đăng nhập Windows của máy tính cơ quan"
+            if url
+            else "tại màn hình đăng nhập Windows của máy tính cơ quan"
+        )
+    return (
+        f"Trước khi dùng hộp thư, phải đổi mật khẩu trên {where} ({article}). Cho đến khi "
+        "đổi, đăng nhập thư (webmail, IMAP, gửi thư) bằng mật khẩu trên sẽ bị từ chối."
+    )
+
+
 _CSS = """
 @page{size:%(paper)s portrait;margin:10mm}
 body{font-family:'DejaVu Serif','Times New Roman',serif;font-size:10pt;margin:0;color:#000}
@@ -329,8 +375,7 @@ def slip_pages(
             "<tr><th>Mật khẩu dùng một lần</th><td>"
             f"{password_boxes(slip.password)}</td></tr></table>"
             "<ol>"
-            "<li>Đăng nhập lần đầu bằng mật khẩu trên; hệ thống yêu cầu đổi mật khẩu ngay, "
-            f"trước khi dùng hộp thư ({esc(profile.must_change_article)}).</li>"
+            f"<li>{esc(first_login(config))}</li>"
             f"<li>Mật khẩu mới: {esc(_rules(profile))}.</li>"
             "<li>Không cho người khác biết mật khẩu. Hủy phiếu này sau khi đã đổi mật khẩu.</li>"
             "</ol>"
@@ -401,6 +446,7 @@ __all__ = [
     "CSV_HEADER",
     "Holder",
     "SlipWriter",
+    "first_login",
     "holders",
     "password_boxes",
     "slip_pages",

@@ -20,7 +20,6 @@ from tests.helpers import write_roster
 
 SLIPS = """slips:
   hr_area: hr
-  group: adm
   groups: {skhcn: mail}
   webmail: https://mail.test.gov.vn
   imap: mail.test.gov.vn:993
@@ -48,11 +47,13 @@ def test_each_person_gets_one_printed_page_in_their_organisations_own_folder(
     assert folder.stat().st_gid == grp.getgrnam("mail").gr_gid
     assert stat.S_IMODE(page.stat().st_mode) == 0o640
     assert page.stat().st_gid == grp.getgrnam("mail").gr_gid
-    [other] = (tmp_path / "hr" / "syt").glob("phieu-syt-*.html")
     assert outcome.report_path is not None
     report = outcome.report_path.read_text(encoding="utf-8")
-    assert "for skhcn, syt; delivered to 2 organisation folder(s)" in report
-    assert other.stat().st_gid == grp.getgrnam("adm").gr_gid  # slips.group for the rest
+    assert "for skhcn, syt; delivered to 1 organisation folder(s)" in report
+    # found by an attack: a fallback group shared by every organisation's HR let each read
+    # the others' one-time passwords; an organisation without its own group gets nothing
+    assert not (tmp_path / "hr" / "syt").exists()
+    assert any("slips for syt not delivered" in w for w in outcome.warnings)
     text = page.read_text(encoding="utf-8")
     assert "Lò Văn Đạt" not in text  # another organisation's person is not in this file
     assert "Sở Khoa học và Công nghệ" in text and ">skhcn<" not in text  # the name, not the code
