@@ -620,6 +620,14 @@ class SlipSettings:
         description="The IMAP server printed on each slip (host:port).",
         examples=["mail.caobang.gov.vn:993"],
     )
+    first_login_url: StrictStr | None = Field(
+        default=None,
+        description="Where a person changes the one-time password before the first mail login "
+        "(openldap, openldap-ou, iredmail: the mail server refuses it until then; a self-service "
+        "page that binds as the person: docs/mail-server.md, First login). Printed on each slip; "
+        "absent: the slip sends the person to whoever handed it over.",
+        examples=["https://matkhau.caobang.gov.vn"],
+    )
 
 
 @dataclass(frozen=True, config=SECTION)
