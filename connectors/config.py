@@ -214,7 +214,6 @@ class DirectoryConfig:
         "This one: a file holding only the password, read as the service user: 0600 its own, "
         "or 0640 root:<its group> (syncd warns when others may read it); relative to this file.",
         examples=["/etc/syncd/bind.pw"],
-        json_schema_extra={"x-in-example": True},
     )
     bind_password_env: StrictStr | None = Field(
         default=None,
@@ -223,8 +222,10 @@ class DirectoryConfig:
     )
     bind_credential: StrictStr | None = Field(
         default=None,
-        description="… or the systemd credential holding it (LoadCredential= in syncd.service).",
+        description="… or the systemd credential holding it (LoadCredential= in syncd.service): "
+        "what the packaged unit gives the daemon, so the example uses it.",
         examples=["bind-password"],
+        json_schema_extra={"x-in-example": True},
     )
     bind_credential_file: ConfigPath | None = Field(
         default=None,
@@ -232,6 +233,7 @@ class DirectoryConfig:
         "command outside systemd; run as root, it reads the file, then switches to the service "
         "user (the owner of paths.state). The file can stay 0600 root. Relative to this file.",
         examples=["/etc/syncd/bind.pw"],
+        json_schema_extra={"x-in-example": True},
     )
     page_size: Positive = Field(
         default=500,
