@@ -265,7 +265,9 @@ def doctor_cmd(ctx: click.Context, as_json: bool, read_only: bool, admin_url: st
     from connectors.directory.setup import secret_source
     from connectors.secrets import bind_password
 
-    cfg = _config_as_started(ctx)
+    # as the daemon will run (the service user, its own way to the secret), so that a green
+    # doctor proves the daemon binds; root only for --admin-url, which speaks ldapi as root
+    cfg = _config_as_started(ctx) if admin_url else _config(ctx)
     warnings: list[str] = []
     password = bind_password(cfg.directory, warnings)
     for w in warnings:

@@ -190,3 +190,19 @@ def test_the_credential_outside_systemd_names_the_setting_that_finds_it(
     assert result.returncode == 2
     assert "$CREDENTIALS_DIRECTORY is not set" in result.stderr
     assert "set directory.bind_credential_file to the file LoadCredential= reads" in result.stderr
+
+
+def test_doctor_fails_where_the_daemon_would_on_a_password_file_it_cannot_read(
+    site_for: SiteFor, service_user: ServiceUser, slapd: Sandbox
+) -> None:
+    """Found by an attack: run as root, doctor read a root-only password file itself and said
+    ``ok bind``, while plan and the daemon (the service user) refused it. The doctor runs as the
+    daemon will: a green doctor proves the daemon binds."""
+    site: Site = site_for("group-file", 0, 0o600)  # root:root 0600
+    done = as_root(site, root_env(slapd, "group-file"), "doctor", "--read-only")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"{service_user.name} cannot read the bind password" in done.stderr
+    readable: Site = site_for("group-file")  # root:<service group> 0600 → chmod 0640 below
+    (readable.etc / "bind.pw").chmod(0o640)
+    ok = as_root(readable, root_env(slapd, "group-file"), "doctor", "--read-only")
+    assert "ok" in ok.stdout and "cannot read" not in ok.stderr, ok.stdout + ok.stderr
