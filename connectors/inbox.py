@@ -47,9 +47,8 @@ from inotify_simple import flags as in_flags
 from connectors import runner
 from connectors.config import Config
 from connectors.hr_files import file_hr_result
-from connectors.loading import ROSTER_SUFFIXES
+from connectors.loading import ROSTER_SUFFIXES, NotRead, read_checked, too_big
 from connectors.outcome import RunOutcome, report_text
-from connectors.roster.files import MAX_BYTES
 from connectors.snapshots import SnapshotRegistry
 from connectors.store import make_dirs, write_private
 from syncd.inbox import (
@@ -74,8 +73,12 @@ class InboxResult:
     processed: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
-    retry: list[str] = field(default_factory=list)
+    retry: list[str] = field(default_factory=list)  # the directory failed: its back-off
+    waiting: list[str] = field(default_factory=list)  # stopped, or failed: tried again
     last: RunOutcome | None = None
+
+
+MAX_TRIES = 3  # a file that failed this many times (not the directory's fault) is rejected
 
 
 # what the inbox watch listens to: files completed, written, created, gone; the folder itself
@@ -349,37 +352,22 @@ class InboxWatcher:
         log.warning("inbox entry rejected unread", file=name, reason=why)
         return "rejected"
 
-    def _open_checked(self, path: Path) -> tuple[bytes | None, str | None, os.stat_result | None]:
-        """The bytes of ``path`` read from a descriptor opened without following a link and
-        checked with ``fstat`` (the file checked is the file read), with that ``fstat``; or
-        why it is not read. ``(None, None, None)``: it could not be opened now (retry)."""
-        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    def _open_checked(self, path: Path) -> tuple[bytes, os.stat_result] | str:
+        """The bytes of ``path`` and their ``fstat`` (``loading.read_checked``: the one rule
+        for reading what HR put in the inbox), or why it is not read. A file syncd cannot
+        open or read (HR uploaded it mode 000, say) is HR's to send again, not the
+        directory's fault: it is rejected with a report, never kept for retry — retrying
+        held every job behind the directory's back-off, for ever (issue 11)."""
         try:
-            fd = os.open(path, flags)
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                return None, "symbolic link: not read", None
-            if exc.errno == errno.ENXIO:
-                return None, "socket: not read", None
-            log.warning("inbox file unreadable", file=safe_name(path.name), error=exc.strerror)
-            return None, None, None
-        try:
-            st = os.fstat(fd)
-            why = kind_problem(st.st_mode, st.st_nlink) or _too_big(st.st_size)
-            if why is not None:
-                return None, why, None
-            chunks, total = [], 0
-            while chunk := os.read(fd, 1 << 20):
-                chunks.append(chunk)
-                total += len(chunk)
-                if total > MAX_BYTES:
-                    return None, _too_big(total), None
-            return b"".join(chunks), None, st
+            return read_checked(path)
+        except NotRead as exc:
+            return str(exc)
         except OSError as exc:
             log.warning("inbox file unreadable", file=safe_name(path.name), error=exc.strerror)
-            return None, None, None
-        finally:
-            os.close(fd)
+            return (
+                f"syncd cannot read it ({exc.strerror}); upload it readable by the inbox's "
+                "group (not mode 000)"
+            )
 
     LAST = "last"  # the digest of the roster filed last, in the hashes file
 
@@ -396,12 +384,11 @@ class InboxWatcher:
         month = self.processed / f"{now:%Y}" / f"{now:%m}"
         try:
             st = os.lstat(path)
-        except OSError as exc:
-            log.warning("inbox file unreadable", file=safe_name(path.name), error=exc.strerror)
-            return "retry", None
+        except FileNotFoundError:
+            return "gone", None  # taken away between the look and now: nothing to do
         # what the entry is, then its name: neither needs reading it
         problems = [
-            kind_problem(st.st_mode, st.st_nlink) or _too_big(st.st_size),
+            kind_problem(st.st_mode, st.st_nlink) or too_big(st.st_size),
             name_problem(path.name, ROSTER_SUFFIXES),
         ]
         why = "; ".join(p for p in problems if p)
@@ -415,12 +402,11 @@ class InboxWatcher:
             os.rename(path, moved)  # the entry itself; never a copy through a link
             path = moved
         _unlink_marker(marker)
-        raw, unread, taken = self._open_checked(path)
-        if unread is not None:
-            return self._refuse(path, unread), None
-        if raw is None or taken is None:
-            return "retry", None
-        read, at_take = raw, taken  # as the parse's check sees them
+        checked = self._open_checked(path)
+        if isinstance(checked, str):
+            return self._refuse(path, checked), None
+        raw, at_take = checked
+        read = raw  # as the parse's check sees it
         digest = hashlib.sha256(raw).hexdigest()
         hashes = self._hashes()
         if self._duplicate(hashes, digest):
@@ -465,7 +451,7 @@ class InboxWatcher:
             return "retry", None
         if outcome.result is not None and outcome.result.stopped:
             log.info("stopped mid-file; it stays in processing/ and is retried", file=path.name)
-            return "retry", outcome
+            return "waiting", outcome
         shown = self._content_free(outcome, raw, path.name)
         report = report_text(shown, [path])
         refused = outcome.plan is not None and outcome.plan.refused
@@ -479,7 +465,13 @@ class InboxWatcher:
             self._hr_result(shown, path.name, target)
             return "rejected", outcome
         target = self._file(path, month, report)
-        self.registry.record(target, {o for snap in outcome.snapshots for o in snap.authoritative})
+        # the nightly run re-applies syncd's own copy of the bytes applied, never ``target``:
+        # that file came by rename and is still the HR uploader's to rewrite
+        self.registry.accept(
+            raw,
+            path.name,
+            {o for s in outcome.snapshots if s.sha256 == digest for o in s.authoritative},
+        )
         hashes[digest] = {"file": str(target), "when": now.isoformat(timespec="seconds")}
         hashes[self.LAST] = digest
         write_private(self.hashes_path, json.dumps(hashes, indent=1))
@@ -517,6 +509,10 @@ class InboxWatcher:
                 where, outcome = self.process(path, **run_kwargs)
             except Exception as exc:  # one bad file never stops the watcher
                 log.error("inbox file failed", file=path.name, error=f"{type(exc).__name__}: {exc}")
+                where, outcome = self._failed(path, exc), None
+            else:
+                self._tries(path.name, None)
+            if where == "gone":
                 continue
             getattr(
                 result,
@@ -525,11 +521,83 @@ class InboxWatcher:
                     "rejected": "rejected",
                     "duplicate": "duplicates",
                     "retry": "retry",
+                    "waiting": "waiting",
                 }[where],
             ).append(path.name)
             if outcome is not None:
                 result.last = outcome
         return result
+
+    # -- files that keep failing ----------------------------------------------------------------
+
+    @property
+    def _tries_path(self) -> Path:
+        return self.config.paths.state / "inbox-tries.json"
+
+    def _tries(self, name: str, count: int | None) -> int:
+        """How many times the file ``name`` failed (kept in the state directory: a daemon
+        restarted by a crash on the file counts on); ``count`` sets it (None forgets it)."""
+        try:
+            tries = dict(json.loads(self._tries_path.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            tries = {}
+        if count is None:
+            if name in tries:
+                del tries[name]
+                write_private(self._tries_path, json.dumps(tries, indent=1))
+            return 0
+        tries[name] = count
+        write_private(self._tries_path, json.dumps(tries, indent=1))
+        return count
+
+    def _failed(self, path: Path, exc: Exception) -> str:
+        """A failure that is not the directory's (a bug, a file that cannot be moved): the
+        file is tried again, and after ``MAX_TRIES`` rejected with a report naming what went
+        wrong (the error's type, never its text: it may quote the file) — never retried for
+        ever (issue 11)."""
+        at = path if os.path.lexists(path) else self.processing / path.name
+        if not os.path.lexists(at):
+            self._tries(path.name, None)
+            return "gone"
+        try:
+            count = self._tries(path.name, self._tries_read(path.name) + 1)
+        except OSError as err:
+            log.error(
+                "inbox: cannot count the file's tries",
+                file=safe_name(path.name),
+                error=err.strerror,
+            )
+            count = MAX_TRIES
+        if count < MAX_TRIES:
+            return "waiting"
+        name = safe_name(path.name)
+        report = (
+            f"syncd — {name}\n"
+            f"Từ chối sau {count} lần lỗi / rejected after {count} failed tries "
+            f"({type(exc).__name__}); không thử lại / not tried again. Có thể một phần đã được "
+            "áp dụng / some of it may have been applied: xem báo cáo lần chạy / see the run "
+            "reports, or ask the operator.\n"
+        )
+        try:
+            self._file(at, self.rejected, report, rename_only=True)
+            log.warning("inbox file rejected after repeated failures", file=name, tries=count)
+        except OSError as err:
+            log.error(
+                "inbox: a failing file cannot be rejected",
+                file=safe_name(path.name),
+                error=err.strerror,
+            )
+            return "waiting"
+        self._tries(path.name, None)
+        return "rejected"
+
+    def _tries_read(self, name: str) -> int:
+        try:
+            tries = dict(json.loads(self._tries_path.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            return 0
+        value = tries.get(name, 0)
+        return value if isinstance(value, int) else 0
 
 
 def _filesystem(path: Path) -> str | None:
@@ -581,12 +649,6 @@ def _give_group(path: Path, gid: int) -> None:
             group=gid,
             error=exc.strerror,
         )
-
-
-def _too_big(size: int) -> str | None:
-    if size > MAX_BYTES:
-        return f"{size} bytes, more than the {MAX_BYTES} a roster may be: not read"
-    return None
 
 
 def _unlink_marker(marker: Path) -> None:

@@ -28,9 +28,9 @@ from connectors.lifecycle_files import FileArchive
 from connectors.loading import (
     LifecycleInputs,
     all_exemptions,
-    inbox_files,
     lifecycle_inputs,
     load_catalogue,
+    read_inbox,
     read_snapshots,
 )
 from connectors.lock_warnings import send_warnings
@@ -153,10 +153,15 @@ def _read_inputs(config: Config, req: RunRequest, outcome: RunOutcome) -> Inputs
     catalogue = load_catalogue(config.orgs)
     # a plan saves nothing, not even how far it read the mail logs
     lifecycle = lifecycle_inputs(config, remember=not req.dry_run)
-    files = (
-        [] if req.sweep else list(req.rosters) if req.rosters is not None else inbox_files(config)
-    )
-    snapshots, outcome.rejected = read_snapshots(files, catalogue, config, req.restrict)
+    contents: dict[Path, bytes] = {}
+    if req.sweep:
+        files: list[Path] = []
+    elif req.rosters is not None:
+        files = list(req.rosters)
+    else:  # the inbox as the daemon reads it: never through a link HR made there
+        contents = read_inbox(config, outcome.warnings)
+        files = list(contents)
+    snapshots, outcome.rejected = read_snapshots(files, catalogue, config, req.restrict, contents)
     outcome.snapshots = snapshots
     log.info(
         "run started",
@@ -387,22 +392,19 @@ def remember_rosters(config: Config, files: Sequence[Path], snapshots: Sequence[
     files speak for, exactly as a file filed through the inbox: the nightly full run must
     re-apply it, not an older inbox file (which would re-arm requests the newer file dropped,
     revoke people it added, forget its absences). A copy is kept in the state directory: the
-    operator's file may be edited or deleted later."""
+    operator's file may be edited or deleted later. The copy is of the bytes applied: the file
+    is read again and kept only when its sha256 is that of a snapshot this run applied."""
     inbox = config.paths.inbox.resolve()
     by_sha = {snap.sha256: snap for snap in snapshots if snap.authoritative}
     registry = SnapshotRegistry(config.paths.state)
-    keep = config.paths.state / "rosters"
     for path in files:
         if inbox in path.resolve().parents:
-            continue  # the inbox files what it takes (processed/YYYY/MM) itself
+            continue  # the inbox keeps a copy of what it takes itself (connectors/inbox.py)
         data = path.read_bytes()
         snap = by_sha.get(hashlib.sha256(data).hexdigest())
         if snap is None:
             continue
-        copy = keep / f"{snap.sha256[:16]}-{path.name}"
-        if not copy.exists():
-            write_private(copy, data)
-        registry.record(copy, snap.authoritative)
+        registry.accept(data, path.name, snap.authoritative)
 
 
 def use_snapshot(

@@ -3,22 +3,58 @@
 The inbox files one file at a time; the nightly full run re-applies, for every organisation,
 the latest accepted file that covered it (so a change made by hand in the directory is put
 right), each file authoritative only for the organisations it is still the latest for.
+
+What is re-applied is syncd's own copy of the exact bytes that were read and applied
+(``state/rosters/<sha256[:16]>-<name>``, 0600 in the private state directory), recorded with
+its sha256 — never the file filed in ``processed/``: that one still belongs to the HR uploader
+(it came by rename), who could rewrite it and have the nightly run apply the rewrite (issue
+11). A copy whose sha256 no longer matches is refused with an error naming it; the full run
+then applies nothing.
+
+Registries written before the copies (an entry without ``sha256``) are migrated when read: a
+file under ``state/rosters/`` whose content still has the sha256 its name begins with, or a
+file the inbox filed whose content is still the digest ``inbox-hashes.json`` recorded when it
+was applied, is copied and recorded with its sha256; any other is refused (its content cannot
+be shown to be what was applied), naming the organisations and how to accept a roster again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import structlog
 
 from connectors.store import write_private
+from syncd.errors import SyncdError
+from syncd.inbox import safe_name
+
+log = structlog.get_logger("syncd.snapshots")
+
+KEPT = "rosters"  # the folder of the copies, in the state directory
+
+
+class AcceptedRosterChanged(SyncdError):
+    """A latest accepted roster is not the content that was applied: nothing is re-applied."""
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 class SnapshotRegistry:
     def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
         self.path = state_dir / "snapshots.json"
+        self.kept = state_dir / KEPT
 
     def _load(self) -> dict[str, dict[str, str]]:
         try:
@@ -26,18 +62,102 @@ class SnapshotRegistry:
         except (OSError, ValueError):
             return {}
 
-    def record(self, file: Path, orgs: Iterable[str]) -> None:
+    def _save(self, data: dict[str, dict[str, str]]) -> None:
+        write_private(self.path, json.dumps(data, indent=1, sort_keys=True))
+
+    def keep(self, data: bytes, name: str) -> tuple[Path, str]:
+        """A private copy of ``data`` (the bytes read and applied) and its sha256."""
+        digest = hashlib.sha256(data).hexdigest()
+        copy = self.kept / f"{digest[:16]}-{safe_name(name)}"
+        if _sha256(copy) != digest:
+            write_private(copy, data)
+        return copy, digest
+
+    def accept(self, data: bytes, name: str, orgs: Iterable[str]) -> Path:
+        """``data``, the roster file ``name`` as read and applied, is now the latest accepted
+        roster of ``orgs``: kept as a private copy, recorded with its sha256."""
+        copy, digest = self.keep(data, name)
+        self.record(copy, orgs, digest)
+        return copy
+
+    def record(self, file: Path, orgs: Iterable[str], sha256: str) -> None:
         data = self._load()
         when = datetime.now(UTC).isoformat(timespec="seconds")
         for org in orgs:
-            data[org] = {"file": str(file), "when": when}
-        write_private(self.path, json.dumps(data, indent=1, sort_keys=True))
+            data[org] = {"file": str(file), "when": when, "sha256": sha256}
+        self._save(data)
 
     def latest(self) -> dict[Path, set[str]]:
-        """file → the organisations it is the latest accepted roster of (files that exist)."""
+        """file → the organisations it is the latest accepted roster of (files that exist),
+        each checked against the sha256 recorded when it was applied. Raises
+        ``AcceptedRosterChanged`` when one is not what was applied, or an old entry cannot be
+        migrated."""
+        data = self._load()
+        migrated = False
         out: dict[Path, set[str]] = defaultdict(set)
-        for org, entry in self._load().items():
+        refused: list[str] = []
+        for org, entry in sorted(data.items()):
             path = Path(entry["file"])
-            if path.exists():
-                out[path].add(org)
+            if not path.exists():
+                continue
+            expected = entry.get("sha256")
+            if expected is None:
+                moved = self._migrate(path)
+                if moved is None:
+                    refused.append(
+                        f"{org}: {path} was recorded before syncd kept its own copy of each "
+                        "accepted roster, and its content cannot be shown to be what was "
+                        "applied (HR can write it)"
+                    )
+                    continue
+                path, expected = moved
+                data[org] = {**entry, "file": str(path), "sha256": expected}
+                migrated = True
+            elif (now := _sha256(path)) != expected:
+                refused.append(
+                    f"{org}: {path} is not the roster that was applied (sha256 "
+                    f"{expected[:16]}… when accepted, {(now or 'unreadable')[:16]}… now)"
+                )
+                continue
+            out[path].add(org)
+        if migrated:
+            self._save(data)
+            log.info("accepted rosters migrated to syncd's own copies", registry=str(self.path))
+        if refused:
+            raise AcceptedRosterChanged(
+                "the latest accepted rosters cannot be re-applied; nothing was applied:\n  "
+                + "\n  ".join(refused)
+                + "\n  Check the file and accept it again with `syncd reconcile --roster FILE` "
+                "(or have HR send it again); the organisation's entry in "
+                f"{self.path} then names syncd's own copy."
+            )
         return dict(out)
+
+    def _migrate(self, path: Path) -> tuple[Path, str] | None:
+        """An entry of an older registry as a private copy and its sha256, or None when its
+        content cannot be shown to be what was applied."""
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        digest = hashlib.sha256(data).hexdigest()
+        if path.parent == self.kept:  # remember_rosters' copy, named by its sha256
+            return (path, digest) if path.name.startswith(f"{digest[:16]}-") else None
+        applied = _inbox_digests(self.state_dir).get(str(path))
+        if applied != digest:
+            return None
+        return self.keep(data, path.name)
+
+
+def _inbox_digests(state_dir: Path) -> dict[str, str]:
+    """file filed by the inbox → the sha256 of the bytes it applied (``inbox-hashes.json``)."""
+    try:
+        raw: Any = json.loads((state_dir / "inbox-hashes.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    out: dict[str, str] = {}
+    if isinstance(raw, dict):
+        for digest, entry in raw.items():
+            if isinstance(entry, dict) and isinstance(entry.get("file"), str):
+                out[entry["file"]] = digest
+    return out
