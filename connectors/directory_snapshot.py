@@ -161,8 +161,9 @@ class DeltaReader:
 
     def names_since(self) -> Entries | None:
         """For a scoped run's namespace: the snapshot plus the entries whose ``entryCSN`` is at
-        least its newest less ``OVERLAP`` (one indexed search, no whole read). None when the
-        snapshot cannot serve (missing, aged, an entry's CSN gone backwards): then ``sync``.
+        least its newest less ``OVERLAP`` (an indexed search of DNs and CSNs, then in full only
+        those the snapshot does not hold as they are; no whole read). None when the snapshot
+        cannot serve (missing, aged, an entry's CSN gone backwards): then ``sync``.
 
         A name deleted since the snapshot stays in this namespace until the next whole read:
         it is only kept from being given out a little longer, which is always safe. A name
@@ -176,13 +177,17 @@ class DeltaReader:
         since = csn_before(newest, OVERLAP)
         if not since:
             return None  # nothing to count from (an empty snapshot): the whole read
-        changed = self._entries(self.search(f"(&{self.wanted}({CSN}>={since}))", self.attributes))
-        for key, (_, attrs) in changed.items():
-            old = snap.entries.get(key)
-            if old is not None and _csn(attrs) < _csn(old[1]):
-                return None  # a restored backup: the whole read says so and starts again
-        entries = {**snap.entries, **changed}
-        self.how = f"recent: {len(changed)} read in full since {since[:14]}"
+        # the window's DNs and CSNs only; in full only what the snapshot does not hold as is
+        window = {
+            dn.lower(): _csn(a) for dn, a in self.search(f"(&{self.wanted}({CSN}>={since}))", [CSN])
+        }
+        try:
+            stale = self._stale(snap, window)
+            fetched = self._fetch(window, stale)
+        except Drift:
+            return None  # a restored backup, or a change during the read: the whole read
+        entries = {**snap.entries, **fetched}
+        self.how = f"recent: {len(stale)} changed of {len(window)} since {since[:14]}"
         log.info("directory names", how=self.how, entries=len(entries))
         return entries
 
@@ -194,8 +199,20 @@ class DeltaReader:
     def _delta(self, snap: Snapshot) -> str:
         """Bring ``snap`` up to date; what happened (for the log and the tests)."""
         now = {dn.lower(): _csn(a) for dn, a in self.search(self.wanted, [CSN])}
+        stale = self._stale(snap, now)
+        if len(stale) > max(len(now), 1) / 4:
+            raise Drift(f"{len(stale)} of {len(now)} entries changed")
+        fetched = self._fetch(now, stale)
+        gone = sum(1 for k in snap.entries if k not in now)
+        snap.entries = {k: fetched.get(k) or snap.entries[k] for k in now}
+        return f"delta: {len(stale)} changed, {gone} gone, {len(now)} checked"
+
+    @staticmethod
+    def _stale(snap: Snapshot, csns: Mapping[str, str]) -> list[str]:
+        """The entries of ``csns`` (DN → its entryCSN now) the snapshot lacks or holds at
+        another CSN; Drift if one went backwards (a directory restored from a backup)."""
         stale: list[str] = []
-        for key, csn in now.items():
+        for key, csn in csns.items():
             old = snap.entries.get(key)
             if old is None:
                 stale.append(key)
@@ -203,18 +220,19 @@ class DeltaReader:
                 if csn < _csn(old[1]):
                     raise Drift(f"the entryCSN of {old[0]} went backwards (a restored backup?)")
                 stale.append(key)
-        if len(stale) > max(len(now), 1) / 4:
-            raise Drift(f"{len(stale)} of {len(now)} entries changed")
-        terms = sorted({f"({CSN}={now[k]})" for k in stale if now[k]})
+        return stale
+
+    def _fetch(self, csns: Mapping[str, str], stale: list[str]) -> Entries:
+        """The ``stale`` entries in full, by exact entryCSN terms in batches; Drift if one
+        changed again since its CSN was read."""
+        terms = sorted({f"({CSN}={csns[k]})" for k in stale if csns[k]})
         fetched: Entries = {}
         for i in range(0, len(terms), BATCH):
             flt = f"(&{self.wanted}(|{''.join(terms[i : i + BATCH])}))"
             fetched.update(self._entries(self.search(flt, self.attributes)))
         if any(k not in fetched for k in stale):
             raise Drift("entries changed again during the read")
-        gone = sum(1 for k in snap.entries if k not in now)
-        snap.entries = {k: fetched.get(k) or snap.entries[k] for k in now}
-        return f"delta: {len(stale)} changed, {gone} gone, {len(now)} checked"
+        return fetched
 
     @staticmethod
     def _entries(found: Iterable[tuple[str, Mapping[str, Any]]]) -> Entries:
