@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import html
 import imaplib
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -33,10 +35,12 @@ from devtools.slapd_sandbox import Sandbox, free_port
 from tests.conftest import MakeConfig
 from tests.e2e.test_cli_reconcile import syncd
 from tests.helpers import write_roster
+from tests.integration import mail_docs
+from tests.integration.debian_slapd import DebianSlapd
 from tests.integration.test_directory_contract import needs_schema
 
 DOMAIN = "test.gov.vn"
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "mail-server.md"
+DOCS = mail_docs.DOCS
 DOVECOT = Path("/usr/sbin/dovecot")
 POSTMAP = Path("/usr/sbin/postmap")
 # the person's own password once the one-time one is changed
@@ -45,17 +49,10 @@ CHOSEN = "Mine!4ever-ok"
 
 def documented(server: str, profile: str) -> dict[str, str]:
     """The ``key = value`` lines of the block docs/mail-server.md marks
-    ``<!-- tested: <server> <profile> -->``."""
-    text = DOCS.read_text(encoding="utf-8")
-    marker = f"<!-- tested: {server} {profile} -->"
-    assert marker in text, f"docs/mail-server.md has no block marked {marker}"
-    block = text.split(marker, 1)[1].split("```", 2)[1]
-    settings = {}
-    for line in block.splitlines():
-        if "=" in line and not line.lstrip().startswith("#"):
-            key, _, value = line.partition("=")
-            settings[key.strip()] = value.strip()
-    return settings
+    ``<!-- tested: <server> <profile> -->``, as written: the servers below replace only its
+    placeholders (server, base, read-only account and password), which it must have."""
+    placeholders = mail_docs.DOVECOT if server == "dovecot" else mail_docs.POSTFIX
+    return mail_docs.settings(f"tested: {server} {profile} -->", placeholders)
 
 
 def _require(binary: Path, package: str) -> None:
@@ -71,8 +68,20 @@ class Dovecot:
     """One Dovecot instance in its own directory (configuration, base_dir, state, logs, mail),
     IMAP on a free loopback port, authenticating against ``slapd`` with ``filters``."""
 
-    def __init__(self, slapd: Sandbox, base: str, filters: dict[str, str], extra: str = "") -> None:
-        """``extra``: more configuration, appended (plugins, dicts, another passdb)."""
+    def __init__(
+        self,
+        slapd: Sandbox | DebianSlapd,
+        base: str,
+        filters: dict[str, str],
+        extra: str = "",
+        *,
+        reader: tuple[str, str] | None = None,
+    ) -> None:
+        """``extra``: more configuration, appended (plugins, dicts, another passdb);
+        ``reader``: the read-only account's DN and password (default: the sandbox's)."""
+        if reader is None:
+            assert isinstance(slapd, Sandbox)
+            reader = (slapd.reader_dn, slapd.service_password)
         # short and reachable by the unprivileged users Dovecot's processes run as (socket
         # paths are limited to 108 bytes; pytest's tmp_path is neither)
         self.root = Path(tempfile.mkdtemp(prefix="dovecot-"))
@@ -83,16 +92,15 @@ class Dovecot:
         self.port = free_port()
         ldap_conf = self.root / "dovecot-ldap.conf.ext"
         settings = {
-            **filters,  # as documented, then where this test's servers and mail are
+            **filters,  # as documented, its placeholders replaced by this test's servers
             "uris": slapd.url,
-            "dn": slapd.reader_dn,
-            "dnpass": slapd.service_password,
+            "dn": reader[0],
+            "dnpass": reader[1],
             "base": base,
-            "scope": "subtree",
-            # the uid/gid of nobody: mail is never accessed as root
+            # where this test keeps mail, as nobody's uid/gid (never as root): not LDAP access
             "user_attrs": f"=home={home}/%u,=uid=65534,=gid=65534",
         }
-        write_private(ldap_conf, "".join(f"{k} = {v}\n" for k, v in settings.items()))
+        write_private(ldap_conf, mail_docs.lines(settings))
         conf = self.root / "dovecot.conf"
         conf.write_text(
             f"""base_dir = {self.root}/run
@@ -185,18 +193,29 @@ service anvil {{
 class Postfix:
     """Postfix's LDAP table with the documented query, asked with ``postmap -q``."""
 
-    def __init__(self, slapd: Sandbox, base: str, query: dict[str, str], root: Path) -> None:
+    def __init__(
+        self,
+        slapd: Sandbox | DebianSlapd,
+        base: str,
+        query: dict[str, str],
+        root: Path,
+        *,
+        reader: tuple[str, str] | None = None,
+    ) -> None:
+        if reader is None:
+            assert isinstance(slapd, Sandbox)
+            reader = (slapd.reader_dn, slapd.service_password)
         self.root = root
         (root / "main.cf").write_text("compatibility_level = 3.6\n", encoding="utf-8")
         settings = {
-            **query,
+            **query,  # as documented, its placeholders replaced by this test's servers
             "server_host": slapd.url,
             "search_base": base,
-            "bind_dn": slapd.reader_dn,
-            "bind_pw": slapd.service_password,
+            "bind_dn": reader[0],
+            "bind_pw": reader[1],
         }
         self.table = root / "mailboxes.cf"
-        write_private(self.table, "".join(f"{k} = {v}\n" for k, v in settings.items()))
+        write_private(self.table, mail_docs.lines(settings))
 
     def lookup(self, address: str) -> str | None:
         """What Postfix's table answers for ``address``: the result, or None (not found)."""
@@ -222,8 +241,10 @@ def servers() -> Iterator[list[Dovecot]]:
 # -- the scene: accounts put in each state by syncd's own commands ------------------------------
 
 
-def configure(make_config: MakeConfig, tmp_path: Path, profile: str, regulation: str) -> Path:
-    make_config(profile=regulation, extra="transfer: {alias_days: 30}\n")
+def configure(
+    make_config: MakeConfig, tmp_path: Path, profile: str, regulation: str, extra: str = ""
+) -> Path:
+    make_config(profile=regulation, extra="transfer: {alias_days: 30}\n" + extra)
     path = tmp_path / "syncd.yaml"
     if profile != "openldap":
         text = path.read_text(encoding="utf-8")
@@ -324,6 +345,95 @@ def test_dovecot_refuses_new_locked_and_revoked_accounts_and_takes_a_restored_on
     rows[1] = "E2,Lê Thị Mai,skhcn,,,,Nghỉ việc,"
     run(cfg, "reconcile", "--roster", str(write_roster(tmp_path / "b.csv", rows)))
     assert not dovecot.login(login_name(profile, other), CHOSEN)
+
+
+FIRST_LOGIN_URL = "https://matkhau.test.gov.vn"
+# what the documented command names, and what this test's servers replace it with
+DOC_SERVER = {"openldap": "ldaps://ldap.caobang.gov.vn", "iredmail": "ldap://127.0.0.1:389"}
+DOC_BASE = {"openldap": "ou=people,dc=caobang,dc=gov,dc=vn", "iredmail": "dc=caobang,dc=gov,dc=vn"}
+
+
+def slip_page(tmp_path: Path, address: str) -> str:
+    """The text of the person's page on the newest rendered slip (what they read)."""
+    pages = sorted((tmp_path / "outbox").glob("*/*.html"), key=lambda p: p.stat().st_mtime)
+    found = [
+        section
+        for page in pages
+        for section in page.read_text(encoding="utf-8").split("<section")
+        if address in section
+    ]
+    assert found, f"no slip page for {address}"
+    return html.unescape(re.sub(r"<[^>]+>", " ", found[-1]))
+
+
+def documented_change(profile: str, url: str, base: str, uid: str) -> list[str]:
+    """The documented first-login command, only its marked parts replaced: the server, the
+    base and the person (``<uid>``, ``<address>``, ``<domain>``)."""
+    command = mail_docs.block(f"tested: first-login {profile} -->").strip()
+    for placeholder in (DOC_SERVER[profile], DOC_BASE[profile]):
+        assert placeholder in command, f"{command!r} no longer names {placeholder}"
+    command = command.replace(DOC_SERVER[profile], url).replace(DOC_BASE[profile], base)
+    for name, value in {"<uid>": uid, "<address>": f"{uid}@{DOMAIN}", "<domain>": DOMAIN}.items():
+        command = command.replace(name, value)
+    assert "<" not in command, command
+    return shlex.split(command)
+
+
+@pytest.mark.parametrize("profile", DOVECOT_PROFILES)
+def test_a_new_person_changes_the_one_time_password_where_the_slip_says_then_logs_in(
+    profile: str,
+    make_config: MakeConfig,
+    tmp_path: Path,
+    slapd: Sandbox,
+    admin: Connection,
+    base_dn: str,
+    servers: list[Dovecot],
+) -> None:
+    """The first login as a person walks it: the slip sends them to the self-service step
+    (not to the webmail, which is behind the login that refuses them), the documented
+    ``ldappasswd`` binds with the slip's password and changes it, and only then does the
+    documented Dovecot block let them in."""
+    _require(DOVECOT, "dovecot-imapd dovecot-ldap")
+    if profile != "openldap":
+        needs_schema(slapd, profile)
+    slips = f"slips: {{first_login_url: '{FIRST_LOGIN_URL}'}}\n"
+    cfg = configure(make_config, tmp_path, profile, "caobang-2025", slips)
+    run(
+        cfg,
+        "reconcile",
+        "--roster",
+        str(write_roster(tmp_path / "a.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,"])),
+    )
+    dovecot = Dovecot(slapd, mail_base(profile, base_dn), documented("dovecot", profile))
+    servers.append(dovecot)
+    dn, uid = find_dn(admin, base_dn, "E1")
+    user = login_name(profile, uid)
+
+    page = slip_page(tmp_path, f"{uid}@{DOMAIN}")
+    assert FIRST_LOGIN_URL in page, page
+    assert "caobang-2025 Đ6" in page  # the must-change article
+    assert "bị từ chối" in page  # the login is refused until then: no "the system will ask"
+    assert "hệ thống yêu cầu đổi mật khẩu" not in page
+    first = slip_password(tmp_path, uid)
+    assert not dovecot.login(user, first), dovecot.log()
+
+    command = documented_change(profile, slapd.url, base_dn, uid)
+    assert command[command.index("-D") + 1].lower() == dn.lower()  # the documented DN is theirs
+    done = subprocess.run(
+        command,
+        # as ldappasswd asks: the new password twice (-S), then the slip's (-W, to bind)
+        input=f"{CHOSEN}\n{CHOSEN}\n{first}\n",
+        capture_output=True,
+        text=True,
+        check=False,
+        start_new_session=True,  # no terminal: the prompts read the typed lines from stdin
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert first not in done.stdout + done.stderr and CHOSEN not in done.stdout + done.stderr
+
+    assert dovecot.login(user, CHOSEN), dovecot.log()
+    assert not dovecot.login(user, first)
 
 
 def delivery(profile: str, slapd: Sandbox, base_dn: str, tmp_path: Path) -> Postfix:
