@@ -4,10 +4,17 @@ Maps the headers (:mod:`syncd.roster`), converts cells typed in legacy TCVN3/VNI
 cell, validates each row and returns a :class:`~syncd.roster.Snapshot`. A file with any error
 is rejected whole unless the configuration accepts valid rows, and a file is authoritative only
 for the organisations in it.
+
+Bounds on a cell (issue 11): a 2,000,000-character title was applied as a 2 MB directory
+attribute and a 2 MB audit record. Every field has a maximum length, and a cell holding a line
+break is refused where no value may span lines (a name, a code, a date); a title or a reason
+typed on two lines in an Excel cell (Alt+Enter) is folded to one line. A CSV never gets here
+with a line break: its reader refuses it, since a stray quote makes one.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import date
 
@@ -15,7 +22,7 @@ from syncd.errors import SyncdError
 from syncd.model import Exemption, Person, Request
 from syncd.naming.legacy import Encoding
 from syncd.naming.legacy_cells import ColumnConversion, Verdict, convert_cells
-from syncd.naming.parse import parse_name
+from syncd.naming.parse import MAX_NAME, parse_name
 from syncd.naming.text import fold_words, normalise
 from syncd.orgs import Catalogue
 from syncd.roster import (
@@ -32,6 +39,27 @@ from syncd.roster import (
 
 _ENCODING_LABELS = {Encoding.TCVN3: "TCVN3", Encoding.VNI: "VNI"}
 MAX_ROWS_NAMED = 10  # rows listed in one note; the rest are counted
+
+# Characters a field may hold, normalised. Real values are far shorter; these keep a hostile
+# cell out of the directory and the audit log (kept for years). The title's bound is AD's
+# rangeUpper for ``title``, so a title valid here is valid in every directory; the name's is
+# the naming rules' own.
+MAX_LENGTH: dict[str, int] = {
+    "employee_number": 64,
+    "full_name": MAX_NAME,
+    "title": 128,
+}
+MAX_FIELD = 256  # every other field: organisation, office, reason, status, request, dates
+MAX_SHOWN = 60  # characters of a value quoted in a row error; a longer one is cut
+# Fields whose value may be typed on two lines in one Excel cell: folded to one line. A line
+# break anywhere else (a name, a code, a date) is an error, not something to guess about.
+FOLDED = frozenset({"title", "exempt_reason"})
+_LINE_BREAK = re.compile("[\n\r\x0b\x0c\x85\u2028\u2029]")
+
+
+def _shown(value: str) -> str:
+    """A value as a row error shows it: cut, since it goes into reports and HR's result."""
+    return value if len(value) <= MAX_SHOWN else value[: MAX_SHOWN - 1] + "…"
 
 
 def _label(decision: ColumnConversion) -> str:
@@ -145,6 +173,14 @@ def read_roster(
                         "retype the name in Unicode"
                     )
 
+    # before normalising, which makes a line break a space
+    broken = {
+        (f, i): value
+        for f, values in columns.items()
+        if f not in FOLDED
+        for i, value in enumerate(values)
+        if _LINE_BREAK.search(value)
+    }
     columns = {f: [normalise(v) for v in values] for f, values in columns.items()}
     errors: list[RowError] = []
     people: list[Person] = []
@@ -165,7 +201,7 @@ def read_roster(
             rowno: int = rowno,
             out: list[RowError] = row_errors,
         ) -> None:
-            out.append(RowError(src, rowno, headers[cols[f]], v.get(f, ""), message))
+            out.append(RowError(src, rowno, headers[cols[f]], _shown(v.get(f, "")), message))
 
         uncached = [
             (f, table.formulas[(rowno, i)])
@@ -190,8 +226,27 @@ def read_roster(
             else:
                 error_orgs.add(found.code)
             continue
+        bad: set[str] = set()  # fields refused whole: no further check of them
+        for f in cols:
+            if (f, i) in broken:
+                bad.add(f)
+                row_errors.append(
+                    RowError(
+                        src,
+                        rowno,
+                        headers[cols[f]],
+                        _shown(broken[f, i]),
+                        "a line break in the cell; this column holds one line (type it on one "
+                        "line, without Alt+Enter)",
+                    )
+                )
+            elif len(v[f]) > (limit := MAX_LENGTH.get(f, MAX_FIELD)):
+                bad.add(f)
+                err(f, f"{len(v[f])} characters, more than the {limit} this column may have")
         emp = v["employee_number"]
-        if not emp:
+        if "employee_number" in bad:
+            pass
+        elif not emp:
             err("employee_number", "empty employee number")
         elif emp.casefold() in seen:
             err(
@@ -202,48 +257,55 @@ def read_roster(
         else:
             seen[emp.casefold()] = rowno
             raw_seen.add(emp)
-        if i in suspect:
+        if "full_name" in bad:
+            pass
+        elif i in suspect:
             err("full_name", suspect[i])
         else:
             try:
                 parse_name(v["full_name"])
             except SyncdError as exc:
                 err("full_name", str(exc))
-        org = catalogue.find(v["org"]) if v["org"] else None
+        org = catalogue.find(v["org"]) if v["org"] and "org" not in bad else None
         if org is None:
-            err("org", "unknown organisation" if v["org"] else "empty organisation")
+            if "org" not in bad:
+                err("org", "unknown organisation" if v["org"] else "empty organisation")
             unknown_org_rows = True
         office = None
-        if org is not None and v.get("office"):
+        if org is not None and v.get("office") and "office" not in bad:
             found = catalogue.find_office(org.code, v["office"])
             if found is None:
                 err("office", f"unknown office of {org.code}")
             else:
                 office = found.code
         birth = None
-        if v.get("birth_date"):
+        if v.get("birth_date") and "birth_date" not in bad:
             try:
                 birth = parse_date(v["birth_date"])
             except ValueError:
                 err("birth_date", "unparseable date (use dd/mm/yyyy)")
         status = STATUS_WORDS.get(fold_words(v.get("status", "")))
-        if status is None:
+        if status is None and "status" not in bad:
             err("status", f"unknown status (one of: {', '.join(sorted(STATUS_WORDS)[1:])})")
         dates: dict[str, date | None] = {}
         for f in ("exempt_from", "exempt_until"):
+            if f in bad:
+                dates[f] = None
+                continue
             try:
                 dates[f] = parse_date(v.get(f, ""))
             except ValueError:
                 err(f, "unparseable date (use dd/mm/yyyy)")
                 dates[f] = None
         exemption = None
-        if v.get("exempt_reason") or dates.get("exempt_until"):
+        if (v.get("exempt_reason") and "exempt_reason" not in bad) or dates.get("exempt_until"):
             start, until = dates.get("exempt_from"), dates.get("exempt_until")
             if until is None:
-                err(
-                    "exempt_reason" if "exempt_until" not in cols else "exempt_until",
-                    "an absence needs the date it ends",
-                )
+                if "exempt_until" not in bad:
+                    err(
+                        "exempt_reason" if "exempt_until" not in cols else "exempt_until",
+                        "an absence needs the date it ends",
+                    )
             elif start is not None and start > until:
                 err("exempt_until", f"ends before it starts ({start:%d/%m/%Y})")
             else:
@@ -255,7 +317,7 @@ def read_roster(
                     f"{src}:{rowno}",
                 )
         request = REQUEST_WORDS.get(fold_words(v.get("request", "")))
-        if request is None:
+        if request is None and "request" not in bad:
             err("request", "unknown request (cấp mới, cấp lại mật khẩu, thu hồi, khôi phục)")
         elif status is not None and status.leaves and request in KEEP_REQUESTS:
             err(

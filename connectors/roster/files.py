@@ -15,6 +15,14 @@ without bound, because openpyxl pads every missing row to the sheet's declared w
 file declares is trusted: the sheet's dimension is dropped before reading, the zip's members
 are bounded before openpyxl opens them, and the reader counts rows, columns and cells itself.
 Every bound hit is one :class:`RosterError` line naming the file and the bound.
+
+Issue 11: a 5 MB XLSX of a million rows each holding one empty cell at column XFD slipped under
+every bound (empty cells are trimmed, empty rows were not counted) and held the run lock for a
+quarter of an hour. Every row read now counts toward :data:`MAX_ROWS`, a row's width is
+checked without walking its padding in Python, and the reading stops after
+:data:`MAX_EMPTY_TAIL` consecutive empty rows. A CSV cell spanning lines is refused: no roster
+field does, and one stray ``"`` used to join the rows after it into one cell, dropping those
+people (then revoked) and writing their data into someone's title.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import contextlib
 import csv
 import hashlib
 import io
+import itertools
 import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
@@ -50,6 +59,11 @@ MAX_CELLS = 2_000_000
 # after such a run is refused, not dropped: a roster is authoritative for its organisations,
 # and people silently not read would be removed from the directory.
 MAX_EMPTY_RUN = 1_000
+# Past that run the rest is only looked through for data, and not forever: a workbook of a
+# million rows of empty cells takes minutes to parse inside the run lock. After this many
+# consecutive empty rows the file is refused; Excel's formatted-but-empty rows below a real
+# roster are far fewer.
+MAX_EMPTY_TAIL = 10_000
 # XLSX is a zip: its members' uncompressed sizes bound what openpyxl can inflate (Python's
 # zipfile stops a member at its recorded size). Sheet XML compresses 5-10x, hence ten times the
 # file bound in all; the parts openpyxl holds in memory whole (shared strings, styles, the
@@ -59,6 +73,8 @@ MAX_PART_BYTES = MAX_UNZIPPED_BYTES // 4
 MAX_ZIP_MEMBERS = 1_000  # a workbook has a few dozen parts
 XLSX_MAX_ROWS = 1_048_576  # Excel's last row: rows beyond it mean a forged row number
 MAX_MESSAGE = 300  # characters of a library's error message quoted in ours
+MAX_QUOTED = 40  # characters of a cell quoted in an error
+_LINE_BREAK = re.compile(r"[\r\n]")
 
 # Byte-order marks, longest first (the UTF-32-LE mark begins with the UTF-16-LE one).
 _BOMS = (
@@ -206,6 +222,53 @@ def _decode_8bit(raw: bytes, source: str) -> tuple[str, str]:
     return "\n".join(lines), "+".join([whole, *sorted(used - {whole})])
 
 
+def _quoted(value: str) -> str:
+    """A cell shown in an error: its start only (a swallowed cell can hold the whole file)."""
+    return repr(value if len(value) <= MAX_QUOTED else value[: MAX_QUOTED - 1] + "…")
+
+
+def _column_name(header: list[str], index: int) -> str:
+    name = header[index].strip() if index < len(header) else ""
+    return repr(_one_line(name)[:MAX_QUOTED]) if name else get_column_letter(index + 1)
+
+
+def _spans_lines(source: str, number: int, line: int, header: list[str], row: list[str]) -> None:
+    """Refuse a cell holding a line break: a quote never closed makes one (issue 11).
+
+    No roster field spans lines, and a stray ``"`` joins every line after it into one cell
+    until the next quote or the end of the file: the people on those lines would silently
+    not be read (so revoked) and their data would become someone's title. ``line`` is the
+    physical line the row starts on, where the cell (the first one spanning lines) starts.
+    """
+    for index, value in enumerate(row):
+        if _LINE_BREAK.search(value):
+            raise RosterError(
+                f"{source}: row {number} (line {line}), column "
+                f"{_column_name(header if number > 1 else [], index)}, value {_quoted(value)}: "
+                'a cell spanning lines: a quote (") never closed joins the lines after it into '
+                "the cell (remove or close it), or the cell holds a line break (Alt+Enter: "
+                "remove it); no cell of a roster spans lines"
+            )
+
+
+def _unclosed_quote_at_end(
+    text: str, start_line: int, dialect: type[csv.Dialect] | csv.Dialect
+) -> bool:
+    """Whether the last row ends inside a quoted cell (the tolerant reader keeps it silently).
+
+    Only the last row, from the line it starts on, is parsed again strictly: a quote never
+    closed at the end of the file holds no line break when the file has no final newline.
+    """
+    # csv counts lines as StringIO splits them (CR, LF or CRLF): skip as many the same way
+    tail = "".join(itertools.islice(io.StringIO(text, newline=""), start_line - 1, None))
+    try:
+        for _ in csv.reader(io.StringIO(tail, newline=""), dialect, strict=True):
+            pass
+    except csv.Error as exc:
+        return str(exc) == "unexpected end of data"
+    return False
+
+
 def _read_csv(raw: bytes, source: str, sha: str) -> Table:
     text, decoded_as = _decode(raw, source)
     sample = text[:8192]
@@ -214,11 +277,19 @@ def _read_csv(raw: bytes, source: str, sha: str) -> Table:
     except Exception:  # the sniffer fails in many ways on odd text
         dialect = csv.excel
     reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    header: list[str] = []
+    where = [0, 1]  # the last row's number and the physical line it starts on
 
     def lines() -> Iterator[list[str]]:
         # A row's width is real bytes here (at most MAX_BYTES fields): it is bounded after
         # csv has split it. Empty cells past the last column are dropped, as Excel writes them.
-        for row in reader:
+        start = 1
+        for number, row in enumerate(reader, start=1):
+            _spans_lines(source, number, start, header, row)
+            where[:] = [number, start]
+            start = reader.line_num + 1
+            if number == 1:
+                header.extend(row)
             if len(row) > MAX_COLUMNS:
                 if any(c.strip() for c in row[MAX_COLUMNS:]):
                     last = max(i for i, c in enumerate(row) if c.strip()) + 1
@@ -235,6 +306,11 @@ def _read_csv(raw: bytes, source: str, sha: str) -> Table:
         raise RosterError(
             f"{source}: line {reader.line_num}: not a readable CSV file: {_one_line(str(exc))}"
         ) from None
+    if where[0] and _unclosed_quote_at_end(text, where[1], dialect):
+        raise RosterError(
+            f'{source}: row {where[0]} (line {where[1]}): a quote (") opened on this row is never '
+            "closed before the end of the file: remove or close the quote"
+        )
     if not rows or not any(c.strip() for c in rows[0]):
         raise RosterError(f"{source}: row 1: no header row")
     body = [(i, r) for i, r in enumerate(rows[1:], start=2)]
@@ -244,14 +320,20 @@ def _read_csv(raw: bytes, source: str, sha: str) -> Table:
 def _bounded(rows: Iterable[list[str]], source: str) -> list[list[str]]:
     """The rows up to the first run of :data:`MAX_EMPTY_RUN` empty rows, within the bounds.
 
-    After such a run nothing is kept, but the rest is still looked through (bounded by the file
-    and, for XLSX, by Excel's last row): a non-empty row there refuses the file.
+    After such a run nothing is kept, but the rest is still looked through, up to
+    :data:`MAX_EMPTY_TAIL` consecutive empty rows: a non-empty row there refuses the file, and
+    so does a longer run. Every row read counts toward :data:`MAX_ROWS`, empty or not: rows of
+    empty cells cost as much to parse as rows of people.
     """
     kept: list[list[str]] = []
     cells = 0
     run = 0
     trailing = 0  # empty rows at the end of ``kept``
     for number, row in enumerate(rows, start=1):
+        if number > MAX_ROWS:
+            raise RosterError(
+                f"{source}: row {number}: more than the {MAX_ROWS} rows a roster may have"
+            )
         empty = not any(c.strip() for c in row)
         if run >= MAX_EMPTY_RUN:  # past the end of the data: only look
             if not empty:
@@ -261,14 +343,14 @@ def _bounded(rows: Iterable[list[str]], source: str) -> list[list[str]]:
                     "remove the empty rows"
                 )
             run += 1
+            if run > MAX_EMPTY_TAIL:
+                raise RosterError(
+                    f"{source}: row {number}: more than the {MAX_EMPTY_TAIL} empty rows a "
+                    f"roster may have after the data (from row {number - run + 1}); delete "
+                    "them"
+                )
             continue
         run = run + 1 if empty else 0
-        if len(kept) >= MAX_ROWS:
-            if empty:
-                continue
-            raise RosterError(
-                f"{source}: row {number}: more than the {MAX_ROWS} rows a roster may have"
-            )
         cells += len(row)
         if cells > MAX_CELLS:
             raise RosterError(
@@ -279,6 +361,23 @@ def _bounded(rows: Iterable[list[str]], source: str) -> list[list[str]]:
     if run >= MAX_EMPTY_RUN:
         del kept[len(kept) - trailing :]  # the run itself is not data
     return kept
+
+
+def _width(row: tuple[object, ...]) -> int:
+    """The row's width up to its last non-empty value.
+
+    openpyxl pads a row to its last stored cell, empty or not: one ``<c r="XFD7"/>`` makes
+    16,384 values. Walking them in Python took a millisecond a row (15 minutes for the
+    attacker's million rows); the padding past :data:`MAX_COLUMNS` is counted in C instead.
+    """
+    width = len(row)
+    if width > MAX_COLUMNS:
+        tail = row[MAX_COLUMNS:]
+        if tail.count(None) + tail.count("") == len(tail):
+            width = MAX_COLUMNS
+    while width and (row[width - 1] is None or row[width - 1] == ""):
+        width -= 1  # at most MAX_COLUMNS steps, or up to a value beyond them (then refused)
+    return width
 
 
 def _cell(value: object) -> str:
@@ -359,9 +458,7 @@ def _read_xlsx(raw: bytes, source: str, sha: str, sheet: str | None) -> Table:
                         f"{source}: row {number}: beyond the last row a worksheet can have "
                         f"({XLSX_MAX_ROWS}); a forged workbook"
                     )
-                width = len(row)
-                while width and (row[width - 1] is None or row[width - 1] == ""):
-                    width -= 1
+                width = _width(row)
                 if width > MAX_COLUMNS:
                     raise RosterError(
                         f"{source}: row {number}: a cell in column {width} "
