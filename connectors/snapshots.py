@@ -107,7 +107,7 @@ class SnapshotRegistry:
                     refused.append(
                         f"{org}: {path} was recorded before syncd kept its own copy of each "
                         "accepted roster, and its content cannot be shown to be what was "
-                        "applied (HR can write it)"
+                        "applied (HR can write a filed roster)"
                     )
                     continue
                 path, expected = moved
@@ -120,17 +120,18 @@ class SnapshotRegistry:
                 )
                 continue
             out[path].add(org)
-        if migrated:
-            self._save(data)
-            log.info("accepted rosters migrated to syncd's own copies", registry=str(self.path))
         if refused:
             raise AcceptedRosterChanged(
                 "the latest accepted rosters cannot be re-applied; nothing was applied:\n  "
                 + "\n  ".join(refused)
-                + "\n  Check the file and accept it again with `syncd reconcile --roster FILE` "
-                "(or have HR send it again); the organisation's entry in "
+                + "\n  Check what the file holds now (it may have been rewritten) and accept it "
+                "again with `syncd reconcile --roster FILE`, or have HR send it again; the "
+                "organisation's entry in "
                 f"{self.path} then names syncd's own copy."
             )
+        if migrated:  # only once every entry could be: nothing half-migrated
+            self._save(data)
+            log.info("accepted rosters migrated to syncd's own copies", registry=str(self.path))
         return dict(out)
 
     def _migrate(self, path: Path) -> tuple[Path, str] | None:

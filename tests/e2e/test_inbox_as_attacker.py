@@ -11,10 +11,12 @@ against a real slapd.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,8 +24,11 @@ from typing import Any
 import pytest
 from ldap3 import Connection
 
+from connectors.inbox import MAX_TRIES, InboxWatcher
+from connectors.snapshots import AcceptedRosterChanged, SnapshotRegistry
 from connectors.store import write_private
 from devtools.slapd_sandbox import Sandbox
+from tests.conftest import MakeConfig
 from tests.e2e.test_cli_as_root import start_daemon, stop
 from tests.e2e.test_daemon import wait_for
 from tests.helpers import HEADER, entries, write_roster
@@ -212,3 +217,93 @@ def test_hr_rewriting_a_filed_roster_changes_nothing_the_nightly_run_applies(
         assert not [u for u, attrs in entries(admin, base_dn).items() if "Bịa" in str(attrs)]
     finally:
         stop(proc)
+
+
+def test_an_upload_syncd_cannot_read_is_rejected_and_never_holds_the_nightly_run(
+    site: Site, hr_user: ServiceUser, service_user: ServiceUser, admin: Connection, base_dn: str
+) -> None:
+    proc, notes = start_daemon(site, service_user)
+    try:
+        assert wait_for(lambda: "READY=1" in notes.read() or proc.poll() is not None)
+        secret_row = "E7,Người Bí Mật,skhcn,,,,,"
+        as_hr(hr_user, site, "sh", "-c", f"printf '%s\\n' '{secret_row}' > m0.tmp")
+        as_hr(hr_user, site, "chmod", "000", "m0.tmp")
+        as_hr(hr_user, site, "mv", "m0.tmp", "m0.csv")
+        report = site.inbox.parent / "rejected" / "m0.csv.report.txt"
+        assert wait_for(report.exists, timeout=30), _status(site)
+        # HR reads why, and nothing of the file is quoted
+        shown = as_hr(hr_user, site, "cat", str(report)).stdout
+        assert "cannot read it (Permission denied)" in shown, shown
+        assert "Bí Mật" not in shown
+        assert (site.inbox.parent / "rejected" / "m0.csv").exists()
+        assert not list((site.inbox.parent / "processing").iterdir())
+        status = _status(site)
+        assert status.get("directory") != "unreachable", status
+        # the nightly run is not held behind a directory back-off, and HR's next file is taken
+        status = _full_run(site, proc)
+        assert status["last_run"]["kind"] == "reconcile" and "last_error" not in status, status
+        hr_drop(hr_user, site, "skhcn.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,"])
+        assert wait_for(lambda: "hungdv.skhcn" in entries(admin, base_dn), timeout=30)
+    finally:
+        _, err = stop(proc)
+    assert "directory back-off" not in err and "directory unreachable" not in err
+
+
+def test_a_file_that_keeps_failing_is_rejected_after_three_tries_not_retried_for_ever(
+    make_config: MakeConfig, admin: Connection, base_dn: str
+) -> None:
+    cfg = make_config()
+    cfg.paths.inbox.mkdir(parents=True, exist_ok=True)
+    # a broken host: processed/ is a file, so filing an applied roster fails every time
+    (cfg.paths.inbox.parent / "processed").write_text("not a folder\n")
+    write_roster(cfg.paths.inbox / "skhcn.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,"])
+    watcher = InboxWatcher(cfg, settle=0)
+    watcher.tick(time.time())  # first look: not settled yet
+    results = [watcher.tick(time.time() + i) for i in range(1, 1 + MAX_TRIES)]
+    assert [r.waiting for r in results[:-1]] == [["skhcn.csv"]] * (MAX_TRIES - 1)
+    assert all(not r.retry for r in results)  # never the directory's back-off
+    assert results[-1].rejected == ["skhcn.csv"]
+    rejected = cfg.paths.inbox.parent / "rejected"
+    report = (rejected / "skhcn.csv.report.txt").read_text()
+    assert f"rejected after {MAX_TRIES} failed tries (NotADirectoryError)" in report
+    assert "Đàm" not in report
+    assert watcher.tick(time.time() + 10).waiting == []  # not tried again
+    assert "hungdv.skhcn" in entries(admin, base_dn)  # it was applied: the report says it may be
+
+
+def test_an_old_registry_naming_processed_files_is_migrated_only_when_unchanged(
+    tmp_path: Path,
+) -> None:
+    state, month = tmp_path / "state", tmp_path / "processed" / "2026" / "10"
+    state.mkdir(mode=0o700)
+    month.mkdir(parents=True)
+    applied = "\ufeff" + HEADER + "E1,Đàm Văn Hùng,tgg,,,,,\n"
+    filed = {org: month / f"{org}.csv" for org in ("tgg", "syt", "khcn")}
+    hashes = {}
+    for org, path in filed.items():
+        path.write_text(applied.replace("tgg", org), encoding="utf-8")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        hashes[digest] = {"file": str(path), "when": "2026-10-01T00:00:00+00:00"}
+    (state / "inbox-hashes.json").write_text(json.dumps(hashes))
+    old = {
+        org: {"file": str(path), "when": "2026-10-01T00:00:00+00:00"} for org, path in filed.items()
+    }
+    (state / "snapshots.json").write_text(json.dumps(old))
+    registry = SnapshotRegistry(state)
+
+    latest = registry.latest()  # unchanged since applied: each becomes syncd's own copy
+    assert sorted(orgs for s in latest.values() for orgs in s) == ["khcn", "syt", "tgg"]
+    for copy, orgs in latest.items():
+        assert copy.parent == state / "rosters" and copy.stat().st_mode & 0o777 == 0o600
+        assert copy.read_bytes() == filed[next(iter(orgs))].read_bytes()
+    assert all("sha256" in e for e in json.loads((state / "snapshots.json").read_text()).values())
+
+    # an entry HR rewrote before the upgrade cannot be shown to be what was applied: refused
+    (state / "snapshots.json").write_text(json.dumps(old))
+    filed["tgg"].write_text(applied + "E9,Kẻ Bịa Đặt,tgg,,,,,\n", encoding="utf-8")
+    with pytest.raises(AcceptedRosterChanged) as refused:
+        registry.latest()
+    said = str(refused.value)
+    assert f"tgg: {filed['tgg']} was recorded before" in said and "syncd reconcile --roster" in said
+    assert "syt" not in said and "Bịa" not in said
+    assert json.loads((state / "snapshots.json").read_text()) == old  # nothing half-migrated
