@@ -285,7 +285,8 @@ def _read_csv(raw: bytes, source: str, sha: str) -> Table:
         # csv has split it. Empty cells past the last column are dropped, as Excel writes them.
         start = 1
         for number, row in enumerate(reader, start=1):
-            _spans_lines(source, number, start, header, row)
+            if reader.line_num > start:  # the row took more than one line: find the cell
+                _spans_lines(source, number, start, header, row)
             where[:] = [number, start]
             start = reader.line_num + 1
             if number == 1:
