@@ -42,6 +42,7 @@ from syncd.hr_result import HrResult
 from syncd.model import Account, emp_key
 from syncd.naming.text import fold_words, name_key
 from syncd.orgs import Catalogue
+from syncd.plan.drift import closed_by_hand, missing_aliases, on_the_wire
 from syncd.plan.lifecycle import activity_reference
 from syncd.plan.lifecycle import forecast as lifecycle_forecast
 from syncd.ports import Scope
@@ -270,6 +271,16 @@ def show(config: Config, query: str, now: datetime) -> list[dict[str, Any]]:
                 "state_reason": acc.state_reason,
                 "managed": acc.managed,
                 "must_change_password": acc.must_change_password,
+                # what on the wire no longer enforces the recorded state (syncd.plan.drift):
+                # shown beside the state it contradicts, which the next run puts back
+                "drift": [
+                    *on_the_wire(acc, config.effective.lifecycle.locked_receives_mail),
+                    *closed_by_hand(acc, config.effective.lifecycle.locked_receives_mail),
+                    *(
+                        f"old address {m} removed before its alias expires"
+                        for m in missing_aliases(acc, now)
+                    ),
+                ],
                 "last_activity": {
                     "when": last.isoformat() if last else None,
                     "source": source,
@@ -312,6 +323,8 @@ def show_text(items: Sequence[dict[str, Any]]) -> str:
             + (f" — {it['state_reason']}" if it["state_reason"] else "")
             + ("" if it["managed"] else " (unmanaged: syncd never touches it)"),
         ]
+        for d in it["drift"]:
+            lines.append(f"  changed by hand, not by syncd: {d}")
         if it["must_change_password"]:
             lines.append("  password      one-time password not changed yet")
         for alias in it["aliases"]:

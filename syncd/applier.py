@@ -246,6 +246,21 @@ def _execute(
         receives = profile.lifecycle.locked_receives_mail
         extra["delivery"] = f"{'kept' if receives.value else 'blocked'} ({receives.article})"
         directory.set_state(dn, State.LOCKED, action.since or now, cite, delivery=receives.value)
+    elif kind is ActionKind.ENFORCE:
+        # a change made by hand undone (syncd.plan.drift): the recorded state, its date and
+        # its reason written back as they are, through the profile's own state and update paths
+        if action.attrs:
+            directory.update(dn, action.attrs)
+        if action.state is not None:
+            opens = action.state is State.LOCKED and profile.lifecycle.locked_receives_mail.value
+            extra["delivery"] = "kept" if opens else "blocked"
+            directory.set_state(
+                dn,
+                action.state,
+                action.since or now,
+                action.state_reason or cite,
+                delivery=opens,
+            )
     elif kind is ActionKind.REVOKE:
         # revoking a locked account keeps the lock's date: the purge clock counts "locked
         # or revoked continuously" (syncd.plan.states)

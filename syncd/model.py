@@ -137,6 +137,15 @@ class Account:
     password_changed: datetime | None = None  # pwdChangedTime
     created: datetime | None = None  # createTimestamp
     must_change_password: bool = False  # pwdReset: the one-time password is still in use
+    # What on the wire no longer enforces the state syncd recorded (a lock undone by hand:
+    # ``pwdAccountLockedTime`` deleted, ``ACCOUNTDISABLE`` cleared, login services back), one
+    # line each, said by the profile in its own attributes; empty when the entry is as syncd
+    # left it. The planner puts it back (syncd.plan.drift).
+    drift: tuple[str, ...] = ()
+    # Whether the mail server delivers to it now, as the profile's delivery attributes say
+    # (None: the profile cannot tell). Compared by the planner with what the recorded state
+    # and the regulation's ``locked_receives_mail`` want, which the profile does not know.
+    receives_mail: bool | None = None
 
 
 class Field(StrEnum):
@@ -174,6 +183,9 @@ class ActionKind(StrEnum):
     CREATE = "create"
     RESET_PASSWORD = "reset-password"  # noqa: S105 - an action name
     RESTORE = "restore"
+    # puts back on the wire what the recorded state (and the aliases) want, after a change made
+    # by hand; the recorded state, its date and its reason stay as they are
+    ENFORCE = "enforce"
     LOCK = "lock"
     REVOKE = "revoke"
     PURGE = "purge"
@@ -210,6 +222,9 @@ class Action:
     # when the new state began, if not the plan's ``now``: a locked account that is revoked
     # stays "locked or revoked continuously" since its lock (syncd.plan.states)
     since: datetime | None = None
+    # enforce: the recorded state to put back on the wire and its reason, written back as is
+    state: State | None = None
+    state_reason: str | None = None
 
     def sort_key(self) -> tuple[int, str, str]:
         return (ACTION_ORDER[self.kind], self.org or "", self.uid)

@@ -103,6 +103,8 @@ FIELD_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "password_changed": ("replPropertyMetaData",),
     "created": ("whenCreated",),
     "must_change_password": ("pwdLastSet",),
+    "drift": ("userAccountControl",),  # ACCOUNTDISABLE, which ADUC's "Enable Account" clears
+    "receives_mail": ("syncdDelivery",),
 }
 
 
@@ -219,6 +221,14 @@ class ActiveDirectory(OpenLdapDirectory):
             password_changed=password_stored(meta[0]),
             must_change_password=pending,
         )
+
+    def wire_drift(self, a: Mapping[str, Any], state: State) -> tuple[str, ...]:
+        """A locked or revoked account must carry ACCOUNTDISABLE; AD has no ppolicy lock."""
+        uac = self._get(a, "drift")
+        blocked = state in (State.LOCKED, State.REVOKED)
+        if blocked and uac is not None and not int(uac) & ACCOUNTDISABLE:
+            return (f"ACCOUNTDISABLE cleared (userAccountControl {uac}): the account logs in",)
+        return ()
 
     def delivery_filter(self, address: str) -> str:
         a = escape_filter_chars(address)

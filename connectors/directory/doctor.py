@@ -255,7 +255,15 @@ class Doctor:
     # -- the checks -----------------------------------------------------------------------------
 
     def run(self) -> Report:
-        later = ["ppolicy", "base", "schema", "policy", "policy-drift", "visibility"]
+        later = [
+            "ppolicy",
+            "base",
+            "schema",
+            "policy",
+            "policy-drift",
+            "visibility",
+            "hand-edits",
+        ]
         probes = ["write", "lastbind", "lockout", "size-limit"]
         try:
             conn, error, self.ppolicy = self._connect(self.cfg.bind_dn, self.password)
@@ -303,6 +311,7 @@ class Doctor:
             self.check_policy()
             self.check_policy_drift()
             self.check_visibility()
+            self.check_hand_edits()
             if not self.write:
                 self.check_lastbind_readonly()
                 self.skip(["write", "lockout", "size-limit"], "--read-only")
@@ -471,6 +480,44 @@ class Doctor:
             ),
             "syncd policy apply (as root on the slapd host: --admin-url ldapi:///); "
             "syncd policy check shows each rule",
+        )
+
+    def check_hand_edits(self) -> None:
+        """Accounts whose wire no longer enforces the state syncd recorded (a lock undone in
+        ADUC, ``pwdAccountLockedTime`` deleted, a kept address removed): read as a run reads
+        them (syncd.plan.drift), so the doctor says what the next run will put back."""
+        from datetime import UTC, datetime
+
+        from syncd.plan.drift import missing_aliases, on_the_wire
+        from syncd.ports import Scope
+
+        directory: Any = open_directory(self.cfg, self.password, self.domain)
+        try:
+            accounts = directory.read(Scope())
+        except DirectoryError as exc:
+            self.add("hand-edits", "skipped", f"the accounts could not be read: {exc}")
+            return
+        finally:
+            directory.close()
+        now = datetime.now(UTC)
+        locked = self.regulation.lifecycle.locked_receives_mail if self.regulation else None
+        found: list[str] = []
+        for acc in accounts:
+            if not acc.managed:
+                continue
+            what = on_the_wire(acc, locked) if locked is not None else list(acc.drift)
+            what += [f"old address {m} removed" for m in missing_aliases(acc, now)]
+            if what:
+                found.append(f"{acc.uid} ({acc.state.value}): {'; '.join(what)}")
+        if not found:
+            self.add("hand-edits", "ok", f"{len(accounts)} accounts as syncd recorded them")
+            return
+        self.add(
+            "hand-edits",
+            "finding",
+            f"{len(found)} account(s) changed outside syncd, e.g. " + " | ".join(found[:3]),
+            "the next run puts syncd's recorded state back (syncd plan --latest shows it); to "
+            "open a mailbox on purpose, syncd restore (audited)",
         )
 
     def check_visibility(self) -> None:

@@ -91,6 +91,11 @@ SERVICES = (*KEPT_SERVICES, *LOGIN_SERVICES)  # a new mailbox's, as iRedMail's t
 MIB = 1024 * 1024
 
 
+def _first_value(a: Mapping[str, Any], name: str) -> str | None:
+    values = a.get(name) or []
+    return str(values[0]) if values else None
+
+
 def _merge(current: list[str], add: tuple[str, ...], remove: tuple[str, ...]) -> list[str]:
     """``current`` without ``remove`` and with ``add`` (compared without case, as LDAP does)."""
     gone = {r.lower() for r in remove}
@@ -106,6 +111,9 @@ class IRedMailDirectory(OpenLdapDirectory):
     FIELD_ATTRIBUTES: ClassVar[Mapping[str, tuple[str, ...]]] = {
         **FIELD_ATTRIBUTES,
         "mail": ("mail", "shadowAddress"),
+        # the login switches a lock turns off (ppolicy's, iRedMail's services), and delivery
+        "drift": ("pwdAccountLockedTime", "enabledService"),
+        "receives_mail": ("accountStatus", "enabledService"),
     }
 
     def __init__(self, config: DirectoryConfig, password: str, domain: str) -> None:
@@ -204,6 +212,22 @@ class IRedMailDirectory(OpenLdapDirectory):
         return list(CLASSES), attrs
 
     # -- state on the wire ------------------------------------------------------------------------
+
+    def wire_drift(self, a: Mapping[str, Any], state: State) -> tuple[str, ...]:
+        """Beside ppolicy's lock: a login service back on a locked or revoked mailbox."""
+        out = super().wire_drift(a, state)
+        if state in (State.LOCKED, State.REVOKED):
+            login = {s.lower() for s in LOGIN_SERVICES}
+            back = [str(s) for s in a.get("enabledService") or [] if str(s).lower() in login]
+            if back:
+                out += (f"login services back in enabledService ({', '.join(back)})",)
+        return out
+
+    def receives(self, a: Mapping[str, Any]) -> bool | None:
+        """What iRedMail's delivery query checks: accountStatus active, mail and deliver."""
+        services = {str(s).lower() for s in a.get("enabledService") or []}
+        status = (_first_value(a, "accountStatus") or "").lower()
+        return status == "active" and {"mail", "deliver"} <= services
 
     def state_changes(
         self, dn: str, state: State, delivery: bool

@@ -90,6 +90,11 @@ FIELD_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "password_changed": ("pwdChangedTime",),
     "created": ("createTimestamp",),
     "must_change_password": ("pwdReset",),
+    # what enforces the state on the wire, compared with syncdState (``wire_drift``): a lock
+    # or revoke sets pwdAccountLockedTime, which a hand edit may delete
+    "drift": ("pwdAccountLockedTime",),
+    # directory.delivery_attribute's default (another name is not read: ``receives``)
+    "receives_mail": ("syncdDelivery",),
 }
 
 
@@ -583,6 +588,7 @@ class OpenLdapDirectory:
         # pwdChangedTime unless the policy ages passwords: pwdReset without it is that
         # password, issued when the entry was made.
         issued_at_creation = created if must_change else None
+        recorded, edited = self._recorded_state(a, state)
         return replace(
             self._name(dn, a),
             sn=self._get(a, "sn") or "",
@@ -590,7 +596,7 @@ class OpenLdapDirectory:
             org=self._org(dn, a),
             office=self._get(a, "office"),
             title=self._get(a, "title"),
-            state=State(state) if state in State._value2member_map_ else State.ACTIVE,
+            state=recorded,
             state_since=_since(self._get(a, "state_since")),
             active_since=_since(self._get(a, "active_since")),
             state_reason=self._get(a, "state_reason"),
@@ -600,7 +606,47 @@ class OpenLdapDirectory:
             password_changed=_since(self._get(a, "password_changed")) or issued_at_creation,
             created=created,
             must_change_password=must_change,
+            drift=(*edited, *self.wire_drift(a, recorded)),
+            receives_mail=self.receives(a),
         )
+
+    def _recorded_state(self, a: Mapping[str, Any], value: str) -> tuple[State, tuple[str, ...]]:
+        """The state syncd recorded, and what says ``syncdState`` itself was edited by hand.
+
+        syncd makes an entry active only together with ``syncdActiveSince`` = ``syncdStateSince``
+        (create, link, restore: ``set_state``), and a lock or revoke changes the latter only.
+        So an active ``syncdState`` whose date differs from ``syncdActiveSince`` was written by
+        someone else over a lock or revoke, whose date and reason are still there: it is read
+        as locked (the milder of the two; the clocks count on from the kept date and revoke it
+        when due), with the drift saying so, and the next run puts the lock back. Kept in the
+        entry, not beside syncd (local state, the audit trail), so that every reader of the
+        directory (``syncd show``, ``doctor``, a plan on another host) sees the same; editing
+        three attributes consistently by hand is a deliberate act this does not try to catch.
+        """
+        state = State(value) if value in State._value2member_map_ else State.ACTIVE
+        since = _since(self._get(a, "state_since"))
+        active = _since(self._get(a, "active_since"))
+        if state is State.ACTIVE and since and active and since != active:
+            reason = self._get(a, "state_reason") or ""
+            return State.LOCKED, (
+                f"syncdState set to active outside syncd over the state of {since:%Y-%m-%d} "
+                f"({reason[:120]})",
+            )
+        return state, ()
+
+    def wire_drift(self, a: Mapping[str, Any], state: State) -> tuple[str, ...]:
+        """What in the entry no longer enforces ``state``: here the ppolicy lock that a lock
+        and a revoke set. A profile with its own login switch adds it."""
+        if state in (State.LOCKED, State.REVOKED) and not a.get("pwdAccountLockedTime"):
+            return ("pwdAccountLockedTime removed: the password opens the mailbox again",)
+        return ()
+
+    def receives(self, a: Mapping[str, Any]) -> bool | None:
+        """Whether the mail server's delivery lookup (``delivery_filter``) finds the entry;
+        None (not judged) for a ``directory.delivery_attribute`` other than the one read."""
+        if self.config.delivery_attribute not in self.FIELD_ATTRIBUTES["receives_mail"]:
+            return None
+        return (self._get(a, "receives_mail") or "TRUE").upper() != "FALSE"
 
     # -- writing ------------------------------------------------------------------------------
 

@@ -88,7 +88,10 @@ class OpenLdapOuDirectory(OpenLdapDirectory):
     """:class:`syncd.ports.Directory` for OpenLDAP with the organisation in the DN."""
 
     # ``org``: the entry's place; ``ou`` only for an entry outside every branch (see above)
-    FIELD_ATTRIBUTES: ClassVar[Mapping[str, tuple[str, ...]]] = FIELD_ATTRIBUTES
+    FIELD_ATTRIBUTES: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        **FIELD_ATTRIBUTES,
+        "receives_mail": (DELIVERY_ATTRIBUTE,),  # delivery: associated with the mail domain
+    }
     PLACED: ClassVar[frozenset[Field]] = frozenset({Field.ORG})
 
     def __init__(self, config: DirectoryConfig, password: str, domain: str) -> None:
@@ -165,6 +168,9 @@ class OpenLdapOuDirectory(OpenLdapDirectory):
             "objectClass": [(MODIFY_DELETE, [DELIVERY_CLASS])],
             DELIVERY_ATTRIBUTE: [(MODIFY_REPLACE, [])],
         }
+
+    def receives(self, a: Mapping[str, Any]) -> bool | None:
+        return any(str(v).lower() == self.domain.lower() for v in a.get(DELIVERY_ATTRIBUTE) or [])
 
     def delivery_filter(self, address: str) -> str:
         return (

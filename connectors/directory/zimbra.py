@@ -18,8 +18,13 @@ so that Zimbra's mailbox server and its Postfix see syncd's accounts as Zimbra's
   regulation (the core's ``delivery``, from ``lifecycle.locked_receives_mail``).
 - **Password.** A one-time password also sets ``zimbraPasswordMustChange: TRUE`` (Zimbra asks
   for a new one at login and clears it); whether the person still has to change it is read
-  from ppolicy's ``pwdReset`` as in the generic profile, which any password change clears,
-  through Zimbra or the directory.
+  from ``zimbraPasswordMustChange`` *and* ppolicy's ``pwdReset``, both still set. Zimbra writes
+  the new ``userPassword`` as its slapd's rootdn and clears its flag, and ppolicy with
+  ``pwdMustChange`` then sets ``pwdReset`` again (a password written by an administrator), so
+  ``pwdReset`` alone would say "not changed" of a person who did change it (and the
+  default-password lock of Hưng Yên and Tuyên Quang would lock them); a change at the
+  directory itself (the person's own bind and RFC 3062) clears ``pwdReset`` and leaves
+  Zimbra's flag, so that flag alone would say the same.
 - **Activity.** ``zimbraLastLogonTimestamp`` (written by Zimbra at most once per
   ``zimbraLastLogonTimestampFrequency``, 7 days by default) counts as a login beside the
   directory's own bind times; the newest wins.
@@ -37,6 +42,7 @@ from __future__ import annotations
 import subprocess
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -47,7 +53,7 @@ from ldap3.utils.conv import escape_filter_chars
 
 from connectors.config import DirectoryConfig
 from connectors.directory.openldap import FIELD_ATTRIBUTES, OpenLdapDirectory
-from syncd.model import Action, ActionKind, Field, State
+from syncd.model import Account, Action, ActionKind, Field, State
 from syncd.ports import DirectoryError
 
 log = structlog.get_logger("syncd.directory")
@@ -58,6 +64,11 @@ MIB = 1024 * 1024
 HOOK_TIMEOUT = 60.0  # seconds; zmprov starts a JVM
 
 
+def _value(a: Mapping[str, Any], name: str) -> str | None:
+    values = a.get(name) or []
+    return str(values[0]) if values else None
+
+
 class ZimbraDirectory(OpenLdapDirectory):
     """:class:`syncd.ports.Directory` for Zimbra's OpenLDAP."""
 
@@ -65,6 +76,11 @@ class ZimbraDirectory(OpenLdapDirectory):
         **FIELD_ATTRIBUTES,
         # the directory's bind times and Zimbra's own record of a login; the newest counts
         "last_login": ("pwdLastSuccess", "authTimestamp", "zimbraLastLogonTimestamp"),
+        # both must still say so (see the module's docstring and ``_account``)
+        "must_change_password": ("pwdReset", "zimbraPasswordMustChange"),
+        # the login switches a lock turns off (ppolicy's, Zimbra's status), and delivery
+        "drift": ("pwdAccountLockedTime", "zimbraAccountStatus"),
+        "receives_mail": ("zimbraMailStatus", "zimbraAccountStatus"),
     }
 
     def __init__(self, config: DirectoryConfig, password: str, domain: str) -> None:
@@ -98,7 +114,27 @@ class ZimbraDirectory(OpenLdapDirectory):
             attrs["zimbraMailQuota"] = str(quota * MIB)
         return [ACCOUNT_CLASS], attrs
 
+    def _account(self, dn: str, a: Mapping[str, Any]) -> Account:
+        account = super()._account(dn, a)
+        zimbra_asks = (_value(a, "zimbraPasswordMustChange") or "").upper() == "TRUE"
+        ppolicy_asks = (_value(a, "pwdReset") or "").upper() == "TRUE"
+        return replace(account, must_change_password=zimbra_asks and ppolicy_asks)
+
     # -- state on the wire ------------------------------------------------------------------------
+
+    def wire_drift(self, a: Mapping[str, Any], state: State) -> tuple[str, ...]:
+        """Beside ppolicy's lock: Zimbra's own status back to active on a blocked account."""
+        out = super().wire_drift(a, state)
+        status = _value(a, "zimbraAccountStatus") or ""
+        if state in (State.LOCKED, State.REVOKED) and status.lower() == "active":
+            out += ("zimbraAccountStatus active: Zimbra lets the person log in",)
+        return out
+
+    def receives(self, a: Mapping[str, Any]) -> bool | None:
+        """What Zimbra's Postfix lookup checks (``zimbraMailStatus``); a closed account gets
+        nothing whatever it says."""
+        mail = (_value(a, "zimbraMailStatus") or "").lower()
+        return mail == "enabled" and (_value(a, "zimbraAccountStatus") or "").lower() != "closed"
 
     def state_changes(
         self, dn: str, state: State, delivery: bool

@@ -18,7 +18,9 @@ from collections.abc import Sequence
 from syncd.model import Account, Action, ActionKind, Kind, State
 from syncd.settings import Safety
 
-STAGES = (ActionKind.LOCK, ActionKind.REVOKE, ActionKind.PURGE)
+# ``enforce`` (changes made by hand put back, syncd.plan.drift) counts against the lock
+# limits: a mass hand edit is a restored backup or a script more often than decisions
+STAGES = (ActionKind.ENFORCE, ActionKind.LOCK, ActionKind.REVOKE, ActionKind.PURGE)
 
 
 def refusal(actions: Sequence[Action], people: Sequence[Account], s: Safety) -> str | None:
@@ -44,6 +46,7 @@ def hold(
     """The actions that may run, those held back, and one line per stage held back."""
     live = sum(1 for a in people if a.state is not State.REVOKED)
     limits = {
+        ActionKind.ENFORCE: ("lock", s.max_lock_count, s.max_lock_share, len(people)),
         ActionKind.LOCK: ("lock", s.max_lock_count, s.max_lock_share, live),
         ActionKind.REVOKE: ("revoke", s.max_revoke_count, s.max_revoke_share, live),
         ActionKind.PURGE: ("purge", s.max_purge_count, s.max_purge_share, len(people)),
@@ -68,8 +71,9 @@ def hold(
         if over is None:
             continue
         held_kinds.add(kind)
+        what = "putting back hand changes" if kind is ActionKind.ENFORCE else name
         lines.append(
-            f"held back: {name} of {len(hits)} accounts ({detail}), {over}; the rest of the "
+            f"held back: {what} of {len(hits)} accounts ({detail}), {over}; the rest of the "
             f"run goes ahead. Check it (syncd plan --latest), then release it by running the "
             f"same again with --allow-mass-change (a roster the inbox filed: syncd reconcile "
             f"--latest --allow-mass-change)"

@@ -8,7 +8,8 @@ the whole plan on signs of truncated input, and holds back a stage over its limi
 This module only orchestrates; each step has its home:
 ``people`` (HR facts and requests), ``match`` (adoption, accounts nobody lists),
 ``mailboxes`` (organisation mailboxes, expired aliases), ``recovery`` (crash debts),
-``clocks`` (the lifecycle step), ``guard`` (safety), ``states`` (what may follow what).
+``clocks`` (the lifecycle step), ``drift`` (changes made by hand put back), ``guard``
+(safety), ``states`` (what may follow what).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datetime import timedelta
 from syncd.model import Action, Exemption, Plan, emp_key
 from syncd.plan.clocks import clocks
 from syncd.plan.context import Ctx, Index, PlanInput, build_pool
+from syncd.plan.drift import drift
 from syncd.plan.emit import Emitter
 from syncd.plan.guard import hold, managed_people, refusal
 from syncd.plan.lifecycle import not_after
@@ -65,6 +67,7 @@ def make_plan(inp: PlanInput) -> Plan:
     expired_aliases(ctx)
     recovery(ctx)
     clocks(ctx)
+    drift(ctx)
     out = ctx.out
     for snap in inp.snapshots:
         out.notices.extend(snap.notes)

@@ -48,9 +48,16 @@ TABLE: dict[tuple[State, ActionKind], Transition] = {
     (_R, ActionKind.PURGE): Transition(None),
 }
 
-# Changes that do not touch the state: allowed wherever the entry exists.
+# Changes that do not touch the state: allowed wherever the entry exists. ``enforce`` writes
+# the recorded state back to the wire as it is (syncd.plan.drift): no transition either.
 STATELESS = frozenset(
-    {ActionKind.UPDATE, ActionKind.MOVE, ActionKind.LINK, ActionKind.CREATE_ORG_MAILBOX}
+    {
+        ActionKind.UPDATE,
+        ActionKind.MOVE,
+        ActionKind.LINK,
+        ActionKind.CREATE_ORG_MAILBOX,
+        ActionKind.ENFORCE,
+    }
 )
 
 _WHY = {

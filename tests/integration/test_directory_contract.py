@@ -18,13 +18,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ldap3 import BASE, MODIFY_REPLACE, NONE, Connection, Server
+from ldap3 import BASE, MODIFY_DELETE, MODIFY_REPLACE, NONE, Connection, Server
 
+from connectors.audit import AuditLog, history
 from connectors.config import DirectoryConfig
 from connectors.directory import PROFILES, OpenedDirectory, profile
+from connectors.regulations import PROFILES as PROFILES_BY_ID
+from connectors.regulations import get_scheme
 from devtools.samba_sandbox import SambaSandbox
 from devtools.slapd_sandbox import LASTBIND_PRECISION, SCHEMA_DIR_VARIABLE, Sandbox
-from syncd.model import Account, Action, ActionKind, Field, Kind, State
+from syncd.applier import apply_plan
+from syncd.model import Account, Action, ActionKind, Field, Kind, Plan, State
+from syncd.orgs import parse_catalogue
+from syncd.plan import PlanInput, make_plan
 from syncd.ports import Directory, DirectoryError, ReadIncomplete, Scope
 
 DOMAIN = "test.gov.vn"
@@ -542,6 +548,9 @@ def test_every_account_field_round_trips_through_the_server(
         "password_changed": within(acc.password_changed),
         "created": within(acc.created),
         "must_change_password": acc.must_change_password is True,
+        # as syncd left it (the drift test below undoes it by hand)
+        "drift": acc.drift == (),
+        "receives_mail": acc.receives_mail is False,
     }
     names = {f.name for f in fields(Account)}
     unaccounted = names - set(checks) - set(NOT_READ)
@@ -719,3 +728,158 @@ def test_the_exported_archive_is_ldif_that_ldapadd_restores(
         k: v for k, v in before.items() if k not in computed
     }
     assert after["entryuuid"] == before["entryuuid"]
+
+
+# -- changes made by hand outside syncd: read as drift, put back by the next run ---------------
+
+LOCK_REASON = "manual lock: compromised [tuyenquang-2025 Đ8.1]"
+
+
+def _hand_undo_lock(maker_name: str, admin: Connection, dn: str) -> None:
+    """What an administrator does in each server's own tool to open a locked mailbox: ADUC's
+    "Enable Account", iRedAdmin's status and services, Zimbra's status, ldapmodify on ppolicy
+    (and, on OpenLDAP, ``syncdState: active`` too: the recorded state edited by hand)."""
+    name = maker_name.split("-flat")[0].split("-per-org")[0]
+    changes: dict[str, list[tuple[str, list[str]]]]
+    if name == "ad":
+        changes = {"userAccountControl": [(MODIFY_REPLACE, ["512"])]}
+    else:
+        changes = {"pwdAccountLockedTime": [(MODIFY_REPLACE, [])]}
+    if name == "openldap":
+        changes["syncdState"] = [(MODIFY_REPLACE, ["active"])]
+        changes["syncdDelivery"] = [(MODIFY_REPLACE, ["TRUE"])]
+    if name == "openldap-ou":
+        changes["syncdState"] = [(MODIFY_REPLACE, ["active"])]
+    if name == "iredmail":
+        admin.search(dn, "(objectClass=*)", BASE, attributes=["enabledService"])
+        services = [str(s) for s in admin.response[0]["attributes"]["enabledService"]]
+        changes["accountStatus"] = [(MODIFY_REPLACE, ["active"])]
+        changes["enabledService"] = [(MODIFY_REPLACE, [*services, "imap", "imapsecured"])]
+    if name == "zimbra":
+        changes["zimbraAccountStatus"] = [(MODIFY_REPLACE, ["active"])]
+        changes["zimbraMailStatus"] = [(MODIFY_REPLACE, ["enabled"])]
+    assert admin.modify(dn, changes), admin.result
+
+
+def _next_run(
+    directory: OpenedDirectory, tmp_path: Path, uid: str = "hungdv.skhcn"
+) -> tuple[Plan, list[dict[str, Any]]]:
+    """A run as the daemon makes it (no roster: nothing else to do), under Tuyên Quang's
+    regulation (a locked mailbox receives nothing), applied and audited for real; the audit
+    records of ``uid``."""
+    reg = PROFILES_BY_ID["tuyenquang-2025"]
+    catalogue = parse_catalogue([])
+    plan = make_plan(
+        PlanInput(
+            snapshots=[],
+            catalogue=catalogue,
+            profile=reg,
+            scheme=get_scheme(reg.scheme),
+            domain=DOMAIN,
+            accounts=directory.read(Scope()),
+            now=_now(),
+        )
+    )
+    audit = tmp_path / "audit.jsonl"
+    log = AuditLog(audit, tmp_path / "state")
+    result = apply_plan(plan, directory, log, reg, catalogue, DOMAIN, "run-1", clock=_now)
+    assert not result.failed, result.failed
+    return plan, history(audit, uid)
+
+
+def test_an_enforcement_undone_by_hand_is_read_as_drift_and_repaired_by_the_next_run(
+    directory: OpenedDirectory,
+    slapd: Sandbox,
+    admin: Connection,
+    maker: Maker,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> None:
+    maker_name = request.node.callspec.params["maker"]
+    dn = _create(directory, "hungdv.skhcn", password="Xy7!first-one")
+    since = _now() - timedelta(days=2)
+    directory.set_state(dn, State.LOCKED, since, LOCK_REASON, delivery=False)
+    locked = _one(directory)
+    assert locked.drift == () and locked.receives_mail is False
+    first, _ = _next_run(directory, tmp_path)
+    assert first.actions == ()  # as syncd left it: nothing to put back
+
+    _hand_undo_lock(maker_name, admin, dn)
+    if not isinstance(slapd, SambaSandbox):  # AD: a one-time password never binds (data 773)
+        assert _bind(slapd, dn, "Xy7!first-one").bound  # the hand edit opened it
+    undone = _one(directory)
+    assert undone.drift, undone
+    assert (undone.state, undone.state_since, undone.state_reason) == (
+        State.LOCKED,
+        since,
+        LOCK_REASON,
+    )
+
+    plan, records = _next_run(directory, tmp_path)
+    [action] = plan.actions
+    assert action.kind is ActionKind.ENFORCE
+    assert action.reason.startswith("changed outside syncd: ") and action.reason.endswith(
+        "; put back"
+    )
+    assert action.article == "tuyenquang-2025 Đ8.1"  # the lock's article
+    assert any("changed outside syncd" in n for n in plan.notices)
+    [record] = [r for r in records if r["action"] == "enforce"]
+    assert (record["result"], record["article"]) == ("ok", "tuyenquang-2025 Đ8.1")
+
+    repaired = _one(directory)
+    assert repaired.drift == () and repaired.receives_mail is False
+    assert (repaired.state, repaired.state_since, repaired.state_reason) == (
+        State.LOCKED,
+        since,
+        LOCK_REASON,
+    )
+    if not isinstance(slapd, SambaSandbox):
+        assert not _bind(slapd, dn, "Xy7!first-one").bound
+    again, _ = _next_run(directory, tmp_path)
+    assert again.actions == ()
+
+
+def _hand_delete_address(maker_name: str, admin: Connection, dn: str, address: str) -> None:
+    """The old address deleted where each server keeps it."""
+    name = maker_name.split("-flat")[0].split("-per-org")[0]
+    if name == "ad":
+        changes = {"proxyAddresses": [(MODIFY_DELETE, [f"smtp:{address}"])]}
+    elif name == "iredmail":
+        changes = {"shadowAddress": [(MODIFY_DELETE, [address])]}
+    elif name == "zimbra":
+        changes = {
+            "mail": [(MODIFY_DELETE, [address])],
+            "zimbraMailAlias": [(MODIFY_DELETE, [address])],
+        }
+    else:
+        changes = {"mail": [(MODIFY_DELETE, [address])]}
+    assert admin.modify(dn, changes), admin.result
+
+
+def test_a_transfer_alias_deleted_by_hand_is_restored_by_the_next_run(
+    directory: OpenedDirectory,
+    admin: Connection,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> None:
+    old = f"hungdv.skhcn@{DOMAIN}"
+    dn = _create(
+        directory,
+        "hungdv.syt",
+        org="syt",
+        extra={Field.MAIL: (f"hungdv.syt@{DOMAIN}", old)},
+    )
+    expiry = (_now() + timedelta(days=90)).strftime("%Y%m%d%H%M%SZ")
+    directory.update(dn, {Field.ALIASES: (f"{old} {expiry}",)})
+    _hand_delete_address(request.node.callspec.params["maker"], admin, dn, old)
+    assert old not in _one(directory).mail
+
+    plan, records = _next_run(directory, tmp_path, "hungdv.syt")
+    [action] = plan.actions
+    assert action.kind is ActionKind.ENFORCE and old in action.reason
+    assert [r["action"] for r in records] == ["enforce"]
+    acc = _one(directory)
+    assert acc.mail == (f"hungdv.syt@{DOMAIN}", old)
+    assert acc.state is State.ACTIVE
+    again, _ = _next_run(directory, tmp_path)
+    assert again.actions == ()

@@ -29,7 +29,7 @@ from tests.integration.debian_slapd import (
 
 DB = "olcDatabase={1}mdb,cn=config"
 ALL = ["bind", "ppolicy", "base", "schema", "policy", "policy-drift", "visibility", "write"]
-ALL += ["lastbind", "lockout", "size-limit"]
+ALL += ["lastbind", "lockout", "size-limit", "hand-edits"]
 
 
 @pytest.fixture
@@ -125,6 +125,7 @@ def test_before_init_the_schema_ppolicy_policy_and_write_access_are_findings(
         "policy": "finding",
         "policy-drift": "finding",
         "visibility": "ok",
+        "hand-edits": "ok",
         "write": "finding",
         "lastbind": "skipped",
         "lockout": "skipped",

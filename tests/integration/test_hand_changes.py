@@ -1,0 +1,201 @@
+"""Changes made by hand outside syncd, against the real servers (found by an attack on issue 12).
+
+A lock or revoke undone in the server's own tool, the recorded state edited, a kept address
+deleted: each must be seen (``syncd show``, ``syncd doctor``, the plan) and put back by the
+next run, proven where it matters: Dovecot's login, Postfix's delivery lookup. The contract
+suite (test_directory_contract.py) proves the read and the repair for every profile; this file
+runs syncd's own commands as an operator would. Zimbra: a person who changed the one-time
+password in Zimbra is not taken for one who did not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from ldap3 import MODIFY_REPLACE, Connection
+
+from connectors.config import DirectoryConfig
+from connectors.directory import profile
+from connectors.directory.doctor import Doctor
+from connectors.regulations import PROFILES
+from devtools.slapd_sandbox import Sandbox
+from syncd.model import Action, ActionKind, Field, State
+from syncd.ports import Scope
+from tests.conftest import MakeConfig
+from tests.helpers import write_roster
+from tests.integration.test_directory_contract import needs_schema
+from tests.integration.test_mail_servers import (
+    CHOSEN,
+    DOVECOT,
+    Dovecot,
+    change_own_password,
+    configure,
+    delivery,
+    documented,
+    find_dn,
+    run,
+    slip_password,
+)
+from tests.integration.test_mail_servers import _require as require
+
+DOMAIN = "test.gov.vn"
+
+
+@pytest.fixture
+def servers() -> Iterator[list[Dovecot]]:
+    started: list[Dovecot] = []
+    yield started
+    for dovecot in started:
+        dovecot.stop()
+
+
+ROWS = ["E1,Đàm Văn Hùng,skhcn,,,,,", "E2,Lê Thị Mai,skhcn,,,,,", "E3,Trần Bình,skhcn,,,,,"]
+
+
+def test_a_compromised_lock_undone_by_hand_is_shown_and_put_back_and_dovecot_refuses_again(
+    make_config: MakeConfig,
+    tmp_path: Path,
+    slapd: Sandbox,
+    admin: Connection,
+    base_dn: str,
+    servers: list[Dovecot],
+) -> None:
+    """openldap: ``pwdAccountLockedTime`` deleted and ``syncdState: active`` written by hand
+    over a compromised lock let the person log in; syncd shows it locked and changed by hand,
+    and the next run locks it again with the lock's date and reason."""
+    require(DOVECOT, "dovecot-imapd dovecot-ldap")
+    cfg = configure(make_config, tmp_path, "openldap", "caobang-2025")
+    roster = write_roster(tmp_path / "a.csv", ROWS)
+    run(cfg, "reconcile", "--roster", str(roster))
+    dovecot = Dovecot(slapd, base_dn, documented("dovecot", "openldap"))
+    servers.append(dovecot)
+    dn, uid = find_dn(admin, base_dn, "E1")
+    change_own_password(slapd, dn, slip_password(tmp_path, uid), CHOSEN)
+    run(cfg, "lock", uid, "--reason", "compromised")
+    assert not dovecot.login(uid, CHOSEN)
+    locked = run(cfg, "show", uid)
+    assert "changed by hand" not in locked
+
+    assert admin.modify(
+        dn,
+        {
+            "pwdAccountLockedTime": [(MODIFY_REPLACE, [])],
+            "syncdState": [(MODIFY_REPLACE, ["active"])],
+        },
+    ), admin.result
+    assert dovecot.login(uid, CHOSEN), dovecot.log()  # what the attacker found
+    shown = run(cfg, "show", uid)
+    assert "state         locked" in shown and "manual lock: compromised" in shown
+    assert "changed by hand" in shown and "syncdState set to active outside syncd" in shown
+    planned = run(cfg, "plan", "--roster", str(roster))
+    assert "enforce" in planned and "changed outside syncd" in planned
+
+    run(cfg, "reconcile", "--roster", str(roster))
+    assert not dovecot.login(uid, CHOSEN)
+    after = run(cfg, "show", uid)
+    assert "changed by hand" not in after and "manual lock: compromised" in after
+    assert "enforce" in after  # its audit record, in the account's history
+    assert "enforce" not in run(cfg, "plan", "--roster", str(roster))
+
+
+def test_a_revoked_iredmail_mailbox_opened_by_hand_stops_receiving_again_after_the_next_run(
+    make_config: MakeConfig,
+    tmp_path: Path,
+    slapd: Sandbox,
+    admin: Connection,
+    base_dn: str,
+) -> None:
+    """iRedMail: ``accountStatus: active`` on a revoked mailbox makes Postfix's documented
+    lookup resolve it again (a revoked mailbox receives mail) until syncd puts it back."""
+    needs_schema(slapd, "iredmail")
+    cfg = configure(make_config, tmp_path, "iredmail", "caobang-2025")
+    run(cfg, "reconcile", "--roster", str(write_roster(tmp_path / "a.csv", ROWS)))
+    rows = [*ROWS]
+    rows[1] = "E2,Lê Thị Mai,skhcn,,,,Nghỉ việc,"
+    left = write_roster(tmp_path / "b.csv", rows)
+    run(cfg, "reconcile", "--roster", str(left))
+    postfix = delivery("iredmail", slapd, base_dn, tmp_path)
+    dn, uid = find_dn(admin, base_dn, "E2")
+    address = f"{uid}@{DOMAIN}"
+    assert postfix.lookup(address) is None
+
+    assert admin.modify(dn, {"accountStatus": [(MODIFY_REPLACE, ["active"])]}), admin.result
+    assert postfix.lookup(address) is not None  # what the attacker found
+    assert "mail is delivered to a revoked mailbox" in run(cfg, "show", uid)
+
+    run(cfg, "reconcile", "--roster", str(left))
+    assert postfix.lookup(address) is None
+    shown = run(cfg, "show", uid)
+    assert "state         revoked" in shown and "changed by hand" not in shown
+
+
+def test_a_zimbra_user_who_changed_the_one_time_password_in_zimbra_is_not_locked_for_it(
+    make_config: MakeConfig,
+    tmp_path: Path,
+    slapd: Sandbox,
+    admin: Connection,
+    base_dn: str,
+) -> None:
+    """Hưng Yên Đ7.2d locks a mailbox whose one-time password is still in use after a month.
+    Zimbra writes the new password as its slapd's rootdn and clears
+    ``zimbraPasswordMustChange``; ppolicy (``pwdMustChange``) then sets ``pwdReset`` again, as
+    for any password written by someone else: read from ``pwdReset``, the person who did
+    change it would be locked."""
+    needs_schema(slapd, "zimbra")
+    cfg = configure(make_config, tmp_path, "zimbra", "hungyen-2025")
+    roster = write_roster(tmp_path / "a.csv", ROWS)
+    run(cfg, "reconcile", "--roster", str(roster))
+    dn, uid = find_dn(admin, base_dn, "E1")
+    _, untouched = find_dn(admin, base_dn, "E2")
+
+    # Zimbra's own password change: one modify of userPassword and its flag, written as
+    # Zimbra's slapd rootdn (uid=zimbra,cn=admins,cn=zimbra): here the sandbox's rootdn
+    changed = {
+        "userPassword": [(MODIFY_REPLACE, [CHOSEN])],
+        "zimbraPasswordMustChange": [(MODIFY_REPLACE, ["FALSE"])],
+    }
+    assert admin.modify(dn, changed), admin.result
+    admin.search(dn, "(objectClass=*)", "BASE", attributes=["pwdReset"])
+    assert admin.response[0]["attributes"]["pwdReset"] == ["TRUE"]  # ppolicy's doing
+
+    later = (datetime.now(UTC) + timedelta(days=40)).isoformat(timespec="seconds")
+    planned = run(cfg, "plan", "--roster", str(roster), "--now", later, "--allow-mass-change")
+    lines = [line for line in planned.splitlines() if "lock" in line]
+    assert any(untouched in line for line in lines), planned  # the clock does run
+    assert not any(uid in line for line in lines), planned
+    assert "one-time password not changed yet" not in run(cfg, "show", uid)
+
+
+def test_the_doctor_reports_accounts_changed_outside_syncd(
+    slapd: Sandbox, admin: Connection, base_dn: str
+) -> None:
+    cfg = DirectoryConfig(url=slapd.url, bind_dn=slapd.service_dn, base_dn=base_dn)
+    directory = profile("openldap")(cfg, slapd.service_password, DOMAIN)
+    attrs = {
+        Field.UID: ("hungdv.skhcn",),
+        Field.MAIL: (f"hungdv.skhcn@{DOMAIN}",),
+        Field.NAME: ("Đàm Văn Hùng",),
+        Field.SURNAME: ("Đàm",),
+        Field.ORG: ("skhcn",),
+        Field.EMPLOYEE_NUMBER: ("E1",),
+    }
+    action = Action(ActionKind.CREATE, "hungdv.skhcn", "skhcn", "t", "t", attrs=attrs)
+    dn = directory.create(action, "Xy7!first-one")
+    directory.set_state(dn, State.REVOKED, datetime.now(UTC), "left [art]", delivery=False)
+    directory.close()
+
+    def hand_edits() -> tuple[str, str]:
+        doctor = Doctor(cfg, slapd.service_password, DOMAIN, regulation=PROFILES["caobang-2025"])
+        doctor.check_hand_edits()
+        [check] = doctor.report.checks
+        return check.status, check.detail
+
+    assert hand_edits()[0] == "ok"
+    assert admin.modify(dn, {"syncdDelivery": [(MODIFY_REPLACE, ["TRUE"])]}), admin.result
+    status, detail = hand_edits()
+    assert status == "finding"
+    assert "hungdv.skhcn (revoked): mail is delivered to a revoked mailbox" in detail
+    assert directory.read(Scope())[0].receives_mail is True
