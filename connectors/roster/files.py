@@ -333,7 +333,8 @@ def _bounded(rows: Iterable[list[str]], source: str) -> list[list[str]]:
     for number, row in enumerate(rows, start=1):
         if number > MAX_ROWS:
             raise RosterError(
-                f"{source}: row {number}: more than the {MAX_ROWS} rows a roster may have"
+                f"{source}: row {number}: more than the {MAX_ROWS} rows a roster may have "
+                "(empty rows count)"
             )
         empty = not any(c.strip() for c in row)
         if run >= MAX_EMPTY_RUN:  # past the end of the data: only look

@@ -265,6 +265,7 @@ def test_too_many_rows(tmp_path: Path) -> None:
         read_table(path)
     assert str(err.value) == (
         f"long.csv: row {files.MAX_ROWS + 1}: more than the {files.MAX_ROWS} rows a roster may have"
+        " (empty rows count)"
     )
     path.write_text("Mã\n" + "E\n" * (files.MAX_ROWS - 1))
     assert len(read_table(path).rows) == files.MAX_ROWS - 1
@@ -336,6 +337,7 @@ def test_empty_rows_count_toward_the_row_bound(tmp_path: Path) -> None:
         read_table(path)
     assert str(err.value) == (
         f"long.csv: row {files.MAX_ROWS + 1}: more than the {files.MAX_ROWS} rows a roster may have"
+        " (empty rows count)"
     )
 
 
