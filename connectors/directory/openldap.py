@@ -388,7 +388,9 @@ class OpenLdapDirectory:
         """
         return "(objectClass=inetOrgPerson)"
 
-    def _scoped_filters(self, scope: Scope, namespace: list[Account]) -> Iterator[str]:
+    def _scoped_filters(
+        self, scope: Scope, namespace: list[Account], seen: Mapping[str, Account]
+    ) -> Iterator[str]:
         """The searches of a scoped read, each made of terms slapd answers from an equality
         index (``ou``/``employeeNumber``/``uid``/``mail`` eq; docs/architecture.md).
 
@@ -398,14 +400,22 @@ class OpenLdapDirectory:
         the employee numbers in batches of exact terms; then the accounts the namespace
         (already read, slim) shows without an employee number or with an address of one of
         the organisations (an alias kept after a transfer, ``hungdv.skhcn@…``), by their uid.
+        ``seen`` (DN, lower case → account) is what the searches yielded so far: a person the
+        organisations' search found is not asked for again by number or uid.
         """
         base = self.scope_filter(Scope())
         orgs = sorted(scope.orgs or ())
         if orgs:
             yield f"(&{base}(|{''.join(self.org_filter(o) for o in orgs)}))"
         emp = self.FIELD_ATTRIBUTES["employee_number"][0]
+        found = {a.employee_number.lower() for a in seen.values() if a.employee_number}
         yield from _batched(
-            base, [f"({emp}={escape_filter_chars(e)})" for e in sorted(scope.employee_numbers)]
+            base,
+            [
+                f"({emp}={escape_filter_chars(e)})"
+                for e in sorted(scope.employee_numbers)
+                if e.lower() not in found
+            ],
         )
         suffixes = tuple(f".{o}@{self.domain}".lower() for o in orgs)
         uid_attr = self.FIELD_ATTRIBUTES["uid"][0]
@@ -414,7 +424,7 @@ class OpenLdapDirectory:
         for acc in namespace:
             unkeyed = not acc.employee_number
             carries = any(m.lower().endswith(suffixes) for m in acc.mail) if suffixes else False
-            if not (unkeyed or carries):
+            if not (unkeyed or carries) or acc.dn.lower() in seen:
                 continue
             if acc.uid:
                 terms[f"({uid_attr}={escape_filter_chars(acc.uid)})"] = None
@@ -444,7 +454,8 @@ class OpenLdapDirectory:
             ]
         namespace = self._namespace if self._namespace is not None else self.names()
         seen: dict[str, Account] = {}
-        for flt in self._scoped_filters(scope, namespace):
+        # a generator: each search is built after the previous one's entries are in ``seen``
+        for flt in self._scoped_filters(scope, namespace, seen):
             for dn, attrs in self._search(flt, self.ATTRIBUTES):
                 if dn.lower() not in seen:
                     seen[dn.lower()] = self._account(dn, attrs)
