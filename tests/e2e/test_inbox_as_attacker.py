@@ -307,3 +307,16 @@ def test_an_old_registry_naming_processed_files_is_migrated_only_when_unchanged(
     assert f"tgg: {filed['tgg']} was recorded before" in said and "syncd reconcile --roster" in said
     assert "syt" not in said and "Bịa" not in said
     assert json.loads((state / "snapshots.json").read_text()) == old  # nothing half-migrated
+
+    # an operator's roster kept by an older remember_rosters (named by its sha256, no sha256
+    # recorded) is migrated; one whose content no longer matches its name is refused
+    kept = state / "rosters"
+    good = applied.replace("tgg", "syt").encode()
+    copy = kept / f"{hashlib.sha256(good).hexdigest()[:16]}-syt.csv"
+    copy.write_bytes(good)
+    (state / "snapshots.json").write_text(json.dumps({"syt": {"file": str(copy), "when": "x"}}))
+    assert registry.latest() == {copy: {"syt"}}
+    copy.write_bytes(good + b"E9,K\xe1\xba\xbb B\xe1\xbb\x8ba,syt,,,,,\n")
+    (state / "snapshots.json").write_text(json.dumps({"syt": {"file": str(copy), "when": "x"}}))
+    with pytest.raises(AcceptedRosterChanged, match=r"syt: .* was recorded before"):
+        registry.latest()
