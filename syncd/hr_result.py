@@ -101,6 +101,18 @@ _KINDS: tuple[tuple[str, str, str, bool], ...] = (
     ),
     (r"empty employee number", "Thiếu mã cán bộ", "Điền mã cán bộ của người này", False),
     (
+        r"characters, more than the",
+        "Nội dung ô dài quá mức cho phép",
+        "Rút gọn nội dung ô (họ tên tối đa 100 ký tự, chức vụ 128 ký tự)",
+        False,
+    ),
+    (
+        r"a line break in the cell",
+        "Ô có xuống dòng (Alt+Enter)",
+        "Ghi nội dung ô trên một dòng",
+        False,
+    ),
+    (
         r"duplicate employee number",
         "Mã cán bộ bị trùng với một dòng khác",
         "Mỗi người một mã cán bộ riêng; xóa dòng lặp hoặc sửa mã",
@@ -174,6 +186,13 @@ _KINDS: tuple[tuple[str, str, str, bool], ...] = (
 )
 
 _FILE_KINDS: tuple[tuple[str, str, str, bool], ...] = (
+    (
+        r"a cell spanning lines|never closed",
+        'Một ô có dấu ngoặc kép (") mở mà không đóng, hoặc xuống dòng trong ô: các dòng sau '
+        "bị nuốt vào ô đó",
+        'Xóa dấu " thừa ở ô được chỉ ra (hoặc ghi ô trên một dòng), lưu lại rồi gửi lại',
+        False,
+    ),
     (
         r"missing required column",
         "Thiếu cột bắt buộc ở dòng tiêu đề",

@@ -44,6 +44,13 @@ def test_check_refuses_a_roster_with_a_stray_quote_naming_row_line_and_column(
     assert "row 34 (line 34), column 'Chức vụ'" in result.stdout
     assert "a cell spanning lines" in result.stdout
     assert "CB-TGG-0036" not in result.stdout  # the value is cut, not the rest of the file
+    # HR's result says it in Vietnamese, with what to change
+    page = tmp_path / "ketqua.html"
+    syncd(
+        tmp_path / "syncd.yaml", "check", "--offline", str(tmp_path / "tgg.csv"), "--out", str(page)
+    )
+    text = page.read_text(encoding="utf-8")
+    assert "dấu ngoặc kép" in text and "Xóa dấu" in text
 
 
 def _patch(path: Path, member: str, old: bytes, new: bytes) -> None:
