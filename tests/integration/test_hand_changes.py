@@ -17,15 +17,24 @@ from pathlib import Path
 import pytest
 from ldap3 import MODIFY_REPLACE, Connection
 
+from connectors.audit import AuditLog
 from connectors.config import DirectoryConfig
 from connectors.directory import profile
+from connectors.directory.ad import ActiveDirectory
 from connectors.directory.doctor import Doctor
-from connectors.regulations import PROFILES
+from connectors.regulations import PROFILES, get_scheme
+from devtools.samba_sandbox import SambaSandbox
 from devtools.slapd_sandbox import Sandbox
+from syncd.applier import apply_plan
 from syncd.model import Action, ActionKind, Field, State
+from syncd.orgs import parse_catalogue
+from syncd.plan import PlanInput, make_plan
 from syncd.ports import Scope
 from tests.conftest import MakeConfig
 from tests.helpers import write_roster
+from tests.integration.test_directory_ad import FIRST, MINE
+from tests.integration.test_directory_ad import _bind as _ad_bind
+from tests.integration.test_directory_ad import _create as _ad_create
 from tests.integration.test_directory_contract import needs_schema
 from tests.integration.test_mail_servers import (
     CHOSEN,
@@ -42,6 +51,7 @@ from tests.integration.test_mail_servers import (
 from tests.integration.test_mail_servers import _require as require
 
 DOMAIN = "test.gov.vn"
+NOW_AD = datetime(2026, 11, 26, tzinfo=UTC)  # the audit records' clock: not asserted
 
 
 @pytest.fixture
@@ -174,7 +184,7 @@ def test_the_doctor_reports_accounts_changed_outside_syncd(
 ) -> None:
     cfg = DirectoryConfig(url=slapd.url, bind_dn=slapd.service_dn, base_dn=base_dn)
     directory = profile("openldap")(cfg, slapd.service_password, DOMAIN)
-    attrs = {
+    attrs: dict[Field, tuple[str, ...]] = {
         Field.UID: ("hungdv.skhcn",),
         Field.MAIL: (f"hungdv.skhcn@{DOMAIN}",),
         Field.NAME: ("Đàm Văn Hùng",),
@@ -199,3 +209,59 @@ def test_the_doctor_reports_accounts_changed_outside_syncd(
     assert status == "finding"
     assert "hungdv.skhcn (revoked): mail is delivered to a revoked mailbox" in detail
     assert directory.read(Scope())[0].receives_mail is True
+
+
+def test_an_ad_account_enabled_in_aduc_over_a_compromised_lock_cannot_log_in_after_the_next_run(
+    samba: SambaSandbox, ad_base: str, tmp_path: Path
+) -> None:
+    """ADUC's "Enable Account" (``userAccountControl: 512``) over ``syncd lock --reason
+    compromised``: the person logs in again; the next run disables the account again, its
+    lock's date and reason kept, other bits as they were."""
+    cfg = DirectoryConfig(
+        url=samba.url,
+        bind_dn=samba.service_dn,
+        base_dn=ad_base,
+        profile="ad",
+        ca_file=samba.ca_file,
+    )
+    ad = profile("ad")(cfg, samba.service_password, DOMAIN)
+    assert isinstance(ad, ActiveDirectory)
+    dn = _ad_create(ad, "hungdv.skhcn")
+    samba.change_password(dn, FIRST, MINE)
+    since = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+    reason = "manual lock: compromised [caobang-2025 Đ9.2]"
+    ad.set_state(dn, State.LOCKED, since, reason, delivery=True)
+    assert _ad_bind(samba, dn, MINE) == (False, "533")  # AD: account disabled
+
+    admin = samba.admin()
+    assert admin.modify(dn, {"userAccountControl": [(MODIFY_REPLACE, ["512"])]}), admin.result
+    admin.unbind()
+    assert _ad_bind(samba, dn, MINE) == (True, "")  # what the attacker found
+    [undone] = ad.read(Scope())
+    assert undone.state is State.LOCKED and undone.drift
+
+    reg = PROFILES["caobang-2025"]
+    catalogue = parse_catalogue([])
+    plan = make_plan(
+        PlanInput(
+            snapshots=[],
+            catalogue=catalogue,
+            profile=reg,
+            scheme=get_scheme(reg.scheme),
+            domain=DOMAIN,
+            accounts=ad.read(Scope()),
+            now=datetime.now(UTC),
+        )
+    )
+    assert [a.kind for a in plan.actions] == [ActionKind.ENFORCE]
+    audit = AuditLog(tmp_path / "audit.jsonl", tmp_path / "state")
+    done = apply_plan(plan, ad, audit, reg, catalogue, DOMAIN, "run-1", clock=lambda: NOW_AD)
+    assert not done.failed
+    assert _ad_bind(samba, dn, MINE) == (False, "533")
+    [acc] = ad.read(Scope())
+    assert (acc.state, acc.state_since, acc.state_reason, acc.drift) == (
+        State.LOCKED,
+        since,
+        reason,
+        (),
+    )
