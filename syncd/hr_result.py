@@ -403,6 +403,15 @@ def _action_text(
             address,
             Text("Mật khẩu mới có trong phiếu giao tài khoản gửi đơn vị", "on the slip"),
         )
+    if k is ActionKind.ENFORCE:
+        return (
+            Text(
+                f"{will}đặt lại trạng thái hộp thư bị sửa tay ngoài hệ thống".capitalize(),
+                "put back: changed by hand outside syncd",
+            ),
+            address,
+            Text("", a.reason),
+        )
     if k is ActionKind.LOCK:
         return Text(f"{will}tạm khóa".capitalize(), "locked"), address, Text("", a.reason)
     if k in (ActionKind.REVOKE, ActionKind.PURGE):
@@ -543,6 +552,7 @@ _COUNT_VI = {
     "purge": "xóa vĩnh viễn",
     "update": "cập nhật",
     "link": "gắn hộp thư đã có",
+    "enforce": "khôi phục trạng thái bị sửa tay",
 }
 
 

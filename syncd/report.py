@@ -18,6 +18,7 @@ _LABEL = {
     "lock": "lock",
     "revoke": "revoke",
     "purge": "purge",
+    "enforce": "put back (changed by hand)",
 }
 
 
