@@ -34,7 +34,7 @@ def _service() -> dict[str, str]:
         ("LoadCredential", "bind-password:/etc/syncd/bind.pw"),
         ("WatchdogSec", "120s"),
         # issue "A safe inbox": a hostile roster may not take the host's memory, nor see others
-        ("MemoryMax", "1G"),
+        ("MemoryMax", "2G"),
         ("ProtectProc", "invisible"),
         ("ProcSubset", "pid"),
     ],
