@@ -340,8 +340,6 @@ def _parse_ldif(ldif: str) -> list[tuple[str, dict[str, list[str]]]]:
 def _policy(config_path: Path, demo: Demo) -> None:
     """The directory's password policy against the regulation (syncd policy check)."""
     config = load_config(config_path)
-    if demo.profile == "ad":
-        return  # the ad profile's policy is not compared yet
     try:
         report = policy_check(
             config.directory, config.domain, bind_password(config.directory, []), config.effective

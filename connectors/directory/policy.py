@@ -14,12 +14,14 @@ Where each profile family keeps its policy:
   1 or 2; ``pwdMaxAge`` (seconds); ``pwdMustChange`` and ``pwdAllowUserChange`` (the first
   login's change); ``pwdLockout`` without ``pwdLockoutDuration`` (syncd's locks are
   ``pwdAccountLockedTime``). ppolicy has no notion of character classes or of a person's name:
-  that needs a check module (``pwdCheckModule``, e.g. ``ppm`` from slapd-contrib), which syncd
-  does not configure; a line says so. iRedMail keeps ``pwdCheckQuality: 1``: iRedAdmin and
-  Roundcube's password plugin write hashed values, which ``2`` would refuse.
+  that needs a check module (``pwdCheckModule``, e.g. OpenLDAP's contrib ``ppm``, which Debian
+  12's slapd-contrib does not ship), which syncd does not configure; a line says so. iRedMail
+  keeps ``pwdCheckQuality: 1``: iRedAdmin and Roundcube's password plugin write hashed values,
+  which ``2`` would refuse.
   A maximum age in the *default* policy would expire the service DN's own password too and
   stop syncd: ``apply`` gives the service DN a policy of its own (``cn=syncd-service``,
   ``pwdPolicySubentry``) without one, and ``check`` reports a service DN without it.
+- **Active Directory** (``ad``): the domain object's policy, in ``policy_ad.py``.
 - **Zimbra**: the default class of service (``cn=default,cn=cos,cn=zimbra``):
   ``zimbraPasswordMinLength``, ``zimbraPasswordMaxAge`` (days), ``zimbraPasswordLocked``
   FALSE, and the character-class minimums (``zimbraPasswordMinUpperCaseChars`` …) where the
@@ -629,6 +631,11 @@ def compare(
             _ppolicy(conn, cfg, profile, report)
         elif cfg.profile == "zimbra":
             _zimbra(conn, profile, report, cos)
+        elif cfg.profile == "ad":
+            from connectors.directory.policy_ad import ad_policy
+
+            age = profile.password.max_age
+            ad_policy(conn, cfg, profile, report, shortest_days(age) if age else None)
         else:
             raise DirectoryError(
                 f"syncd policy: the {cfg.profile} profile's password policy is not supported yet"

@@ -79,8 +79,7 @@ def test_the_demo_reconciles_the_sample_on_each_profiles_server_and_stops(
         assert "Đã thực hiện / applied: 311 ok, 0 failed" in out
         assert "289 create, 13 create org mailbox, 5 link existing, 1 move (transfer)" in out
         assert "In the directory now, skhcn (46 entries" in out
-        if profile != "ad":
-            assert "syncd policy check: caobang-2025 against" in out
+        assert "syncd policy check: caobang-2025 against" in out
         again = _demo(profile, folder)
         assert again.returncode == 0, again.stderr[-3000:]
         assert "reusing the demo" in again.stdout

@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ldap3 import BASE, Connection, Server
+from ldap3 import BASE, MODIFY_REPLACE, Connection, Server
 
 from connectors.store import write_private
+from devtools.samba_sandbox import SambaSandbox, find_samba
 from devtools.slapd_sandbox import Sandbox, available_profile_schemas, find_slapd
 from devtools.zimbra_sandbox import DEFAULT_COS, ZIMBRA_ADMIN, ZimbraSandbox
 from tests.conftest import ORGS_YAML
@@ -47,7 +48,9 @@ def zimbra_server(tmp_path: Path) -> Iterator[ZimbraSandbox]:
     sandbox.stop()
 
 
-def _config(folder: Path, server: Sandbox, profile: str, directory_profile: str) -> Path:
+def _config(
+    folder: Path, server: Sandbox | SambaSandbox, profile: str, directory_profile: str
+) -> Path:
     (folder / "orgs.yaml").write_text(ORGS_YAML, encoding="utf-8")
     write_private(folder / "bind.pw", server.service_password + "\n")
     write_private(folder / "admin.pw", server.admin_password + "\n")
@@ -237,3 +240,55 @@ def test_zimbra_default_class_of_service_checked_and_written(
     assert cos["zimbraPasswordMinLength"] == ["8"] and cos["zimbraPasswordMaxAge"] == ["89"]
     assert syncd(cfg, "policy", "check").returncode == 0
     assert syncd(cfg, "policy", "apply", *args).stdout.startswith("nothing to do")
+
+
+@pytest.fixture
+def samba_dc(tmp_path: Path) -> Iterator[SambaSandbox]:
+    """A Samba AD DC of the test's own: the session's must keep Samba's default policy."""
+    missing = find_samba()
+    if missing is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{missing}; CI must install it (make test does)")
+        pytest.skip(missing)
+    sandbox = SambaSandbox(tmp_path / "samba").start()
+    yield sandbox
+    sandbox.stop()
+
+
+def test_ad_domain_policy_checked_and_written_and_the_dc_refuses_a_short_password(
+    samba_dc: SambaSandbox, tmp_path: Path
+) -> None:
+    cfg = _config(tmp_path, samba_dc, "hungyen-2025", "ad")
+    text = cfg.read_text(encoding="utf-8").replace(
+        "  profile: ad\n", f"  profile: ad\n  ca_file: {samba_dc.ca_file}\n"
+    )
+    cfg.write_text(text, encoding="utf-8")
+    done = syncd(cfg, "policy", "check")
+    assert done.returncode == 1, done.stdout + done.stderr
+    out = done.stdout
+    assert f"the domain policy of {samba_dc.suffix}" in out
+    # Samba's default: 7 characters; Hưng Yên Đ8.2 asks 9
+    assert "DRIFT   min length         [hungyen-2025 Đ8.2] minPwdLength: 7" in out
+    # Samba's default 42 days is stricter than six months: in line
+    assert "ok      max age" in out and "(42 days)" in out
+    assert "CANNOT  all four classes" in out and "AD's complexity asks 3 of the 4" in out
+    assert "ok      service password" in out  # the sandbox's account never expires
+
+    args = ("--admin-dn", samba_dc.admin_dn, "--admin-password-file", str(tmp_path / "admin.pw"))
+    applied = syncd(cfg, "policy", "apply", *args)
+    assert applied.returncode == 0, applied.stderr
+    assert f"changed {samba_dc.suffix}: the domain password policy" in applied.stdout
+    assert syncd(cfg, "policy", "check").returncode == 0
+    assert syncd(cfg, "policy", "apply", *args).stdout.startswith("nothing to do")
+    records = [r for r in _audit(cfg) if r["action"] == "policy-apply"]
+    assert [r["attributes"] for r in records] == [{"minPwdLength": ["9"]}]
+
+    # the DC itself now refuses an 8-character password, even from the administrator
+    admin = samba_dc.admin()
+    person = f"CN=p1,{samba_dc.people_dn}"
+    assert admin.add(person, ["user"], {"sAMAccountName": "p1"}), admin.result
+    short = '"Ab1!efgh"'.encode("utf-16-le")
+    assert not admin.modify(person, {"unicodePwd": [(MODIFY_REPLACE, [short])]})
+    assert "0000052D" in admin.result["message"]  # ERROR_PASSWORD_RESTRICTION
+    long = '"Ab1!efghij"'.encode("utf-16-le")
+    assert admin.modify(person, {"unicodePwd": [(MODIFY_REPLACE, [long])]}), admin.result
