@@ -25,16 +25,18 @@ import sys
 import uuid
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ldap3 import MODIFY_REPLACE, Connection
 
 from connectors import runner
+from connectors.config import Config
 from connectors.daemon import configure_logging
 from connectors.directory.policy import check as policy_check
 from connectors.loading import inbox_files, load_config
-from connectors.outcome import EXIT_FAILED, report_text
+from connectors.outcome import EXIT_FAILED, RunOutcome, report_text
 from connectors.secrets import bind_password
 from connectors.store import write_private
 from devtools.samba_sandbox import SambaSandbox
@@ -353,6 +355,35 @@ def _policy(config_path: Path, demo: Demo) -> None:
         print(f"Write it (as the directory's administrator): {demo.apply_hint(config_path)}")
 
 
+def _outputs(config: Config, outcome: RunOutcome, files: list[Path], folder: Path) -> list[str]:
+    """What people receive from this run, made for real (issue 13): HR's result for one
+    roster, the organisation's slips, the leadership's report, an address list."""
+    from connectors import addressbook_files, usage_report
+    from connectors.hr_files import result_for, write_result
+
+    shown: list[str] = []
+    results = folder / "results"
+    results.mkdir(exist_ok=True)
+    first = next((f for f in files if f.name.startswith("skhcn")), files[0] if files else None)
+    if first is not None:
+        made = write_result(result_for(config, outcome, first.name), results / first.name)
+        shown.append(f"HR's result of {first.name}:".ljust(36) + str(made[-1]))
+    slips = sorted((config.paths.outbox / outcome.run_id).glob("*.html"))
+    if slips:
+        shown.append("Slips (one page per person):".ljust(36) + str(slips[0]))
+    now = datetime.now(UTC)
+    report = usage_report.make(config, now.year, None, None, folder / "published" / "baocao", now)
+    page = next((p for p in report.files if p.name.endswith("-toantinh.html")), None)
+    if page is not None:
+        shown.append("The yearly report on mailbox use:".ljust(36) + str(page))
+    books = addressbook_files.publish(
+        config, "skhcn", ["html", "vcf"], folder / "published" / "danhba"
+    )
+    if books:
+        shown.append("An address list (danh bạ):".ljust(36) + str(books[0]))
+    return shown
+
+
 def main() -> int:
     profile = demo_profile()
     demo = Demo(profile, demo_dir(profile))
@@ -411,6 +442,9 @@ def main() -> int:
         print(decisions_text(plan.decisions))
     demo.show("skhcn")
     _policy(cfg, demo)
+    print("\nWhat people receive (open them in a browser):")
+    for line in _outputs(config, outcome, files, demo.folder):
+        print(f"  {line}")
     env = "" if profile == "openldap" else f"PROFILE={profile} "
     print(f"""
 Look at the result:

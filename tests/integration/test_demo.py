@@ -80,6 +80,17 @@ def test_the_demo_reconciles_the_sample_on_each_profiles_server_and_stops(
         assert "289 create, 13 create org mailbox, 5 link existing, 1 move (transfer)" in out
         assert "In the directory now, skhcn (46 entries" in out
         assert "syncd policy check: caobang-2025 against" in out
+        # issue 13: it ends by pointing at one of each thing people receive, made for real
+        assert "What people receive" in out
+        for label, suffix in (
+            ("HR's result of", ".ketqua.html"),
+            ("Slips (one page per person):", ".html"),
+            ("The yearly report on mailbox use:", "-toantinh.html"),
+            ("An address list (danh bạ):", "danhba-skhcn.html"),
+        ):
+            [line] = [x for x in out.splitlines() if label in x]
+            path = Path(line.split()[-1])
+            assert path.name.endswith(suffix) and path.stat().st_size > 500, line
         again = _demo(profile, folder)
         assert again.returncode == 0, again.stderr[-3000:]
         assert "reusing the demo" in again.stdout
