@@ -79,7 +79,7 @@ def test_init_on_a_stock_debian_slapd_makes_doctor_green_and_syncd_reconcile(
     assert {c["name"]: c["status"] for c in report["checks"]} == dict.fromkeys(
         [
             *("bind", "ppolicy", "base", "schema", "policy", "policy-drift", "visibility"),
-            *("write", "lastbind", "lockout", "size-limit"),
+            *("write", "lastbind", "lockout", "size-limit", "hand-edits"),
         ],
         "ok",
     )

@@ -101,14 +101,14 @@ def test_a_compromised_lock_undone_by_hand_is_shown_and_put_back_and_dovecot_ref
     assert "state         locked" in shown and "manual lock: compromised" in shown
     assert "changed by hand" in shown and "syncdState set to active outside syncd" in shown
     planned = run(cfg, "plan", "--roster", str(roster))
-    assert "enforce" in planned and "changed outside syncd" in planned
+    assert "put back (changed by hand)" in planned and "changed outside syncd" in planned
 
     run(cfg, "reconcile", "--roster", str(roster))
     assert not dovecot.login(uid, CHOSEN)
     after = run(cfg, "show", uid)
     assert "changed by hand" not in after and "manual lock: compromised" in after
     assert "enforce" in after  # its audit record, in the account's history
-    assert "enforce" not in run(cfg, "plan", "--roster", str(roster))
+    assert "put back (changed by hand)" not in run(cfg, "plan", "--roster", str(roster))
 
 
 def test_a_revoked_iredmail_mailbox_opened_by_hand_stops_receiving_again_after_the_next_run(
