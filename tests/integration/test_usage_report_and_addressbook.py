@@ -29,6 +29,7 @@ from openpyxl import load_workbook
 
 from connectors import runner
 from syncd.model import ActionKind
+from tests.browser import screenshot_colours
 from tests.conftest import MakeConfig
 from tests.e2e.test_cli_operator import syncd
 from tests.helpers import write_roster
@@ -60,43 +61,6 @@ def _province(make_config: MakeConfig, tmp_path: Path, profile: str = "caobang-2
     uid = "anhht.syt" if profile == "caobang-2025" else "anhht"
     runner.operator_action(cfg, uid, ActionKind.LOCK, "compromised", "Đ8.2b")
     return tmp_path / "syncd.yaml"
-
-
-def _chromium() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        pytest.skip("Debian's chromium is not installed (make test installs it)")
-    return path
-
-
-def _screenshot(page: Path, png: Path, tmp_path: Path) -> None:
-    subprocess.run(
-        [
-            _chromium(),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            f"--user-data-dir={tmp_path / 'chromium'}",
-            "--window-size=1000,900",
-            f"--screenshot={png}",
-            page.as_uri(),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-
-
-def _colours(png: Path) -> int:
-    """How many distinct colours a screenshot has (a blank page has one)."""
-    from PIL import Image
-
-    with Image.open(png) as img:
-        return len(img.convert("RGB").getcolors(maxcolors=1 << 24) or ())
 
 
 def test_the_yearly_report_counts_what_the_audit_log_and_the_directory_say(
@@ -134,9 +98,7 @@ def test_the_yearly_report_counts_what_the_audit_log_and_the_directory_say(
     page = out / f"baocao-{NOW.year}0101-{NOW:%Y%m%d}-toantinh.html"
     text = page.read_text(encoding="utf-8")
     assert "<svg" in text and "Sở Y tế" in text
-    png = tmp_path / "report.png"
-    _screenshot(page, png, tmp_path)
-    assert _colours(png) > 20
+    assert screenshot_colours(page, tmp_path / "report.png") > 20
 
 
 def test_a_report_for_an_unknown_organisation_is_one_clear_line(
@@ -186,9 +148,7 @@ def test_the_address_list_shows_only_mailboxes_that_receive_mail_in_every_format
     cells = [c.value for row in book.active.iter_rows() for c in row]
     assert "Đàm Văn Hùng" in cells and any("caobang-2011 Đ6" in str(v) for v in cells)
 
-    png = tmp_path / "book.png"
-    _screenshot(out / "danhba-skhcn.html", png, tmp_path)
-    assert _colours(png) > 20
+    assert screenshot_colours(out / "danhba-skhcn.html", tmp_path / "book.png") > 20
 
 
 def test_the_leadership_reads_the_reports_and_anybody_the_address_lists(
