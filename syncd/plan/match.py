@@ -71,6 +71,24 @@ def _free(ctx: Ctx, a: Account) -> bool:
     return a.uid not in ctx.index.linked
 
 
+def _listed_later(ctx: Ctx, a: Account, emp: str, authoritative: dict[str, list[str]]) -> list[str]:
+    """Other organisations whose latest roster (not part of this run) began listing the person
+    after ``a.org``'s did: where they went. A former organisation's stale listing is older and
+    never spares a leaver (the newest listing wins: syncd/plan/listings.py)."""
+    listed = ctx.inp.state.listed
+    here = listed.get(a.org or "", {}).get(emp)
+    return sorted(
+        org
+        for org, who in listed.items()
+        if org != a.org
+        and org not in authoritative
+        and emp in who
+        # where this organisation's latest roster no longer lists them at all (it said they
+        # left, or dropped them before), any listing elsewhere is newer
+        and (here is None or who[emp] > here)
+    )
+
+
 def absent(ctx: Ctx, seen: set[str]) -> None:
     """Accounts of an organisation whose roster is authoritative and does not list them."""
     authoritative: dict[str, list[str]] = defaultdict(list)
@@ -85,8 +103,19 @@ def absent(ctx: Ctx, seen: set[str]) -> None:
             continue
         files = ", ".join(authoritative[a.org])
         if a.employee_number:
-            if emp_key(a.employee_number) not in seen:
-                _revoke(ctx, a, f"no longer on the roster of {a.org} ({files})")
+            emp = emp_key(a.employee_number)
+            if emp in seen:
+                continue
+            if newer := _listed_later(ctx, a, emp, authoritative):
+                # gone from here because they moved there: the move follows that roster, not a
+                # revoke (a transfer whose destination file came before this one)
+                out.notices.append(
+                    f"{a.uid} is no longer on the roster of {a.org} ({files}), but the latest "
+                    f"roster of {', '.join(newer)} lists them since later: not revoked; the "
+                    "mailbox moves when that roster is applied again (the nightly run)"
+                )
+                continue
+            _revoke(ctx, a, f"no longer on the roster of {a.org} ({files})")
             continue
         if a.uid in index.linked or a.uid in index.proposed:
             continue

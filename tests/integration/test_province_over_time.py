@@ -254,3 +254,32 @@ def test_an_old_roster_of_the_former_organisation_never_moves_a_transferred_pers
     back = runner.run(cfg, rosters=[old])
     assert _people(back) == [ActionKind.MOVE]
     assert "hungdv.skhcn" in entries(admin, base_dn)
+
+
+def test_a_person_the_destination_listed_first_is_moved_not_revoked_by_the_source_dropping_them(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """Found by the five-year simulation: a compromised mailbox was revoked by its transfer
+    out; syt listed the person, which (by design) does not lift a security lock; the operator
+    restored it — in skhcn — and skhcn's next roster, which no longer lists them, revoked it
+    again. syt's listing is newer than skhcn's: the drop is no departure, and the nightly run
+    moves the mailbox."""
+    cfg = make_config()
+    e2 = "E2,Lê Văn Tám,skhcn,,,,,"
+    runner.run(cfg, rosters=[write_roster(tmp_path / "a.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,", e2])])
+    runner.operator_action(cfg, "hungdv.skhcn", ActionKind.LOCK, "compromised", "Đ8.2b")
+    out = ["E1,Đàm Văn Hùng,skhcn,,,,Chuyển công tác,", e2]
+    assert _people(runner.run(cfg, rosters=[write_roster(tmp_path / "b.csv", out)])) == [
+        ActionKind.REVOKE
+    ]
+    arrived = runner.run(
+        cfg, rosters=[write_roster(tmp_path / "c.csv", ["E1,Đàm Văn Hùng,syt,,,,,"])]
+    )
+    assert _people(arrived) == []  # a transfer does not lift a security lock (by design)
+    runner.operator_action(cfg, "hungdv.skhcn", ActionKind.RESTORE, "ticket closed", "Đ8.2b")
+    dropped = runner.run(cfg, rosters=[write_roster(tmp_path / "d.csv", [e2])])
+    assert ActionKind.REVOKE not in _people(dropped)
+    assert dropped.plan is not None and any("not revoked" in n for n in dropped.plan.notices)
+    night = _nightly(cfg)
+    assert ActionKind.MOVE in _people(night)
+    assert entries(admin, base_dn)["hungdv.syt"]["syncdState"] == ["active"]
