@@ -10,6 +10,7 @@ password in Zimbra is not taken for one who did not.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -84,6 +85,9 @@ def test_a_compromised_lock_undone_by_hand_is_shown_and_put_back_and_dovecot_ref
     servers.append(dovecot)
     dn, uid = find_dn(admin, base_dn, "E1")
     change_own_password(slapd, dn, slip_password(tmp_path, uid), CHOSEN)
+    # a hand-set "active" is told from syncd's own by syncdActiveSince = syncdStateSince,
+    # stamped to the second: a lock in the creation's own second would look like syncd's
+    time.sleep(1.1)
     run(cfg, "lock", uid, "--reason", "compromised")
     assert not dovecot.login(uid, CHOSEN)
     locked = run(cfg, "show", uid)
