@@ -23,6 +23,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -241,3 +242,15 @@ def owners(*folders: Path) -> dict[str, int]:
         for path in folder.rglob("*"):
             out[str(path)] = path.lstat().st_uid
     return out
+
+
+def slapd_site(user: ServiceUser, slapd: Any, base_dn: str) -> Iterator[Site]:
+    """A site on the tests' slapd whose bind password is a file root:<service group> 0640
+    (one of install.md's ways), for tests that run syncd as root and as the service user."""
+    directory = f"  url: {slapd.url}\n  bind_dn: {slapd.service_dn}\n  base_dn: {base_dn}"
+    for s in make_site(user, directory, "  bind_password_file: bind.pw"):
+        pw = s.etc / "bind.pw"
+        pw.write_text(slapd.service_password + "\n", encoding="utf-8")
+        os.chown(pw, 0, user.gid)
+        pw.chmod(0o640)
+        yield s

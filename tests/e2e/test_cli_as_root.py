@@ -29,6 +29,7 @@ from tests.service_user import (
     make_site,
     make_user,
     owners,
+    slapd_site,
 )
 
 
@@ -44,13 +45,7 @@ def other_user() -> Iterator[ServiceUser]:
 
 @pytest.fixture
 def site(service_user: ServiceUser, slapd: Sandbox, base_dn: str) -> Iterator[Site]:
-    directory = f"  url: {slapd.url}\n  bind_dn: {slapd.service_dn}\n  base_dn: {base_dn}"
-    for s in make_site(service_user, directory, "  bind_password_file: bind.pw"):
-        pw = s.etc / "bind.pw"
-        write_private(pw, slapd.service_password + "\n")
-        os.chown(pw, 0, service_user.gid)
-        pw.chmod(0o640)  # root:<service group> 0640, one of the documented ways
-        yield s
+    yield from slapd_site(service_user, slapd, base_dn)
 
 
 def as_root(site: Site, *args: str) -> subprocess.CompletedProcess[str]:

@@ -26,13 +26,12 @@ from ldap3 import Connection
 
 from connectors.inbox import MAX_TRIES, InboxWatcher
 from connectors.snapshots import AcceptedRosterChanged, SnapshotRegistry
-from connectors.store import write_private
 from devtools.slapd_sandbox import Sandbox
 from tests.conftest import MakeConfig
 from tests.e2e.test_cli_as_root import start_daemon, stop
 from tests.e2e.test_daemon import wait_for
 from tests.helpers import HEADER, entries, write_roster
-from tests.service_user import SYNCD, ServiceUser, Site, make_site, make_user
+from tests.service_user import SYNCD, ServiceUser, Site, make_user, slapd_site
 
 
 @pytest.fixture
@@ -47,12 +46,7 @@ def hr_user() -> Iterator[ServiceUser]:
 
 @pytest.fixture
 def site(service_user: ServiceUser, slapd: Sandbox, base_dn: str) -> Iterator[Site]:
-    directory = f"  url: {slapd.url}\n  bind_dn: {slapd.service_dn}\n  base_dn: {base_dn}"
-    for s in make_site(service_user, directory, "  bind_password_file: bind.pw"):
-        pw = s.etc / "bind.pw"
-        write_private(pw, slapd.service_password + "\n")
-        os.chown(pw, 0, service_user.gid)
-        pw.chmod(0o640)
+    for s in slapd_site(service_user, slapd, base_dn):
         # HR's drop group is the inbox's (install.md's hrdrop); the service user is in it
         for folder in ("processed", "rejected"):
             os.chown(s.inbox.parent / folder, service_user.uid, service_user.gid)
