@@ -207,6 +207,8 @@ def result_for(
             decisions=plan.decisions,
             accounts=outcome.accounts,
             refused=bool(plan.refused),
+            slips_to_folder=(config.slips.hr_area is not None) if outcome.applied else None,
+            slips_delivered=_delivered_orgs(config, outcome),
         )
     return build(
         name,
@@ -219,6 +221,15 @@ def result_for(
         snap.notes if snap else (),
         checking=checking,
     )
+
+
+def _delivered_orgs(config: Config, outcome: RunOutcome) -> frozenset[str]:
+    """The organisations whose slip page reached their folder in the HR area this run (the
+    slip writer returns the delivered copies among the run's slip files)."""
+    area = config.slips.hr_area
+    if area is None:
+        return frozenset()
+    return frozenset(p.parent.name for p in outcome.slip_files if p.parent.parent == area)
 
 
 def write_result(result: HrResult, beside: Path, mode: int = 0o640) -> list[Path]:

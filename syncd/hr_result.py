@@ -360,10 +360,44 @@ def _when(day: datetime) -> str:
     return f"{day:%d/%m/%Y}"
 
 
+def _slip_text(a: Action, facts: RunFacts, done: bool, what_vi: str, what_en: str) -> Text:
+    """Where the person's new password is, as HR must hear it: only a slip that reached the
+    organisation's folder is promised there. An organisation with no group of its own (or
+    none on the host) gets nothing delivered, by design (no shared group may read other
+    organisations' passwords): then HR is told to ask the operator, never to look for a slip
+    that is not there."""
+    org = a.org or "khac"
+    if not done or facts.slips_to_folder is None:
+        return Text(
+            f"{what_vi} có trong phiếu giao tài khoản gửi đơn vị",
+            f"{what_en} on the slip for the organisation",
+        )
+    if not facts.slips_to_folder:
+        return Text(
+            f"{what_vi} có trong phiếu giao tài khoản do quản trị viên hệ thống bàn giao",
+            f"{what_en} on the slip the operator hands over",
+        )
+    if org in facts.slips_delivered:
+        return Text(
+            f"{what_vi} có trong phiếu giao tài khoản đã gửi vào thư mục của đơn vị",
+            f"{what_en} on the slip in the organisation's folder",
+        )
+    return Text(
+        f"Phiếu giao tài khoản CHƯA gửi được vào thư mục của đơn vị: liên hệ quản trị viên "
+        f"hệ thống để nhận phiếu ({what_vi.lower()})",
+        f"slip NOT delivered to the organisation's folder: the operator hands it over ({what_en})",
+    )
+
+
 def _action_text(
-    a: Action, person: Person | None, domain: str, alias_until: datetime, done: bool
+    a: Action,
+    person: Person | None,
+    facts: RunFacts,
+    alias_until: datetime,
+    done: bool,
 ) -> tuple[Text, str, Text]:
     """(what happened, the address, a detail) for one action, as HR says it."""
+    domain = facts.domain
     will = "" if done else "Sẽ "
     address = f"{a.new_uid or a.uid}@{domain}"
     k = a.kind
@@ -371,10 +405,12 @@ def _action_text(
         return (
             Text(f"{will}cấp mới hộp thư".capitalize(), "created" if done else "to create"),
             address,
-            Text(
-                "Mật khẩu dùng một lần có trong phiếu giao tài khoản gửi đơn vị; đổi khi đăng "
-                "nhập lần đầu",
-                "one-time password on the slip sent to the organisation",
+            _slip_text(
+                a,
+                facts,
+                done,
+                "Mật khẩu dùng một lần (đổi khi đăng nhập lần đầu)",
+                "one-time password",
             ),
         )
     if k is ActionKind.LINK:
@@ -395,13 +431,13 @@ def _action_text(
         return (
             Text(f"{will}cấp lại mật khẩu".capitalize(), "password reset"),
             address,
-            Text("Mật khẩu mới có trong phiếu giao tài khoản gửi đơn vị", "on the slip"),
+            _slip_text(a, facts, done, "Mật khẩu mới", "new password"),
         )
     if k is ActionKind.RESTORE:
         return (
             Text(f"{will}khôi phục hộp thư".capitalize(), "restored"),
             address,
-            Text("Mật khẩu mới có trong phiếu giao tài khoản gửi đơn vị", "on the slip"),
+            _slip_text(a, facts, done, "Mật khẩu mới", "new password"),
         )
     if k is ActionKind.ENFORCE:
         return (
@@ -440,6 +476,10 @@ class RunFacts:
     decisions: Sequence[Decision] = ()
     accounts: Sequence[Account] = ()
     refused: bool = False
+    # where slips go: None = not known (a check or plan), False = the operator hands them over
+    # (no slips.hr_area), True = to each organisation's folder, which ``slips_delivered`` got
+    slips_to_folder: bool | None = None
+    slips_delivered: frozenset[str] = frozenset()
 
 
 def people_lines(
@@ -523,7 +563,7 @@ def _combine(
     addr = ""
     for a in acts:
         done = facts.applied and id(a) not in facts.failed
-        what, addr, detail = _action_text(a, person, facts.domain, alias_until, done)
+        what, addr, detail = _action_text(a, person, facts, alias_until, done)
         if facts.applied and id(a) in facts.failed:
             what = Text(
                 f"Chưa thực hiện được ({what.vi.lower()}): lỗi hệ thống, sẽ tự làm lại",

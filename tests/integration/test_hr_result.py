@@ -136,3 +136,35 @@ def test_a_very_long_value_is_cut_and_the_page_wraps_it(
     page = next(tmp_path.glob("*/**/skhcn.csv.ketqua.html")).read_text(encoding="utf-8")
     assert long_name not in page and "ký tự)" in page
     assert "overflow-wrap:anywhere" in page
+
+
+def test_hr_is_told_the_slip_is_in_its_folder_only_where_it_was_delivered(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    """Found by an attack: an organisation whose slips could not be delivered (no group of its
+    own) was still told its HR had the slip; HR looked for a page that was never there."""
+    cfg = make_config(extra="slips:\n  hr_area: hr\n  groups: {skhcn: mail}\n")
+    cfg.paths.inbox.mkdir(parents=True, exist_ok=True)
+    watcher = InboxWatcher(cfg, settle=0)
+    _drop(watcher, cfg, "skhcn.csv", ["A001,Đàm Văn Hùng,skhcn,,,,,"])
+    _drop(watcher, cfg, "syt.csv", ["B001,Lò Văn Đạt,syt,,,,,"])
+    processed = tmp_path / "processed"
+    delivered = _sheet(next(processed.rglob("skhcn.csv.ketqua.xlsx")), "Kết quả")
+    [row] = [r for r in delivered if r and r[1] == "A001"]
+    assert "đã gửi vào thư mục của đơn vị" in row[7] and "CHƯA" not in row[7]
+    assert list((tmp_path / "hr" / "skhcn").glob("phieu-skhcn-*.html"))  # and it is there
+    kept = _sheet(next(processed.rglob("syt.csv.ketqua.xlsx")), "Kết quả")
+    [row] = [r for r in kept if r and r[1] == "B001"]
+    assert row[5] == "Cấp mới hộp thư"
+    assert "CHƯA gửi được vào thư mục của đơn vị" in row[7] and "quản trị viên" in row[7]
+    assert not (tmp_path / "hr" / "syt").exists()
+
+
+def test_without_an_hr_area_the_result_says_the_operator_hands_the_slip_over(
+    setup: tuple[Config, InboxWatcher], tmp_path: Path
+) -> None:
+    cfg, watcher = setup
+    _drop(watcher, cfg, "skhcn.csv", ["A001,Đàm Văn Hùng,skhcn,,,,,"])
+    sheet = _sheet(next((tmp_path / "processed").rglob("skhcn.csv.ketqua.xlsx")), "Kết quả")
+    [row] = [r for r in sheet if r and r[1] == "A001"]
+    assert "do quản trị viên hệ thống bàn giao" in row[7]
