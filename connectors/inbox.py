@@ -292,11 +292,24 @@ class InboxWatcher:
         except (OSError, ValueError):
             return {}
 
-    def _file(self, path: Path, folder: Path, report: str, rename_only: bool = False) -> Path:
+    def _file(
+        self,
+        path: Path,
+        folder: Path,
+        report: str,
+        rename_only: bool = False,
+        content: bytes | None = None,
+    ) -> Path:
         """Move ``path`` into ``folder`` with its report beside it, both readable by the
         folder's group (HR reads its reports: docs/install.md), nobody else. The name is made
         one-line safe; an entry not read moves by ``rename`` only (the entry itself, never a
-        copy of what it points to)."""
+        copy of what it points to).
+
+        With ``content`` (the bytes syncd read and decided on), the filed file is syncd's own
+        copy of exactly those bytes, 0640 in the folder's group, and the uploader's entry is
+        removed: a renamed file stays its uploader's to rewrite (found by an attack: a file
+        rejected for the safety limit, whose report tells the operator to apply it with
+        ``--allow-mass-change``, could be rewritten by HR after the operator read it)."""
         gid = self._hr_folder(folder)
         name = safe_name(path.name)
         target = folder / name
@@ -309,6 +322,9 @@ class InboxWatcher:
                 target = folder / f"{stem}.{stamp}{f'-{n}' if n > 1 else ''}{suffix}"
         if rename_only:
             os.rename(path, target)
+        elif content is not None:
+            _write_own_copy(target, content, gid)
+            path.unlink()
         else:
             shutil.move(str(path), target)
         report_path = target.with_name(target.name + ".report.txt")
@@ -416,6 +432,7 @@ class InboxWatcher:
                 month,
                 f"syncd — {path.name}\nĐã xử lý trước đó / already applied: "
                 f"same content as {first['file']} ({first['when']}); nothing done.\n",
+                content=raw,
             )
             return "duplicate", None
         caller_on_plan = run_kwargs.pop("on_plan", None)
@@ -461,12 +478,12 @@ class InboxWatcher:
                     f"Để áp dụng / to apply anyway: syncd reconcile --roster "
                     f"{self.rejected / path.name} --allow-mass-change\n"
                 )
-            target = self._file(path, self.rejected, report)
+            target = self._file(path, self.rejected, report, content=raw)
             self._hr_result(shown, path.name, target)
             return "rejected", outcome
-        target = self._file(path, month, report)
-        # the nightly run re-applies syncd's own copy of the bytes applied, never ``target``:
-        # that file came by rename and is still the HR uploader's to rewrite
+        target = self._file(path, month, report, content=raw)
+        # the nightly run re-applies syncd's own private copy of the bytes applied (the
+        # registry's), never ``target``, which HR's group reads
         self.registry.accept(
             raw,
             path.name,
@@ -634,6 +651,35 @@ def _changed_report(name: str, change: str) -> str:
         "Hãy gửi lại tệp hoàn chỉnh / send it again, complete: upload it under a temporary name "
         "(.part) and rename it when done, or write <name>.done after it.\n"
     )
+
+
+def _write_own_copy(target: Path, content: bytes, gid: int) -> None:
+    """``content`` as a new file ``target`` owned by syncd, 0640 in group ``gid``, made whole
+    before its name appears (a temporary name, fsync, rename)."""
+    tmp = target.with_name(f".{target.name}.syncd-tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        try:
+            os.fchown(fd, -1, gid)
+        except OSError as exc:
+            log.warning(
+                "HR's group cannot be given this file; is the service user in it?",
+                file=str(target),
+                group=gid,
+                error=exc.strerror,
+            )
+        os.fchmod(fd, 0o640)
+        with os.fdopen(fd, "wb") as out:
+            fd = -1
+            out.write(content)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _give_group(path: Path, gid: int) -> None:

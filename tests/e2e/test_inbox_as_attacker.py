@@ -5,7 +5,8 @@ against a real slapd.
 - ``syncd plan`` / ``reconcile`` without ``--roster`` read the inbox by path and followed a
   link HR made there (``key.txt -> ../state/audit.key``): the plan printed the audit key.
 - The registry of latest accepted rosters named ``processed/YYYY/MM/<name>``, still HR's file:
-  HR rewrote it and the nightly full run applied the rewrite.
+  HR rewrote it and the nightly full run applied the rewrite. A filed or rejected file is now
+  syncd's own copy (0640, HR's group reads it): HR can no longer rewrite it either.
 - One upload syncd cannot read stopped every job behind the directory's back-off, for ever.
 """
 
@@ -187,7 +188,22 @@ def test_hr_rewriting_a_filed_roster_changes_nothing_the_nightly_run_applies(
             capture_output=True,
             timeout=30,
         )
-        assert rewrite.returncode == 0, rewrite.stderr  # the attack itself still works
+        # the filed roster is syncd's own copy of the bytes applied, HR's group reads it only
+        # (it came by rename and stayed the uploader's to rewrite before)
+        assert rewrite.returncode != 0 and "Permission denied" in rewrite.stderr, rewrite
+        st = filed[0].stat()
+        assert st.st_uid == service_user.uid and st.st_gid == site.inbox.stat().st_gid
+        assert st.st_mode & 0o777 == 0o640
+        assert as_hr(hr_user, site, "cat", str(filed[0])).stdout.startswith("\ufeff")
+        # a rejected file too: its report may tell the operator to apply it as it is
+        hr_drop(hr_user, site, "loi.csv", ["E3,Lò Thị Bình,khong-co,,,,,"])
+        rejected = site.inbox.parent / "rejected" / "loi.csv"
+        assert wait_for(lambda: rejected.with_name("loi.csv.report.txt").exists(), timeout=60)
+        tamper = as_hr(hr_user, site, "sh", "-c", f"echo x >> {rejected}", check=False)
+        assert tamper.returncode != 0 and "Permission denied" in tamper.stderr, tamper
+        assert rejected.stat().st_uid == service_user.uid
+        assert as_hr(hr_user, site, "rm", "-f", str(rejected), check=False).returncode != 0
+        assert rejected.exists()
         status = _full_run(site, proc)
         assert "last_error" not in status, status
         people = entries(admin, base_dn)
