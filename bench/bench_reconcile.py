@@ -4,7 +4,12 @@ Not a test: it prints figures. It starts its own throwaway slapd (loopback, temp
 every write synced: ``devtools.slapd_service.DurableSandbox``), so it needs Debian's slapd and
 ldap-utils. ``make bench`` runs the 10k set (10 organisations × 1,000 people), ``make bench
 BIG=1`` the 100k set (100 × 1,000). Or: ``python bench/bench_reconcile.py [--people N]
-[--repeat R]``.
+[--repeat R] [--workdir DIR] [--no-uid]``.
+
+``--workdir DIR`` keeps the built state (slapd's data, syncd's state, the rosters) in ``DIR``
+and reuses it on the next run with the same ``--people``: building 100k with syncd's creates
+takes a quarter of an hour on this machine, and the read rows are what changes with the code.
+A reused state skips the creates rows (they are measured on the build only).
 
 How: the directory state is built by syncd itself (``syncd reconcile`` of every
 organisation's roster: the create row), then the read rows run R times **interleaved** (one of
@@ -43,6 +48,7 @@ from pathlib import Path
 from connectors.directory.openldap import ATTRIBUTES
 from connectors.store import write_private
 from devtools.samples import full_name
+from devtools.slapd_sandbox import Sandbox
 from devtools.slapd_service import DurableSandbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,12 +146,45 @@ print(n)
 """
 
 
+def build(root: Path, slapd: Sandbox, syncd: list[str], files: list[Path]) -> tuple[Row, Row]:
+    """The directory state built by syncd's creates, and ldapadd of the same final entries
+    into a fresh slapd: the creates rows."""
+    creates = Row("creates: syncd reconcile")
+    run_into(creates, [*syncd, "reconcile", *(a for f in files for a in ("--roster", str(f)))])
+    accounts = _count(slapd)
+    creates.note = f"{accounts / creates.walls[0]:,.0f} accounts/s ({accounts} entries)"
+    ldif = root / "entries.ldif"
+    with ldif.open("w") as fh:
+        subprocess.run(
+            ["ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-x", "-H", slapd.url,
+             "-D", slapd.admin_dn, "-w", slapd.admin_password, "-b", slapd.people_dn,
+             "-s", "one", "-E", "pr=1000/noprompt", "(objectClass=inetOrgPerson)", "*"],
+            stdout=fh, check=True,
+        )  # fmt: skip
+    with DurableSandbox(Path(tempfile.mkdtemp(prefix="syncd-bench-add-")), suffix=SUFFIX) as other:
+        ldapadd = Row("creates: ldapadd, same entries")
+        run_into(
+            ldapadd,
+            ["ldapadd", "-x", "-H", other.url, "-D", other.admin_dn,
+             "-w", other.admin_password, "-f", str(ldif)],
+        )  # fmt: skip
+        ldapadd.note = f"{accounts / ldapadd.walls[0]:,.0f} accounts/s"
+    return creates, ldapadd
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--workdir", type=Path, help="keep the built state here and reuse it")
+    parser.add_argument("--no-uid", action="store_true", help="skip the syncd uid rows")
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="syncd-bench-"))
+    if args.workdir:
+        root = args.workdir.resolve() / str(args.people)
+        root.mkdir(parents=True, exist_ok=True)
+    else:
+        root = Path(tempfile.mkdtemp(prefix="syncd-bench-"))
+    built = root / "built"  # written once the build finished: the state is reusable
     rng = random.Random(7)
     files = write_rosters(root, args.people, rng)
     one = files[0]
@@ -166,27 +205,10 @@ orgs: orgs.yaml
 """,
             encoding="utf-8",
         )
-        # -- the build: syncd's creates --------------------------------------------------------
-        creates = Row("creates: syncd reconcile")
-        run_into(creates, [*syncd, "reconcile", *(a for f in files for a in ("--roster", str(f)))])
-        accounts = _count(slapd)
-        creates.note = f"{accounts / creates.walls[0]:,.0f} accounts/s ({accounts} entries)"
-        ldif = root / "entries.ldif"
-        with ldif.open("w") as fh:
-            subprocess.run(
-                ["ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-x", "-H", slapd.url,
-                 "-D", slapd.admin_dn, "-w", slapd.admin_password, "-b", slapd.people_dn,
-                 "-s", "one", "-E", "pr=1000/noprompt", "(objectClass=inetOrgPerson)", "*"],
-                stdout=fh, check=True,
-            )  # fmt: skip
-        with DurableSandbox(root / "slapd-ldapadd", suffix=SUFFIX) as other:
-            ldapadd = Row("creates: ldapadd, same entries")
-            run_into(
-                ldapadd,
-                ["ldapadd", "-x", "-H", other.url, "-D", other.admin_dn,
-                 "-w", other.admin_password, "-f", str(ldif)],
-            )  # fmt: skip
-            ldapadd.note = f"{accounts / ldapadd.walls[0]:,.0f} accounts/s"
+        creates = ldapadd = None
+        if not built.exists():
+            creates, ldapadd = build(root, slapd, syncd, files)
+            built.write_text("built\n", encoding="utf-8")
         # the run after the build: it reads the directory in full (the build's snapshot was
         # taken before its creates) and leaves the snapshot the rows below start from, as the
         # daemon's runs do (a row is "a run where nothing changed since the last")
@@ -227,16 +249,19 @@ orgs: orgs.yaml
         out.writerow(["full_name", "org"])
         for i in range(max(args.people, 100_000)):
             out.writerow([full_name(rng), f"dv{i % 100:03d}"])
-    uid_rows = [Row(f"syncd uid --input 100k, {s}") for s in SCHEMES]
-    for _ in range(max(1, args.repeat // 2)):
+    uid_rows = [] if args.no_uid else [Row(f"syncd uid --input 100k, {s}") for s in SCHEMES]
+    for _ in range(max(1, args.repeat // 2) if uid_rows else 0):
         for row, scheme in zip(uid_rows, SCHEMES, strict=True):
             run_into(row, [str(BIN / "syncd"), "uid", "--scheme", scheme, "--input", str(names)])
 
     la = " ".join(f"{x:.2f}" for x in load)
     print(f"{args.people} people, {len(files)} organisations; {args.repeat} interleaved rounds")
     print(f"machine: {os.cpu_count()} cores, load average at start {la}")
-    print(creates.line(ldapadd))
-    print(ldapadd.line())
+    if creates and ldapadd:
+        print(creates.line(ldapadd))
+        print(ldapadd.line())
+    else:
+        print(f"(the state built earlier in {root} reused: no creates rows)")
     print(settle.line(bare))
     print(noop.line(bare))
     print(f"{'':34} {'':38} {noop.median / ldapsearch.median:6.2f}x {ldapsearch.name}")
@@ -249,7 +274,7 @@ orgs: orgs.yaml
         print(row.line())
 
 
-def _count(slapd: DurableSandbox) -> int:
+def _count(slapd: Sandbox) -> int:
     out = subprocess.run(
         ["ldapsearch", "-LLL", "-x", "-H", slapd.url, "-D", slapd.admin_dn,
          "-w", slapd.admin_password, "-b", slapd.people_dn, "-s", "one",

@@ -20,7 +20,8 @@ whose clock is behind (a replica stamping its change before the newest CSN seen)
 change: no overlap window is needed. When the delta cannot be trusted it reads everything and
 rewrites the snapshot:
 
-- no snapshot, an unreadable one, or one of another base or attribute list (lost state);
+- no snapshot, an unreadable one, one of an older format, or one of another base or attribute
+  list (lost state);
 - the last full read is older than ``FULL_EVERY`` (the nightly run reads everything, and
   repairs any drift the delta could not see), or newer than this host's clock;
 - an entry's ``entryCSN`` is older than its copy's: a directory restored from a backup;
@@ -33,15 +34,29 @@ least the newest one known less ``OVERLAP`` (``names_since``), one indexed searc
 follows its file, not the directory. A name deleted since stays reserved until the next whole
 read (safe); a writer whose clock is more than ``OVERLAP`` behind is seen by the next whole read.
 
-The file is the state directory's (0600, written atomically); losing it costs one full read.
-A plan (a dry run) reads it and never writes it: ``syncd plan`` changes nothing on disk.
+The form on disk (format 3, ``directory-snapshot.sqlite``, 0600): a SQLite file, one row per
+entry (its DN, its CSN, the namespace's attributes, the others), each group of values one
+string (``_encode``). Why not the JSON document of format 2: held as dicts of lists of every
+entry, it cost 650-990 MiB at 100,000 entries, and it was rewritten whole by every run. Now the
+rows are decoded one at a time while the profile turns them into accounts (``Rows``), so
+nothing holds the whole directory as attributes; a delta writes only what changed, in one
+transaction; a scoped run decodes only the namespace's column. A format-2 file left by an older
+syncd is ignored (one full read) and removed by the next snapshot written.
+
+The file is the state directory's; losing it costs one full read. A plan (a dry run) opens it
+read-only and never writes it: ``syncd plan`` changes nothing on disk (what it read since is
+laid over the file's rows in memory; a plan without a usable snapshot reads into a database in
+memory).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -49,32 +64,70 @@ from typing import Any
 
 import structlog
 
-from connectors.store import write_private
+from connectors.store import private_dir
 
 log = structlog.get_logger("syncd.directory")
 
-FORMAT = 2
-SNAPSHOT_FILE = "directory-snapshot.json"
+FORMAT = 3
+SNAPSHOT_FILE = "directory-snapshot.sqlite"
+# format 2 (JSON dicts of every entry): never read, removed when a new snapshot is written
+OLD_FILES = ("directory-snapshot.json",)
 FULL_EVERY = timedelta(hours=20)  # the daemon's nightly run finds the last full read older
 BATCH = 500  # exact entryCSN terms per search
 # a scoped run's namespace re-reads what changed this long before the newest CSN it knows
 OVERLAP = timedelta(minutes=5)
 CSN = "entryCSN"
+BUSY_MS = 60_000  # a plan reading while a run commits its delta waits that long at most
 
-Entries = dict[str, tuple[str, dict[str, list[str]]]]  # DN (lower case) → (DN, attributes)
+Attrs = dict[str, list[str]]
+Entries = dict[str, tuple[str, Attrs]]  # DN (lower case) → (DN, attributes)
 Search = Callable[[str, list[str]], Iterator[tuple[str, Mapping[str, Any]]]]
+
+# One group of attribute values as one string: the attributes in their fixed order separated
+# by RS, the values of one by US; "" for an absent attribute. A value that holds a separator,
+# JSON's marker or is empty (which the form could not tell from absent) makes the whole group
+# JSON after the marker GS instead: always right, the short form only when it is.
+_RS, _US, _GS = "\x1e", "\x1f", "\x1d"
+
+
+def _encode(attrs: Mapping[str, Any], names: Sequence[str]) -> str:
+    """``attrs``' values of the attributes ``names`` as one string (``_decode`` reverses it)."""
+    groups: list[list[str] | None] = []
+    parts: list[str] = []
+    values = 0
+    for name in names:
+        found = attrs.get(name)
+        vals = [str(v) for v in found] if found else None
+        groups.append(vals)
+        if vals:
+            values += len(vals) - 1
+            parts.append(_US.join(vals))
+            if "" in vals:
+                values = -1
+        else:
+            parts.append("")
+    text = _RS.join(parts)
+    # a separator inside a value shows as one more than the form put there
+    if (
+        values < 0
+        or text.count(_US) != values
+        or text.count(_RS) != max(len(names) - 1, 0)
+        or _GS in text
+    ):
+        return _GS + json.dumps(groups, ensure_ascii=False, separators=(",", ":"))
+    return text
+
+
+def _decode(text: str, names: Sequence[str]) -> Attrs:
+    """The attributes ``_encode`` wrote, absent ones left out."""
+    if text.startswith(_GS):
+        groups = json.loads(text[1:])
+        return {n: list(v) for n, v in zip(names, groups, strict=True) if v}
+    return {n: p.split(_US) for n, p in zip(names, text.split(_RS), strict=True) if p}
 
 
 class Drift(Exception):
     """The delta cannot be trusted; the message says why (a full read follows)."""
-
-
-@dataclass
-class Snapshot:
-    base: str
-    attributes: list[str]
-    full_at: float  # when the last full read was (epoch seconds, this host's clock)
-    entries: Entries = field(default_factory=dict)
 
 
 def csn_before(csn: str, delta: timedelta) -> str:
@@ -93,32 +146,150 @@ def _csn(attrs: Mapping[str, Any]) -> str:
     return str(values[0]) if values else ""
 
 
-def load(path: Path, base: str, attributes: list[str]) -> Snapshot | None:
-    """The snapshot at ``path`` if it is of this base and attribute list, else None."""
-    try:
-        data = json.loads(path.read_bytes())
-        if data.get("format") != FORMAT or data["base"].lower() != base.lower():
-            return None
-        if data["attributes"] != attributes:
-            return None  # another profile or version reads other attributes
-        entries = {k.lower(): (k, v) for k, v in data["entries"].items()}
-        return Snapshot(base, attributes, float(data["full_at"]), entries)
-    except FileNotFoundError:
+@dataclass
+class Layout:
+    """Which attributes a snapshot keeps, and which of them the namespace needs: a scoped
+    run decodes only those (``names``), a whole read both groups."""
+
+    attributes: list[str]  # what the profile reads, entryCSN included
+    names: list[str]  # the namespace's part of it
+
+    @property
+    def rest(self) -> list[str]:
+        return [a for a in self.attributes if a not in self.names and a != CSN]
+
+    @property
+    def named(self) -> list[str]:
+        return [a for a in self.names if a != CSN]
+
+
+_SCHEMA = (
+    f"PRAGMA user_version = {FORMAT}",
+    "CREATE TABLE meta (base TEXT NOT NULL, attributes TEXT NOT NULL, names TEXT NOT NULL,"
+    " full_at REAL NOT NULL)",
+    # key: the DN in lower case; names / rest: the two groups of values (``_encode``)
+    "CREATE TABLE entries (key TEXT PRIMARY KEY, dn TEXT NOT NULL, csn TEXT NOT NULL,"
+    " names TEXT NOT NULL, rest TEXT NOT NULL) WITHOUT ROWID",
+)
+
+
+@dataclass
+class Snapshot:
+    """An open snapshot database and what it is of."""
+
+    db: sqlite3.Connection
+    base: str
+    layout: Layout
+    full_at: float  # when the last full read was (epoch seconds, this host's clock)
+
+    def csns(self) -> dict[str, str]:
+        """Every entry's CSN by its key (DN, lower case)."""
+        return dict(self.db.execute("SELECT key, csn FROM entries"))
+
+    def newest(self) -> str:
+        row = self.db.execute("SELECT max(csn) FROM entries").fetchone()
+        return str(row[0] or "")
+
+    def rows(self, overlay: Entries | None = None, gone: Iterable[str] = ()) -> Rows:
+        return Rows(self.db, self.layout, overlay or {}, frozenset(gone))
+
+
+def load(path: Path, base: str, layout: Layout, *, readonly: bool = False) -> Snapshot | None:
+    """The snapshot at ``path`` if it is one of this format, base and layout, else None (a
+    format-2 JSON file, another profile's attribute list, a file that is no SQLite database:
+    the caller reads everything)."""
+    if not path.exists():
         return None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    try:
+        if readonly:
+            db = _connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        else:
+            db = _connect(str(path))
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+        if version != FORMAT:
+            db.close()
+            return None
+        row = db.execute("SELECT base, attributes, names, full_at FROM meta").fetchone()
+        if row is None or str(row[0]).lower() != base.lower():
+            db.close()
+            return None
+        if json.loads(row[1]) != layout.attributes or json.loads(row[2]) != layout.names:
+            db.close()
+            return None  # another profile or version reads other attributes
+        return Snapshot(db, base, layout, float(row[3]))
+    except (sqlite3.Error, ValueError, TypeError) as exc:
         log.warning("directory snapshot unreadable: a full read", path=str(path), error=str(exc))
         return None
 
 
-def save(path: Path, snap: Snapshot) -> None:
-    data = {
-        "format": FORMAT,
-        "base": snap.base,
-        "attributes": snap.attributes,
-        "full_at": snap.full_at,
-        "entries": {dn: attrs for dn, attrs in snap.entries.values()},
-    }
-    write_private(path, json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+def _connect(where: str, *, uri: bool = False) -> sqlite3.Connection:
+    """A connection usable from whichever thread runs the read (the daemon's runs are not on
+    its main thread; one run's reads never overlap)."""
+    db = sqlite3.connect(where, uri=uri, check_same_thread=False)
+    db.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
+    return db
+
+
+def _row(key: str, dn: str, attrs: Mapping[str, Any], layout: Layout) -> tuple[str, ...]:
+    return (
+        key,
+        dn,
+        _csn(attrs),
+        _encode(attrs, layout.named),
+        _encode(attrs, layout.rest),
+    )
+
+
+def _create(db: sqlite3.Connection, base: str, layout: Layout, full_at: float) -> None:
+    for statement in _SCHEMA:
+        db.execute(statement)
+    db.execute(
+        "INSERT INTO meta VALUES (?, ?, ?, ?)",
+        (base, json.dumps(layout.attributes), json.dumps(layout.names), full_at),
+    )
+
+
+@dataclass
+class Rows:
+    """The entries of a snapshot (with what was read since laid over them: ``overlay`` newer
+    copies, ``gone`` deleted), decoded one at a time as they are iterated: the caller turns
+    each into an account and drops it, so the whole directory is never held as attributes.
+    Iterable more than once (the namespace, then the accounts)."""
+
+    db: sqlite3.Connection
+    layout: Layout
+    overlay: Entries = field(default_factory=dict)
+    gone: frozenset[str] = frozenset()
+
+    def __iter__(self) -> Iterator[tuple[str, Attrs]]:
+        named, rest = self.layout.named, self.layout.rest
+        skip = self.gone.union(self.overlay)
+        for key, dn, names, others in self.db.execute("SELECT key, dn, names, rest FROM entries"):
+            if key not in skip:
+                attrs = _decode(names, named)
+                attrs.update(_decode(others, rest))
+                yield dn, attrs
+        for dn, attrs in self.overlay.values():  # as the file's rows: without the CSN
+            yield dn, {k: v for k, v in attrs.items() if k != CSN}
+
+    def names(self) -> Iterator[tuple[str, Attrs]]:
+        """Each entry with the namespace's attributes only (a cheaper decode)."""
+        named = self.layout.named
+        skip = self.gone.union(self.overlay)
+        for key, dn, names in self.db.execute("SELECT key, dn, names FROM entries"):
+            if key not in skip:
+                yield dn, _decode(names, named)
+        wanted = set(named)
+        for dn, attrs in self.overlay.values():
+            yield dn, {k: v for k, v in attrs.items() if k in wanted}
+
+    def __len__(self) -> int:
+        (count,) = self.db.execute("SELECT count(*) FROM entries").fetchone()
+        present = sum(1 for k in self.gone if self._has(k))
+        return int(count) - present + sum(1 for k in self.overlay if not self._has(k))
+
+    def _has(self, key: str) -> bool:
+        return self.db.execute("SELECT 1 FROM entries WHERE key = ?", (key,)).fetchone() is not None
 
 
 @dataclass
@@ -134,10 +305,18 @@ class DeltaReader:
     clock: Callable[[], float] = time.time
     keep: bool = True  # False: a plan (``syncd plan`` writes nothing in the state directory)
     how: str = ""
+    names: list[str] = field(default_factory=list)  # the namespace's attributes (see Layout)
 
-    def sync(self) -> Entries:
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.attributes, [a for a in self.names if a in self.attributes])
+
+    def _load(self) -> Snapshot | None:
+        return load(self.path, self.base, self.layout, readonly=not self.keep)
+
+    def sync(self) -> Rows:
         """Every entry the run reads, from the snapshot and what changed since."""
-        snap = load(self.path, self.base, self.attributes)
+        snap = self._load()
         why = ""
         if snap is None:
             why = "no usable snapshot"
@@ -145,82 +324,110 @@ class DeltaReader:
             why = f"the last full read is older than {FULL_EVERY}"
         elif self.clock() < snap.full_at:
             why = "the snapshot is from the future (this host's clock went back)"
+        rows: Rows | None = None
         if snap is not None and not why:
             try:
-                self.how = self._delta(snap)
+                rows, self.how = self._delta(snap)
             except Drift as exc:
                 why = str(exc)
-        if why:
-            snap = self._full()
+        if rows is None:
+            if snap is not None:
+                snap.db.close()
+            rows = self._full()
             self.how = f"full: {why}"
-        assert snap is not None
-        log.info("directory read", how=self.how, entries=len(snap.entries))
-        if self.keep:
-            save(self.path, snap)
-        return snap.entries
+        log.info("directory read", how=self.how, entries=len(rows))
+        return rows
 
-    def names_since(self) -> Entries | None:
+    def names_since(self) -> Rows | None:
         """For a scoped run's namespace: the snapshot plus the entries whose ``entryCSN`` is at
         least its newest less ``OVERLAP`` (an indexed search of DNs and CSNs, then in full only
         those the snapshot does not hold as they are; no whole read). None when the snapshot
-        cannot serve (missing, aged, an entry's CSN gone backwards): then ``sync``.
+        cannot serve (missing, aged, an entry's CSN gone backwards): then ``sync``. Never
+        written back: the next whole read brings the snapshot up to date.
 
         A name deleted since the snapshot stays in this namespace until the next whole read:
         it is only kept from being given out a little longer, which is always safe. A name
         added or changed is there, unless its writer's clock was more than ``OVERLAP`` behind
         (the whole reads compare every entry's CSN and see it).
         """
-        snap = load(self.path, self.base, self.attributes)
+        snap = load(self.path, self.base, self.layout, readonly=True)
         if snap is None or not 0 <= self.clock() - snap.full_at <= FULL_EVERY.total_seconds():
             return None
-        newest = max((_csn(a) for _, a in snap.entries.values()), default="")
-        since = csn_before(newest, OVERLAP)
+        since = csn_before(snap.newest(), OVERLAP)
         if not since:
             return None  # nothing to count from (an empty snapshot): the whole read
         # the window's DNs and CSNs only; in full only what the snapshot does not hold as is
         window = {
             dn.lower(): _csn(a) for dn, a in self.search(f"(&{self.wanted}({CSN}>={since}))", [CSN])
         }
+        known = dict(
+            row
+            for key in window
+            for row in snap.db.execute("SELECT key, csn FROM entries WHERE key = ?", (key,))
+        )
         try:
-            stale = self._stale(snap, window)
+            stale = _stale(known, window)
             fetched = self._fetch(window, stale)
         except Drift:
             return None  # a restored backup, or a change during the read: the whole read
-        entries = {**snap.entries, **fetched}
         self.how = f"recent: {len(stale)} changed of {len(window)} since {since[:14]}"
-        log.info("directory names", how=self.how, entries=len(entries))
-        return entries
+        log.info("directory names", how=self.how)
+        return snap.rows(fetched)
 
-    def _full(self) -> Snapshot:
-        snap = Snapshot(self.base, self.attributes, self.clock())
-        snap.entries = self._entries(self.search(self.wanted, self.attributes))
-        return snap
+    def _full(self) -> Rows:
+        """Everything read into a new snapshot: a file replacing the old one atomically when
+        it is kept (entries streamed from the search into it), else a database in memory."""
+        layout = self.layout
+        rows = (
+            _row(dn.lower(), dn, a, layout) for dn, a in self.search(self.wanted, self.attributes)
+        )
+        if not self.keep:
+            db = _connect(":memory:")
+            _create(db, self.base, layout, self.clock())
+            db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)", rows)
+            return Rows(db, layout)
+        if not self.path.parent.exists():
+            private_dir(self.path.parent)
+        tmp = self.path.with_name(f".{self.path.name}.new")
+        tmp.unlink(missing_ok=True)
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        try:
+            db = _connect(str(tmp))
+            with db:
+                _create(db, self.base, layout, self.clock())
+                db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)", rows)
+            db.close()
+            os.replace(tmp, self.path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        for old in OLD_FILES:
+            if old != self.path.name:
+                with contextlib.suppress(OSError):
+                    (self.path.parent / old).unlink(missing_ok=True)
+        return Rows(_connect(str(self.path)), layout)
 
-    def _delta(self, snap: Snapshot) -> str:
-        """Bring ``snap`` up to date; what happened (for the log and the tests)."""
+    def _delta(self, snap: Snapshot) -> tuple[Rows, str]:
+        """``snap`` brought up to date (written back when kept), and what happened."""
         now = {dn.lower(): _csn(a) for dn, a in self.search(self.wanted, [CSN])}
-        stale = self._stale(snap, now)
+        csns = snap.csns()
+        stale = _stale(csns, now)
         if len(stale) > max(len(now), 1) / 4:
             raise Drift(f"{len(stale)} of {len(now)} entries changed")
         fetched = self._fetch(now, stale)
-        gone = sum(1 for k in snap.entries if k not in now)
-        snap.entries = {k: fetched.get(k) or snap.entries[k] for k in now}
-        return f"delta: {len(stale)} changed, {gone} gone, {len(now)} checked"
-
-    @staticmethod
-    def _stale(snap: Snapshot, csns: Mapping[str, str]) -> list[str]:
-        """The entries of ``csns`` (DN → its entryCSN now) the snapshot lacks or holds at
-        another CSN; Drift if one went backwards (a directory restored from a backup)."""
-        stale: list[str] = []
-        for key, csn in csns.items():
-            old = snap.entries.get(key)
-            if old is None:
-                stale.append(key)
-            elif csn != _csn(old[1]):
-                if csn < _csn(old[1]):
-                    raise Drift(f"the entryCSN of {old[0]} went backwards (a restored backup?)")
-                stale.append(key)
-        return stale
+        gone = [k for k in csns if k not in now]
+        how = f"delta: {len(stale)} changed, {len(gone)} gone, {len(now)} checked"
+        del csns, now  # a 100,000 keys each: not kept while the accounts are made
+        if not self.keep:
+            return snap.rows(fetched, gone), how
+        layout = snap.layout
+        with snap.db:
+            snap.db.executemany("DELETE FROM entries WHERE key = ?", ((k,) for k in gone))
+            snap.db.executemany(
+                "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)",
+                (_row(k, dn, a, layout) for k, (dn, a) in fetched.items()),
+            )
+        return snap.rows(), how
 
     def _fetch(self, csns: Mapping[str, str], stale: list[str]) -> Entries:
         """The ``stale`` entries in full, by exact entryCSN terms in batches; Drift if one
@@ -229,11 +436,27 @@ class DeltaReader:
         fetched: Entries = {}
         for i in range(0, len(terms), BATCH):
             flt = f"(&{self.wanted}(|{''.join(terms[i : i + BATCH])}))"
-            fetched.update(self._entries(self.search(flt, self.attributes)))
+            fetched.update(_entries(self.search(flt, self.attributes)))
         if any(k not in fetched for k in stale):
             raise Drift("entries changed again during the read")
         return fetched
 
-    @staticmethod
-    def _entries(found: Iterable[tuple[str, Mapping[str, Any]]]) -> Entries:
-        return {dn.lower(): (dn, {k: list(v) for k, v in a.items() if v}) for dn, a in found}
+
+def _stale(known: Mapping[str, str], csns: Mapping[str, str]) -> list[str]:
+    """The entries of ``csns`` (key → its entryCSN now) that ``known`` (key → the snapshot's
+    CSN) lacks or holds at another CSN; Drift if one went backwards (a directory restored from
+    a backup)."""
+    stale: list[str] = []
+    for key, csn in csns.items():
+        old = known.get(key)
+        if old is None:
+            stale.append(key)
+        elif csn != old:
+            if csn < old:
+                raise Drift(f"the entryCSN of {key} went backwards (a restored backup?)")
+            stale.append(key)
+    return stale
+
+
+def _entries(found: Iterable[tuple[str, Mapping[str, Any]]]) -> Entries:
+    return {dn.lower(): (dn, {k: list(v) for k, v in a.items() if v}) for dn, a in found}

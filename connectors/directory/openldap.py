@@ -53,7 +53,7 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
 from connectors.config import DirectoryConfig
-from connectors.directory_snapshot import DeltaReader
+from connectors.directory_snapshot import DeltaReader, Rows
 from syncd.model import Account, Action, Field, Kind, State
 from syncd.ports import DirectoryError, ReadIncomplete, Scope
 
@@ -295,7 +295,7 @@ class OpenLdapDirectory:
         self._one_add: bool | None = None  # see _hashes_added_passwords
         self._delta: DeltaReader | None = None  # see use_snapshot
         self._scoped = False
-        self._entries: list[tuple[str, Mapping[str, Any]]] | None = None
+        self._entries: Rows | None = None  # see _synced
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -472,9 +472,10 @@ class OpenLdapDirectory:
         if self._delta is not None:
             named = (*self.FIELD_ATTRIBUTES["uid"], *self.FIELD_ATTRIBUTES["mail"])
             recent = self._delta.names_since() if self._scoped else None
-            entries = list(recent.values()) if recent is not None else self._synced()
+            rows = recent if recent is not None else self._synced()
+            # the namespace's attributes only: each row decoded as it comes, then dropped
             self._namespace = [
-                self._name(dn, a) for dn, a in entries if any(a.get(n) for n in named)
+                self._name(dn, a) for dn, a in rows.names() if any(a.get(n) for n in named)
             ]
             return self._namespace
         self._namespace = [
@@ -505,6 +506,7 @@ class OpenLdapDirectory:
             f"(|{self.names_filter()}{self.scope_filter(Scope())})",
             attributes,
             keep=keep,
+            names=self.NAME_ATTRIBUTES,
         )
         self._scoped = scoped
         return True
@@ -514,14 +516,13 @@ class OpenLdapDirectory:
         """How the last snapshot read went (``delta: …`` or ``full: <why>``), "" without."""
         return self._delta.how if self._delta is not None else ""
 
-    def _synced(self) -> list[tuple[str, Mapping[str, Any]]]:
+    def _synced(self) -> Rows:
         """The snapshot brought up to date once, for the reads that follow (names(), then the
-        whole read) until this object next uses its connection."""
+        whole read) until this object next uses its connection. Its rows are decoded as they
+        are iterated, never all held at once (the memory of a 100k read, issue 14)."""
         if self._entries is None:
             assert self._delta is not None
-            entries: list[tuple[str, Mapping[str, Any]]] = list(self._delta.sync().values())
-            self._entries = entries
-            return entries
+            self._entries = self._delta.sync()
         return self._entries
 
     def _search(self, flt: str, attributes: list[str]) -> Iterator[tuple[str, Mapping[str, Any]]]:

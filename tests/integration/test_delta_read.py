@@ -10,10 +10,11 @@ same base: the snapshot must never change what a run sees."""
 from __future__ import annotations
 
 import itertools
-import json
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from ldap3 import MODIFY_REPLACE, NONE, Connection, Server
 
 from connectors.config import DirectoryConfig
 from connectors.directory.openldap import OpenLdapDirectory
-from connectors.directory_snapshot import FULL_EVERY
+from connectors.directory_snapshot import FULL_EVERY, SNAPSHOT_FILE
 from devtools.slapd_sandbox import Sandbox, find_slapd
 from syncd.model import Account
 from syncd.ports import Scope
@@ -67,6 +68,17 @@ def _person(admin: Connection, base: str, uid: str, emp: str | None) -> str:
     return dn
 
 
+@contextmanager
+def _db(snapshot: Path) -> Iterator[sqlite3.Connection]:
+    """The snapshot file opened to edit it as a test's scenario needs (committed at the end)."""
+    db = sqlite3.connect(snapshot)
+    try:
+        with db:
+            yield db
+    finally:
+        db.close()
+
+
 def _directory(server: Sandbox, base: str) -> OpenLdapDirectory:
     cfg = DirectoryConfig(url=server.url, bind_dn=server.service_dn, base_dn=base)
     return OpenLdapDirectory(cfg, server.service_password, DOMAIN)
@@ -102,7 +114,7 @@ def _same_as_full(server: Sandbox, base: str, snapshot: Path) -> str:
 def test_a_second_run_reads_only_what_changed_and_sees_every_change(
     server: Sandbox, base: str, tmp_path: Path
 ) -> None:
-    snapshot = tmp_path / "state" / "directory-snapshot.json"
+    snapshot = tmp_path / "state" / SNAPSHOT_FILE
     assert _same_as_full(server, base, snapshot).startswith("full: no usable snapshot")
     assert oct(snapshot.stat().st_mode & 0o777) == "0o600"
     assert _same_as_full(server, base, snapshot).startswith("delta: 0 changed, 0 gone")
@@ -126,7 +138,7 @@ def test_a_second_run_reads_only_what_changed_and_sees_every_change(
 def test_a_lost_or_unreadable_snapshot_means_one_full_read(
     server: Sandbox, base: str, tmp_path: Path
 ) -> None:
-    snapshot = tmp_path / "directory-snapshot.json"
+    snapshot = tmp_path / SNAPSHOT_FILE
     _same_as_full(server, base, snapshot)
     snapshot.unlink()
     assert _same_as_full(server, base, snapshot).startswith("full: no usable snapshot")
@@ -138,11 +150,10 @@ def test_a_lost_or_unreadable_snapshot_means_one_full_read(
 def test_the_first_run_a_day_after_the_last_full_read_reads_everything(
     server: Sandbox, base: str, tmp_path: Path
 ) -> None:
-    snapshot = tmp_path / "directory-snapshot.json"
+    snapshot = tmp_path / SNAPSHOT_FILE
     _same_as_full(server, base, snapshot)
-    data = json.loads(snapshot.read_text(encoding="utf-8"))
-    data["full_at"] -= FULL_EVERY.total_seconds() + 60  # as if the last full read was then
-    snapshot.write_text(json.dumps(data), encoding="utf-8")
+    with _db(snapshot) as db:  # as if the last full read was then
+        db.execute("UPDATE meta SET full_at = full_at - ?", (FULL_EVERY.total_seconds() + 60,))
     assert _same_as_full(server, base, snapshot).startswith("full: the last full read is older")
     assert _same_as_full(server, base, snapshot).startswith("delta:")
 
@@ -154,13 +165,15 @@ def test_a_change_stamped_before_the_newest_csn_seen_is_still_read(
     last run saw. Made here by giving the snapshot an entry (since deleted) stamped a day
     ahead, as a writer with a fast clock would have: a delta read "since the newest CSN"
     would then miss the change to p5; each entry's CSN compared with its own copy's does not."""
-    snapshot = tmp_path / "directory-snapshot.json"
+    snapshot = tmp_path / SNAPSHOT_FILE
     _same_as_full(server, base, snapshot)
-    data = json.loads(snapshot.read_text(encoding="utf-8"))
     fast = f"uid=p6.skhcn,{base}"
     ahead = datetime.now(UTC) + timedelta(days=1)
-    data["entries"][fast]["entryCSN"] = [ahead.strftime("%Y%m%d%H%M%S.000000Z#000000#000#000000")]
-    snapshot.write_text(json.dumps(data), encoding="utf-8")
+    with _db(snapshot) as db:
+        db.execute(
+            "UPDATE entries SET csn = ? WHERE key = ?",
+            (ahead.strftime("%Y%m%d%H%M%S.000000Z#000000#000#000000"), fast.lower()),
+        )
     with _admin(server) as admin:
         assert admin.delete(fast)
         assert admin.modify(f"uid=p5.skhcn,{base}", {"title": [(MODIFY_REPLACE, ["Trưởng"])]})
@@ -186,7 +199,7 @@ def test_a_directory_restored_from_a_backup_is_read_in_full(tmp_path: Path) -> N
         with backup.open("w") as fh:
             subprocess.run([slapcat, "-F", conf, "-n1"], stdout=fh, check=True)
         time.sleep(1.1)  # the changes after the backup carry newer CSNs
-        snapshot = tmp_path / "directory-snapshot.json"
+        snapshot = tmp_path / SNAPSHOT_FILE
         with _admin(server) as admin:
             assert admin.modify(f"uid=p1.skhcn,{base}", {"title": [(MODIFY_REPLACE, ["Mới"])]})
             assert admin.delete(f"uid=p2.skhcn,{base}")
@@ -211,7 +224,7 @@ def test_a_scoped_run_takes_its_namespace_from_the_snapshot_and_what_changed_lat
 ) -> None:
     """One organisation's file needs every name of the base, not a whole read: the snapshot
     and one indexed search of what changed since its newest CSN (less the overlap)."""
-    snapshot = tmp_path / "directory-snapshot.json"
+    snapshot = tmp_path / SNAPSHOT_FILE
     _same_as_full(server, base, snapshot)
     with _admin(server) as admin:
         _person(admin, base, "moi.tgg", "T1")  # a name given out by someone else meanwhile
