@@ -181,7 +181,7 @@ def main(ctx: click.Context, config_path: Path) -> None:
     3 refused or held back by a safety limit; 70 internal error (traceback in a file).
     """
     ctx.obj = config_path
-    from connectors.daemon import configure_logging
+    from connectors.logs import configure_logging
 
     # Commands print their own results; the log only speaks up for warnings, on stderr.
     configure_logging(json_lines=False, stream=sys.stderr, level=logging.WARNING)

@@ -14,16 +14,14 @@ backoff. It talks to systemd (READY, STATUS, WATCHDOG) and keeps ``status.json``
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
-import sys
 import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import Any
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -34,6 +32,7 @@ from connectors import runner
 from connectors.config import Config, ConfigError
 from connectors.inbox import InboxWatcher
 from connectors.loading import load_config
+from connectors.logs import configure_logging as configure_logging  # its home; kept importable
 from connectors.metrics import Metrics
 from connectors.outcome import RunOutcome
 from connectors.runlock import LockBusy
@@ -47,27 +46,6 @@ from syncd.ports import DirectoryError
 from syncd.yearly import catch_up, period_due, period_of, report_days
 
 log = structlog.get_logger("syncd.daemon")
-
-
-def configure_logging(
-    json_lines: bool, stream: TextIO | None = None, level: int = logging.INFO
-) -> None:
-    """JSON lines for journald, a readable console on a terminal; never a secret in either.
-
-    Lines logged during a run carry its ``run_id`` (bound by the runner)."""
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.JSONRenderer(ensure_ascii=False)
-            if json_lines
-            else structlog.dev.ConsoleRenderer(colors=False),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(stream or sys.stdout),
-        cache_logger_on_first_use=False,
-    )
 
 
 class Daemon:
