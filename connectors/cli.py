@@ -618,12 +618,45 @@ def rules_cmd(ctx: click.Context) -> None:
     )
     for reason, article in lc.manual_lock.items():
         click.echo(f"  lock --reason {reason:<21} [{article}]")
+    for line in _mailbox_rules(cfg):
+        click.echo(line)
     s = cfg.safety
     click.echo(
         f"  {'safety per run':<22} lock ≤{s.max_lock_count}/{s.max_lock_share:.0%}, "
         f"revoke ≤{s.max_revoke_count}/{s.max_revoke_share:.0%}, "
         f"purge ≤{s.max_purge_count}/{s.max_purge_share:.0%}"
     )
+
+
+def _mailbox_rules(cfg: Config) -> list[str]:
+    """The regulation's mailbox rules, and who keeps each: syncd (the quota it writes, where
+    the directory profile carries one) or the mail server (docs/mail-server.md)."""
+    mb, d = cfg.effective.mailbox, cfg.directory
+    out = []
+    if mb.quota is not None:
+        q = mb.quota
+        attribute = getattr(directory_profile(d.profile), "QUOTA_ATTRIBUTE", None)
+        kept = (
+            f"syncd writes {d.quota_mb} / {d.org_quota_mb} MiB to {attribute}"
+            if attribute
+            else f"the mail server's quota must meet it ({d.profile} carries none)"
+        )
+        out.append(
+            f"  {'mailbox quota':<22} ≥{q.personal_min_mb} MiB personal, "
+            f"≥{q.organisation_min_mb} MiB organisation: {kept} [{q.article}]"
+        )
+    if mb.attachment_max_mb is not None:
+        rule = mb.attachment_max_mb
+        out.append(
+            f"  {'attachments':<22} ≤{rule.value} MB: the mail server's message size limit "
+            f"(docs/mail-server.md) [{rule.article}]"
+        )
+    if mb.quota_warning is not None:
+        out.append(
+            f"  {'quota warning':<22} the mail server warns the owner near the quota "
+            f"(docs/mail-server.md) [{mb.quota_warning.article}]"
+        )
+    return out
 
 
 @main.command("forecast")

@@ -47,6 +47,7 @@ from pydantic.dataclasses import dataclass
 from pydantic.fields import FieldInfo
 
 from connectors.directory import PROFILES as DIRECTORY_PROFILES
+from connectors.directory import profile as directory_profile
 from connectors.metrics import parse_listen
 from connectors.regulations import PROFILES
 from connectors.regulations import SCHEMES as BUILTIN
@@ -873,6 +874,8 @@ def _cross_field(data: Mapping[str, Any]) -> Iterator[Issue]:
             except SyncdError as exc:
                 yield (("rules", str(key)), str(exc).removeprefix(f"rules: rules.{key}: "), [])
 
+    yield from _quota_minimums(d, profile)
+
     warn = section("lifecycle").get("warn_days_before")
     if warn is not None and warn is not False and not section("smtp").get("sender"):
         yield (
@@ -880,6 +883,37 @@ def _cross_field(data: Mapping[str, Any]) -> Iterator[Issue]:
             "required when lifecycle.warn_days_before is set",
             [("smtp",), ("lifecycle", "warn_days_before")],
         )
+
+
+def _quota_minimums(d: Mapping[str, Any], profile: Profile | None) -> Iterator[Issue]:
+    """Where syncd writes each new mailbox's quota (the directory profile names a quota
+    attribute), a regulation's least quota (Hưng Yên Đ8.1b: 2048 MiB personal, 10240 MiB
+    organisation) must be configured and met: left unset, the mail server's default applies
+    (iRedMail's is 1 GB), and nothing would say so until a mailbox fills up."""
+    rule = profile.mailbox.quota if profile else None
+    name = d.get("profile", "openldap")
+    if rule is None or not isinstance(name, str) or name not in DIRECTORY_PROFILES:
+        return
+    if getattr(directory_profile(name), "QUOTA_ATTRIBUTE", None) is None:
+        return  # the mail server's own quota applies: `syncd rules` says what it must be
+    for key, least, kind in (
+        ("quota_mb", rule.personal_min_mb, "personal"),
+        ("org_quota_mb", rule.organisation_min_mb, "organisation"),
+    ):
+        given = d.get(key)
+        if given is None:
+            yield (
+                ("directory", key),
+                f"{rule.article} asks at least {least} MiB per {kind} mailbox: set it "
+                "(unset, the mail server's default quota would apply)",
+                [],
+            )
+        elif isinstance(given, int) and not isinstance(given, bool) and given < least:
+            yield (
+                ("directory", key),
+                f"{given} MiB is below the {least} MiB per {kind} mailbox {rule.article} asks",
+                [],
+            )
 
 
 # -- reading a file ----------------------------------------------------------------------------

@@ -107,6 +107,10 @@ def _merge(current: list[str], add: tuple[str, ...], remove: tuple[str, ...]) ->
 class IRedMailDirectory(OpenLdapDirectory):
     """:class:`syncd.ports.Directory` for an iRedMail OpenLDAP directory."""
 
+    # where a new mailbox's quota goes (directory.quota_mb; the configuration checks it
+    # against the regulation's least quota: Hưng Yên Đ8.1b)
+    QUOTA_ATTRIBUTE: ClassVar[str | None] = "mailQuota"
+
     # every address: mail (the primary, the RDN) then shadowAddress (the others)
     FIELD_ATTRIBUTES: ClassVar[Mapping[str, tuple[str, ...]]] = {
         **FIELD_ATTRIBUTES,

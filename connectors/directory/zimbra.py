@@ -72,6 +72,10 @@ def _value(a: Mapping[str, Any], name: str) -> str | None:
 class ZimbraDirectory(OpenLdapDirectory):
     """:class:`syncd.ports.Directory` for Zimbra's OpenLDAP."""
 
+    # where a new account's quota goes (directory.quota_mb; the configuration checks it
+    # against the regulation's least quota: Hưng Yên Đ8.1b)
+    QUOTA_ATTRIBUTE: ClassVar[str | None] = "zimbraMailQuota"
+
     FIELD_ATTRIBUTES: ClassVar[Mapping[str, tuple[str, ...]]] = {
         **FIELD_ATTRIBUTES,
         # the directory's bind times and Zimbra's own record of a login; the newest counts

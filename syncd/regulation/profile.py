@@ -161,6 +161,34 @@ class Reports:
 
 
 @dataclass(frozen=True)
+class Quota:
+    """The least storage each new mailbox must be given (Hưng Yên Đ8.1b: 2 GB personal,
+    10 GB organisation), in MiB. syncd writes the quota where the directory profile carries
+    one (``directory.quota_mb``) and refuses a configuration that would give less; elsewhere
+    the mail server's own setting must meet it (``syncd rules`` says so)."""
+
+    personal_min_mb: int
+    organisation_min_mb: int
+    article: str
+
+
+@dataclass(frozen=True)
+class MailServerRule:
+    """A promise the mail server keeps, not the directory (the attachment limit, the warning
+    near the quota): cited by ``syncd rules``; docs/mail-server.md has the setting."""
+
+    article: str
+    value: int | None = None
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    quota: Quota | None = None
+    attachment_max_mb: MailServerRule | None = None  # Hưng Yên Đ8.1b: 25 MB
+    quota_warning: MailServerRule | None = None  # Tuyên Quang Đ9.2d: warn near the quota
+
+
+@dataclass(frozen=True)
 class Profile:
     """One province's regulation as syncd enforces it."""
 
@@ -175,6 +203,9 @@ class Profile:
     # the uid schemes this regulation defines (its own, and variants it allows), by id
     schemes: Mapping[str, Scheme] = field(default_factory=dict)
     reports: Reports = field(default_factory=Reports)
+    # what each mailbox is given and what the mail server promises (Hưng Yên Đ8.1b, Tuyên
+    # Quang Đ9.2d)
+    mailbox: Mailbox = field(default_factory=Mailbox)
 
 
 def _clock(data: Any, where: str, source: str) -> Clock:
@@ -233,9 +264,54 @@ def _reports(data: Any, source: str) -> Reports:
     return Reports(rule, str(listing["article"]) if listing else None)
 
 
+def _mailbox(data: Any, source: str) -> Mailbox:
+    if data is None:
+        return Mailbox()
+    if not isinstance(data, Mapping):
+        raise ProfileError(f"{source}: mailbox: must be a mapping")
+    quota = data.get("quota")
+    parsed: Quota | None = None
+    if quota is not None:
+        where = f"{source}: mailbox.quota"
+        keys = {"personal_min_mb", "organisation_min_mb", "article"}
+        if not isinstance(quota, Mapping) or set(quota) != keys:
+            raise ProfileError(f"{where}: needs exactly {', '.join(sorted(keys))}")
+        sizes = [quota["personal_min_mb"], quota["organisation_min_mb"]]
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in sizes):
+            raise ProfileError(f"{where}: the minimums are whole MiB above 0")
+        parsed = Quota(sizes[0], sizes[1], str(quota["article"]))
+
+    def server_rule(key: str, valued: bool) -> MailServerRule | None:
+        rule = data.get(key)
+        if rule is None:
+            return None
+        where = f"{source}: mailbox.{key}"
+        keys = {"value", "article"} if valued else {"article"}
+        if not isinstance(rule, Mapping) or set(rule) != keys:
+            raise ProfileError(f"{where}: needs exactly {', '.join(sorted(keys))}")
+        value = rule.get("value")
+        if valued and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+            raise ProfileError(f"{where}.value: a whole number above 0")
+        return MailServerRule(str(rule["article"]), value)
+
+    return Mailbox(
+        parsed, server_rule("attachment_max_mb", True), server_rule("quota_warning", False)
+    )
+
+
 _KEYS = {
-    "": {"id", "title", "naming", "password", "articles", "lifecycle", "reports"},
+    "": {
+        "id",
+        "title",
+        "naming",
+        "password",
+        "articles",
+        "lifecycle",
+        "reports",
+        "mailbox",
+    },
     "reports": {"usage", "address_list"},
+    "mailbox": {"quota", "attachment_max_mb", "quota_warning"},
     "naming": {"scheme", "schemes"},
     "articles": {"hr", "request", "must_change"},
     "lifecycle": {
@@ -315,6 +391,7 @@ def parse_profile(data: Mapping[str, Any], source: str) -> Profile:
             lifecycle=lifecycle,
             schemes=schemes,
             reports=_reports(data.get("reports"), source),
+            mailbox=_mailbox(data.get("mailbox"), source),
         )
     except (KeyError, TypeError) as exc:
         raise ProfileError(f"{source}: missing or malformed {exc}") from exc

@@ -76,9 +76,12 @@ class Dovecot:
         extra: str = "",
         *,
         reader: tuple[str, str] | None = None,
+        user_attrs: str | None = None,
     ) -> None:
         """``extra``: more configuration, appended (plugins, dicts, another passdb);
-        ``reader``: the read-only account's DN and password (default: the sandbox's)."""
+        ``reader``: the read-only account's DN and password (default: the sandbox's);
+        ``user_attrs``: a documented userdb line (the home from the directory), to which only
+        the user mail is kept as here is added (default: a home of this test's)."""
         if reader is None:
             assert isinstance(slapd, Sandbox)
             reader = (slapd.reader_dn, slapd.service_password)
@@ -98,7 +101,9 @@ class Dovecot:
             "dnpass": reader[1],
             "base": base,
             # where this test keeps mail, as nobody's uid/gid (never as root): not LDAP access
-            "user_attrs": f"=home={home}/%u,=uid=65534,=gid=65534",
+            "user_attrs": f"{user_attrs},=uid=65534,=gid=65534"
+            if user_attrs
+            else f"=home={home}/%u,=uid=65534,=gid=65534",
         }
         write_private(ldap_conf, mail_docs.lines(settings))
         conf = self.root / "dovecot.conf"
@@ -248,7 +253,11 @@ def configure(
     path = tmp_path / "syncd.yaml"
     if profile != "openldap":
         text = path.read_text(encoding="utf-8")
-        path.write_text(text.replace("directory:\n", f"directory:\n  profile: {profile}\n", 1))
+        # the quota a site gives new mailboxes where the profile writes one (a Hưng Yên
+        # configuration without it is refused: Đ8.1b)
+        quota = "  quota_mb: 2048\n  org_quota_mb: 10240\n" if profile in QUOTA_PROFILES else ""
+        head = f"directory:\n  profile: {profile}\n{quota}"
+        path.write_text(text.replace("directory:\n", head, 1))
     return path
 
 
@@ -287,6 +296,7 @@ def change_own_password(slapd: Sandbox, dn: str, old: str, new: str) -> None:
 
 DOVECOT_PROFILES = ["openldap", "iredmail"]  # Zimbra logs people in itself
 POSTFIX_PROFILES = ["openldap", "iredmail", "zimbra"]
+QUOTA_PROFILES = ("iredmail", "zimbra")  # they write each new mailbox's quota
 
 
 def login_name(profile: str, uid: str) -> str:
