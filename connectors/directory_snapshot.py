@@ -306,6 +306,8 @@ class DeltaReader:
     keep: bool = True  # False: a plan (``syncd plan`` writes nothing in the state directory)
     how: str = ""
     names: list[str] = field(default_factory=list)  # the namespace's attributes (see Layout)
+    # the snapshot the last sync() or names_since() read (``current`` looks entries up in it)
+    db: sqlite3.Connection | None = field(default=None, repr=False)
 
     @property
     def layout(self) -> Layout:
@@ -336,7 +338,40 @@ class DeltaReader:
             rows = self._full()
             self.how = f"full: {why}"
         log.info("directory read", how=self.how, entries=len(rows))
+        self.db = rows.db
         return rows
+
+    def current(self, csns: Mapping[str, str]) -> list[tuple[str, Attrs]]:
+        """The entries a slim search found (``csns``: key → its entryCSN on the server now):
+        from the snapshot those it holds at that very CSN, from the server in full the others
+        (by exact entryCSN terms). What a scoped run reads of its organisations: the same
+        indexed searches, asking each entry's CSN only, so an unchanged account costs a
+        lookup here instead of a decode in ldap3 (about nine tenths of a scoped read at
+        100,000 entries). Drift when there is no snapshot, an entry's CSN went backwards or
+        it changed again meanwhile: the caller then reads those entries in full."""
+        if self.db is None:
+            raise Drift("no snapshot")
+        held: dict[str, tuple[str, str, str, str]] = {}
+        for key in csns:
+            row = self.db.execute(
+                "SELECT csn, dn, names, rest FROM entries WHERE key = ?", (key,)
+            ).fetchone()
+            if row is not None:
+                held[key] = row
+        stale = _stale({k: row[0] for k, row in held.items()}, csns)
+        fetched = self._fetch(csns, stale)
+        named, rest = self.layout.named, self.layout.rest
+        found: list[tuple[str, Attrs]] = []
+        for key in csns:
+            if key in fetched:
+                dn, attrs = fetched[key]
+                found.append((dn, {k: v for k, v in attrs.items() if k != CSN}))
+            else:
+                _, dn, names, others = held[key]
+                attrs = _decode(names, named)
+                attrs.update(_decode(others, rest))
+                found.append((dn, attrs))
+        return found
 
     def names_since(self) -> Rows | None:
         """For a scoped run's namespace: the snapshot plus the entries whose ``entryCSN`` is at
@@ -372,6 +407,7 @@ class DeltaReader:
             return None  # a restored backup, or a change during the read: the whole read
         self.how = f"recent: {len(stale)} changed of {len(window)} since {since[:14]}"
         log.info("directory names", how=self.how)
+        self.db = snap.db
         return snap.rows(fetched)
 
     def _full(self) -> Rows:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import ssl
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -53,7 +53,7 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
 from connectors.config import DirectoryConfig
-from connectors.directory_snapshot import DeltaReader, Rows
+from connectors.directory_snapshot import CSN, DeltaReader, Drift, Rows
 from syncd.model import Account, Action, Field, Kind, State
 from syncd.ports import DirectoryError, ReadIncomplete, Scope
 
@@ -456,10 +456,22 @@ class OpenLdapDirectory:
         seen: dict[str, Account] = {}
         # a generator: each search is built after the previous one's entries are in ``seen``
         for flt in self._scoped_filters(scope, namespace, seen):
-            for dn, attrs in self._search(flt, self.ATTRIBUTES):
+            for dn, attrs in self._scoped_search(flt):
                 if dn.lower() not in seen:
                     seen[dn.lower()] = self._account(dn, attrs)
         return list(seen.values())
+
+    def _scoped_search(self, flt: str) -> Iterable[tuple[str, Mapping[str, Any]]]:
+        """One search of a scoped read: with a snapshot, the entries' CSNs only, their
+        attributes from the snapshot where it holds them as they are
+        (``DeltaReader.current``); without one, or when it cannot tell, a search in full."""
+        if self._delta is not None:
+            csns = {dn.lower(): _first(a, "entryCSN") or "" for dn, a in self._search(flt, [CSN])}
+            try:
+                return self._delta.current(csns)
+            except Drift:
+                pass
+        return self._search(flt, self.ATTRIBUTES)
 
     def names(self) -> list[Account]:
         """Every entry under the base with a uid or a mail, whatever its class, state or scope.

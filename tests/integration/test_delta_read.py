@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ldap3 import MODIFY_REPLACE, NONE, Connection, Server
@@ -240,3 +241,46 @@ def test_a_scoped_run_takes_its_namespace_from_the_snapshot_and_what_changed_lat
     assert "moi.tgg" in names
     assert "p7.skhcn" in names  # deleted: stays reserved until the next whole read (safe)
     assert scoped == {"moi.tgg", "p1.skhcn"}  # the accounts themselves come from the server
+
+
+def test_a_scoped_read_takes_unchanged_accounts_from_the_snapshot_and_the_rest_from_the_server(
+    server: Sandbox, base: str, tmp_path: Path
+) -> None:
+    """A scoped run's own accounts: the same indexed searches, asking each entry's CSN only;
+    an account the snapshot holds at that CSN is taken from it, any other (changed, new) is
+    read in full, and one deleted since is not there. What it returns is what a plain scoped
+    read returns; only the changed and the new account crossed the wire in full."""
+    snapshot = tmp_path / SNAPSHOT_FILE
+    _same_as_full(server, base, snapshot)
+    with _admin(server) as admin:
+        assert admin.modify(f"uid=p1.skhcn,{base}", {"title": [(MODIFY_REPLACE, ["Phó"])]})
+        assert admin.delete(f"uid=p3.skhcn,{base}")
+        _person(admin, base, "moi.skhcn", "E99")
+    scope = Scope(orgs={"skhcn"}, employee_numbers={"E1", "E99", "E5"})
+    directory = _directory(server, base)
+    in_full: list[str] = []
+    search = directory._search
+
+    def counted(flt: str, attributes: list[str]) -> Iterator[tuple[str, Any]]:
+        for dn, attrs in search(flt, attributes):
+            if attributes != ["entryCSN"]:
+                in_full.append(dn)
+            yield dn, attrs
+
+    directory._search = counted  # type: ignore[method-assign]
+    try:
+        assert directory.use_snapshot(snapshot, scoped=True)
+        directory.names()
+        in_full.clear()  # the namespace's own window: another test's business
+        scoped = _by_dn(directory.read(scope))
+    finally:
+        directory.close()
+    plain = _directory(server, base)
+    try:
+        truth = _by_dn(plain.read(scope))
+    finally:
+        plain.close()
+    assert scoped == truth
+    assert "p3.skhcn" not in {a.uid for a in scoped}
+    assert next(a for a in scoped if a.uid == "p1.skhcn").title == "Phó"
+    assert sorted(dn.split(",")[0] for dn in in_full) == ["uid=moi.skhcn", "uid=p1.skhcn"]
