@@ -174,6 +174,49 @@ SECRET_SOURCES = ("bind_password_file", "bind_password_env", "bind_credential")
 # -- the sections ------------------------------------------------------------------------------
 
 
+def _hostname(v: str) -> str:
+    label = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    if len(v) > 253 or not re.fullmatch(rf"{label}(?:\.{label})*", v):
+        raise Bad("is not a host name (letters, digits, hyphens and dots)")
+    return v
+
+
+def _cos(v: str) -> str:
+    if not v.strip() or len(v) > 256 or not v.isprintable():
+        raise Bad("is not a class of service's name or zimbraId")
+    return v
+
+
+@dataclass(frozen=True, config=SECTION)
+class ZimbraSettings:
+    """Where Zimbra delivers and serves a new account: what ``zmprov createAccount`` sets from
+    the server (or the class of service's pool) and syncd, writing LDAP directly, must set
+    itself. Without ``zimbraMailHost`` Zimbra's proxy and mailbox server do not serve the
+    account; without ``zimbraMailTransport`` its Postfix has no route to the mailbox."""
+
+    mail_host: Annotated[StrictStr, AfterValidator(_hostname)] | None = Field(
+        default=None,
+        description="zimbra profile: the mailbox server of new accounts (zimbraMailHost: the "
+        "zimbraServiceHostname of a server with the mailbox service, zmprov gs <server> "
+        "zimbraServiceHostname); their zimbraMailTransport is lmtp:<mail_host>:<lmtp_port>. "
+        "Without it new accounts get neither and Zimbra neither delivers to them nor lets "
+        "them log in (syncd doctor reports it).",
+        examples=["mail.caobang.gov.vn"],
+    )
+    lmtp_port: Annotated[StrictInt, Field(ge=1, le=65535)] = Field(
+        default=7025,
+        description="zimbra profile: the LMTP port of that server (zimbraLmtpBindPort; "
+        "Zimbra's default 7025).",
+    )
+    cos: Annotated[StrictStr, AfterValidator(_cos)] | None = Field(
+        default=None,
+        description="zimbra profile: the class of service of new accounts, by name (cn=<name>,"
+        "cn=cos,cn=zimbra) or zimbraId; written as its zimbraId (zimbraCOSId). Default: none "
+        "written, and Zimbra applies the domain's default COS, else 'default'.",
+        examples=["default"],
+    )
+
+
 @dataclass(frozen=True, config=SECTION)
 class DirectoryConfig:
     """The LDAP directory behind the mail server (OpenLDAP, or Active Directory)."""
@@ -297,6 +340,11 @@ class DirectoryConfig:
         "a shell, {address} replaced by the account's address (Zimbra caches accounts); a "
         "failure is reported with the change. [] for none.",
         examples=[["/opt/zimbra/bin/zmprov", "flushCache", "account", "{address}"]],
+    )
+    zimbra: ZimbraSettings = Field(
+        default_factory=lambda: ZimbraSettings(),
+        description="zimbra profile: the mail routing of new accounts (docs/mail-server.md, "
+        "zimbra). Only the zimbra profile uses it.",
     )
 
 
@@ -851,6 +899,10 @@ def _cross_field(data: Mapping[str, Any]) -> Iterator[Issue]:
                 "only with bind_credential (it is where that credential's file is)",
                 [],
             )
+    zimbra = d.get("zimbra")
+    routing = isinstance(zimbra, Mapping) and any(zimbra.get(k) for k in ("mail_host", "cos"))
+    if routing and d.get("profile", "openldap") != "zimbra":
+        yield (("directory", "zimbra"), "only the zimbra profile uses it; remove it", [])
     url = d.get("url")
     if d.get("start_tls") is True and isinstance(url, str) and url.startswith("ldaps://"):
         yield (("directory", "start_tls"), "not with ldaps:// (it is TLS already)", [])

@@ -29,6 +29,14 @@ Checks, in order (a check that needs an earlier one is *skipped* when that one f
   **What cannot be seen without it**: an entry hidden while a sibling stays visible, or hidden
   with its whole branch when the branch's parent is hidden too. ``directory init``'s rules give
   the service DN the whole base, so only a site rule placed before them can hide anything.
+- **indexes**: the equality indexes syncd's searches need (``setup.required_indexes``: the
+  profile's own attributes, ``entryCSN`` for the delta read) in ``olcDbIndex`` of the database
+  holding the base, read from cn=config with ``--admin-url``; each missing one is named with
+  the ldapmodify that adds it. Without ``--admin-url`` they are **not checked** (the service
+  DN must not read cn=config): skipped, saying how to check them. Active Directory: none.
+- **zimbra** (zimbra profile only): ``directory.zimbra.mail_host`` is set, its class of service
+  (if any) is found, and no account syncd manages lacks ``zimbraMailHost`` or
+  ``zimbraMailTransport`` (an account without them gets no mail and cannot log in).
 - **write** (skipped with ``--read-only``): a probe entry ``uid=syncd-doctor-<random>`` is
   added under the base (``syncdManaged: FALSE``, so a concurrent run leaves it alone), given a
   random password by the password-modify operation, changed, and deleted at the end.
@@ -61,14 +69,19 @@ from connectors.config import DirectoryConfig
 from connectors.directory import open_directory
 from connectors.directory.openldap import PAGED_RESULTS, split_rdn
 from connectors.directory.setup import (
+    Change,
     access_rules,
     admin_connection,
     check_dns,
     definition_name,
+    find_database,
+    index_mods,
     is_under,
     limit_rule,
     norm_dn,
+    required_indexes,
 )
+from syncd.errors import SyncdError
 from syncd.ports import DirectoryError
 from syncd.regulation import Profile
 
@@ -262,7 +275,9 @@ class Doctor:
             "policy",
             "policy-drift",
             "visibility",
+            "indexes",
             "hand-edits",
+            *(["zimbra"] if self.cfg.profile == "zimbra" else []),
         ]
         probes = ["write", "lastbind", "lockout", "size-limit"]
         try:
@@ -311,7 +326,10 @@ class Doctor:
             self.check_policy()
             self.check_policy_drift()
             self.check_visibility()
+            self.check_indexes()
             self.check_hand_edits()
+            if self.cfg.profile == "zimbra":
+                self.check_zimbra()
             if not self.write:
                 self.check_lastbind_readonly()
                 self.skip(["write", "lockout", "size-limit"], "--read-only")
@@ -518,6 +536,118 @@ class Doctor:
             f"{len(found)} account(s) changed outside syncd, e.g. " + " | ".join(found[:3]),
             "the next run puts syncd's recorded state back (syncd plan --latest shows it); to "
             "open a mailbox on purpose, syncd restore (audited)",
+        )
+
+    def check_indexes(self) -> None:
+        """``olcDbIndex`` against what syncd's searches need; only with root's view of
+        cn=config, and never "ok" without it."""
+        wanted = required_indexes(self.cfg)
+        if not wanted:
+            self.add("indexes", "skipped", f"the {self.cfg.profile} profile needs no index")
+            return
+        names = ", ".join(wanted)
+        if not self.admin_url:
+            self.add(
+                "indexes",
+                "skipped",
+                "not checked: the service DN cannot read cn=config. syncd's searches need "
+                f"equality indexes on {names}; without them each scans the whole database",
+                "run syncd doctor --admin-url ldapi:/// as root on the slapd host, or look: "
+                "ldapsearch -Q -Y EXTERNAL -H ldapi:/// -b cn=config "
+                f"'(olcSuffix={self.suffix or self.cfg.base_dn})' olcDbIndex",
+            )
+            return
+        try:
+            admin = admin_connection(self.admin_url)
+        except DirectoryError as exc:
+            self.add("indexes", "finding", f"cn=config could not be read: {exc}")
+            return
+        try:
+            db = find_database(admin, self.cfg.base_dn)
+        except SyncdError as exc:
+            self.add("indexes", "finding", f"cn=config: {exc}")
+            return
+        finally:
+            admin.unbind()
+        values = db.attributes.get("olcDbIndex", [])
+        mods = index_mods(values, wanted)
+        if not mods:
+            self.add("indexes", "ok", f"{db.dn} has equality indexes on {names}")
+            return
+        missing = [f"{a} ({wanted[a]})" for a in wanted if index_mods(values, [a])]
+        ldif = Change("", db.dn, "modify", mods=mods).ldif().split("\n", 1)[1]
+        self.add(
+            "indexes",
+            "finding",
+            f"{db.dn} has no equality index on {'; '.join(missing)}: each such search scans "
+            "the whole database (slapd logs 'not indexed'); results stay right, only slower",
+            f"{INIT} adds them, or as root on the slapd host: printf "
+            + repr(ldif).replace('"', "'")
+            + " | ldapmodify -Y EXTERNAL -H ldapi:///",
+        )
+
+    def check_zimbra(self) -> None:
+        """Zimbra routes and serves an account only with ``zimbraMailHost`` and
+        ``zimbraMailTransport``: the setting new accounts get them from, its class of service,
+        and the accounts syncd manages that lack them (made before the setting, or by hand)."""
+        assert self.conn is not None
+        routing = self.cfg.zimbra
+        problems: list[str] = []
+        fixes: list[str] = []
+        if routing.mail_host is None:
+            problems.append(
+                "directory.zimbra.mail_host is not set: accounts syncd creates get no "
+                "zimbraMailHost nor zimbraMailTransport"
+            )
+            fixes.append(
+                "set directory.zimbra.mail_host to the mailbox server's zimbraServiceHostname "
+                "(zmprov gas mailbox lists them)"
+            )
+        if routing.cos is not None:
+            directory: Any = open_directory(self.cfg, self.password, self.domain)
+            try:
+                directory.cos_id()
+            except DirectoryError as exc:
+                problems.append(str(exc))
+                fixes.append("directory.zimbra.cos: a class of service zmprov gac lists")
+            finally:
+                directory.close()
+        seen, error = paged(
+            self.conn,
+            self.cfg.base_dn,
+            "(&(objectClass=inetOrgPerson)(objectClass=syncdAccount)(!(syncdManaged=FALSE))"
+            "(|(!(zimbraMailHost=*))(!(zimbraMailTransport=*))))",
+            ["uid", "mail", "syncdState"],
+            self.cfg.page_size,
+        )
+        if error is not None:
+            problems.append(f"the accounts could not be read: {error}")
+        if seen:
+            shown = [
+                f"{(_values(a, 'mail') or _values(a, 'uid') or [dn])[0]} "
+                f"({(_values(a, 'syncdState') or ['?'])[0]})"
+                for dn, a in seen[:5]
+            ]
+            problems.append(
+                f"{len(seen)} account(s) syncd manages lack zimbraMailHost or "
+                "zimbraMailTransport, so Zimbra neither delivers to them nor logs them in: "
+                + ", ".join(shown)
+            )
+            host = routing.mail_host or "<mailbox server>"
+            fixes.append(
+                f"for each: zmprov ma <address> zimbraMailHost {host} (Zimbra sets "
+                "zimbraMailTransport with it), then zmprov flushCache account <address>"
+            )
+        if problems:
+            self.add("zimbra", "finding", "; ".join(problems), "; ".join(fixes))
+            return
+        cos = f", class of service {routing.cos}" if routing.cos else ""
+        self.add(
+            "zimbra",
+            "ok",
+            f"new accounts get zimbraMailHost {routing.mail_host}, zimbraMailTransport "
+            f"lmtp:{routing.mail_host}:{routing.lmtp_port}{cos}; every account syncd manages "
+            "has both",
         )
 
     def check_visibility(self) -> None:

@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import unquote, urlparse
 
 from ldap3 import (
@@ -66,8 +66,6 @@ SCHEMA_FILE = Path(str(resources.files("connectors.directory") / "syncd-schema.l
 DEFAULT_LDAPI = "/var/run/slapd/ldapi"  # Debian's slapd (SLAPD_SERVICES="… ldapi:///")
 ROOT_PEERCRED = "gidNumber=0+uidNumber=0,cn=peercred,cn=external,cn=auth"
 MODULES = ("ppolicy", "lastbind")
-# the attributes syncd searches on (reads by scope, names, adoption): equality indexes
-INDEXED = ("uid", "mail", "employeeNumber", "ou")
 LASTBIND_PRECISION = 60  # write authTimestamp at most once a minute per account
 POLICY_ATTRIBUTES: dict[str, list[str]] = {
     "objectClass": ["device", "pwdPolicy"],
@@ -303,6 +301,31 @@ def find_database(conn: Connection, base_dn: str) -> Database:
     return max(found, key=lambda d: len(norm_dn(d.suffix)))
 
 
+def required_indexes(cfg: DirectoryConfig) -> dict[str, str]:
+    """The equality indexes syncd's searches need on the database holding the base, each with
+    the search that needs it (docs/architecture.md, Performance), derived from the profile's
+    own mapping so that a profile reading another attribute asks for its index: every whole
+    read filters on ``objectClass``; a scoped read on exact ``uid``, ``mail``, employee number
+    and organisation terms (``OpenLdapDirectory._scoped_filters``: the first attribute of each
+    field); the delta read on exact ``entryCSN`` terms. Empty for Active Directory, which
+    indexes what syncd asks of it itself. Without them every result is still right, only
+    every search scans the whole database (slapd logs ``not indexed``)."""
+    from connectors.directory import profile
+    from connectors.directory.openldap import OpenLdapDirectory
+
+    cls: Any = profile(cfg.profile)
+    if not (isinstance(cls, type) and issubclass(cls, OpenLdapDirectory)):
+        return {}
+    fields = cls.FIELD_ATTRIBUTES
+    out = {"objectClass": "every read: (objectClass=inetOrgPerson)"}
+    for name in ("uid", "mail", "employee_number"):
+        out.setdefault(fields[name][0], f"a scoped read's exact {fields[name][0]} terms")
+    for attr in fields["org"]:
+        out.setdefault(attr, "a scoped read: the organisations' accounts")
+    out["entryCSN"] = "the delta read: what changed since the last run, by exact entryCSN"
+    return out
+
+
 def _indexed(values: Iterable[str]) -> set[str]:
     """Attributes (lower case) with an equality index in ``olcDbIndex`` values."""
     out: set[str] = set()
@@ -311,6 +334,32 @@ def _indexed(values: Iterable[str]) -> set[str]:
         if not kinds or "eq" in kinds.replace(" ", "").split(","):
             out |= {a.strip().lower() for a in attrs.split(",")}
     return out
+
+
+def index_mods(values: Sequence[str], wanted: Iterable[str]) -> list[tuple[str, str, list[str]]]:
+    """The ``olcDbIndex`` changes that give each of ``wanted`` an equality index: a new
+    ``<attr> eq`` value, or for an attribute indexed another way (``mail pres``) that value
+    replaced by one with ``eq`` added: slapd refuses a second definition for an attribute."""
+    have = _indexed(values)
+    missing = [a for a in wanted if a.lower() not in have]
+    mods: list[tuple[str, str, list[str]]] = []
+    fresh: list[str] = []
+    for attr in missing:
+        other = next(
+            (
+                v
+                for v in values
+                if attr.lower() in {a.strip().lower() for a in v.strip().split(" ")[0].split(",")}
+            ),
+            None,
+        )
+        if other is None:
+            fresh.append(f"{attr} eq")
+        elif not any(m[2] == [other] for m in mods):
+            mods += [("delete", "olcDbIndex", [other]), ("add", "olcDbIndex", [f"{other},eq"])]
+    if fresh:
+        mods.append(("add", "olcDbIndex", fresh))
+    return mods
 
 
 # -- the plan ----------------------------------------------------------------------------------
@@ -375,10 +424,7 @@ def plan_config(conn: Connection, cfg: DirectoryConfig) -> tuple[list[Change], D
     mods: list[tuple[str, str, Sequence[str]]] = []
     if [v.upper() for v in a.get("olcLastBind", [])] != ["TRUE"]:
         mods.append(("replace", "olcLastBind", ["TRUE"]))
-    indexed = _indexed(a.get("olcDbIndex", []))
-    new_index = [f"{attr} eq" for attr in INDEXED if attr.lower() not in indexed]
-    if new_index:
-        mods.append(("add", "olcDbIndex", new_index))
+    mods += index_mods(a.get("olcDbIndex", []), required_indexes(cfg))
     if _norm(limit_rule(cfg)) not in {_norm(v) for v in a.get("olcLimits", [])}:
         mods.append(("add", "olcLimits", ["{0}" + limit_rule(cfg)]))
     have_rules = {_norm(v) for v in a.get("olcAccess", [])}

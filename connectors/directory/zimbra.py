@@ -28,6 +28,17 @@ so that Zimbra's mailbox server and its Postfix see syncd's accounts as Zimbra's
 - **Activity.** ``zimbraLastLogonTimestamp`` (written by Zimbra at most once per
   ``zimbraLastLogonTimestampFrequency``, 7 days by default) counts as a login beside the
   directory's own bind times; the newest wins.
+- **Routing.** ``zimbraMailHost`` (``directory.zimbra.mail_host``) and ``zimbraMailTransport``
+  (``lmtp:<mail_host>:<lmtp_port>``) on every account syncd makes, as ``zmprov createAccount``
+  sets them from the server it picks (Zimbra's ``LdapProvisioning.createAccount``, which refuses
+  an account with neither): Zimbra's Postfix routes mail to the mailbox by the transport
+  (``ldap-transport.cf``), its proxy and mailbox server serve the account only on its mail
+  host. A rename (a transfer) keeps both, being the same entry; an entry made before syncd that
+  syncd turns into a Zimbra account gets them too. ``directory.zimbra.cos`` (a name or a
+  zimbraId) is written as the class of service's ``zimbraId`` (``zimbraCOSId``), as zmprov
+  resolves it; without it none is written and Zimbra applies the domain's default class.
+  ``zimbraCreateTimestamp``, which newer zmprov also writes, is left out: the schema syncd is
+  tested with (ZCS 4.0's) has no such type, and Zimbra does not need it to deliver or log in.
 - **Quota.** ``zimbraMailQuota`` (bytes) from ``directory.quota_mb`` /
   ``directory.org_quota_mb`` when the account is made.
 - **Zimbra caches accounts**: after each change to an account, ``directory.post_change_hook``
@@ -47,7 +58,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import structlog
-from ldap3 import BASE, MODIFY_ADD, MODIFY_REPLACE
+from ldap3 import BASE, LEVEL, MODIFY_ADD, MODIFY_REPLACE
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
@@ -62,6 +73,8 @@ GENERIC_DELIVERY = "syncdDelivery"  # directory.delivery_attribute's default: no
 ACCOUNT_CLASS = "zimbraAccount"
 MIB = 1024 * 1024
 HOOK_TIMEOUT = 60.0  # seconds; zmprov starts a JVM
+COS_BASE = "cn=cos,cn=zimbra"  # where Zimbra keeps its classes of service
+ROUTING = ("zimbraMailHost", "zimbraMailTransport")
 
 
 def _value(a: Mapping[str, Any], name: str) -> str | None:
@@ -95,6 +108,9 @@ class ZimbraDirectory(OpenLdapDirectory):
             )
         super().__init__(config, password, domain)
         self.hook = tuple(config.post_change_hook)
+        self.routing = config.zimbra
+        self._cos_id: str | None = None
+        self._warned = False
 
     # -- fields ---------------------------------------------------------------------------------
 
@@ -116,7 +132,58 @@ class ZimbraDirectory(OpenLdapDirectory):
         quota = self.config.org_quota_mb if org_mailbox else self.config.quota_mb
         if quota is not None:
             attrs["zimbraMailQuota"] = str(quota * MIB)
+        attrs.update(self.routing_attributes())
+        if self.routing.cos is not None:
+            attrs["zimbraCOSId"] = self.cos_id()
         return [ACCOUNT_CLASS], attrs
+
+    def routing_attributes(self) -> dict[str, str]:
+        """``zimbraMailHost`` and ``zimbraMailTransport`` of a new account, as zmprov sets them
+        (``lmtp:<host>:<port>``); none, with a warning once, when no mail host is configured."""
+        host = self.routing.mail_host
+        if host is None:
+            if not self._warned:
+                log.warning(
+                    "directory.zimbra.mail_host is not set: new accounts get no zimbraMailHost "
+                    "nor zimbraMailTransport, and Zimbra neither delivers to them nor logs "
+                    "them in"
+                )
+                self._warned = True
+            return {}
+        return {
+            "zimbraMailHost": host,
+            "zimbraMailTransport": f"lmtp:{host}:{self.routing.lmtp_port}",
+        }
+
+    def cos_id(self) -> str:
+        """The ``zimbraId`` of ``directory.zimbra.cos`` (a name or a zimbraId), read once from
+        ``cn=cos,cn=zimbra``: Zimbra looks an account's class up by that id only, so a name
+        written as it is would leave the account on the default class."""
+        if self._cos_id is not None:
+            return self._cos_id
+        wanted = str(self.routing.cos)
+        value = escape_filter_chars(wanted)
+        flt = f"(&(objectClass=zimbraCOS)(|(cn={value})(zimbraId={value})))"
+        try:
+            self.conn.search(COS_BASE, flt, search_scope=LEVEL, attributes=["zimbraId"])
+        except LDAPException as exc:
+            self._conn = None
+            raise DirectoryError(f"reading {COS_BASE}: {exc}", transient=True) from exc
+        found = [
+            str(e["attributes"]["zimbraId"][0])
+            for e in self.conn.response or []
+            if e.get("type") == "searchResEntry" and e["attributes"].get("zimbraId")
+        ]
+        if len(found) != 1:
+            raise DirectoryError(
+                f"directory.zimbra.cos {wanted!r}: "
+                + ("no class of service" if not found else f"{len(found)} classes of service")
+                + f" of that name or zimbraId under {COS_BASE} readable by the service DN; "
+                f"zmprov gc {wanted} zimbraId shows it, and the service DN needs read access "
+                "to cn=cos,cn=zimbra"
+            )
+        self._cos_id = found[0]
+        return self._cos_id
 
     def _account(self, dn: str, a: Mapping[str, Any]) -> Account:
         account = super()._account(dn, a)
@@ -160,6 +227,9 @@ class ZimbraDirectory(OpenLdapDirectory):
             changes["objectClass"] = [(MODIFY_ADD, [ACCOUNT_CLASS])]
             changes["zimbraId"] = [(MODIFY_REPLACE, [str(uuid.uuid4())])]
             changes["zimbraAccountStatus"] = [(MODIFY_REPLACE, ["active"])]
+            for name, value in self.routing_attributes().items():
+                if not entry.get(name):
+                    changes[name] = [(MODIFY_REPLACE, [value])]
             addresses = [str(m) for m in entry.get("mail") or []]
             if addresses and not entry.get("zimbraMailDeliveryAddress"):
                 changes["zimbraMailDeliveryAddress"] = [(MODIFY_REPLACE, addresses[:1])]
@@ -256,7 +326,7 @@ class ZimbraDirectory(OpenLdapDirectory):
             )
 
     def _entry(self, dn: str) -> Mapping[str, Any]:
-        attributes = ["objectClass", "mail", "uid", "zimbraMailDeliveryAddress"]
+        attributes = ["objectClass", "mail", "uid", "zimbraMailDeliveryAddress", *ROUTING]
         try:
             ok = self.conn.search(dn, "(objectClass=*)", search_scope=BASE, attributes=attributes)
         except LDAPException as exc:

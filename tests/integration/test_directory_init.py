@@ -73,13 +73,14 @@ def test_init_on_a_stock_debian_slapd_makes_doctor_green_and_syncd_reconcile(
     policy = syncd(cfg, "policy", "apply", "--admin-url", debian.ldapi_url)
     assert policy.returncode == 0, policy.stderr
 
-    after = syncd(cfg, "doctor", "--json")
+    # with root's view of cn=config: the indexes init added are checked too
+    after = syncd(cfg, "doctor", "--json", "--admin-url", debian.ldapi_url)
     report = json.loads(after.stdout)
     assert after.returncode == 0, after.stdout
     assert {c["name"]: c["status"] for c in report["checks"]} == dict.fromkeys(
         [
             *("bind", "ppolicy", "base", "schema", "policy", "policy-drift", "visibility"),
-            *("write", "lastbind", "lockout", "size-limit", "hand-edits"),
+            *("indexes", "write", "lastbind", "lockout", "size-limit", "hand-edits"),
         ],
         "ok",
     )

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,8 @@ from tests.integration.debian_slapd import (
 DB = "olcDatabase={1}mdb,cn=config"
 ALL = ["bind", "ppolicy", "base", "schema", "policy", "policy-drift", "visibility", "write"]
 ALL += ["lastbind", "lockout", "size-limit", "hand-edits"]
+# the indexes are in cn=config, which only --admin-url reads: without it, never "ok"
+GREEN = {**dict.fromkeys(ALL, "ok"), "indexes": "skipped"}
 
 
 @pytest.fixture
@@ -80,7 +84,7 @@ def test_doctor_is_green_on_the_tests_own_slapd_and_leaves_no_probe(
     # the session slapd's policy is only what syncd's locks need; the regulation's password
     # rules are applied to slapds of their own (test_policy.py), never to the shared one
     assert code == 1, checks
-    assert statuses(checks) == {**dict.fromkeys(ALL, "ok"), "policy-drift": "finding"}
+    assert statuses(checks) == {**GREEN, "policy-drift": "finding"}
     admin = slapd.admin()
     admin.search(
         base_dn, "(|(uid=syncd-doctor-*)(ou=syncd-doctor-*)(objectClass=organizationalRole))"
@@ -125,6 +129,7 @@ def test_before_init_the_schema_ppolicy_policy_and_write_access_are_findings(
         "policy": "finding",
         "policy-drift": "finding",
         "visibility": "ok",
+        "indexes": "skipped",
         "hand-edits": "ok",
         "write": "finding",
         "lastbind": "skipped",
@@ -146,7 +151,7 @@ def test_a_missing_size_limit_rule_is_found_before_the_directory_holds_500_entri
     modify(debian, f"dn: {DB}\nchangetype: modify\ndelete: olcLimits\n-\n")
     code, checks = doctor(cfg)
     assert code == 1
-    assert statuses(checks) == {**dict.fromkeys(ALL, "ok"), "size-limit": "finding"}
+    assert statuses(checks) == {**GREEN, "size-limit": "finding"}
     assert "sizeLimitExceeded" in checks["size-limit"]["detail"]
     assert "size=unlimited" in checks["size-limit"]["fix"]
     assert syncd(cfg, "directory", "init", "--admin-url", debian.ldapi_url).returncode == 0
@@ -186,7 +191,7 @@ def test_logins_that_leave_no_trace_are_found(ready: tuple[DebianSlapd, Path]) -
     modify(debian, f"dn: {DB}\nchangetype: modify\nreplace: olcLastBind\nolcLastBind: FALSE\n-\n")
     code, checks = doctor(cfg)
     assert code == 1
-    assert statuses(checks) == {**dict.fromkeys(ALL, "ok"), "lastbind": "finding"}
+    assert statuses(checks) == {**GREEN, "lastbind": "finding"}
     assert "pwdLastSuccess nor authTimestamp" in checks["lastbind"]["detail"]
     assert "olcLastBind: TRUE" in checks["lastbind"]["fix"]
     assert "lastbind overlay" in checks["lastbind"]["fix"]
@@ -254,7 +259,7 @@ def test_probes_left_by_an_interrupted_doctor_are_found(ready: tuple[DebianSlapd
     assert code == 1
     assert checks["leftovers"]["status"] == "finding"
     assert stale in checks["leftovers"]["detail"]
-    assert statuses(checks) == {**dict.fromkeys(ALL, "ok"), "leftovers": "finding"}
+    assert statuses(checks) == {**GREEN, "leftovers": "finding"}
 
 
 def test_a_lockout_duration_that_would_end_syncds_locks_is_found(
@@ -267,9 +272,70 @@ def test_a_lockout_duration_that_would_end_syncds_locks_is_found(
     code, checks = doctor(cfg)
     assert code == 1
     assert statuses(checks) == {
-        **dict.fromkeys(ALL, "ok"),
+        **GREEN,
         "policy": "finding",
         "lockout": "finding",
     }
     assert "pwdLockoutDuration 86400: a lock would end by itself" in checks["policy"]["detail"]
     assert "or lets a lock expire" in checks["lockout"]["detail"]
+
+
+def test_indexes_are_checked_only_with_roots_view_and_each_missing_one_is_named_with_its_fix(
+    ready: tuple[DebianSlapd, Path],
+) -> None:
+    """docs/architecture.md's index requirements: without --admin-url they are not checked
+    (never "ok"); with it, each one taken away in turn is the only finding, named with the
+    ldapmodify that puts it back, which does."""
+    debian, cfg = ready
+    _, checks = doctor(cfg, "--read-only")
+    assert checks["indexes"]["status"] == "skipped"
+    assert checks["indexes"]["detail"].startswith("not checked: the service DN cannot read")
+    assert "syncd doctor --admin-url ldapi:///" in checks["indexes"]["fix"]
+    admin = ("--read-only", "--admin-url", debian.ldapi_url)
+    code, checks = doctor(cfg, *admin)
+    assert (code, checks["indexes"]["status"]) == (0, "ok"), checks["indexes"]
+
+    # (the value as cn=config holds it, what stays of it, the attribute it indexed)
+    taken = [
+        ("objectClass eq", None, "objectClass"),
+        ("cn,uid eq", "cn eq", "uid"),  # Debian's own definition, shared with cn
+        ("mail eq", "mail pres", "mail"),  # indexed, but not for equality
+        ("employeeNumber eq", None, "employeeNumber"),
+        ("ou eq", None, "ou"),
+        ("entryCSN eq", None, "entryCSN"),
+    ]
+    for value, rest, attribute in taken:
+        again = f"add: olcDbIndex\nolcDbIndex: {rest}\n-\n" if rest else ""
+        modify(
+            debian,
+            f"dn: {DB}\nchangetype: modify\ndelete: olcDbIndex\nolcDbIndex: {value}\n-\n{again}",
+        )
+        code, checks = doctor(cfg, *admin)
+        found = {name for name, c in checks.items() if c["status"] == "finding"}
+        assert (code, found) == (1, {"indexes"}), (attribute, checks)
+        detail, fix = checks["indexes"]["detail"], checks["indexes"]["fix"]
+        assert f"no equality index on {attribute} (" in detail and ";" not in detail.split(":")[0]
+        assert "syncd directory init adds them" in fix
+        changed = rest is not None and attribute in rest  # its other index kept, eq added
+        assert f"olcDbIndex: {f'{rest},eq' if changed else f'{attribute} eq'}" in fix
+        command = fix.split("or as root on the slapd host: ", 1)[1]
+        assert command.endswith("| ldapmodify -Y EXTERNAL -H ldapi:///")
+        done = subprocess.run(
+            ["bash", "-c", command.replace("ldapi:///", shlex.quote(debian.ldapi_url))],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        code, checks = doctor(cfg, *admin)
+        assert (code, checks["indexes"]["status"]) == (0, "ok"), (attribute, checks["indexes"])
+
+    # and directory init puts back what is missing (the delta read's index too), once
+    modify(
+        debian, f"dn: {DB}\nchangetype: modify\ndelete: olcDbIndex\nolcDbIndex: entryCSN eq\n-\n"
+    )
+    init = syncd(cfg, "directory", "init", "--admin-url", debian.ldapi_url)
+    assert init.returncode == 0 and "changed olcDatabase={1}mdb,cn=config" in init.stdout
+    assert doctor(cfg, *admin)[0] == 0
+    again = syncd(cfg, "directory", "init", "--admin-url", debian.ldapi_url)
+    assert again.stdout == "nothing to do: the directory has what syncd needs\n"
