@@ -26,6 +26,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import ssl
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -190,6 +191,31 @@ def _batched(base: str, terms: list[str]) -> Iterator[str]:
         yield f"(&{base}(|{''.join(terms[i : i + SCOPED_BATCH])}))"
 
 
+def _lower(value: str) -> str:
+    """``value`` in lower case, the same string when it already is (no copy per account)."""
+    return value if value.islower() else value.lower()
+
+
+def _shared(value: str | None) -> str | None:
+    """One string for equal values (``sys.intern``): an organisation, a title or an office
+    repeated over 100,000 accounts is held once."""
+    return None if value is None else sys.intern(value)
+
+
+def _name_of(account: Account) -> Account:
+    """The namespace's entry for an account read in full: its names, sharing its strings."""
+    return Account(
+        dn=account.dn,
+        uid=account.uid,
+        cn=account.cn,
+        mail=account.mail,
+        employee_number=account.employee_number,
+        managed=account.managed,
+        kind=account.kind,
+        aliases=account.aliases,
+    )
+
+
 def _is_account(attrs: Mapping[str, Any]) -> bool:
     return any(str(c).lower() == "inetorgperson" for c in attrs.get("objectClass") or [])
 
@@ -296,6 +322,7 @@ class OpenLdapDirectory:
         self._delta: DeltaReader | None = None  # see use_snapshot
         self._scoped = False
         self._entries: Rows | None = None  # see _synced
+        self._whole: list[Account] | None = None  # see _read_whole
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -305,6 +332,7 @@ class OpenLdapDirectory:
         # for the read() that comes right after it (which takes it before searching), no later.
         self._namespace = None
         self._entries = None
+        self._whole = None
         if self._conn is None or self._conn.closed:
             try:
                 conn = Connection(
@@ -447,6 +475,8 @@ class OpenLdapDirectory:
         and checked, an entry found twice kept once."""
         if scope.orgs is None:
             if self._delta is not None:
+                if self._whole is not None:  # read with the namespace (see _read_whole)
+                    return self._whole
                 return [self._account(dn, a) for dn, a in self._synced() if _is_account(a)]
             return [
                 self._account(dn, attrs)
@@ -483,7 +513,10 @@ class OpenLdapDirectory:
         """
         if self._delta is not None:
             named = (*self.FIELD_ATTRIBUTES["uid"], *self.FIELD_ATTRIBUTES["mail"])
-            recent = self._delta.names_since() if self._scoped else None
+            if not self._scoped:
+                self._namespace, self._whole = self._read_whole(named)
+                return self._namespace
+            recent = self._delta.names_since()
             rows = recent if recent is not None else self._synced()
             # the namespace's attributes only: each row decoded as it comes, then dropped
             self._namespace = [
@@ -527,6 +560,23 @@ class OpenLdapDirectory:
     def last_read(self) -> str:
         """How the last snapshot read went (``delta: …`` or ``full: <why>``), "" without."""
         return self._delta.how if self._delta is not None else ""
+
+    def _read_whole(self, named: tuple[str, ...]) -> tuple[list[Account], list[Account]]:
+        """A whole run's namespace and accounts in one pass over the snapshot: each row is
+        decoded once, and an account's namespace entry shares its strings (at 100,000
+        entries, decoding twice and holding two copies of every name cost ~1 s and ~50 MB;
+        issue 14). The accounts are kept for the read(Scope()) that follows."""
+        namespace: list[Account] = []
+        accounts: list[Account] = []
+        for dn, a in self._synced():
+            if _is_account(a):
+                acc = self._account(dn, a)
+                accounts.append(acc)
+                if any(a.get(n) for n in named):
+                    namespace.append(_name_of(acc))
+            elif any(a.get(n) for n in named):
+                namespace.append(self._name(dn, a))
+        return namespace, accounts
 
     def _synced(self) -> Rows:
         """The snapshot brought up to date once, for the reads that follow (names(), then the
@@ -594,7 +644,7 @@ class OpenLdapDirectory:
     def _name(self, dn: str, a: Mapping[str, Any]) -> Account:
         return Account(
             dn=dn,
-            uid=(self._get(a, "uid") or "").lower(),
+            uid=_lower(self._get(a, "uid") or ""),
             cn=self._get(a, "cn") or "",
             mail=self._all(a, "mail"),
             employee_number=self._get(a, "employee_number"),
@@ -617,13 +667,14 @@ class OpenLdapDirectory:
             self._name(dn, a),
             sn=self._get(a, "sn") or "",
             given_name=self._get(a, "given_name") or "",
-            org=self._org(dn, a),
-            office=self._get(a, "office"),
-            title=self._get(a, "title"),
+            # values shared by many accounts are held once (100,000 copies of a few titles)
+            org=_shared(self._org(dn, a)),
+            office=_shared(self._get(a, "office")),
+            title=_shared(self._get(a, "title")),
             state=recorded,
             state_since=_since(self._get(a, "state_since")),
             active_since=_since(self._get(a, "active_since")),
-            state_reason=self._get(a, "state_reason"),
+            state_reason=_shared(self._get(a, "state_reason")),
             has_syncd_class="syncdaccount" in classes,
             # the newest of pwdLastSuccess and authTimestamp
             last_login=max((t for t in map(_since, self._all(a, "last_login")) if t), default=None),
