@@ -138,11 +138,15 @@ class Report:
             if c.fix:
                 out.append(f"  {'':<8} {'':<11} fix: {c.fix}")
         n = len(self.findings())
-        out.append(
-            "All checks passed."
-            if n == 0
-            else f"{n} finding{'s' if n > 1 else ''}: fix, then run syncd doctor again."
-        )
+        # a check that did not run is not a pass (the indexes without --admin-url, the probes
+        # with --read-only): the last line says so rather than "all passed"
+        skipped = [c.name for c in self.checks if c.status == "skipped"]
+        if n:
+            out.append(f"{n} finding{'s' if n > 1 else ''}: fix, then run syncd doctor again.")
+        elif skipped:
+            out.append(f"No findings; not checked: {', '.join(skipped)} (see above).")
+        else:
+            out.append("All checks passed.")
         return "\n".join(out) + "\n"
 
 

@@ -291,6 +291,8 @@ def test_indexes_are_checked_only_with_roots_view_and_each_missing_one_is_named_
     assert checks["indexes"]["status"] == "skipped"
     assert checks["indexes"]["detail"].startswith("not checked: the service DN cannot read")
     assert "syncd doctor --admin-url ldapi:///" in checks["indexes"]["fix"]
+    text = syncd(cfg, "doctor", "--read-only").stdout.splitlines()
+    assert text[-1].startswith("No findings; not checked: indexes, "), text[-1]
     admin = ("--read-only", "--admin-url", debian.ldapi_url)
     code, checks = doctor(cfg, *admin)
     assert (code, checks["indexes"]["status"]) == (0, "ok"), checks["indexes"]
