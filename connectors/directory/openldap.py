@@ -27,7 +27,7 @@ import ipaddress
 import secrets
 import ssl
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -39,11 +39,13 @@ import structlog
 from ldap3 import (
     ALL_ATTRIBUTES,
     ALL_OPERATIONAL_ATTRIBUTES,
+    ASYNC,
     BASE,
     MODIFY_ADD,
     MODIFY_REPLACE,
     NONE,
     SUBTREE,
+    SYNC,
     Connection,
     Server,
     Tls,
@@ -148,6 +150,7 @@ NAME_ATTRIBUTES = attributes_for(FIELD_ATTRIBUTES, NAME_FIELDS)
 SCOPED_BATCH = 500
 # Result codes worth a retry: busy, unavailable, unwillingToPerform, timeLimitExceeded, other.
 TRANSIENT = {3, 51, 52, 53, 80}
+PIPELINE = 16  # adds in flight on the create connection (create_many)
 
 
 def _first(entry: Mapping[str, Any], name: str) -> str | None:
@@ -319,6 +322,7 @@ class OpenLdapDirectory:
         # the last names() read, until this object writes (see names())
         self._namespace: list[Account] | None = None
         self._one_add: bool | None = None  # see _hashes_added_passwords
+        self._pipe: Connection | None = None  # see create_many
         self._delta: DeltaReader | None = None  # see use_snapshot
         self._scoped = False
         self._entries: Rows | None = None  # see _synced
@@ -334,39 +338,44 @@ class OpenLdapDirectory:
         self._entries = None
         self._whole = None
         if self._conn is None or self._conn.closed:
-            try:
-                conn = Connection(
-                    self.server,
-                    self.config.bind_dn,
-                    self._password,
-                    receive_timeout=int(self.config.timeout),
-                    raise_exceptions=False,
-                    read_only=False,
-                )
-                if self.config.start_tls:
-                    conn.open()
-                    if not conn.start_tls():
-                        raise DirectoryError(
-                            f"StartTLS refused by {self.config.url}: "
-                            f"{conn.result.get('description')}"
-                        )
-                if not conn.bind():
-                    raise DirectoryError(
-                        f"cannot bind to {self.config.url} as {self.config.bind_dn}: "
-                        f"{conn.result.get('description')}",
-                        transient=conn.result.get("result") in TRANSIENT,
-                    )
-            except (LDAPException, OSError) as exc:
-                raise DirectoryError(
-                    f"cannot reach {self.config.url}: {exc}", transient=True
-                ) from exc
-            self._conn = conn
+            self._conn = self._connect(SYNC)
         return self._conn
+
+    def _connect(self, strategy: str) -> Connection:
+        """A bound connection (StartTLS first where configured) with ldap3's ``strategy``."""
+        try:
+            conn = Connection(
+                self.server,
+                self.config.bind_dn,
+                self._password,
+                client_strategy=strategy,
+                receive_timeout=int(self.config.timeout),
+                raise_exceptions=False,
+                read_only=False,
+            )
+            if self.config.start_tls:
+                conn.open()
+                if not conn.start_tls():
+                    raise DirectoryError(
+                        f"StartTLS refused by {self.config.url}: {conn.result.get('description')}"
+                    )
+            if not conn.bind():
+                raise DirectoryError(
+                    f"cannot bind to {self.config.url} as {self.config.bind_dn}: "
+                    f"{conn.result.get('description')}",
+                    transient=conn.result.get("result") in TRANSIENT,
+                )
+        except (LDAPException, OSError) as exc:
+            raise DirectoryError(f"cannot reach {self.config.url}: {exc}", transient=True) from exc
+        return conn
 
     def close(self) -> None:
         if self._conn is not None:
             self._conn.unbind()
             self._conn = None
+        if self._pipe is not None:
+            self._pipe.unbind()
+            self._pipe = None
 
     def _where(self, dn: str) -> str:
         """Where the entry the plan calls ``dn`` is now (see ``_relocated``)."""
@@ -751,20 +760,7 @@ class OpenLdapDirectory:
         three (add, password-modify, modify), and no ``provisioning`` entry between them. Else
         the add, then the password-modify operation (the server's hash), then the flags.
         """
-        dn = self.dn_for(action.uid, action.org)
-        self._ensure_ou(action.org)
-        now = _stamp(since)
-        attrs: dict[str, Any] = {k: v for k, v in self.attributes_of(action.attrs).items() if v}
-        attrs.update(
-            syncdKind="organisation" if action.kind.value == "create-org-mailbox" else "person",
-            syncdState=State.PROVISIONING.value,
-            syncdStateSince=now,
-            syncdActiveSince=now,
-            syncdStateReason=f"{action.reason} [{action.article}]"[:1000],
-        )
-        classes, extra = self.new_entry(action)
-        attrs.update(extra)
-        classes = ["inetOrgPerson", "syncdAccount", *classes]
+        dn, classes, attrs = self._new_entry_for(action, since)
         if self._hashes_added_passwords():
             attrs.update(syncdState=State.ACTIVE.value, userPassword=password, pwdReset="TRUE")
             self._call(f"creating {dn}", self.conn.add, dn, classes, attrs)
@@ -779,6 +775,92 @@ class OpenLdapDirectory:
             self.conn.delete(dn)
             raise
         return dn
+
+    def _new_entry_for(
+        self, action: Action, since: datetime | None
+    ) -> tuple[str, list[str], dict[str, Any]]:
+        """The DN, classes and attributes of the entry ``action`` creates (its organisation's
+        place made first), in the ``provisioning`` state and without a password."""
+        dn = self.dn_for(action.uid, action.org)
+        self._ensure_ou(action.org)
+        now = _stamp(since)
+        attrs: dict[str, Any] = {k: v for k, v in self.attributes_of(action.attrs).items() if v}
+        attrs.update(
+            syncdKind="organisation" if action.kind.value == "create-org-mailbox" else "person",
+            syncdState=State.PROVISIONING.value,
+            syncdStateSince=now,
+            syncdActiveSince=now,
+            syncdStateReason=f"{action.reason} [{action.article}]"[:1000],
+        )
+        classes, extra = self.new_entry(action)
+        attrs.update(extra)
+        return dn, ["inetOrgPerson", "syncdAccount", *classes], attrs
+
+    def create_many(
+        self, items: Sequence[tuple[Action, str]], *, since: datetime | None = None
+    ) -> list[str | Exception]:
+        """Creates in flight together where a create is one add: up to ``PIPELINE`` adds sent
+        on a second connection (ldap3's ``ASYNC`` strategy) before the first answer is
+        awaited, so encoding the next add overlaps slapd's work (and its sync) on the last.
+        Each add stands or fails alone, as one :meth:`create` would (an entry already there is
+        refused for that action only); the entries are independent (distinct DNs, their
+        organisation's place made first), so the order slapd's threads apply them in does not
+        matter. A connection lost mid-way fails the adds not yet answered as transient: the
+        applier retries each one by one. Else (three-step creates, AD) one :meth:`create` at
+        a time."""
+        if (
+            len(items) < 2
+            or type(self).create is not OpenLdapDirectory.create
+            or not self._hashes_added_passwords()
+        ):
+            return [self._create_one(action, password, since) for action, password in items]
+        out: list[str | Exception] = []
+        sent: list[tuple[int, str]] = []  # (message id, DN), oldest first
+        try:
+            for action, password in items:
+                try:
+                    dn, classes, attrs = self._new_entry_for(action, since)
+                except DirectoryError as exc:  # its organisation's place could not be made
+                    self._drain(sent, out, upto=0)
+                    out.append(exc)
+                    continue
+                attrs.update(syncdState=State.ACTIVE.value, userPassword=password, pwdReset="TRUE")
+                if self._pipe is None or self._pipe.closed:
+                    self._pipe = self._connect(ASYNC)
+                sent.append((self._pipe.add(dn, classes, attrs), dn))
+                self._drain(sent, out, upto=PIPELINE - 1)
+            self._drain(sent, out, upto=0)
+        except (LDAPException, OSError) as exc:
+            self._pipe = None
+            lost = DirectoryError(f"creating: the connection was lost ({exc})", transient=True)
+            out += [lost] * (len(items) - len(out))
+        except DirectoryError as exc:  # the second connection could not be opened
+            out += [exc] * (len(items) - len(out))
+        return out
+
+    def _drain(self, sent: list[tuple[int, str]], out: list[str | Exception], upto: int) -> None:
+        """Await the oldest adds in flight until ``upto`` are left; each answer in order."""
+        assert self._pipe is not None or not sent
+        while len(sent) > upto:
+            msgid, dn = sent.pop(0)
+            assert self._pipe is not None
+            _, r = self._pipe.get_response(msgid, timeout=self.config.timeout)
+            if r and r.get("result") == 0:
+                out.append(dn)
+                continue
+            r = r or {}
+            detail = f"{r.get('description')} ({r.get('result')}) {r.get('message') or ''}"
+            out.append(
+                DirectoryError(
+                    f"creating {dn}: {detail.strip()}", transient=r.get("result") in TRANSIENT
+                )
+            )
+
+    def _create_one(self, action: Action, password: str, since: datetime | None) -> str | Exception:
+        try:
+            return self.create(action, password, since=since)
+        except Exception as exc:  # each create's own outcome, as the applier isolates them
+            return exc
 
     def _hashes_added_passwords(self) -> bool:
         """Whether a password given in an add is stored hashed (ppolicy's
