@@ -5,11 +5,19 @@ occurrence of ``<point>`` in this process (no cleanup, no flush: exactly what ``
 Unset (always, outside tests), :func:`crash_point` costs one environment lookup.
 
 - ``journal started``  — the run's plan is written to its journal, nothing applied yet
+- ``batch journalled`` — a batch's start records are synced, none of its changes made yet
 - ``directory call``   — a change returned from the directory (create, update, move, password,
-  state, delete), before the action's slip, audit record and journal end record
-- ``slip written``     — a credential slip line is on disk
-- ``audit written``    — an action's audit record is written, its journal end record is not
+  state, delete), before its batch's slips, audit records and journal end records
+- ``slip written``     — a credential slip line is on disk (a batch's lines are synced
+  together, then this point is passed once per line)
+- ``audit written``    — an action's audit record is on disk, its journal end record is not (a
+  batch's records are synced together, then passed once per record, before the head moves)
+- ``batch finished``   — a batch's end records are synced (the batch is whole)
 - ``journal finished`` — the run's journal is removed (the run is whole)
+
+Actions are applied in batches (:mod:`connectors.durable`): the n-th ``directory call`` may
+come before the first ``slip written`` of its batch, and the n-th ``slip written`` or ``audit
+written`` comes with the rest of its batch on disk.
 """
 
 from __future__ import annotations
@@ -20,7 +28,15 @@ from collections import Counter
 
 ENV = "SYNCD_CRASH_AT"
 POINTS = frozenset(
-    {"journal started", "directory call", "slip written", "audit written", "journal finished"}
+    {
+        "journal started",
+        "batch journalled",
+        "directory call",
+        "slip written",
+        "audit written",
+        "batch finished",
+        "journal finished",
+    }
 )
 _seen: Counter[str] = Counter()
 

@@ -1,5 +1,11 @@
 """Apply a plan durably: the audit log, the run journal and fsync'd credential slips around
 the core's applier, so a crash at any point is recovered by the next run.
+
+Group commit: the applier goes through the plan in batches of ``BATCH`` actions, and each of
+the journal's start records, the slips, the audit records and the journal's end records is
+synced once per batch, in that order, instead of once per action (six syncs per created
+account before). Why a crash at any point of a batch loses nothing: docs/architecture.md, "The
+run journal and crash recovery".
 """
 
 from __future__ import annotations
@@ -19,6 +25,12 @@ from syncd.applier import RunResult, apply_plan
 from syncd.model import Plan
 from syncd.orgs import Catalogue
 from syncd.ports import Directory
+
+# Actions per batch. Bigger batches sync less often; what a crash costs grows with them (the
+# passwords of a batch whose slips were not synced are issued again, its audit records are
+# written by the next run as "interrupted"), and so does the time a SIGTERM waits for the
+# batch in flight: 64 creates are ~0.1 s on a durable slapd.
+BATCH = 64
 
 
 def apply_durably(
@@ -55,20 +67,22 @@ def apply_durably(
                 action="allow-mass-change",
                 reason="operator override of the safety limits for this run",
             )
-        outcome.result = apply_plan(
-            plan,
-            directory,
-            audit,
-            profile,
-            catalogue,
-            config.domain,
-            outcome.run_id,
-            clock=lambda: datetime.now(UTC),
-            journal=journal,
-            on_slip=slips.add,
-            retries=config.directory.retry_delays,
-            **apply_kwargs,
-        )
+        with audit.grouped():  # the applier commits once per batch
+            outcome.result = apply_plan(
+                plan,
+                directory,
+                audit,
+                profile,
+                catalogue,
+                config.domain,
+                outcome.run_id,
+                clock=lambda: datetime.now(UTC),
+                journal=journal,
+                on_slips=slips.add_many,
+                retries=config.directory.retry_delays,
+                batch=BATCH,
+                **apply_kwargs,
+            )
     finally:
         audit.close()
     outcome.applied = True

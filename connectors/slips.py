@@ -5,9 +5,11 @@ Why each part is so:
 - **One page per person.** Whoever hands the slips out gives each person their own page;
   nobody sees a colleague's password (the old slip was one table per organisation).
 - **Durable first, pretty later.** A slip line goes to ``<outbox>/<run>/<org>.csv`` (0600, 0700
-  folder) and is fsync'd the moment its password is set: a crash must not lose a password
-  nobody else knows (the journal's recovery reads these lines). The printable pages are made
-  at the end of the run from those lines (:meth:`SlipWriter.finish`).
+  folder) and is fsync'd with the rest of its batch once their passwords are set, before the
+  batch's actions count as done: a crash must not lose a password nobody else knows (the
+  journal's recovery reads these lines; a password set whose line is not on disk is issued
+  again). The printable pages are made at the end of the run from those lines
+  (:meth:`SlipWriter.finish`).
 - **Delivered to the organisation, to nobody else.** With ``slips.hr_area`` set, each
   organisation's page file is copied to ``<hr_area>/<org>/`` — the folder 0750 and the file
   0640, both of the organisation's own group (``slips.groups``) — so each organisation's HR
@@ -39,7 +41,7 @@ from pathlib import Path
 
 import structlog
 
-from connectors.audit import open_audit
+from connectors.audit import fsync_dir, open_audit, write_all
 from connectors.config import Config
 from connectors.crashpoints import crash_point
 from connectors.loading import load_catalogue
@@ -116,32 +118,51 @@ class SlipWriter:
         return self.outbox / self.run_id
 
     def add(self, slip: Slip) -> None:
+        self.add_many([slip])
+
+    def add_many(self, slips: Sequence[Slip]) -> None:
+        """A batch's slip lines, durably: each organisation's file written and fsync'd once,
+        then the run's folder once when a file was created in it (and the outbox when the
+        folder was), so a power loss keeps the names too. Only then do they count as on disk
+        (``slip written``, once per line)."""
+        fresh_folder = not self.folder.is_dir()
         private_dir(self.folder)
-        path = self.folder / f"{slip.org or 'khac'}.csv"
-        holder = self.details.get(slip.uid, Holder())
-        buf = io.StringIO()
-        out = csv.writer(buf)
-        if not path.exists():
-            buf.write("\ufeff")
-            out.writerow(CSV_HEADER)
-        out.writerow(
-            [
-                _cell(slip.full_name),
-                slip.mail,
-                _cell(slip.password),
-                WHY_VI.get(slip.why, slip.why),
-                _cell(holder.employee_number),
-                holder.office,
-            ]
-        )
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, buf.getvalue().encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        self.slips.append(slip)
-        crash_point("slip written")
+        by_file: dict[Path, list[Slip]] = defaultdict(list)
+        for slip in slips:
+            by_file[self.folder / f"{slip.org or 'khac'}.csv"].append(slip)
+        created = False
+        for path, items in by_file.items():
+            buf = io.StringIO()
+            out = csv.writer(buf)
+            if not path.exists():
+                created = True
+                buf.write("\ufeff")
+                out.writerow(CSV_HEADER)
+            for slip in items:
+                holder = self.details.get(slip.uid, Holder())
+                out.writerow(
+                    [
+                        _cell(slip.full_name),
+                        slip.mail,
+                        _cell(slip.password),
+                        WHY_VI.get(slip.why, slip.why),
+                        _cell(holder.employee_number),
+                        holder.office,
+                    ]
+                )
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                write_all(fd, buf.getvalue().encode("utf-8"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        if created:
+            fsync_dir(self.folder)
+        if fresh_folder:
+            fsync_dir(self.outbox)
+        for slip in slips:
+            self.slips.append(slip)
+            crash_point("slip written")
 
     @classmethod
     def resume(cls, outbox: Path, run_id: str) -> SlipWriter:

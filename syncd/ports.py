@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -51,6 +51,15 @@ class Directory(Protocol):
     def create(self, action: Action, password: str, *, since: datetime | None = None) -> str:
         """Create the entry ``action.attrs`` describes, with a must-change password; its DN.
         ``since`` is when its state begins (the plan's ``now``; default the wall clock)."""
+        ...
+
+    def create_many(
+        self, items: Sequence[tuple[Action, str]], *, since: datetime | None = None
+    ) -> list[str | Exception]:
+        """Several creates (action, password) that do not depend on each other, each with its
+        own outcome, in order: the DN, or what :meth:`create` would have raised for it. A
+        profile may have them in flight together (pipelined); one that fails changes nothing
+        for the others."""
         ...
 
     def update(
@@ -107,6 +116,11 @@ class AuditSink(Protocol):
         """Append one audit record (never a secret)."""
         ...
 
+    def commit(self) -> None:
+        """Make the records so far durable: the applier commits once per batch of actions (a
+        sink that writes each record at once has nothing left to do)."""
+        ...
+
 
 class ActivitySource(Protocol):
     """Last activity per address from outside the directory (mail logs, an export …)."""
@@ -129,8 +143,14 @@ class Mailer(Protocol):
 
 
 class RunJournal(Protocol):
-    """Where an apply records each action's start and end, durably, before going on."""
+    """Where an apply records, durably, a batch of actions before it starts any of them and
+    how each ended once the batch's slips and audit records are durable."""
 
-    def started(self, i: int, action: Action) -> None: ...
+    def started(self, batch: Sequence[tuple[int, Action]]) -> None:
+        """The batch's actions (their index in the plan), synced before the first change."""
+        ...
 
-    def finished(self, i: int, action: Action, ok: bool) -> None: ...
+    def finished(self, batch: Sequence[tuple[int, Action, str]]) -> None:
+        """How each ended: ``done``, ``failed``, or ``skipped`` (never started: the run was
+        asked to stop, or gave up on the directory); synced."""
+        ...

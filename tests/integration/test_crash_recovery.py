@@ -202,6 +202,96 @@ def test_syncd_killed_at_a_crash_point_converges(
     print(f"\n{first} / {second}: {figures}")
 
 
+# Crashes inside a batch (connectors.durable.BATCH = 64 actions): 140 people and the two
+# organisation mailboxes are three batches (64, 64, 14). Each point then means the whole of
+# the batch before it: "slip written:70" is batch 2's slips synced, none of its audit records;
+# "audit written:70" is batch 2's records on disk with the head still at record 64.
+BATCHED_PEOPLE = 140
+BATCH_SCENARIOS = [
+    # (first crash, crash of the recovering run or None, what the first crash leaves on disk:
+    # entries made, slip lines, audit records, the audit head's record number)
+    ("batch journalled:2", None, (64, 64, 64, 64)),  # batch 2's intent synced, nothing made
+    ("directory call:100", None, (128, 64, 64, 64)),  # batch 2 made, none of its slips
+    ("slip written:70", None, (128, 128, 64, 64)),  # batch 2's slips, none of its records
+    ("audit written:70", None, (128, 128, 128, 64)),  # its records, the head a group behind
+    ("batch finished:1", None, (64, 64, 64, 64)),  # batch 1 whole, batch 2 never journalled
+    ("directory call:130", "batch journalled:1", (142, 128, 128, 128)),  # the recovery dies
+    ("slip written:100", "audit written:3", (128, 128, 64, 64)),
+]
+
+
+def on_disk(cfg: Path, slapd: Sandbox) -> tuple[int, int, int, int]:
+    conn = slapd.admin()
+    made = list(
+        conn.extend.standard.paged_search(
+            load_config(cfg).directory.base_dn, "(uid=*)", attributes=["1.1"], generator=True
+        )
+    )
+    conn.unbind()
+    log = cfg.parent / "state" / "audit.jsonl"
+    head = json.loads((cfg.parent / "state" / "audit.head").read_text("utf-8"))["seq"]
+    return (
+        sum(1 for e in made if e.get("type") == "searchResEntry"),
+        len(slips_of(cfg.parent / "outbox")),
+        len(audit_of(log)) if log.exists() else 0,
+        head,
+    )
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "left"),
+    BATCH_SCENARIOS,
+    ids=[f"{a} then {b}" if b else a for a, b, _ in BATCH_SCENARIOS],
+)
+def test_syncd_killed_inside_a_batch_converges_with_no_lost_slip_or_audit_record(
+    tmp_path: Path,
+    own_slapd: Sandbox,
+    first: str,
+    second: str | None,
+    left: tuple[int, int, int, int],
+) -> None:
+    """Group commit: the crash points inside a batch. The first crash leaves whole batches
+    on disk (slips, records: a batch's or none of it); after the clean re-run no account is
+    without a slip that opens it, none is created twice, every change is audited once."""
+    cfg, roster = _setup(tmp_path / "b", own_slapd, BATCHED_PEOPLE)
+    for crash in (first, second):
+        if crash is None:
+            continue
+        proc = _syncd(cfg, roster, crash)
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == -signal.SIGKILL, (crash, err.decode()[-2000:])
+        if crash == first:
+            assert on_disk(cfg, own_slapd) == left
+    proc = _syncd(cfg, roster)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    figures = check_converged(cfg, own_slapd, BATCHED_PEOPLE)
+    print(f"\n{first} / {second}: {figures}")
+
+
+def test_a_batch_is_journalled_whole_before_any_of_its_changes(
+    tmp_path: Path, own_slapd: Sandbox
+) -> None:
+    """Killed right after the second batch's start records: all 64 are in the journal, none
+    of their entries exists, and the first batch ended after its slips and records."""
+    cfg, roster = _setup(tmp_path / "j", own_slapd, BATCHED_PEOPLE)
+    proc = _syncd(cfg, roster, "batch journalled:2")
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == -signal.SIGKILL, err.decode()[-2000:]
+    [journal] = (cfg.parent / "state" / "journal").glob("*.jsonl")
+    records = [json.loads(line) for line in journal.read_text("utf-8").splitlines()]
+    starts = [r for r in records if r.get("s") == "start"]
+    assert [r["i"] for r in starts] == list(range(128))  # two batches of 64 journalled
+    assert [r["i"] for r in records if r.get("s") == "done"] == list(range(64))
+    conn = own_slapd.admin()
+    base = load_config(cfg).directory.base_dn
+    for r in starts[64:]:  # batch 2: journalled, not made
+        conn.search(base, f"(uid={r['uid']})", attributes=["1.1"])
+        assert conn.entries == [], r["uid"]
+    conn.unbind()
+    assert on_disk(cfg, own_slapd) == (64, 64, 64, 64)
+
+
 class KillsSlapd:
     """The real directory; slapd is killed just before the n-th change reaches it."""
 
@@ -210,13 +300,22 @@ class KillsSlapd:
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.inner, name)
-        if name not in {"create", "update", "move", "set_password", "set_state", "delete"}:
+        if name not in {
+            "create",
+            "create_many",
+            "update",
+            "move",
+            "set_password",
+            "set_state",
+            "delete",
+        }:
             return attr
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            self.left -= 1
-            if self.left == 0:
+            many = len(args[0]) if name == "create_many" else 1  # creates sent together
+            if 0 < self.left <= many:
                 self.slapd.kill()
+            self.left -= many
             return attr(*args, **kwargs)
 
         return call

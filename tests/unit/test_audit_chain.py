@@ -259,6 +259,51 @@ def test_a_crash_between_record_and_head_is_not_tampering(host: Host) -> None:
     assert not host.verify().ok
 
 
+def test_a_crash_between_a_group_of_records_and_the_head_is_mended_not_tampering(
+    host: Host,
+) -> None:
+    """Group commit: a run's batch of records is synced at once, then the head; killed in
+    between, the head is a whole group behind. Verify notes it; the next writer moves the
+    head over every record of the group (each chains and carries a good MAC)."""
+    host.write(2)
+    code = (
+        "import sys; from pathlib import Path; from connectors.audit import AuditLog\n"
+        "a = AuditLog(Path(sys.argv[1]), Path(sys.argv[2]))\n"
+        "with a.grouped():\n"
+        "    for i in range(5): a.record(action='create', uid=f'g{i}', result='ok')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(host.log), str(host.state)],
+        env={**os.environ, "SYNCD_CRASH_AT": "audit written:1"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == -9, proc.stderr
+    head = read_head(host.state)
+    assert head is not None and head.seq == 2  # the group is on disk, the head is not moved
+    assert len(host.lines()) == 7
+    v = host.verify()
+    assert v.ok, v.problems
+    assert any("records 3–7 past the head" in n for n in v.notes), v.notes
+    host.write(1)
+    v = host.verify()
+    assert v.ok and v.last.seq == 8 and not v.notes, (v.problems, v.notes)
+    # forged records after a group are still found: the chain checks each MAC
+    host.put([*host.lines(), *_forged_after(host, 3)])
+    assert not host.verify().ok
+
+
+def test_a_head_rolled_back_further_than_one_group_is_found(host: Host) -> None:
+    from connectors.audit import GROUP_MAX
+
+    host.write(2)
+    old = (host.state / "audit.head").read_bytes()
+    host.write(GROUP_MAX + 1)
+    (host.state / "audit.head").write_bytes(old)
+    assert "the head was rolled back" in only_problem(host.verify())
+
+
 def _forged_after(host: Host, n: int) -> list[str]:
     """Records past the end that chain by sequence but cannot carry a good MAC."""
     last = json.loads(host.lines()[-1])

@@ -112,6 +112,9 @@ class ListAudit:
     def record(self, **fields: Any) -> None:
         self.records.append(fields)
 
+    def commit(self) -> None:
+        pass
+
 
 def test_one_failed_action_does_not_stop_the_others_and_no_password_is_audited() -> None:
     creates = [

@@ -1,0 +1,142 @@
+"""Benchmark: issue 14's creates row alone, repeated, against ``ldapadd`` on the same slapd.
+
+Not a test: it prints figures. ``bench/bench_reconcile.py`` measures the creates once, as the
+build of its read rows; this one measures them R times, **interleaved** (syncd, then
+``ldapadd`` of the same final entries, then again), each into a fresh durable slapd
+(``devtools.slapd_service.DurableSandbox``: every write synced), so the median and the spread
+mean something on a shared machine. ``python bench/bench_creates.py [--people N] [--repeat R]
+[--py-spy FILE]``: with ``--py-spy`` one more syncd run is recorded by py-spy (speedscope
+JSON, or a flame graph for a ``.svg`` name).
+
+A round: a fresh slapd and state, ``syncd reconcile`` of every organisation's roster (the
+whole process: rosters read, plan, creates, journal, slips, audit, report), the entries it
+made exported, a second fresh slapd and ``ldapadd -f`` of that export. The ratio printed is
+syncd's accounts per second over ``ldapadd``'s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.bench_reconcile import BIN, SUFFIX, _count, write_rosters
+from connectors.store import write_private
+from devtools.slapd_service import DurableSandbox
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def config(root: Path, slapd: DurableSandbox) -> Path:
+    write_private(root / "bind.pw", slapd.service_password)
+    path = root / "syncd.yaml"
+    path.write_text(
+        f"""profile: caobang-2025
+domain: bench.gov.vn
+directory: {{url: "{slapd.url}", bind_dn: "{slapd.service_dn}", bind_password_file: bind.pw,
+            base_dn: "{slapd.people_dn}", page_size: 1000}}
+paths: {{inbox: inbox, state: state, outbox: outbox, audit_log: state/audit.jsonl}}
+orgs: {root.parent / "orgs.yaml"}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def wall(cmd: list[str]) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return seconds
+
+
+def one_round(work: Path, files: list[Path], spy: Path | None = None) -> tuple[float, float, int]:
+    """syncd's and ldapadd's seconds for the same entries, and how many entries."""
+    run = Path(tempfile.mkdtemp(prefix="round-", dir=work))
+    try:
+        with DurableSandbox(run / "slapd", suffix=SUFFIX) as slapd:
+            cfg = config(run, slapd)
+            cmd = [str(BIN / "syncd"), "-c", str(cfg), "reconcile"]
+            cmd += [a for f in files for a in ("--roster", str(f))]
+            if spy is not None:
+                fmt = "flamegraph" if spy.suffix == ".svg" else "speedscope"
+                cmd = [str(BIN / "py-spy"), "record", "--rate", "200", "-o", str(spy),
+                       "--format", fmt, "--", *cmd]  # fmt: skip
+            syncd = wall(cmd)
+            entries = _count(slapd)
+            ldif = run / "entries.ldif"
+            with ldif.open("w") as fh:
+                subprocess.run(
+                    ["ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-x", "-H", slapd.url,
+                     "-D", slapd.admin_dn, "-w", slapd.admin_password, "-b", slapd.people_dn,
+                     "-s", "one", "-E", "pr=1000/noprompt", "(objectClass=inetOrgPerson)",
+                     "*"],
+                    stdout=fh, check=True,
+                )  # fmt: skip
+        with DurableSandbox(run / "slapd-ldapadd", suffix=SUFFIX) as other:
+            ldapadd = wall(
+                ["ldapadd", "-x", "-H", other.url, "-D", other.admin_dn,
+                 "-w", other.admin_password, "-f", str(ldif)],
+            )  # fmt: skip
+        return syncd, ldapadd, entries
+    finally:
+        shutil.rmtree(run, ignore_errors=True)
+
+
+def line(name: str, rates: list[float]) -> str:
+    return (
+        f"{name:34} median {statistics.median(rates):7,.0f} accounts/s  "
+        f"[{min(rates):,.0f}-{max(rates):,.0f}]"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--py-spy", type=Path, help="also record one syncd run with py-spy")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="syncd-bench-creates-"))
+    files = write_rosters(work, args.people, random.Random(7))
+    load = os.getloadavg()
+    ours: list[float] = []
+    theirs: list[float] = []
+    ratios: list[float] = []
+    for _ in range(args.repeat):
+        syncd, ldapadd, entries = one_round(work, files)
+        ours.append(entries / syncd)
+        theirs.append(entries / ldapadd)
+        ratios.append(ldapadd / syncd)
+        print(f"  round: syncd {entries / syncd:,.0f}/s, ldapadd {entries / ldapadd:,.0f}/s")
+    if args.py_spy:
+        one_round(work, files, args.py_spy.resolve())
+    la = " ".join(f"{x:.2f}" for x in load)
+    print(f"{args.people} people; {args.repeat} interleaved rounds; load at start {la}")
+    print(f"machine: {os.cpu_count()} cores, load average now {os.getloadavg()[0]:.2f}")
+    print(line("creates: syncd reconcile", ours))
+    print(line("creates: ldapadd, same entries", theirs))
+    print(
+        f"{'syncd / ldapadd':34} median {statistics.median(ratios):7.2f}x        "
+        f"[{min(ratios):.2f}-{max(ratios):.2f}]"
+    )
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

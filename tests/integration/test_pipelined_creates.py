@@ -1,0 +1,111 @@
+"""Pipelined creates against the real slapd: several adds in flight on one connection, each
+standing or failing alone exactly as one create would, and a whole run's creates counting
+their syncs per batch (group commit), not per account."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from ldap3 import Connection
+
+from connectors import runner
+from connectors.durable import BATCH
+from connectors.runner import open_directory
+from devtools.slapd_sandbox import Sandbox
+from syncd.model import Action, ActionKind, Field
+from syncd.ports import DirectoryError
+from tests.conftest import MakeConfig
+from tests.helpers import entries, write_roster
+
+
+def _create(uid: str, **attrs: tuple[str, ...]) -> Action:
+    values = {
+        Field.UID: (uid,),
+        Field.NAME: (f"Hà Văn {uid}",),
+        Field.SURNAME: ("Hà",),
+        Field.GIVEN_NAME: ("Văn",),
+        Field.MAIL: (f"{uid}@test.gov.vn",),
+        Field.EMPLOYEE_NUMBER: (f"E-{uid}",),
+        Field.ORG: ("skhcn",),
+    }
+    values.update({Field(k): v for k, v in attrs.items()})
+    return Action(
+        ActionKind.CREATE,
+        uid,
+        "skhcn",
+        "new",
+        "caobang-2025 Đ7.1",
+        full_name=values[Field.NAME][0],
+        employee_number=values[Field.EMPLOYEE_NUMBER][0],
+        attrs=values,
+    )
+
+
+def test_pipelined_creates_each_stand_or_fail_alone_as_one_create_would(
+    make_config: MakeConfig, slapd: Sandbox, admin: Connection, base_dn: str
+) -> None:
+    cfg = make_config()
+    directory = open_directory(cfg, [])
+    try:
+        directory.create(_create("b.skhcn"), "Tr0ng-Ma-B!")  # already there
+        items = [
+            (_create("a.skhcn"), "Mk-a.1234!"),
+            (_create("b.skhcn"), "Mk-b.1234!"),  # exists: refused, the others stand
+            (_create("c.skhcn"), "Mk-c.1234!"),
+            (_create("d.skhcn", mail=("đ@test.gov.vn",)), "Mk-d.1234!"),  # not IA5: refused
+            (_create("e.skhcn"), "Mk-e.1234!"),
+        ]
+        out = directory.create_many(items)
+        assert getattr(directory, "_pipe", None) is not None  # the adds went on the pipeline
+    finally:
+        directory.close()
+    assert out[0] == f"uid=a.skhcn,{base_dn}"
+    assert isinstance(out[1], DirectoryError) and "(68)" in str(out[1])
+    assert not out[1].transient  # as one create: a permanent failure, not retried
+    assert out[2] == f"uid=c.skhcn,{base_dn}"
+    assert isinstance(out[3], DirectoryError) and "(21)" in str(out[3])
+    assert out[4] == f"uid=e.skhcn,{base_dn}"
+    made = entries(admin, base_dn)
+    assert sorted(made) == ["a.skhcn", "b.skhcn", "c.skhcn", "e.skhcn"]
+    for uid, password in (("a.skhcn", "Mk-a.1234!"), ("e.skhcn", "Mk-e.1234!")):
+        assert made[uid]["syncdState"] == ["active"] and made[uid]["pwdReset"] == ["TRUE"]
+        assert Connection(slapd.url, f"uid={uid},{base_dn}", password).bind()
+    # the entry that was there is untouched: its own password still opens it
+    assert Connection(slapd.url, f"uid=b.skhcn,{base_dn}", "Tr0ng-Ma-B!").bind()
+
+
+def test_a_run_syncs_per_batch_of_creates_not_per_account(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Group commit, counted: every fsync and fdatasync the run makes (the real calls, only
+    counted). Before it, each created account cost six (journal start and end, slip, audit
+    record, the audit head's file and folder)."""
+    people = 2 * BATCH
+    cfg = make_config()
+    roster = write_roster(
+        tmp_path / "r.csv", [f"E{i:04d},Trần Văn Người{i:04d},skhcn,,,,," for i in range(people)]
+    )
+    calls = {"n": 0}
+
+    def counted(real: Callable[[int], None]) -> Callable[[int], None]:
+        def sync(fd: int) -> None:
+            calls["n"] += 1
+            real(fd)
+
+        return sync
+
+    monkeypatch.setattr(os, "fsync", counted(os.fsync))
+    monkeypatch.setattr(os, "fdatasync", counted(os.fdatasync))
+    outcome = runner.run(cfg, rosters=[roster])
+    monkeypatch.undo()
+    assert outcome.exit_code == 0
+    created = sum(1 for e in entries(admin, base_dn).values() if e.get("employeeNumber"))
+    assert created == people
+    # three batches (two org mailboxes and 128 people); state, snapshot, report and slip
+    # pages add a fixed number
+    print(f"{calls['n']} syncs for {people} people")
+    assert calls["n"] < people / 2, calls
