@@ -146,6 +146,10 @@ class Account:
     # (None: the profile cannot tell). Compared by the planner with what the recorded state
     # and the regulation's ``locked_receives_mail`` want, which the profile does not know.
     receives_mail: bool | None = None
+    # Where the mail server forwards the mailbox's mail automatically (iRedMail's
+    # ``mailForwardingAddress``; the mailbox's own address there is iRedMail's "keep a copy").
+    # None where the profile keeps no forwarding: nothing to check (syncd.plan.forwarding).
+    forwarding: tuple[str, ...] | None = None
 
 
 class Field(StrEnum):
@@ -164,6 +168,7 @@ class Field(StrEnum):
     OFFICE = "office"
     TITLE = "title"
     ALIASES = "aliases"  # old addresses kept after a transfer, each "address expiry"
+    FORWARDING = "forwarding"  # automatic forwarding addresses (a profile may keep none)
 
 
 Values = dict[Field, tuple[str, ...]]

@@ -105,6 +105,7 @@ FIELD_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "must_change_password": ("pwdLastSet",),
     "drift": ("userAccountControl",),  # ACCOUNTDISABLE, which ADUC's "Enable Account" clears
     "receives_mail": ("syncdDelivery",),
+    "forwarding": (),  # Exchange's forwarding (altRecipient) is not read: nothing to check
 }
 
 

@@ -56,6 +56,7 @@ probes an interrupted doctor left (``leftovers``, seen by the visibility read).
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -73,6 +74,7 @@ from connectors.directory.setup import (
     access_rules,
     admin_connection,
     check_dns,
+    class_may,
     definition_name,
     find_database,
     index_mods,
@@ -80,6 +82,7 @@ from connectors.directory.setup import (
     limit_rule,
     norm_dn,
     required_indexes,
+    schema_entry,
 )
 from syncd.errors import SyncdError
 from syncd.ports import DirectoryError
@@ -410,10 +413,26 @@ class Doctor:
             self.add("schema", "finding", self._failed(f"cannot read {self.subschema}"))
             return
         have_attrs = {definition_name(d) for d in _values(found, "attributeTypes")}
-        have_classes = {definition_name(d) for d in _values(found, "objectClasses")}
+        classes = {definition_name(d): d for d in _values(found, "objectClasses")}
+        have_classes = set(classes)
         want_attrs, want_classes = self._required()
+        # every type of syncd's schema file, and syncdAccount allowing each (an older schema
+        # lacks the types added since, or has them without its class naming them)
+        # (AD's form, syncd-schema-ad.ldif, has only the types its profile writes)
+        _, shipped = schema_entry() if self.cfg.profile != "ad" else ("", {})
+        written = {
+            definition_name(d): m.group(1)
+            for d in shipped.get("olcAttributeTypes", [])
+            if (m := re.search(r"NAME\s+'([^']+)'", d))
+        }
+        for name, as_written in written.items():
+            want_attrs.setdefault(name, as_written)
         missing = [want_attrs[a] for a in sorted(want_attrs.keys() - have_attrs)]
         missing += [want_classes[c] for c in sorted(want_classes.keys() - have_classes)]
+        for definition in shipped.get("olcObjectClasses", []):
+            loaded = classes.get(definition_name(definition))
+            lacking = class_may(definition) - class_may(loaded) if loaded else set()
+            missing += [f"syncdAccount MAY {written.get(a, a)}" for a in sorted(lacking)]
         if not missing:
             self.schema_ok = True
             self.add("schema", "ok", f"{len(want_attrs)} attribute types and the classes loaded")

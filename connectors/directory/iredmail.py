@@ -23,14 +23,30 @@ as their own:
   Đ7.1). Where the regulation says a locked mailbox receives nothing (Tuyên Quang Đ8.1), and
   for a revoke, ``accountStatus: disabled`` stops delivery too. Which of the two a lock is is
   not decided here: the core passes ``delivery`` from the regulation's
-  ``lifecycle.locked_receives_mail`` (syncd/regulation/<id>.yaml). A restore gives the login
-  services back. ``pwdAccountLockedTime`` (ppolicy) blocks the bind as in the generic profile.
+  ``lifecycle.locked_receives_mail`` (syncd/regulation/<id>.yaml). ``pwdAccountLockedTime``
+  (ppolicy) blocks the bind as in the generic profile.
+- **Restore gives back what the lock took.** The lock records the login services it removed
+  in ``syncdLockedServices`` (syncd's schema: iRedMail has no attribute saying why a service
+  is off; ``none`` when it removed none), and the restore adds exactly those back and deletes
+  the record: a person whose operator had turned POP3 off does not get POP3 back from a
+  lock and a restore. Only the lock that takes the services writes it (from active); a
+  revoke or a put-back of a locked mailbox keeps the record as it is. An entry locked by an
+  older syncd (no record) gets iRedMail's default services back, as before. Where the
+  directory's syncd schema predates the attribute (``syncd doctor`` says so, ``syncd directory
+  init`` brings it up to date), the lock is written without the record: a lock never fails
+  for want of it.
 - **Quota and storage.** ``mailQuota`` (bytes) from ``directory.quota_mb`` or
   ``directory.org_quota_mb`` (Hưng Yên Đ8.1b: 2 GB personal, 10 GB organisation), written when
   the mailbox is made; ``homeDirectory`` ``<directory.mail_storage>/<domain>/<uid>/``, which
   iRedMail's Postfix lookup returns (a mailbox without it receives nothing) and which a rename
   keeps (the mail stays where it is).
 - **Delivery filter.** iRedMail's own ``virtual_mailbox_maps`` query (``delivery_filter``).
+- **Forwarding.** ``mailForwardingAddress`` is read as ``Account.forwarding`` (Hưng Yên Đ4.5:
+  syncd.plan.forwarding reports, or removes, the addresses outside the state's mail) and
+  written back by an ``enforce`` with the addresses kept (none: the attribute goes, and
+  iRedMail delivers to the mailbox itself). ``enabledService: forward`` is left as the site
+  set it; the mailbox's own address among them (iRedMail's "keep a copy") is a state address
+  and stays.
 """
 
 from __future__ import annotations
@@ -38,6 +54,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import structlog
 from ldap3 import BASE, MODIFY_ADD, MODIFY_REPLACE
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
@@ -47,6 +64,8 @@ from connectors.config import DirectoryConfig
 from connectors.directory.openldap import FIELD_ATTRIBUTES, OpenLdapDirectory
 from syncd.model import Action, ActionKind, Field, State
 from syncd.ports import DirectoryError
+
+log = structlog.get_logger("syncd.directory")
 
 GENERIC_DELIVERY = "syncdDelivery"  # directory.delivery_attribute's default: not used here
 CLASSES = ["mailUser", "shadowAccount"]
@@ -89,6 +108,12 @@ KEPT_SERVICES = (
 )
 SERVICES = (*KEPT_SERVICES, *LOGIN_SERVICES)  # a new mailbox's, as iRedMail's tools give
 MIB = 1024 * 1024
+# the login services a lock took (syncd's schema), and its value when it took none
+RECORD = "syncdLockedServices"
+NOTHING_TAKEN = "none"
+# undefinedAttributeType, objectClassViolation: a syncd schema older than RECORD
+OLD_SCHEMA = {17, 65}
+_BLOCKED = {State.LOCKED.value, State.REVOKED.value}
 
 
 def _first_value(a: Mapping[str, Any], name: str) -> str | None:
@@ -118,6 +143,9 @@ class IRedMailDirectory(OpenLdapDirectory):
         # the login switches a lock turns off (ppolicy's, iRedMail's services), and delivery
         "drift": ("pwdAccountLockedTime", "enabledService"),
         "receives_mail": ("accountStatus", "enabledService"),
+        # Hưng Yên Đ4.5: where iRedMail forwards (its virtual_alias_maps query), all of the
+        # addresses whether or not enabledService: forward is on now (turning it on sends)
+        "forwarding": ("mailForwardingAddress",),
     }
 
     def __init__(self, config: DirectoryConfig, password: str, domain: str) -> None:
@@ -178,7 +206,7 @@ class IRedMailDirectory(OpenLdapDirectory):
                 dn,
                 "(objectClass=*)",
                 search_scope=BASE,
-                attributes=["objectClass", "mail", "enabledService"],
+                attributes=["objectClass", "mail", "enabledService", "syncdState", RECORD],
             )
         except LDAPException as exc:
             self._conn = None
@@ -236,8 +264,9 @@ class IRedMailDirectory(OpenLdapDirectory):
     def state_changes(
         self, dn: str, state: State, delivery: bool
     ) -> dict[str, list[tuple[str, list[str]]]]:
-        """Active: every service back; otherwise the login services removed. Delivery (the
-        regulation's choice for a lock; off for a revoke) is accountStatus."""
+        """Blocked: the login services removed, and recorded (``RECORD``) by the lock that
+        takes them; active: the recorded ones back, or iRedMail's defaults without a record.
+        Delivery (the regulation's choice for a lock; off for a revoke) is accountStatus."""
         entry = self._entry(dn)
         if entry is None:
             raise DirectoryError(f"setting {dn} {state.value}: no such entry")
@@ -245,12 +274,38 @@ class IRedMailDirectory(OpenLdapDirectory):
         if not changes:
             return {}
         current = [str(s) for s in entry.get("enabledService") or []]
+        record = [str(s) for s in entry.get(RECORD) or []]
         if state is State.ACTIVE:
-            services = _merge(current, SERVICES, ())
+            if record:
+                given = tuple(s for s in record if s.lower() != NOTHING_TAKEN)
+                services = _merge(current, given, ())
+            else:  # locked by an older syncd: what iRedMail gives a new mailbox
+                services = _merge(current, SERVICES, ())
+            changes[RECORD] = [(MODIFY_REPLACE, [])]
         else:
+            was = (_first_value(entry, "syncdState") or "").lower()
+            if current and not record and was not in _BLOCKED:
+                login = {s.lower() for s in LOGIN_SERVICES}
+                taken = [s for s in current if s.lower() in login]
+                changes[RECORD] = [(MODIFY_REPLACE, taken or [NOTHING_TAKEN])]
             services = _merge(current, KEPT_SERVICES if not current else (), LOGIN_SERVICES)
         changes["enabledService"] = [(MODIFY_REPLACE, services)]
         return changes
+
+    def _modify(self, dn: str, changes: dict[str, Any], what: str) -> None:
+        """A state change without the record where the directory's syncd schema predates it:
+        the lock itself must hold; the restore then gives iRedMail's defaults."""
+        try:
+            super()._modify(dn, changes, what)
+        except DirectoryError:
+            if RECORD not in changes or self.conn.result.get("result") not in OLD_SCHEMA:
+                raise
+            log.warning(
+                "syncd's schema has no syncdLockedServices: run syncd directory init "
+                "(until then a restore gives iRedMail's default services back)",
+                dn=dn,
+            )
+            super()._modify(dn, {k: v for k, v in changes.items() if k != RECORD}, what)
 
     def delivery_changes(self, dn: str, delivery: bool) -> dict[str, list[tuple[str, list[str]]]]:
         """Delivery on or off (a link: on). A mailbox linked without iRedMail's services gets

@@ -98,6 +98,8 @@ FIELD_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "drift": ("pwdAccountLockedTime",),
     # directory.delivery_attribute's default (another name is not read: ``receives``)
     "receives_mail": ("syncdDelivery",),
+    # automatic forwarding: the generic schema has none (iredmail maps mailForwardingAddress)
+    "forwarding": (),
 }
 
 
@@ -692,6 +694,8 @@ class OpenLdapDirectory:
             must_change_password=must_change,
             drift=(*edited, *self.wire_drift(a, recorded)),
             receives_mail=self.receives(a),
+            # None where the profile maps no attribute: not kept, nothing to check
+            forwarding=self._all(a, "forwarding") if self.FIELD_ATTRIBUTES["forwarding"] else None,
         )
 
     def _recorded_state(self, a: Mapping[str, Any], value: str) -> tuple[State, tuple[str, ...]]:

@@ -3,8 +3,9 @@
 What it needs (the same list ``syncd doctor`` checks, and ``config/ldap/acl.ldif`` shows as
 LDIF for a stock Debian slapd):
 
-- ``cn=config``: syncd's schema (connectors/directory/syncd-schema.ldif; attribute types a
-  shipped schema lacks are added to it); the ppolicy and lastbind modules; on the database
+- ``cn=config``: syncd's schema (connectors/directory/syncd-schema.ldif; the attribute types
+  an older loaded one lacks are added to it, and its ``syncdAccount`` class is replaced by the
+  file's when its ``MAY`` lacks them); the ppolicy and lastbind modules; on the database
   holding ``directory.base_dn``: ``olcLastBind: TRUE``, equality indexes on the attributes
   syncd searches (only those missing: Debian already indexes ``uid``, and a duplicate index
   definition is refused), an unlimited size limit for the service DN (first, so no earlier
@@ -48,6 +49,7 @@ from ldap3 import (
     EXTERNAL,
     LEVEL,
     MODIFY_ADD,
+    MODIFY_DELETE,
     MODIFY_REPLACE,
     NONE,
     SASL,
@@ -94,7 +96,7 @@ class Change:
     dn: str
     kind: Literal["add", "modify"]
     attributes: Mapping[str, Sequence[str]] = field(default_factory=dict)
-    # (add | replace, attribute, values)
+    # (add | replace | delete, attribute, values)
     mods: Sequence[tuple[str, str, Sequence[str]]] = ()
 
     def ldif(self) -> str:
@@ -183,6 +185,20 @@ def definition_name(definition: str) -> str:
     """The (first) NAME of an attribute type or object class definition, lower case."""
     found = _NAME.search(definition)
     return (found.group(1) or found.group(2)).lower() if found else ""
+
+
+_MAY = re.compile(r"\bMAY\s+(?:\(([^)]*)\)|(\S+))", re.IGNORECASE)
+
+
+def class_may(definition: str) -> set[str]:
+    """The attributes an object class definition allows (its ``MAY``), lower case: an older
+    syncd schema's ``syncdAccount`` lacks the attributes added since, and an entry can then
+    hold none of them (objectClassViolation), even once their types are loaded."""
+    found = _MAY.search(definition)
+    if not found:
+        return set()
+    names = found.group(1) if found.group(1) is not None else found.group(2)
+    return {n.strip().lower() for n in names.split("$") if n.strip()}
 
 
 # -- the admin connection ----------------------------------------------------------------------
@@ -314,7 +330,9 @@ def required_indexes(cfg: DirectoryConfig) -> dict[str, str]:
     from connectors.directory.openldap import OpenLdapDirectory
 
     cls: Any = profile(cfg.profile)
-    if not (isinstance(cls, type) and issubclass(cls, OpenLdapDirectory)):
+    # a profile of another server (ad: user objects, its own scope filter) has no olcDbIndex
+    inet_org_person = getattr(cls, "scope_filter", None) is OpenLdapDirectory.scope_filter
+    if not (isinstance(cls, type) and issubclass(cls, OpenLdapDirectory) and inet_org_person):
         return {}
     fields = cls.FIELD_ATTRIBUTES
     out = {"objectClass": "every read: (objectClass=inetOrgPerson)"}
@@ -381,13 +399,26 @@ def plan_config(conn: Connection, cfg: DirectoryConfig) -> tuple[list[Change], D
     else:
         have = {definition_name(d) for d in loaded[0][1].get("olcAttributeTypes", [])}
         missing = [d for d in schema["olcAttributeTypes"] if definition_name(d) not in have]
+        schema_mods: list[tuple[str, str, Sequence[str]]] = []
         if missing:
+            schema_mods.append(("add", "olcAttributeTypes", missing))
+        # the class too: its MAY must name the new types (slapd 2.5 replaces a class
+        # definition in place when the old value is deleted and the new one added at once)
+        classes = {definition_name(d): d for d in loaded[0][1].get("olcObjectClasses", [])}
+        for shipped in schema["olcObjectClasses"]:
+            loaded_class = classes.get(definition_name(shipped))
+            if loaded_class is not None and not class_may(shipped) <= class_may(loaded_class):
+                schema_mods += [
+                    ("delete", "olcObjectClasses", [loaded_class]),
+                    ("add", "olcObjectClasses", [shipped]),
+                ]
+        if schema_mods:
             changes.append(
                 Change(
-                    "attribute types newer than the loaded syncd schema",
+                    "syncd's schema is older than this syncd: the types and class it lacks",
                     loaded[0][0],
                     "modify",
-                    mods=[("add", "olcAttributeTypes", missing)],
+                    mods=schema_mods,
                 )
             )
 
@@ -628,7 +659,7 @@ def plan(conn: Connection, cfg: DirectoryConfig, password: str) -> InitPlan:
 
 # -- applying ----------------------------------------------------------------------------------
 
-_OPS = {"add": MODIFY_ADD, "replace": MODIFY_REPLACE}
+_OPS = {"add": MODIFY_ADD, "replace": MODIFY_REPLACE, "delete": MODIFY_DELETE}
 
 
 def apply_change(conn: Connection, change: Change | PasswordStep, password: str) -> None:

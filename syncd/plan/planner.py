@@ -8,8 +8,9 @@ the whole plan on signs of truncated input, and holds back a stage over its limi
 This module only orchestrates; each step has its home:
 ``people`` (HR facts and requests), ``match`` (adoption, accounts nobody lists),
 ``mailboxes`` (organisation mailboxes, expired aliases), ``recovery`` (crash debts),
-``clocks`` (the lifecycle step), ``drift`` (changes made by hand put back), ``guard``
-(safety), ``states`` (what may follow what).
+``clocks`` (the lifecycle step), ``drift`` (changes made by hand put back), ``forwarding``
+(automatic forwarding out of the state's mail), ``guard`` (safety), ``states`` (what may
+follow what).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from syncd.plan.clocks import clocks
 from syncd.plan.context import Ctx, Index, PlanInput, build_pool
 from syncd.plan.drift import drift
 from syncd.plan.emit import Emitter
+from syncd.plan.forwarding import forwarding
 from syncd.plan.guard import hold, managed_people, refusal
 from syncd.plan.lifecycle import not_after
 from syncd.plan.mailboxes import expired_aliases, org_mailboxes
@@ -68,6 +70,7 @@ def make_plan(inp: PlanInput) -> Plan:
     recovery(ctx)
     clocks(ctx)
     drift(ctx)
+    forwarding(ctx)
     out = ctx.out
     for snap in inp.snapshots:
         out.notices.extend(snap.notes)

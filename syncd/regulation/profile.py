@@ -160,6 +160,28 @@ class Reports:
     address_list: str | None = None  # the article asking to publish the addresses
 
 
+FORWARDING_ACTIONS = ("report", "remove")
+_DOMAIN = re.compile(r"(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?")
+
+
+@dataclass(frozen=True)
+class Forwarding:
+    """Automatic forwarding only to mailboxes a state body issued (Hưng Yên Đ4.5).
+
+    ``state_domains`` say which addresses a state body issued: a domain (``hungyen.gov.vn``)
+    or every domain under one (``*.gov.vn``: ``sokhcn.hungyen.gov.vn`` too); the province's
+    own mail domain (syncd.yaml ``domain``) always counts. ``remove`` False (``action:
+    report``) only reports a mailbox forwarding elsewhere: a forwarding address may be a
+    person's only copy of their mail, and removing it silently is the operator's call, made
+    with ``action: remove`` (a site's ``rules: {forwarding: {action: remove}}``).
+    """
+
+    article: str
+    state_domains: tuple[str, ...]
+    remove: bool
+    source: str
+
+
 @dataclass(frozen=True)
 class Quota:
     """The least storage each new mailbox must be given (Hưng Yên Đ8.1b: 2 GB personal,
@@ -206,6 +228,38 @@ class Profile:
     # what each mailbox is given and what the mail server promises (Hưng Yên Đ8.1b, Tuyên
     # Quang Đ9.2d)
     mailbox: Mailbox = field(default_factory=Mailbox)
+    # where automatic forwarding may go (Hưng Yên Đ4.5); None: the regulation says nothing
+    forwarding: Forwarding | None = None
+
+
+def _forwarding(
+    data: Any, where: str, source: str, base: Forwarding | None = None
+) -> Forwarding | None:
+    """``forwarding:`` (article, state_domains, action); ``base``: the regulation's rule a
+    site's override changes key by key. Every domain is checked: a typo would make a whole
+    province's forwarding look outside (or a foreign one inside)."""
+    if data is None and base is None:
+        return None
+    if not isinstance(data, Mapping):
+        raise ProfileError(f"{where}: needs article:, state_domains: and action: report|remove")
+    unknown = set(data) - {"article", "state_domains", "action"}
+    if unknown:
+        raise ProfileError(f"{where}: unknown key(s) {sorted(unknown)}")
+    article = data.get("article", base.article if base else None)
+    if not isinstance(article, str) or not article.strip():
+        raise ProfileError(f"{where}.article: the article the rule enforces is required")
+    domains = data.get("state_domains", list(base.state_domains) if base else None)
+    if not isinstance(domains, list) or not domains:
+        raise ProfileError(f"{where}.state_domains: a non-empty list, e.g. ['*.gov.vn']")
+    for d in domains:
+        if not isinstance(d, str) or not _DOMAIN.fullmatch(d):
+            raise ProfileError(
+                f"{where}.state_domains: {d!r} is not a lower-case domain or *.<domain>"
+            )
+    action = data.get("action", ("remove" if base.remove else "report") if base else "report")
+    if action not in FORWARDING_ACTIONS:
+        raise ProfileError(f"{where}.action: {action!r} is not one of {FORWARDING_ACTIONS}")
+    return Forwarding(article, tuple(domains), action == "remove", source)
 
 
 def _clock(data: Any, where: str, source: str) -> Clock:
@@ -308,6 +362,7 @@ _KEYS = {
         "articles",
         "lifecycle",
         "reports",
+        "forwarding",
         "mailbox",
     },
     "reports": {"usage", "address_list"},
@@ -392,18 +447,26 @@ def parse_profile(data: Mapping[str, Any], source: str) -> Profile:
             schemes=schemes,
             reports=_reports(data.get("reports"), source),
             mailbox=_mailbox(data.get("mailbox"), source),
+            forwarding=_forwarding(
+                data.get("forwarding"), f"{source}: forwarding", f"profile {data['id']}"
+            ),
         )
     except (KeyError, TypeError) as exc:
         raise ProfileError(f"{source}: missing or malformed {exc}") from exc
 
 
 def with_overrides(profile: Profile, rules: Mapping[str, Any], source: str) -> Profile:
-    """A site's ``rules:`` section in syncd.yaml replaces single lifecycle rules."""
+    """A site's ``rules:`` section in syncd.yaml replaces single lifecycle rules, and the
+    forwarding rule's keys (``forwarding: {action: remove}``)."""
     lc = profile.lifecycle
     changes: dict[str, Any] = {}
     for key, value in rules.items():
         where = f"{source}: rules.{key}"
-        if key in CLOCKS:
+        if key == "forwarding":
+            profile = replace(
+                profile, forwarding=_forwarding(value, where, source, profile.forwarding)
+            )
+        elif key in CLOCKS:
             if isinstance(value, Mapping) and "article" not in value:
                 value = {**value, "article": getattr(lc, key).article + " (site override)"}
             changes[key] = _clock(value, where, source)
@@ -414,6 +477,6 @@ def with_overrides(profile: Profile, rules: Mapping[str, Any], source: str) -> P
         else:
             raise ProfileError(
                 f"{where}: unknown rule (known: {', '.join(CLOCKS)}, locked_receives_mail, "
-                "delete_on_leave, activity)"
+                "delete_on_leave, activity, forwarding)"
             )
     return replace(profile, lifecycle=replace(lc, **changes))

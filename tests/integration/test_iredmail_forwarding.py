@@ -1,0 +1,128 @@
+"""Hưng Yên Đ4.5 on the iredmail profile, proven at Postfix: iRedMail's own forwarding lookup
+(``virtual_alias_maps``, the block docs/mail-server.md marks ``tested: forwarding iredmail``,
+asked with ``postmap -q``) returns the address outside the state's mail before a removing run,
+not after it, and not after a plan either; by default the mailbox is only reported. States
+and forwarding are put there as iRedAdmin would (the admin) and by the ``syncd`` command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ldap3 import BASE, MODIFY_REPLACE, Connection
+
+from devtools.slapd_sandbox import Sandbox
+from tests.conftest import MakeConfig
+from tests.helpers import write_roster
+from tests.integration import mail_docs
+from tests.integration.test_directory_contract import needs_schema
+from tests.integration.test_mail_servers import POSTMAP, Postfix, _require, configure, find_dn, run
+
+DOMAIN = "test.gov.vn"
+OUTSIDE = "phuc.nguyen@gmail.com"
+STATE = "vanthu@sotp.hungyen.gov.vn"
+REMOVE = "rules:\n  forwarding: {action: remove}\n"
+
+
+def forwarding_table(slapd: Sandbox, base_dn: str, tmp_path: Path) -> Postfix:
+    _require(POSTMAP, "postfix postfix-ldap")
+    root = tmp_path / "postfix"
+    root.mkdir()
+    query = mail_docs.settings("tested: forwarding iredmail -->", mail_docs.POSTFIX)
+    return Postfix(slapd, f"o=domains,{base_dn}", query, root)
+
+
+def site(
+    make_config: MakeConfig,
+    tmp_path: Path,
+    slapd: Sandbox,
+    admin: Connection,
+    base_dn: str,
+    extra: str = "",
+) -> tuple[Path, Path, str, str]:
+    """A Hưng Yên iRedMail site with one person whose mail iRedAdmin forwards to Gmail, to a
+    state body and (keep a copy) to the mailbox itself."""
+    needs_schema(slapd, "iredmail")
+    cfg = configure(make_config, tmp_path, "iredmail", "hungyen-2025", extra)
+    roster = write_roster(tmp_path / "a.csv", ["E1,Nguyễn Hoàng Phúc,khcn,,,,,"])
+    run(cfg, "reconcile", "--roster", str(roster))
+    dn, uid = find_dn(admin, base_dn, "E1")
+    own = f"{uid}@{DOMAIN}"
+    assert admin.modify(dn, {"mailForwardingAddress": [(MODIFY_REPLACE, [own, OUTSIDE, STATE])]}), (
+        admin.result
+    )
+    return cfg, roster, dn, own
+
+
+def entry(admin: Connection, dn: str) -> dict[str, Any]:
+    assert admin.search(dn, "(objectClass=*)", search_scope=BASE, attributes=["*"])
+    return dict(admin.response[0]["attributes"])
+
+
+def forwards(postfix: Postfix, address: str) -> set[str]:
+    found = postfix.lookup(address)
+    return set(found.split(",")) if found else set()
+
+
+def test_a_removing_run_takes_the_outside_address_out_of_postfixs_forwarding_and_a_plan_not(
+    make_config: MakeConfig, tmp_path: Path, slapd: Sandbox, admin: Connection, base_dn: str
+) -> None:
+    cfg, roster, dn, own = site(make_config, tmp_path, slapd, admin, base_dn, REMOVE)
+    postfix = forwarding_table(slapd, base_dn, tmp_path)
+    assert forwards(postfix, own) == {own, OUTSIDE, STATE}
+
+    shown = json.loads(run(cfg, "plan", "--roster", str(roster), "--json"))["plan"]
+    [action] = [a for a in shown["actions"] if a["action"] == "enforce"]
+    assert action["article"] == "hungyen-2025 Đ4.5" and OUTSIDE in action["reason"]
+    assert action["fields"] == {"forwarding": [own, STATE]}
+    assert forwards(postfix, own) == {own, OUTSIDE, STATE}  # a plan changes nothing
+
+    run(cfg, "reconcile", "--roster", str(roster))
+    assert forwards(postfix, own) == {own, STATE}  # the copy and the state address stay
+    assert "forward" in {s.lower() for s in entry(admin, dn)["enabledService"]}
+    audit = [
+        json.loads(line)
+        for line in (tmp_path / "state" / "audit.jsonl").read_text("utf-8").splitlines()
+    ]
+    [record] = [r for r in audit if r.get("action") == "enforce"]
+    assert record["article"] == "hungyen-2025 Đ4.5" and "hungyen-2025" in record["reason"]
+    assert record["before"] == {"forwarding": [own, OUTSIDE, STATE]}
+    assert record["result"] == "ok"
+
+    again = json.loads(run(cfg, "plan", "--roster", str(roster), "--json"))["plan"]
+    assert [a for a in again["actions"] if a["action"] == "enforce"] == []
+
+
+def test_by_default_the_outside_forwarding_is_reported_and_left_at_postfix(
+    make_config: MakeConfig, tmp_path: Path, slapd: Sandbox, admin: Connection, base_dn: str
+) -> None:
+    cfg, roster, _, own = site(make_config, tmp_path, slapd, admin, base_dn)
+    postfix = forwarding_table(slapd, base_dn, tmp_path)
+    out = json.loads(run(cfg, "reconcile", "--roster", str(roster), "--json"))
+    notices = json.dumps(out, ensure_ascii=False)
+    assert OUTSIDE in notices and "hungyen-2025 Đ4.5" in notices
+    assert forwards(postfix, own) == {own, OUTSIDE, STATE}
+
+
+def test_a_mailbox_forwarding_only_outside_receives_its_mail_itself_after_the_removal(
+    make_config: MakeConfig, tmp_path: Path, slapd: Sandbox, admin: Connection, base_dn: str
+) -> None:
+    """Nothing is lost: with no forwarding address left, Postfix's forwarding lookup finds
+    nothing and its mailbox lookup (virtual_mailbox_maps) delivers to the mailbox."""
+    cfg, roster, dn, own = site(make_config, tmp_path, slapd, admin, base_dn, REMOVE)
+    assert admin.modify(dn, {"mailForwardingAddress": [(MODIFY_REPLACE, [OUTSIDE])]})
+    postfix = forwarding_table(slapd, base_dn, tmp_path)
+    assert forwards(postfix, own) == {OUTSIDE}
+    run(cfg, "reconcile", "--roster", str(roster))
+    assert forwards(postfix, own) == set()
+    assert "mailForwardingAddress" not in entry(admin, dn)
+    mailbox_root = tmp_path / "mailboxes"
+    mailbox_root.mkdir()
+    mailboxes = Postfix(
+        slapd,
+        f"o=domains,{base_dn}",
+        mail_docs.settings("tested: postfix iredmail -->", mail_docs.POSTFIX),
+        mailbox_root,
+    )
+    assert mailboxes.lookup(own) is not None

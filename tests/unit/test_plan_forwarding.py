@@ -1,0 +1,137 @@
+"""Hưng Yên Đ4.5 in the plan (syncd.plan.forwarding), with no directory at all: which
+forwarding addresses count as issued by a state body, report or remove, the article, the
+safety limits, and the regulations that say nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from connectors.regulations import PROFILES, get_scheme
+from syncd.model import Account, ActionKind, Field, Plan
+from syncd.orgs import parse_catalogue
+from syncd.plan import PlanInput, make_plan
+from syncd.plan.forwarding import issued_by_state
+from syncd.regulation import Profile, ProfileError, with_overrides
+from syncd.settings import Safety
+
+NOW = datetime(2026, 11, 25, tzinfo=UTC)
+DOMAIN = "hungyen.gov.vn"
+OWN = f"nhphuc.khcn@{DOMAIN}"
+
+
+def mailbox(uid: str, forwarding: tuple[str, ...] | None, org: str = "khcn") -> Account:
+    return Account(
+        dn=f"mail={uid}@{DOMAIN},ou=Users",
+        uid=uid,
+        cn="Nguyễn Hoàng Phúc",
+        org=org,
+        employee_number=uid,
+        mail=(f"{uid}@{DOMAIN}",),
+        forwarding=forwarding,
+    )
+
+
+def removing(regulation: str = "hungyen-2025") -> Profile:
+    return with_overrides(PROFILES[regulation], {"forwarding": {"action": "remove"}}, "rules")
+
+
+def plan(accounts: list[Account], profile: Profile | None = None, **kw: object) -> Plan:
+    profile = profile or PROFILES["hungyen-2025"]
+    return make_plan(
+        PlanInput(
+            snapshots=[],
+            catalogue=parse_catalogue([]),
+            profile=profile,
+            scheme=get_scheme(profile.scheme),
+            domain=DOMAIN,
+            accounts=accounts,
+            now=NOW,
+            **kw,  # type: ignore[arg-type]
+        )
+    )
+
+
+def test_forwarding_to_gmail_is_reported_by_default_and_nothing_is_changed() -> None:
+    p = plan([mailbox("nhphuc.khcn", (OWN, "phuc.nguyen@gmail.com"))])
+    assert p.actions == ()
+    [notice] = [n for n in p.notices if n.startswith("nhphuc.khcn:")]
+    assert "phuc.nguyen@gmail.com" in notice and "hungyen-2025 Đ4.5" in notice
+    assert "reported only" in notice and OWN not in notice.split("(")[0]
+
+
+def test_where_the_operator_says_remove_only_the_outside_addresses_go() -> None:
+    """The mailbox's own copy and forwarding to another state body stay."""
+    forwards = (OWN, "phuc.nguyen@gmail.com", "van.thu@sotp.hungyen.gov.vn", "x@yahoo.com.vn")
+    [action] = plan([mailbox("nhphuc.khcn", forwards)], removing()).actions
+    assert action.kind is ActionKind.ENFORCE and action.state is None
+    assert action.attrs == {Field.FORWARDING: (OWN, "van.thu@sotp.hungyen.gov.vn")}
+    assert action.before == {Field.FORWARDING: forwards}
+    assert action.article == "hungyen-2025 Đ4.5" and action.rule == "forwarding-outside-state"
+    assert (
+        "hungyen-2025" in action.reason and "phuc.nguyen@gmail.com, x@yahoo.com.vn" in action.reason
+    )
+
+
+def test_forwarding_only_outside_is_removed_whole_so_the_mailbox_keeps_its_mail() -> None:
+    [action] = plan([mailbox("a.khcn", ("a@gmail.com",))], removing()).actions
+    assert action.attrs == {Field.FORWARDING: ()}
+
+
+@pytest.mark.parametrize(
+    ("address", "state"),
+    [
+        (f"b@{DOMAIN}", True),  # the province's own
+        ("b@HungYen.Gov.Vn", True),  # domains compare without case
+        ("b@sokhcn.hungyen.gov.vn", True),  # *.gov.vn, any depth
+        ("b@mic.gov.vn", True),  # another state body
+        ("b", True),  # no domain: the mail server's own
+        ("b@gov.vn.example.com", False),  # looks like it, is not
+        ("b@evilgov.vn", False),
+        ("b@gmail.com", False),
+    ],
+)
+def test_which_addresses_a_state_body_issued(address: str, state: bool) -> None:
+    assert issued_by_state(address, ("*.gov.vn",), DOMAIN) is state
+
+
+def test_the_regulations_that_say_nothing_do_nothing() -> None:
+    for regulation in ("caobang-2025", "caobang-2011", "tuyenquang-2025"):
+        assert PROFILES[regulation].forwarding is None
+        p = plan([mailbox("a.khcn", ("a@gmail.com",))], PROFILES[regulation])
+        assert p.actions == () and not any("gmail" in n for n in p.notices)
+
+
+def test_a_profile_that_keeps_no_forwarding_is_nothing_to_do() -> None:
+    assert plan([mailbox("a.khcn", None)], removing()).actions == ()
+
+
+def test_a_scoped_run_leaves_other_organisations_mailboxes_alone() -> None:
+    accounts = [mailbox("a.khcn", ("a@gmail.com",)), mailbox("b.syt", ("b@gmail.com",), "syt")]
+    p = plan(accounts, removing(), org_scope=frozenset({"syt"}))
+    assert [a.uid for a in p.actions] == ["b.syt"]
+
+
+def test_many_removals_at_once_are_held_back_like_every_enforce() -> None:
+    accounts = [mailbox(f"p{i}.khcn", (f"p{i}@gmail.com",)) for i in range(12)]
+    p = plan(accounts, removing(), safety=Safety(max_lock_count=10, max_lock_share=1.0))
+    assert p.actions == () and len(p.held_actions) == 12
+    assert p.held and "12 accounts" in p.held[0]
+
+
+def test_the_site_sets_its_own_state_domains_and_a_bad_one_is_refused() -> None:
+    profile = with_overrides(
+        PROFILES["hungyen-2025"],
+        {"forwarding": {"state_domains": ["*.gov.vn", "dcs.vn"], "action": "remove"}},
+        "rules",
+    )
+    assert profile.forwarding is not None
+    assert profile.forwarding.article == "hungyen-2025 Đ4.5"  # kept from the regulation
+    assert plan([mailbox("a.khcn", ("a@dcs.vn",))], profile).actions == ()
+    for bad in ({"state_domains": ["Gmail.COM"]}, {"action": "delete"}, {"domains": []}):
+        with pytest.raises(ProfileError, match=r"rules\.forwarding"):
+            with_overrides(PROFILES["hungyen-2025"], {"forwarding": bad}, "rules")
+    # a regulation without the rule: a site adopting it names the article it enforces
+    with pytest.raises(ProfileError, match="article"):
+        with_overrides(PROFILES["caobang-2025"], {"forwarding": {"action": "remove"}}, "rules")
