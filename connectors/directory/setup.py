@@ -672,7 +672,9 @@ def apply_change(conn: Connection, change: Change | PasswordStep, password: str)
         ok = conn.add(change.dn, attributes={k: list(v) for k, v in change.attributes.items()})
         what = f"adding {change.dn}"
     else:
-        mods = {attr: [(_OPS[op], list(values))] for op, attr, values in change.mods}
+        mods: dict[str, list[tuple[str, list[str]]]] = {}
+        for op, attr, values in change.mods:  # one attribute may be deleted and added at once
+            mods.setdefault(attr, []).append((_OPS[op], list(values)))
         ok = conn.modify(change.dn, mods)
         what = f"modifying {change.dn} ({', '.join(a for _, a, _ in change.mods)})"
     if not ok:
