@@ -620,6 +620,13 @@ def rules_cmd(ctx: click.Context) -> None:
         click.echo(f"  lock --reason {reason:<21} [{article}]")
     for line in _mailbox_rules(cfg):
         click.echo(line)
+    fwd = p.forwarding
+    if fwd is not None:  # Hưng Yên Đ4.5: where automatic forwarding may go
+        done = "removed" if fwd.remove else "reported"
+        click.echo(
+            f"  {'forwarding elsewhere':<22} {done:<12} [{fwd.article}]  ({fwd.source}); "
+            f"state mail: {cfg.domain}, {', '.join(fwd.state_domains)}"
+        )
     s = cfg.safety
     click.echo(
         f"  {'safety per run':<22} lock ≤{s.max_lock_count}/{s.max_lock_share:.0%}, "

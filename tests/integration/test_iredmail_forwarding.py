@@ -69,6 +69,7 @@ def test_a_removing_run_takes_the_outside_address_out_of_postfixs_forwarding_and
     make_config: MakeConfig, tmp_path: Path, slapd: Sandbox, admin: Connection, base_dn: str
 ) -> None:
     cfg, roster, dn, own = site(make_config, tmp_path, slapd, admin, base_dn, REMOVE)
+    assert "forwarding elsewhere   removed      [hungyen-2025 Đ4.5]  (rules)" in run(cfg, "rules")
     postfix = forwarding_table(slapd, base_dn, tmp_path)
     assert forwards(postfix, own) == {own, OUTSIDE, STATE}
 
@@ -98,6 +99,10 @@ def test_by_default_the_outside_forwarding_is_reported_and_left_at_postfix(
     make_config: MakeConfig, tmp_path: Path, slapd: Sandbox, admin: Connection, base_dn: str
 ) -> None:
     cfg, roster, _, own = site(make_config, tmp_path, slapd, admin, base_dn)
+    rules = run(cfg, "rules")
+    line = "forwarding elsewhere   reported     [hungyen-2025 Đ4.5]  (profile hungyen-2025)"
+    assert line in rules
+    assert f"state mail: {DOMAIN}, *.gov.vn" in rules
     postfix = forwarding_table(slapd, base_dn, tmp_path)
     out = json.loads(run(cfg, "reconcile", "--roster", str(roster), "--json"))
     notices = json.dumps(out, ensure_ascii=False)
