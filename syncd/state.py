@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -46,12 +46,31 @@ class LocalState:
     listing_runs: int = 0
 
     def remember_exemptions(self, people: Iterable[Person]) -> None:
-        """The roster just applied is the latest word on these people's absences."""
+        """The roster just applied is the latest word on these people's absences.
+
+        Only a row saying the person works there speaks of their absences: the former
+        organisation's "chuyển công tác" row (no absence columns) must not wipe the absence
+        the new organisation declared. An earlier absence that a later one follows (HR lists
+        only the current one) is kept, so the clock restarts after the later one ends and not
+        from before the first (the regulations' "without a notified reason": caobang-2025
+        Đ8.2a, hungyen-2025 Đ7.2a, tuyenquang-2025 Đ8.2a)."""
         for p in people:
-            if p.exemption is not None:
-                self.exemptions[p.employee_number] = [p.exemption]
-            else:
+            if p.status is not HrStatus.ACTIVE:
+                continue
+            if p.exemption is None:
                 self.exemptions.pop(p.employee_number, None)
+                continue
+            new = p.exemption
+            earlier = [
+                ex
+                for ex in self.exemptions.get(p.employee_number, [])
+                if ex.start < new.start
+                and ex.until < new.until
+                # no inactivity period is longer than a year: an absence ended before that
+                # restarts no clock the new one does not
+                and ex.until + timedelta(days=366) >= new.start
+            ]
+            self.exemptions[p.employee_number] = [*earlier, new]
 
     def remember_listings(
         self, rosters: Iterable[tuple[str, Iterable[Person]]], now: datetime

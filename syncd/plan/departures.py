@@ -17,6 +17,14 @@ STATUS_VI = {
 }
 
 
+def transferred_out(acc: Account) -> bool:
+    """Whether ``acc`` was revoked because HR said the person transferred out (its reason, as
+    :func:`leaves` writes it, names the status)."""
+    return acc.state is State.REVOKED and f"({HrStatus.TRANSFERRED_OUT.value})" in (
+        acc.state_reason or ""
+    )
+
+
 def leaves(ctx: Ctx, p: Person, acc: Account, done: bool) -> None:
     """HR says the person left, or the organisation asks for revocation (thu hồi)."""
     prof = ctx.profile

@@ -13,6 +13,8 @@ listings that began in the same run cannot be told apart: the person waits for H
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from syncd.model import Account, Person, emp_key
 from syncd.plan.context import Ctx
 
@@ -67,3 +69,10 @@ def newest(ctx: Ctx, active: list[Person]) -> Person | None:
     if len(dated) > 1 and dated[-1][0] > dated[-2][0]:
         return dated[-1][1]
     return None
+
+
+def listed_anew(ctx: Ctx, p: Person, since: datetime | None) -> bool:
+    """Whether ``p``'s organisation began listing them as working after ``since`` (a
+    revocation): a new listing, not the one the revocation ended."""
+    began = listed_since(ctx, p.org, p.employee_number)
+    return began is not None and since is not None and datetime.fromisoformat(began[1]) > since

@@ -26,9 +26,9 @@ from syncd.naming import Status, allocate
 from syncd.naming.allocate import check_local_part
 from syncd.naming.text import fold_words, name_key
 from syncd.plan.context import Ctx
-from syncd.plan.departures import leaves
+from syncd.plan.departures import leaves, transferred_out
 from syncd.plan.emit import decision_id, drift, person_attrs
-from syncd.plan.listings import newest, stale
+from syncd.plan.listings import listed_anew, newest, stale
 from syncd.plan.match import adopt, link
 from syncd.plan.requests import done_keys, request_key
 from syncd.plan.states import manual_lock
@@ -202,7 +202,13 @@ def existing(ctx: Ctx, p: Person, acc: Account, done: bool) -> None:
     if asks_restore and acc.state is State.ACTIVE:
         # true already when seen: done, so a later lock is not lifted by this old request
         out.requests_done.add(key)
-    transfer_in = moved and acc.state is State.REVOKED
+    # a transfer in: the mailbox is revoked and the person works here now. Told by the
+    # organisation, or, when a run died between the organisation's change and the restore
+    # (the mailbox already says the new one), by a transfer-out revocation that this
+    # organisation's listing of the person began after
+    transfer_in = acc.state is State.REVOKED and (
+        moved or (transferred_out(acc) and listed_anew(ctx, p, acc.state_since))
+    )
     security = manual_lock(acc)
     if transfer_in and security and not asks_restore:
         # a transfer does not lift a security lock: the new organisation asks (khôi phục)

@@ -15,20 +15,15 @@ from syncd.naming.allocate import check_local_part
 from syncd.naming.text import fold_words
 from syncd.plan.context import Ctx
 from syncd.plan.emit import GENERALIZED, decision_id
-from syncd.state import Resolve
+from syncd.state import Resolution, Resolve
 
 
 def move(ctx: Ctx, p: Person, acc: Account) -> str | None:
     """Rename the mailbox of a person who changed organisation; the new uid, or None when
     it waits for a decision."""
-    key = decision_id("person", p.employee_number)
-    res = ctx.inp.state.resolutions.get(key)
     pool, scheme = ctx.pool, ctx.inp.scheme
-    if (
-        res is not None
-        and res.how is Resolve.UID
-        and not (check_local_part(res.value) or pool.unavailable(res.value))
-    ):
+    key, res = _question(ctx, p)
+    if res is not None:
         new_uid = res.value
         pool.claim(new_uid, fold_words(p.full_name))
     else:
@@ -76,6 +71,28 @@ def move(ctx: Ctx, p: Person, acc: Account) -> str | None:
         new_uid=new_uid,
     )
     return new_uid
+
+
+def _question(ctx: Ctx, p: Person) -> tuple[str, Resolution | None]:
+    """The decision this move asks under, and the operator's answer to it when it can be used.
+
+    The person's decision id is the one their creation asked under, so it may hold an answer
+    given for another question (the uid chosen when they were hired, or at an earlier
+    transfer: their own address now). Asking again under an answered id would hide the
+    question: ``syncd decisions`` lists only unanswered ones, and the mailbox would wait in
+    its old organisation for ever (Hưng Yên Đ5.3: the operator agrees a name with the
+    person). So an answer that cannot be used here leads to a new id, derived from it, and
+    an answer given to that one is followed in turn.
+    """
+    key = decision_id("person", p.employee_number)
+    resolutions, pool = ctx.inp.state.resolutions, ctx.pool
+    while (res := resolutions.get(key)) is not None:
+        if res.how is Resolve.UID and not (
+            check_local_part(res.value) or pool.unavailable(res.value)
+        ):
+            return key, res
+        key = decision_id(key, "answered", res.how.value, res.value)
+    return key, None
 
 
 def _allocate_own(ctx: Ctx, p: Person, acc: Account) -> Allocation:
