@@ -188,7 +188,7 @@ def main() -> None:
     rng = random.Random(7)
     files = write_rosters(root, args.people, rng)
     one = files[0]
-    (root / "changed").mkdir()
+    (root / "changed").mkdir(exist_ok=True)
     fifty = changed_copy(one, root / "changed" / one.name, 50)  # same name: same organisation
     syncd = [str(BIN / "syncd"), "-c", str(root / "syncd.yaml")]
     py = str(BIN / "python")
