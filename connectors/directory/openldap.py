@@ -56,6 +56,7 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
 from connectors.config import DirectoryConfig
+from connectors.directory.ber import add_request
 from connectors.directory_snapshot import CSN, DeltaReader, Drift, Rows
 from syncd.model import Account, Action, Field, Kind, State
 from syncd.ports import DirectoryError, ReadIncomplete, Scope
@@ -804,8 +805,9 @@ class OpenLdapDirectory:
         self, items: Sequence[tuple[Action, str]], *, since: datetime | None = None
     ) -> list[str | Exception]:
         """Creates in flight together where a create is one add: up to ``PIPELINE`` adds sent
-        on a second connection (ldap3's ``ASYNC`` strategy) before the first answer is
-        awaited, so encoding the next add overlaps slapd's work (and its sync) on the last.
+        on a second connection (ldap3's ``ASYNC`` strategy, the requests encoded by
+        :mod:`connectors.directory.ber`) before the first answer is awaited, so preparing the
+        next add overlaps slapd's work (and its sync) on the last.
         Each add stands or fails alone, as one :meth:`create` would (an entry already there is
         refused for that action only); the entries are independent (distinct DNs, their
         organisation's place made first), so the order slapd's threads apply them in does not
@@ -829,9 +831,7 @@ class OpenLdapDirectory:
                     out.append(exc)
                     continue
                 attrs.update(syncdState=State.ACTIVE.value, userPassword=password, pwdReset="TRUE")
-                if self._pipe is None or self._pipe.closed:
-                    self._pipe = self._connect(ASYNC)
-                sent.append((self._pipe.add(dn, classes, attrs), dn))
+                sent.append((self._send_add(dn, {**attrs, "objectClass": classes}), dn))
                 self._drain(sent, out, upto=PIPELINE - 1)
             self._drain(sent, out, upto=0)
         except (LDAPException, OSError) as exc:
@@ -841,6 +841,21 @@ class OpenLdapDirectory:
         except DirectoryError as exc:  # the second connection could not be opened
             out += [exc] * (len(items) - len(out))
         return out
+
+    def _send_add(self, dn: str, attributes: Mapping[str, Any]) -> int:
+        """Send one add on the pipeline connection; its message id. The request is encoded by
+        :mod:`connectors.directory.ber` (ldap3's pyasn1 encoding cost more CPU than slapd's
+        add): the bytes ldap3 would send, registered as outstanding before and awaited after
+        as ldap3's own ``add`` does (``send``, ``post_send_single_response``), so ldap3's
+        receiver thread and ``get_response`` handle the answer."""
+        if self._pipe is None or self._pipe.closed:
+            self._pipe = self._connect(ASYNC)
+        pipe = self._pipe
+        msgid: int = pipe.server.next_message_id()
+        pipe.strategy._outstanding[msgid] = {"type": "addRequest", "entry": dn}
+        pipe.socket.sendall(add_request(msgid, dn, attributes))
+        pipe.strategy.post_send_single_response(msgid)  # what ldap3 does after its send
+        return msgid
 
     def _drain(self, sent: list[tuple[int, str]], out: list[str | Exception], upto: int) -> None:
         """Await the oldest adds in flight until ``upto`` are left; each answer in order."""
