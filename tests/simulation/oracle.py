@@ -192,7 +192,6 @@ class Oracle:
         self.entries: dict[str, dict[str, Any]] = {}  # entryUUID → attributes, last check
         self.locked_since: dict[str, datetime] = {}  # entryUUID → start of a lock (observed)
         self.audit_seen: dict[str, int] = {p: 0 for p in profiles}
-        self.purged_emps: set[tuple[str, str]] = set()
         self.incidents: dict[tuple[str, str, str, str], Incident] = {}
         self.log: list[Violation] = []
         self.day: date | None = None
@@ -252,6 +251,29 @@ class Oracle:
         for lock in self.manual_locks:
             if lock.uuid == uuid and lock.lifted is None and when >= lock.at:
                 lock.lifted, lock.lifted_by = when, "syncd restore"
+                # the operator restores the mailbox where it is (hungyen-2025 Đ7.3b,
+                # caobang-2025 Đ8.3 → Đ7.2); a transfer HR asked for while it was locked is
+                # carried out by the next run that reads the roster (hungyen-2025 Đ6.2b: the
+                # request is handled within 3 working days), not by the restore
+                self.unseen(lock.profile, lock.emp)
+
+    def unseen(self, profile: str, emp: str) -> None:
+        """The latest word about ``emp`` holds again only once a run has read it (after a
+        change no roster asked for: an operator's restore, a purge by the clocks)."""
+        w = self.words[profile].get(emp)
+        if w is not None:
+            w.seen = False
+
+    def security_locked(self, profile: str, emp: str) -> bool:
+        """A compromised-mailbox lock on ``emp`` that nothing has lifted yet: no operator
+        restore, no restore request (khôi phục) newer than it."""
+        return any(
+            lock.profile == profile
+            and lock.emp == emp
+            and lock.lifted is None
+            and not any(t > lock.at for t in self.restore_requests[(profile, emp)])
+            for lock in self.manual_locks
+        )
 
     def slip(
         self,
@@ -827,7 +849,14 @@ class Oracle:
                     t > self.revoked_at.get(str(one(e, "entryUUID")), t - SLACK) for t in asked
                 )
             ]
-            if lifecycle or (profile, emp) in self.purged_emps:
+            if lifecycle:
+                continue
+            if self.security_locked(profile, emp):
+                # a compromised mailbox stays locked (then revoked by HR or the clocks, the
+                # lock carried along) until the organisation asks for it back and the manager
+                # restores it: hungyen-2025 Đ7.2b, Đ7.3; caobang-2025 Đ8.2b, Đ8.3;
+                # tuyenquang-2025 Đ8.2b, Đ8.3. A transfer is no restore request: the person
+                # waits for one (invariant 6)
                 continue
             self.violation(
                 profile,

@@ -369,6 +369,11 @@ orgs: orgs.yaml
         self.oracle.run_saw(
             profile, {p.employee_number for s in outcome.snapshots for p in s.people}
         )
+        for o in outcome.result.outcomes if outcome.result is not None else ():
+            if o.ok and o.action.kind is ActionKind.PURGE and o.action.employee_number:
+                # tuyenquang-2025 Đ8.4: locked 3 years → deleted, unrecoverable; a person HR
+                # still lists gets a mailbox again from a later run that reads the roster
+                self.oracle.unseen(profile, o.action.employee_number)
         for warning in outcome.warnings:  # what a run tells about the dead runs it took over
             died = DIED.match(warning)
             if died:
