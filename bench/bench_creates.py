@@ -5,8 +5,10 @@ build of its read rows; this one measures them R times, **interleaved** (syncd, 
 ``ldapadd`` of the same final entries, then again), each into a fresh durable slapd
 (``devtools.slapd_service.DurableSandbox``: every write synced), so the median and the spread
 mean something on a shared machine. ``python bench/bench_creates.py [--people N] [--repeat R]
-[--py-spy FILE]``: with ``--py-spy`` one more syncd run is recorded by py-spy (speedscope
-JSON, or a flame graph for a ``.svg`` name).
+[--baseline DIR] [--py-spy FILE]``: ``--baseline`` runs another syncd tree in each round too
+(``git archive <commit> | tar -x -C DIR``: the same rows before a change, under the same
+load); with ``--py-spy`` one more syncd run is recorded by py-spy (speedscope JSON, or a flame
+graph for a ``.svg`` name).
 
 A round: a fresh slapd and state, ``syncd reconcile`` of every organisation's roster (the
 whole process: rosters read, plan, creates, journal, slips, audit, report), the entries it
@@ -50,20 +52,33 @@ orgs: {root.parent / "orgs.yaml"}
     return path
 
 
-def wall(cmd: list[str]) -> float:
+def wall(cmd: list[str], tree: Path = ROOT) -> float:
     t0 = time.perf_counter()
     proc = subprocess.run(
         cmd,
+        cwd=tree,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         check=False,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(tree)},
     )
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return seconds
+
+
+def syncd_only(work: Path, files: list[Path], tree: Path) -> float:
+    """Seconds of the syncd in ``tree`` creating the same accounts into a fresh slapd."""
+    run = Path(tempfile.mkdtemp(prefix="base-", dir=work))
+    try:
+        with DurableSandbox(run / "slapd", suffix=SUFFIX) as slapd:
+            cfg = config(run, slapd)
+            cmd = [str(BIN / "python"), "-m", "connectors.cli", "-c", str(cfg), "reconcile"]
+            return wall(cmd + [a for f in files for a in ("--roster", str(f))], tree)
+    finally:
+        shutil.rmtree(run, ignore_errors=True)
 
 
 def one_round(work: Path, files: list[Path], spy: Path | None = None) -> tuple[float, float, int]:
@@ -110,6 +125,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--baseline", type=Path, help="another syncd tree, run in each round")
     parser.add_argument("--py-spy", type=Path, help="also record one syncd run with py-spy")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="syncd-bench-creates-"))
@@ -118,12 +134,17 @@ def main() -> None:
     ours: list[float] = []
     theirs: list[float] = []
     ratios: list[float] = []
+    before: list[float] = []
     for _ in range(args.repeat):
         syncd, ldapadd, entries = one_round(work, files)
         ours.append(entries / syncd)
         theirs.append(entries / ldapadd)
         ratios.append(ldapadd / syncd)
-        print(f"  round: syncd {entries / syncd:,.0f}/s, ldapadd {entries / ldapadd:,.0f}/s")
+        line_ = f"  round: syncd {entries / syncd:,.0f}/s, ldapadd {entries / ldapadd:,.0f}/s"
+        if args.baseline:
+            before.append(entries / syncd_only(work, files, args.baseline.resolve()))
+            line_ += f", baseline syncd {before[-1]:,.0f}/s"
+        print(line_, flush=True)
     if args.py_spy:
         one_round(work, files, args.py_spy.resolve())
     la = " ".join(f"{x:.2f}" for x in load)
@@ -131,6 +152,8 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, load average now {os.getloadavg()[0]:.2f}")
     print(line("creates: syncd reconcile", ours))
     print(line("creates: ldapadd, same entries", theirs))
+    if before:
+        print(line(f"creates: syncd at {args.baseline}", before))
     print(
         f"{'syncd / ldapadd':34} median {statistics.median(ratios):7.2f}x        "
         f"[{min(ratios):.2f}-{max(ratios):.2f}]"
