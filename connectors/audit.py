@@ -399,11 +399,14 @@ class _Chain:
 
     def _start(self, where: str, seq: int | None, prev: str) -> Point:
         """Where the kept chain begins: the genesis, or an anchor retention wrote."""
+        # the chain's start is a point a head may name too (a crash before the first head)
         if prev == GENESIS:
+            self.values[0] = GENESIS
             return Point(1, GENESIS)
         anchor = self.anchors.get(prev)
         if anchor is not None:
             self.out.anchor = anchor
+            self.values[anchor["seq"]] = prev
             return Point(anchor["seq"] + 1, prev)
         self.out.problem(
             f"{where}: the records before record {seq if seq is not None else '?'} are missing "
