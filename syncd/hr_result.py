@@ -22,7 +22,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from syncd.model import Account, Action, ActionKind, Decision, DecisionKind, Person, emp_key
+from syncd.model import (
+    Account,
+    Action,
+    ActionKind,
+    Decision,
+    DecisionKind,
+    Field,
+    Person,
+    emp_key,
+)
 from syncd.orgs import Catalogue
 from syncd.roster import RowError
 
@@ -438,6 +447,18 @@ def _action_text(
             Text(f"{will}khôi phục hộp thư".capitalize(), "restored"),
             address,
             _slip_text(a, facts, done, "Mật khẩu mới", "new password"),
+        )
+    if k is ActionKind.ENFORCE and Field.FORWARDING in a.attrs:
+        return (
+            Text(
+                f"{will}bỏ chuyển tiếp thư ra ngoài hệ thống thư công vụ".capitalize(),
+                "forwarding out of the state's mail removed" if done else "to remove forwarding",
+            ),
+            address,
+            Text(
+                "Không được tự động chuyển thư đến hộp thư không do cơ quan nhà nước cấp",
+                a.reason,
+            ),
         )
     if k is ActionKind.ENFORCE:
         return (

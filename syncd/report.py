@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from syncd.model import Action, Decision, Plan, as_lists
+from syncd.model import Action, ActionKind, Decision, Field, Plan, as_lists
 
 _LABEL = {
     "create-org-mailbox": "create org mailbox",
@@ -20,6 +20,14 @@ _LABEL = {
     "purge": "purge",
     "enforce": "put back (changed by hand)",
 }
+
+
+def action_label(a: Action) -> str:
+    """What the operator reads for ``a``: an enforce that takes out a forwarding (Hưng Yên
+    Đ4.5) is not a hand change put back."""
+    if a.kind is ActionKind.ENFORCE and Field.FORWARDING in a.attrs:
+        return "remove forwarding"
+    return _LABEL.get(a.kind.value, a.kind.value)
 
 
 def action_dict(a: Action) -> dict[str, Any]:
@@ -76,7 +84,7 @@ def plan_table(plan: Plan, limit: int | None = None) -> str:
     held = set(map(id, plan.held_actions))
     for a in shown:
         uid = a.uid + (f" → {a.new_uid}" if a.new_uid else "")
-        label = _LABEL.get(a.kind.value, a.kind.value)
+        label = action_label(a)
         if id(a) in held:
             label = f"HELD {label}"
         lines.append(

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from syncd.model import Account, Action, ActionKind, Kind, State
+from syncd.model import Account, Action, ActionKind, Field, Kind, State
 from syncd.settings import Safety
 
 # ``enforce`` (changes made by hand put back, syncd.plan.drift) counts against the lock
@@ -71,7 +71,16 @@ def hold(
         if over is None:
             continue
         held_kinds.add(kind)
-        what = "putting back hand changes" if kind is ActionKind.ENFORCE else name
+        what = name
+        if kind is ActionKind.ENFORCE:
+            forwarding = sum(Field.FORWARDING in a.attrs for a in hits)
+            what = (
+                "removing forwarding out of the state's mail"
+                if forwarding == len(hits)
+                else "putting back hand changes or removing forwarding"
+                if forwarding
+                else "putting back hand changes"
+            )
         lines.append(
             f"held back: {what} of {len(hits)} accounts ({detail}), {over}; the rest of the "
             f"run goes ahead. Check it (syncd plan --latest), then release it by running the "

@@ -9,11 +9,13 @@ from datetime import UTC, datetime
 import pytest
 
 from connectors.regulations import PROFILES, get_scheme
-from syncd.model import Account, ActionKind, Field, Plan
+from syncd.hr_result import RunFacts, build
+from syncd.model import Account, ActionKind, Field, Person, Plan
 from syncd.orgs import parse_catalogue
 from syncd.plan import PlanInput, make_plan
 from syncd.plan.forwarding import issued_by_state
 from syncd.regulation import Profile, ProfileError, with_overrides
+from syncd.report import plan_table
 from syncd.settings import Safety
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
@@ -118,6 +120,23 @@ def test_many_removals_at_once_are_held_back_like_every_enforce() -> None:
     p = plan(accounts, removing(), safety=Safety(max_lock_count=10, max_lock_share=1.0))
     assert p.actions == () and len(p.held_actions) == 12
     assert p.held and "12 accounts" in p.held[0]
+    # said as what it is, not as hand changes put back (found after the first version)
+    assert "held back: removing forwarding out of the state's mail of 12 accounts" in p.held[0]
+
+
+def test_a_forwarding_removal_is_named_as_such_to_the_operator_and_to_hr() -> None:
+    forwards = (OWN, "phuc.nguyen@gmail.com")
+    p = plan([mailbox("nhphuc.khcn", forwards)], removing())
+    table = plan_table(p)
+    assert "remove forwarding" in table and "changed by hand" not in table
+    person = Person(
+        employee_number="nhphuc.khcn", full_name="Nguyễn Hoàng Phúc", org="khcn", source="f:2"
+    )
+    facts = RunFacts(now=NOW, domain=DOMAIN, alias_days=30, applied=True, actions=p.actions)
+    result = build("f.csv", (person,), ("khcn",), (), (), facts, parse_catalogue([]))
+    [line] = [x for x in result.people if x.employee_number == "nhphuc.khcn"]
+    assert line.what.vi == "Bỏ chuyển tiếp thư ra ngoài hệ thống thư công vụ"
+    assert "sửa tay" not in line.what.vi and "cơ quan nhà nước" in line.detail.vi
 
 
 def test_the_site_sets_its_own_state_domains_and_a_bad_one_is_refused() -> None:
