@@ -297,7 +297,8 @@ def test_sigterm_mid_file_stops_cleanly_and_a_restart_finishes_the_file(
     daemon: Callable[..., subprocess.Popen[str]], tmp_path: Path, admin: Connection, base_dn: str
 ) -> None:
     proc = daemon(extra="safety: {max_revoke_share: 1}\n")
-    rows = [f"E{i:03d},Trần Văn Người{i:03d},skhcn,,,,," for i in range(150)]
+    # big enough that SIGTERM lands mid-run: creates go 64 to a batch, pipelined
+    rows = [f"E{i:04d},Trần Văn Người{i:04d},skhcn,,,,," for i in range(2000)]
     _drop(tmp_path / "inbox", "big.csv", rows)
     assert wait_for(lambda: len(entries(admin, base_dn)) > 10, timeout=30)
     proc.send_signal(signal.SIGTERM)
@@ -312,8 +313,8 @@ def test_sigterm_mid_file_stops_cleanly_and_a_restart_finishes_the_file(
     daemon(extra="safety: {max_revoke_share: 1}\n")
     assert wait_for(lambda: list((tmp_path / "processed").rglob("big.csv")), timeout=60)
     people = [e for u, e in entries(admin, base_dn).items() if e.get("employeeNumber")]
-    assert len(people) == 150
-    assert len({e["employeeNumber"][0] for e in people}) == 150  # no duplicate
+    assert len(people) == 2000
+    assert len({e["employeeNumber"][0] for e in people}) == 2000  # no duplicate
 
 
 def test_slapd_going_away_makes_the_daemon_degraded_not_dead(
