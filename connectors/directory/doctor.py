@@ -68,6 +68,7 @@ from ldap3.utils.dn import escape_rdn
 
 from connectors.config import DirectoryConfig
 from connectors.directory import open_directory
+from connectors.directory import profile as profile_class
 from connectors.directory.openldap import PAGED_RESULTS, split_rdn
 from connectors.directory.setup import (
     Change,
@@ -87,6 +88,7 @@ from connectors.directory.setup import (
 from syncd.errors import SyncdError
 from syncd.ports import DirectoryError
 from syncd.regulation import Profile
+from syncd.regulation.profile import Quota
 
 PPOLICY_CONTROL = "1.3.6.1.4.1.42.2.27.8.5.1"
 CHANGE_AFTER_RESET = b"\x81\x01\x02"
@@ -157,6 +159,9 @@ def _entries(conn: Connection) -> Iterator[tuple[str, Mapping[str, Any]]]:
     for item in conn.response or []:
         if item.get("type") == "searchResEntry":
             yield str(item["dn"]), item["attributes"]
+
+
+MIB = 1024 * 1024
 
 
 def _values(attrs: Mapping[str, Any], name: str) -> list[str]:
@@ -285,6 +290,7 @@ class Doctor:
             "indexes",
             "hand-edits",
             *(["zimbra"] if self.cfg.profile == "zimbra" else []),
+            *(["quota"] if self._quota_rule() else []),
         ]
         probes = ["write", "lastbind", "lockout", "size-limit"]
         try:
@@ -337,6 +343,8 @@ class Doctor:
             self.check_hand_edits()
             if self.cfg.profile == "zimbra":
                 self.check_zimbra()
+            if self._quota_rule():
+                self.check_quota()
             if not self.write:
                 self.check_lastbind_readonly()
                 self.skip(["write", "lockout", "size-limit"], "--read-only")
@@ -671,6 +679,58 @@ class Doctor:
             f"new accounts get zimbraMailHost {routing.mail_host}, zimbraMailTransport "
             f"lmtp:{routing.mail_host}:{routing.lmtp_port}{cos}; every account syncd manages "
             "has both",
+        )
+
+    def _quota_rule(self) -> tuple[str, Quota] | None:
+        """The profile's quota attribute and the regulation's least quota, where both are
+        (Hưng Yên Đ8.1b with iredmail or zimbra)."""
+        attribute = getattr(profile_class(self.cfg.profile), "QUOTA_ATTRIBUTE", None)
+        rule = self.regulation.mailbox.quota if self.regulation else None
+        return (attribute, rule) if attribute and rule else None
+
+    def check_quota(self) -> None:
+        """Mailboxes syncd manages whose quota is below the regulation's least: syncd writes
+        the configured quota on the mailboxes it creates, never on those made before (by hand,
+        by an older configuration, adopted), so the doctor lists them."""
+        assert self.conn is not None
+        found = self._quota_rule()
+        assert found is not None
+        attribute, rule = found
+        seen, error = paged(
+            self.conn,
+            self.cfg.base_dn,
+            "(&(objectClass=syncdAccount)(!(syncdManaged=FALSE))(!(syncdState=revoked)))",
+            ["uid", "mail", "syncdKind", attribute],
+            self.cfg.page_size,
+        )
+        if error is not None:
+            self.add("quota", "finding", f"the accounts could not be read: {error}", "")
+            return
+        low: list[str] = []
+        for dn, attrs in seen:
+            kind = (_values(attrs, "syncdKind") or ["person"])[0]
+            least = rule.organisation_min_mb if kind == "organisation" else rule.personal_min_mb
+            given = _values(attrs, attribute)
+            mib = int(given[0]) // MIB if given and given[0].lstrip("-").isdigit() else None
+            # 0 is "no limit" to Dovecot and Zimbra; no value: the server's default applies
+            if mib is None or (mib != 0 and mib < least):
+                name = (_values(attrs, "mail") or _values(attrs, "uid") or [dn])[0]
+                low.append(f"{name} ({'none' if mib is None else f'{mib} MiB'} < {least} MiB)")
+        if low:
+            self.add(
+                "quota",
+                "finding",
+                f"{len(low)} mailbox(es) syncd manages have less than the least quota "
+                f"{rule.article} asks: " + ", ".join(low[:5]) + (", …" if len(low) > 5 else ""),
+                f"raise each {attribute} to at least the least quota in the mail server's tool "
+                "(syncd sets the quota of the mailboxes it creates only)",
+            )
+            return
+        self.add(
+            "quota",
+            "ok",
+            f"every mailbox syncd manages has at least {rule.personal_min_mb} MiB "
+            f"({rule.organisation_min_mb} MiB an organisation's) in {attribute} [{rule.article}]",
         )
 
     def check_visibility(self) -> None:

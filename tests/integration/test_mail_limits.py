@@ -16,8 +16,10 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from ldap3 import Connection
+from ldap3 import MODIFY_REPLACE, Connection
 
+from connectors.directory.doctor import Doctor
+from connectors.loading import load_config
 from devtools.slapd_sandbox import Sandbox
 from tests.conftest import MakeConfig
 from tests.helpers import write_roster
@@ -249,3 +251,38 @@ def test_postfix_takes_25_mib_of_attachments_and_refuses_26(postfix: Postfix) ->
     ):
         smtp.send_message(_with_attachment(26 * 1024 * 1024))
     assert refused.value.smtp_code == 552 and b"size exceeds" in refused.value.smtp_error
+
+
+def test_the_doctor_lists_mailboxes_below_the_hungyen_least_quota(
+    make_config: MakeConfig, tmp_path: Path, slapd: Sandbox, base_dn: str, admin: Connection
+) -> None:
+    """syncd writes the configured quota on the mailboxes it creates only: one made before
+    (by hand, an older configuration, adopted) below Đ8.1b's least is the doctor's to name."""
+    needs_schema(slapd, "iredmail")
+    path = configure(make_config, tmp_path, "iredmail", "hungyen-2025")
+    rows = ["E1,Lò Văn Đạt,syt,,,,,", "E2,Lê Thị Mai,syt,,,,,"]
+    run(path, "reconcile", "--roster", str(write_roster(tmp_path / "a.csv", rows)))
+    cfg = load_config(path)
+
+    def quota_check() -> tuple[str, str, str]:
+        report = Doctor(
+            cfg.directory, slapd.service_password, DOMAIN, write=False, regulation=cfg.effective
+        ).run()
+        [check] = [c for c in report.checks if c.name == "quota"]
+        return check.status, check.detail, check.fix
+
+    status, detail, _ = quota_check()
+    # the people's 2048 MiB and the organisation's mailboxes' 10240 MiB, as syncd wrote them
+    assert status == "ok" and "hungyen-2025 Đ8.1b" in detail, detail
+    dn, uid = find_dn(admin, f"o=domains,{base_dn}", "E1")
+    assert admin.modify(dn, {"mailQuota": [(MODIFY_REPLACE, [str(1024 * 1024 * 1024)])]})
+    status, detail, fix = quota_check()
+    assert status == "finding"
+    assert "1 mailbox(es) syncd manages have less than the least quota hungyen-2025 Đ8.1b" in detail
+    assert f"{uid}@{DOMAIN} (1024 MiB < 2048 MiB)" in detail and "mailQuota" in fix
+    # a Cao Bằng site (no least quota) has no such check
+    cb = load_config(configure(make_config, tmp_path, "iredmail", "caobang-2025"))
+    report = Doctor(
+        cb.directory, slapd.service_password, DOMAIN, write=False, regulation=cb.effective
+    ).run()
+    assert "quota" not in {c.name for c in report.checks}
