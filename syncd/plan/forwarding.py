@@ -13,9 +13,10 @@ step compares them, per managed account in the run's scope:
   operator's decision.
 - ``remove``: one ``enforce`` action replacing the addresses with those a state body issued
   (the mailbox's own address — iRedMail's "keep a copy in the mailbox" — is one of them, so it
-  stays), audited with the regulation and its article, and counted by the lock limits like
-  every enforce (:mod:`syncd.plan.guard`): a thousand mailboxes forwarding out at once is an
-  import or a script to look at before it is undone.
+  stays), audited with the regulation and its article, and held back past the lock limits
+  in a stage of its own (:mod:`syncd.plan.guard`): a thousand mailboxes forwarding out at
+  once is an import or a script to look at before it is undone, but a backlog of them must
+  never hold back a security lock put back in the same run.
 
 Only the forwarding syncd's directory holds is in reach: the "or the reverse" of Đ4.5
 (another provider forwarding into an official mailbox) is not.
@@ -23,23 +24,38 @@ Only the forwarding syncd's directory holds is in reach: the "or the reverse" of
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from email.utils import getaddresses
 
 from syncd.model import ActionKind, Field
 from syncd.plan.context import Ctx
 
 RULE = "forwarding-outside-state"
 
+# Postfix reads a virtual_alias_maps result as a list "separated by comma or whitespace"
+# (virtual(5)): one LDAP value may hold several addresses, and each is checked.
+_SEPARATORS = re.compile(r"[,\s]+")
+# What a plain address's parts may be. Anything else (quotes, a route, ``%`` or ``!``
+# relaying, an IP literal) is not a plain address a state body issued: counted as outside.
+_LOCAL = re.compile(r"[A-Za-z0-9#$&'*+/=?^_`{|}~.-]+")
+_LABEL = r"[a-z0-9]([a-z0-9-]*[a-z0-9])?"
+_HOST = re.compile(rf"({_LABEL}\.)+{_LABEL}")
+
 
 def issued_by_state(address: str, state_domains: Sequence[str], own_domain: str) -> bool:
-    """Whether ``address`` is in a domain a state body issues: the province's own, a domain
-    of ``state_domains``, or one under a ``*.<domain>`` of them (``*.gov.vn`` takes
-    ``hungyen.gov.vn`` and ``sokhcn.hungyen.gov.vn``, not ``gov.vn.example.com``). An
-    address without a domain is the mail server's own (Postfix appends it)."""
-    _, at, domain = address.strip().rpartition("@")
-    if not at:
-        return True
-    domain = domain.lower().rstrip(".")
+    """Whether the single plain address ``address`` is in a domain a state body issues: the
+    province's own, a domain of ``state_domains``, or one under a ``*.<domain>`` of them
+    (``*.gov.vn`` takes ``hungyen.gov.vn`` and ``sokhcn.hungyen.gov.vn``, not
+    ``gov.vn.example.com``). Whatever is not a plain ``local@domain`` with a valid host name
+    counts as outside: a bare ``q`` (Postfix appends a domain syncd cannot see), ``x@.gov.vn``,
+    a quoted or routed address: Đ4.5 is kept only where syncd can tell it is."""
+    local, at, domain = address.rpartition("@")
+    if not at or not _LOCAL.fullmatch(local):
+        return False
+    domain = domain.lower().removesuffix(".")
+    if not _HOST.fullmatch(domain):
+        return False
     for pattern in (own_domain.lower(), *state_domains):
         if pattern.startswith("*."):
             if domain.endswith(pattern[1:]):
@@ -47,6 +63,31 @@ def issued_by_state(address: str, state_domains: Sequence[str], own_domain: str)
         elif domain == pattern:
             return True
     return False
+
+
+def read_forwarding(
+    values: Sequence[str], state_domains: Sequence[str], own_domain: str
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The forwarding ``values`` as (the clean state addresses, what is outside).
+
+    Each value is split as Postfix splits it (comma or whitespace), and each part must be
+    exactly one plain address to the standard library's mail parser
+    (:func:`email.utils.getaddresses`: no display name, no comment, nothing left over) and in
+    a state domain; a part that is not (``<x@gmail.com>ok@so.gov.vn``, ``@so.gov.vn``, ``q``)
+    is outside as it is written. So ``x@gmail.com, ok@so.gov.vn`` in one value is seen whole:
+    Gmail outside, ``ok@so.gov.vn`` kept as a value of its own."""
+    kept: dict[str, None] = {}
+    outside: dict[str, None] = {}
+    for value in values:
+        for part in _SEPARATORS.split(value):
+            if not part:
+                continue
+            clean = getaddresses([part]) == [("", part)]
+            if clean and issued_by_state(part, state_domains, own_domain):
+                kept[part] = None
+            else:
+                outside[part] = None
+    return tuple(kept), tuple(outside)
 
 
 def forwarding(ctx: Ctx) -> None:
@@ -57,9 +98,7 @@ def forwarding(ctx: Ctx) -> None:
     for acc in ctx.index.accounts:
         if not acc.forwarding or not acc.managed or not ctx.in_scope(acc):
             continue
-        outside = tuple(
-            a for a in acc.forwarding if not issued_by_state(a, rule.state_domains, ctx.inp.domain)
-        )
+        kept, outside = read_forwarding(acc.forwarding, rule.state_domains, ctx.inp.domain)
         if not outside:
             continue
         what = (
@@ -73,12 +112,12 @@ def forwarding(ctx: Ctx) -> None:
                 "removes it)"
             )
             continue
-        kept = tuple(a for a in acc.forwarding if a not in outside)
         ctx.out.add(
             ActionKind.ENFORCE,
             acc.uid,
             acc.org,
-            f"{what}: removed by {ctx.profile.id} (forwarding.action: remove)"
+            # no tense: the same words stand in a held-back row and in the audit record
+            f"{what}; the outside addresses go (forwarding.action: remove, {ctx.profile.id})"
             + (f"; kept: {', '.join(kept)}" if kept else ""),
             rule.article,
             dn=acc.dn,
@@ -88,4 +127,8 @@ def forwarding(ctx: Ctx) -> None:
             before={Field.FORWARDING: acc.forwarding},
             rule=RULE,
         )
-        ctx.out.notices.append(f"{acc.uid}: {what}; removed [{rule.article}]")
+        # said before it is done: a safety limit may hold the removal back (guard.py, its
+        # own stage), and the run report's held-back line then says so
+        ctx.out.notices.append(
+            f"{acc.uid}: {what}; to be removed by this run (remove forwarding) [{rule.article}]"
+        )

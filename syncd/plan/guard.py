@@ -8,6 +8,11 @@ Two kinds of limit, with different answers:
 - A stage (lock, revoke, purge) that would touch more accounts than its limit is *held
   back*: its actions are taken out of the plan and reported, and everything else — new hires,
   HR requests, the other stages — still applies. ``--allow-mass-change`` releases it, audited.
+
+Forwarding removals (Hưng Yên Đ4.5, :mod:`syncd.plan.forwarding`) are ``enforce`` actions
+like the put-backs of hand changes, but a stage of their own: a first run with ``action:
+remove`` may find hundreds of old forwards, and holding them must not hold the put-back of a
+hand-reopened ``compromised`` lock (that mailbox would keep IMAP and SMTP for the attacker).
 """
 
 from __future__ import annotations
@@ -15,12 +20,21 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from syncd.model import Account, Action, ActionKind, Field, Kind, State
+from syncd.model import Account, Action, ActionKind, Kind, State
+from syncd.plan.forwarding import RULE as FORWARDING
 from syncd.settings import Safety
 
 # ``enforce`` (changes made by hand put back, syncd.plan.drift) counts against the lock
-# limits: a mass hand edit is a restored backup or a script more often than decisions
-STAGES = (ActionKind.ENFORCE, ActionKind.LOCK, ActionKind.REVOKE, ActionKind.PURGE)
+# limits: a mass hand edit is a restored backup or a script more often than decisions.
+# Forwarding removals count against them too, apart (the module's docstring says why).
+STAGES = ("put-back", "forwarding", ActionKind.LOCK, ActionKind.REVOKE, ActionKind.PURGE)
+
+
+def stage(a: Action) -> str | ActionKind | None:
+    """The safety stage ``a`` is counted in, or None (not limited)."""
+    if a.kind is ActionKind.ENFORCE:
+        return "forwarding" if a.rule == FORWARDING else "put-back"
+    return a.kind if a.kind in STAGES else None
 
 
 def refusal(actions: Sequence[Action], people: Sequence[Account], s: Safety) -> str | None:
@@ -45,17 +59,18 @@ def hold(
 ) -> tuple[list[Action], list[Action], list[str]]:
     """The actions that may run, those held back, and one line per stage held back."""
     live = sum(1 for a in people if a.state is not State.REVOKED)
-    limits = {
-        ActionKind.ENFORCE: ("lock", s.max_lock_count, s.max_lock_share, len(people)),
+    limits: dict[str | ActionKind, tuple[str, int, float, int]] = {
+        "put-back": ("lock", s.max_lock_count, s.max_lock_share, len(people)),
+        "forwarding": ("lock", s.max_lock_count, s.max_lock_share, len(people)),
         ActionKind.LOCK: ("lock", s.max_lock_count, s.max_lock_share, live),
         ActionKind.REVOKE: ("revoke", s.max_revoke_count, s.max_revoke_share, live),
         ActionKind.PURGE: ("purge", s.max_purge_count, s.max_purge_share, len(people)),
     }
-    held_kinds: set[ActionKind] = set()
+    held_stages: set[str | ActionKind] = set()
     lines: list[str] = []
     for kind in STAGES:
         name, max_count, max_share, population = limits[kind]
-        hits = [a for a in actions if a.kind is kind]
+        hits = [a for a in actions if stage(a) == kind]
         if not hits:
             continue
         by_org: dict[str, int] = defaultdict(int)
@@ -70,17 +85,11 @@ def hold(
             over += f"{max_share:.0%}"
         if over is None:
             continue
-        held_kinds.add(kind)
-        what = name
-        if kind is ActionKind.ENFORCE:
-            forwarding = sum(Field.FORWARDING in a.attrs for a in hits)
-            what = (
-                "removing forwarding out of the state's mail"
-                if forwarding == len(hits)
-                else "putting back hand changes or removing forwarding"
-                if forwarding
-                else "putting back hand changes"
-            )
+        held_stages.add(kind)
+        what = {
+            "put-back": "putting back hand changes",
+            "forwarding": "removing forwarding out of the state's mail",
+        }.get(str(kind), name)
         lines.append(
             f"held back: {what} of {len(hits)} accounts ({detail}), {over}; the rest of the "
             f"run goes ahead. Check it (syncd plan --latest), then release it by running the "
@@ -88,8 +97,8 @@ def hold(
             f"--latest --allow-mass-change)"
         )
     return (
-        [a for a in actions if a.kind not in held_kinds],
-        [a for a in actions if a.kind in held_kinds],
+        [a for a in actions if stage(a) not in held_stages],
+        [a for a in actions if stage(a) in held_stages],
         lines,
     )
 

@@ -10,10 +10,10 @@ import pytest
 
 from connectors.regulations import PROFILES, get_scheme
 from syncd.hr_result import RunFacts, build
-from syncd.model import Account, ActionKind, Field, Person, Plan
+from syncd.model import Account, ActionKind, Field, Person, Plan, State
 from syncd.orgs import parse_catalogue
 from syncd.plan import PlanInput, make_plan
-from syncd.plan.forwarding import issued_by_state
+from syncd.plan.forwarding import RULE, issued_by_state, read_forwarding
 from syncd.regulation import Profile, ProfileError, with_overrides
 from syncd.report import plan_table
 from syncd.settings import Safety
@@ -88,7 +88,10 @@ def test_forwarding_only_outside_is_removed_whole_so_the_mailbox_keeps_its_mail(
         ("b@HungYen.Gov.Vn", True),  # domains compare without case
         ("b@sokhcn.hungyen.gov.vn", True),  # *.gov.vn, any depth
         ("b@mic.gov.vn", True),  # another state body
-        ("b", True),  # no domain: the mail server's own
+        ("b", False),  # no domain: Postfix appends one syncd cannot see (issue 12)
+        ("b@.gov.vn", False),  # an empty label: no host a state body issued
+        ("b@[10.0.0.1]", False),  # an address literal
+        ("@sokhcn.hungyen.gov.vn", False),  # no local part
         ("b@gov.vn.example.com", False),  # looks like it, is not
         ("b@evilgov.vn", False),
         ("b@gmail.com", False),
@@ -96,6 +99,49 @@ def test_forwarding_only_outside_is_removed_whole_so_the_mailbox_keeps_its_mail(
 )
 def test_which_addresses_a_state_body_issued(address: str, state: bool) -> None:
     assert issued_by_state(address, ("*.gov.vn",), DOMAIN) is state
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "x@gmail.com, ok@so.gov.vn",
+        "x@gmail.com ok@so.gov.vn",
+        "<x@gmail.com>ok@so.gov.vn",
+        "x@gmail.com,@so.gov.vn",
+        "ok@so.gov.vn\tx@gmail.com",
+    ],
+)
+def test_one_forwarding_value_hiding_an_outside_address_is_reported(value: str) -> None:
+    """Postfix reads one value as a list (virtual(5)): the Gmail address in it is seen."""
+    [notice] = [n for n in plan([mailbox("a.khcn", (value,))]).notices if n.startswith("a.")]
+    assert "gmail.com" in notice and "reported only" in notice
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [
+        ("x@gmail.com, ok@so.gov.vn", ("ok@so.gov.vn",)),
+        ("x@gmail.com ok@so.gov.vn", ("ok@so.gov.vn",)),
+        ("ok@so.gov.vn\nx@gmail.com", ("ok@so.gov.vn",)),
+        ("<x@gmail.com>ok@so.gov.vn", ()),  # one part, not one plain address: all outside
+        ("x@gmail.com,@so.gov.vn", ()),
+        ("ok@so.gov.vn (x@gmail.com)", ("ok@so.gov.vn",)),  # a comment is a part of its own
+    ],
+)
+def test_removing_keeps_only_the_clean_state_addresses_of_a_listed_value(
+    value: str, kept: tuple[str, ...]
+) -> None:
+    [action] = plan([mailbox("a.khcn", (OWN, value))], removing()).actions
+    assert action.attrs == {Field.FORWARDING: (OWN, *kept)}
+    assert "gmail.com" in action.reason
+
+
+@pytest.mark.parametrize("value", ["x@.gov.vn", "q", "ok@so.gov.vn;x@gmail.com", '"a b"@so.gov.vn'])
+def test_an_unparseable_or_domainless_forwarding_counts_as_outside(value: str) -> None:
+    kept, outside = read_forwarding((value,), ("*.gov.vn",), DOMAIN)
+    assert kept == () and outside
+    [action] = plan([mailbox("a.khcn", (value,))], removing()).actions
+    assert action.attrs == {Field.FORWARDING: ()}
 
 
 def test_the_regulations_that_say_nothing_do_nothing() -> None:
@@ -122,6 +168,42 @@ def test_many_removals_at_once_are_held_back_like_every_enforce() -> None:
     assert p.held and "12 accounts" in p.held[0]
     # said as what it is, not as hand changes put back (found after the first version)
     assert "held back: removing forwarding out of the state's mail of 12 accounts" in p.held[0]
+
+
+def test_a_forwarding_backlog_does_not_hold_back_the_put_back_of_a_compromised_lock() -> None:
+    """Forwarding removals are a stage of their own (issue 12): the mailbox an attacker got,
+    reopened by hand, is closed again in the same run that holds the forwarding back."""
+    forwards = [mailbox(f"p{i}.khcn", (f"p{i}@gmail.com",)) for i in range(12)]
+    reopened = Account(
+        dn=f"mail=kc.khcn@{DOMAIN},ou=Users",
+        uid="kc.khcn",
+        cn="Kiều Chinh",
+        org="khcn",
+        employee_number="kc.khcn",
+        mail=(f"kc.khcn@{DOMAIN}",),
+        state=State.LOCKED,
+        state_reason="manual lock: compromised [hungyen-2025 Đ7.2b]",
+        drift=("login services back in enabledService (imap, smtp)",),
+        receives_mail=True,
+    )
+    p = plan(
+        [*forwards, reopened], removing(), safety=Safety(max_lock_count=10, max_lock_share=1.0)
+    )
+    [put_back] = p.actions
+    assert put_back.uid == "kc.khcn" and put_back.state is State.LOCKED
+    assert len(p.held_actions) == 12 and all(a.rule == RULE for a in p.held_actions)
+    [line] = p.held
+    assert line.startswith("held back: removing forwarding out of the state's mail of 12")
+
+
+def test_a_held_forwarding_removal_is_not_said_to_be_removed() -> None:
+    accounts = [mailbox(f"p{i}.khcn", (f"p{i}@gmail.com",)) for i in range(12)]
+    p = plan(accounts, removing(), safety=Safety(max_lock_count=10, max_lock_share=1.0))
+    assert p.held and len(p.held_actions) == 12
+    for notice in (n for n in p.notices if "gmail" in n):
+        assert "; removed" not in notice and "to be removed" in notice
+    assert all("removed" not in a.reason for a in p.held_actions)
+    assert "HELD remove forwarding" in plan_table(p)
 
 
 def test_a_forwarding_removal_is_named_as_such_to_the_operator_and_to_hr() -> None:
