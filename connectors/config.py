@@ -199,8 +199,8 @@ class ZimbraSettings:
         description="zimbra profile: the mailbox server of new accounts (zimbraMailHost: the "
         "zimbraServiceHostname of a server with the mailbox service, zmprov gs <server> "
         "zimbraServiceHostname); their zimbraMailTransport is lmtp:<mail_host>:<lmtp_port>. "
-        "Without it new accounts get neither and Zimbra neither delivers to them nor lets "
-        "them log in (syncd doctor reports it).",
+        "Required with the zimbra profile: without it new accounts would get neither, and "
+        "Zimbra would neither deliver to them nor let them log in.",
         examples=["mail.caobang.gov.vn"],
     )
     lmtp_port: Annotated[StrictInt, Field(ge=1, le=65535)] = Field(
@@ -903,6 +903,33 @@ def _cross_field(data: Mapping[str, Any]) -> Iterator[Issue]:
     routing = isinstance(zimbra, Mapping) and any(zimbra.get(k) for k in ("mail_host", "cos"))
     if routing and d.get("profile", "openldap") != "zimbra":
         yield (("directory", "zimbra"), "only the zimbra profile uses it; remove it", [])
+    if d.get("profile") == "zimbra" and not (
+        isinstance(zimbra, Mapping) and zimbra.get("mail_host")
+    ):
+        # found by an attack: accounts made without a route got slips, yet Zimbra neither
+        # delivered to them nor let them log in, and nothing but the doctor said so
+        yield (
+            ("directory", "zimbra", "mail_host"),
+            "required with the zimbra profile: the mailbox server new accounts live on "
+            "(zimbraMailHost, and zimbraMailTransport lmtp:<mail_host>:7025); without it Zimbra "
+            "neither delivers to them nor lets them log in",
+            [("directory", "profile")],
+        )
+    name = d.get("profile", "openldap")
+    writes_quota = (
+        isinstance(name, str)
+        and name in DIRECTORY_PROFILES
+        and getattr(directory_profile(name), "QUOTA_ATTRIBUTE", None) is not None
+    )
+    for key in ("quota_mb", "org_quota_mb"):
+        known = isinstance(name, str) and name in DIRECTORY_PROFILES
+        if d.get(key) is not None and known and not writes_quota:
+            yield (
+                ("directory", key),
+                f"the {name} profile writes no quota (the mail server's own setting applies: "
+                "docs/mail-server.md); remove it",
+                [],
+            )
     url = d.get("url")
     if d.get("start_tls") is True and isinstance(url, str) and url.startswith("ldaps://"):
         yield (("directory", "start_tls"), "not with ldaps:// (it is TLS already)", [])

@@ -117,6 +117,9 @@ class Demo:
             return f"  ca_file: {self.server.ca_file}\n"
         if self.profile == "iredmail":
             return ""
+        if self.profile == "zimbra":
+            # the mailbox server new accounts live on (zimbraMailHost, zimbraMailTransport)
+            return f"  layout: flat\n  zimbra: {{mail_host: mail.{DOMAIN}}}\n"
         return "  layout: flat\n"
 
     def start(self) -> None:

@@ -165,7 +165,10 @@ def test_the_post_change_hook_runs_after_each_change_without_a_shell(
     path = tmp_path / "syncd.yaml"
     hook = f'["{script}", "flushCache", "account", "{{address}}", "$(touch {tmp_path}/pwned);x"]'
     text = path.read_text(encoding="utf-8").replace(
-        "directory:\n", f"directory:\n  profile: zimbra\n  post_change_hook: {hook}\n", 1
+        "directory:\n",
+        f"directory:\n  profile: zimbra\n  zimbra: {{mail_host: {MAILSTORE}}}\n"
+        f"  post_change_hook: {hook}\n",
+        1,
     )
     path.write_text(text, encoding="utf-8")
     cfg = load_config(path)  # the setting as an operator writes it

@@ -256,6 +256,8 @@ def configure(
         # the quota a site gives new mailboxes where the profile writes one (a Hưng Yên
         # configuration without it is refused: Đ8.1b)
         quota = "  quota_mb: 2048\n  org_quota_mb: 10240\n" if profile in QUOTA_PROFILES else ""
+        if profile == "zimbra":  # the mailbox server new accounts live on
+            quota += f"  zimbra: {{mail_host: mail.{DOMAIN}}}\n"
         head = f"directory:\n  profile: {profile}\n{quota}"
         path.write_text(text.replace("directory:\n", head, 1))
     return path

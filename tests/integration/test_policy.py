@@ -64,6 +64,7 @@ directory:
   bind_password_file: bind.pw
   base_dn: {server.people_dn}
   profile: {directory_profile}
+{"  zimbra: {mail_host: mail.test.gov.vn}" if directory_profile == "zimbra" else ""}
 paths:
   inbox: inbox
   state: state

@@ -21,7 +21,8 @@ HUNGYEN = GOOD.replace("profile: caobang-2025", "profile: hungyen-2025")
 
 
 def _with(profile: str, *lines: str) -> str:
-    extra = "".join(f"  {line}\n" for line in (f"profile: {profile}", *lines))
+    routed = ("zimbra: {mail_host: mail.hungyen.gov.vn}",) if profile == "zimbra" else ()
+    extra = "".join(f"  {line}\n" for line in (f"profile: {profile}", *routed, *lines))
     return HUNGYEN.replace("directory:\n", "directory:\n" + extra, 1)
 
 
@@ -39,10 +40,11 @@ def test_hungyen_refuses_a_profile_that_writes_quotas_without_the_least_quota(
     assert len(issues) == 2
     assert "directory.quota_mb: hungyen-2025 Đ8.1b asks at least 2048 MiB" in issues[0]
     assert "directory.org_quota_mb: hungyen-2025 Đ8.1b asks at least 10240 MiB" in issues[1]
-    assert _errors(_with(profile, "quota_mb: 1024", "org_quota_mb: 10240")) == [
-        "/etc/syncd/syncd.yaml:5: directory.quota_mb: 1024 MiB is below the 2048 MiB per "
-        "personal mailbox hungyen-2025 Đ8.1b asks"
-    ]
+    [issue] = _errors(_with(profile, "quota_mb: 1024", "org_quota_mb: 10240"))
+    assert issue.endswith(
+        "directory.quota_mb: 1024 MiB is below the 2048 MiB per personal mailbox "
+        "hungyen-2025 Đ8.1b asks"
+    )
     ok = parse_config(_with(profile, "quota_mb: 2048", "org_quota_mb: 20480"), SRC)
     assert ok.directory.quota_mb == 2048
 
@@ -50,6 +52,9 @@ def test_hungyen_refuses_a_profile_that_writes_quotas_without_the_least_quota(
 def test_a_profile_that_writes_no_quota_and_a_regulation_without_one_are_not_refused() -> None:
     # openldap carries no quota: the mail server's applies (`syncd rules` says it must meet it)
     assert parse_config(HUNGYEN, SRC).directory.quota_mb is None
+    # and a quota given to it would be ignored: refused (found by an attack)
+    [issue] = _errors(_with("openldap", "quota_mb: 1024"))
+    assert "directory.quota_mb: the openldap profile writes no quota" in issue
     # Cao Bằng sets no least quota
     assert parse_config(GOOD.replace("directory:\n", "directory:\n  profile: iredmail\n"), SRC)
 
@@ -107,3 +112,13 @@ def test_rules_say_who_keeps_each_mailbox_rule(tmp_path: Path) -> None:
     assert "the mail server's quota must meet it (openldap carries none)" in server
     tq = _rules(tmp_path, GOOD.replace("caobang-2025", "tuyenquang-2025"))
     assert "warns the owner near the quota (docs/mail-server.md) [tuyenquang-2025 Đ9.2d]" in tq
+
+
+def test_the_zimbra_profile_needs_the_mailbox_server_new_accounts_live_on() -> None:
+    """Found by an attack: without directory.zimbra.mail_host, accounts were made (and slips
+    printed) that Zimbra neither delivers to nor logs in; only the doctor said so, later."""
+    text = GOOD.replace("directory:\n", "directory:\n  profile: zimbra\n", 1)
+    [issue] = _errors(text)
+    assert "directory.zimbra.mail_host: required with the zimbra profile" in issue
+    routed = text.replace("  profile: zimbra\n", "  profile: zimbra\n  zimbra: {mail_host: m.x}\n")
+    assert parse_config(routed, SRC).directory.zimbra.mail_host == "m.x"

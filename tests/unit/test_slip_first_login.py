@@ -33,6 +33,7 @@ def config(
     (tmp_path / "bind.pw").chmod(0o600)
     scheme = "ldaps" if profile == "ad" else "ldap"
     slips = f"slips: {{first_login_url: '{url}'}}\n" if url else ""
+    zimbra = "  zimbra: {mail_host: mail.test.gov.vn}\n" if profile == "zimbra" else ""
     (tmp_path / "syncd.yaml").write_text(
         f"""profile: {regulation}
 domain: test.gov.vn
@@ -42,7 +43,7 @@ directory:
   bind_dn: cn=syncd,ou=services,dc=test,dc=gov,dc=vn
   bind_password_file: bind.pw
   base_dn: ou=people,dc=test,dc=gov,dc=vn
-paths: {{inbox: inbox, state: state, outbox: outbox, audit_log: state/audit.jsonl}}
+{zimbra}paths: {{inbox: inbox, state: state, outbox: outbox, audit_log: state/audit.jsonl}}
 orgs: orgs.yaml
 {slips}""",
         encoding="utf-8",
