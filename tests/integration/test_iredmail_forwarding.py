@@ -7,13 +7,16 @@ and forwarding are put there as iRedAdmin would (the admin) and by the ``syncd``
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from ldap3 import BASE, MODIFY_REPLACE, Connection
 
 from devtools.slapd_sandbox import Sandbox
 from tests.conftest import MakeConfig
+from tests.e2e.test_cli_reconcile import syncd
 from tests.helpers import write_roster
 from tests.integration import mail_docs
 from tests.integration.test_directory_contract import needs_schema
@@ -61,8 +64,10 @@ def entry(admin: Connection, dn: str) -> dict[str, Any]:
 
 
 def forwards(postfix: Postfix, address: str) -> set[str]:
+    """The addresses Postfix forwards to: its lookup joins values with commas, and a value
+    is itself a list "separated by comma or whitespace" (virtual(5))."""
     found = postfix.lookup(address)
-    return set(found.split(",")) if found else set()
+    return {a for a in re.split(r"[,\s]+", found) if a} if found else set()
 
 
 def test_a_removing_run_takes_the_outside_address_out_of_postfixs_forwarding_and_a_plan_not(
@@ -131,3 +136,59 @@ def test_a_mailbox_forwarding_only_outside_receives_its_mail_itself_after_the_re
         mailbox_root,
     )
     assert mailboxes.lookup(own) is not None
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [
+        (f"{OUTSIDE}, {STATE}", {STATE}),
+        (f"{OUTSIDE} {STATE}", {STATE}),
+        (f"{OUTSIDE},@sotp.hungyen.gov.vn", set()),
+    ],
+)
+def test_gmail_hidden_in_one_value_beside_a_state_address_is_taken_out_of_postfixs_forwarding(
+    make_config: MakeConfig,
+    tmp_path: Path,
+    slapd: Sandbox,
+    admin: Connection,
+    base_dn: str,
+    value: str,
+    kept: set[str],
+) -> None:
+    """One mailForwardingAddress value that Postfix reads as two addresses (issue 12)."""
+    cfg, roster, dn, own = site(make_config, tmp_path, slapd, admin, base_dn, REMOVE)
+    assert admin.modify(dn, {"mailForwardingAddress": [(MODIFY_REPLACE, [own, value])]})
+    postfix = forwarding_table(slapd, base_dn, tmp_path)
+    assert OUTSIDE in forwards(postfix, own)  # Postfix forwards to Gmail from that value
+    run(cfg, "reconcile", "--roster", str(roster))
+    assert forwards(postfix, own) == {own, *kept}
+    assert entry(admin, dn)["mailForwardingAddress"] == [own, *sorted(kept)]
+
+
+def test_a_held_forwarding_removal_is_reported_held_and_postfix_still_forwards(
+    make_config: MakeConfig, tmp_path: Path, slapd: Sandbox, admin: Connection, base_dn: str
+) -> None:
+    """Past the safety limit the removal is held back (exit 3): nothing says it was removed,
+    --json lists it under held_actions as every held stage, and Postfix still forwards."""
+    limit = "safety: {max_lock_count: 1}\n"
+    cfg, _, dn, own = site(make_config, tmp_path, slapd, admin, base_dn, REMOVE + limit)
+    rows = ["E1,Nguyễn Hoàng Phúc,khcn,,,,,", "E2,Trần Văn Bình,khcn,,,,,"]
+    roster = write_roster(tmp_path / "b.csv", rows)
+    run(cfg, "reconcile", "--roster", str(roster))  # E2 made (and E1's one removal done)
+    dn2, uid2 = find_dn(admin, base_dn, "E2")
+    assert admin.modify(dn, {"mailForwardingAddress": [(MODIFY_REPLACE, [own, OUTSIDE, STATE])]})
+    assert admin.modify(dn2, {"mailForwardingAddress": [(MODIFY_REPLACE, [OUTSIDE])]})
+    postfix = forwarding_table(slapd, base_dn, tmp_path)
+    done = syncd(cfg, "reconcile", "--roster", str(roster), "--json")
+    assert done.returncode == 3, done.stdout + done.stderr
+    out = json.loads(done.stdout)
+    plan = out["plan"]
+    assert [a["action"] for a in plan["held_actions"]] == ["enforce", "enforce"]
+    assert {a["uid"] for a in plan["held_actions"]} == {own.split("@")[0], uid2}
+    assert [a for a in plan["actions"] if a["action"] == "enforce"] == []
+    [held] = plan["held"]
+    assert held.startswith("held back: removing forwarding out of the state's mail of 2 ")
+    notices = [n for n in plan["notices"] if OUTSIDE in n]
+    assert notices and all("; removed" not in n and "to be removed" in n for n in notices)
+    assert forwards(postfix, own) == {own, OUTSIDE, STATE}
+    assert forwards(postfix, f"{uid2}@{DOMAIN}") == {OUTSIDE}
