@@ -922,8 +922,8 @@ def _cross_field(data: Mapping[str, Any]) -> Iterator[Issue]:
         and getattr(directory_profile(name), "QUOTA_ATTRIBUTE", None) is not None
     )
     for key in ("quota_mb", "org_quota_mb"):
-        known = isinstance(name, str) and name in DIRECTORY_PROFILES
-        if d.get(key) is not None and known and not writes_quota:
+        real = isinstance(name, str) and name in DIRECTORY_PROFILES
+        if d.get(key) is not None and real and not writes_quota:
             yield (
                 ("directory", key),
                 f"the {name} profile writes no quota (the mail server's own setting applies: "

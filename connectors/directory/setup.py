@@ -345,12 +345,17 @@ def required_indexes(cfg: DirectoryConfig) -> dict[str, str]:
 
 
 def _indexed(values: Iterable[str]) -> set[str]:
-    """Attributes (lower case) with an equality index in ``olcDbIndex`` values."""
+    """Attributes (lower case) with an equality index in ``olcDbIndex`` values. An attribute
+    named alone gets the ``default`` line's kinds (slapd-mdb(5): "if only an attr is given, the
+    indices specified for default are maintained"): ``uid`` beside ``default pres`` has no
+    equality index; without a ``default`` line it is taken as one, as before."""
+    lines = [value.strip().partition(" ") for value in values]
+    default = next((kinds for attrs, _, kinds in lines if attrs.lower() == "default"), None)
     out: set[str] = set()
-    for value in values:
-        attrs, _, kinds = value.strip().partition(" ")
-        if not kinds or "eq" in kinds.replace(" ", "").split(","):
-            out |= {a.strip().lower() for a in attrs.split(",")}
+    for attrs, _, kinds in lines:
+        given = kinds or default
+        if given is None or "eq" in given.replace(" ", "").split(","):
+            out |= {a.strip().lower() for a in attrs.split(",")} - {"default"}
     return out
 
 
@@ -374,7 +379,14 @@ def index_mods(values: Sequence[str], wanted: Iterable[str]) -> list[tuple[str, 
         if other is None:
             fresh.append(f"{attr} eq")
         elif not any(m[2] == [other] for m in mods):
-            mods += [("delete", "olcDbIndex", [other]), ("add", "olcDbIndex", [f"{other},eq"])]
+            names, _, kinds = other.strip().partition(" ")
+            # a bare attribute list has the default line's kinds: keep them, and add eq
+            kinds = kinds or next(
+                (k for a, _, k in (v.strip().partition(" ") for v in values) if a == "default"),
+                "",
+            )
+            widened = f"{names} {kinds},eq" if kinds else f"{names} eq"
+            mods += [("delete", "olcDbIndex", [other]), ("add", "olcDbIndex", [widened])]
     if fresh:
         mods.append(("add", "olcDbIndex", fresh))
     return mods

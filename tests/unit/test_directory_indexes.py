@@ -50,3 +50,15 @@ def test_an_attribute_indexed_another_way_gets_eq_added_to_its_own_definition() 
         ("delete", "olcDbIndex", ["mail,cn pres,sub"]),
         ("add", "olcDbIndex", ["mail,cn pres,sub,eq"]),
     ]  # "uid" alone: the database's default index types, equality by slapd's default
+
+
+def test_an_attribute_named_alone_gets_the_default_lines_kinds() -> None:
+    """slapd-mdb(5): "if only an attr is given, the indices specified for default are
+    maintained": beside ``default pres`` a bare ``uid`` has no equality index (found by an
+    attack: the doctor said ok)."""
+    have = ["default pres", "objectClass eq", "uid", "mail,employeeNumber,ou,entryCSN eq"]
+    assert index_mods(have, SYNCD_SEARCHES) == [
+        ("delete", "olcDbIndex", ["uid"]),
+        ("add", "olcDbIndex", ["uid pres,eq"]),
+    ]
+    assert index_mods(["default pres,eq", *have[1:]], SYNCD_SEARCHES) == []
