@@ -622,11 +622,23 @@ def rules_cmd(ctx: click.Context) -> None:
         click.echo(line)
     fwd = p.forwarding
     if fwd is not None:  # Hưng Yên Đ4.5: where automatic forwarding may go
-        done = "removed" if fwd.remove else "reported"
+        # only a profile that maps the forwarding field reads it (its FIELD_ATTRIBUTES)
+        fields = getattr(directory_profile(cfg.directory.profile), "FIELD_ATTRIBUTES", {})
+        done = ("removed" if fwd.remove else "reported") if fields.get("forwarding") else None
         click.echo(
-            f"  {'forwarding elsewhere':<22} {done:<12} [{fwd.article}]  ({fwd.source}); "
-            f"state mail: {cfg.domain}, {', '.join(fwd.state_domains)}"
+            f"  {'forwarding elsewhere':<22} {done or 'NOT CHECKED':<12} [{fwd.article}]  "
+            f"({fwd.source}); state mail: {cfg.domain}, {', '.join(fwd.state_domains)} "
+            + (
+                "(the site's list, replacing the regulation's)"
+                if fwd.domains_source != f"profile {p.id}"
+                else "(the regulation's list)"
+            )
         )
+        if done is None:
+            click.echo(
+                f"  {'':<22} the {cfg.directory.profile} profile does not read forwarding: "
+                "the mail server's own setting must keep the rule (docs/mail-server.md)"
+            )
     s = cfg.safety
     click.echo(
         f"  {'safety per run':<22} lock ≤{s.max_lock_count}/{s.max_lock_share:.0%}, "

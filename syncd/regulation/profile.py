@@ -180,6 +180,8 @@ class Forwarding:
     state_domains: tuple[str, ...]
     remove: bool
     source: str
+    # whose list ``state_domains`` is: the regulation's, or a site's that replaced it
+    domains_source: str = ""
 
 
 @dataclass(frozen=True)
@@ -236,8 +238,11 @@ def _forwarding(
     data: Any, where: str, source: str, base: Forwarding | None = None
 ) -> Forwarding | None:
     """``forwarding:`` (article, state_domains, action); ``base``: the regulation's rule a
-    site's override changes key by key. Every domain is checked: a typo would make a whole
-    province's forwarding look outside (or a foreign one inside)."""
+    site's override changes key by key. A site's ``state_domains`` *replaces* the
+    regulation's list (a site may need to narrow it, which a merge could not do; ``syncd
+    rules`` names whose list holds). Every domain is checked: a typo would make a whole
+    province's forwarding look outside (or a foreign one inside), and a public suffix
+    (``vn``, ``*.vn``, ``*.com``) would make every mailbox under it "a state body's"."""
     if data is None and base is None:
         return None
     if not isinstance(data, Mapping):
@@ -247,19 +252,25 @@ def _forwarding(
         raise ProfileError(f"{where}: unknown key(s) {sorted(unknown)}")
     article = data.get("article", base.article if base else None)
     if not isinstance(article, str) or not article.strip():
-        raise ProfileError(f"{where}.article: the article the rule enforces is required")
+        raise ProfileError(f"{where}: article: the article the rule enforces is required")
     domains = data.get("state_domains", list(base.state_domains) if base else None)
     if not isinstance(domains, list) or not domains:
-        raise ProfileError(f"{where}.state_domains: a non-empty list, e.g. ['*.gov.vn']")
+        raise ProfileError(f"{where}: state_domains: a non-empty list, e.g. ['*.gov.vn']")
     for d in domains:
         if not isinstance(d, str) or not _DOMAIN.fullmatch(d):
             raise ProfileError(
-                f"{where}.state_domains: {d!r} is not a lower-case domain or *.<domain>"
+                f"{where}: state_domains: {d!r} is not a lower-case domain or *.<domain>"
+            )
+        if "." not in d.removeprefix("*."):
+            raise ProfileError(
+                f"{where}: state_domains: {d!r} is a whole top-level domain (a public suffix): "
+                "name the state's own, e.g. '*.gov.vn' or 'hungyen.gov.vn'"
             )
     action = data.get("action", ("remove" if base.remove else "report") if base else "report")
     if action not in FORWARDING_ACTIONS:
-        raise ProfileError(f"{where}.action: {action!r} is not one of {FORWARDING_ACTIONS}")
-    return Forwarding(article, tuple(domains), action == "remove", source)
+        raise ProfileError(f"{where}: action: {action!r} is not one of {FORWARDING_ACTIONS}")
+    domains_source = source if "state_domains" in data or base is None else base.domains_source
+    return Forwarding(article, tuple(domains), action == "remove", source, domains_source)
 
 
 def _clock(data: Any, where: str, source: str) -> Clock:

@@ -192,3 +192,30 @@ def test_a_held_forwarding_removal_is_reported_held_and_postfix_still_forwards(
     assert notices and all("; removed" not in n and "to be removed" in n for n in notices)
     assert forwards(postfix, own) == {own, OUTSIDE, STATE}
     assert forwards(postfix, f"{uid2}@{DOMAIN}") == {OUTSIDE}
+
+
+@pytest.mark.parametrize("profile", ["openldap", "openldap-ou", "zimbra", "ad"])
+def test_syncd_rules_says_forwarding_is_not_checked_where_the_profile_does_not_read_it(
+    make_config: MakeConfig, tmp_path: Path, profile: str
+) -> None:
+    """Only a profile whose FIELD_ATTRIBUTES maps forwarding reads it (issue 12: these said
+    "reported" and checked nothing)."""
+    cfg = configure(make_config, tmp_path, profile, "hungyen-2025")
+    rules = run(cfg, "rules")
+    assert "forwarding elsewhere   NOT CHECKED  [hungyen-2025 Đ4.5]" in rules
+    assert f"the {profile} profile does not read forwarding" in rules
+    assert "reported" not in rules and "removed" not in rules
+
+
+def test_syncd_rules_says_whose_state_domains_hold(make_config: MakeConfig, tmp_path: Path) -> None:
+    cfg = configure(make_config, tmp_path, "iredmail", "hungyen-2025")
+    assert f"state mail: {DOMAIN}, *.gov.vn (the regulation's list)" in run(cfg, "rules")
+    cfg = configure(
+        make_config,
+        tmp_path,
+        "iredmail",
+        "hungyen-2025",
+        "rules:\n  forwarding: {state_domains: [hungyen.gov.vn]}\n",
+    )
+    rules = run(cfg, "rules")
+    assert f"state mail: {DOMAIN}, hungyen.gov.vn (the site's list, replacing the" in rules

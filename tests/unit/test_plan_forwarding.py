@@ -4,10 +4,12 @@ safety limits, and the regulations that say nothing."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
+from connectors.config import ConfigError, parse_config
 from connectors.regulations import PROFILES, get_scheme
 from syncd.hr_result import RunFacts, build
 from syncd.model import Account, ActionKind, Field, Person, Plan, State
@@ -17,6 +19,7 @@ from syncd.plan.forwarding import RULE, issued_by_state, read_forwarding
 from syncd.regulation import Profile, ProfileError, with_overrides
 from syncd.report import plan_table
 from syncd.settings import Safety
+from tests.unit.test_config import GOOD, SRC
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 DOMAIN = "hungyen.gov.vn"
@@ -236,3 +239,37 @@ def test_the_site_sets_its_own_state_domains_and_a_bad_one_is_refused() -> None:
     # a regulation without the rule: a site adopting it names the article it enforces
     with pytest.raises(ProfileError, match="article"):
         with_overrides(PROFILES["caobang-2025"], {"forwarding": {"action": "remove"}}, "rules")
+
+
+@pytest.mark.parametrize("pattern", ["*.vn", "*.com", "vn", "com"])
+def test_a_public_suffix_is_refused_as_a_state_domain(pattern: str) -> None:
+    """``*.vn`` would make every Vietnamese mailbox (gmail.com.vn…) one a state body issued."""
+    with pytest.raises(ProfileError, match="public suffix"):
+        with_overrides(
+            PROFILES["hungyen-2025"], {"forwarding": {"state_domains": [pattern]}}, "rules"
+        )
+
+
+def test_a_sites_state_domains_replace_the_regulations_and_say_so() -> None:
+    regulation = PROFILES["hungyen-2025"].forwarding
+    assert regulation is not None and regulation.domains_source == "profile hungyen-2025"
+    site = with_overrides(
+        PROFILES["hungyen-2025"], {"forwarding": {"state_domains": ["hungyen.gov.vn"]}}, "rules"
+    ).forwarding
+    assert site is not None and site.state_domains == ("hungyen.gov.vn",)
+    assert site.domains_source == "rules"  # *.gov.vn is no longer in it: replaced, not merged
+    narrowed = replace(PROFILES["hungyen-2025"], forwarding=site)
+    assert plan([mailbox("a.khcn", ("a@mic.gov.vn",))], narrowed).notices
+    only_action = with_overrides(
+        PROFILES["hungyen-2025"], {"forwarding": {"action": "remove"}}, "rules"
+    ).forwarding
+    assert only_action is not None and only_action.domains_source == "profile hungyen-2025"
+
+
+def test_a_bad_forwarding_override_is_one_clear_line_of_syncd_yaml() -> None:
+    text = GOOD.replace("caobang", "hungyen") + "rules:\n  forwarding: {state_domains: ['*.vn']}\n"
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, SRC)
+    [issue] = info.value.issues
+    assert issue.startswith("/etc/syncd/syncd.yaml:15: rules.forwarding: state_domains: '*.vn' ")
+    assert issue.count("rules") == 1
