@@ -20,8 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from syncd.model import Account, Action, ActionKind, Kind, State
-from syncd.plan.forwarding import RULE as FORWARDING
+from syncd.model import Account, Action, ActionKind, Field, Kind, State
 from syncd.settings import Safety
 
 # ``enforce`` (changes made by hand put back, syncd.plan.drift) counts against the lock
@@ -31,9 +30,11 @@ STAGES = ("put-back", "forwarding", ActionKind.LOCK, ActionKind.REVOKE, ActionKi
 
 
 def stage(a: Action) -> str | ActionKind | None:
-    """The safety stage ``a`` is counted in, or None (not limited)."""
+    """The safety stage ``a`` is counted in, or None (not limited). A forwarding removal is
+    the enforce that sets the forwarding field (:mod:`syncd.plan.forwarding`, a sibling this
+    layer may not import); a put-back of hand changes never sets it."""
     if a.kind is ActionKind.ENFORCE:
-        return "forwarding" if a.rule == FORWARDING else "put-back"
+        return "forwarding" if Field.FORWARDING in a.attrs else "put-back"
     return a.kind if a.kind in STAGES else None
 
 
