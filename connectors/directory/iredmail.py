@@ -46,12 +46,17 @@ as their own:
   written back by an ``enforce`` with the addresses kept (none: the attribute goes, and
   iRedMail delivers to the mailbox itself). ``enabledService: forward`` is left as the site
   set it; the mailbox's own address among them (iRedMail's "keep a copy") is a state address
-  and stays.
+  and stays. A lock for a security reason (compromised, malware:
+  :func:`syncd.plan.forwarding.lock_stops_forwarding`) also takes ``forward`` out of
+  ``enabledService``, recorded in ``syncdLockedServices`` with the login services, so the
+  restore gives it back exactly: the mailbox still receives (Hưng Yên Đ7.1), the attacker's
+  forward no longer runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import structlog
@@ -63,6 +68,7 @@ from ldap3.utils.dn import escape_rdn
 from connectors.config import DirectoryConfig
 from connectors.directory.openldap import FIELD_ATTRIBUTES, OpenLdapDirectory
 from syncd.model import Action, ActionKind, Field, State
+from syncd.plan.forwarding import lock_stops_forwarding
 from syncd.ports import DirectoryError
 
 log = structlog.get_logger("syncd.directory")
@@ -108,6 +114,9 @@ KEPT_SERVICES = (
 )
 SERVICES = (*KEPT_SERVICES, *LOGIN_SERVICES)  # a new mailbox's, as iRedMail's tools give
 MIB = 1024 * 1024
+# what a security lock (compromised, malware) also takes: iRedMail's forwarding query asks
+# for it (docs/mail-server.md), so without it nothing is forwarded
+FORWARD = "forward"
 # the login services a lock took (syncd's schema), and its value when it took none
 RECORD = "syncdLockedServices"
 NOTHING_TAKEN = "none"
@@ -162,6 +171,8 @@ class IRedMailDirectory(OpenLdapDirectory):
         super().__init__(config, password, domain)
         self.per_org = False
         self._domain_ready = False
+        # set for the one set_state in progress whose lock also stops forwarding
+        self._stop_forwarding = False
 
     # -- place ----------------------------------------------------------------------------------
 
@@ -261,12 +272,28 @@ class IRedMailDirectory(OpenLdapDirectory):
         status = (_first_value(a, "accountStatus") or "").lower()
         return status == "active" and {"mail", "deliver"} <= services
 
+    def set_state(
+        self, dn: str, state: State, since: datetime, reason: str, *, delivery: bool
+    ) -> None:
+        """Beside the generic state change: a lock whose reason says someone else may hold
+        the mailbox (compromised, malware: the core says which, from the reason it wrote)
+        also takes ``forward``, or an attacker's forward to Gmail keeps running through a
+        lock that still receives (Hưng Yên Đ7.1, Đ4.5)."""
+        self._stop_forwarding = state is State.LOCKED and lock_stops_forwarding(reason)
+        try:
+            super().set_state(dn, state, since, reason, delivery=delivery)
+        finally:
+            self._stop_forwarding = False
+
     def state_changes(
         self, dn: str, state: State, delivery: bool
     ) -> dict[str, list[tuple[str, list[str]]]]:
         """Blocked: the login services removed, and recorded (``RECORD``) by the lock that
         takes them; active: the recorded ones back, or iRedMail's defaults without a record.
-        Delivery (the regulation's choice for a lock; off for a revoke) is accountStatus."""
+        A security lock (``set_state``) takes ``forward`` too, recorded with them; a put-back
+        takes it again only where the record says the lock took it (the restore must give
+        back exactly what the lock took). Delivery (the regulation's choice for a lock; off
+        for a revoke) is accountStatus."""
         entry = self._entry(dn)
         if entry is None:
             raise DirectoryError(f"setting {dn} {state.value}: no such entry")
@@ -284,11 +311,17 @@ class IRedMailDirectory(OpenLdapDirectory):
             changes[RECORD] = [(MODIFY_REPLACE, [])]
         else:
             was = (_first_value(entry, "syncdState") or "").lower()
-            if current and not record and was not in _BLOCKED:
-                login = {s.lower() for s in LOGIN_SERVICES}
-                taken = [s for s in current if s.lower() in login]
+            recording = bool(current) and not record and was not in _BLOCKED
+            took_forward = FORWARD in {s.lower() for s in record}
+            off: tuple[str, ...] = LOGIN_SERVICES
+            if self._stop_forwarding and (recording or took_forward):
+                off = (*LOGIN_SERVICES, FORWARD)
+            if recording:
+                taking = {s.lower() for s in off}
+                taken = [s for s in current if s.lower() in taking]
                 changes[RECORD] = [(MODIFY_REPLACE, taken or [NOTHING_TAKEN])]
-            services = _merge(current, KEPT_SERVICES if not current else (), LOGIN_SERVICES)
+            kept = tuple(s for s in KEPT_SERVICES if s not in off)
+            services = _merge(current, kept if not current else (), off)
         changes["enabledService"] = [(MODIFY_REPLACE, services)]
         return changes
 

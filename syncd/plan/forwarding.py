@@ -30,8 +30,17 @@ from email.utils import getaddresses
 
 from syncd.model import ActionKind, Field
 from syncd.plan.context import Ctx
+from syncd.plan.states import MANUAL_LOCK
 
 RULE = "forwarding-outside-state"
+# An operator's lock for these reasons (syncd lock --reason; the regulation's
+# lifecycle.manual_lock, Hưng Yên Đ7.2b) says someone else may hold the mailbox: an attacker
+# or malware. A locked mailbox still receives (Hưng Yên Đ7.1), so a forward they set would
+# keep carrying its mail out through the lock; such a lock also stops automatic forwarding
+# where the profile can (iredmail: enabledService forward), and the restore gives it back.
+# Spam and misuse are the holder's own doing: their forwarding is the Đ4.5 check's.
+LOCKS_STOPPING_FORWARDING = ("compromised", "malware")
+_STOPS = re.compile(rf"{re.escape(MANUAL_LOCK)}({'|'.join(LOCKS_STOPPING_FORWARDING)})\b")
 
 # Postfix reads a virtual_alias_maps result as a list "separated by comma or whitespace"
 # (virtual(5)): one LDAP value may hold several addresses, and each is checked.
@@ -63,6 +72,14 @@ def issued_by_state(address: str, state_domains: Sequence[str], own_domain: str)
         elif domain == pattern:
             return True
     return False
+
+
+def lock_stops_forwarding(reason: str) -> bool:
+    """Whether a lock whose state reason is ``reason`` (as syncd writes it: ``manual lock:
+    compromised — ticket 42 [hungyen-2025 Đ7.2b]``) also stops automatic forwarding. The
+    profile asks this of the reason it is given rather than knowing the lock reasons itself:
+    which locks stop forwarding is the core's to say, in one place."""
+    return _STOPS.match(reason) is not None
 
 
 def read_forwarding(

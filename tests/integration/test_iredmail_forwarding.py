@@ -219,3 +219,39 @@ def test_syncd_rules_says_whose_state_domains_hold(make_config: MakeConfig, tmp_
     )
     rules = run(cfg, "rules")
     assert f"state mail: {DOMAIN}, hungyen.gov.vn (the site's list, replacing the" in rules
+
+
+def test_a_compromised_lock_stops_the_attackers_forward_at_postfix_and_the_restore_gives_it_back(
+    make_config: MakeConfig, tmp_path: Path, slapd: Sandbox, admin: Connection, base_dn: str
+) -> None:
+    """Hưng Yên: a locked mailbox still receives (Đ7.1), so a forward to Gmail would keep
+    running through a compromised lock; the lock takes ``forward`` (iRedMail's forwarding
+    query asks for it), recorded, and the restore gives exactly it back. A spam lock is the
+    holder's own doing and leaves forwarding to the Đ4.5 check."""
+    cfg, _, dn, own = site(make_config, tmp_path, slapd, admin, base_dn)
+    uid = own.split("@")[0]
+    postfix = forwarding_table(slapd, base_dn, tmp_path)
+    mailbox_root = tmp_path / "mailboxes"
+    mailbox_root.mkdir()
+    mailboxes = Postfix(
+        slapd,
+        f"o=domains,{base_dn}",
+        mail_docs.settings("tested: postfix iredmail -->", mail_docs.POSTFIX),
+        mailbox_root,
+    )
+    assert forwards(postfix, own) == {own, OUTSIDE, STATE}
+    before = {s.lower() for s in entry(admin, dn)["enabledService"]}
+
+    run(cfg, "lock", uid, "--reason", "compromised", "--note", "ticket 42")
+    assert forwards(postfix, own) == set()  # Gmail gets nothing more
+    assert mailboxes.lookup(own) is not None  # the mailbox itself still receives (Đ7.1)
+    locked = entry(admin, dn)
+    assert "forward" not in {s.lower() for s in locked["enabledService"]}
+    assert "forward" in {s.lower() for s in locked["syncdLockedServices"]}
+
+    run(cfg, "restore", uid)
+    assert {s.lower() for s in entry(admin, dn)["enabledService"]} == before
+    assert forwards(postfix, own) == {own, OUTSIDE, STATE}  # the Đ4.5 check's again
+
+    run(cfg, "lock", uid, "--reason", "spam")
+    assert forwards(postfix, own) == {own, OUTSIDE, STATE}

@@ -15,7 +15,7 @@ from syncd.hr_result import RunFacts, build
 from syncd.model import Account, ActionKind, Field, Person, Plan, State
 from syncd.orgs import parse_catalogue
 from syncd.plan import PlanInput, make_plan
-from syncd.plan.forwarding import RULE, issued_by_state, read_forwarding
+from syncd.plan.forwarding import RULE, issued_by_state, lock_stops_forwarding, read_forwarding
 from syncd.regulation import Profile, ProfileError, with_overrides
 from syncd.report import plan_table
 from syncd.settings import Safety
@@ -273,3 +273,20 @@ def test_a_bad_forwarding_override_is_one_clear_line_of_syncd_yaml() -> None:
     [issue] = info.value.issues
     assert issue.startswith("/etc/syncd/syncd.yaml:15: rules.forwarding: state_domains: '*.vn' ")
     assert issue.count("rules") == 1
+
+
+@pytest.mark.parametrize(
+    ("reason", "stops"),
+    [
+        ("manual lock: compromised — ticket 42 [hungyen-2025 Đ7.2b]", True),
+        ("manual lock: malware [hungyen-2025 Đ7.2b]", True),
+        ("manual lock: spam [hungyen-2025 Đ7.2c]", False),
+        ("manual lock: misuse [hungyen-2025 Đ7.2c]", False),
+        ("no activity for 3 months [hungyen-2025 Đ6.2c]", False),
+        ("compromised", False),  # only the reason syncd writes for an operator's lock
+    ],
+)
+def test_only_a_lock_saying_someone_else_holds_the_mailbox_stops_forwarding(
+    reason: str, stops: bool
+) -> None:
+    assert lock_stops_forwarding(reason) is stops
