@@ -23,6 +23,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import secrets
 import ssl
@@ -351,7 +352,10 @@ class OpenLdapDirectory:
                 self.config.bind_dn,
                 self._password,
                 client_strategy=strategy,
-                receive_timeout=int(self.config.timeout),
+                # ldap3's ASYNC receiver thread retries forever on a socket error when a receive
+                # timeout is set (it spun at full CPU once its connection was gone): there the
+                # wait is bounded by get_response's own timeout instead (create_many)
+                receive_timeout=int(self.config.timeout) if strategy == SYNC else None,
                 raise_exceptions=False,
                 read_only=False,
             )
@@ -375,9 +379,7 @@ class OpenLdapDirectory:
         if self._conn is not None:
             self._conn.unbind()
             self._conn = None
-        if self._pipe is not None:
-            self._pipe.unbind()
-            self._pipe = None
+        self._close_pipe()
 
     def _where(self, dn: str) -> str:
         """Where the entry the plan calls ``dn`` is now (see ``_relocated``)."""
@@ -840,12 +842,20 @@ class OpenLdapDirectory:
                 self._drain(sent, out, upto=PIPELINE - 1)
             self._drain(sent, out, upto=0)
         except (LDAPException, OSError) as exc:
-            self._pipe = None
             lost = DirectoryError(f"creating: the connection was lost ({exc})", transient=True)
             out += [lost] * (len(items) - len(out))
         except DirectoryError as exc:  # the second connection could not be opened
             out += [exc] * (len(items) - len(out))
+        finally:
+            self._close_pipe()  # one per call: its receiver thread never outlives the batch
         return out
+
+    def _close_pipe(self) -> None:
+        pipe, self._pipe = self._pipe, None
+        if pipe is not None:
+            # already gone: its receiver thread ended with the socket
+            with contextlib.suppress(LDAPException, OSError):
+                pipe.unbind()
 
     def _send_add(self, dn: str, attributes: Mapping[str, Any]) -> int:
         """Send one add on the pipeline connection; its message id. The request is encoded by
