@@ -188,8 +188,11 @@ def test_a_held_forwarding_removal_is_reported_held_and_postfix_still_forwards(
     assert [a for a in plan["actions"] if a["action"] == "enforce"] == []
     [held] = plan["held"]
     assert held.startswith("held back: removing forwarding out of the state's mail of 2 ")
+    assert out["held"] == [held]  # as every held stage: the line at the top, the actions
     notices = [n for n in plan["notices"] if OUTSIDE in n]
     assert notices and all("; removed" not in n and "to be removed" in n for n in notices)
+    report = Path(out["report"]).read_text(encoding="utf-8")
+    assert "HELD BACK" in report and "to be removed" in report and "; removed [" not in report
     assert forwards(postfix, own) == {own, OUTSIDE, STATE}
     assert forwards(postfix, f"{uid2}@{DOMAIN}") == {OUTSIDE}
 
