@@ -303,7 +303,7 @@ def _learn(
     state.done_requests |= plan.requests_done
     state.done_requests -= plan.requests_withdrawn
     state.tombstones |= plan.retired_names
-    state.remember_exemptions(p for snap in snapshots for p in snap.people)
+    state.remember_exemptions((p for snap in snapshots for p in snap.people), plan.now.date())
     state.remember_listings(
         ((org, snap.people) for snap in snapshots for org in snap.authoritative), plan.now
     )

@@ -45,8 +45,14 @@ class LocalState:
     listed: dict[str, dict[str, tuple[int, str]]] = field(default_factory=dict)
     listing_runs: int = 0
 
-    def remember_exemptions(self, people: Iterable[Person]) -> None:
+    def remember_exemptions(self, people: Iterable[Person], today: date) -> None:
         """The roster just applied is the latest word on these people's absences.
+
+        An absence that has ended stays remembered when the roster stops naming it (HR lists
+        only current absences): the inactivity clock restarts the day after it ended, and a
+        forgotten one counted the person's quiet months from before it (found by the
+        five-year simulation: about 20 people locked days after coming back). One not yet
+        ended that the roster no longer names was withdrawn, and is forgotten.
 
         Only a row saying the person works there speaks of their absences: the former
         organisation's "chuyển công tác" row (no absence columns) must not wipe the absence
@@ -58,7 +64,16 @@ class LocalState:
             if p.status is not HrStatus.ACTIVE:
                 continue
             if p.exemption is None:
-                self.exemptions.pop(p.employee_number, None)
+                ended = [
+                    ex
+                    for ex in self.exemptions.get(p.employee_number, [])
+                    # a year back is enough: no inactivity period is longer
+                    if ex.until < today and ex.until + timedelta(days=366) >= today
+                ]
+                if ended:
+                    self.exemptions[p.employee_number] = ended
+                else:
+                    self.exemptions.pop(p.employee_number, None)
                 continue
             new = p.exemption
             earlier = [

@@ -80,8 +80,12 @@ def test_the_former_organisations_transfer_out_row_keeps_the_new_ones_absence() 
     absence columns, made syncd forget it and lock the person in the middle of it."""
     leave = Exemption("E1", "công tác nước ngoài", NOW.date() - timedelta(days=80), NOW.date())
     state = LocalState()
-    state.remember_exemptions([person("E1", "Đặng Hồng An", org="syt", exemption=leave)])
-    state.remember_exemptions([person("E1", "Đặng Hồng An", status=HrStatus.TRANSFERRED_OUT)])
+    state.remember_exemptions(
+        [person("E1", "Đặng Hồng An", org="syt", exemption=leave)], NOW.date()
+    )
+    state.remember_exemptions(
+        [person("E1", "Đặng Hồng An", status=HrStatus.TRANSFERRED_OUT)], NOW.date()
+    )
     quiet = _quiet((NOW - timedelta(days=100)).date())
     p = plan([], [quiet], exemptions=state.exemptions)
     assert p.actions == ()
@@ -95,9 +99,35 @@ def test_an_absence_that_follows_an_earlier_one_keeps_the_clock_stopped_through_
     first = Exemption("E1", "đi học", date(2026, 6, 22), date(2026, 11, 20))
     second = Exemption("E1", "ốm dài ngày", date(2026, 10, 28), date(2027, 5, 13))
     state = LocalState()
-    state.remember_exemptions([person("E1", "Đặng Hồng An", exemption=first)])
-    state.remember_exemptions([person("E1", "Đặng Hồng An", exemption=second)])
-    state.remember_exemptions([person("E1", "Đặng Hồng An", exemption=second)])  # re-sent
+    state.remember_exemptions([person("E1", "Đặng Hồng An", exemption=first)], NOW.date())
+    state.remember_exemptions([person("E1", "Đặng Hồng An", exemption=second)], NOW.date())
+    state.remember_exemptions(
+        [person("E1", "Đặng Hồng An", exemption=second)], NOW.date()
+    )  # re-sent
     assert state.exemptions["E1"] == [first, second]
     p = plan([], [_quiet(date(2026, 6, 20))], exemptions=state.exemptions)
     assert p.actions == ()
+
+
+def test_an_absence_that_ended_is_remembered_when_the_roster_stops_naming_it() -> None:
+    """Caobang-2025 Đ8.2a (found by the five-year simulation, about 20 people): HR lists only
+    current absences; once one ended the next roster named none, syncd forgot it, and the
+    person was locked days after coming back, counted from the last login before it."""
+    today = NOW.date()
+    leave = Exemption("E1", "nghỉ thai sản", today - timedelta(days=200), today - timedelta(20))
+    state = LocalState()
+    state.remember_exemptions(
+        [person("E1", "Đặng Hồng An", exemption=leave)], today - timedelta(30)
+    )
+    state.remember_exemptions([person("E1", "Đặng Hồng An")], today - timedelta(days=10))
+    assert state.exemptions["E1"] == [leave]
+    # back 20 days ago, last login before the leave: no lock (the clock restarted on return)
+    p = plan([], [_quiet(today - timedelta(days=201))], exemptions=state.exemptions)
+    assert p.actions == ()
+    # an absence withdrawn before it ended is forgotten, and one ended over a year ago too
+    withdrawn = Exemption("E1", "đi học", today - timedelta(days=5), today + timedelta(days=90))
+    state.remember_exemptions([person("E1", "Đặng Hồng An", exemption=withdrawn)], today)
+    state.remember_exemptions([person("E1", "Đặng Hồng An")], today)
+    assert state.exemptions["E1"] == [leave]
+    state.remember_exemptions([person("E1", "Đặng Hồng An")], today + timedelta(days=400))
+    assert "E1" not in state.exemptions
