@@ -149,8 +149,9 @@ class IRedMailDirectory(OpenLdapDirectory):
     FIELD_ATTRIBUTES: ClassVar[Mapping[str, tuple[str, ...]]] = {
         **FIELD_ATTRIBUTES,
         "mail": ("mail", "shadowAddress"),
-        # the login switches a lock turns off (ppolicy's, iRedMail's services), and delivery
-        "drift": ("pwdAccountLockedTime", "enabledService"),
+        # the login switches a lock turns off (ppolicy's, iRedMail's services; forward where
+        # the lock's record says it took it), and delivery
+        "drift": ("pwdAccountLockedTime", "enabledService", RECORD),
         "receives_mail": ("accountStatus", "enabledService"),
         # Hưng Yên Đ4.5: where iRedMail forwards (its virtual_alias_maps query), all of the
         # addresses whether or not enabledService: forward is on now (turning it on sends)
@@ -257,13 +258,20 @@ class IRedMailDirectory(OpenLdapDirectory):
     # -- state on the wire ------------------------------------------------------------------------
 
     def wire_drift(self, a: Mapping[str, Any], state: State) -> tuple[str, ...]:
-        """Beside ppolicy's lock: a login service back on a locked or revoked mailbox."""
+        """Beside ppolicy's lock: a login service back on a locked or revoked mailbox, and
+        ``forward`` back on a mailbox a security lock took it from (the put-back, a lock
+        with the recorded reason, takes it again: ``state_changes``)."""
         out = super().wire_drift(a, state)
         if state in (State.LOCKED, State.REVOKED):
             login = {s.lower() for s in LOGIN_SERVICES}
             back = [str(s) for s in a.get("enabledService") or [] if str(s).lower() in login]
             if back:
                 out += (f"login services back in enabledService ({', '.join(back)})",)
+        took = {str(s).lower() for s in a.get(RECORD) or []}
+        on = {str(s).lower() for s in a.get("enabledService") or []}
+        if state is State.LOCKED and FORWARD in took and FORWARD in on:
+            # a security lock took it (state_changes): forwarding turned back on by hand
+            out += ("forward back in enabledService, which the security lock took",)
         return out
 
     def receives(self, a: Mapping[str, Any]) -> bool | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ldap3 import BASE, MODIFY_REPLACE, Connection
+from ldap3 import BASE, MODIFY_ADD, MODIFY_REPLACE, Connection
 
 from devtools.slapd_sandbox import Sandbox
 from tests.conftest import MakeConfig
@@ -257,4 +257,28 @@ def test_a_compromised_lock_stops_the_attackers_forward_at_postfix_and_the_resto
     assert forwards(postfix, own) == {own, OUTSIDE, STATE}  # the Đ4.5 check's again
 
     run(cfg, "lock", uid, "--reason", "spam")
+    assert forwards(postfix, own) == {own, OUTSIDE, STATE}
+
+
+def test_forwarding_turned_back_on_by_hand_on_a_compromised_mailbox_is_put_back_off(
+    make_config: MakeConfig, tmp_path: Path, slapd: Sandbox, admin: Connection, base_dn: str
+) -> None:
+    """An operator re-adds ``forward`` in iRedAdmin on the compromised mailbox: the next run
+    sees it (the lock's record says the lock took it) and takes it again; the restore still
+    gives it back once."""
+    cfg, roster, dn, own = site(make_config, tmp_path, slapd, admin, base_dn)
+    uid = own.split("@")[0]
+    postfix = forwarding_table(slapd, base_dn, tmp_path)
+    run(cfg, "lock", uid, "--reason", "malware")
+    assert forwards(postfix, own) == set()
+    assert admin.modify(dn, {"enabledService": [(MODIFY_ADD, ["forward"])]}), admin.result
+    assert OUTSIDE in forwards(postfix, own)
+
+    shown = json.loads(run(cfg, "plan", "--roster", str(roster), "--json"))["plan"]
+    [action] = [a for a in shown["actions"] if a["action"] == "enforce"]
+    assert "forward back in enabledService" in action["reason"]
+    run(cfg, "reconcile", "--roster", str(roster))
+    assert forwards(postfix, own) == set()
+    assert "forward" in {s.lower() for s in entry(admin, dn)["syncdLockedServices"]}
+    run(cfg, "restore", uid)
     assert forwards(postfix, own) == {own, OUTSIDE, STATE}
