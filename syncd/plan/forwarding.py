@@ -99,8 +99,9 @@ def read_forwarding(
         for part in _SEPARATORS.split(value):
             if not part:
                 continue
-            clean = getaddresses([part]) == [("", part)]
-            if clean and issued_by_state(part, state_domains, own_domain):
+            # the cheap test first: the parser only confirms a plain state address
+            state = issued_by_state(part, state_domains, own_domain)
+            if state and getaddresses([part]) == [("", part)]:
                 kept[part] = None
             else:
                 outside[part] = None
