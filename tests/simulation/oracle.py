@@ -642,6 +642,14 @@ class Oracle:
                 ref = end
         return ref
 
+    def _unused_since(self, profile: str, u: str, e: dict[str, Any], when: datetime) -> datetime:
+        """Where the inactivity clock starts at ``when``: the last use, moved past each notified
+        absence that ended since (the same reading as Part B's; a lock counted from before an
+        absence the person came back from is too early: caobang-2025 Đ8.2a, hungyen-2025
+        Đ7.2a, tuyenquang-2025 Đ8.2a)."""
+        ref = self._reference(profile, u, e)
+        return min(when, self._after_absences(profile, e, ref, when)) if ref < when else ref
+
     def _exempt(self, profile: str, e: dict[str, Any], start: datetime, end: datetime) -> bool:
         emp = one(e, "employeeNumber")
         if emp is None:
@@ -695,8 +703,11 @@ class Oracle:
                         f"{new} at {since:%Y-%m-%d} citing {clock} during a notified absence "
                         f"{self.exemptions[(profile, one(e, 'employeeNumber') or '')]}",
                     )
-                elif clock.after(self._reference(profile, u, before.get(u, e))) - SLACK > since:
-                    ref = self._reference(profile, u, before.get(u, e))
+                elif (
+                    clock.after(self._unused_since(profile, u, before.get(u, e), since)) - (SLACK)
+                    > since
+                ):
+                    ref = self._unused_since(profile, u, before.get(u, e), since)
                     self.violation(
                         profile,
                         "3-locked-too-early",
