@@ -32,7 +32,7 @@ from connectors.slips import SlipWriter
 from connectors.store import Debts, StateStore, private_dir
 from syncd.applier import RunResult
 from syncd.model import Account, Action, ActionKind, Plan, State, as_lists, emp_key
-from syncd.ports import Directory, Scope
+from syncd.ports import Directory, Found, Scope
 from syncd.state import LocalState
 
 PASSWORD_KINDS = {
@@ -139,6 +139,8 @@ class Interrupted:
     files: list[Path] = field(default_factory=list)
     actions: list[Unfinished] = field(default_factory=list)
     done_requests: set[str] = field(default_factory=set)
+    # (run, uid) of the creates that ended ``owed`` (their answer lost, the password unknown)
+    owed: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def unfinished(self) -> int:
@@ -167,8 +169,10 @@ def interrupted(state_dir: Path, outbox: Path | None = None) -> Interrupted:
                 continue  # a torn last line: the action it describes counts as unfinished
             if rec.get("s") == "start":
                 started[rec["i"]] = rec
-            elif rec.get("s") in ("done", "failed", "skipped"):
-                started.pop(rec["i"], None)
+            elif rec.get("s") in ("done", "failed", "skipped", "owed"):
+                begun = started.pop(rec["i"], None)
+                if rec.get("s") == "owed" and begun is not None:
+                    out.owed.append((run_id, begun["uid"]))
                 if rec.get("s") == "done" and rec.get("request"):
                     out.done_requests.add(rec["request"])
         slipped = (
@@ -239,6 +243,9 @@ class CrashPoints:
                 crash_point("directory call")
         return out
 
+    def find_created(self, *args: Any, **kwargs: Any) -> tuple[Found, str]:
+        return self.inner.find_created(*args, **kwargs)  # a read: no crash point
+
     def update(self, *args: Any, **kwargs: Any) -> str:
         dn = self.inner.update(*args, **kwargs)
         crash_point("directory call")
@@ -291,6 +298,9 @@ def take_over(
             )
             if u.kind in PASSWORD_KINDS and not u.slipped:
                 debts.passwords[u.uid] = u.run_id
+        for owner, uid in dead.owed:  # a lost answer the dead run recorded, not yet a debt
+            if owner == run_id:
+                debts.passwords[uid] = run_id
         if save and written.slips and not any(written.folder.glob("*.html")):
             written.finish(config)
     if save and dead.files:
@@ -345,11 +355,12 @@ def pay_audit_debts(
 
 def pay_password_debts(store: StateStore, result: RunResult | None) -> None:
     """Settle owed passwords this apply paid: a slip written for the account (a move carries
-    a debt to the account's new uid)."""
+    a debt to the account's new uid); and record those it owes: a create whose answer was lost
+    and whose password is not known (``RunResult.owed_passwords``), before its journal goes."""
     if result is None:
         return
     debts = store.load_debts()
-    if not debts.passwords:
+    if not debts.passwords and not result.owed_passwords:
         return
     before = dict(debts.passwords)
     for o in result.outcomes:
@@ -358,5 +369,7 @@ def pay_password_debts(store: StateStore, result: RunResult | None) -> None:
             debts.passwords[a.new_uid] = debts.passwords.pop(a.uid)
     for slip in result.slips:
         debts.passwords.pop(slip.uid, None)
+    for uid in result.owed_passwords:
+        debts.passwords[uid] = result.run_id
     if debts.passwords != before:
         store.save_debts(debts)

@@ -21,7 +21,7 @@ from typing import Any
 from syncd.model import Action, ActionKind, Plan, State, as_lists
 from syncd.orgs import Catalogue
 from syncd.passwords import Context, generate
-from syncd.ports import Archive, AuditSink, Directory, DirectoryError, RunJournal
+from syncd.ports import Archive, AuditSink, Directory, DirectoryError, Found, RunJournal
 from syncd.regulation import Profile
 
 _NEEDS_PASSWORD = {
@@ -78,6 +78,9 @@ class RunResult:
     slips: list[Slip] = field(default_factory=list)
     done_requests: set[str] = field(default_factory=set)
     tombstones: set[str] = field(default_factory=set)  # uids purged: never issued again
+    # uids whose create's answer was lost and whose password is not known to be the one this
+    # run sent: a new one-time password is owed (a debt the next run pays with a slip)
+    owed_passwords: set[str] = field(default_factory=set)
     stopped: bool = False  # asked to stop before the end of the plan
 
     @property
@@ -173,10 +176,12 @@ class _Done:
     password: str
     extra: dict[str, str]
     slip: Slip | None
+    owed: bool = False  # its password may be set and is not known: a new one is owed
 
     @property
     def status(self) -> str:
-        return "done" if self.outcome.ok else "failed"
+        """The journal's end record: ``owed`` tells a recovering run the password debt."""
+        return "owed" if self.owed else "done" if self.outcome.ok else "failed"
 
 
 @dataclass
@@ -267,6 +272,7 @@ class _Run:
         error = ""
         extra: dict[str, str] = {}
         transient = False
+        unanswered = False  # a create sent whose answer never came: it may have been applied
         for attempt, pause in enumerate((*self.retries, None)):
             try:
                 if got is None:
@@ -288,6 +294,7 @@ class _Run:
                 # schema violations, access denied: this action fails, the others go on
                 got = None
                 error, transient = str(exc), exc.transient
+                unanswered = unanswered or (exc.unanswered and action.kind in _CREATES)
                 if not exc.transient or pause is None:
                     break
                 if attempt == 0 and self.down >= self.give_up_after:
@@ -296,6 +303,15 @@ class _Run:
             except Exception as exc:  # one action's bug must not stop the others
                 error = f"{type(exc).__name__}: {exc}"
                 break
+        owed = False
+        if error and unanswered:
+            # A retry refused as "already exists" may be this very add, applied by the server
+            # with its answer lost; never a plain failure before the entry is read back.
+            found, where, note = self.read_back(action, password, transient)
+            extra["answer_lost"] = note
+            if found in (Found.OURS, Found.OURS_PASSWORD_UNKNOWN):
+                error, transient, dn = "", False, where
+            owed = found is Found.OURS_PASSWORD_UNKNOWN or (found is Found.ABSENT and transient)
         ok = not error
         if ok and action.dn and dn and dn.lower() != action.dn.lower():
             self.renamed[action.dn.lower()] = dn
@@ -304,7 +320,9 @@ class _Run:
         outcome = Outcome(action, ok, error, dn, status)
         self.result.outcomes.append(outcome)
         slip = None
-        if ok and password:
+        if owed:
+            self.result.owed_passwords.add(action.new_uid or action.uid)
+        elif ok and password:
             uid = action.new_uid or action.uid
             slip = Slip(
                 action.org or "",
@@ -323,7 +341,31 @@ class _Run:
         if action.kind is ActionKind.PURGE and "archive" in extra:
             # archived and (maybe) deleted: the uid is never given again, even if deletion failed
             self.result.tombstones.add(action.uid)
-        return _Done(i, action, outcome, password, extra, slip)
+        return _Done(i, action, outcome, password, extra, slip, owed)
+
+    def read_back(self, action: Action, password: str, transient: bool) -> tuple[Found, str, str]:
+        """What the create's DN holds, after its answer was lost: the verdict, the DN, and
+        what the audit record says of it. The directory unreachable (or already given up on)
+        counts as ABSENT with no answer: whether the add was applied is unknown, so its
+        password is owed (a debt on an account that was never made is dropped by the next
+        whole read, or paid by the slip of the create the next run plans again)."""
+        if transient and self.down >= self.give_up_after:
+            return Found.ABSENT, "", "unknown (the directory is gone): a new password is owed"
+        try:
+            found, dn = self.directory.find_created(action, password, since=self.plan.now)
+        except DirectoryError as exc:
+            return Found.ABSENT, "", f"unknown ({exc}): a new password is owed"
+        note = {
+            Found.OURS: "read back: created by this action, with the password it sent",
+            Found.OURS_PASSWORD_UNKNOWN: (
+                "read back: created by this action; its password cannot be checked: a new "
+                "one is owed"
+            ),
+            Found.ABSENT: "read back: not created"
+            + (" yet: a new password is owed in case it still is" if transient else ""),
+            Found.OTHER: "read back: another entry holds the DN",
+        }[found]
+        return found, dn, note
 
     def audit_record(self, d: _Done) -> None:
         action, ok = d.action, d.outcome.ok
@@ -337,7 +379,7 @@ class _Run:
             employee_number=action.employee_number,
             attributes=as_lists(action.attrs),
             before=as_lists(action.before),
-            one_time_password_issued=bool(d.password) and ok,
+            one_time_password_issued=d.slip is not None,
             reason=action.reason,
             article=action.article,
             rule=action.rule or None,  # what triggered it (lock_inactive, …): for the reports

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
 from syncd.errors import SyncdError
@@ -12,11 +13,26 @@ from syncd.model import Account, Action, Field, State
 
 
 class DirectoryError(SyncdError):
-    """A directory operation failed; ``transient`` errors may succeed when retried."""
+    """A directory operation failed; ``transient`` errors may succeed when retried.
 
-    def __init__(self, message: str, *, transient: bool = False) -> None:
+    ``unanswered``: the request was sent and its answer never came (the connection dropped):
+    the server may have applied it. A create that ends so is read back (``find_created``).
+    """
+
+    def __init__(self, message: str, *, transient: bool = False, unanswered: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
+        self.unanswered = unanswered
+
+
+class Found(StrEnum):
+    """What reading back a create whose answer was lost finds at its DN."""
+
+    ABSENT = "absent"  # nothing: the add was not applied
+    OURS = "ours"  # this action's entry, holding the password this action sent
+    # this action's entry by what the create wrote, but its password cannot be checked
+    OURS_PASSWORD_UNKNOWN = "ours-password-unknown"  # noqa: S105 - a verdict, no secret
+    OTHER = "other"  # another entry holds the DN (a hand-made one, another person's)
 
 
 class ReadIncomplete(DirectoryError):
@@ -60,6 +76,14 @@ class Directory(Protocol):
         own outcome, in order: the DN, or what :meth:`create` would have raised for it. A
         profile may have them in flight together (pipelined); one that fails changes nothing
         for the others."""
+        ...
+
+    def find_created(
+        self, action: Action, password: str, *, since: datetime | None = None
+    ) -> tuple[Found, str]:
+        """After a create of ``action`` (with ``password``, ``since``) whose answer was lost,
+        what its DN holds now, and the DN. Read only; raise DirectoryError if it cannot be
+        read (the caller then owes the account a new password)."""
         ...
 
     def update(

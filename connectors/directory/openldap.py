@@ -50,16 +50,17 @@ from ldap3 import (
     Server,
     Tls,
 )
-from ldap3.core.exceptions import LDAPException
+from ldap3.core.exceptions import LDAPException, LDAPResponseTimeoutError
 from ldap3.protocol.rfc2849 import add_ldif_header, operation_to_ldif
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
 from connectors.config import DirectoryConfig
+from connectors.directory import hashes
 from connectors.directory.ber import add_request
 from connectors.directory_snapshot import CSN, DeltaReader, Drift, Rows
 from syncd.model import Account, Action, Field, Kind, State
-from syncd.ports import DirectoryError, ReadIncomplete, Scope
+from syncd.ports import DirectoryError, Found, ReadIncomplete, Scope
 
 log = structlog.get_logger("syncd.directory")
 
@@ -154,6 +155,9 @@ SCOPED_BATCH = 500
 # Result codes worth a retry: busy, unavailable, unwillingToPerform, timeLimitExceeded, other.
 TRANSIENT = {3, 51, 52, 53, 80}
 PIPELINE = 16  # adds in flight on the create connection (create_many)
+# create_many awaits an answer in slices of this many seconds, looking between them whether
+# ldap3's receiver closed the connection (then no answer will come: see _answer)
+ANSWER_SLICE = 0.2
 
 
 def _first(entry: Mapping[str, Any], name: str) -> str | None:
@@ -251,6 +255,11 @@ def split_rdn(dn: str) -> tuple[str, str]:
     """``dn``'s own RDN (as written) and its parent's DN."""
     rdns = split_dn(dn)
     return rdns[0], ",".join(rdns[1:])
+
+
+def _dn_key(dn: str) -> str:
+    """A DN compared as slapd writes ``creatorsName``: case and spaces aside."""
+    return "".join(dn.lower().split())
 
 
 def _stamp(when: datetime | None) -> str:
@@ -775,9 +784,9 @@ class OpenLdapDirectory:
         dn, classes, attrs = self._new_entry_for(action, since)
         if self._hashes_added_passwords():
             attrs.update(syncdState=State.ACTIVE.value, userPassword=password, pwdReset="TRUE")
-            self._call(f"creating {dn}", self.conn.add, dn, classes, attrs)
+            self._add(dn, classes, attrs)
             return dn
-        self._call(f"creating {dn}", self.conn.add, dn, classes, attrs)
+        self._add(dn, classes, attrs)
         try:
             # Only with its password is it a mailbox: a crash before this leaves
             # "provisioning", which the next run finishes (new one-time password and slip).
@@ -788,6 +797,17 @@ class OpenLdapDirectory:
             raise
         return dn
 
+    def _add(self, dn: str, classes: list[str], attrs: Mapping[str, Any]) -> None:
+        """One add; a connection lost with it sent is ``unanswered`` (it may have been applied:
+        the applier reads the entry back rather than take a retry's "already exists" for a
+        conflict)."""
+        try:
+            ok = self.conn.add(dn, classes, attrs)
+        except LDAPException as exc:
+            self._conn = None
+            raise DirectoryError(f"creating {dn}: {exc}", transient=True, unanswered=True) from exc
+        self._check(ok, f"creating {dn}")
+
     def _new_entry_for(
         self, action: Action, since: datetime | None
     ) -> tuple[str, list[str], dict[str, Any]]:
@@ -795,15 +815,8 @@ class OpenLdapDirectory:
         place made first), in the ``provisioning`` state and without a password."""
         dn = self.dn_for(action.uid, action.org)
         self._ensure_ou(action.org)
-        now = _stamp(since)
         attrs: dict[str, Any] = {k: v for k, v in self.attributes_of(action.attrs).items() if v}
-        attrs.update(
-            syncdKind="organisation" if action.kind.value == "create-org-mailbox" else "person",
-            syncdState=State.PROVISIONING.value,
-            syncdStateSince=now,
-            syncdActiveSince=now,
-            syncdStateReason=f"{action.reason} [{action.article}]"[:1000],
-        )
+        attrs.update(self._markers(action, since), syncdState=State.PROVISIONING.value)
         classes, extra = self.new_entry(action)
         attrs.update(extra)
         return dn, ["inetOrgPerson", "syncdAccount", *classes], attrs
@@ -829,8 +842,10 @@ class OpenLdapDirectory:
             return [self._create_one(action, password, since) for action, password in items]
         out: list[str | Exception] = []
         sent: list[tuple[int, str]] = []  # (message id, DN), oldest first
+        current = 0  # the item being sent; those from len(out) to it are in flight
         try:
-            for action, password in items:
+            for n, (action, password) in enumerate(items):
+                current = n
                 try:
                     dn, classes, attrs = self._new_entry_for(action, since)
                 except DirectoryError as exc:  # its organisation's place could not be made
@@ -842,9 +857,15 @@ class OpenLdapDirectory:
                 self._drain(sent, out, upto=PIPELINE - 1)
             self._drain(sent, out, upto=0)
         except (LDAPException, OSError) as exc:
-            lost = DirectoryError(f"creating: the connection was lost ({exc})", transient=True)
-            out += [lost] * (len(items) - len(out))
-        except DirectoryError as exc:  # the second connection could not be opened
+            # the adds sent (the current one perhaps in part) have no answer: slapd may have
+            # applied them (the applier reads each back); the others never left
+            why = f"creating: the connection was lost ({exc})"
+            in_flight = DirectoryError(f"{why}, the add sent", transient=True, unanswered=True)
+            out += [in_flight] * (current + 1 - len(out))
+            out += [DirectoryError(why, transient=True)] * (len(items) - len(out))
+        except DirectoryError as exc:  # the connection could not be (re)opened: current unsent
+            lost = DirectoryError(f"{exc}, the add sent", transient=True, unanswered=True)
+            out += [lost] * (current - len(out))
             out += [exc] * (len(items) - len(out))
         finally:
             self._close_pipe()  # one per call: its receiver thread never outlives the batch
@@ -877,8 +898,7 @@ class OpenLdapDirectory:
         assert self._pipe is not None or not sent
         while len(sent) > upto:
             msgid, dn = sent.pop(0)
-            assert self._pipe is not None
-            _, r = self._pipe.get_response(msgid, timeout=self.config.timeout)
+            r = self._answer(msgid)
             if r and r.get("result") == 0:
                 out.append(dn)
                 continue
@@ -889,6 +909,107 @@ class OpenLdapDirectory:
                     f"creating {dn}: {detail.strip()}", transient=r.get("result") in TRANSIENT
                 )
             )
+
+    def _answer(self, msgid: int) -> dict[str, Any] | None:
+        """The answer to the add ``msgid`` on the pipeline connection, or OSError once ldap3's
+        receiver has closed it (the server or the network dropped it: no answer will come).
+        Awaited in slices: a wait of the whole timeout would not see the close, and ldap3's
+        ``get_response`` on a connection its receiver closed meanwhile fails with an
+        AttributeError (its outstanding requests gone), not an LDAP error."""
+        pipe = self._pipe
+        assert pipe is not None
+        waited = 0.0
+        while True:
+            if pipe.closed:
+                raise OSError("the connection was closed with adds in flight")
+            try:
+                _, result = pipe.get_response(msgid, timeout=ANSWER_SLICE)
+            except LDAPResponseTimeoutError:
+                waited += ANSWER_SLICE
+                if waited >= self.config.timeout:
+                    raise
+                continue
+            except (AttributeError, TypeError) as exc:
+                raise OSError("the connection was closed with adds in flight") from exc
+            return result  # type: ignore[no-any-return]
+
+    def _markers(self, action: Action, since: datetime | None) -> dict[str, str]:
+        """What syncd writes in every entry it creates, beside the person's fields: the kind,
+        the state's date (the plan's ``now``) and reason (``find_created`` reads them back)."""
+        now = _stamp(since)
+        return {
+            "syncdKind": "organisation" if action.kind.value == "create-org-mailbox" else "person",
+            "syncdStateSince": now,
+            "syncdActiveSince": now,
+            "syncdStateReason": f"{action.reason} [{action.article}]"[:1000],
+        }
+
+    def find_created(
+        self, action: Action, password: str, *, since: datetime | None = None
+    ) -> tuple[Found, str]:
+        """What holds the DN of a create whose answer was lost (docs/architecture.md, "Creates
+        whose answer was lost").
+
+        This action's entry is told by what no other writer puts there together: the
+        employee number, syncd's markers with this plan's ``since`` to the second and this
+        action's reason, and ``creatorsName`` the service DN (slapd writes it; nobody can set
+        it). ``createTimestamp`` is not used: it is the server's clock, and ``since`` may be
+        an operator's ``--now``. Then the password: slapd hashed the value the add carried,
+        and every attempt of one action carries the same one, so the stored hash checked
+        against it (``hashes.matches``, no bind: a bind is a login) says whether the slip may
+        be written with it. A hash that cannot be checked (another scheme, a site whose rules
+        hide it from the service DN) is OURS_PASSWORD_UNKNOWN: the caller owes a new one.
+        A profile with a create of its own (AD) is judged by the employee number alone, and
+        never OURS.
+        """
+        dn = self._where(self.dn_for(action.uid, action.org))
+        wanted = {k.lower(): v for k, v in self._markers(action, since).items()}
+        employee = next(iter(self.attributes_of(action.attrs).get("employeeNumber") or []), None)
+        entry = self._read_back(dn, [*wanted, "employeeNumber", "creatorsName", "userPassword"])
+        if entry is None:
+            return Found.ABSENT, dn
+
+        def first(name: str) -> str:
+            values = entry.get(name.lower()) or [b""]
+            return values[0].decode("utf-8", "replace")
+
+        same_person = employee is not None and first("employeeNumber").lower() == employee.lower()
+        if type(self).create is not OpenLdapDirectory.create:
+            return (Found.OURS_PASSWORD_UNKNOWN if same_person else Found.OTHER), dn
+        ours = (
+            same_person
+            and all(first(k) == v for k, v in wanted.items())
+            and _dn_key(first("creatorsName")) == _dn_key(self.config.bind_dn)
+        )
+        if not ours:
+            return Found.OTHER, dn
+        checked = {hashes.matches(v, password) for v in entry.get("userpassword", [])}
+        if checked == {True}:
+            return Found.OURS, dn
+        if checked == {False}:  # the same markers and another password: not this action's
+            return Found.OTHER, dn
+        return Found.OURS_PASSWORD_UNKNOWN, dn
+
+    def _read_back(self, dn: str, names: list[str]) -> dict[str, list[bytes]] | None:
+        """The entry's raw values (names lower case), None if there is none; a connection
+        found dropped is opened again once."""
+        for attempt in (0, 1):
+            try:
+                ok = self.conn.search(dn, "(objectClass=*)", BASE, attributes=names)
+            except LDAPException as exc:
+                self._conn = None
+                if attempt:
+                    raise DirectoryError(f"reading back {dn}: {exc}", transient=True) from exc
+                continue
+            if not ok:
+                if self.conn.result.get("result") == 32:  # noSuchObject
+                    return None
+                self._check(False, f"reading back {dn}")
+            found = [r for r in self.conn.response or [] if r.get("type") == "searchResEntry"]
+            if not found:
+                return None
+            return {k.lower(): list(v) for k, v in found[0]["raw_attributes"].items()}
+        return None  # not reached: the second attempt returns or raises
 
     def _create_one(self, action: Action, password: str, since: datetime | None) -> str | Exception:
         try:
