@@ -65,6 +65,7 @@ from typing import Any
 import structlog
 
 from connectors.store import private_dir
+from syncd.ports import DirectoryError
 
 log = structlog.get_logger("syncd.directory")
 
@@ -200,6 +201,13 @@ def load(path: Path, base: str, layout: Layout, *, readonly: bool = False) -> Sn
     the caller reads everything)."""
     if not path.exists():
         return None
+    if path.is_symlink():
+        # the snapshot is the state directory's own file: a link is never followed (the full
+        # read's rename replaces the link itself, never its target)
+        log.warning("directory snapshot is a symbolic link: a full read", path=str(path))
+        return None
+    if not readonly and path.stat().st_mode & 0o077:
+        path.chmod(0o600)  # a copy restored or chmod'ed by hand: private again
     try:
         if readonly:
             db = _connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
@@ -264,11 +272,14 @@ class Rows:
     def __iter__(self) -> Iterator[tuple[str, Attrs]]:
         named, rest = self.layout.named, self.layout.rest
         skip = self.gone.union(self.overlay)
-        for key, dn, names, others in self.db.execute("SELECT key, dn, names, rest FROM entries"):
-            if key not in skip:
-                attrs = _decode(names, named)
-                attrs.update(_decode(others, rest))
-                yield dn, attrs
+        with self._damage():
+            for key, dn, names, others in self.db.execute(
+                "SELECT key, dn, names, rest FROM entries"
+            ):
+                if key not in skip:
+                    attrs = _decode(names, named)
+                    attrs.update(_decode(others, rest))
+                    yield dn, attrs
         for dn, attrs in self.overlay.values():  # as the file's rows: without the CSN
             yield dn, {k: v for k, v in attrs.items() if k != CSN}
 
@@ -276,9 +287,10 @@ class Rows:
         """Each entry with the namespace's attributes only (a cheaper decode)."""
         named = self.layout.named
         skip = self.gone.union(self.overlay)
-        for key, dn, names in self.db.execute("SELECT key, dn, names FROM entries"):
-            if key not in skip:
-                yield dn, _decode(names, named)
+        with self._damage():
+            for key, dn, names in self.db.execute("SELECT key, dn, names FROM entries"):
+                if key not in skip:
+                    yield dn, _decode(names, named)
         wanted = set(named)
         for dn, attrs in self.overlay.values():
             yield dn, {k: v for k, v in attrs.items() if k in wanted}
@@ -287,6 +299,23 @@ class Rows:
         (count,) = self.db.execute("SELECT count(*) FROM entries").fetchone()
         present = sum(1 for k in self.gone if self._has(k))
         return int(count) - present + sum(1 for k in self.overlay if not self._has(k))
+
+    @contextlib.contextmanager
+    def _damage(self) -> Iterator[None]:
+        """A page found damaged while the rows are read (after the delta's own read went
+        well): the file is removed, so the next run reads the directory whole and writes a
+        new one, and this run stops as a directory read that failed (it is retried)."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            files = [Path(row[2]) for row in self.db.execute("PRAGMA database_list") if row[2]]
+            for path in files:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            raise DirectoryError(
+                f"the directory snapshot is damaged ({exc}); removed: the next run reads the "
+                "directory whole"
+            ) from None
 
     def _has(self, key: str) -> bool:
         return self.db.execute("SELECT 1 FROM entries WHERE key = ?", (key,)).fetchone() is not None
@@ -332,6 +361,11 @@ class DeltaReader:
                 rows, self.how = self._delta(snap)
             except Drift as exc:
                 why = str(exc)
+            except sqlite3.DatabaseError as exc:
+                # a damaged file (found by an attack: pages overwritten in its middle made
+                # every run fail until someone deleted it): a full read writes a new one
+                why = f"the snapshot is damaged ({exc})"
+                log.warning("directory snapshot damaged: a full read", error=str(exc))
         if rows is None:
             if snap is not None:
                 snap.db.close()
@@ -352,12 +386,15 @@ class DeltaReader:
         if self.db is None:
             raise Drift("no snapshot")
         held: dict[str, tuple[str, str, str, str]] = {}
-        for key in csns:
-            row = self.db.execute(
-                "SELECT csn, dn, names, rest FROM entries WHERE key = ?", (key,)
-            ).fetchone()
-            if row is not None:
-                held[key] = row
+        try:
+            for key in csns:
+                row = self.db.execute(
+                    "SELECT csn, dn, names, rest FROM entries WHERE key = ?", (key,)
+                ).fetchone()
+                if row is not None:
+                    held[key] = row
+        except sqlite3.DatabaseError as exc:
+            raise Drift(f"the snapshot is damaged ({exc})") from None
         stale = _stale({k: row[0] for k, row in held.items()}, csns)
         fetched = self._fetch(csns, stale)
         named, rest = self.layout.named, self.layout.rest
@@ -388,6 +425,14 @@ class DeltaReader:
         snap = load(self.path, self.base, self.layout, readonly=True)
         if snap is None or not 0 <= self.clock() - snap.full_at <= FULL_EVERY.total_seconds():
             return None
+        try:
+            return self._names_since(snap)
+        except sqlite3.DatabaseError as exc:
+            log.warning("directory snapshot damaged: a whole read", error=str(exc))
+            snap.db.close()
+            return None
+
+    def _names_since(self, snap: Snapshot) -> Rows | None:
         since = csn_before(snap.newest(), OVERLAP)
         if not since:
             return None  # nothing to count from (an empty snapshot): the whole read

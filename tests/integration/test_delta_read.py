@@ -148,6 +148,55 @@ def test_a_lost_or_unreadable_snapshot_means_one_full_read(
     assert _same_as_full(server, base, snapshot).startswith("delta:")
 
 
+def test_a_damaged_snapshot_means_one_full_read_not_a_failing_run_for_ever(
+    server: Sandbox, base: str, tmp_path: Path
+) -> None:
+    """Found by an attack: pages overwritten in the middle of the file (the header and the
+    meta row intact) made every run fail with "database disk image is malformed" until an
+    operator deleted the file."""
+    snapshot = tmp_path / SNAPSHOT_FILE
+    _same_as_full(server, base, snapshot)
+    with _db(snapshot) as db:
+        (root,) = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'entries'").fetchone()
+        (page,) = db.execute("PRAGMA page_size").fetchone()
+    with snapshot.open("r+b") as fh:  # the entries' root page: garbage
+        fh.seek((root - 1) * page)
+        fh.write(bytes(range(256)) * (page // 256))
+    damaged = snapshot.read_bytes()
+    # a scoped run's namespace: the whole read instead, which writes a sound file
+    directory = _directory(server, base)
+    try:
+        assert directory.use_snapshot(snapshot, scoped=True)
+        names = _by_dn(directory.names())
+        assert directory.last_read.startswith("full: the snapshot is damaged"), directory.last_read
+    finally:
+        directory.close()
+    assert names == _read(server, base, None)[1]
+    assert _same_as_full(server, base, snapshot).startswith("delta:")
+    # a whole run the same
+    snapshot.write_bytes(damaged)
+    assert _same_as_full(server, base, snapshot).startswith("full: the snapshot is damaged")
+    assert _same_as_full(server, base, snapshot).startswith("delta:")
+
+
+def test_a_linked_snapshot_is_never_followed_and_a_readable_one_made_private(
+    server: Sandbox, base: str, tmp_path: Path
+) -> None:
+    """Found by an attack: a link to a file elsewhere was read and written in place, and a
+    snapshot chmod'ed 0644 stayed so."""
+    snapshot = tmp_path / SNAPSHOT_FILE
+    _same_as_full(server, base, snapshot)
+    snapshot.chmod(0o644)
+    assert _same_as_full(server, base, snapshot).startswith("delta:")
+    assert snapshot.stat().st_mode & 0o777 == 0o600
+    elsewhere = tmp_path / "elsewhere.sqlite"
+    snapshot.rename(elsewhere)
+    before = elsewhere.read_bytes()
+    snapshot.symlink_to(elsewhere)
+    assert _same_as_full(server, base, snapshot).startswith("full: no usable snapshot")
+    assert not snapshot.is_symlink() and elsewhere.read_bytes() == before
+
+
 def test_the_first_run_a_day_after_the_last_full_read_reads_everything(
     server: Sandbox, base: str, tmp_path: Path
 ) -> None:
