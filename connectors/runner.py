@@ -353,6 +353,13 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
                 archive=FileArchive(config.archive_dir, config.lifecycle.purge_hook),
                 should_stop=hooks.should_stop,
             )
+            owed = outcome.result.owed_passwords if outcome.result else set()
+            if owed:  # created (or perhaps created) with a password nobody can be told
+                outcome.warnings.append(
+                    "the directory's answer to a create was lost and its password could not be "
+                    "confirmed; the next run issues a new one-time password for "
+                    + ", ".join(sorted(owed))
+                )
         elif applies:
             _learn(state, plan, None, inp.snapshots)
         if applies and req.scoped:

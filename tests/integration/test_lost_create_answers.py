@@ -164,7 +164,7 @@ def proxy_factory(slapd: Sandbox) -> Iterator[type[DroppingProxy]]:
         p.close()
 
 
-def _through(cfg_path: Path, proxy: DroppingProxy) -> Config:
+def through(cfg_path: Path, proxy: DroppingProxy) -> Config:
     """The test's syncd.yaml pointed at the proxy, with short retry pauses."""
     text = cfg_path.read_text(encoding="utf-8")
     url = next(line for line in text.splitlines() if line.strip().startswith("url:"))
@@ -201,7 +201,7 @@ def test_adds_whose_answers_are_lost_are_read_back_and_each_person_gets_a_slip_t
     people = 40
     make_config()
     proxy = proxy_factory(3, 6)  # 3 answers pass, 6 adds applied with their answers lost
-    cfg = _through(tmp_path / "syncd.yaml", proxy)
+    cfg = through(tmp_path / "syncd.yaml", proxy)
     roster = write_roster(tmp_path / "r.csv", _people(people))
     first = runner.run(cfg, rosters=[roster])
     assert proxy.cut.is_set()
@@ -233,7 +233,7 @@ def test_when_the_directory_stays_away_a_lost_add_is_a_debt_the_next_run_pays_on
     people = 30
     make_config()
     proxy = proxy_factory(3, 6, then_down=True)  # after the cut, nothing answers
-    cfg = _through(tmp_path / "syncd.yaml", proxy)
+    cfg = through(tmp_path / "syncd.yaml", proxy)
     roster = write_roster(tmp_path / "r.csv", _people(people))
     first = runner.run(cfg, rosters=[roster])
     assert proxy.cut.is_set() and first.exit_code == 1
@@ -243,6 +243,7 @@ def test_when_the_directory_stays_away_a_lost_add_is_a_debt_the_next_run_pays_on
     assert len(unknown) >= 6
     owed = StateStore(cfg.paths.state).load_debts().passwords
     assert unknown <= set(owed), (unknown, owed)
+    assert any("answer to a create was lost" in w and min(unknown) in w for w in first.warnings)
     records = audit_of(cfg.paths.audit_log)
     for uid in unknown:
         [rec] = [r for r in records if r.get("uid") == uid]
@@ -295,7 +296,7 @@ def test_a_genuine_already_exists_behind_a_lost_answer_stays_a_failure(
     now = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
     direct = make_config()
     proxy = proxy_factory(1, 8)
-    cfg = _through(tmp_path / "syncd.yaml", proxy)
+    cfg = through(tmp_path / "syncd.yaml", proxy)
     hand = f"uid=u02,{base_dn}"
     assert admin.add(
         hand,

@@ -13,6 +13,7 @@ import pytest
 from ldap3 import Connection
 
 from connectors import runner
+from connectors.directory.openldap import PIPELINE
 from connectors.durable import BATCH
 from connectors.runner import open_directory
 from devtools.slapd_sandbox import Sandbox
@@ -20,6 +21,7 @@ from syncd.model import Action, ActionKind, Field
 from syncd.ports import DirectoryError
 from tests.conftest import MakeConfig
 from tests.helpers import entries, write_roster
+from tests.integration.test_lost_create_answers import DroppingProxy, through
 
 
 def _create(uid: str, **attrs: tuple[str, ...]) -> Action:
@@ -115,3 +117,37 @@ def test_a_run_syncs_per_batch_of_creates_not_per_account(
     # pages add a fixed number
     print(f"{calls['n']} syncs for {people} people")
     assert calls["n"] < people / 2, calls
+
+
+def test_a_connection_dropped_with_adds_in_flight_tells_the_unanswered_from_the_unsent(
+    make_config: MakeConfig, tmp_path: Path, slapd: Sandbox, admin: Connection, base_dn: str
+) -> None:
+    """The proxy passes slapd's first 2 answers, holds the next 4 and cuts: the client had
+    sent 16 then one more per answer (18), so 16 adds are in flight without an answer (slapd
+    may have applied them: ``unanswered``, read back by the applier) and 6 never left (a
+    plain transient failure, retried). The call returns at once instead of waiting out the
+    timeout, and its receiver thread ends with it."""
+    make_config()
+    proxy = DroppingProxy(slapd.port, 2, 4)
+    try:
+        directory = open_directory(through(tmp_path / "syncd.yaml", proxy), [])
+        try:
+            out = directory.create_many(
+                [(_create(f"p{n:02d}"), f"Mk-{n}.1234!") for n in range(24)]
+            )
+        finally:
+            directory.close()
+    finally:
+        proxy.close()
+    assert proxy.cut.is_set()
+    assert out[:2] == [f"uid=p00,{base_dn}", f"uid=p01,{base_dn}"]
+    lost = [o for o in out[2:] if isinstance(o, DirectoryError) and o.transient]
+    assert len(lost) == 22
+    assert [o.unanswered for o in lost] == [True] * PIPELINE + [False] * (22 - PIPELINE)
+    made = sorted(entries(admin, base_dn))
+    assert made[:6] == [f"p{n:02d}" for n in range(6)]  # the held answers' adds were applied
+    assert max(made) < f"p{2 + PIPELINE:02d}"  # nothing unsent was made
+    receivers = [t for t in threading.enumerate() if "Receiver" in type(t).__name__]
+    for thread in receivers:
+        thread.join(timeout=10)
+    assert [t for t in receivers if t.is_alive()] == []
