@@ -54,6 +54,7 @@ demo: deps
 bench: deps
 	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_uid.py
 	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_reconcile.py $(if $(BIG),--people 100000 --repeat 3)
+	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_creates.py $(if $(BIG),--people 20000,--people 3000)
 
 demo-stop: $(STAMP)
 	PROFILE=$(PROFILE) $(BIN)/python -m devtools.demo stop
