@@ -744,6 +744,10 @@ class OpenLdapDirectory:
         and a revoke set. A profile with its own login switch adds it."""
         if state in (State.LOCKED, State.REVOKED) and not a.get("pwdAccountLockedTime"):
             return ("pwdAccountLockedTime removed: the password opens the mailbox again",)
+        if state is State.ACTIVE and (lock := _first(a, "pwdAccountLockedTime")) is not None:
+            # stricter than recorded: set by hand, or ppolicy's own lockout after failed binds
+            # (pwdMaxFailure). Named, never undone: the one who locked may know why (drift.py)
+            return (f"pwdAccountLockedTime {lock} on an active account: every bind is refused",)
         return ()
 
     def receives(self, a: Mapping[str, Any]) -> bool | None:
@@ -973,9 +977,11 @@ class OpenLdapDirectory:
             values = entry.get(name.lower()) or [b""]
             return values[0].decode("utf-8", "replace")
 
-        same_person = employee is not None and first("employeeNumber").lower() == employee.lower()
+        # an organisation's mailbox has no employee number: then the entry must have none
+        same_person = first("employeeNumber").lower() == (employee or "").lower()
         if type(self).create is not OpenLdapDirectory.create:
-            return (Found.OURS_PASSWORD_UNKNOWN if same_person else Found.OTHER), dn
+            keyed = same_person and employee is not None
+            return (Found.OURS_PASSWORD_UNKNOWN if keyed else Found.OTHER), dn
         ours = (
             same_person
             and all(first(k) == v for k, v in wanted.items())

@@ -260,7 +260,7 @@ def test_when_the_directory_stays_away_a_lost_add_is_a_debt_the_next_run_pays_on
     assert again.plan is not None and again.plan.actions == ()
 
 
-def _create(uid: str) -> Action:
+def _create(uid: str, kind: ActionKind = ActionKind.CREATE) -> Action:
     values = {
         Field.UID: (uid,),
         Field.NAME: (f"Hà Văn {uid}",),
@@ -270,14 +270,16 @@ def _create(uid: str) -> Action:
         Field.EMPLOYEE_NUMBER: (f"E-{uid}",),
         Field.ORG: ("skhcn",),
     }
+    if kind is ActionKind.CREATE_ORG_MAILBOX:  # an organisation's: no employee number
+        del values[Field.EMPLOYEE_NUMBER]
     return Action(
-        ActionKind.CREATE,
+        kind,
         uid,
         "skhcn",
         "new",
         "caobang-2025 Đ7.1",
         full_name=values[Field.NAME][0],
-        employee_number=values[Field.EMPLOYEE_NUMBER][0],
+        employee_number=(values.get(Field.EMPLOYEE_NUMBER) or ("",))[0],
         attrs=values,
     )
 
@@ -292,7 +294,9 @@ def test_a_genuine_already_exists_behind_a_lost_answer_stays_a_failure(
 ) -> None:
     """Two entries are there before the adds: one made by hand (the admin), one made by the
     service DN for the same action with another password (another syncd). Their adds are in
-    flight when the answers are lost; the read-back finds neither is this action's."""
+    flight when the answers are lost; the read-back finds neither is this action's, while
+    every other add (an organisation's mailbox among them: no employee number) is this
+    action's, with its slip."""
     now = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
     direct = make_config()
     proxy = proxy_factory(1, 8)
@@ -308,7 +312,10 @@ def test_a_genuine_already_exists_behind_a_lost_answer_stays_a_failure(
         other.create(_create("u03"), "Khac-Mk-1!", since=now)  # same markers, its own password
     finally:
         other.close()
-    actions = tuple(_create(f"u{n:02d}") for n in range(12))
+    actions = tuple(
+        _create(f"u{n:02d}", ActionKind.CREATE_ORG_MAILBOX if n == 5 else ActionKind.CREATE)
+        for n in range(12)
+    )
     outcome = RunOutcome("run-lost-answers")
     directory = open_directory(cfg, [])
     try:
