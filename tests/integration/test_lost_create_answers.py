@@ -299,7 +299,7 @@ def test_a_genuine_already_exists_behind_a_lost_answer_stays_a_failure(
     action's, with its slip."""
     now = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
     direct = make_config()
-    proxy = proxy_factory(1, 8)
+    proxy = proxy_factory(0, 8)  # every answer lost: each add goes through the read-back
     cfg = through(tmp_path / "syncd.yaml", proxy)
     hand = f"uid=u02,{base_dn}"
     assert admin.add(
