@@ -42,7 +42,7 @@ from syncd.hr_result import HrResult
 from syncd.model import Account, emp_key
 from syncd.naming.text import fold_words, name_key
 from syncd.orgs import Catalogue
-from syncd.plan.drift import closed_by_hand, missing_aliases, on_the_wire
+from syncd.plan.drift import closed_by_hand, missing_aliases, on_the_wire, primary_missing
 from syncd.plan.lifecycle import activity_reference
 from syncd.plan.lifecycle import forecast as lifecycle_forecast
 from syncd.ports import Scope
@@ -280,6 +280,7 @@ def show(config: Config, query: str, now: datetime) -> list[dict[str, Any]]:
                         f"old address {m} removed before its alias expires"
                         for m in missing_aliases(acc, now)
                     ),
+                    *(primary_missing(acc, config.domain) if acc.managed else ()),
                 ],
                 "last_activity": {
                     "when": last.isoformat() if last else None,

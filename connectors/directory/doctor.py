@@ -537,7 +537,7 @@ class Doctor:
         them (syncd.plan.drift), so the doctor says what the next run will put back."""
         from datetime import UTC, datetime
 
-        from syncd.plan.drift import missing_aliases, on_the_wire
+        from syncd.plan.drift import missing_aliases, on_the_wire, primary_missing
         from syncd.ports import Scope
 
         directory: Any = open_directory(self.cfg, self.password, self.domain)
@@ -556,6 +556,7 @@ class Doctor:
                 continue
             what = on_the_wire(acc, locked) if locked is not None else list(acc.drift)
             what += [f"old address {m} removed" for m in missing_aliases(acc, now)]
+            what += primary_missing(acc, self.domain)
             if what:
                 found.append(f"{acc.uid} ({acc.state.value}): {'; '.join(what)}")
         if not found:
@@ -565,8 +566,13 @@ class Doctor:
             "hand-edits",
             "finding",
             f"{len(found)} account(s) changed outside syncd, e.g. " + " | ".join(found[:3]),
-            "the next run puts syncd's recorded state back (syncd plan --latest shows it); to "
-            "open a mailbox on purpose, syncd restore (audited)",
+            "a lock or delivery opened, or an old address removed: the next run puts syncd's "
+            "recorded state back (syncd plan --latest shows it); to open a mailbox on purpose, "
+            "syncd restore (audited). A lock on an active account (pwdAccountLockedTime) is "
+            "never undone by syncd: ask who set it and why (or whether failed binds did), then "
+            "record it with syncd lock, or delete it in the directory. A primary "
+            "address missing is never put back by syncd: restore it (ldapmodify, add "
+            "mail: <uid>@<domain>), or move the person to another address with a transfer",
         )
 
     def check_indexes(self) -> None:

@@ -73,6 +73,18 @@ def closed_by_hand(acc: Account, locked_receives: Flag) -> list[str]:
     return []
 
 
+def primary_missing(acc: Account, domain: str) -> list[str]:
+    """The primary address syncd gave the account (``<uid>@<domain>``) gone from its
+    addresses: replaced or deleted by hand, the official address no longer exists at the mail
+    server. Named (``syncd show``, ``syncd doctor``), not put back: which address is right
+    is the operator's call (docs/mail-server.md, "Changes made by hand")."""
+    primary = f"{acc.uid}@{domain}".lower()
+    if any(m.lower() == primary for m in acc.mail):
+        return []
+    have = ", ".join(acc.mail) or "none"
+    return [f"primary address {primary} missing (addresses: {have})"]
+
+
 def missing_aliases(acc: Account, when: datetime) -> tuple[str, ...]:
     """The old addresses a transfer keeps until their alias expires that are gone at ``when``."""
     if not acc.aliases:  # most accounts: no strftime for them (100,000 a run)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from ldap3 import MODIFY_REPLACE, Connection
+from ldap3 import MODIFY_REPLACE, NONE, Connection, Server
 
 from connectors.audit import AuditLog
 from connectors.config import DirectoryConfig
@@ -269,3 +269,68 @@ def test_an_ad_account_enabled_in_aduc_over_a_compromised_lock_cannot_log_in_aft
         reason,
         (),
     )
+
+
+def _hand_edits(slapd: Sandbox, base_dn: str) -> tuple[str, str, str]:
+    """``syncd doctor``'s hand-edits check on the sandbox: status, detail and fix."""
+    cfg = DirectoryConfig(url=slapd.url, bind_dn=slapd.service_dn, base_dn=base_dn)
+    doctor = Doctor(cfg, slapd.service_password, DOMAIN, regulation=PROFILES["caobang-2025"])
+    doctor.check_hand_edits()
+    [check] = doctor.report.checks
+    return check.status, check.detail, check.fix
+
+
+def test_a_primary_address_replaced_by_hand_is_named_by_show_and_doctor_and_not_put_back(
+    make_config: MakeConfig, tmp_path: Path, slapd: Sandbox, admin: Connection, base_dn: str
+) -> None:
+    """openldap: ``replace: mail`` by hand takes the official address syncd gave the account
+    (``<uid>@<domain>``) off the mail server; show and doctor name it with the fix, and the
+    plan does not put it back (docs/mail-server.md: the operator decides)."""
+    cfg = configure(make_config, tmp_path, "openldap", "caobang-2025")
+    roster = write_roster(tmp_path / "a.csv", ROWS)
+    run(cfg, "reconcile", "--roster", str(roster))
+    dn, uid = find_dn(admin, base_dn, "E1")
+    assert "primary address" not in run(cfg, "show", uid)
+    assert _hand_edits(slapd, base_dn)[0] == "ok"
+
+    assert admin.modify(dn, {"mail": [(MODIFY_REPLACE, ["hacker@evil.example"])]}), admin.result
+    shown = run(cfg, "show", uid)
+    missing = f"primary address {uid}@{DOMAIN} missing (addresses: hacker@evil.example)"
+    assert f"changed by hand, not by syncd: {missing}" in shown, shown
+    status, detail, fix = _hand_edits(slapd, base_dn)
+    assert status == "finding" and f"{uid} (active): {missing}" in detail, detail
+    assert "mail: <uid>@<domain>" in fix and "transfer" in fix
+    planned = run(cfg, "plan", "--roster", str(roster))
+    assert "put back" not in planned, planned  # reported, not put back (the operator's call)
+    run(cfg, "reconcile", "--roster", str(roster))
+    admin.search(dn, "(objectClass=*)", "BASE", attributes=["mail"])
+    assert admin.response[0]["attributes"]["mail"] == ["hacker@evil.example"]
+
+
+def test_a_lock_set_by_hand_on_an_active_account_is_named_by_show_doctor_and_the_plan(
+    make_config: MakeConfig, tmp_path: Path, slapd: Sandbox, admin: Connection, base_dn: str
+) -> None:
+    """openldap: ``pwdAccountLockedTime: 000001010000Z`` by hand on an active account refuses
+    every bind while syncd records it active; show, doctor and the plan's notices name it,
+    and syncd leaves the lock (it never opens what was closed by hand)."""
+    cfg = configure(make_config, tmp_path, "openldap", "caobang-2025")
+    roster = write_roster(tmp_path / "a.csv", ROWS)
+    run(cfg, "reconcile", "--roster", str(roster))
+    dn, uid = find_dn(admin, base_dn, "E2")
+    change_own_password(slapd, dn, slip_password(tmp_path, uid), CHOSEN)
+    assert Connection(Server(slapd.url, get_info=NONE), dn, CHOSEN).bind()
+    assert "changed by hand" not in run(cfg, "show", uid)
+
+    locked = {"pwdAccountLockedTime": [(MODIFY_REPLACE, ["000001010000Z"])]}
+    assert admin.modify(dn, locked), admin.result
+    assert not Connection(Server(slapd.url, get_info=NONE), dn, CHOSEN).bind()  # the tester's
+    shown = run(cfg, "show", uid)
+    named = "pwdAccountLockedTime 000001010000Z on an active account: every bind is refused"
+    assert "state         active" in shown and named in shown, shown
+    status, detail, fix = _hand_edits(slapd, base_dn)
+    assert status == "finding" and f"{uid} (active): {named}" in detail, detail
+    assert "syncd lock" in fix
+    planned = run(cfg, "plan", "--roster", str(roster))
+    assert f"{uid}: changed outside syncd ({named})" in planned, planned
+    run(cfg, "reconcile", "--roster", str(roster))
+    assert not Connection(Server(slapd.url, get_info=NONE), dn, CHOSEN).bind()  # left locked
