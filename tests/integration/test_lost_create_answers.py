@@ -35,6 +35,7 @@ from syncd.model import Action, ActionKind, Field, Plan
 from tests.conftest import MakeConfig
 from tests.helpers import entries, write_roster
 from tests.integration.test_crash_recovery import audit_of, slips_of
+from tests.integration.test_durability_debts import _reconcile_dying
 
 ADD_REQUEST, ADD_RESPONSE = 0x68, 0x69
 
@@ -340,3 +341,39 @@ def test_a_genuine_already_exists_behind_a_lost_answer_stays_a_failure(
     for slip in result.slips:
         assert Connection(slapd.url, f"uid={slip.uid},{base_dn}", slip.password).bind()
     assert StateStore(cfg.paths.state).load_debts().passwords == {}
+
+
+def test_a_run_killed_after_recording_a_lost_answer_leaves_the_debt_in_its_journal(
+    make_config: MakeConfig,
+    tmp_path: Path,
+    slapd: Sandbox,
+    admin: Connection,
+    base_dn: str,
+    proxy_factory: type[DroppingProxy],
+) -> None:
+    """``syncd reconcile`` SIGKILLed right after the batch's end records (``owed`` among
+    them) were synced, before the apply saved the debts: the next run finds them in the
+    journal it takes over, and pays each once."""
+    people = 30
+    make_config()
+    proxy = proxy_factory(3, 6, then_down=True)
+    cfg = through(tmp_path / "syncd.yaml", proxy)
+    roster = write_roster(tmp_path / "r.csv", _people(people))
+    _reconcile_dying(tmp_path / "syncd.yaml", roster, "batch finished:1")
+    assert proxy.cut.is_set()
+    journal = cfg.paths.state / "journal"
+    assert any('"s": "owed"' in p.read_text("utf-8") for p in journal.glob("*.jsonl"))
+    assert StateStore(cfg.paths.state).load_debts().passwords == {}  # not saved: killed
+    made = {u for u, e in entries(admin, base_dn).items() if e.get("employeeNumber")}
+    unknown = made - {uid for _, uid, _ in slips_of(cfg.paths.outbox)}
+    assert len(unknown) >= 6
+
+    proxy.heal()
+    paid = runner.run(cfg, rosters=[roster])
+    assert paid.exit_code == 0, report_text(paid, [roster])
+    assert StateStore(cfg.paths.state).load_debts().passwords == {}
+    _every_account_opens_with_its_newest_slip(cfg, slapd, admin, base_dn, people)
+    per_uid = Counter(uid for _, uid, _ in slips_of(cfg.paths.outbox))
+    assert [u for u, n in per_uid.items() if n > 1] == []
+    again = runner.run(cfg, rosters=[roster])
+    assert again.plan is not None and again.plan.actions == ()
