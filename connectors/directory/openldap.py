@@ -888,8 +888,10 @@ class OpenLdapDirectory:
         add): the bytes ldap3 would send, registered as outstanding before and awaited after
         as ldap3's own ``add`` does (``send``, ``post_send_single_response``), so ldap3's
         receiver thread and ``get_response`` handle the answer."""
-        if self._pipe is None or self._pipe.closed:
+        if self._pipe is None:
             self._pipe = self._connect(ASYNC)
+        elif self._pipe.closed:  # never opened again within a call: its adds' answers are lost
+            raise OSError("the connection was closed with adds in flight")
         pipe = self._pipe
         msgid: int = pipe.server.next_message_id()
         pipe.strategy._outstanding[msgid] = {"type": "addRequest", "entry": dn}
@@ -914,7 +916,7 @@ class OpenLdapDirectory:
                 )
             )
 
-    def _answer(self, msgid: int) -> dict[str, Any] | None:
+    def _answer(self, msgid: int) -> dict[str, Any]:
         """The answer to the add ``msgid`` on the pipeline connection, or OSError once ldap3's
         receiver has closed it (the server or the network dropped it: no answer will come).
         Awaited in slices: a wait of the whole timeout would not see the close, and ldap3's
@@ -935,6 +937,8 @@ class OpenLdapDirectory:
                 continue
             except (AttributeError, TypeError) as exc:
                 raise OSError("the connection was closed with adds in flight") from exc
+            if result is None:  # no answer will come for it (its connection is gone)
+                raise OSError("the connection was closed with adds in flight")
             return result  # type: ignore[no-any-return]
 
     def _markers(self, action: Action, since: datetime | None) -> dict[str, str]:
