@@ -224,11 +224,15 @@ class ActiveDirectory(OpenLdapDirectory):
         )
 
     def wire_drift(self, a: Mapping[str, Any], state: State) -> tuple[str, ...]:
-        """A locked or revoked account must carry ACCOUNTDISABLE; AD has no ppolicy lock."""
+        """A locked or revoked account must carry ACCOUNTDISABLE, an active one must not; AD
+        has no ppolicy lock."""
         uac = self._get(a, "drift")
         blocked = state in (State.LOCKED, State.REVOKED)
         if blocked and uac is not None and not int(uac) & ACCOUNTDISABLE:
             return (f"ACCOUNTDISABLE cleared (userAccountControl {uac}): the account logs in",)
+        if state is State.ACTIVE and uac is not None and int(uac) & ACCOUNTDISABLE:
+            # disabled in ADUC while syncd records it active: named, never re-enabled (drift.py)
+            return (f"ACCOUNTDISABLE set (userAccountControl {uac}) on an active account",)
         return ()
 
     def delivery_filter(self, address: str) -> str:

@@ -272,6 +272,14 @@ class IRedMailDirectory(OpenLdapDirectory):
         if state is State.LOCKED and FORWARD in took and FORWARD in on:
             # a security lock took it (state_changes): forwarding turned back on by hand
             out += ("forward back in enabledService, which the security lock took",)
+        if state is State.ACTIVE:
+            # shut by hand while syncd records it active: named, never reopened (drift.py). One
+            # service off (pop3 only) is a site's choice; none left is a lock
+            status = (_first_value(a, "accountStatus") or "active").lower()
+            if status != "active":
+                out += (f"accountStatus {status} on an active account: no login, no delivery",)
+            if not on & {s.lower() for s in LOGIN_SERVICES}:
+                out += ("no login service left in enabledService on an active account",)
         return out
 
     def receives(self, a: Mapping[str, Any]) -> bool | None:

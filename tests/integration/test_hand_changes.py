@@ -334,3 +334,81 @@ def test_a_lock_set_by_hand_on_an_active_account_is_named_by_show_doctor_and_the
     assert f"{uid}: changed outside syncd ({named})" in planned, planned
     run(cfg, "reconcile", "--roster", str(roster))
     assert not Connection(Server(slapd.url, get_info=NONE), dn, CHOSEN).bind()  # left locked
+
+
+def test_an_iredmail_mailbox_shut_by_hand_while_active_is_named_by_show_and_the_plan(
+    make_config: MakeConfig, tmp_path: Path, slapd: Sandbox, admin: Connection, base_dn: str
+) -> None:
+    """iRedMail: every login service taken out of ``enabledService`` by hand (iRedMail's own
+    panel does so) on an account syncd records active; named, and left shut."""
+    needs_schema(slapd, "iredmail")
+    cfg = configure(make_config, tmp_path, "iredmail", "caobang-2025")
+    roster = write_roster(tmp_path / "a.csv", ROWS)
+    run(cfg, "reconcile", "--roster", str(roster))
+    dn, uid = find_dn(admin, base_dn, "E3")
+    assert "changed by hand" not in run(cfg, "show", uid)
+
+    kept = ["mail", "deliver", "lda", "lmtp", "internal", "shadowaddress"]
+    assert admin.modify(dn, {"enabledService": [(MODIFY_REPLACE, kept)]}), admin.result
+    shown = run(cfg, "show", uid)
+    named = "no login service left in enabledService on an active account"
+    assert "state         active" in shown and named in shown, shown
+    planned = run(cfg, "plan", "--roster", str(roster))
+    assert f"{uid}: changed outside syncd ({named})" in planned, planned
+    assert "put back" not in planned, planned
+    dcfg = DirectoryConfig(
+        url=slapd.url, bind_dn=slapd.service_dn, base_dn=base_dn, profile="iredmail"
+    )
+    doctor = Doctor(dcfg, slapd.service_password, DOMAIN, regulation=PROFILES["caobang-2025"])
+    doctor.check_hand_edits()
+    [check] = doctor.report.checks
+    assert check.status == "finding" and f"{uid} (active): {named}" in check.detail
+
+
+def test_an_ad_account_disabled_in_aduc_while_active_is_named_and_left_disabled(
+    samba: SambaSandbox, ad_base: str
+) -> None:
+    """AD: ADUC's "Disable Account" (``ACCOUNTDISABLE``) on an account syncd records active
+    refuses the person's login; the read names it, the doctor reports it and the plan only
+    says so (syncd never re-enables what was disabled by hand)."""
+    cfg = DirectoryConfig(
+        url=samba.url,
+        bind_dn=samba.service_dn,
+        base_dn=ad_base,
+        profile="ad",
+        ca_file=samba.ca_file,
+    )
+    ad = profile("ad")(cfg, samba.service_password, DOMAIN)
+    assert isinstance(ad, ActiveDirectory)
+    dn = _ad_create(ad, "hungdv.skhcn")
+    samba.change_password(dn, FIRST, MINE)
+    assert _ad_bind(samba, dn, MINE) == (True, "")
+    [before] = ad.read(Scope())
+    assert (before.state, before.drift) == (State.ACTIVE, ())
+
+    admin = samba.admin()
+    assert admin.modify(dn, {"userAccountControl": [(MODIFY_REPLACE, ["514"])]}), admin.result
+    admin.unbind()
+    assert _ad_bind(samba, dn, MINE) == (False, "533")  # what the tester found
+    named = "ACCOUNTDISABLE set (userAccountControl 514) on an active account"
+    [acc] = ad.read(Scope())
+    assert (acc.state, acc.drift) == (State.ACTIVE, (named,))
+    doctor = Doctor(cfg, samba.service_password, DOMAIN, regulation=PROFILES["caobang-2025"])
+    doctor.check_hand_edits()
+    [check] = doctor.report.checks
+    assert check.status == "finding" and f"hungdv.skhcn (active): {named}" in check.detail
+
+    reg = PROFILES["caobang-2025"]
+    plan = make_plan(
+        PlanInput(
+            snapshots=[],
+            catalogue=parse_catalogue([]),
+            profile=reg,
+            scheme=get_scheme(reg.scheme),
+            domain=DOMAIN,
+            accounts=ad.read(Scope()),
+            now=datetime.now(UTC),
+        )
+    )
+    assert not plan.actions
+    assert any(f"hungdv.skhcn: changed outside syncd ({named})" in n for n in plan.notices)
