@@ -199,6 +199,10 @@ class ZimbraDirectory(OpenLdapDirectory):
         status = _value(a, "zimbraAccountStatus") or ""
         if state in (State.LOCKED, State.REVOKED) and status.lower() == "active":
             out += ("zimbraAccountStatus active: Zimbra lets the person log in",)
+        if state is State.ACTIVE and status and status.lower() != "active":
+            # locked or closed in Zimbra's console (or ``lockout`` after failed logins) while
+            # syncd records it active: named, never reopened (syncd.plan.drift)
+            out += (f"zimbraAccountStatus {status} on an active account: Zimbra refuses logins",)
         return out
 
     def receives(self, a: Mapping[str, Any]) -> bool | None:

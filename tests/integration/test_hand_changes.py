@@ -412,3 +412,26 @@ def test_an_ad_account_disabled_in_aduc_while_active_is_named_and_left_disabled(
     )
     assert not plan.actions
     assert any(f"hungdv.skhcn: changed outside syncd ({named})" in n for n in plan.notices)
+
+
+def test_a_zimbra_account_locked_in_the_console_while_active_is_named_by_show_and_the_plan(
+    make_config: MakeConfig, tmp_path: Path, slapd: Sandbox, admin: Connection, base_dn: str
+) -> None:
+    """Zimbra: ``zimbraAccountStatus: locked`` set in Zimbra's console on an account syncd
+    records active refuses the login; named by show and the plan, and left locked."""
+    needs_schema(slapd, "zimbra")
+    cfg = configure(make_config, tmp_path, "zimbra", "hungyen-2025")
+    roster = write_roster(tmp_path / "a.csv", ROWS)
+    run(cfg, "reconcile", "--roster", str(roster))
+    dn, uid = find_dn(admin, base_dn, "E1")
+    assert "changed by hand" not in run(cfg, "show", uid)
+
+    assert admin.modify(dn, {"zimbraAccountStatus": [(MODIFY_REPLACE, ["locked"])]}), admin.result
+    shown = run(cfg, "show", uid)
+    named = "zimbraAccountStatus locked on an active account: Zimbra refuses logins"
+    assert "state         active" in shown and named in shown, shown
+    planned = run(cfg, "plan", "--roster", str(roster))
+    assert f"{uid}: changed outside syncd ({named})" in planned, planned
+    run(cfg, "reconcile", "--roster", str(roster))
+    admin.search(dn, "(objectClass=*)", "BASE", attributes=["zimbraAccountStatus"])
+    assert admin.response[0]["attributes"]["zimbraAccountStatus"] == ["locked"]
