@@ -20,16 +20,34 @@ def configure_logging(
     """JSON lines for journald, a readable console on a terminal; never a secret in either.
 
     Lines logged during a run carry its ``run_id`` (bound by the runner)."""
+    renderer = (
+        structlog.processors.JSONRenderer(ensure_ascii=False)
+        if json_lines
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.JSONRenderer(ensure_ascii=False)
-            if json_lines
-            else structlog.dev.ConsoleRenderer(colors=False),
+            renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(stream or sys.stdout),
         cache_logger_on_first_use=False,
     )
+    # what libraries log through the standard library (APScheduler's "run time of job … was
+    # missed" on a loaded host, ldap3, inotify) comes out the same way: one JSON line each
+    # for journald, never a bare text line among them
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processor=renderer,
+            foreign_pre_chain=[
+                structlog.contextvars.merge_contextvars,
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+            ],
+        )
+    )
+    logging.basicConfig(handlers=[handler], level=max(level, logging.WARNING), force=True)

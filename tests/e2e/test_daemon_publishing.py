@@ -86,7 +86,8 @@ def test_the_yearly_report_is_scheduled_before_the_deadline_and_written_then(
         started[-1].kill()
         status = (tmp_path / "state" / "status.json").read_text(encoding="utf-8")
         pytest.fail(started[-1].communicate()[0][-3000:] + status)
-    assert (folder / f"baocao-{year}0101-{year}1120-skhcn.xlsx").exists()
+    # each organisation's files come after the province's: waited for, not raced
+    assert wait_for(lambda: (folder / f"baocao-{year}0101-{year}1120-skhcn.xlsx").exists())
     assert oct(province.stat().st_mode & 0o777) == "0o640"
 
 
