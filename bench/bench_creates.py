@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from bench.bench_reconcile import BIN, SUFFIX, _count, write_rosters
+from bench.installed import install
 from connectors.store import write_private
 from devtools.slapd_service import DurableSandbox
 
@@ -52,16 +53,10 @@ orgs: {root.parent / "orgs.yaml"}
     return path
 
 
-def wall(cmd: list[str], tree: Path = ROOT) -> float:
+def wall(cmd: list[str]) -> float:
     t0 = time.perf_counter()
     proc = subprocess.run(
-        cmd,
-        cwd=tree,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        check=False,
-        env={**os.environ, "PYTHONPATH": str(tree)},
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False
     )
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
@@ -69,25 +64,28 @@ def wall(cmd: list[str], tree: Path = ROOT) -> float:
     return seconds
 
 
-def syncd_only(work: Path, files: list[Path], tree: Path) -> float:
-    """Seconds of the syncd in ``tree`` creating the same accounts into a fresh slapd."""
+def syncd_only(work: Path, files: list[Path], syncd: list[str]) -> float:
+    """Seconds of another syncd (a baseline tree, installed) creating the same accounts into
+    a fresh slapd."""
     run = Path(tempfile.mkdtemp(prefix="base-", dir=work))
     try:
         with DurableSandbox(run / "slapd", suffix=SUFFIX) as slapd:
             cfg = config(run, slapd)
-            cmd = [str(BIN / "python"), "-m", "connectors.cli", "-c", str(cfg), "reconcile"]
-            return wall(cmd + [a for f in files for a in ("--roster", str(f))], tree)
+            cmd = [*syncd, "-c", str(cfg), "reconcile"]
+            return wall(cmd + [a for f in files for a in ("--roster", str(f))])
     finally:
         shutil.rmtree(run, ignore_errors=True)
 
 
-def one_round(work: Path, files: list[Path], spy: Path | None = None) -> tuple[float, float, int]:
+def one_round(
+    work: Path, files: list[Path], syncd_cmd: list[str], spy: Path | None = None
+) -> tuple[float, float, int]:
     """syncd's and ldapadd's seconds for the same entries, and how many entries."""
     run = Path(tempfile.mkdtemp(prefix="round-", dir=work))
     try:
         with DurableSandbox(run / "slapd", suffix=SUFFIX) as slapd:
             cfg = config(run, slapd)
-            cmd = [str(BIN / "syncd"), "-c", str(cfg), "reconcile"]
+            cmd = [*syncd_cmd, "-c", str(cfg), "reconcile"]
             cmd += [a for f in files for a in ("--roster", str(f))]
             if spy is not None:
                 fmt = "flamegraph" if spy.suffix == ".svg" else "speedscope"
@@ -130,23 +128,26 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="syncd-bench-creates-"))
     files = write_rosters(work, args.people, random.Random(7))
+    # the product as the package installs it (bench/installed.py), this tree and the baseline
+    syncd = install(ROOT, work / "installed")
+    base = install(args.baseline.resolve(), work / "installed-baseline") if args.baseline else []
     load = os.getloadavg()
     ours: list[float] = []
     theirs: list[float] = []
     ratios: list[float] = []
     before: list[float] = []
     for _ in range(args.repeat):
-        syncd, ldapadd, entries = one_round(work, files)
-        ours.append(entries / syncd)
+        took, ldapadd, entries = one_round(work, files, syncd)
+        ours.append(entries / took)
         theirs.append(entries / ldapadd)
-        ratios.append(ldapadd / syncd)
-        line_ = f"  round: syncd {entries / syncd:,.0f}/s, ldapadd {entries / ldapadd:,.0f}/s"
-        if args.baseline:
-            before.append(entries / syncd_only(work, files, args.baseline.resolve()))
+        ratios.append(ldapadd / took)
+        line_ = f"  round: syncd {entries / took:,.0f}/s, ldapadd {entries / ldapadd:,.0f}/s"
+        if base:
+            before.append(entries / syncd_only(work, files, base))
             line_ += f", baseline syncd {before[-1]:,.0f}/s"
         print(line_, flush=True)
     if args.py_spy:
-        one_round(work, files, args.py_spy.resolve())
+        one_round(work, files, syncd, args.py_spy.resolve())
     la = " ".join(f"{x:.2f}" for x in load)
     print(f"{args.people} people; {args.repeat} interleaved rounds; load at start {la}")
     print(f"machine: {os.cpu_count()} cores, load average now {os.getloadavg()[0]:.2f}")

@@ -45,6 +45,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.installed import install, python_code
 from connectors.directory.openldap import ATTRIBUTES
 from connectors.store import write_private
 from devtools.samples import full_name
@@ -190,8 +191,10 @@ def main() -> None:
     one = files[0]
     (root / "changed").mkdir(exist_ok=True)
     fifty = changed_copy(one, root / "changed" / one.name, 50)  # same name: same organisation
-    syncd = [str(BIN / "syncd"), "-c", str(root / "syncd.yaml")]
-    py = str(BIN / "python")
+    # the product as the package installs it (bench/installed.py): a fresh copy of this tree
+    installed = install(ROOT, root / "installed")
+    syncd = [*installed, "-c", str(root / "syncd.yaml")]
+    ldap3_read = python_code(root / "installed", LDAP3_READ)
     load = os.getloadavg()
     with DurableSandbox(root / "slapd", suffix=SUFFIX) as slapd:
         write_private(root / "bind.pw", slapd.service_password)
@@ -232,13 +235,13 @@ orgs: orgs.yaml
             )  # fmt: skip
             run_into(
                 bare,
-                [py, "-c", LDAP3_READ, slapd.url, slapd.service_dn, slapd.service_password,
+                [*ldap3_read, slapd.url, slapd.service_dn, slapd.service_password,
                  slapd.people_dn, every, ",".join(ATTRIBUTES)],
             )  # fmt: skip
             run_into(org, [*syncd, "plan", "--roster", str(one)])
             run_into(
                 org_read,
-                [py, "-c", LDAP3_READ, slapd.url, slapd.service_dn, slapd.service_password,
+                [*ldap3_read, slapd.url, slapd.service_dn, slapd.service_password,
                  slapd.people_dn, f"(&{every}(ou={one.stem}))", ",".join(ATTRIBUTES)],
             )  # fmt: skip
             run_into(org50, [*syncd, "plan", "--roster", str(fifty)])
@@ -252,7 +255,7 @@ orgs: orgs.yaml
     uid_rows = [] if args.no_uid else [Row(f"syncd uid --input 100k, {s}") for s in SCHEMES]
     for _ in range(max(1, args.repeat // 2) if uid_rows else 0):
         for row, scheme in zip(uid_rows, SCHEMES, strict=True):
-            run_into(row, [str(BIN / "syncd"), "uid", "--scheme", scheme, "--input", str(names)])
+            run_into(row, [*installed, "uid", "--scheme", scheme, "--input", str(names)])
 
     la = " ".join(f"{x:.2f}" for x in load)
     print(f"{args.people} people, {len(files)} organisations; {args.repeat} interleaved rounds")
