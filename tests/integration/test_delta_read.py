@@ -28,6 +28,7 @@ from connectors.directory_snapshot import FULL_EVERY, SNAPSHOT_FILE
 from devtools.slapd_sandbox import Sandbox, find_slapd
 from syncd.model import Account
 from syncd.ports import Scope
+from tests.simulation.conftest import FAKETIME_LIB
 
 DOMAIN = "test.gov.vn"
 _bases = itertools.count(1)
@@ -290,6 +291,43 @@ def test_a_scoped_run_takes_its_namespace_from_the_snapshot_and_what_changed_lat
     assert "moi.tgg" in names
     assert "p7.skhcn" in names  # deleted: stays reserved until the next whole read (safe)
     assert scoped == {"moi.tgg", "p1.skhcn"}  # the accounts themselves come from the server
+
+
+def test_a_scoped_run_long_after_a_bulk_write_reads_only_what_was_written_since_the_last_read(
+    tmp_path: Path,
+) -> None:
+    """After a bulk write (a province's first import), the newest CSN stays that write's until
+    the next one; a window counted from it alone made every scoped run re-read the write's last
+    minutes of entries. Counted from the last whole read too, a scoped run reads only what was
+    written since. The bulk write is made here on a slapd whose clock is 20 minutes behind
+    (libfaketime), as if it had been made 20 minutes ago."""
+    if find_slapd() is None or not FAKETIME_LIB.exists():
+        pytest.skip("Debian slapd and libfaketime are needed (make test installs them)")
+    server = Sandbox(tmp_path / "slapd", suffix="dc=b,dc=gov,dc=vn")
+    past = {"LD_PRELOAD": str(FAKETIME_LIB), "FAKETIME": "-20m"}
+    server.start(env={**past, "FAKETIME_DONT_FAKE_MONOTONIC": "1"})
+    try:
+        base = server.people_dn
+        with _admin(server) as admin:
+            for i in range(12):
+                _person(admin, base, f"p{i}.skhcn", f"E{i}")
+        server.stop()
+        server.start(env={})
+        snapshot = tmp_path / SNAPSHOT_FILE
+        assert _same_as_full(server, base, snapshot).startswith("full:")
+        with _admin(server) as admin:
+            _person(admin, base, "moi.tgg", "T1")
+        directory = _directory(server, base)
+        try:
+            assert directory.use_snapshot(snapshot, scoped=True)
+            names = {a.uid for a in directory.names()}
+            how = directory.last_read
+        finally:
+            directory.close()
+    finally:
+        server.stop()
+    assert how.startswith("recent: 1 changed of 1 since"), how
+    assert names == {f"p{i}.skhcn" for i in range(12)} | {"moi.tgg"}
 
 
 def test_a_scoped_read_takes_unchanged_accounts_from_the_snapshot_and_the_rest_from_the_server(
