@@ -31,7 +31,7 @@ from connectors.crashpoints import armed, crash_point
 from connectors.slips import SlipWriter
 from connectors.store import Debts, StateStore, private_dir
 from syncd.applier import RunResult
-from syncd.model import Account, Action, ActionKind, Plan, State, as_lists, emp_key
+from syncd.model import Account, Action, ActionKind, Named, Plan, State, as_lists, emp_key
 from syncd.ports import Directory, Found, Scope
 from syncd.state import LocalState
 
@@ -225,7 +225,7 @@ class CrashPoints:
     def read(self, scope: Scope) -> list[Account]:
         return self.inner.read(scope)
 
-    def names(self) -> list[Account]:
+    def names(self) -> Sequence[Named]:
         return self.inner.names()
 
     def export(self, dn: str) -> str:

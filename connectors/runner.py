@@ -46,7 +46,7 @@ from connectors.store import (
 )
 from syncd.applier import RunResult
 from syncd.errors import SyncdError
-from syncd.model import Account, Action, ActionKind, Plan
+from syncd.model import Account, Action, ActionKind, Named, Plan
 from syncd.orgs import Catalogue
 from syncd.plan import PlanInput, make_plan
 from syncd.plan.lifecycle import Event
@@ -198,7 +198,7 @@ class Seen:
     """What the directory holds for this run: the accounts in scope and the whole namespace."""
 
     accounts: list[Account]
-    namespace: list[Account]
+    namespace: Sequence[Named]
 
 
 def _read_directory(

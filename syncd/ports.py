@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from syncd.errors import SyncdError
-from syncd.model import Account, Action, Field, State
+from syncd.model import Account, Action, Field, Named, State
 
 
 class DirectoryError(SyncdError):
@@ -57,7 +57,7 @@ class Directory(Protocol):
         """All accounts in ``scope``, with ONE paged search; raise ReadIncomplete if cut short."""
         ...
 
-    def names(self) -> list[Account]:
+    def names(self) -> Sequence[Named]:
         """The whole namespace: every entry under the base that holds a uid or a mail, in any
         state, managed or not, whatever a run is scoped to (uid, cn, mail, aliases, kind at
         least). A uid or address seen here is never given to anyone else. Raise

@@ -59,7 +59,7 @@ from connectors.config import DirectoryConfig
 from connectors.directory import hashes
 from connectors.directory.ber import add_request
 from connectors.directory_snapshot import CSN, DeltaReader, Drift, Rows
-from syncd.model import Account, Action, Field, Kind, State
+from syncd.model import Account, Action, Field, Kind, Name, State
 from syncd.ports import DirectoryError, Found, ReadIncomplete, Scope
 
 log = structlog.get_logger("syncd.directory")
@@ -212,17 +212,17 @@ def _shared(value: str | None) -> str | None:
     return None if value is None else sys.intern(value)
 
 
-def _name_of(account: Account) -> Account:
+def _name_of(account: Account) -> Name:
     """The namespace's entry for an account read in full: its names, sharing its strings."""
-    return Account(
-        dn=account.dn,
-        uid=account.uid,
-        cn=account.cn,
-        mail=account.mail,
-        employee_number=account.employee_number,
-        managed=account.managed,
-        kind=account.kind,
-        aliases=account.aliases,
+    return Name(
+        account.dn,
+        account.uid,
+        account.cn,
+        account.mail,
+        account.aliases,
+        account.kind,
+        account.managed,
+        account.employee_number,
     )
 
 
@@ -332,7 +332,7 @@ class OpenLdapDirectory:
         self._password = password
         self._conn: Connection | None = None
         # the last names() read, until this object writes (see names())
-        self._namespace: list[Account] | None = None
+        self._namespace: list[Name] | None = None
         self._one_add: bool | None = None  # see _hashes_added_passwords
         self._pipe: Connection | None = None  # see create_many
         self._delta: DeltaReader | None = None  # see use_snapshot
@@ -439,7 +439,7 @@ class OpenLdapDirectory:
         return "(objectClass=inetOrgPerson)"
 
     def _scoped_filters(
-        self, scope: Scope, namespace: list[Account], seen: Mapping[str, Account]
+        self, scope: Scope, namespace: list[Name], seen: Mapping[str, Account]
     ) -> Iterator[str]:
         """The searches of a scoped read, each made of terms slapd answers from an equality
         index (``ou``/``employeeNumber``/``uid``/``mail`` eq; docs/architecture.md).
@@ -525,7 +525,7 @@ class OpenLdapDirectory:
                 pass
         return self._search(flt, self.ATTRIBUTES)
 
-    def names(self) -> list[Account]:
+    def names(self) -> list[Name]:
         """Every entry under the base with a uid or a mail, whatever its class, state or scope.
 
         The names only (dn, uid, cn, mail, aliases, kind, managed, employee number): what a run
@@ -583,12 +583,12 @@ class OpenLdapDirectory:
         """How the last snapshot read went (``delta: …`` or ``full: <why>``), "" without."""
         return self._delta.how if self._delta is not None else ""
 
-    def _read_whole(self, named: tuple[str, ...]) -> tuple[list[Account], list[Account]]:
+    def _read_whole(self, named: tuple[str, ...]) -> tuple[list[Name], list[Account]]:
         """A whole run's namespace and accounts in one pass over the snapshot: each row is
         decoded once, and an account's namespace entry shares its strings (at 100,000
         entries, decoding twice and holding two copies of every name cost ~1 s and ~50 MB;
         issue 14). The accounts are kept for the read(Scope()) that follows."""
-        namespace: list[Account] = []
+        namespace: list[Name] = []
         accounts: list[Account] = []
         for dn, a in self._synced():
             if _is_account(a):
@@ -663,8 +663,8 @@ class OpenLdapDirectory:
     def _org(self, dn: str, a: Mapping[str, Any]) -> str | None:
         return self._get(a, "org")
 
-    def _name(self, dn: str, a: Mapping[str, Any]) -> Account:
-        return Account(**self._names_of_entry(dn, a))
+    def _name(self, dn: str, a: Mapping[str, Any]) -> Name:
+        return Name(**self._names_of_entry(dn, a))
 
     def _names_of_entry(self, dn: str, a: Mapping[str, Any]) -> dict[str, Any]:
         """The namespace's fields of an entry (``_name``; ``_account`` adds the others)."""

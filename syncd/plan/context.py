@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from syncd.model import Account, Exemption, HrStatus, Kind, emp_key
+from syncd.model import Account, Exemption, HrStatus, Kind, Named, emp_key
 from syncd.naming import UidPool
 from syncd.naming.schemes import Scheme
 from syncd.naming.text import fold_words, name_key
@@ -30,7 +30,7 @@ class PlanInput:
     accounts: Sequence[Account]
     now: datetime
     # the whole directory's uids and addresses (Directory.names()); None: use ``accounts``
-    namespace: Sequence[Account] | None = None
+    namespace: Sequence[Named] | None = None
     state: LocalState = field(default_factory=LocalState)
     safety: Safety = field(default_factory=Safety)
     adoption: AdoptionSettings = field(default_factory=AdoptionSettings)

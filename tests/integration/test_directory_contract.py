@@ -28,7 +28,7 @@ from connectors.regulations import get_scheme
 from devtools.samba_sandbox import SambaSandbox
 from devtools.slapd_sandbox import LASTBIND_PRECISION, SCHEMA_DIR_VARIABLE, Sandbox
 from syncd.applier import apply_plan
-from syncd.model import Account, Action, ActionKind, Field, Kind, Plan, State
+from syncd.model import Account, Action, ActionKind, Field, Kind, Name, Plan, State
 from syncd.orgs import parse_catalogue
 from syncd.plan import PlanInput, make_plan
 from syncd.ports import Directory, DirectoryError, ReadIncomplete, Scope
@@ -591,9 +591,9 @@ def test_names_sees_the_whole_namespace_that_a_scoped_read_misses(
         f"uid=svc,{base_dn}".lower(),
         f"cn=postmaster,{base_dn}".lower(),
     }
-    # reduced to the names: dn, uid, cn, mail, aliases, kind, managed, employee number; every
-    # other field keeps its default (the names carry no state, no clocks)
-    assert got[b.lower()] == Account(
+    # reduced to the names (syncd.model.Name): dn, uid, cn, mail, aliases, kind, managed,
+    # employee number; no state, no clocks
+    assert got[b.lower()] == Name(
         dn=b,
         uid="b.syt",
         cn="Trần Bình",
