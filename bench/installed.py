@@ -31,12 +31,14 @@ def install(tree: Path, dest: Path) -> list[str]:
     """
     shutil.rmtree(dest, ignore_errors=True)
     lib = dest / "lib"
-    subprocess.run(
+    pip = subprocess.run(
         [str(PIP), "install", "--quiet", "--disable-pip-version-check", "--no-compile",
          "--target", str(lib), "--constraint", str(tree / "debian" / "constraints.txt"),
          "--prefer-binary", str(tree)],
-        check=True, cwd=tree, stdout=subprocess.DEVNULL,
+        check=False, cwd=tree, capture_output=True, text=True,
     )  # fmt: skip
+    if pip.returncode:  # its warnings (an index folder missing) only when it failed
+        sys.exit(f"installing {tree} failed:\n{pip.stdout}{pip.stderr}")
     shutil.rmtree(lib / "bin", ignore_errors=True)
     # the postinst's byte code (debian/syncd.postinst)
     subprocess.run([PYTHON, "-m", "compileall", "-q", str(lib)], check=True,
