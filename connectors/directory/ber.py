@@ -5,17 +5,30 @@ encodes them with pyasn1's generic encoder, about 0.5 ms of CPU per add on this 
 40 % of a whole run of pipelined creates by py-spy (issue 14), more than slapd spends on the
 add itself, so ldap3's encoding, not the directory, set the pace. An add request is a handful
 of nested type-length-value triples; this writes one in a few tens of microseconds, with the
-same bytes ldap3 would send (``tests/unit/test_ber.py`` compares them). Only the add is
-encoded here: binding, StartTLS, the responses and every other operation stay ldap3's.
+same bytes ldap3 would send (``tests/unit/test_ber.py`` compares them).
+
+The answers to those adds are decoded here too (:class:`Answers`): ldap3's asynchronous
+strategy decoded them on a receiver thread of its own, which took about a fifth of the
+process's samples for answers of a dozen bytes and competed with the sender for the GIL; the
+pipeline's connection is now an ordinary bound one whose socket syncd reads itself. Only the
+``LDAPResult`` answers (an add's, an extended operation's such as a notice of disconnection)
+are understood; anything else on that connection is a :class:`ProtocolError`, and binding,
+StartTLS and every other operation stay ldap3's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 Value = str | bytes | int  # an int is sent as its decimal text, as ldap3 sends it
 SEQUENCE, SET, INTEGER, OCTET_STRING = 0x30, 0x31, 0x02, 0x04
 ADD_REQUEST = 0x68  # [APPLICATION 8], constructed
+ENUMERATED, REFERRAL, CONTROLS = 0x0A, 0xA3, 0xA0
+# protocolOp tags of the answers that are an LDAPResult (RFC 4511 §4.1.9), [APPLICATION n]
+RESULTS = {0x61: "bind", 0x65: "search", 0x67: "modify", 0x69: "add", 0x6B: "delete",
+           0x6D: "modify DN", 0x6F: "compare", 0x78: "extended"}  # fmt: skip
+ADD_RESPONSE, EXTENDED_RESPONSE = 0x69, 0x78
 
 
 def _length(n: int) -> bytes:
@@ -51,3 +64,118 @@ def add_request(
     operation = _tlv(ADD_REQUEST, _octets(dn) + _tlv(SEQUENCE, listed))
     number = message_id.to_bytes(message_id.bit_length() // 8 + 1, "big")  # sign bit clear
     return _tlv(SEQUENCE, _tlv(INTEGER, number) + operation)
+
+
+class ProtocolError(ValueError):
+    """Bytes on the pipeline's connection that are not an answer syncd understands: the stream
+    cannot be trusted past them (the caller treats it as a connection lost)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One LDAPResult answer: its message id, operation tag, result code, matched DN,
+    diagnostic message and referral URLs."""
+
+    message_id: int
+    operation: int
+    code: int
+    matched: str
+    message: str
+    referrals: tuple[str, ...] = ()
+
+
+def _header(buf: bytes | bytearray, pos: int, end: int) -> tuple[int, int, int] | None:
+    """The tag, body start and body end of the element at ``pos``; None if ``end`` comes
+    first (more bytes are needed)."""
+    if pos + 2 > end:
+        return None
+    tag, first = buf[pos], buf[pos + 1]
+    pos += 2
+    if first & 0x80:
+        n = first & 0x7F
+        if n == 0 or n > 4:  # indefinite lengths are not LDAP's (RFC 4511 §5.1)
+            raise ProtocolError(f"a BER length of form {first:#04x}")
+        if pos + n > end:
+            return None
+        size = int.from_bytes(buf[pos : pos + n], "big")
+        pos += n
+    else:
+        size = first
+    if pos + size > end:
+        return None
+    return tag, pos, pos + size
+
+
+def _element(buf: bytes | bytearray, pos: int, end: int, want: int) -> tuple[int, int]:
+    """Body start and end of the element at ``pos``, which must have tag ``want`` and lie
+    inside ``end`` (a whole message is known to be there: short is malformed)."""
+    got = _header(buf, pos, end)
+    if got is None:
+        raise ProtocolError("an element runs past the end of its message")
+    tag, start, stop = got
+    if tag != want:
+        raise ProtocolError(f"tag {tag:#04x} where {want:#04x} was expected")
+    return start, stop
+
+
+def _text(buf: bytes | bytearray, start: int, stop: int) -> str:
+    return bytes(buf[start:stop]).decode("utf-8", "replace")
+
+
+def _answer(buf: bytes | bytearray, pos: int, end: int) -> Answer:
+    start, stop = _element(buf, pos, end, INTEGER)
+    if not 0 < stop - start <= 5:
+        raise ProtocolError("a message id of the wrong size")
+    message_id = int.from_bytes(buf[start:stop], "big", signed=True)
+    got = _header(buf, stop, end)
+    if got is None:
+        raise ProtocolError("a message without its operation")
+    operation, pos, op_end = got
+    if operation not in RESULTS:
+        raise ProtocolError(f"message {message_id}: operation {operation:#04x} is no result")
+    start, stop = _element(buf, pos, op_end, ENUMERATED)
+    code = int.from_bytes(buf[start:stop], "big")
+    start, stop = _element(buf, stop, op_end, OCTET_STRING)
+    matched = _text(buf, start, stop)
+    start, stop = _element(buf, stop, op_end, OCTET_STRING)
+    message = _text(buf, start, stop)
+    urls: list[str] = []
+    if stop < op_end and buf[stop] == REFERRAL:
+        pos, ref_end = _element(buf, stop, op_end, REFERRAL)
+        while pos < ref_end:
+            start, pos = _element(buf, pos, ref_end, OCTET_STRING)
+            urls.append(_text(buf, start, pos))
+    # what may follow (an extended answer's name and value, the message's controls) is not
+    # needed to tell an add's outcome
+    return Answer(message_id, operation, code, matched, message, tuple(urls))
+
+
+class Answers:
+    """The answers in a byte stream, each as soon as its last byte has arrived: a read may
+    end anywhere, in a length, in the middle of a message, or hold several."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    @property
+    def partial(self) -> bool:
+        """Bytes of an answer not whole yet are held."""
+        return bool(self._buf)
+
+    def feed(self, data: bytes) -> list[Answer]:
+        """The answers ``data`` completes, in the order they came."""
+        buf = self._buf
+        buf += data
+        out: list[Answer] = []
+        pos, end = 0, len(buf)
+        while pos < end:
+            got = _header(buf, pos, end)
+            if got is None:
+                break
+            tag, start, stop = got
+            if tag != SEQUENCE:
+                raise ProtocolError(f"tag {tag:#04x} where an LDAPMessage was expected")
+            out.append(_answer(buf, start, stop))
+            pos = stop
+        del buf[:pos]
+        return out

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import secrets
+import select
 import ssl
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -39,7 +40,6 @@ import structlog
 from ldap3 import (
     ALL_ATTRIBUTES,
     ALL_OPERATIONAL_ATTRIBUTES,
-    ASYNC,
     BASE,
     MODIFY_ADD,
     MODIFY_REPLACE,
@@ -50,14 +50,15 @@ from ldap3 import (
     Server,
     Tls,
 )
-from ldap3.core.exceptions import LDAPException, LDAPResponseTimeoutError
+from ldap3.core.exceptions import LDAPException
+from ldap3.core.results import RESULT_CODES
 from ldap3.protocol.rfc2849 import add_ldif_header, operation_to_ldif
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
 from connectors.config import DirectoryConfig
 from connectors.directory import hashes
-from connectors.directory.ber import add_request
+from connectors.directory.ber import ADD_RESPONSE, Answers, ProtocolError, add_request
 from connectors.directory_snapshot import CSN, DeltaReader, Drift, Rows
 from syncd.model import Account, Action, Field, Kind, Name, State
 from syncd.ports import DirectoryError, Found, ReadIncomplete, Scope
@@ -155,9 +156,6 @@ SCOPED_BATCH = 500
 # Result codes worth a retry: busy, unavailable, unwillingToPerform, timeLimitExceeded, other.
 TRANSIENT = {3, 51, 52, 53, 80}
 PIPELINE = 16  # adds in flight on the create connection (create_many)
-# create_many awaits an answer in slices of this many seconds, looking between them whether
-# ldap3's receiver closed the connection (then no answer will come: see _answer)
-ANSWER_SLICE = 0.2
 
 
 def _first(entry: Mapping[str, Any], name: str) -> str | None:
@@ -829,117 +827,121 @@ class OpenLdapDirectory:
         self, items: Sequence[tuple[Action, str]], *, since: datetime | None = None
     ) -> list[str | Exception]:
         """Creates in flight together where a create is one add: up to ``PIPELINE`` adds sent
-        on a second connection (ldap3's ``ASYNC`` strategy, the requests encoded by
-        :mod:`connectors.directory.ber`) before the first answer is awaited, so preparing the
-        next add overlaps slapd's work (and its sync) on the last.
+        on a second connection before an answer is awaited, so preparing the next adds
+        overlaps slapd's work (and its sync) on the last. The requests are encoded and the
+        answers decoded by :mod:`connectors.directory.ber` on that connection's socket (an
+        ordinary bound ldap3 connection, kept from call to call while it lives: no bind and
+        no receiver thread per batch); the adds freed by one read are sent in one write.
         Each add stands or fails alone, as one :meth:`create` would (an entry already there is
-        refused for that action only); the entries are independent (distinct DNs, their
-        organisation's place made first), so the order slapd's threads apply them in does not
-        matter. A connection lost mid-way fails the adds not yet answered as transient: the
-        applier retries each one by one. Else (three-step creates, AD) one :meth:`create` at
-        a time."""
+        refused for that action only), whatever order slapd's threads answer them in; the
+        entries are independent (distinct DNs, their organisation's place made first). A
+        connection lost mid-way fails the adds sent and not answered as transient and
+        ``unanswered`` (slapd may have applied them: the applier reads each back) and the
+        unsent ones as transient: the applier retries each one by one. Else (three-step
+        creates, AD) one :meth:`create` at a time."""
         if (
             len(items) < 2
             or type(self).create is not OpenLdapDirectory.create
             or not self._hashes_added_passwords()
         ):
             return [self._create_one(action, password, since) for action, password in items]
-        out: list[str | Exception] = []
-        sent: list[tuple[int, str]] = []  # (message id, DN), oldest first
-        current = 0  # the item being sent; those from len(out) to it are in flight
+        out: list[str | Exception | None] = [None] * len(items)
+        flight: dict[int, tuple[int, str]] = {}  # message id → (item, DN): sent, unanswered
         try:
+            pipe = self._pipeline()
+            answers = Answers()
+            unsent: list[bytes] = []
             for n, (action, password) in enumerate(items):
-                current = n
                 try:
                     dn, classes, attrs = self._new_entry_for(action, since)
                 except DirectoryError as exc:  # its organisation's place could not be made
-                    self._drain(sent, out, upto=0)
-                    out.append(exc)
+                    out[n] = exc
+                    continue
+                except LDAPException as exc:  # the main connection, not the pipeline's
+                    self._conn = None
+                    out[n] = DirectoryError(f"creating in {action.org}: {exc}", transient=True)
                     continue
                 attrs.update(syncdState=State.ACTIVE.value, userPassword=password, pwdReset="TRUE")
-                sent.append((self._send_add(dn, {**attrs, "objectClass": classes}), dn))
-                self._drain(sent, out, upto=PIPELINE - 1)
-            self._drain(sent, out, upto=0)
-        except (LDAPException, OSError) as exc:
-            # the adds sent (the current one perhaps in part) have no answer: slapd may have
+                attrs["objectClass"] = classes
+                msgid: int = pipe.server.next_message_id()
+                unsent.append(add_request(msgid, dn, attrs))
+                flight[msgid] = (n, dn)  # from here on it may be on the wire
+                if len(flight) >= PIPELINE:
+                    pipe.socket.sendall(b"".join(unsent))
+                    unsent.clear()
+                    self._await(pipe, answers, flight, out, upto=PIPELINE - 1)
+            if unsent:
+                pipe.socket.sendall(b"".join(unsent))
+            self._await(pipe, answers, flight, out, upto=0)
+        except (LDAPException, OSError, ProtocolError) as exc:
+            # the adds sent (the last write perhaps in part) have no answer: slapd may have
             # applied them (the applier reads each back); the others never left
+            self._close_pipe()
             why = f"creating: the connection was lost ({exc})"
             in_flight = DirectoryError(f"{why}, the add sent", transient=True, unanswered=True)
-            out += [in_flight] * (current + 1 - len(out))
-            out += [DirectoryError(why, transient=True)] * (len(items) - len(out))
-        except DirectoryError as exc:  # the connection could not be (re)opened: current unsent
-            lost = DirectoryError(f"{exc}, the add sent", transient=True, unanswered=True)
-            out += [lost] * (current - len(out))
-            out += [exc] * (len(items) - len(out))
-        finally:
-            self._close_pipe()  # one per call: its receiver thread never outlives the batch
-        return out
+            for n, _ in flight.values():
+                out[n] = in_flight
+            unsent_error = DirectoryError(why, transient=True)
+            out = [unsent_error if o is None else o for o in out]
+        except DirectoryError as exc:  # the pipeline's connection could not be opened
+            out = [exc if o is None else o for o in out]
+        assert all(o is not None for o in out), "every item has its outcome"
+        return [o for o in out if o is not None]
+
+    def _pipeline(self) -> Connection:
+        """The bound connection the pipelined adds go on: the last call's while it lives (an
+        idle connection the server closed, or told it closes, is opened again here, before
+        any add is sent on it); its socket waits ``directory.timeout`` at most for an answer."""
+        pipe = self._pipe
+        if pipe is not None:
+            sock = pipe.socket
+            pending = isinstance(sock, ssl.SSLSocket) and sock.pending()
+            if pipe.closed or sock is None or pending or select.select([sock], [], [], 0)[0]:
+                self._close_pipe()  # EOF, or a notice of disconnection: nothing else comes
+                pipe = None
+        if pipe is None:
+            pipe = self._connect(SYNC)
+            pipe.socket.settimeout(self.config.timeout)
+            self._pipe = pipe
+        return pipe
 
     def _close_pipe(self) -> None:
         pipe, self._pipe = self._pipe, None
         if pipe is not None:
-            # already gone: its receiver thread ended with the socket
-            with contextlib.suppress(LDAPException, OSError):
+            with contextlib.suppress(LDAPException, OSError):  # already gone
                 pipe.unbind()
 
-    def _send_add(self, dn: str, attributes: Mapping[str, Any]) -> int:
-        """Send one add on the pipeline connection; its message id. The request is encoded by
-        :mod:`connectors.directory.ber` (ldap3's pyasn1 encoding cost more CPU than slapd's
-        add): the bytes ldap3 would send, registered as outstanding before and awaited after
-        as ldap3's own ``add`` does (``send``, ``post_send_single_response``), so ldap3's
-        receiver thread and ``get_response`` handle the answer."""
-        if self._pipe is None:
-            self._pipe = self._connect(ASYNC)
-        elif self._pipe.closed:  # never opened again within a call: its adds' answers are lost
-            raise OSError("the connection was closed with adds in flight")
-        pipe = self._pipe
-        msgid: int = pipe.server.next_message_id()
-        pipe.strategy._outstanding[msgid] = {"type": "addRequest", "entry": dn}
-        pipe.socket.sendall(add_request(msgid, dn, attributes))
-        pipe.strategy.post_send_single_response(msgid)  # what ldap3 does after its send
-        return msgid
-
-    def _drain(self, sent: list[tuple[int, str]], out: list[str | Exception], upto: int) -> None:
-        """Await the oldest adds in flight until ``upto`` are left; each answer in order."""
-        assert self._pipe is not None or not sent
-        while len(sent) > upto:
-            msgid, dn = sent.pop(0)
-            r = self._answer(msgid)
-            if r and r.get("result") == 0:
-                out.append(dn)
-                continue
-            r = r or {}
-            detail = f"{r.get('description')} ({r.get('result')}) {r.get('message') or ''}"
-            out.append(
-                DirectoryError(
-                    f"creating {dn}: {detail.strip()}", transient=r.get("result") in TRANSIENT
+    def _await(
+        self,
+        pipe: Connection,
+        answers: Answers,
+        flight: dict[int, tuple[int, str]],
+        out: list[str | Exception | None],
+        upto: int,
+    ) -> None:
+        """Read answers until at most ``upto`` adds are in flight, each one its add's outcome
+        in whatever order they come. OSError when the connection ends first (EOF, a notice of
+        disconnection, no answer within ``directory.timeout``)."""
+        while len(flight) > upto:
+            data = pipe.socket.recv(65536)
+            if not data:
+                raise OSError("the connection was closed with adds in flight")
+            for answer in answers.feed(data):
+                if answer.message_id == 0:  # unsolicited: the server is closing it
+                    raise OSError(f"the server ended the connection: {answer.message}")
+                got = flight.pop(answer.message_id, None)
+                if got is None:
+                    raise ProtocolError(f"an answer to message {answer.message_id}, never sent")
+                n, dn = got
+                if answer.code == 0 and answer.operation == ADD_RESPONSE:
+                    out[n] = dn
+                    continue
+                refs = f" (referred to {', '.join(answer.referrals)})" if answer.referrals else ""
+                detail = f"{RESULT_CODES.get(answer.code, 'unknown')} ({answer.code}) "
+                out[n] = DirectoryError(
+                    f"creating {dn}: {detail}{answer.message}{refs}".strip(),
+                    transient=answer.code in TRANSIENT,
                 )
-            )
-
-    def _answer(self, msgid: int) -> dict[str, Any]:
-        """The answer to the add ``msgid`` on the pipeline connection, or OSError once ldap3's
-        receiver has closed it (the server or the network dropped it: no answer will come).
-        Awaited in slices: a wait of the whole timeout would not see the close, and ldap3's
-        ``get_response`` on a connection its receiver closed meanwhile fails with an
-        AttributeError (its outstanding requests gone), not an LDAP error."""
-        pipe = self._pipe
-        assert pipe is not None
-        waited = 0.0
-        while True:
-            if pipe.closed:
-                raise OSError("the connection was closed with adds in flight")
-            try:
-                _, result = pipe.get_response(msgid, timeout=ANSWER_SLICE)
-            except LDAPResponseTimeoutError:
-                waited += ANSWER_SLICE
-                if waited >= self.config.timeout:
-                    raise
-                continue
-            except (AttributeError, TypeError) as exc:
-                raise OSError("the connection was closed with adds in flight") from exc
-            if result is None:  # no answer will come for it (its connection is gone)
-                raise OSError("the connection was closed with adds in flight")
-            return result  # type: ignore[no-any-return]
 
     def _markers(self, action: Action, since: datetime | None) -> dict[str, str]:
         """What syncd writes in every entry it creates, beside the person's fields: the kind,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import secrets
+from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
@@ -13,7 +15,7 @@ from connectors.regulations import PROFILES
 from syncd.applier import apply_plan
 from syncd.model import Account, Action, ActionKind, Field, Plan, State
 from syncd.orgs import parse_catalogue
-from syncd.passwords import Context, generate, violations
+from syncd.passwords import Context, Draws, generate, violations
 from syncd.ports import DirectoryError, Scope
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
@@ -33,6 +35,47 @@ def test_generated_passwords_satisfy_the_profile_rule(profile: str) -> None:
         password = generate(rule, ctx, rng)
         assert violations(password, rule, ctx) == []
         assert password[0] not in "=+-@"  # never read as a formula when a slip is opened
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_passwords_from_the_system_source_satisfy_the_rule_with_one_read_each(
+    profile: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default source reads the system's randomness once per password (it read it once
+    per character and per swap of the shuffle), and its passwords keep every rule."""
+    rule = PROFILES[profile].password
+    ctx = Context(account="nhphuc.khcn", full_name="Nguyễn Hoàng Phúc")
+    reads = {"n": 0}
+    real = secrets.token_bytes
+
+    def counted(n: int | None = None) -> bytes:
+        reads["n"] += 1
+        return real(n)
+
+    monkeypatch.setattr(secrets, "token_bytes", counted)
+    passwords = [generate(rule, ctx) for _ in range(300)]
+    assert all(violations(p, rule, ctx) == [] and p[0] not in "=+-@" for p in passwords)
+    assert len(set(passwords)) == 300
+    assert reads["n"] == 300
+
+
+def test_the_system_source_draws_every_value_equally_often() -> None:
+    """No modulo bias: 57 values from bytes (256 = 4 × 57 + 28) would make the first 28
+    a quarter likelier if a byte were simply taken modulo 57."""
+    draws = Draws()
+    counts = Counter(draws.below(57) for _ in range(57_000))
+    assert sorted(counts) == list(range(57))
+    low = sum(counts[v] for v in range(28)) / 28
+    high = sum(counts[v] for v in range(28, 57)) / 29
+    assert abs(low - high) < 60  # ±1000 each; a modulo bias is ~220 apart
+    assert max(counts.values()) < 1200 and min(counts.values()) > 800  # ±6 sigma
+    items = list("abcd")
+    orders: Counter[str] = Counter()
+    for _ in range(24_000):
+        shuffled = items[:]
+        draws.shuffle(shuffled)
+        orders["".join(shuffled)] += 1
+    assert len(orders) == 24 and min(orders.values()) > 800  # each order ~1000 times
 
 
 def test_hungyen_rule_rejects_name_account_and_birth_date() -> None:
