@@ -223,25 +223,29 @@ def _first_record(file: Path) -> dict[str, Any] | None:
     return None
 
 
+def _tail_lines(
+    file: Path, enough: Callable[[list[bytes]], bool], chunk: int = 8192
+) -> list[bytes]:
+    """The complete lines at the end of a plain file, oldest first, reading it backwards in
+    chunks four times larger each time until ``enough`` says the lines suffice, the file is
+    read whole, or the chunk passes 64 MiB. A last line without its newline (cut by a crash)
+    is not a line, nor is the part of a line a chunk starts in."""
+    with file.open("rb") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        while True:
+            start = max(0, size - chunk)
+            fh.seek(start)
+            lines = fh.read(size - start).split(b"\n")[1 if start else 0 : -1]
+            if start == 0 or enough(lines) or chunk > 1 << 26:
+                return lines
+            chunk *= 4
+
+
 def _last_line(file: Path) -> str | None:
-    """The last complete line of a plain file, reading only its tail (an unfinished line after
-    it, cut by a crash, is not a line)."""
+    """The last complete line of a plain file, reading only its tail."""
     try:
-        with file.open("rb") as fh:
-            size = fh.seek(0, os.SEEK_END)
-            chunk = 8192
-            while True:
-                start = max(0, size - chunk)
-                fh.seek(start)
-                data = fh.read(size - start)
-                end = data.rfind(b"\n")
-                begin = data.rfind(b"\n", 0, max(end, 0))
-                if (end < 0 or begin < 0) and start > 0:
-                    chunk *= 4
-                    continue
-                if end < 0:
-                    return None
-                return data[begin + 1 : end].decode("utf-8").strip() or None
+        lines = _tail_lines(file, bool)
+        return lines[-1].decode("utf-8").strip() or None if lines else None
     except (OSError, UnicodeDecodeError):
         return None
 
@@ -258,26 +262,24 @@ def _last_record(file: Path) -> dict[str, Any] | None:
 def _tail_records(file: Path, after: int) -> list[dict[str, Any]]:
     """The complete records of a plain file numbered past ``after``, oldest first, reading
     only the tail that can hold ``GROUP_MAX`` of them (a head behind after a crash)."""
+
+    def records(lines: list[bytes]) -> list[dict[str, Any]]:
+        out = []
+        for line in lines:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict) and isinstance(rec.get("seq"), int):
+                out.append(rec)
+        return out
+
+    def reaches(lines: list[bytes]) -> bool:  # holds the record right after ``after``
+        recs = records(lines[:1]) or records(lines)
+        return bool(recs) and recs[0]["seq"] <= after + 1
+
     try:
-        with file.open("rb") as fh:
-            size = fh.seek(0, os.SEEK_END)
-            chunk = 65536
-            while True:
-                start = max(0, size - chunk)
-                fh.seek(start)
-                data = fh.read(size - start)
-                lines = data.split(b"\n")[1 if start else 0 : -1]  # whole lines only
-                recs = []
-                for line in lines:
-                    try:
-                        rec = json.loads(line)
-                    except ValueError:
-                        continue
-                    if isinstance(rec, dict) and isinstance(rec.get("seq"), int):
-                        recs.append(rec)
-                if start == 0 or (recs and recs[0]["seq"] <= after + 1) or chunk > 1 << 26:
-                    return [r for r in recs if r["seq"] > after]
-                chunk *= 4
+        return [r for r in records(_tail_lines(file, reaches, 65536)) if r["seq"] > after]
     except OSError:
         return []
 
