@@ -85,6 +85,7 @@ def apply_durably(
             )
     finally:
         audit.close()
+    journal.flush()  # the last batch's end records ('owed' ones among them) before anything
     outcome.applied = True
     if slips.slips:
         outcome.slip_files = slips.finish(config, catalogue)
