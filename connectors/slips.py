@@ -37,6 +37,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 
 import structlog
@@ -253,13 +254,18 @@ _KIND = (
 )
 
 
+@lru_cache(maxsize=512)
+def _box(ch: str) -> tuple[str, str]:
+    """A character's box and its label's cell (a password has a few dozen distinct ones)."""
+    label, cls = next(((lab, c) for test, lab, c in _KIND if test(ch)), ("ký hiệu", "s"))
+    return f"<td class='c {cls}'>{html.escape(ch)}</td>", f"<td class='k'>{label}</td>"
+
+
 def password_boxes(password: str) -> str:
     """One box per character, monospace, labelled digit / capital / small / symbol."""
-    cells, labels = [], []
-    for ch in password:
-        label, cls = next(((lab, c) for test, lab, c in _KIND if test(ch)), ("ký hiệu", "s"))
-        cells.append(f"<td class='c {cls}'>{html.escape(ch)}</td>")
-        labels.append(f"<td class='k'>{label}</td>")
+    boxes = [_box(ch) for ch in password]
+    cells = [cell for cell, _ in boxes]
+    labels = [label for _, label in boxes]
     return (
         "<table class='pw' aria-label='mật khẩu'><tr>"
         + "".join(cells)
@@ -370,6 +376,15 @@ def slip_pages(
     def esc(x: str) -> str:
         return html.escape(x, quote=True)
 
+    # what every page of the file says alike, made once (a page per person: 1,000 per file)
+    org_html = esc(org_name)
+    steps = (
+        "<ol>"
+        f"<li>{esc(first_login(config))}</li>"
+        f"<li>Mật khẩu mới: {esc(_rules(profile))}.</li>"
+        "<li>Không cho người khác biết mật khẩu. Hủy phiếu này sau khi đã đổi mật khẩu.</li>"
+        "</ol>"
+    )
     pages = []
     for slip in items:
         holder = details.get(slip.uid, Holder())
@@ -377,7 +392,7 @@ def slip_pages(
         rows = [
             ("Họ và tên", esc(slip.full_name)),
             ("Mã cán bộ", esc(holder.employee_number) or "—"),
-            ("Cơ quan, đơn vị", esc(org_name)),
+            ("Cơ quan, đơn vị", org_html),
             ("Phòng/Ban", esc(office.name if office else holder.office) or "—"),
             ("Địa chỉ thư điện tử", esc(slip.mail)),
             ("Tên đăng nhập", esc(slip.mail)),
@@ -391,15 +406,11 @@ def slip_pages(
         pages.append(
             "<section class='slip'>"
             "<h1>PHIẾU GIAO TÀI KHOẢN THƯ ĐIỆN TỬ CÔNG VỤ</h1>"
-            f"<h2>{esc(org_name)}</h2>"
+            f"<h2>{org_html}</h2>"
             f"<table class='f'>{table}"
             "<tr><th>Mật khẩu dùng một lần</th><td>"
             f"{password_boxes(slip.password)}</td></tr></table>"
-            "<ol>"
-            f"<li>{esc(first_login(config))}</li>"
-            f"<li>Mật khẩu mới: {esc(_rules(profile))}.</li>"
-            "<li>Không cho người khác biết mật khẩu. Hủy phiếu này sau khi đã đổi mật khẩu.</li>"
-            "</ol>"
+            f"{steps}"
             "<div class='sign'>"
             "<div><p>Người giao<br><i>(ký, ghi rõ họ tên)</i></p></div>"
             "<div><p>Người nhận<br><i>(ký, ghi rõ họ tên, ngày nhận)</i></p></div>"
