@@ -27,6 +27,7 @@ import contextlib
 import ipaddress
 import secrets
 import select
+import socket
 import ssl
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -156,6 +157,7 @@ SCOPED_BATCH = 500
 # Result codes worth a retry: busy, unavailable, unwillingToPerform, timeLimitExceeded, other.
 TRANSIENT = {3, 51, 52, 53, 80}
 PIPELINE = 16  # adds in flight on the create connection (create_many)
+RAMP = 4  # adds create_many sends one by one while its pipeline fills (slapd idle)
 
 
 def _first(entry: Mapping[str, Any], name: str) -> str | None:
@@ -866,9 +868,12 @@ class OpenLdapDirectory:
                 msgid: int = pipe.server.next_message_id()
                 unsent.append(add_request(msgid, dn, attrs))
                 flight[msgid] = (n, dn)  # from here on it may be on the wire
-                if len(flight) >= PIPELINE:
+                # the first adds of a call go at once (slapd starts while the rest are
+                # made); then as many as one read freed, in one write
+                if len(flight) >= PIPELINE or len(flight) <= RAMP:
                     pipe.socket.sendall(b"".join(unsent))
                     unsent.clear()
+                if len(flight) >= PIPELINE:
                     self._await(pipe, answers, flight, out, upto=PIPELINE - 1)
             if unsent:
                 pipe.socket.sendall(b"".join(unsent))
@@ -902,6 +907,10 @@ class OpenLdapDirectory:
         if pipe is None:
             pipe = self._connect(SYNC)
             pipe.socket.settimeout(self.config.timeout)
+            # every write is a whole set of adds: send it at once, never held back by Nagle's
+            # algorithm until slapd acknowledges the last one (which its answer carries, an
+            # add later)
+            pipe.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._pipe = pipe
         return pipe
 
