@@ -3,8 +3,8 @@
 a schema refusal with its message, a referral with its URL, no such parent with a matched DN
 long enough for a long-form length, the notice of disconnection) decodes as ldap3 decodes
 it, however the socket's reads split the stream; and the pipeline's connection lives from
-call to call (one bind per run), is opened again when the server closed it while idle, and
-leaves no thread behind."""
+call to call (one bind per run), is opened again when the server closed it while idle,
+leaves no thread behind, and reads through TLS alike."""
 
 from __future__ import annotations
 
@@ -36,6 +36,8 @@ from syncd.ports import DirectoryError
 from tests.conftest import MakeConfig
 from tests.helpers import entries
 from tests.integration.test_pipelined_creates import _create
+from tests.integration.test_tls import _directory as _tls_directory
+from tests.integration.test_tls import tls_slapd  # noqa: F401 - the TLS slapd fixture
 
 LONG = "x" * 150  # an organisational unit whose DN makes an answer longer than 127 bytes
 
@@ -241,3 +243,24 @@ def test_the_pipeline_connection_is_bound_once_per_run_and_reopened_when_dropped
     finally:
         proxy.close()
     assert len(entries(admin, base_dn)) == 80
+
+
+@pytest.mark.parametrize("how", ["ldaps", "starttls"])
+def test_pipelined_creates_read_their_answers_through_tls(
+    tls_slapd: tuple[Sandbox, Path, Path],  # noqa: F811 - the fixture imported above
+    how: str,
+) -> None:
+    """The answers are read from the TLS socket (ldaps://, or StartTLS on ldap://), call
+    after call on the one connection."""
+    sandbox, ca, _ = tls_slapd
+    url = sandbox.ldaps_url if how == "ldaps" else sandbox.url
+    directory = _tls_directory(sandbox, url, ca, start_tls=how == "starttls")
+    try:
+        for batch in range(2):
+            out = directory.create_many(
+                [(_create(f"{how}{batch}{n:02d}"), f"Mk-{n}.1234!") for n in range(20)]
+            )
+            assert out == [f"uid={how}{batch}{n:02d},{sandbox.people_dn}" for n in range(20)]
+    finally:
+        directory.close()
+    assert Connection(sandbox.url, out[-1], "Mk-19.1234!").bind()
