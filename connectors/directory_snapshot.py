@@ -29,18 +29,12 @@ rewrites the snapshot:
   again between the two searches.
 
 A scoped run (one organisation's file) needs the whole namespace but reads its own accounts
-with indexed searches: its namespace is the snapshot plus the entries written since the last
-whole read, one indexed search ``(entryCSN>=since)``, so its cost follows its file, not the
-directory. ``since`` is the later of two bounds, each allowing ``OVERLAP`` for a writer whose
-clock is behind: the newest CSN the snapshot holds, and the moment the last whole read began
-(``read_at``, this host's clock, less ``OVERLAP`` more for this host's clock being ahead of the
-server's). Why both: the newest CSN alone is the last write, and after a bulk write (a
-province's first import, 100,000 creates) every scoped run re-read that write's last five
-minutes of entries until the next write, 18,000 entries at the build's pace; the read's start
-alone would trust this host's clock. A name deleted since stays reserved until the next whole
-read (safe); a writer whose clock is further behind is seen by the next whole read.
+with indexed searches: its namespace is the snapshot plus the entries whose ``entryCSN`` is at
+least the newest one known less ``OVERLAP`` (``names_since``), one indexed search, so its cost
+follows its file, not the directory. A name deleted since stays reserved until the next whole
+read (safe); a writer whose clock is more than ``OVERLAP`` behind is seen by the next whole read.
 
-The form on disk (format 4, ``directory-snapshot.sqlite``, 0600): a SQLite file, one row per
+The form on disk (format 3, ``directory-snapshot.sqlite``, 0600): a SQLite file, one row per
 entry (its DN, its CSN, the namespace's attributes, the others), each group of values one
 string (``_encode``). Why not the JSON document of format 2: held as dicts of lists of every
 entry, it cost 650-990 MiB at 100,000 entries, and it was rewritten whole by every run. Now the
@@ -64,7 +58,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +69,7 @@ from syncd.ports import DirectoryError
 
 log = structlog.get_logger("syncd.directory")
 
-FORMAT = 4  # 4: meta.read_at (3 had none: one full read, then a format-4 file)
+FORMAT = 3
 SNAPSHOT_FILE = "directory-snapshot.sqlite"
 # format 2 (JSON dicts of every entry): never read, removed when a new snapshot is written
 OLD_FILES = ("directory-snapshot.json",)
@@ -173,7 +167,7 @@ class Layout:
 _SCHEMA = (
     f"PRAGMA user_version = {FORMAT}",
     "CREATE TABLE meta (base TEXT NOT NULL, attributes TEXT NOT NULL, names TEXT NOT NULL,"
-    " full_at REAL NOT NULL, read_at REAL NOT NULL)",
+    " full_at REAL NOT NULL)",
     # key: the DN in lower case; names / rest: the two groups of values (``_encode``)
     "CREATE TABLE entries (key TEXT PRIMARY KEY, dn TEXT NOT NULL, csn TEXT NOT NULL,"
     " names TEXT NOT NULL, rest TEXT NOT NULL) WITHOUT ROWID",
@@ -188,7 +182,6 @@ class Snapshot:
     base: str
     layout: Layout
     full_at: float  # when the last full read was (epoch seconds, this host's clock)
-    read_at: float  # when the last whole read began, full or delta (the same clock)
 
     def csns(self) -> dict[str, str]:
         """Every entry's CSN by its key (DN, lower case)."""
@@ -224,14 +217,14 @@ def load(path: Path, base: str, layout: Layout, *, readonly: bool = False) -> Sn
         if version != FORMAT:
             db.close()
             return None
-        row = db.execute("SELECT base, attributes, names, full_at, read_at FROM meta").fetchone()
+        row = db.execute("SELECT base, attributes, names, full_at FROM meta").fetchone()
         if row is None or str(row[0]).lower() != base.lower():
             db.close()
             return None
         if json.loads(row[1]) != layout.attributes or json.loads(row[2]) != layout.names:
             db.close()
             return None  # another profile or version reads other attributes
-        return Snapshot(db, base, layout, float(row[3]), float(row[4]))
+        return Snapshot(db, base, layout, float(row[3]))
     except (sqlite3.Error, ValueError, TypeError) as exc:
         log.warning("directory snapshot unreadable: a full read", path=str(path), error=str(exc))
         return None
@@ -259,8 +252,8 @@ def _create(db: sqlite3.Connection, base: str, layout: Layout, full_at: float) -
     for statement in _SCHEMA:
         db.execute(statement)
     db.execute(
-        "INSERT INTO meta VALUES (?, ?, ?, ?, ?)",
-        (base, json.dumps(layout.attributes), json.dumps(layout.names), full_at, full_at),
+        "INSERT INTO meta VALUES (?, ?, ?, ?)",
+        (base, json.dumps(layout.attributes), json.dumps(layout.names), full_at),
     )
 
 
@@ -440,12 +433,9 @@ class DeltaReader:
             return None
 
     def _names_since(self, snap: Snapshot) -> Rows | None:
-        newest = csn_before(snap.newest(), OVERLAP)
-        if not newest:
+        since = csn_before(snap.newest(), OVERLAP)
+        if not since:
             return None  # nothing to count from (an empty snapshot): the whole read
-        # the later of the two bounds (module docstring); each is a safe lower bound alone
-        read = datetime.fromtimestamp(snap.read_at, UTC).strftime("%Y%m%d%H%M%S")
-        since = max(newest, csn_before(read, OVERLAP + OVERLAP))
         # the window's DNs and CSNs only; in full only what the snapshot does not hold as is
         window = {
             dn.lower(): _csn(a) for dn, a in self.search(f"(&{self.wanted}({CSN}>={since}))", [CSN])
@@ -472,10 +462,9 @@ class DeltaReader:
         rows = (
             _row(dn.lower(), dn, a, layout) for dn, a in self.search(self.wanted, self.attributes)
         )
-        began = self.clock()  # before the search: what is written after it is newer
         if not self.keep:
             db = _connect(":memory:")
-            _create(db, self.base, layout, began)
+            _create(db, self.base, layout, self.clock())
             db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)", rows)
             return Rows(db, layout)
         if not self.path.parent.exists():
@@ -486,7 +475,7 @@ class DeltaReader:
         try:
             db = _connect(str(tmp))
             with db:
-                _create(db, self.base, layout, began)
+                _create(db, self.base, layout, self.clock())
                 db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)", rows)
             db.close()
             os.replace(tmp, self.path)
@@ -501,7 +490,6 @@ class DeltaReader:
 
     def _delta(self, snap: Snapshot) -> tuple[Rows, str]:
         """``snap`` brought up to date (written back when kept), and what happened."""
-        began = self.clock()
         now = {dn.lower(): _csn(a) for dn, a in self.search(self.wanted, [CSN])}
         csns = snap.csns()
         stale = _stale(csns, now)
@@ -515,7 +503,6 @@ class DeltaReader:
             return snap.rows(fetched, gone), how
         layout = snap.layout
         with snap.db:
-            snap.db.execute("UPDATE meta SET read_at = ?", (began,))
             snap.db.executemany("DELETE FROM entries WHERE key = ?", ((k,) for k in gone))
             snap.db.executemany(
                 "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)",

@@ -293,30 +293,28 @@ def test_a_scoped_run_takes_its_namespace_from_the_snapshot_and_what_changed_lat
     assert scoped == {"moi.tgg", "p1.skhcn"}  # the accounts themselves come from the server
 
 
-def test_a_scoped_run_long_after_a_bulk_write_reads_only_what_was_written_since_the_last_read(
+def test_a_scoped_run_sees_a_name_written_after_the_last_whole_read_on_a_server_far_behind(
     tmp_path: Path,
 ) -> None:
-    """After a bulk write (a province's first import), the newest CSN stays that write's until
-    the next one; a window counted from it alone made every scoped run re-read the write's last
-    minutes of entries. Counted from the last whole read too, a scoped run reads only what was
-    written since. The bulk write is made here on a slapd whose clock is 20 minutes behind
-    (libfaketime), as if it had been made 20 minutes ago."""
+    """The window of a scoped run's namespace is counted from the server's own clock (the
+    newest CSN the snapshot holds), never from this host's: a slapd 20 minutes behind this host
+    (libfaketime) stamps a name given out by hand after the last whole read 20 minutes "before"
+    it. A window counted from when that read began, by this host's clock, missed such a name,
+    and a scoped run gave it out a second time (found by an attack on a window so counted)."""
     if find_slapd() is None or not FAKETIME_LIB.exists():
         pytest.skip("Debian slapd and libfaketime are needed (make test installs them)")
     server = Sandbox(tmp_path / "slapd", suffix="dc=b,dc=gov,dc=vn")
-    past = {"LD_PRELOAD": str(FAKETIME_LIB), "FAKETIME": "-20m"}
-    server.start(env={**past, "FAKETIME_DONT_FAKE_MONOTONIC": "1"})
+    behind = {"LD_PRELOAD": str(FAKETIME_LIB), "FAKETIME": "-20m"}
+    server.start(env={**behind, "FAKETIME_DONT_FAKE_MONOTONIC": "1"})
     try:
         base = server.people_dn
         with _admin(server) as admin:
-            for i in range(12):
+            for i in range(3):
                 _person(admin, base, f"p{i}.skhcn", f"E{i}")
-        server.stop()
-        server.start(env={})
         snapshot = tmp_path / SNAPSHOT_FILE
-        assert _same_as_full(server, base, snapshot).startswith("full:")
+        _same_as_full(server, base, snapshot)
         with _admin(server) as admin:
-            _person(admin, base, "moi.tgg", "T1")
+            _person(admin, base, "moi.tgg", None)  # by hand, after the whole read
         directory = _directory(server, base)
         try:
             assert directory.use_snapshot(snapshot, scoped=True)
@@ -326,8 +324,8 @@ def test_a_scoped_run_long_after_a_bulk_write_reads_only_what_was_written_since_
             directory.close()
     finally:
         server.stop()
-    assert how.startswith("recent: 1 changed of 1 since"), how
-    assert names == {f"p{i}.skhcn" for i in range(12)} | {"moi.tgg"}
+    assert how.startswith("recent:"), how
+    assert "moi.tgg" in names
 
 
 def test_a_scoped_read_takes_unchanged_accounts_from_the_snapshot_and_the_rest_from_the_server(
