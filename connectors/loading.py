@@ -20,6 +20,7 @@ import yaml
 from connectors import activity as activity_sources
 from connectors.config import Config, ConfigError, parse_config
 from connectors.lifecycle_files import read_exemptions
+from connectors.regulations import safe_load
 from connectors.roster import read_table
 from connectors.roster.files import MAX_BYTES
 from syncd.errors import SyncdError
@@ -63,7 +64,7 @@ def load_catalogue(path: Path) -> Catalogue:
         rows = list(csv.DictReader(io.StringIO(text)))
         return parse_catalogue((f"{path.name}:{i}", r) for i, r in enumerate(rows, start=2))
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError as exc:
         raise CatalogueError([f"{path}: not valid YAML: {exc}"]) from exc
     if isinstance(data, dict):

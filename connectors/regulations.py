@@ -10,12 +10,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from importlib import resources
 from importlib.resources.abc import Traversable
+from typing import Any
 
 import yaml
 
 from syncd.errors import SchemeError
 from syncd.naming.schemes import Scheme
 from syncd.regulation import Profile, ProfileError, parse_profile
+
+# libyaml's safe loader where PyYAML was built with it (Debian's and PyPI's wheels are): the
+# same documents, about six times faster than the pure-Python one. Every process loads the
+# regulation files at start (12 ms against 2 ms here), and the catalogue with them.
+SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def safe_load(text: str) -> Any:
+    """``yaml.safe_load`` through :data:`SAFE_LOADER` (a safe loader: plain data only)."""
+    return yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 - the safe loader, in C
 
 
 def load(folder: Traversable | None = None) -> dict[str, Profile]:
@@ -30,7 +41,7 @@ def load(folder: Traversable | None = None) -> dict[str, Profile]:
             continue
         where = f"syncd/regulation/{entry.name}"
         try:
-            data = yaml.safe_load(entry.read_text(encoding="utf-8"))
+            data = safe_load(entry.read_text(encoding="utf-8"))
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise ProfileError(f"{where}: not valid UTF-8 YAML: {exc}") from None
         profile = parse_profile(data, where)
