@@ -361,9 +361,9 @@ class OpenLdapDirectory:
                 self.config.bind_dn,
                 self._password,
                 client_strategy=strategy,
-                # ldap3's ASYNC receiver thread retries forever on a socket error when a receive
-                # timeout is set (it spun at full CPU once its connection was gone): there the
-                # wait is bounded by get_response's own timeout instead (create_many)
+                # never with another strategy: ldap3's ASYNC receiver thread retries forever on
+                # a socket error when a receive timeout is set (it spun at full CPU once its
+                # connection was gone); create_many reads its SYNC connection's socket itself
                 receive_timeout=int(self.config.timeout) if strategy == SYNC else None,
                 raise_exceptions=False,
                 read_only=False,
