@@ -388,14 +388,9 @@ class DeltaReader:
         it changed again meanwhile: the caller then reads those entries in full."""
         if self.db is None:
             raise Drift("no snapshot")
-        held: dict[str, tuple[str, str, str, str]] = {}
+        held: dict[str, tuple[str, ...]] = {}
         try:
-            for key in csns:
-                row = self.db.execute(
-                    "SELECT csn, dn, names, rest FROM entries WHERE key = ?", (key,)
-                ).fetchone()
-                if row is not None:
-                    held[key] = row
+            held.update(_rows_of(self.db, csns, "csn, dn, names, rest"))
         except sqlite3.DatabaseError as exc:
             raise Drift(f"the snapshot is damaged ({exc})") from None
         stale = _stale({k: row[0] for k, row in held.items()}, csns)
@@ -443,11 +438,7 @@ class DeltaReader:
         # is (a namespace needs no more: Rows.names reads only them from the overlay)
         in_window = f"(&{self.wanted}({CSN}>={since}))"
         window = {dn.lower(): _csn(a) for dn, a in self.search(in_window, [CSN])}
-        known = dict(
-            row
-            for key in window
-            for row in snap.db.execute("SELECT key, csn FROM entries WHERE key = ?", (key,))
-        )
+        known = {key: row[0] for key, row in _rows_of(snap.db, window, "csn")}
         names = [*self.layout.names, CSN]
         try:
             stale = _stale(known, window)
@@ -536,6 +527,24 @@ class DeltaReader:
         if any(k not in fetched for k in stale):
             raise Drift("entries changed again during the read")
         return fetched
+
+
+def _rows_of(
+    db: sqlite3.Connection, keys: Iterable[str], columns: str
+) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """The snapshot's ``columns`` of the entries ``keys`` it holds, by key: a query per 500
+    keys, not one per key (a third of the time for the 20,000 entries of a scoped run's
+    window after a bulk write)."""
+    batch: list[str] = []
+    for key in (*keys, None):
+        if key is not None:
+            batch.append(key)
+        if batch and (key is None or len(batch) == BATCH):
+            marks = ",".join("?" * len(batch))
+            sql = f"SELECT key, {columns} FROM entries WHERE key IN ({marks})"  # noqa: S608
+            for row in db.execute(sql, batch):
+                yield str(row[0]), tuple(row[1:])
+            batch = []
 
 
 def _stale(known: Mapping[str, str], csns: Mapping[str, str]) -> list[str]:

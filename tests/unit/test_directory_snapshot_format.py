@@ -10,6 +10,7 @@ tests/integration/test_delta_read.py."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import tracemalloc
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -19,11 +20,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connectors.directory_snapshot import (
+    BATCH,
     CSN,
     SNAPSHOT_FILE,
     DeltaReader,
     _decode,
     _encode,
+    _rows_of,
 )
 
 NAMES = ["uid", "cn", "mail", "employeeNumber", "syncdManaged", "syncdKind"]
@@ -212,3 +215,17 @@ def test_a_format_2_snapshot_is_ignored_and_removed_by_the_next_one_written(
     second = _reader(path, Directory(people))
     second.sync()
     assert second.how.startswith("delta: 0 changed, 0 gone, 5 checked"), second.how
+
+
+def test_rows_are_looked_up_by_key_in_batches_and_absent_keys_are_left_out() -> None:
+    """The window's and a scoped read's lookups ask the snapshot BATCH keys per query: every
+    held key comes back once with its columns, across batch boundaries, and a key the snapshot
+    does not hold (an entry new since) is simply not there."""
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE entries (key TEXT PRIMARY KEY, csn TEXT, dn TEXT) WITHOUT ROWID")
+    held = {f"uid=p{i},ou=x": f"csn{i}" for i in range(2 * BATCH + 1)}
+    db.executemany("INSERT INTO entries VALUES (?, ?, ?)", ((k, c, k) for k, c in held.items()))
+    asked = [*held, "uid=new,ou=x", *(f"uid=gone{i},ou=x" for i in range(BATCH))]
+    found = list(_rows_of(db, asked, "csn, dn"))
+    assert len(found) == len(held)
+    assert dict(found) == {k: (c, k) for k, c in held.items()}
