@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ldap3 import MODIFY_REPLACE, NONE, Connection, Server
+from ldap3 import MODIFY_ADD, MODIFY_REPLACE, NONE, Connection, Server
 
 from connectors.config import DirectoryConfig
 from connectors.directory.openldap import OpenLdapDirectory
 from connectors.directory_snapshot import FULL_EVERY, SNAPSHOT_FILE
 from devtools.slapd_sandbox import Sandbox, find_slapd
-from syncd.model import Account
+from syncd.model import Account, Kind
 from syncd.ports import Scope
 from tests.simulation.conftest import FAKETIME_LIB
 
@@ -369,6 +369,60 @@ def test_a_scoped_run_after_a_day_of_logins_reads_the_window_names_in_one_search
     deleted = [n for n in names if n.uid == "p16.skhcn"]  # reserved until a whole read
     assert names == _by_dn([*truth, *deleted])
     assert f"ba.skhcn@{DOMAIN}" in next(n for n in names if n.uid == "p3.skhcn").mail
+
+
+def test_a_scoped_run_makes_the_same_names_from_the_snapshot_as_a_plain_read(
+    server: Sandbox, base: str, tmp_path: Path
+) -> None:
+    """A scoped run's namespace, made from the snapshot's rows and the window's overlay,
+    is what a plain read makes of every kind of entry: a uid only, an address only, several
+    addresses, unmanaged, an organisation mailbox, a name holding a comma; those the snapshot
+    holds and those changed since."""
+    with _admin(server) as admin:
+        assert admin.add(f"uid=svc,{base}", ["account"], {"uid": "svc"}), admin.result
+        assert admin.add(
+            f"cn=postmaster,{base}",
+            ["organizationalRole", "extensibleObject"],
+            {"cn": "postmaster", "mail": [f"postmaster@{DOMAIN}", f"pm@{DOMAIN}"]},
+        ), admin.result
+        moved = f"uid=p4.skhcn,{base}"
+        assert admin.modify(moved, {"mail": [(MODIFY_REPLACE, [f"a@{DOMAIN}", f"b@{DOMAIN}"])]})
+        assert admin.modify(
+            f"uid=p5.skhcn,{base}",
+            {
+                "objectClass": [(MODIFY_ADD, ["syncdAccount"])],
+                "syncdManaged": [(MODIFY_REPLACE, ["FALSE"])],
+                "cn": [(MODIFY_REPLACE, ["Nông, Đạt"])],
+            },
+        ), admin.result
+        assert admin.modify(
+            f"uid=p6.skhcn,{base}",
+            {
+                "objectClass": [(MODIFY_ADD, ["syncdAccount"])],
+                "syncdKind": [(MODIFY_REPLACE, ["organisation"])],
+                "syncdAlias": [(MODIFY_REPLACE, [f"cu.skhcn@{DOMAIN} 20270101000000Z"])],
+            },
+        ), admin.result
+    snapshot = tmp_path / SNAPSHOT_FILE
+    _same_as_full(server, base, snapshot)
+    with _admin(server) as admin:  # changed after the snapshot: from the window's overlay
+        assert admin.modify(f"uid=p7.skhcn,{base}", {"mail": [(MODIFY_ADD, [f"c@{DOMAIN}"])]})
+        assert admin.modify(
+            f"uid=p6.skhcn,{base}", {"syncdManaged": [(MODIFY_REPLACE, ["FALSE"])]}
+        ), admin.result
+    directory = _directory(server, base)
+    try:
+        assert directory.use_snapshot(snapshot, scoped=True)
+        names = _by_dn(directory.names())
+        assert directory.last_read.startswith("recent: 2 changed"), directory.last_read
+    finally:
+        directory.close()
+    _, truth, _ = _read(server, base, None)
+    assert names == truth
+    by_uid = {n.uid: n for n in names}
+    assert by_uid["p6.skhcn"].kind is Kind.ORGANISATION and not by_uid["p6.skhcn"].managed
+    assert by_uid["p5.skhcn"].cn == "Nông, Đạt" and not by_uid["p5.skhcn"].managed
+    assert by_uid[""].mail == (f"postmaster@{DOMAIN}", f"pm@{DOMAIN}")
 
 
 def test_a_scoped_read_takes_unchanged_accounts_from_the_snapshot_and_the_rest_from_the_server(
