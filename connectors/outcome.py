@@ -78,6 +78,15 @@ def report_text(outcome: RunOutcome, files: Sequence[Path]) -> str:
     if res is not None:
         done = len(res.outcomes) - len(res.failed)
         lines.append(f"Đã thực hiện / applied: {done} ok, {len(res.failed)} failed")
+        if skipped := not_attempted(outcome):
+            # a run that stopped early (the directory lost, or SIGTERM) must not read as if
+            # the failures listed were all that is missing (found by an attack: "180 ok, 12
+            # failed" with 2,811 creates never tried)
+            lines.append(
+                f"CHƯA THỰC HIỆN / NOT ATTEMPTED: {skipped} planned action(s): the run stopped "
+                "early (the directory was lost, or a stop was asked); the next run plans them "
+                "again"
+            )
         for o in res.failed:
             lines.append(f"  FAILED {o.action.kind.value} {o.action.uid}: {o.error}")
     elif plan is not None and not plan.refused:
@@ -111,6 +120,14 @@ def report_text(outcome: RunOutcome, files: Sequence[Path]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def not_attempted(outcome: RunOutcome) -> int:
+    """How many of the plan's actions a run that stopped early never tried (0 otherwise)."""
+    res, plan = outcome.result, outcome.plan
+    if res is None or plan is None or not res.stopped:
+        return 0
+    return max(len(plan.actions) - len(res.outcomes), 0)
+
+
 def summary_dict(outcome: RunOutcome) -> dict[str, Any]:
     res = outcome.result
     return {
@@ -124,6 +141,7 @@ def summary_dict(outcome: RunOutcome) -> dict[str, Any]:
             {"action": o.action.kind.value, "uid": o.action.uid, "error": o.error}
             for o in (res.failed if res else [])
         ],
+        "not_attempted": not_attempted(outcome),
         "slips": [str(p) for p in outcome.slip_files],
         "report": str(outcome.report_path) if outcome.report_path else None,
     }

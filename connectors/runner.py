@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -201,6 +201,14 @@ class Seen:
     namespace: Sequence[Named]
 
 
+def _some(uids: Iterable[str], shown: int = 10) -> str:
+    """The first ``shown`` uids and how many more: one line of a report, not 190 uids (each
+    owed password is named again on the slip of the run that pays it)."""
+    every = sorted(uids)
+    more = f" and {len(every) - shown} more" if len(every) > shown else ""
+    return ", ".join(every[:shown]) + more
+
+
 def _read_directory(
     config: Config,
     req: RunRequest,
@@ -357,8 +365,7 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
             if owed:  # created (or perhaps created) with a password nobody can be told
                 outcome.warnings.append(
                     "the directory's answer to a create was lost and its password could not be "
-                    "confirmed; the next run issues a new one-time password for "
-                    + ", ".join(sorted(owed))
+                    "confirmed; the next run issues a new one-time password for " + _some(owed)
                 )
         elif applies:
             _learn(state, plan, None, inp.snapshots)

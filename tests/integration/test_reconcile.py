@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import stat
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +12,8 @@ import pytest
 from ldap3 import Connection
 
 from connectors import runner
-from connectors.outcome import EXIT_BAD_INPUT, EXIT_REFUSED, report_text
+from connectors.outcome import EXIT_BAD_INPUT, EXIT_REFUSED, report_text, summary_dict
+from devtools.samples import full_name
 from devtools.slapd_sandbox import Sandbox
 from syncd.model import ActionKind, DecisionKind
 from syncd.state import Resolution, Resolve
@@ -331,3 +333,31 @@ def test_accept_valid_rows_applies_the_good_rows_and_removes_nobody(
     got = entries(admin, base_dn)
     assert "tamlv.skhcn" in got
     assert got["hungdv.skhcn"]["syncdState"] == ["active"]  # E1 not removed: skhcn had errors
+
+
+def test_a_run_stopped_early_reports_the_actions_it_never_tried(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """A run that stops early (SIGTERM here; the directory lost does the same) says how many
+    planned actions it never tried: "applied: 64 ok, 0 failed" alone read as if nothing were
+    missing (an attack saw "180 ok, 12 failed" with 2,811 creates never tried)."""
+    cfg = make_config()
+    rng = random.Random(3)
+    names = list(dict.fromkeys(full_name(rng) for _ in range(200)))[:100]
+    roster = write_roster(
+        tmp_path / "skhcn.csv", [f"E{i},{name},skhcn,,,,," for i, name in enumerate(names)]
+    )
+    asked = iter([False])  # the first batch goes, then a stop is asked
+    outcome = _run(cfg, roster, allow_mass_change=True, should_stop=lambda: next(asked, True))
+    assert outcome.plan is not None and outcome.result is not None
+    tried = len(outcome.result.outcomes)
+    assert 0 < tried < len(outcome.plan.actions)
+    left = len(outcome.plan.actions) - tried
+    assert f"NOT ATTEMPTED: {left} planned action(s)" in report_text(outcome, [roster])
+    assert json.loads(json.dumps(summary_dict(outcome)))["not_attempted"] == left
+    assert len(entries(admin, base_dn)) == tried  # what it says it did, and no more
+    again = _run(cfg, roster, allow_mass_change=True)
+    assert again.result is not None and not again.result.failed
+    assert "NOT ATTEMPTED" not in report_text(again, [roster])
+    people = [e for e in entries(admin, base_dn).values() if e.get("employeeNumber")]
+    assert len(people) == len(names)  # and the organisations' mailboxes besides
