@@ -105,6 +105,17 @@ def _read(
         directory.close()
 
 
+def _scoped(server: Sandbox, base: str, snapshot: Path) -> tuple[str, list[Any]]:
+    """How a scoped run's namespace read went (``last_read``), and its names by DN."""
+    directory = _directory(server, base)
+    try:
+        assert directory.use_snapshot(snapshot, scoped=True)
+        names = _by_dn(directory.names())  # type: ignore[arg-type]
+        return directory.last_read, names
+    finally:
+        directory.close()
+
+
 def _same_as_full(server: Sandbox, base: str, snapshot: Path) -> str:
     how, names, accounts = _read(server, base, snapshot)
     _, truth_names, truth_accounts = _read(server, base, None)
@@ -165,13 +176,8 @@ def test_a_damaged_snapshot_means_one_full_read_not_a_failing_run_for_ever(
         fh.write(bytes(range(256)) * (page // 256))
     damaged = snapshot.read_bytes()
     # a scoped run's namespace: the whole read instead, which writes a sound file
-    directory = _directory(server, base)
-    try:
-        assert directory.use_snapshot(snapshot, scoped=True)
-        names = _by_dn(directory.names())
-        assert directory.last_read.startswith("full: the snapshot is damaged"), directory.last_read
-    finally:
-        directory.close()
+    how, names = _scoped(server, base, snapshot)
+    assert how.startswith("full: the snapshot is damaged"), how
     assert names == _read(server, base, None)[1]
     assert _same_as_full(server, base, snapshot).startswith("delta:")
     # a whole run the same
@@ -315,17 +321,11 @@ def test_a_scoped_run_sees_a_name_written_after_the_last_whole_read_on_a_server_
         _same_as_full(server, base, snapshot)
         with _admin(server) as admin:
             _person(admin, base, "moi.tgg", None)  # by hand, after the whole read
-        directory = _directory(server, base)
-        try:
-            assert directory.use_snapshot(snapshot, scoped=True)
-            names = {a.uid for a in directory.names()}
-            how = directory.last_read
-        finally:
-            directory.close()
+        how, names = _scoped(server, base, snapshot)
     finally:
         server.stop()
     assert how.startswith("recent:"), how
-    assert "moi.tgg" in names
+    assert "moi.tgg" in {n.uid for n in names}
 
 
 def test_a_scoped_run_after_a_day_of_logins_reads_the_window_names_in_one_search(
@@ -410,13 +410,8 @@ def test_a_scoped_run_makes_the_same_names_from_the_snapshot_as_a_plain_read(
         assert admin.modify(
             f"uid=p6.skhcn,{base}", {"syncdManaged": [(MODIFY_REPLACE, ["FALSE"])]}
         ), admin.result
-    directory = _directory(server, base)
-    try:
-        assert directory.use_snapshot(snapshot, scoped=True)
-        names = _by_dn(directory.names())
-        assert directory.last_read.startswith("recent: 2 changed"), directory.last_read
-    finally:
-        directory.close()
+    how, names = _scoped(server, base, snapshot)
+    assert how.startswith("recent: 2 changed"), how
     _, truth, _ = _read(server, base, None)
     assert names == truth
     by_uid = {n.uid: n for n in names}
