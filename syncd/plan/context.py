@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cached_property
 
 from syncd.model import Account, Exemption, HrStatus, Kind, Named, emp_key
 from syncd.naming import UidPool
@@ -111,9 +112,16 @@ class Ctx:
 
     inp: PlanInput
     index: Index
-    pool: UidPool
     out: Emitter
     exemptions: dict[str, list[Exemption]]
+
+    @cached_property
+    def pool(self) -> UidPool:
+        """The uid pool, built when a step first gives out a name (a new person, a transfer):
+        most runs give out none, and at 100,000 names the pool is a dict of every uid and
+        address with each holder's folded name (issue 14). Built from the inputs only, which
+        planning never changes, so it is the same whenever it is built."""
+        return build_pool(self.inp)
 
     @property
     def profile(self) -> Profile:

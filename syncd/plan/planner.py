@@ -21,7 +21,7 @@ from datetime import timedelta
 
 from syncd.model import Action, Exemption, Plan, emp_key
 from syncd.plan.clocks import clocks
-from syncd.plan.context import Ctx, Index, PlanInput, build_pool
+from syncd.plan.context import Ctx, Index, PlanInput
 from syncd.plan.drift import drift
 from syncd.plan.emit import Emitter
 from syncd.plan.forwarding import forwarding
@@ -47,7 +47,7 @@ def make_plan(inp: PlanInput) -> Plan:
     activity, ahead = not_after(inp.activity, inp.now + timedelta(days=1))
     if ahead:
         inp = replace(inp, activity=activity)
-    ctx = Ctx(inp, Index(inp), build_pool(inp), Emitter(inp.now), exemptions)
+    ctx = Ctx(inp, Index(inp), Emitter(inp.now), exemptions)
     if ahead:
         ctx.out.notices.append(
             f"{len(ahead)} mail activity record(s) dated after {inp.now:%Y-%m-%d} were not "

@@ -347,3 +347,26 @@ def test_a_repeated_reset_request_says_how_to_ask_again() -> None:
     state = _after(plan([row], [active]), LocalState())
     again = plan([row], [active], state=state)
     assert again.actions == () and any("was done before" in n for n in again.notices)
+
+
+def test_the_uid_pool_is_built_only_when_a_plan_gives_out_a_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Most runs give out no name: the pool of every uid and address of the directory (100,000
+    at a province's size) is built only when a step first needs it, and then the same."""
+    import syncd.plan.context as context
+
+    built: list[int] = []
+    real = context.build_pool
+
+    def counted(inp):  # type: ignore[no-untyped-def]
+        built.append(1)
+        return real(inp)
+
+    monkeypatch.setattr(context, "build_pool", counted)
+    hung = acc("hungdv.skhcn", "Đàm Văn Hùng", emp="E1")
+    assert plan([person("E1", "Đàm Văn Hùng")], [hung]).actions == ()
+    assert built == []  # nobody new: no pool
+    p = plan([person("E1", "Đàm Văn Hùng"), person("E2", "Đặng Văn Hùng")], [hung])
+    assert built == [1]
+    assert [a.uid for a in p.actions if a.kind is ActionKind.CREATE] == ["hungdv1.skhcn"]
