@@ -7,6 +7,8 @@ from typing import Any
 
 from ldap3 import Connection
 
+from syncd.model import Action, ActionKind, Field
+
 HEADER = "Mã cán bộ,Họ và tên,Mã đơn vị,Phòng/Ban,Chức vụ,Ngày sinh,Trạng thái,Đề nghị\n"
 
 
@@ -23,3 +25,32 @@ def entries(admin: Connection, base: str, flt: str = "(uid=*)") -> dict[str, dic
         for e in admin.response
         if e.get("type") == "searchResEntry"
     }
+
+
+def create_action(
+    uid: str, kind: ActionKind = ActionKind.CREATE, **attrs: tuple[str, ...]
+) -> Action:
+    """A create as the planner makes it for a person of skhcn (``attrs``: fields replaced, by
+    their name); an organisation's mailbox (``CREATE_ORG_MAILBOX``) has no employee number."""
+    values = {
+        Field.UID: (uid,),
+        Field.NAME: (f"Hà Văn {uid}",),
+        Field.SURNAME: ("Hà",),
+        Field.GIVEN_NAME: ("Văn",),
+        Field.MAIL: (f"{uid}@test.gov.vn",),
+        Field.EMPLOYEE_NUMBER: (f"E-{uid}",),
+        Field.ORG: ("skhcn",),
+    }
+    if kind is ActionKind.CREATE_ORG_MAILBOX:
+        del values[Field.EMPLOYEE_NUMBER]
+    values.update({Field(k): v for k, v in attrs.items()})
+    return Action(
+        kind,
+        uid,
+        "skhcn",
+        "new",
+        "caobang-2025 Đ7.1",
+        full_name=values[Field.NAME][0],
+        employee_number=(values.get(Field.EMPLOYEE_NUMBER) or ("",))[0],
+        attrs=values,
+    )

@@ -31,9 +31,9 @@ from connectors.outcome import RunOutcome, report_text
 from connectors.runner import open_directory
 from connectors.store import StateStore
 from devtools.slapd_sandbox import Sandbox
-from syncd.model import Action, ActionKind, Field, Plan
+from syncd.model import ActionKind, Plan
 from tests.conftest import MakeConfig
-from tests.helpers import entries, write_roster
+from tests.helpers import create_action, entries, write_roster
 from tests.integration.test_crash_recovery import audit_of, slips_of
 from tests.integration.test_durability_debts import _reconcile_dying
 
@@ -261,30 +261,6 @@ def test_when_the_directory_stays_away_a_lost_add_is_a_debt_the_next_run_pays_on
     assert again.plan is not None and again.plan.actions == ()
 
 
-def _create(uid: str, kind: ActionKind = ActionKind.CREATE) -> Action:
-    values = {
-        Field.UID: (uid,),
-        Field.NAME: (f"Hà Văn {uid}",),
-        Field.SURNAME: ("Hà",),
-        Field.GIVEN_NAME: ("Văn",),
-        Field.MAIL: (f"{uid}@test.gov.vn",),
-        Field.EMPLOYEE_NUMBER: (f"E-{uid}",),
-        Field.ORG: ("skhcn",),
-    }
-    if kind is ActionKind.CREATE_ORG_MAILBOX:  # an organisation's: no employee number
-        del values[Field.EMPLOYEE_NUMBER]
-    return Action(
-        kind,
-        uid,
-        "skhcn",
-        "new",
-        "caobang-2025 Đ7.1",
-        full_name=values[Field.NAME][0],
-        employee_number=(values.get(Field.EMPLOYEE_NUMBER) or ("",))[0],
-        attrs=values,
-    )
-
-
 def test_a_genuine_already_exists_behind_a_lost_answer_stays_a_failure(
     make_config: MakeConfig,
     tmp_path: Path,
@@ -310,11 +286,12 @@ def test_a_genuine_already_exists_behind_a_lost_answer_stays_a_failure(
     )
     other = open_directory(direct, [])
     try:
-        other.create(_create("u03"), "Khac-Mk-1!", since=now)  # same markers, its own password
+        # same markers, its own password
+        other.create(create_action("u03"), "Khac-Mk-1!", since=now)
     finally:
         other.close()
     actions = tuple(
-        _create(f"u{n:02d}", ActionKind.CREATE_ORG_MAILBOX if n == 5 else ActionKind.CREATE)
+        create_action(f"u{n:02d}", ActionKind.CREATE_ORG_MAILBOX if n == 5 else ActionKind.CREATE)
         for n in range(12)
     )
     outcome = RunOutcome("run-lost-answers")

@@ -17,34 +17,10 @@ from connectors.directory.openldap import PIPELINE
 from connectors.durable import BATCH
 from connectors.runner import open_directory
 from devtools.slapd_sandbox import Sandbox
-from syncd.model import Action, ActionKind, Field
 from syncd.ports import DirectoryError
 from tests.conftest import MakeConfig
-from tests.helpers import entries, write_roster
+from tests.helpers import create_action, entries, write_roster
 from tests.integration.test_lost_create_answers import DroppingProxy, through
-
-
-def _create(uid: str, **attrs: tuple[str, ...]) -> Action:
-    values = {
-        Field.UID: (uid,),
-        Field.NAME: (f"Hà Văn {uid}",),
-        Field.SURNAME: ("Hà",),
-        Field.GIVEN_NAME: ("Văn",),
-        Field.MAIL: (f"{uid}@test.gov.vn",),
-        Field.EMPLOYEE_NUMBER: (f"E-{uid}",),
-        Field.ORG: ("skhcn",),
-    }
-    values.update({Field(k): v for k, v in attrs.items()})
-    return Action(
-        ActionKind.CREATE,
-        uid,
-        "skhcn",
-        "new",
-        "caobang-2025 Đ7.1",
-        full_name=values[Field.NAME][0],
-        employee_number=values[Field.EMPLOYEE_NUMBER][0],
-        attrs=values,
-    )
 
 
 def test_pipelined_creates_each_stand_or_fail_alone_as_one_create_would(
@@ -53,13 +29,13 @@ def test_pipelined_creates_each_stand_or_fail_alone_as_one_create_would(
     cfg = make_config()
     directory = open_directory(cfg, [])
     try:
-        directory.create(_create("b.skhcn"), "Tr0ng-Ma-B!")  # already there
+        directory.create(create_action("b.skhcn"), "Tr0ng-Ma-B!")  # already there
         items = [
-            (_create("a.skhcn"), "Mk-a.1234!"),
-            (_create("b.skhcn"), "Mk-b.1234!"),  # exists: refused, the others stand
-            (_create("c.skhcn"), "Mk-c.1234!"),
-            (_create("d.skhcn", mail=("đ@test.gov.vn",)), "Mk-d.1234!"),  # not IA5: refused
-            (_create("e.skhcn"), "Mk-e.1234!"),
+            (create_action("a.skhcn"), "Mk-a.1234!"),
+            (create_action("b.skhcn"), "Mk-b.1234!"),  # exists: refused, the others stand
+            (create_action("c.skhcn"), "Mk-c.1234!"),
+            (create_action("d.skhcn", mail=("đ@test.gov.vn",)), "Mk-d.1234!"),  # not IA5: refused
+            (create_action("e.skhcn"), "Mk-e.1234!"),
         ]
         out = directory.create_many(items)
         # the pipeline's answers are read on its own socket: no ldap3 receiver thread (one
@@ -134,7 +110,7 @@ def test_a_connection_dropped_with_adds_in_flight_tells_the_unanswered_from_the_
         directory = open_directory(through(tmp_path / "syncd.yaml", proxy), [])
         try:
             out = directory.create_many(
-                [(_create(f"p{n:02d}"), f"Mk-{n}.1234!") for n in range(24)]
+                [(create_action(f"p{n:02d}"), f"Mk-{n}.1234!") for n in range(24)]
             )
         finally:
             directory.close()
