@@ -34,8 +34,7 @@ from connectors.runner import open_directory
 from devtools.slapd_sandbox import Sandbox
 from syncd.ports import DirectoryError
 from tests.conftest import MakeConfig
-from tests.helpers import entries
-from tests.integration.test_pipelined_creates import _create
+from tests.helpers import create_action, entries
 from tests.integration.test_tls import _directory as _tls_directory
 from tests.integration.test_tls import tls_slapd  # noqa: F401 - the TLS slapd fixture
 
@@ -229,14 +228,16 @@ def test_the_pipeline_connection_is_bound_once_per_run_and_reopened_when_dropped
         try:
             for batch in range(3):
                 out = directory.create_many(
-                    [(_create(f"p{batch}{n:02d}"), f"Mk-{n}.1234!") for n in range(20)]
+                    [(create_action(f"p{batch}{n:02d}"), f"Mk-{n}.1234!") for n in range(20)]
                 )
                 assert all(isinstance(o, str) for o in out), out
             assert proxy.accepted == 2
             assert [t for t in threading.enumerate() if "Receiver" in type(t).__name__] == []
             proxy.drop()  # the server ends both idle connections
             time.sleep(0.2)
-            out = directory.create_many([(_create(f"q{n:02d}"), "Mk-q.1234!") for n in range(20)])
+            out = directory.create_many(
+                [(create_action(f"q{n:02d}"), "Mk-q.1234!") for n in range(20)]
+            )
             assert [o for o in out if isinstance(o, DirectoryError)] == []
         finally:
             directory.close()
@@ -258,7 +259,7 @@ def test_pipelined_creates_read_their_answers_through_tls(
     try:
         for batch in range(2):
             out = directory.create_many(
-                [(_create(f"{how}{batch}{n:02d}"), f"Mk-{n}.1234!") for n in range(20)]
+                [(create_action(f"{how}{batch}{n:02d}"), f"Mk-{n}.1234!") for n in range(20)]
             )
             assert out == [f"uid={how}{batch}{n:02d},{sandbox.people_dn}" for n in range(20)]
     finally:
