@@ -56,7 +56,9 @@ def test_passwords_from_the_system_source_satisfy_the_rule_with_one_read_each(
     passwords = [generate(rule, ctx) for _ in range(300)]
     assert all(violations(p, rule, ctx) == [] and p[0] not in "=+-@" for p in passwords)
     assert len(set(passwords)) == 300
-    assert reads["n"] == 300
+    # one read per password; now and then a second, when attempts refused (a start a
+    # spreadsheet reads as a formula: Tuyên Quang's symbols include - = +) used up its bytes
+    assert 300 <= reads["n"] <= 330
 
 
 def test_the_system_source_draws_every_value_equally_often() -> None:
