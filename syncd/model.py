@@ -301,6 +301,11 @@ class Plan:
     requests_withdrawn: frozenset[str] = frozenset()
     # old addresses whose alias ends now: they belonged to someone, so never given again
     retired_names: frozenset[str] = frozenset()
+    # The earliest time at which this plan could differ with every input but ``now`` the same
+    # (a clock falls due, an alias expires, a notice's date passes); None: time alone never
+    # changes it. What lets a run whose inputs are those of the last skip planning
+    # (connectors/quiet.py); each rule that reads ``now`` says when its answer changes.
+    quiet_until: datetime | None = None
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}

@@ -24,8 +24,11 @@ def clocks(ctx: Ctx) -> None:
         if not ctx.in_scope(acc):
             continue
         exemptions = ctx.exemptions.get(emp_key(acc.employee_number), ())
-        ev = due(timeline(acc, lc, ctx.inp.activity, exemptions, ctx.inp.now), ctx.inp.now)
+        events = timeline(acc, lc, ctx.inp.activity, exemptions, ctx.inp.now)
+        ev = due(events, ctx.inp.now)
         if ev is None:
+            if events:  # the account's next step: this plan holds until it falls due
+                ctx.out.changes_at(events[0].when)
             continue
         step = transition(acc.state, ev.kind)
         ctx.out.add(

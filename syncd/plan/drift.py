@@ -30,7 +30,7 @@ from datetime import datetime
 
 from syncd.model import Account, ActionKind, Field, State
 from syncd.plan.context import Ctx
-from syncd.plan.emit import GENERALIZED
+from syncd.plan.emit import GENERALIZED, alias_end
 from syncd.regulation import Flag
 
 PREFIX = "changed outside syncd"
@@ -115,6 +115,9 @@ def drift(ctx: Ctx) -> None:
         flag = ctx.profile.lifecycle.locked_receives_mail
         state_what = on_the_wire(acc, flag)
         missing = missing_aliases(acc, ctx.inp.now)
+        for x in acc.aliases:  # a missing old address is put back only until it expires
+            if x.split(" ")[0] in missing:
+                ctx.out.changes_at(alias_end(x, ctx.inp.now))
         shut = closed_by_hand(acc, flag)
         if shut:
             ctx.out.notices.append(

@@ -16,6 +16,18 @@ from syncd.naming.text import normalise
 
 GENERALIZED = "%Y%m%d%H%M%SZ"
 
+
+def alias_end(alias: str, like: datetime) -> datetime:
+    """When an old address kept after a transfer (``"addr YYYYmmddHHMMSSZ"``) expires, in the
+    zone of ``like`` (the plan's ``now``, whose GENERALIZED text the rules compare it with);
+    ``like`` itself for one that does not parse (a hand edit): the rules' string comparison
+    may change its answer at any time, so no plan holding it is reused."""
+    try:
+        return datetime.strptime(alias.split(" ")[-1], GENERALIZED).replace(tzinfo=like.tzinfo)
+    except ValueError:
+        return like
+
+
 Attrs = Values
 
 
@@ -90,6 +102,13 @@ class Emitter:
     # requests done earlier that the roster no longer carries: a new one may come
     requests_withdrawn: set[str] = field(default_factory=set)
     retired_names: set[str] = field(default_factory=set)
+    quiet_until: datetime | None = None  # see Plan.quiet_until
+
+    def changes_at(self, when: datetime) -> None:
+        """A rule that read ``now`` answers otherwise from ``when`` on (``when`` at or before
+        ``now``: it changes right away, so no later run may reuse this plan)."""
+        if self.quiet_until is None or when < self.quiet_until:
+            self.quiet_until = when
 
     def add(
         self, kind: ActionKind, uid: str, org: str | None, reason: str, article: str, **kw: object

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from syncd.model import ActionKind, Field, Org, OrgKind
 from syncd.plan.context import Ctx
-from syncd.plan.emit import GENERALIZED
+from syncd.plan.emit import GENERALIZED, alias_end
 
 
 def org_mailboxes(ctx: Ctx) -> None:
@@ -55,6 +55,9 @@ def expired_aliases(ctx: Ctx) -> None:
         if not a.managed or not a.aliases:
             continue
         expired = [x for x in a.aliases if x.split(" ")[-1] <= now]
+        for x in a.aliases:
+            if x not in expired:  # expires later: this plan holds until then
+                ctx.out.changes_at(alias_end(x, ctx.inp.now))
         if not expired:
             continue
         gone = {x.split(" ")[0].lower() for x in expired}

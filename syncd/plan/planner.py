@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 from syncd.model import Action, Exemption, Plan, emp_key
 from syncd.plan.clocks import clocks
@@ -49,6 +49,7 @@ def make_plan(inp: PlanInput) -> Plan:
         inp = replace(inp, activity=activity)
     ctx = Ctx(inp, Index(inp), Emitter(inp.now), exemptions)
     if ahead:
+        ctx.out.changes_at(inp.now)  # the notice names today; the records count tomorrow
         ctx.out.notices.append(
             f"{len(ahead)} mail activity record(s) dated after {inp.now:%Y-%m-%d} were not "
             f"counted (a wrong clock, or a line that would keep a mailbox open for ever): "
@@ -58,6 +59,9 @@ def make_plan(inp: PlanInput) -> Plan:
     for items in exemptions.values():
         for ex in items:
             if ex.until > far:  # a typo, or a way to keep a mailbox open for ever
+                # said until the day the absence ends within LONG_ABSENCE_DAYS
+                last = ex.until - timedelta(days=LONG_ABSENCE_DAYS)
+                ctx.out.changes_at(datetime.combine(last, time.min, tzinfo=inp.now.tzinfo))
                 ctx.out.notices.append(
                     f"{ex.source or ex.employee_number}: a notified absence ({ex.reason}) until "
                     f"{ex.until:%d/%m/%Y} keeps the inactivity clocks stopped that long; check it"
@@ -94,4 +98,5 @@ def make_plan(inp: PlanInput) -> Plan:
         requests_done=frozenset(out.requests_done),
         requests_withdrawn=frozenset(out.requests_withdrawn),
         retired_names=frozenset(out.retired_names),
+        quiet_until=out.quiet_until,
     )

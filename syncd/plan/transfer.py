@@ -41,6 +41,7 @@ def move(ctx: Ctx, p: Person, acc: Account) -> str | None:
             return None
         new_uid = result.uid
     until = (ctx.inp.now + timedelta(days=ctx.inp.alias_days)).strftime(GENERALIZED)
+    ctx.out.changes_at(ctx.inp.now)  # the alias's end counts from now, to the second
     new_mail = ctx.mail(new_uid)
     # the address to keep: the current one, or (when a crash left the entry renamed but
     # not updated) the primary address it still carries
