@@ -92,8 +92,10 @@ class LocalState:
     ) -> None:
         """Rosters just applied, as (organisation, people): whom each lists as working there,
         each since the first roster of the unbroken run of its rosters that listed them."""
-        self.listing_runs += 1
-        stamp = (self.listing_runs, now.isoformat(timespec="seconds"))
+        # numbered only when someone is newly listed: a run that lists nobody anew leaves the
+        # state as it was (what lets a quiet run be repeated, connectors/quiet.py); stamps
+        # only ever compare with each other, so a number skipped changes no order
+        stamp = (self.listing_runs + 1, now.isoformat(timespec="seconds"))
         for org, people in rosters:
             before = self.listed.get(org, {})
             self.listed[org] = {
@@ -104,6 +106,8 @@ class LocalState:
                     if p.org == org and p.status is HrStatus.ACTIVE
                 )
             }
+            if any(since is stamp for since in self.listed[org].values()):
+                self.listing_runs = stamp[0]
 
     def to_dict(self) -> dict[str, Any]:
         return {
