@@ -52,6 +52,7 @@ memory).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import sqlite3
@@ -337,6 +338,9 @@ class DeltaReader:
     clock: Callable[[], float] = time.time
     keep: bool = True  # False: a plan (``syncd plan`` writes nothing in the state directory)
     how: str = ""
+    # what the last sync() found, as a digest of every entry's key and entryCSN: equal only
+    # when no entry was added, changed, renamed or deleted since (connectors/quiet.py)
+    fingerprint: str = ""
     names: list[str] = field(default_factory=list)  # the namespace's attributes (see Layout)
     # the snapshot the last sync() or names_since() read (``current`` looks entries up in it)
     db: sqlite3.Connection | None = field(default=None, repr=False)
@@ -377,6 +381,13 @@ class DeltaReader:
         log.info("directory read", how=self.how, entries=len(rows))
         self.db = rows.db
         return rows
+
+    def _fingerprint(self, csns: Iterable[tuple[str, str]]) -> None:
+        """``fingerprint`` of (key, entryCSN) pairs in key order. The CSN is the server's own
+        mark of a change (one on every add, modify, rename and login), so equal digests mean
+        every entry this run reads is as it was, to the attribute."""
+        text = "\n".join(f"{key}\0{csn}" for key, csn in csns)
+        self.fingerprint = hashlib.sha256(text.encode()).hexdigest()
 
     def current(self, csns: Mapping[str, str]) -> list[tuple[str, Attrs]]:
         """The entries a slim search found (``csns``: key → its entryCSN on the server now):
@@ -470,6 +481,7 @@ class DeltaReader:
             db = _connect(":memory:")
             _create(db, self.base, layout, self.clock())
             db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)", rows)
+            self._fingerprint(db.execute("SELECT key, csn FROM entries ORDER BY key"))
             return Rows(db, layout)
         if not self.path.parent.exists():
             private_dir(self.path.parent)
@@ -481,6 +493,7 @@ class DeltaReader:
             with db:
                 _create(db, self.base, layout, self.clock())
                 db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)", rows)
+            self._fingerprint(db.execute("SELECT key, csn FROM entries ORDER BY key"))
             db.close()
             os.replace(tmp, self.path)
         except BaseException:
@@ -495,6 +508,7 @@ class DeltaReader:
     def _delta(self, snap: Snapshot) -> tuple[Rows, str]:
         """``snap`` brought up to date (written back when kept), and what happened."""
         now = {dn.lower(): _csn(a) for dn, a in self.search(self.wanted, [CSN])}
+        self._fingerprint(sorted(now.items()))
         csns = snap.csns()
         stale = _stale(csns, now)
         if len(stale) > max(len(now), 1) / 4:

@@ -14,7 +14,7 @@ from connectors.outcome import RunOutcome
 from syncd.model import Account
 from syncd.notices import lock_warning
 from syncd.orgs import Catalogue
-from syncd.plan.lifecycle import warnings_due
+from syncd.plan.lifecycle import next_warning, warnings_due
 from syncd.ports import Mailer
 from syncd.state import LocalState
 
@@ -80,3 +80,26 @@ def send_warnings(
     finally:
         audit.close()
     return sent
+
+
+def next_warning_at(
+    config: Config,
+    accounts: Sequence[Account],
+    inputs: LifecycleInputs,
+    now: datetime,
+    state: LocalState,
+) -> datetime | None:
+    """When ``send_warnings`` would next mail someone with these inputs (None: never, or
+    warnings are off): a run that skips planning because nothing changed must not skip a
+    warning falling due meanwhile (connectors/quiet.py)."""
+    if not config.lifecycle.warn_days_before:
+        return None
+    return next_warning(
+        accounts,
+        inputs.lifecycle(config),
+        inputs.activity,
+        all_exemptions(inputs, state),
+        now,
+        config.lifecycle.warn_days_before,
+        state.warned,
+    )

@@ -33,6 +33,9 @@ class RunOutcome:
     snapshots: list[Snapshot] = field(default_factory=list)
     # the accounts the run read: the HR result gives an unchanged person's address from them
     accounts: list[Account] = field(default_factory=list)
+    # the quiet run this one repeated (connectors/quiet.py): its inputs were exactly those
+    # of that run, so it planned nothing anew
+    repeats: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -101,6 +104,13 @@ def report_text(outcome: RunOutcome, files: Sequence[Path]) -> str:
             lines.append("Không áp dụng gì / nothing applied: see the input errors above")
         else:
             lines.append("Không có gì để làm / nothing to do.")
+        if outcome.repeats:
+            until = plan.quiet_until.isoformat(timespec="minutes") if plan.quiet_until else "never"
+            lines.append(
+                "Không có gì thay đổi / nothing changed since run "
+                f"{outcome.repeats}: the same rosters, configuration, state and directory "
+                f"entries, and no clock falls due before {until}; not planned again"
+            )
     if outcome.warned:
         lines.append(f"Cảnh báo sắp khóa / lock warnings mailed: {outcome.warned}")
     if outcome.slip_files:
@@ -142,6 +152,7 @@ def summary_dict(outcome: RunOutcome) -> dict[str, Any]:
             for o in (res.failed if res else [])
         ],
         "not_attempted": not_attempted(outcome),
+        "repeats": outcome.repeats,
         "slips": [str(p) for p in outcome.slip_files],
         "report": str(outcome.report_path) if outcome.report_path else None,
     }

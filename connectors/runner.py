@@ -11,7 +11,7 @@ import gc
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,8 +33,9 @@ from connectors.loading import (
     read_inbox,
     read_snapshots,
 )
-from connectors.lock_warnings import send_warnings
+from connectors.lock_warnings import next_warning_at, send_warnings
 from connectors.outcome import RunOutcome, report_text
+from connectors.quiet import Quiet, inputs_key, is_quiet, recall, remember
 from connectors.runlock import RunLock
 from connectors.secrets import bind_password
 from connectors.snapshots import SnapshotRegistry
@@ -136,17 +137,22 @@ log = structlog.get_logger("syncd.run")
 
 @dataclass
 class Inputs:
-    """Everything a run reads before the directory: files, catalogue, clocks, local state."""
+    """Everything a run reads before the directory: files, catalogue, clocks, local state.
+
+    The rosters are parsed by ``_parse_rosters``, after ``_quiet`` found this run is not a
+    repeat of the last quiet one (connectors/quiet.py)."""
 
     files: list[Path]
+    contents: dict[Path, bytes]  # the inbox's files as taken (read once, never by path again)
     catalogue: Catalogue
-    snapshots: list[Snapshot]
     lifecycle: LifecycleInputs
-    org_scope: frozenset[str] | None
-    scope: Scope
     store: StateStore
     state: LocalState
     debts: Debts
+    dead_runs: int  # journals of dead runs taken over this run
+    snapshots: list[Snapshot] = field(default_factory=list)
+    org_scope: frozenset[str] | None = None
+    scope: Scope = field(default_factory=Scope)
 
 
 def _read_inputs(config: Config, req: RunRequest, outcome: RunOutcome) -> Inputs:
@@ -161,25 +167,6 @@ def _read_inputs(config: Config, req: RunRequest, outcome: RunOutcome) -> Inputs
     else:  # the inbox as the daemon reads it: never through a link HR made there
         contents = read_inbox(config, outcome.warnings)
         files = list(contents)
-    snapshots, outcome.rejected = read_snapshots(files, catalogue, config, req.restrict, contents)
-    outcome.snapshots = snapshots
-    log.info(
-        "run started",
-        files=[p.name for p in files],
-        dry_run=req.dry_run,
-        rejected=[r.source for r in outcome.rejected],
-    )
-    org_scope: frozenset[str] | None = None
-    scope = Scope()
-    if req.scoped:
-        org_scope = frozenset(
-            {p.org for s in snapshots for p in s.people}
-            | {o for s in snapshots for o in s.authoritative}
-        )
-        scope = Scope(
-            orgs=org_scope,
-            employee_numbers={p.employee_number for s in snapshots for p in s.people},
-        )
     store = StateStore(config.paths.state)
     state = store.load()
     state.tombstones |= FileArchive(config.archive_dir).tombstones()
@@ -190,7 +177,31 @@ def _read_inputs(config: Config, req: RunRequest, outcome: RunOutcome) -> Inputs
             f"{len(dead.files)} earlier run(s) died with {dead.unfinished} action(s) "
             "unfinished; re-planned from the directory"
         )
-    return Inputs(files, catalogue, snapshots, lifecycle, org_scope, scope, store, state, debts)
+    return Inputs(files, contents, catalogue, lifecycle, store, state, debts, len(dead.files))
+
+
+def _parse_rosters(config: Config, req: RunRequest, inp: Inputs, outcome: RunOutcome) -> None:
+    """The run's roster files parsed and checked, and the scope they give a scoped run."""
+    inp.snapshots, outcome.rejected = read_snapshots(
+        inp.files, inp.catalogue, config, req.restrict, inp.contents
+    )
+    outcome.snapshots = inp.snapshots
+    log.info(
+        "run started",
+        files=[p.name for p in inp.files],
+        dry_run=req.dry_run,
+        rejected=[r.source for r in outcome.rejected],
+    )
+    if req.scoped:
+        snapshots = inp.snapshots
+        inp.org_scope = frozenset(
+            {p.org for s in snapshots for p in s.people}
+            | {o for s in snapshots for o in s.authoritative}
+        )
+        inp.scope = Scope(
+            orgs=inp.org_scope,
+            employee_numbers={p.employee_number for s in snapshots for p in s.people},
+        )
 
 
 @dataclass
@@ -322,68 +333,24 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
     now = req.now or datetime.now(UTC)
     outcome = RunOutcome(run_id)
     inp = _read_inputs(config, req, outcome)
-    state, store = inp.state, inp.store
     directory = hooks.directory or open_directory(config, outcome.warnings)
     if hooks.directory is None:
         use_snapshot(directory, config.paths.state, keep=not req.dry_run, scoped=req.scoped)
     try:
         with _cyclic_gc_paused():
-            seen = _read_directory(config, req, inp, directory, run_id, outcome)
-            outcome.accounts = seen.accounts
-            plan = outcome.plan = _make_plan(config, req, inp, seen, now)
-        # what was read stays until the run ends: the apply's collections need not walk it
-        gc.freeze()
-        if hooks.on_plan is not None:
-            hooks.on_plan(plan)
-        # Pending decisions are kept for `syncd decisions`: this plan's replace those of the
-        # organisations its rosters speak for; the others stay (a sweep reads no roster).
-        covered = {p.org for snap in inp.snapshots for p in snap.people} | {
-            o for snap in inp.snapshots for o in snap.authoritative
-        }
-        kept = {k: d for k, d in state.decisions.items() if d.org not in covered}
-        state.decisions = {**kept, **{d.id: d for d in plan.decisions}}
-        applies = not req.dry_run and not plan.refused
-        if applies and plan.actions:
-
-            def keep(result: RunResult) -> None:
-                _learn(state, plan, result, inp.snapshots)
-                store.save(state)  # before the journal goes: requests done are never redone
-
-            apply_durably(
-                config,
-                plan,
-                directory,
-                inp.catalogue,
-                outcome,
-                keep,
-                mass_change=req.allow_mass_change,
-                progress=hooks.progress,
-                archive=FileArchive(config.archive_dir, config.lifecycle.purge_hook),
-                should_stop=hooks.should_stop,
-            )
-            owed = outcome.result.owed_passwords if outcome.result else set()
-            if owed:  # created (or perhaps created) with a password nobody can be told
-                outcome.warnings.append(
-                    "the directory's answer to a create was lost and its password could not be "
-                    "confirmed; the next run issues a new one-time password for " + _some(owed)
-                )
-        elif applies:
-            _learn(state, plan, None, inp.snapshots)
-        if applies and req.scoped:
-            remember_rosters(config, inp.files, inp.snapshots)
-        if applies and config.lifecycle.warn_days_before:
-            outcome.warned = send_warnings(
-                config,
-                seen.accounts,
-                inp.lifecycle,
-                now,
-                state,
-                inp.catalogue,
-                outcome,
-                hooks.mailer,
-            )
-        if not req.dry_run:  # a plan changes nothing, not even the pending decisions
-            store.save(state)
+            key = _quiet_key(config, req, inp, directory)
+            repeated = recall(config.paths.state, _kind(req), key, now) if key else None
+            if repeated is None:
+                _parse_rosters(config, req, inp, outcome)
+                seen = _read_directory(config, req, inp, directory, run_id, outcome)
+                outcome.accounts = seen.accounts
+                plan = outcome.plan = _make_plan(config, req, inp, seen, now)
+        if repeated is not None:
+            _repeat(repeated, req, inp, outcome, hooks, now)
+        else:
+            # what was read stays until the run ends: the apply's collections need not walk it
+            gc.freeze()
+            _after_plan(config, req, inp, directory, hooks, outcome, seen, plan, now, key)
     finally:
         gc.unfreeze()  # a daemon's next run must be able to collect this one's leftovers
         if hooks.directory is None:
@@ -399,6 +366,168 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
         report=str(outcome.report_path),
     )
     return outcome
+
+
+def _kind(req: RunRequest) -> str:
+    return "sweep" if req.sweep else "full"
+
+
+def _quiet_key(config: Config, req: RunRequest, inp: Inputs, directory: Directory) -> str:
+    """The key of this run's inputs (connectors/quiet.py), or "" when it may not repeat a
+    quiet run: not a whole run of every organisation (a scoped run, the inbox), debts or dead
+    runs to settle, or a directory that cannot tell whether anything changed."""
+    if not (req.full or req.sweep) or inp.debts or inp.dead_runs:
+        return ""
+    fingerprint = getattr(directory, "fingerprint", None)
+    digest = fingerprint() if callable(fingerprint) else None
+    if not digest:
+        return ""
+    return inputs_key(
+        config,
+        _kind(req),
+        inp.files,
+        req.restrict,
+        req.allow_mass_change,
+        inp.lifecycle,
+        inp.store.loaded_text,
+        inp.state.tombstones,
+        digest,
+    )
+
+
+def _repeat(
+    quiet: Quiet,
+    req: RunRequest,
+    inp: Inputs,
+    outcome: RunOutcome,
+    hooks: RunHooks,
+    now: datetime,
+) -> None:
+    """This run is ``quiet`` again: nothing to plan, apply, learn, warn or save."""
+    plan = outcome.plan = quiet.plan(now)
+    outcome.repeats = quiet.run_id
+    outcome.accounts_by_state = dict(quiet.accounts_by_state)
+    log.info(
+        "run started",
+        files=[p.name for p in inp.files],
+        dry_run=req.dry_run,
+        repeats=quiet.run_id,
+        quiet_until=quiet.until.isoformat() if quiet.until else None,
+    )
+    if hooks.on_plan is not None:
+        hooks.on_plan(plan)
+
+
+def _after_plan(
+    config: Config,
+    req: RunRequest,
+    inp: Inputs,
+    directory: Directory,
+    hooks: RunHooks,
+    outcome: RunOutcome,
+    seen: Seen,
+    plan: Plan,
+    now: datetime,
+    key: str,
+) -> None:
+    """Apply ``plan`` (unless a dry run or refused), learn, warn and save; then record whether
+    the run was quiet (connectors/quiet.py)."""
+    state, store = inp.state, inp.store
+    if hooks.on_plan is not None:
+        hooks.on_plan(plan)
+    # Pending decisions are kept for `syncd decisions`: this plan's replace those of the
+    # organisations its rosters speak for; the others stay (a sweep reads no roster).
+    covered = {p.org for snap in inp.snapshots for p in snap.people} | {
+        o for snap in inp.snapshots for o in snap.authoritative
+    }
+    kept = {k: d for k, d in state.decisions.items() if d.org not in covered}
+    state.decisions = {**kept, **{d.id: d for d in plan.decisions}}
+    applies = not req.dry_run and not plan.refused
+    if applies and plan.actions:
+
+        def keep(result: RunResult) -> None:
+            _learn(state, plan, result, inp.snapshots)
+            store.save(state)  # before the journal goes: requests done are never redone
+
+        apply_durably(
+            config,
+            plan,
+            directory,
+            inp.catalogue,
+            outcome,
+            keep,
+            mass_change=req.allow_mass_change,
+            progress=hooks.progress,
+            archive=FileArchive(config.archive_dir, config.lifecycle.purge_hook),
+            should_stop=hooks.should_stop,
+        )
+        owed = outcome.result.owed_passwords if outcome.result else set()
+        if owed:  # created (or perhaps created) with a password nobody can be told
+            outcome.warnings.append(
+                "the directory's answer to a create was lost and its password could not be "
+                "confirmed; the next run issues a new one-time password for " + _some(owed)
+            )
+    elif applies:
+        _learn(state, plan, None, inp.snapshots)
+    if applies and req.scoped:
+        remember_rosters(config, inp.files, inp.snapshots)
+    if applies and config.lifecycle.warn_days_before:
+        outcome.warned = send_warnings(
+            config,
+            seen.accounts,
+            inp.lifecycle,
+            now,
+            state,
+            inp.catalogue,
+            outcome,
+            hooks.mailer,
+        )
+    if req.dry_run:  # a plan changes nothing, not even the pending decisions
+        return
+    store.save(state)
+    if key:  # a whole run that may be repeated: record whether it was quiet
+        kind = _kind(req)
+        remember(config.paths.state, _quiet(config, inp, outcome, seen, plan, now, key, kind), kind)
+
+
+def _quiet(
+    config: Config,
+    inp: Inputs,
+    outcome: RunOutcome,
+    seen: Seen,
+    plan: Plan,
+    now: datetime,
+    key: str,
+    kind: str,
+) -> Quiet | None:
+    """This applied run as a quiet run to repeat, or None when it was not one: it did or
+    recorded something, a roster was rejected, or ``state.json`` is not as it was loaded."""
+    if not is_quiet(plan) or outcome.rejected or outcome.warned:
+        return None
+    if inp.store.text() != inp.store.loaded_text:
+        return None
+    until = min(
+        (
+            t
+            for t in (
+                plan.quiet_until,
+                next_warning_at(config, seen.accounts, inp.lifecycle, now, inp.state),
+            )
+            if t is not None
+        ),
+        default=None,
+    )
+    if until is not None and until <= now:
+        return None
+    return Quiet(
+        kind=kind,
+        key=key,
+        since=now,
+        until=until,
+        run_id=outcome.run_id,
+        notices=plan.notices,
+        accounts_by_state=dict(outcome.accounts_by_state),
+    )
 
 
 def remember_rosters(config: Config, files: Sequence[Path], snapshots: Sequence[Snapshot]) -> None:

@@ -125,6 +125,7 @@ class _SyncedJson:
         # base of 100,000 people is ~40 MB held for nothing (issue 14); parsing it again is
         # also cheaper than the deep copy it replaced (0.10 s against 0.21 s)
         self._base = "{}"
+        self.loaded = ""  # the text ``read`` found, "" for no file
 
     def _read(self, text: str | None = None) -> dict[str, Any]:
         if text is None:
@@ -137,8 +138,9 @@ class _SyncedJson:
     def read(self) -> dict[str, Any]:
         if not self.path.exists():
             self._base = "{}"
+            self.loaded = ""
             return {}
-        self._base = self.path.read_text(encoding="utf-8")
+        self._base = self.loaded = self.path.read_text(encoding="utf-8")
         return self._read(self._base)
 
     @contextmanager
@@ -197,6 +199,19 @@ class StateStore:
 
     def load(self) -> LocalState:
         return LocalState.from_dict(self._state.read())
+
+    def text(self) -> str:
+        """``state.json`` as it is on disk now ("" when there is none): a run compares it
+        with what it loaded to know it changed nothing (connectors/quiet.py)."""
+        try:
+            return self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return ""
+
+    @property
+    def loaded_text(self) -> str:
+        """``state.json`` exactly as the last ``load`` read it ("" when there was none)."""
+        return self._state.loaded
 
     def save(self, state: LocalState) -> None:
         self._state.write(state.to_dict())

@@ -578,6 +578,16 @@ class OpenLdapDirectory:
         self._scoped = scoped
         return True
 
+    def fingerprint(self) -> str | None:
+        """A digest of every entry a whole run reads, as of now (one slim read of DNs and
+        entryCSNs, the snapshot's delta): equal to an earlier run's only when nothing in the
+        directory changed since (connectors/quiet.py). None without a snapshot (a profile
+        that cannot tell, or a scoped run, which never reads the whole base)."""
+        if self._delta is None or self._scoped:
+            return None
+        self._synced()
+        return self._delta.fingerprint or None
+
     @property
     def last_read(self) -> str:
         """How the last snapshot read went (``delta: …`` or ``full: <why>``), "" without."""
