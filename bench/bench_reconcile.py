@@ -20,8 +20,11 @@ of the wall time, the ratio of the medians to the row's baseline, and the peak m
 Rows (syncd, then its baseline):
 
 - no-op: ``syncd plan --latest`` (a run of every organisation's file where nothing changed
-  since the last run); ``ldapsearch -E pr=1000/noprompt`` and a bare ldap3 paged read of the
-  same entries and attributes. The run right after the build (a full read) is shown apart.
+  since the last run: it repeats the quiet run recorded by the run after the build,
+  connectors/quiet.py); ``ldapsearch -E pr=1000/noprompt`` and a bare ldap3 paged read of the
+  same entries and attributes. The run right after the build (a full read) is shown apart, and
+  the no-op planned again without the quiet-run record (what the first run after any change
+  costs).
 - one org: ``syncd plan --roster`` of one organisation's unchanged file; an ldap3 read of it.
 - one org, 50 changes: the same file with 50 titles changed.
 - creates: the build, ``syncd reconcile`` into the empty directory; ``ldapadd`` of the same
@@ -47,6 +50,7 @@ from pathlib import Path
 
 from bench.installed import install, python_code
 from connectors.directory.openldap import ATTRIBUTES
+from connectors.quiet import QUIET_FILE
 from connectors.store import write_private
 from devtools.samples import full_name
 from devtools.slapd_sandbox import Sandbox
@@ -219,6 +223,10 @@ orgs: orgs.yaml
         run_into(settle, [*syncd, "reconcile", "--latest"])
         # -- the read rows, interleaved ------------------------------------------------------------
         noop = Row("no-op: syncd plan --latest")
+        # the same run without the settle run's quiet-run record (connectors/quiet.py): what
+        # a run costs that plans every account again (the first after any change)
+        replan = Row("no-op, planned again (no record)")
+        record = root / "state" / QUIET_FILE
         ldapsearch = Row("no-op base: ldapsearch pr=1000")
         bare = Row("no-op base: bare ldap3 read")
         org = Row(f"one org ({one.stem}), no change")
@@ -227,6 +235,13 @@ orgs: orgs.yaml
         every = "(objectClass=inetOrgPerson)"
         for _ in range(args.repeat):
             run_into(noop, [*syncd, "plan", "--latest"])
+            if not record.exists():  # the settle run was not quiet: run it once more
+                run_into(settle, [*syncd, "reconcile", "--latest"])
+            record.rename(record.with_suffix(".aside"))
+            try:
+                run_into(replan, [*syncd, "plan", "--latest"])
+            finally:
+                record.with_suffix(".aside").rename(record)
             run_into(
                 ldapsearch,
                 ["ldapsearch", "-LLL", "-x", "-H", slapd.url, "-D", slapd.service_dn,
@@ -268,6 +283,8 @@ orgs: orgs.yaml
     print(settle.line(bare))
     print(noop.line(bare))
     print(f"{'':34} {'':38} {noop.median / ldapsearch.median:6.2f}x {ldapsearch.name}")
+    print(replan.line(bare))
+    print(f"{'':34} {'':38} {replan.median / ldapsearch.median:6.2f}x {ldapsearch.name}")
     print(ldapsearch.line())
     print(bare.line())
     print(org.line(org_read))
