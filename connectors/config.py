@@ -811,6 +811,7 @@ class Config(BaseModel):
     )
 
     _source: Path = PrivateAttr(default=Path("syncd.yaml"))
+    _text: str = PrivateAttr(default="")  # the text it was parsed from (``parse_config``)
     _scheme: Scheme | None = PrivateAttr(default=None)
     _profile: Profile | None = PrivateAttr(default=None)
 
@@ -839,6 +840,12 @@ class Config(BaseModel):
     @property
     def source(self) -> Path:
         return self._source
+
+    @property
+    def text(self) -> str:
+        """The YAML this configuration was parsed from: what a long-running daemon plans with,
+        whatever the file says now (``connectors/quiet.py`` keys on it)."""
+        return self._text
 
     @property
     def scheme(self) -> Scheme:
@@ -1185,6 +1192,7 @@ def parse_config(text: str, source: Path) -> Config:
         found.append((n, f"{src}:{n}: {_key_path(at)}: {message}"))
     if found or config is None:
         raise ConfigError([text for _, text in sorted(found, key=lambda f: f[0])])
+    config._text = text
     return config
 
 

@@ -36,6 +36,7 @@ class RunOutcome:
     # the quiet run this one repeated (connectors/quiet.py): its inputs were exactly those
     # of that run, so it planned nothing anew
     repeats: str | None = None
+    repeat_ends: str = ""  # when a run is planned again at the latest, in local time
 
     @property
     def exit_code(self) -> int:
@@ -105,11 +106,13 @@ def report_text(outcome: RunOutcome, files: Sequence[Path]) -> str:
         else:
             lines.append("Không có gì để làm / nothing to do.")
         if outcome.repeats:
-            until = plan.quiet_until.isoformat(timespec="minutes") if plan.quiet_until else "never"
             lines.append(
-                "Không có gì thay đổi / nothing changed since run "
-                f"{outcome.repeats}: the same rosters, configuration, state and directory "
-                f"entries, and no clock falls due before {until}; not planned again"
+                f"Không có gì thay đổi kể từ lần chạy {outcome.repeats}: cùng danh sách nhân "
+                "sự, cấu hình, trạng thái và dữ liệu thư mục; không lập lại kế hoạch (lập lại "
+                f"chậm nhất lúc {outcome.repeat_ends}, hoặc ngay khi có thay đổi) / nothing "
+                f"changed since run {outcome.repeats}: the same rosters, configuration, state "
+                "and directory entries; not planned again (planned anew at "
+                f"{outcome.repeat_ends} at the latest, or as soon as any of them changes)"
             )
     if outcome.warned:
         lines.append(f"Cảnh báo sắp khóa / lock warnings mailed: {outcome.warned}")

@@ -10,9 +10,11 @@ action, decision, held stage, refusal, request or retired name), no roster was r
 dead run left debts, and the run left ``state.json`` byte for byte as it found it. Its
 **key** is a digest of everything its plan read except the clock:
 
-- the code (every module and data file of ``syncd`` and ``connectors``, by size and mtime:
-  an upgrade plans anew);
-- ``syncd.yaml`` and the organisation catalogue, as bytes;
+- the code (every module and data file of ``syncd`` and ``connectors``, by size and mtime, as
+  they were when this process started: an upgrade plans anew, and a daemon left running on
+  the old code keys as the old code);
+- ``syncd.yaml`` as this process loaded it (a daemon not yet reloaded plans with the old one)
+  and the organisation catalogue as bytes;
 - the run's kind (full or sweep), its roster files (names and bytes), which organisations each
   speaks for, ``--allow-mass-change``;
 - the mail server's activity and the exemptions file, as read this run;
@@ -28,9 +30,13 @@ lock warning falling due (``connectors.lock_warnings.next_warning_at``).
 
 A later whole run with the same key at a time in ``[since, until)`` is that run again: its plan
 is empty, as is what it would apply, learn, warn or save; it reports so, naming the run it
-repeats, and touches nothing. Any difference, any debt, another profile (no fingerprint: Active
-Directory, or a run without the snapshot) and it plans in full, as before. A plan (dry run)
-may repeat a quiet run but never records one: ``syncd plan`` writes nothing.
+repeats, and touches nothing. Two limits keep the nightly safety net: a run whose directory
+read was a full one (the snapshot's last full read older than ``FULL_EVERY``, or no snapshot)
+plans in full, and no repeat holds longer than ``FULL_EVERY`` after the quiet run. The
+entryCSNs cannot show an entry edited offline (``slapcat``, edit, ``slapadd`` keeps them); the
+full read and the plan after it do. Any difference, any debt, another profile (no
+fingerprint: Active Directory, or a run without the snapshot) and it plans in full, as before.
+A plan (dry run) may repeat a quiet run but never records one: ``syncd plan`` writes nothing.
 
 What it costs when it holds: the slim directory read (DNs and CSNs), hashing the inputs; no
 roster parsed, no account decoded, no plan. The file (``quiet-runs.json``, 0600) keeps one
@@ -52,6 +58,7 @@ import structlog
 import connectors
 import syncd
 from connectors.config import Config
+from connectors.directory_snapshot import FULL_EVERY
 from connectors.loading import LifecycleInputs
 from connectors.store import write_private
 from syncd.model import Plan
@@ -74,8 +81,17 @@ class Quiet:
     notices: tuple[str, ...]
     accounts_by_state: Mapping[str, int]
 
+    @property
+    def ends(self) -> datetime:
+        """When a repeat stops holding: the horizon, and at the latest ``FULL_EVERY`` after the
+        quiet run, so the plan is made again at least as often as the directory is read in
+        full (what repairs drift the entryCSNs cannot show: an entry edited offline with
+        ``slapcat``/``slapadd`` keeps its CSN; found by an attack)."""
+        cap = self.since + FULL_EVERY
+        return cap if self.until is None else min(self.until, cap)
+
     def holds(self, key: str, now: datetime) -> bool:
-        return key == self.key and self.since <= now and (self.until is None or now < self.until)
+        return key == self.key and self.since <= now < self.ends
 
     def plan(self, now: datetime) -> Plan:
         """The plan a run at ``now`` would make: nothing to do, the same notices."""
@@ -94,12 +110,21 @@ class Quiet:
         return cls(
             kind=str(data["kind"]),
             key=str(data["key"]),
-            since=datetime.fromisoformat(data["since"]),
-            until=datetime.fromisoformat(data["until"]) if data.get("until") else None,
+            since=_aware(data["since"]),
+            until=_aware(data["until"]) if data.get("until") else None,
             run_id=str(data["run_id"]),
             notices=tuple(str(n) for n in data.get("notices", [])),
             accounts_by_state={str(k): int(v) for k, v in data["accounts_by_state"].items()},
         )
+
+
+def _aware(text: str) -> datetime:
+    """A time of the record; one without its offset is refused (a hand edit: comparing it
+    with the run's time would fail every run, found by an attack)."""
+    when = datetime.fromisoformat(text)
+    if when.tzinfo is None:
+        raise ValueError(f"{text}: a time without its UTC offset")
+    return when
 
 
 def is_quiet(plan: Plan) -> bool:
@@ -116,12 +141,20 @@ def is_quiet(plan: Plan) -> bool:
     )
 
 
-def _code() -> Iterable[str]:
+def _code() -> str:
+    lines = []
     for package in _PACKAGES:
         for path in sorted(package.rglob("*")):
             if path.suffix in (".py", ".yaml", ".yml", ".json") and path.is_file():
                 st = path.stat()
-                yield f"{path.relative_to(package.parent)}:{st.st_size}:{st.st_mtime_ns}"
+                lines.append(f"{path.relative_to(package.parent)}:{st.st_size}:{st.st_mtime_ns}")
+    return "\n".join(lines)
+
+
+# The code this process runs, as it was when it started: a daemon left running across an
+# upgrade of the files on disk still plans with the old code, and its records say so (found
+# by an attack: keyed on the files at run time, the old daemon's record matched the new code).
+CODE = _code()
 
 
 def inputs_key(
@@ -143,8 +176,9 @@ def inputs_key(
         h.update(f"{label}:{len(raw)}\n".encode())
         h.update(raw)
 
-    part("code", "\n".join(_code()))
-    part("config", config.source.read_bytes())
+    part("code", CODE)
+    # as loaded: a daemon not yet reloaded plans with that, whatever the file says now
+    part("config", config.text or config.source.read_text(encoding="utf-8"))
     part("catalogue", config.orgs.read_bytes())
     part("kind", f"{kind} mass={allow_mass_change}")
     for path in files:
@@ -193,7 +227,7 @@ def _read(state_dir: Path) -> dict[str, Quiet]:
         return {str(k): Quiet.from_dict(v) for k, v in data.items()}
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
         # damaged or from another version: it only ever saves work, so a full plan
         log.warning("quiet-run record unreadable; planning in full", error=str(exc))
         return {}

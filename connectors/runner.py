@@ -339,14 +339,19 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
     try:
         with _cyclic_gc_paused():
             key = _quiet_key(config, req, inp, directory)
-            repeated = recall(config.paths.state, _kind(req), key, now) if key else None
+            # a run that read the directory in full (the nightly one) plans in full: that read
+            # is what repairs drift the entryCSNs cannot show
+            full_read = str(getattr(directory, "last_read", "")).startswith("full")
+            repeated = (
+                recall(config.paths.state, _kind(req), key, now) if key and not full_read else None
+            )
             if repeated is None:
                 _parse_rosters(config, req, inp, outcome)
                 seen = _read_directory(config, req, inp, directory, run_id, outcome)
                 outcome.accounts = seen.accounts
                 plan = outcome.plan = _make_plan(config, req, inp, seen, now)
         if repeated is not None:
-            _repeat(repeated, req, inp, outcome, hooks, now)
+            _repeat(config, repeated, req, inp, outcome, hooks, now)
         else:
             # what was read stays until the run ends: the apply's collections need not walk it
             gc.freeze()
@@ -396,6 +401,7 @@ def _quiet_key(config: Config, req: RunRequest, inp: Inputs, directory: Director
 
 
 def _repeat(
+    config: Config,
     quiet: Quiet,
     req: RunRequest,
     inp: Inputs,
@@ -406,13 +412,14 @@ def _repeat(
     """This run is ``quiet`` again: nothing to plan, apply, learn, warn or save."""
     plan = outcome.plan = quiet.plan(now)
     outcome.repeats = quiet.run_id
+    outcome.repeat_ends = quiet.ends.astimezone(config.zone).isoformat(timespec="minutes")
     outcome.accounts_by_state = dict(quiet.accounts_by_state)
     log.info(
         "run started",
         files=[p.name for p in inp.files],
         dry_run=req.dry_run,
         repeats=quiet.run_id,
-        quiet_until=quiet.until.isoformat() if quiet.until else None,
+        until=quiet.ends.isoformat(),
     )
     if hooks.on_plan is not None:
         hooks.on_plan(plan)

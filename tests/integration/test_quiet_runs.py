@@ -5,6 +5,7 @@ configuration, or the clock reaching the next step of a lifecycle."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from ldap3 import MODIFY_REPLACE, NONE, Connection, Server
 
 from connectors import runner
 from connectors.config import Config
+from connectors.directory_snapshot import FULL_EVERY, SNAPSHOT_FILE
 from connectors.loading import load_config
 from connectors.outcome import RunOutcome, report_text
 from connectors.quiet import QUIET_FILE
@@ -149,11 +151,68 @@ def test_the_run_at_the_next_step_of_a_lifecycle_plans_it(
     cfg, roster, first = quiet
     assert first.plan is not None and first.plan.quiet_until is not None
     until = first.plan.quiet_until
-    just_before = _whole(cfg, roster, until - timedelta(seconds=1), dry_run=True)
-    assert just_before.repeats == first.run_id
     at = _whole(cfg, roster, until, dry_run=True, allow_mass_change=True)
     assert at.repeats is None and at.plan is not None
     assert {a.kind for a in at.plan.actions} == {ActionKind.LOCK}
+
+
+def test_a_repeat_holds_no_longer_than_the_interval_of_full_reads(
+    quiet: tuple[Config, Path, RunOutcome],
+) -> None:
+    """The nightly full read repairs what entryCSNs cannot show (an entry edited offline
+    keeps its CSN): the plan is made again at least as often."""
+    cfg, roster, first = quiet
+    ends = NOW + timedelta(hours=1) + FULL_EVERY
+    last = _whole(cfg, roster, ends - timedelta(seconds=1), dry_run=True)
+    assert last.repeats == first.run_id
+    assert _whole(cfg, roster, ends, dry_run=True).repeats is None
+
+
+def test_a_run_that_reads_the_directory_in_full_plans_in_full(
+    quiet: tuple[Config, Path, RunOutcome],
+) -> None:
+    cfg, roster, _ = quiet
+    (cfg.paths.state / SNAPSHOT_FILE).unlink()  # lost: the next read is a full one
+    assert _whole(cfg, roster, NOW + timedelta(hours=2)).repeats is None
+
+
+def test_a_daemon_keys_on_the_configuration_it_loaded_not_the_file_edited_since(
+    quiet: tuple[Config, Path, RunOutcome],
+) -> None:
+    """Found by an attack: a daemon not yet reloaded plans with the old configuration, and
+    its quiet run must not stand for the new one."""
+    cfg, roster, first = quiet
+    cfg.source.write_text(cfg.source.read_text() + "rules: {lock_inactive: {after: 1d}}\n")
+    old = _whole(cfg, roster, NOW + timedelta(hours=2))  # the daemon's loaded configuration
+    assert old.repeats == first.run_id
+    # reloaded (SIGHUP) or `syncd plan` with the file as it is now: planned in full, and the
+    # old configuration's record no longer stands for it
+    reloaded = load_config(cfg.source)
+    assert _whole(reloaded, roster, NOW + timedelta(hours=3), dry_run=True).repeats is None
+    later = _whole(reloaded, roster, NOW + timedelta(days=2), dry_run=True)
+    assert later.plan is not None  # the new rule: everyone quiet for a day is locked
+    assert {a.kind for a in later.plan.held_actions} == {ActionKind.LOCK}
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda r: {**r, "since": r["since"][:19]},  # no UTC offset
+        lambda r: {**r, "until": "never"},
+        lambda r: {**r, "since": None},
+        lambda r: [],
+    ],
+    ids=["naive-time", "not-a-time", "no-since", "not-a-record"],
+)
+def test_a_damaged_record_means_planning_in_full_not_a_failing_run(
+    quiet: tuple[Config, Path, RunOutcome], edit: Callable[[Any], Any]
+) -> None:
+    cfg, roster, _ = quiet
+    path = cfg.paths.state / QUIET_FILE
+    records = json.loads(path.read_text())
+    path.write_text(json.dumps({k: edit(r) for k, r in records.items()}))
+    again = _whole(cfg, roster, NOW + timedelta(hours=2), dry_run=True)
+    assert again.repeats is None and again.exit_code == 0
 
 
 def test_a_run_before_the_quiet_one_is_planned_in_full(
