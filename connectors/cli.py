@@ -12,6 +12,7 @@ on stderr, the traceback in a file it names.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -113,6 +114,12 @@ class SyncdGroup(click.Group):
             raise click.exceptions.Exit(exit_code_for(exc)) from exc
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:
+            # the reader went away (`syncd plan | head`): not a bug; what the command did is
+            # done (a reconcile's report is in its file), the rest of its output is not wanted
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise click.exceptions.Exit(141) from None  # 128 + SIGPIPE, as a shell reports it
         except Exception as exc:  # a bug: one line for the operator, the traceback kept
             where = _keep_traceback(ctx, exc)
             what = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]

@@ -157,3 +157,25 @@ def test_bad_configuration_or_catalogue_stops_before_the_directory_is_touched(
     result = syncd(cfg, "reconcile", "--roster", str(roster))
     assert result.returncode == 2 and "'sokhcn' is already used" in result.stderr
     assert entries(admin, base_dn) == {}
+
+
+def test_a_plan_piped_into_head_ends_quietly_not_as_an_internal_error(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    """Found by an attack: `syncd plan | head` ended in "internal error (BrokenPipeError)"
+    and a crash file. The plan's table must outgrow the pipe's buffer for the write to fail."""
+    make_config()
+    rows = [f"E{i},Trần Văn Người Số{i},skhcn,,,,," for i in range(700)]
+    roster = write_roster(tmp_path / "r.csv", rows)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "connectors.cli", "-c", str(tmp_path / "syncd.yaml"), "plan",
+         "--roster", str(roster), "--allow-mass-change"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith("ACTION")
+    proc.stdout.close()  # as `head -1` does
+    err = proc.stderr.read()
+    assert proc.wait() == 141, err
+    assert "internal error" not in err
+    assert not (tmp_path / "state" / "crashes").exists()
