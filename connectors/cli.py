@@ -540,7 +540,9 @@ def _do_run(
         if outcome.plan is not None and (dry_run or outcome.plan.refused or outcome.plan.held):
             click.echo(plan_table(outcome.plan, limit=None if dry_run else 40))
             click.echo("")
-        click.echo(report_text(outcome, list(rosters) or inbox_files(cfg)), nl=False)
+        # the files the run read: --latest's are the accepted copies (as in the report file)
+        files = sorted(accepted) if accepted is not None else list(rosters) or inbox_files(cfg)
+        click.echo(report_text(outcome, files), nl=False)
     sys.exit(outcome.exit_code)
 
 
