@@ -242,6 +242,32 @@ def _connect(where: str, *, uri: bool = False) -> sqlite3.Connection:
     return db
 
 
+def digest(pairs: Iterable[tuple[str, str]]) -> str:
+    """The digest of (key, entryCSN) pairs in key order: what the directory held (the
+    fingerprint of a read) or what a snapshot holds (the key of its names' cache). The CSN is
+    the server's own mark of a change, so equal digests mean the same entries, as they were."""
+    return hashlib.sha256("\n".join(f"{k}\0{c}" for k, c in pairs).encode()).hexdigest()
+
+
+def _rows_digest(db: sqlite3.Connection) -> str:
+    return digest(db.execute("SELECT key, csn FROM entries ORDER BY key"))
+
+
+def _cache_key(db: sqlite3.Connection, shape: str) -> str:
+    """What a names cache is valid for: its shape (the profile's encoding, which another
+    version of syncd may change) and the digest of the rows it was made from."""
+    return f"{shape}:{_rows_digest(db)}"
+
+
+# A profile's namespace of the snapshot's rows, as they were when it was made (``rows``: their
+# digest): a scoped run takes it instead of decoding every row's names (issue 14). A table of
+# its own, made when first written: the snapshot's format is unchanged, and an older syncd
+# that writes rows without it leaves it stale, which its digest shows.
+_NAMES_CACHE = (
+    "CREATE TABLE name_parts (rows TEXT NOT NULL, part INTEGER NOT NULL, blob BLOB NOT NULL)"
+)
+
+
 def _row(key: str, dn: str, attrs: Mapping[str, Any], layout: Layout) -> tuple[str, ...]:
     return (
         key,
@@ -383,11 +409,52 @@ class DeltaReader:
         return rows
 
     def _fingerprint(self, csns: Iterable[tuple[str, str]]) -> None:
-        """``fingerprint`` of (key, entryCSN) pairs in key order. The CSN is the server's own
-        mark of a change (one on every add, modify, rename and login), so equal digests mean
-        every entry this run reads is as it was, to the attribute."""
-        text = "\n".join(f"{key}\0{csn}" for key, csn in csns)
-        self.fingerprint = hashlib.sha256(text.encode()).hexdigest()
+        """``fingerprint``: the ``digest`` of (key, entryCSN) pairs in key order (slapd gives
+        an entry a new CSN on every add, modify, rename and login)."""
+        self.fingerprint = digest(csns)
+
+    def keep_names(self, parts: Iterable[bytes], shape: str) -> None:
+        """Keep ``parts``, the profile's namespace of the snapshot as this whole run synced it
+        (``Rows`` without overlay), for the scoped runs that follow (``cached_names``). Only a
+        run that keeps the snapshot; rewritten only when the rows changed since. In parts, so
+        neither writing nor reading it holds the whole namespace twice."""
+        if not self.keep or self.db is None:
+            return
+        db = self.db
+        rows = _cache_key(db, shape)
+        with db:
+            try:
+                same = db.execute("SELECT 1 FROM name_parts WHERE rows = ?", (rows,)).fetchone()
+            except sqlite3.Error:  # none yet (or of another shape): made anew
+                same = None
+            if same:
+                return
+            db.execute("DROP TABLE IF EXISTS name_parts")
+            db.execute(_NAMES_CACHE)
+            db.executemany(
+                "INSERT INTO name_parts VALUES (?, ?, ?)",
+                ((rows, n, blob) for n, blob in enumerate(parts)),
+            )
+
+    def cached_names(self, shape: str) -> Iterator[bytes] | None:
+        """The parts ``keep_names`` kept, when they are of the rows the last ``names_since``
+        read (their digest checked, so a cache of other rows is never used), else None. A
+        part that cannot be read raises sqlite3.Error as it is iterated."""
+        db = self.db
+        if db is None:
+            return None
+        try:
+            row = db.execute("SELECT rows FROM name_parts LIMIT 1").fetchone()
+            if row is None or row[0] != _cache_key(db, shape):
+                return None
+        except sqlite3.Error:  # no such table (not written yet), or damaged: decode the rows
+            return None
+        return self._parts(db)
+
+    @staticmethod
+    def _parts(db: sqlite3.Connection) -> Iterator[bytes]:
+        for (blob,) in db.execute("SELECT blob FROM name_parts ORDER BY part"):
+            yield bytes(blob)
 
     def current(self, csns: Mapping[str, str]) -> list[tuple[str, Attrs]]:
         """The entries a slim search found (``csns``: key → its entryCSN on the server now):
@@ -481,7 +548,7 @@ class DeltaReader:
             db = _connect(":memory:")
             _create(db, self.base, layout, self.clock())
             db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)", rows)
-            self._fingerprint(db.execute("SELECT key, csn FROM entries ORDER BY key"))
+            self.fingerprint = _rows_digest(db)
             return Rows(db, layout)
         if not self.path.parent.exists():
             private_dir(self.path.parent)
@@ -493,7 +560,7 @@ class DeltaReader:
             with db:
                 _create(db, self.base, layout, self.clock())
                 db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)", rows)
-            self._fingerprint(db.execute("SELECT key, csn FROM entries ORDER BY key"))
+            self.fingerprint = _rows_digest(db)
             db.close()
             os.replace(tmp, self.path)
         except BaseException:

@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import marshal
 import secrets
 import select
 import socket
+import sqlite3
 import ssl
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -226,6 +228,50 @@ def _name_of(account: Account) -> Name:
     )
 
 
+_KINDS = {k.value: k for k in Kind}
+
+
+NAMES_PART = 10_000  # names per part of the snapshot's names cache
+NAMES_SHAPE = "names-columns-1"  # its encoding (``_names_parts``): change it when that changes
+
+
+def _names_parts(names: Sequence[Name]) -> Iterator[bytes]:
+    """A namespace as the snapshot's names cache keeps it (``DeltaReader.keep_names``): in
+    the order of the snapshot's rows (by key, the DN in lower case), ``NAMES_PART`` names a
+    part, each part the Names' fields as columns. marshal: plain lists of strings, loaded ~8
+    times faster than the rows are decoded (100,000 names: ~0.1 s against ~0.8 s), and no
+    code runs when it is read; columns, so that loading makes no object per name but the Name
+    and its values (measured at 100k: a tuple per name, freed at once, cost 9 MiB more)."""
+    ordered = sorted(names, key=lambda n: n.dn.lower())
+    kind = Name._fields.index("kind")
+    for i in range(0, len(ordered), NAMES_PART):
+        part = ordered[i : i + NAMES_PART]
+        columns = [list(c) for c in zip(*part, strict=True)]
+        columns[kind] = [n.kind.value for n in part]
+        yield marshal.dumps(columns)
+
+
+def _names_of_parts(parts: Iterable[bytes], overlay: Mapping[str, Any]) -> list[Name] | None:
+    """The Names of ``_names_parts``, but those of the entries ``overlay`` holds anew; None
+    for parts of another shape (the rows are decoded instead). They are read from the state
+    directory's own 0600 file, after their rows' digest matched; whoever can write there can
+    already rewrite syncd's state itself."""
+    kind = Name._fields.index("kind")
+    names: list[Name] = []
+    try:
+        for blob in parts:
+            fields = marshal.loads(blob)  # noqa: S302
+            if len(fields) != len(Name._fields):
+                return None
+            fields[kind] = [_KINDS[k] for k in fields[kind]]
+            names += map(Name._make, zip(*fields, strict=True))
+    except (ValueError, TypeError, EOFError, KeyError, sqlite3.Error):
+        return None
+    if overlay:  # entries read anew since the snapshot: their names come from it
+        names = [n for n in names if n.dn.lower() not in overlay]
+    return names
+
+
 def _is_account(attrs: Mapping[str, Any]) -> bool:
     return any(str(c).lower() == "inetorgperson" for c in attrs.get("objectClass") or [])
 
@@ -303,6 +349,7 @@ class OpenLdapDirectory:
         self.base = config.base_dn
         self.per_org = config.layout == "per-org"
         self._known_ous: set[str] = set()
+        self._names_to_keep: list[Name] | None = None  # a whole run's namespace, see close()
         # entries this object moved where the core did not ask for a new DN (an update of a
         # placed field): old DN (lower case) → new DN, so later calls with the plan's DN follow
         self._relocated: dict[str, str] = {}
@@ -385,6 +432,14 @@ class OpenLdapDirectory:
         return conn
 
     def close(self) -> None:
+        if self._names_to_keep is not None and self._delta is not None:
+            # at the end of the run, when its plan no longer holds memory: the blob's
+            # temporaries then never add to the run's peak
+            try:
+                self._delta.keep_names(_names_parts(self._names_to_keep), NAMES_SHAPE)
+            except sqlite3.Error as exc:  # a cache only: the next scoped run decodes the rows
+                log.warning("directory snapshot: names cache not written", error=str(exc))
+            self._names_to_keep = None
         if self._conn is not None:
             self._conn.unbind()
             self._conn = None
@@ -537,9 +592,20 @@ class OpenLdapDirectory:
             named = (*self.FIELD_ATTRIBUTES["uid"], *self.FIELD_ATTRIBUTES["mail"])
             if not self._scoped:
                 self._namespace, self._whole = self._read_whole(named)
+                self._names_to_keep = self._namespace  # kept in the snapshot by close()
                 return self._namespace
             recent = self._delta.names_since()
             rows = recent if recent is not None else self._synced()
+            parts = self._delta.cached_names(NAMES_SHAPE) if recent is not None else None
+            cached = _names_of_parts(parts, rows.overlay) if parts is not None else None
+            if cached is not None:  # the snapshot's names as the last whole run made them
+                wanted = set(rows.layout.named)
+                self._namespace = cached + [
+                    self._name(dn, {k: v for k, v in a.items() if k in wanted})
+                    for dn, a in rows.overlay.values()
+                    if any(a.get(n) for n in named)
+                ]
+                return self._namespace
             # the namespace's attributes only: each row decoded as it comes, then dropped
             self._namespace = [
                 self._name(dn, a) for dn, a in rows.names() if any(a.get(n) for n in named)

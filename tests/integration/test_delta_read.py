@@ -23,8 +23,8 @@ import pytest
 from ldap3 import MODIFY_ADD, MODIFY_REPLACE, NONE, Connection, Server
 
 from connectors.config import DirectoryConfig
-from connectors.directory.openldap import OpenLdapDirectory
-from connectors.directory_snapshot import FULL_EVERY, SNAPSHOT_FILE
+from connectors.directory.openldap import NAMES_SHAPE, OpenLdapDirectory
+from connectors.directory_snapshot import FULL_EVERY, SNAPSHOT_FILE, Rows
 from devtools.slapd_sandbox import Sandbox, find_slapd
 from syncd.model import Account, Kind
 from syncd.ports import Scope
@@ -371,13 +371,15 @@ def test_a_scoped_run_after_a_day_of_logins_reads_the_window_names_in_one_search
     assert f"ba.skhcn@{DOMAIN}" in next(n for n in names if n.uid == "p3.skhcn").mail
 
 
+@pytest.mark.parametrize("cache", [True, False], ids=["names-cache", "rows-decoded"])
 def test_a_scoped_run_makes_the_same_names_from_the_snapshot_as_a_plain_read(
-    server: Sandbox, base: str, tmp_path: Path
+    server: Sandbox, base: str, tmp_path: Path, cache: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A scoped run's namespace, made from the snapshot's rows and the window's overlay,
-    is what a plain read makes of every kind of entry: a uid only, an address only, several
-    addresses, unmanaged, an organisation mailbox, a name holding a comma; those the snapshot
-    holds and those changed since."""
+    """A scoped run's namespace, made from the snapshot (the names the last whole run kept
+    in its cache, or its rows decoded) and the window's overlay, is what a plain read makes
+    of every kind of entry: a uid only, an address only, several addresses, unmanaged, an
+    organisation mailbox, a name holding a comma; those the snapshot holds and those changed
+    since."""
     with _admin(server) as admin:
         assert admin.add(f"uid=svc,{base}", ["account"], {"uid": "svc"}), admin.result
         assert admin.add(
@@ -410,7 +412,17 @@ def test_a_scoped_run_makes_the_same_names_from_the_snapshot_as_a_plain_read(
         assert admin.modify(
             f"uid=p6.skhcn,{base}", {"syncdManaged": [(MODIFY_REPLACE, ["FALSE"])]}
         ), admin.result
+    if cache:  # the rows are not decoded at all
+
+        def refuse(_: Rows) -> None:
+            raise AssertionError("rows decoded although the names cache holds them")
+
+        monkeypatch.setattr(Rows, "names", refuse)
+    else:
+        with _db(snapshot) as db:
+            db.execute("DROP TABLE name_parts")
     how, names = _scoped(server, base, snapshot)
+    monkeypatch.undo()
     assert how.startswith("recent: 2 changed"), how
     _, truth, _ = _read(server, base, None)
     assert names == truth
@@ -461,3 +473,28 @@ def test_a_scoped_read_takes_unchanged_accounts_from_the_snapshot_and_the_rest_f
     assert "p3.skhcn" not in {a.uid for a in scoped}
     assert next(a for a in scoped if a.uid == "p1.skhcn").title == "Phó"
     assert sorted(dn.split(",")[0] for dn in in_full) == ["uid=moi.skhcn", "uid=p1.skhcn"]
+
+
+def test_a_names_cache_of_other_rows_is_never_used(
+    server: Sandbox, base: str, tmp_path: Path
+) -> None:
+    """Rows written without the cache rewritten (an older syncd, a run that died between the
+    two): the cache's digest of keys and CSNs no longer matches and the rows are decoded. (A
+    row's values change only with its CSN: the delta writes an entry as read at its CSN.)"""
+    snapshot = tmp_path / SNAPSHOT_FILE
+    _same_as_full(server, base, snapshot)
+    with _db(snapshot) as db:
+        assert db.execute("SELECT count(*) FROM name_parts").fetchone() == (1,)
+        db.execute(
+            "UPDATE entries SET names = replace(names, 'p3.skhcn', 'zz.skhcn'), csn = csn || '0' "
+            "WHERE names LIKE '%p3.skhcn%'"
+        )
+    directory = _directory(server, base)
+    try:
+        assert directory.use_snapshot(snapshot, scoped=True)
+        names: list[Any] = list(directory.names())
+        assert directory._delta is not None and directory._delta.cached_names(NAMES_SHAPE) is None
+    finally:
+        directory.close()
+    _, truth, _ = _read(server, base, None)  # the changed row's entry is read again
+    assert _by_dn(names) == truth
