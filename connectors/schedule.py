@@ -9,8 +9,10 @@ translated here to day names, which mean the same to both; the other fields are 
 from __future__ import annotations
 
 from datetime import tzinfo
+from typing import TYPE_CHECKING
 
-from apscheduler.triggers.cron import CronTrigger
+if TYPE_CHECKING:
+    from apscheduler.triggers.cron import CronTrigger
 
 NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
@@ -56,6 +58,10 @@ def crontab(expression: str, zone: tzinfo) -> CronTrigger:
     if len(fields) != 5:
         raise ValueError(f"wrong number of fields; got {len(fields)}, expected 5")
     minute, hour, day, month, weekday = fields
+    # imported here: only a configuration with a schedule, and the daemon, need APScheduler
+    # (its import reads every installed package's metadata: ~10 ms of every command)
+    from apscheduler.triggers.cron import CronTrigger
+
     return CronTrigger(
         minute=minute,
         hour=hour,
