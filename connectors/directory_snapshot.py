@@ -264,7 +264,9 @@ def _cache_key(db: sqlite3.Connection, shape: str) -> str:
 # its own, made when first written: the snapshot's format is unchanged, and an older syncd
 # that writes rows without it leaves it stale, which its digest shows.
 _NAMES_CACHE = (
-    "CREATE TABLE name_parts (rows TEXT NOT NULL, part INTEGER NOT NULL, blob BLOB NOT NULL)"
+    "CREATE TABLE name_parts (rows TEXT NOT NULL, part INTEGER NOT NULL, blob BLOB NOT NULL)",
+    # written last, in the same transaction: what the parts must add up to when read
+    "CREATE TABLE name_count (rows TEXT NOT NULL, parts INTEGER NOT NULL, names INTEGER NOT NULL)",
 )
 
 
@@ -413,43 +415,54 @@ class DeltaReader:
         an entry a new CSN on every add, modify, rename and login)."""
         self.fingerprint = digest(csns)
 
-    def keep_names(self, parts: Iterable[bytes], shape: str) -> None:
+    def keep_names(self, parts: Iterable[bytes], names: int, shape: str) -> None:
         """Keep ``parts``, the profile's namespace of the snapshot as this whole run synced it
-        (``Rows`` without overlay), for the scoped runs that follow (``cached_names``). Only a
-        run that keeps the snapshot; rewritten only when the rows changed since. In parts, so
-        neither writing nor reading it holds the whole namespace twice."""
+        (``Rows`` without overlay), ``names`` Names in all, for the scoped runs that follow
+        (``cached_names``). Only a run that keeps the snapshot; rewritten only when the rows
+        changed since, in one transaction. In parts, so neither writing nor reading it holds
+        the whole namespace twice."""
         if not self.keep or self.db is None:
             return
         db = self.db
         rows = _cache_key(db, shape)
-        with db:
-            try:
-                same = db.execute("SELECT 1 FROM name_parts WHERE rows = ?", (rows,)).fetchone()
-            except sqlite3.Error:  # none yet (or of another shape): made anew
-                same = None
-            if same:
+        try:
+            if db.execute("SELECT 1 FROM name_count WHERE rows = ?", (rows,)).fetchone():
                 return
+        except sqlite3.Error:  # none yet (or of another shape): made anew
+            pass
+        with db:
+            db.execute("BEGIN IMMEDIATE")  # DDL included: Python's sqlite3 only opens one for DML
             db.execute("DROP TABLE IF EXISTS name_parts")
-            db.execute(_NAMES_CACHE)
-            db.executemany(
-                "INSERT INTO name_parts VALUES (?, ?, ?)",
-                ((rows, n, blob) for n, blob in enumerate(parts)),
-            )
+            db.execute("DROP TABLE IF EXISTS name_count")
+            for statement in _NAMES_CACHE:
+                db.execute(statement)
+            count = 0
+            for count, blob in enumerate(parts, 1):
+                db.execute("INSERT INTO name_parts VALUES (?, ?, ?)", (rows, count - 1, blob))
+            db.execute("INSERT INTO name_count VALUES (?, ?, ?)", (rows, count, names))
 
-    def cached_names(self, shape: str) -> Iterator[bytes] | None:
-        """The parts ``keep_names`` kept, when they are of the rows the last ``names_since``
-        read (their digest checked, so a cache of other rows is never used), else None. A
-        part that cannot be read raises sqlite3.Error as it is iterated."""
+    def cached_names(self, shape: str) -> tuple[Iterator[bytes], int] | None:
+        """The parts ``keep_names`` kept and how many Names they hold, when they are of the
+        rows the last ``names_since`` read (their digest checked, so a cache of other rows is
+        never used) and all there, else None. The caller checks the count as it reads (a part
+        emptied by hand); a part that cannot be read raises sqlite3.Error as it is iterated."""
         db = self.db
         if db is None:
             return None
         try:
-            row = db.execute("SELECT rows FROM name_parts LIMIT 1").fetchone()
+            row = db.execute("SELECT rows, parts, names FROM name_count").fetchone()
             if row is None or row[0] != _cache_key(db, shape):
+                return None
+            held = db.execute(
+                "SELECT count(*), count(DISTINCT part), min(part), max(part) FROM name_parts "
+                "WHERE rows = ?",
+                (row[0],),
+            ).fetchone()
+            if held != (row[1], row[1], 0 if row[1] else None, row[1] - 1 if row[1] else None):
                 return None
         except sqlite3.Error:  # no such table (not written yet), or damaged: decode the rows
             return None
-        return self._parts(db)
+        return self._parts(db), int(row[2])
 
     @staticmethod
     def _parts(db: sqlite3.Connection) -> Iterator[bytes]:

@@ -55,8 +55,7 @@ from typing import Any
 
 import structlog
 
-import connectors
-import syncd
+from connectors.code_version import CODE
 from connectors.config import Config
 from connectors.directory_snapshot import FULL_EVERY
 from connectors.loading import LifecycleInputs
@@ -66,7 +65,6 @@ from syncd.model import Plan
 log = structlog.get_logger("syncd.quiet")
 
 QUIET_FILE = "quiet-runs.json"
-_PACKAGES = (Path(syncd.__file__).parent, Path(connectors.__file__).parent)
 
 
 @dataclass(frozen=True)
@@ -139,22 +137,6 @@ def is_quiet(plan: Plan) -> bool:
         or plan.requests_withdrawn
         or plan.retired_names
     )
-
-
-def _code() -> str:
-    lines = []
-    for package in _PACKAGES:
-        for path in sorted(package.rglob("*")):
-            if path.suffix in (".py", ".yaml", ".yml", ".json") and path.is_file():
-                st = path.stat()
-                lines.append(f"{path.relative_to(package.parent)}:{st.st_size}:{st.st_mtime_ns}")
-    return "\n".join(lines)
-
-
-# The code this process runs, as it was when it started: a daemon left running across an
-# upgrade of the files on disk still plans with the old code, and its records say so (found
-# by an attack: keyed on the files at run time, the old daemon's record matched the new code).
-CODE = _code()
 
 
 def inputs_key(

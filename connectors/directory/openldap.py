@@ -59,6 +59,7 @@ from ldap3.protocol.rfc2849 import add_ldif_header, operation_to_ldif
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
+from connectors.code_version import CODE
 from connectors.config import DirectoryConfig
 from connectors.directory import hashes
 from connectors.directory.ber import ADD_RESPONSE, Answers, ProtocolError, add_request
@@ -232,7 +233,9 @@ _KINDS = {k.value: k for k in Kind}
 
 
 NAMES_PART = 10_000  # names per part of the snapshot's names cache
-NAMES_SHAPE = "names-columns-1"  # its encoding (``_names_parts``): change it when that changes
+# what the cache's names were made by: their encoding (``_names_parts``) and the code that
+# turns an entry into a Name (an upgrade that changes it must not reuse the old code's names)
+NAMES_SHAPE = f"names-columns-1:{CODE}"
 
 
 def _names_parts(names: Sequence[Name]) -> Iterator[bytes]:
@@ -251,9 +254,12 @@ def _names_parts(names: Sequence[Name]) -> Iterator[bytes]:
         yield marshal.dumps(columns)
 
 
-def _names_of_parts(parts: Iterable[bytes], overlay: Mapping[str, Any]) -> list[Name] | None:
+def _names_of_parts(
+    parts: Iterable[bytes], count: int, overlay: Mapping[str, Any]
+) -> list[Name] | None:
     """The Names of ``_names_parts``, but those of the entries ``overlay`` holds anew; None
-    for parts of another shape (the rows are decoded instead). They are read from the state
+    for parts of another shape or that do not hold the ``count`` Names written (the rows are
+    decoded instead). They are read from the state
     directory's own 0600 file, after their rows' digest matched; whoever can write there can
     already rewrite syncd's state itself."""
     kind = Name._fields.index("kind")
@@ -266,6 +272,8 @@ def _names_of_parts(parts: Iterable[bytes], overlay: Mapping[str, Any]) -> list[
             fields[kind] = [_KINDS[k] for k in fields[kind]]
             names += map(Name._make, zip(*fields, strict=True))
     except (ValueError, TypeError, EOFError, KeyError, sqlite3.Error):
+        return None
+    if len(names) != count:
         return None
     if overlay:  # entries read anew since the snapshot: their names come from it
         names = [n for n in names if n.dn.lower() not in overlay]
@@ -436,7 +444,9 @@ class OpenLdapDirectory:
             # at the end of the run, when its plan no longer holds memory: the blob's
             # temporaries then never add to the run's peak
             try:
-                self._delta.keep_names(_names_parts(self._names_to_keep), NAMES_SHAPE)
+                self._delta.keep_names(
+                    _names_parts(self._names_to_keep), len(self._names_to_keep), NAMES_SHAPE
+                )
             except sqlite3.Error as exc:  # a cache only: the next scoped run decodes the rows
                 log.warning("directory snapshot: names cache not written", error=str(exc))
             self._names_to_keep = None
@@ -596,8 +606,8 @@ class OpenLdapDirectory:
                 return self._namespace
             recent = self._delta.names_since()
             rows = recent if recent is not None else self._synced()
-            parts = self._delta.cached_names(NAMES_SHAPE) if recent is not None else None
-            cached = _names_of_parts(parts, rows.overlay) if parts is not None else None
+            kept = self._delta.cached_names(NAMES_SHAPE) if recent is not None else None
+            cached = _names_of_parts(*kept, rows.overlay) if kept is not None else None
             if cached is not None:  # the snapshot's names as the last whole run made them
                 wanted = set(rows.layout.named)
                 self._namespace = cached + [

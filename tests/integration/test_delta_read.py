@@ -10,6 +10,7 @@ same base: the snapshot must never change what a run sees."""
 from __future__ import annotations
 
 import itertools
+import marshal
 import sqlite3
 import subprocess
 import time
@@ -498,3 +499,18 @@ def test_a_names_cache_of_other_rows_is_never_used(
         directory.close()
     _, truth, _ = _read(server, base, None)  # the changed row's entry is read again
     assert _by_dn(names) == truth
+
+
+def test_a_names_cache_emptied_or_cut_by_hand_is_not_used(
+    server: Sandbox, base: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by an attack: parts emptied by hand with the key left as it was gave a scoped
+    run an empty namespace (a held address given again). The parts must hold the Names the
+    whole run counted."""
+    snapshot = tmp_path / SNAPSHOT_FILE
+    _same_as_full(server, base, snapshot)
+    with _db(snapshot) as db:
+        db.execute("UPDATE name_parts SET blob = ?", (marshal.dumps([[]] * 8),))
+    _, names = _scoped(server, base, snapshot)
+    _, truth, _ = _read(server, base, None)
+    assert names == truth and len(names) == 20
