@@ -21,6 +21,7 @@ import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import vobject
@@ -28,6 +29,7 @@ from ldap3 import Connection
 from openpyxl import load_workbook
 
 from connectors import runner
+from connectors.config import DEFAULT_TIMEZONE
 from syncd.model import ActionKind
 from tests.browser import screenshot_colours
 from tests.conftest import MakeConfig
@@ -35,6 +37,8 @@ from tests.e2e.test_cli_operator import syncd
 from tests.helpers import write_roster
 
 NOW = datetime.now(UTC)
+# the report's files are named by the province's date: after 17:00 UTC that is tomorrow's
+TODAY = NOW.astimezone(ZoneInfo(DEFAULT_TIMEZONE))
 
 ROWS = [
     "E1,Đàm Văn Hùng,skhcn,Văn phòng Sở,Chánh Văn phòng,,,",
@@ -86,16 +90,16 @@ def test_the_yearly_report_counts_what_the_audit_log_and_the_directory_say(
     assert figures["province"]["never_logged_in"] == 4
     assert set(skhcn["offices"]) == {"Văn phòng Sở", ""}
 
-    book = load_workbook(out / f"baocao-{NOW.year}0101-{NOW:%Y%m%d}-skhcn.xlsx")
+    book = load_workbook(out / f"baocao-{NOW.year}0101-{TODAY:%Y%m%d}-skhcn.xlsx")
     sheet = book["Báo cáo"]
     texts = [str(c.value) for row in sheet.iter_rows() for c in row if c.value is not None]
     assert any("Sở Khoa học và Công nghệ" in t for t in texts)
     assert "Biểu đồ" in book.sheetnames and book["Biểu đồ"]._charts
-    province = load_workbook(out / f"baocao-{NOW.year}0101-{NOW:%Y%m%d}-toantinh.xlsx")
+    province = load_workbook(out / f"baocao-{NOW.year}0101-{TODAY:%Y%m%d}-toantinh.xlsx")
     rows = [[c.value for c in r] for r in province["Tổng hợp"].iter_rows()]
     assert [str(v) for v in rows[-1][:2]] == ["Toàn tỉnh", "5"]  # five people
 
-    page = out / f"baocao-{NOW.year}0101-{NOW:%Y%m%d}-toantinh.html"
+    page = out / f"baocao-{NOW.year}0101-{TODAY:%Y%m%d}-toantinh.html"
     text = page.read_text(encoding="utf-8")
     assert "<svg" in text and "Sở Y tế" in text
     assert screenshot_colours(page, tmp_path / "report.png") > 20
