@@ -14,7 +14,7 @@ from connectors.outcome import RunOutcome
 from syncd.model import Account
 from syncd.notices import lock_warning
 from syncd.orgs import Catalogue
-from syncd.plan.lifecycle import next_warning, warnings_due
+from syncd.plan.lifecycle import LockWarnings, lock_warnings
 from syncd.ports import Mailer
 from syncd.state import LocalState
 
@@ -30,16 +30,7 @@ def send_warnings(
     mailer: Mailer | None,
 ) -> int:
     """Mail each person (and their organisation) once before an inactivity lock."""
-    assert config.lifecycle.warn_days_before
-    due = warnings_due(
-        accounts,
-        inputs.lifecycle(config),
-        inputs.activity,
-        all_exemptions(inputs, state),
-        now,
-        config.lifecycle.warn_days_before,
-        state.warned,
-    )
+    due = _warnings(config, accounts, inputs, now, state).due
     if not due:
         return 0
     mailer = mailer or SmtpMailer(config.smtp)
@@ -94,7 +85,18 @@ def next_warning_at(
     warning falling due meanwhile (connectors/quiet.py)."""
     if not config.lifecycle.warn_days_before:
         return None
-    return next_warning(
+    return _warnings(config, accounts, inputs, now, state).next_at
+
+
+def _warnings(
+    config: Config,
+    accounts: Sequence[Account],
+    inputs: LifecycleInputs,
+    now: datetime,
+    state: LocalState,
+) -> LockWarnings:
+    assert config.lifecycle.warn_days_before
+    return lock_warnings(
         accounts,
         inputs.lifecycle(config),
         inputs.activity,

@@ -15,7 +15,7 @@ leave, study, illness) inside the window restarts the clock on the day after it 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -288,62 +288,46 @@ def forecast(
     return out
 
 
-def _coming_locks(
+@dataclass(frozen=True)
+class LockWarnings:
+    """What ``lock_warnings`` finds: the warnings due now, and when the next one falls due."""
+
+    due: list[tuple[Account, Event, str]]  # (account, its lock, the key state records)
+    next_at: datetime | None  # None: no other inactivity lock is coming
+
+
+def lock_warnings(
     accounts: Iterable[Account],
     lc: Lifecycle,
     imported: Activity,
     exemptions: Mapping[str, Sequence[Exemption]],
     now: datetime,
+    days_before: int,
     already: Iterable[str],
-) -> Iterator[tuple[Account, Event, str]]:
-    """Each account's next step when it is an inactivity lock still ahead of ``now`` that was
-    not warned of, with its warning key."""
+) -> LockWarnings:
+    """Accounts whose inactivity lock falls within ``days_before`` days and were not warned;
+    and when the next warning falls due (the earliest later lock not warned of, less
+    ``days_before``): a run that repeats a quiet one holds only until then
+    (connectors/quiet.py).
+
+    The key (uid and lock date) is what state records, so each warning is sent once; a new
+    lock date (the person logged in, then went quiet again) earns a new warning.
+    """
     sent = set(already)
     imported, _ = not_after(imported, now + timedelta(days=1))
+    before = timedelta(days=days_before)
+    due: list[tuple[Account, Event, str]] = []
+    next_at: datetime | None = None
     for acc in accounts:
         events = timeline(acc, lc, imported, exemptions.get(emp_key(acc.employee_number), ()), now)
         if not events or events[0].rule != "lock_inactive":
             continue
         ev = events[0]
         key = f"{acc.uid}|{ev.when:%Y-%m-%d}"
-        if now < ev.when and key not in sent:
-            yield acc, ev, key
-
-
-def warnings_due(
-    accounts: Iterable[Account],
-    lc: Lifecycle,
-    imported: Activity,
-    exemptions: Mapping[str, Sequence[Exemption]],
-    now: datetime,
-    days_before: int,
-    already: Iterable[str],
-) -> list[tuple[Account, Event, str]]:
-    """Accounts whose inactivity lock falls within ``days_before`` days and were not warned.
-
-    The key (uid and lock date) is what state records, so each warning is sent once; a new
-    lock date (the person logged in, then went quiet again) earns a new warning.
-    """
-    horizon = now + timedelta(days=days_before)
-    return [
-        (acc, ev, key)
-        for acc, ev, key in _coming_locks(accounts, lc, imported, exemptions, now, already)
-        if ev.when <= horizon
-    ]
-
-
-def next_warning(
-    accounts: Iterable[Account],
-    lc: Lifecycle,
-    imported: Activity,
-    exemptions: Mapping[str, Sequence[Exemption]],
-    now: datetime,
-    days_before: int,
-    already: Iterable[str],
-) -> datetime | None:
-    """When the next lock warning falls due (``warnings_due`` names someone): the earliest
-    not-yet-warned inactivity lock less ``days_before`` days; None when no lock is coming. A
-    run whose inputs are those of the last is skipped only until then (connectors/quiet.py)."""
-    before = timedelta(days=days_before)
-    coming = _coming_locks(accounts, lc, imported, exemptions, now, already)
-    return min((ev.when - before for _, ev, _ in coming), default=None)
+        if ev.when <= now or key in sent:
+            continue
+        if ev.when <= now + before:
+            due.append((acc, ev, key))
+        elif next_at is None or ev.when - before < next_at:
+            next_at = ev.when - before
+    return LockWarnings(due, next_at)

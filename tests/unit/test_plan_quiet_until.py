@@ -17,7 +17,7 @@ from connectors.regulations import PROFILES, get_scheme
 from syncd.model import Account, Exemption, Person, Plan, State
 from syncd.plan import PlanInput, make_plan
 from syncd.plan.emit import GENERALIZED
-from syncd.plan.lifecycle import next_warning, warnings_due
+from syncd.plan.lifecycle import lock_warnings
 from syncd.roster import Snapshot
 from syncd.state import LocalState
 from tests.unit.test_planner import BOXES, CAT
@@ -176,10 +176,12 @@ def test_the_next_lock_warning_is_the_lock_less_the_days_before() -> None:
     quiet = _account(0, State.ACTIVE, since=100, login=20)
     assert quiet.last_login is not None
     lock = quiet.last_login + timedelta(days=90)
-    at = next_warning([quiet], lc, {}, {}, NOW, 14, ())
+    at = lock_warnings([quiet], lc, {}, {}, NOW, 14, ()).next_at
     assert at == lock - timedelta(days=14)
-    assert warnings_due([quiet], lc, {}, {}, at - timedelta(seconds=1), 14, ()) == []
-    assert [a.uid for a, _, _ in warnings_due([quiet], lc, {}, {}, at, 14, ())] == [quiet.uid]
+    just_before = lock_warnings([quiet], lc, {}, {}, at - timedelta(seconds=1), 14, ())
+    assert just_before.due == [] and just_before.next_at == at
+    then = lock_warnings([quiet], lc, {}, {}, at, 14, ())
+    assert [a.uid for a, _, _ in then.due] == [quiet.uid] and then.next_at is None
     # warned already: no warning is coming for that lock date
     key = f"{quiet.uid}|{lock:%Y-%m-%d}"
-    assert next_warning([quiet], lc, {}, {}, NOW, 14, (key,)) is None
+    assert lock_warnings([quiet], lc, {}, {}, NOW, 14, (key,)).next_at is None
