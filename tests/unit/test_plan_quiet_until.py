@@ -13,14 +13,11 @@ from datetime import UTC, date, datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.regulations import PROFILES, get_scheme
+from connectors.regulations import PROFILES
 from syncd.model import Account, Exemption, Person, Plan, State
-from syncd.plan import PlanInput, make_plan
 from syncd.plan.emit import GENERALIZED
 from syncd.plan.lifecycle import lock_warnings
-from syncd.roster import Snapshot
-from syncd.state import LocalState
-from tests.unit.test_planner import BOXES, CAT
+from tests.unit.test_planner import plan
 
 NOW = datetime(2026, 11, 25, 8, 30, tzinfo=UTC)
 NAMES = ("Lê Văn An", "Trần Thị Bình", "Hoàng Văn Phúc", "Ngô Thị Cúc")
@@ -48,25 +45,7 @@ def _account(i: int, state: State, since: int, login: int | None, **kw: object) 
 
 
 def _plan(profile: str, accounts: list[Account], people: list[Person], now: datetime) -> Plan:
-    return make_plan(
-        PlanInput(
-            snapshots=[
-                Snapshot(
-                    source="r.csv",
-                    sha256="sha",
-                    people=tuple(people),
-                    authoritative=frozenset({"skhcn"}),
-                )
-            ],
-            catalogue=CAT,
-            profile=PROFILES[profile],
-            scheme=get_scheme(PROFILES[profile].scheme),
-            domain="x.gov.vn",
-            accounts=[*BOXES, *accounts],
-            now=now,
-            state=LocalState(),
-        )
-    )
+    return plan(people, accounts, profile, now=now)  # type: ignore[no-any-return]
 
 
 def _same(a: Plan, b: Plan) -> bool:

@@ -49,6 +49,7 @@ def plan(
     accounts: list[Account],
     profile: str = "caobang-2025",
     files: int = 1,
+    now: datetime = NOW,
     **kw: object,
 ):  # type: ignore[no-untyped-def]
     snaps = [
@@ -68,7 +69,7 @@ def plan(
             scheme=get_scheme(PROFILES[profile].scheme),
             domain="x.gov.vn",
             accounts=[*BOXES, *accounts],
-            now=NOW,
+            now=now,
             **kw,
         )
     )  # type: ignore[arg-type]
