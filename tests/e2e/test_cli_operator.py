@@ -267,6 +267,33 @@ def test_decide_revoke_is_refused_for_other_kinds_of_decision(
     assert syncd(cfg, "decide", pending["id"], "--ignore", "--revoke").returncode == 2
 
 
+def test_decide_uid_refuses_a_name_an_entry_already_holds(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """Found by an attack: a uid that a hand-made entry held was recorded with exit 0; the
+    next plan only noted it and never gave it. Held as a uid, as an address, or as an old
+    address kept after a transfer: refused now, naming the entry."""
+    cfg, pending = _hungyen_collision(make_config, tmp_path)
+    assert admin.add(f"uid=nhphuc3.khcn,{base_dn}", ["account"], {"uid": "nhphuc3.khcn"})
+    assert admin.add(
+        f"cn=hopthu,{base_dn}",
+        ["organizationalRole", "extensibleObject"],
+        {"cn": "hopthu", "mail": ["nhphuc4.khcn@test.gov.vn"]},
+    ), admin.result
+    [first] = [uid for uid, e in entries(admin, base_dn).items() if e.get("employeeNumber")]
+    for taken, holder in (
+        ("nhphuc3.khcn", f"uid=nhphuc3.khcn,{base_dn}"),
+        ("nhphuc4.khcn", f"cn=hopthu,{base_dn}"),
+        (first, f"uid={first},"),  # the first Phúc's own
+    ):
+        refused = syncd(cfg, "decide", pending["id"], "--uid", taken)
+        assert refused.returncode == 2, refused.stderr
+        assert f"--uid {taken}: already taken in the directory by" in one_line(refused.stderr)
+        assert holder.split(",")[0] in one_line(refused.stderr)
+    assert json.loads(syncd(cfg, "decisions", "--json").stdout) == [pending]
+    assert syncd(cfg, "decide", pending["id"], "--uid", "nhphuc5.khcn").returncode == 0
+
+
 def test_decide_uid_refuses_what_can_never_be_a_mailbox_here(
     make_config: MakeConfig, tmp_path: Path
 ) -> None:
