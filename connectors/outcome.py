@@ -37,6 +37,9 @@ class RunOutcome:
     # of that run, so it planned nothing anew
     repeats: str | None = None
     repeat_ends: str = ""  # when a run is planned again at the latest, in local time
+    # accounts a dead run may have set a password for without a slip: this run issues new
+    # ones (the warning names ten; each is named again on the slip that pays it)
+    owed: set[str] = field(default_factory=set)
 
     @property
     def exit_code(self) -> int:

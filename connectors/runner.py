@@ -246,9 +246,10 @@ def _read_directory(
         if not req.dry_run:
             inp.store.save_debts(debts)
     if debts.passwords:
+        outcome.owed = set(debts.passwords)
         outcome.warnings.append(
             "new one-time passwords owed (an interrupted run may have set them without a "
-            f"slip) for {', '.join(sorted(debts.passwords))}"
+            f"slip) for {_some(debts.passwords)}"
         )
     for a in accounts:
         if a.managed and a.kind.value == "person":

@@ -52,7 +52,8 @@ def test_a_password_debt_survives_a_run_scoped_to_another_org(
     other = runner.run(cfg, rosters=[org_b])  # scoped to syt: does not read skhcn's accounts
     assert other.exit_code == 0, report_text(other, [org_b])
     assert victims <= set(StateStore(cfg.paths.state).load_debts().passwords)  # still owed
-    assert all(any(v in w for w in other.warnings) for v in victims)
+    assert all(any(v in w for w in other.warnings) for v in victims)  # fewer than ten
+    assert victims <= other.owed  # as data, for whoever counts them (the simulation)
 
     paid = runner.run(cfg, rosters=[org_a])
     assert paid.exit_code == 0, report_text(paid, [org_a])

@@ -143,7 +143,6 @@ SYNCD = [sys.executable, "-m", "connectors.cli"]
 REPO = Path(__file__).resolve().parents[2]
 # the warnings of a run that took over dead runs' journals (connectors/runner.py)
 DIED = re.compile(r"(\d+) earlier run\(s\) died with (\d+) action\(s\) unfinished")
-OWED = "new one-time passwords owed"
 
 
 @dataclass
@@ -379,9 +378,7 @@ orgs: orgs.yaml
             if died:
                 self.figures.recoveries += 1
                 self.figures.unfinished += int(died[2])
-            if warning.startswith(OWED):
-                uids = warning.split(" for ", 1)[1].split(", ")
-                self.figures.owed |= {(profile, u.strip()) for u in uids}
+        self.figures.owed |= {(profile, uid) for uid in outcome.owed}
 
     def _guard(self, label: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         try:
