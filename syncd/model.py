@@ -79,7 +79,7 @@ class Exemption:
         return self.start <= day <= self.until
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Person:
     """One valid roster row."""
 
