@@ -410,11 +410,6 @@ class DeltaReader:
         self.db = rows.db
         return rows
 
-    def _fingerprint(self, csns: Iterable[tuple[str, str]]) -> None:
-        """``fingerprint``: the ``digest`` of (key, entryCSN) pairs in key order (slapd gives
-        an entry a new CSN on every add, modify, rename and login)."""
-        self.fingerprint = digest(csns)
-
     def keep_names(self, parts: Iterable[bytes], names: int, shape: str) -> None:
         """Keep ``parts``, the profile's namespace of the snapshot as this whole run synced it
         (``Rows`` without overlay), ``names`` Names in all, for the scoped runs that follow
@@ -424,7 +419,9 @@ class DeltaReader:
         if not self.keep or self.db is None:
             return
         db = self.db
-        rows = _cache_key(db, shape)
+        # a kept sync leaves the rows exactly as the directory read (its fingerprint): no
+        # second pass over 100,000 keys to digest them again
+        rows = f"{shape}:{self.fingerprint}" if self.fingerprint else _cache_key(db, shape)
         try:
             if db.execute("SELECT 1 FROM name_count WHERE rows = ?", (rows,)).fetchone():
                 return
@@ -588,7 +585,7 @@ class DeltaReader:
     def _delta(self, snap: Snapshot) -> tuple[Rows, str]:
         """``snap`` brought up to date (written back when kept), and what happened."""
         now = {dn.lower(): _csn(a) for dn, a in self.search(self.wanted, [CSN])}
-        self._fingerprint(sorted(now.items()))
+        self.fingerprint = digest(sorted(now.items()))
         csns = snap.csns()
         stale = _stale(csns, now)
         if len(stale) > max(len(now), 1) / 4:
