@@ -87,6 +87,8 @@ BUSY_MS = 60_000  # a plan reading while a run commits its delta waits that long
 Attrs = dict[str, list[str]]
 Entries = dict[str, tuple[str, Attrs]]  # DN (lower case) → (DN, attributes)
 Search = Callable[[str, list[str]], Iterator[tuple[str, Mapping[str, Any]]]]
+# the slim search: every matching entry's DN and entryCSN ("" when it has none)
+Csns = Callable[[str], Iterator[tuple[str, str]]]
 
 # One group of attribute values as one string: the attributes in their fixed order separated
 # by RS, the values of one by US; "" for an absent attribute. A value that holds a separator,
@@ -365,6 +367,8 @@ class DeltaReader:
     attributes: list[str]  # what the profile reads, entryCSN included
     clock: Callable[[], float] = time.time
     keep: bool = True  # False: a plan (``syncd plan`` writes nothing in the state directory)
+    # the slim search, where the profile has a cheaper one than ``search(flt, [entryCSN])``
+    csns: Csns | None = field(default=None, repr=False)
     how: str = ""
     # what the last sync() found, as a digest of every entry's key and entryCSN: equal only
     # when no entry was added, changed, renamed or deleted since (connectors/quiet.py)
@@ -525,7 +529,7 @@ class DeltaReader:
         # the window's DNs and CSNs only; then the names of what the snapshot does not hold as
         # is (a namespace needs no more: Rows.names reads only them from the overlay)
         in_window = f"(&{self.wanted}({CSN}>={since}))"
-        window = {dn.lower(): _csn(a) for dn, a in self.search(in_window, [CSN])}
+        window = {dn.lower(): csn for dn, csn in self._slim(in_window)}
         known = {key: row[0] for key, row in _rows_of(snap.db, window, "csn")}
         names = [*self.layout.names, CSN]
         try:
@@ -584,7 +588,7 @@ class DeltaReader:
 
     def _delta(self, snap: Snapshot) -> tuple[Rows, str]:
         """``snap`` brought up to date (written back when kept), and what happened."""
-        now = {dn.lower(): _csn(a) for dn, a in self.search(self.wanted, [CSN])}
+        now = {dn.lower(): csn for dn, csn in self._slim(self.wanted)}
         self.fingerprint = digest(sorted(now.items()))
         csns = snap.csns()
         stale = _stale(csns, now)
@@ -604,6 +608,11 @@ class DeltaReader:
                 (_row(k, dn, a, layout) for k, (dn, a) in fetched.items()),
             )
         return snap.rows(), how
+
+    def _slim(self, flt: str) -> Iterator[tuple[str, str]]:
+        if self.csns is not None:
+            return self.csns(flt)
+        return ((dn, _csn(a)) for dn, a in self.search(flt, [CSN]))
 
     def _fetch(
         self, csns: Mapping[str, str], stale: list[str], attributes: list[str] | None = None

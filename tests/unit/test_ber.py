@@ -9,7 +9,7 @@ from ldap3.operation.add import add_operation
 from ldap3.protocol.rfc4511 import LDAPMessage, MessageID, ProtocolOp
 from ldap3.utils.asn1 import encode
 
-from connectors.directory.ber import add_request
+from connectors.directory.ber import ProtocolError, Searched, add_request, paged_cookie
 
 DN = "uid=hungdv.skhcn,ou=people,dc=test,dc=gov,dc=vn"
 ATTRS: dict[str, str | bytes | int | list[str]] = {
@@ -42,3 +42,34 @@ def test_an_add_request_is_the_bytes_ldap3_would_send(message_id: int) -> None:
 def test_a_message_id_outside_ldap_range_is_refused() -> None:
     with pytest.raises(ValueError, match="message id"):
         add_request(2**31, DN, ATTRS)
+
+
+def _message(message_id: int, operation: bytes) -> bytes:
+    body = bytes((0x02, 1, message_id)) + operation
+    return bytes((0x30, len(body))) + body
+
+
+DONE = bytes((0x65, 7, 0x0A, 1, 0, 0x04, 0, 0x04, 0))  # searchResDone: success
+ENTRY = bytes((0x64, 7, 0x04, 3)) + b"a=b" + bytes((0x30, 0))  # "a=b", no attributes
+
+
+def test_a_search_stream_ends_at_its_done_and_refuses_what_is_not_its_answer() -> None:
+    assert Searched(5).feed(_message(5, ENTRY) + _message(5, DONE))[0] == [("a=b", {})]
+    notice = bytes((0x78, 7, 0x0A, 1, 52, 0x04, 0, 0x04, 0))  # a notice of disconnection
+    with pytest.raises(ProtocolError, match="ended the connection"):
+        Searched(5).feed(_message(5, ENTRY) + _message(0, notice))
+    with pytest.raises(ProtocolError, match="message 6"):
+        Searched(5).feed(_message(6, ENTRY))
+    with pytest.raises(ProtocolError, match="after the end"):
+        Searched(5).feed(_message(5, DONE) + _message(5, ENTRY))
+    with pytest.raises(ProtocolError, match="operation 0x69"):  # an add's answer
+        Searched(5).feed(_message(5, bytes((0x69,)) + DONE[1:]))
+    with pytest.raises(ProtocolError):  # an entry whose DN runs past its message
+        Searched(5).feed(_message(5, bytes((0x64, 4, 0x04, 9, 0x61, 0x3D))))
+
+
+def test_a_paged_cookie_is_read_from_the_controls_value() -> None:
+    assert paged_cookie(bytes((0x30, 7, 0x02, 1, 0, 0x04, 2)) + b"\x01\x02") == b"\x01\x02"
+    assert paged_cookie(bytes((0x30, 5, 0x02, 1, 0, 0x04, 0))) == b""
+    with pytest.raises(ProtocolError):
+        paged_cookie(b"\x04\x00")
