@@ -501,6 +501,41 @@ def test_a_names_cache_of_other_rows_is_never_used(
     assert _by_dn(names) == truth
 
 
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DELETE FROM entries WHERE names LIKE '%p3.skhcn%'",
+        "INSERT INTO entries SELECT key || 'x', dn, csn, names, rest FROM entries LIMIT 1",
+        "UPDATE entries SET rest = rest WHERE names LIKE '%p3.skhcn%'",  # even a no-op write
+    ],
+    ids=["delete", "insert", "update"],
+)
+def test_any_write_of_the_rows_outdates_the_names_cache(
+    server: Sandbox, base: str, tmp_path: Path, statement: str
+) -> None:
+    """The cache is keyed by a count of the rows' writes kept by triggers in the file itself
+    (not a digest of 100,000 rows read at every scoped run): whoever writes a row, with
+    whatever statement, moves it."""
+    snapshot = tmp_path / SNAPSHOT_FILE
+    _same_as_full(server, base, snapshot)
+    directory = _directory(server, base)
+    try:
+        assert directory.use_snapshot(snapshot, scoped=True)
+        directory.names()
+        assert directory._delta is not None and directory._delta.cached_names(NAMES_SHAPE)
+    finally:
+        directory.close()
+    with _db(snapshot) as db:
+        db.execute(statement)
+    directory = _directory(server, base)
+    try:
+        assert directory.use_snapshot(snapshot, scoped=True)
+        directory.names()
+        assert directory._delta is not None and directory._delta.cached_names(NAMES_SHAPE) is None
+    finally:
+        directory.close()
+
+
 def test_a_names_cache_emptied_or_cut_by_hand_is_not_used(
     server: Sandbox, base: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
