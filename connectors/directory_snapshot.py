@@ -283,6 +283,10 @@ _NAMES_CACHE = (
     "CREATE TABLE name_parts (rows TEXT NOT NULL, part INTEGER NOT NULL, blob BLOB NOT NULL)",
     # written last, in the same transaction: what the parts must add up to when read
     "CREATE TABLE name_count (rows TEXT NOT NULL, parts INTEGER NOT NULL, names INTEGER NOT NULL)",
+    # what a scoped read asks for by uid, by what it is found for (``suffix``: "" for an entry
+    # without an employee number, else an organisation whose addresses it carries): the
+    # profile's own encoding, so a scoped run reads a few of them and decodes no Name at all
+    "CREATE TABLE name_terms (rows TEXT NOT NULL, suffix TEXT NOT NULL, blob BLOB NOT NULL)",
 )
 _GENERATION = (
     "CREATE TABLE IF NOT EXISTS generation (n INTEGER NOT NULL)",
@@ -400,6 +404,7 @@ class DeltaReader:
     names: list[str] = field(default_factory=list)  # the namespace's attributes (see Layout)
     # the snapshot the last sync() or names_since() read (``current`` looks entries up in it)
     db: sqlite3.Connection | None = field(default=None, repr=False)
+    _names_key: str = field(default="", repr=False)  # the cache cached_names found valid
 
     @property
     def layout(self) -> Layout:
@@ -435,10 +440,16 @@ class DeltaReader:
             rows = self._full()
             self.how = f"full: {why}"
         log.info("directory read", how=self.how, entries=len(rows))
-        self.db = rows.db
+        self.db, self._names_key = rows.db, ""
         return rows
 
-    def keep_names(self, parts: Iterable[bytes], names: int, shape: str) -> None:
+    def keep_names(
+        self,
+        parts: Iterable[bytes],
+        names: int,
+        shape: str,
+        terms: Iterable[tuple[str, bytes]] = (),
+    ) -> None:
         """Keep ``parts``, the profile's namespace of the snapshot as this whole run synced it
         (``Rows`` without overlay), ``names`` Names in all, for the scoped runs that follow
         (``cached_names``). Only a run that keeps the snapshot; rewritten only when the rows
@@ -457,12 +468,16 @@ class DeltaReader:
             db.execute("BEGIN IMMEDIATE")  # DDL included: Python's sqlite3 only opens one for DML
             db.execute("DROP TABLE IF EXISTS name_parts")
             db.execute("DROP TABLE IF EXISTS name_count")
+            db.execute("DROP TABLE IF EXISTS name_terms")
             for statement in (*_GENERATION, *_NAMES_CACHE):
                 db.execute(statement)
             rows = _cache_key(db, shape)
             count = 0
             for count, blob in enumerate(parts, 1):
                 db.execute("INSERT INTO name_parts VALUES (?, ?, ?)", (rows, count - 1, blob))
+            db.executemany(
+                "INSERT INTO name_terms VALUES (?, ?, ?)", ((rows, k, b) for k, b in terms)
+            )
             db.execute("INSERT INTO name_count VALUES (?, ?, ?)", (rows, count, names))
 
     def cached_names(self, shape: str) -> tuple[Iterator[bytes], int] | None:
@@ -486,7 +501,24 @@ class DeltaReader:
                 return None
         except sqlite3.Error:  # no such table (not written yet), or damaged: decode the rows
             return None
+        self._names_key = str(row[0])
         return self._parts(db), int(row[2])
+
+    def cached_terms(self, suffixes: Iterable[str]) -> list[bytes] | None:
+        """The blobs ``keep_names`` kept under "" and each of ``suffixes``, of the cache the
+        last ``cached_names`` found valid (none unless it did); None if they cannot be read."""
+        if self.db is None or not self._names_key:
+            return None
+        wanted = ["", *sorted(set(suffixes))]
+        marks = ",".join("?" * len(wanted))
+        try:
+            found = self.db.execute(
+                f"SELECT blob FROM name_terms WHERE rows = ? AND suffix IN ({marks})",  # noqa: S608
+                (self._names_key, *wanted),
+            ).fetchall()
+        except sqlite3.Error:  # written by a syncd before the terms: the caller scans the names
+            return None
+        return [bytes(b) for (b,) in found]
 
     @staticmethod
     def _parts(db: sqlite3.Connection) -> Iterator[bytes]:
@@ -571,7 +603,7 @@ class DeltaReader:
             return None  # a restored backup, or a change during the read: the whole read
         self.how = f"recent: {len(stale)} changed of {len(window)} since {since[:14]}"
         log.info("directory names", how=self.how)
-        self.db = snap.db
+        self.db, self._names_key = snap.db, ""
         return snap.rows(fetched)
 
     def _full(self) -> Rows:

@@ -32,11 +32,11 @@ import socket
 import sqlite3
 import ssl
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, overload
 from urllib.parse import urlparse
 
 import structlog
@@ -263,7 +263,7 @@ _KINDS = {k.value: k for k in Kind}
 NAMES_PART = 10_000  # names per part of the snapshot's names cache
 # what the cache's names were made by: their encoding (``_names_parts``) and the code that
 # turns an entry into a Name (an upgrade that changes it must not reuse the old code's names)
-NAMES_SHAPE = f"names-columns-1:{CODE}"
+NAMES_SHAPE = f"names-columns-2:{CODE}"
 
 
 def _names_parts(names: Sequence[Name]) -> Iterator[bytes]:
@@ -280,6 +280,92 @@ def _names_parts(names: Sequence[Name]) -> Iterator[bytes]:
         columns = [list(c) for c in zip(*part, strict=True)]
         columns[kind] = [n.kind.value for n in part]
         yield marshal.dumps(columns)
+
+
+def _names_terms(names: Sequence[Name], domain: str) -> Iterator[tuple[str, bytes]]:
+    """What a scoped read looks for in the namespace (``_scoped_filters``), kept beside it in
+    the names cache: under "" the entries without an employee number, and under each
+    organisation code ``o`` the entries with one whose addresses end in ``.o@domain`` (an
+    alias kept after a transfer), every dotted tail of the local part being a possible
+    code. Each blob holds its entries' DNs (lower case), uids and first addresses, as
+    columns in the namespace's order (by DN, lower case)."""
+    at = f"@{domain}".lower()
+    groups: dict[str, list[Name]] = {}
+    for name in sorted(names, key=lambda n: n.dn.lower()):
+        if not name.employee_number:
+            groups.setdefault("", []).append(name)
+            continue
+        carried: set[str] = set()
+        for mail in name.mail:
+            low = mail.lower()
+            if low.endswith(at):
+                local = low[: -len(at)]
+                carried.update(local[i + 1 :] for i, c in enumerate(local) if c == ".")
+        for code in carried - {""}:
+            groups.setdefault(code, []).append(name)
+    for code, members in groups.items():
+        yield code, marshal.dumps(
+            [[n.dn.lower() for n in members], [n.uid for n in members],
+             [n.mail[0] if n.mail else "" for n in members]]
+        )  # fmt: skip
+
+
+def _kept_terms(blobs: Iterable[bytes]) -> list[tuple[str, str, str]] | None:
+    """The (DN in lower case, uid, first address) of the blobs ``_names_terms`` wrote, each
+    entry once, in the namespace's order; None for blobs of another shape (then the whole
+    namespace is scanned)."""
+    found: dict[str, tuple[str, str]] = {}
+    try:
+        for blob in blobs:
+            dns, uids, mails = marshal.loads(blob)  # noqa: S302 - the state directory's own
+            found.update(zip(dns, zip(uids, mails, strict=True), strict=True))
+        return [(str(dn), str(found[dn][0]), str(found[dn][1])) for dn in sorted(found)]
+    except (ValueError, TypeError, EOFError):
+        return None
+
+
+class _CachedNames(Sequence[Name]):
+    """A scoped run's namespace from the snapshot's names cache: its parts are fetched with
+    the cache's check (``DeltaReader.cached_names``) but decoded only when first used, by the
+    plan's uid pool when it gives out a name: most scoped runs give out none, and decoding
+    100,000 Names is most of what a one-organisation run at 100k spends past its start
+    (issue 14). ``fresh`` are the Names of the entries read anew since the snapshot, which
+    replace theirs; ``rows`` decodes the snapshot's rows instead if the parts turn out not to
+    hold what was written (edited by hand). ``terms`` is what ``_scoped_filters`` reads in
+    place of the whole namespace, when the cache has them."""
+
+    def __init__(
+        self,
+        parts: list[bytes],
+        count: int,
+        fresh: list[Name],
+        overlay: Mapping[str, Any],
+        rows: Callable[[], list[Name]],
+        terms: Callable[[Iterable[str]], list[bytes] | None],
+    ) -> None:
+        self._parts, self._count, self.fresh = parts, count, fresh
+        self.overlay, self._rows, self.terms = overlay, rows, terms
+        self._names: list[Name] | None = None
+
+    def _all(self) -> list[Name]:
+        if self._names is None:
+            cached = _names_of_parts(self._parts, self._count, self.overlay)
+            self._names = [*cached, *self.fresh] if cached is not None else self._rows()
+            self._parts = []
+        return self._names
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    @overload
+    def __getitem__(self, i: int) -> Name: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Name]: ...
+    def __getitem__(self, i: int | slice) -> Name | Sequence[Name]:
+        return self._all()[i]
+
+    def __iter__(self) -> Iterator[Name]:
+        return iter(self._all())
 
 
 def _names_of_parts(
@@ -415,7 +501,7 @@ class OpenLdapDirectory:
         self._password = password
         self._conn: Connection | None = None
         # the last names() read, until this object writes (see names())
-        self._namespace: list[Name] | None = None
+        self._namespace: Sequence[Name] | None = None
         self._one_add: bool | None = None  # see _hashes_added_passwords
         self._pipe: Connection | None = None  # see create_many
         self._delta: DeltaReader | None = None  # see use_snapshot
@@ -473,7 +559,10 @@ class OpenLdapDirectory:
             # temporaries then never add to the run's peak
             try:
                 self._delta.keep_names(
-                    _names_parts(self._names_to_keep), len(self._names_to_keep), NAMES_SHAPE
+                    _names_parts(self._names_to_keep),
+                    len(self._names_to_keep),
+                    NAMES_SHAPE,
+                    _names_terms(self._names_to_keep, self.domain),
                 )
             except sqlite3.Error as exc:  # a cache only: the next scoped run decodes the rows
                 log.warning("directory snapshot: names cache not written", error=str(exc))
@@ -532,7 +621,7 @@ class OpenLdapDirectory:
         return "(objectClass=inetOrgPerson)"
 
     def _scoped_filters(
-        self, scope: Scope, namespace: list[Name], seen: Mapping[str, Account]
+        self, scope: Scope, namespace: Sequence[Name], seen: Mapping[str, Account]
     ) -> Iterator[str]:
         """The searches of a scoped read, each made of terms slapd answers from an equality
         index (``ou``/``employeeNumber``/``uid``/``mail`` eq; docs/architecture.md).
@@ -564,7 +653,23 @@ class OpenLdapDirectory:
         uid_attr = self.FIELD_ATTRIBUTES["uid"][0]
         mail_attr = self.FIELD_ATTRIBUTES["mail"][0]
         terms: dict[str, None] = {}
-        for acc in namespace:  # 100,000 names at 100k: no generator per name
+        scan: Sequence[Name] = namespace
+        kept = None
+        if isinstance(namespace, _CachedNames):
+            blobs = namespace.terms(o.lower() for o in orgs)
+            kept = _kept_terms(blobs) if blobs is not None else None
+        if isinstance(namespace, _CachedNames) and kept is not None:
+            # the cache's entries of the same rules (``_names_terms``), in the namespace's
+            # order, then the entries read anew since the snapshot by the rules themselves
+            for dn, uid, mail in kept:
+                if dn in seen or dn in namespace.overlay:
+                    continue
+                if uid:
+                    terms[f"({uid_attr}={escape_filter_chars(uid)})"] = None
+                elif mail:
+                    terms[f"({mail_attr}={escape_filter_chars(mail)})"] = None
+            scan = namespace.fresh
+        for acc in scan:  # 100,000 names at 100k: no generator per name
             if acc.employee_number:  # keyed: asked for only if it carries an address of orgs
                 if not suffixes:
                     continue
@@ -624,7 +729,7 @@ class OpenLdapDirectory:
                 pass
         return self._search(flt, self.ATTRIBUTES)
 
-    def names(self) -> list[Name]:
+    def names(self) -> Sequence[Name]:
         """Every entry under the base with a uid or a mail, whatever its class, state or scope.
 
         The names only (dn, uid, cn, mail, aliases, kind, managed, employee number): what a run
@@ -641,19 +746,27 @@ class OpenLdapDirectory:
             recent = self._delta.names_since()
             rows = recent if recent is not None else self._synced()
             kept = self._delta.cached_names(NAMES_SHAPE) if recent is not None else None
-            cached = _names_of_parts(*kept, rows.overlay) if kept is not None else None
-            if cached is not None:  # the snapshot's names as the last whole run made them
-                wanted = set(rows.layout.named)
-                self._namespace = cached + [
-                    self._name(dn, {k: v for k, v in a.items() if k in wanted})
-                    for dn, a in rows.overlay.values()
-                    if any(a.get(n) for n in named)
-                ]
+
+            def decoded() -> list[Name]:  # the namespace's attributes only, row by row
+                return [self._name(dn, a) for dn, a in rows.names() if any(a.get(n) for n in named)]
+
+            if kept is None:
+                self._namespace = decoded()
                 return self._namespace
-            # the namespace's attributes only: each row decoded as it comes, then dropped
-            self._namespace = [
-                self._name(dn, a) for dn, a in rows.names() if any(a.get(n) for n in named)
+            try:
+                parts = list(kept[0])  # fetched now, with the cache's check; decoded if used
+            except sqlite3.Error:
+                self._namespace = decoded()
+                return self._namespace
+            wanted = set(rows.layout.named)
+            fresh = [
+                self._name(dn, {k: v for k, v in a.items() if k in wanted})
+                for dn, a in rows.overlay.values()
+                if any(a.get(n) for n in named)
             ]
+            self._namespace = _CachedNames(
+                parts, kept[1], fresh, rows.overlay, decoded, self._delta.cached_terms
+            )
             return self._namespace
         self._namespace = [
             self._name(dn, attrs)

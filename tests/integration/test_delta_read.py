@@ -549,3 +549,50 @@ def test_a_names_cache_emptied_or_cut_by_hand_is_not_used(
     _, names = _scoped(server, base, snapshot)
     _, truth, _ = _read(server, base, None)
     assert names == truth and len(names) == 20
+
+
+def test_a_scoped_read_from_the_names_cache_decodes_no_name_and_finds_what_a_plain_one_finds(
+    server: Sandbox, base: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The entries a scoped read looks for in the namespace (no employee number; an address of
+    the organisation kept after a transfer) come from the cache's terms, also when one of them
+    changed after the snapshot; the namespace itself is decoded only when a step gives out a
+    name (the uid pool), and then holds every name."""
+    snapshot = tmp_path / SNAPSHOT_FILE
+    with _admin(server) as admin:
+        _person(admin, base, "legacy", None)  # no employee number: asked for by uid
+        moved = _person(admin, base, "q1.stc", "E31")  # carries an skhcn address: asked for
+        assert admin.modify(
+            moved,
+            {"mail": [(MODIFY_ADD, [f"q1.skhcn@{DOMAIN}"])], "ou": [(MODIFY_REPLACE, ["stc"])]},
+        )
+        other = _person(admin, base, "q2.stc", "E32")  # neither: not asked for
+        assert admin.modify(other, {"ou": [(MODIFY_REPLACE, ["stc"])]})
+    _same_as_full(server, base, snapshot)  # the whole run that keeps the cache and its terms
+    with _admin(server) as admin:  # after the snapshot: from the window's overlay
+        _person(admin, base, "late", None)
+        assert admin.modify(moved, {"title": [(MODIFY_REPLACE, ["Phó"])]})
+    scope = Scope(orgs={"skhcn"}, employee_numbers={"E1", "E5"})
+    plain = _directory(server, base)
+    try:
+        truth = _by_dn(plain.read(scope))
+        truth_names = _by_dn(plain.names())  # type: ignore[arg-type]
+    finally:
+        plain.close()
+    assert {"legacy", "q1.stc", "late"} <= {a.uid for a in truth}
+    assert "q2.stc" not in {a.uid for a in truth}
+
+    def refuse(*_: Any) -> None:
+        raise AssertionError("the namespace was decoded")
+
+    directory = _directory(server, base)
+    try:
+        assert directory.use_snapshot(snapshot, scoped=True)
+        with monkeypatch.context() as patch:
+            patch.setattr("connectors.directory.openldap._names_of_parts", refuse)
+            patch.setattr(Rows, "names", refuse)
+            namespace = directory.names()
+            assert _by_dn(directory.read(scope)) == truth
+        assert _by_dn(list(namespace)) == truth_names  # type: ignore[arg-type]
+    finally:
+        directory.close()
