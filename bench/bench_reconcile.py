@@ -241,6 +241,9 @@ orgs: orgs.yaml
         # taken before its creates) and leaves the snapshot the rows below start from, as the
         # daemon's runs do (a row is "a run where nothing changed since the last")
         settle = Row("first run after the build (full read)")
+        # a record left by an earlier run of another syncd is of no use to this one, and would
+        # hide that this settle run was not quiet (then it is run again below)
+        (root / "state" / QUIET_FILE).unlink(missing_ok=True)
         run_into(settle, [*syncd, "reconcile", "--latest"])
         # -- the read rows, interleaved ------------------------------------------------------------
         noop = Row("no-op: syncd plan --latest")
