@@ -194,8 +194,11 @@ class Snapshot:
         return dict(self.db.execute("SELECT key, csn FROM entries"))
 
     def newest(self) -> str:
-        row = self.db.execute("SELECT max(csn) FROM entries").fetchone()
-        return str(row[0] or "")
+        """The newest CSN the rows hold; "" when there is none, or when a row has none (an
+        entry whose entryCSN the service DN could not read: no window can be counted from
+        the rest, so a scoped run reads the namespace whole)."""
+        row = self.db.execute("SELECT max(csn), min(csn) FROM entries").fetchone()
+        return "" if not row[1] else str(row[0] or "")
 
     def rows(self, overlay: Entries | None = None, gone: Iterable[str] = ()) -> Rows:
         return Rows(self.db, self.layout, overlay or {}, frozenset(gone))
@@ -266,11 +269,21 @@ def _generation(db: sqlite3.Connection) -> int:
     return int(row[0])
 
 
+_TRIGGERS = ("entries_insert", "entries_update", "entries_delete")
+
+
 def _cache_key(db: sqlite3.Connection, shape: str) -> str:
     """What a names cache is valid for: its shape (the profile's encoding, which another
     version of syncd may change) and the rows' generation when it was made. A count, not a
     digest of every row's key and CSN: the digest read 100,000 rows at every scoped run
     (~60 ms of a one-organisation run at 100k, issue 14)."""
+    marks = ",".join("?" * len(_TRIGGERS))
+    (held,) = db.execute(
+        f"SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN ({marks})",  # noqa: S608
+        _TRIGGERS,
+    ).fetchone()
+    if held != len(_TRIGGERS):  # dropped by hand: the count may have missed writes since
+        raise sqlite3.OperationalError("the names cache's triggers are missing")
     return f"{shape}:{_generation(db)}"
 
 
@@ -282,11 +295,14 @@ def _cache_key(db: sqlite3.Connection, shape: str) -> str:
 _NAMES_CACHE = (
     "CREATE TABLE name_parts (rows TEXT NOT NULL, part INTEGER NOT NULL, blob BLOB NOT NULL)",
     # written last, in the same transaction: what the parts must add up to when read
-    "CREATE TABLE name_count (rows TEXT NOT NULL, parts INTEGER NOT NULL, names INTEGER NOT NULL)",
+    "CREATE TABLE name_count (rows TEXT NOT NULL, parts INTEGER NOT NULL, names INTEGER NOT NULL,"
+    " terms INTEGER NOT NULL)",
     # what a scoped read asks for by uid, by what it is found for (``suffix``: "" for an entry
     # without an employee number, else an organisation whose addresses it carries): the
     # profile's own encoding, so a scoped run reads a few of them and decodes no Name at all
-    "CREATE TABLE name_terms (rows TEXT NOT NULL, suffix TEXT NOT NULL, blob BLOB NOT NULL)",
+    # (``n``: the entries its blob holds; name_count.terms: how many rows; both checked)
+    "CREATE TABLE name_terms (rows TEXT NOT NULL, suffix TEXT NOT NULL, n INTEGER NOT NULL,"
+    " blob BLOB NOT NULL)",
 )
 _GENERATION = (
     "CREATE TABLE IF NOT EXISTS generation (n INTEGER NOT NULL)",
@@ -401,6 +417,9 @@ class DeltaReader:
     # what the last sync() found, as a digest of every entry's key and entryCSN: equal only
     # when no entry was added, changed, renamed or deleted since (connectors/quiet.py)
     fingerprint: str = ""
+    # entries the last sync() found without a readable entryCSN: the delta read is then off
+    # (every run reads in full) until the service DN may read them (docs/architecture.md)
+    blind: int = 0
     names: list[str] = field(default_factory=list)  # the namespace's attributes (see Layout)
     # the snapshot the last sync() or names_since() read (``current`` looks entries up in it)
     db: sqlite3.Connection | None = field(default=None, repr=False)
@@ -439,16 +458,46 @@ class DeltaReader:
                 snap.db.close()
             rows = self._full()
             self.how = f"full: {why}"
+            (self.blind,) = rows.db.execute(
+                "SELECT count(*) FROM entries WHERE csn = ''"
+            ).fetchone()
+        if self.blind:
+            log.warning(
+                "entries without a readable entryCSN: every run reads the directory whole",
+                entries=self.blind,
+            )
         log.info("directory read", how=self.how, entries=len(rows))
         self.db, self._names_key = rows.db, ""
         return rows
+
+    def blinded(self, count: int) -> DirectoryError:
+        """What a scoped read that found ``count`` entries without a readable entryCSN raises.
+        Its namespace came from the snapshot and the entries whose CSN is recent, and a CSN
+        the service DN cannot read matches no such search: a name written since the last
+        whole run may be missing, so the run stops (found by an attack). A kept snapshot is
+        removed, so the next run reads the directory whole, and keeps doing so while any row
+        lacks a CSN (``Snapshot.newest``)."""
+        self.blind = count
+        removed = ""
+        if self.keep:
+            if self.db is not None:
+                self.db.close()
+                self.db = None
+            self.path.unlink(missing_ok=True)
+            removed = "; the snapshot is removed: the next run reads the directory whole"
+        return DirectoryError(
+            f"{count} directory entries have no entryCSN the service DN may read, so this "
+            f"scoped run cannot trust its namespace{removed}; give the service DN read access "
+            "to entryCSN (config/ldap/acl.ldif; syncd doctor names them)",
+            transient=True,
+        )
 
     def keep_names(
         self,
         parts: Iterable[bytes],
         names: int,
         shape: str,
-        terms: Iterable[tuple[str, bytes]] = (),
+        terms: Iterable[tuple[str, int, bytes]] = (),
     ) -> None:
         """Keep ``parts``, the profile's namespace of the snapshot as this whole run synced it
         (``Rows`` without overlay), ``names`` Names in all, for the scoped runs that follow
@@ -476,9 +525,10 @@ class DeltaReader:
             for count, blob in enumerate(parts, 1):
                 db.execute("INSERT INTO name_parts VALUES (?, ?, ?)", (rows, count - 1, blob))
             db.executemany(
-                "INSERT INTO name_terms VALUES (?, ?, ?)", ((rows, k, b) for k, b in terms)
+                "INSERT INTO name_terms VALUES (?, ?, ?, ?)", ((rows, k, n, b) for k, n, b in terms)
             )
-            db.execute("INSERT INTO name_count VALUES (?, ?, ?)", (rows, count, names))
+            (kept,) = db.execute("SELECT count(*) FROM name_terms").fetchone()
+            db.execute("INSERT INTO name_count VALUES (?, ?, ?, ?)", (rows, count, names, kept))
 
     def cached_names(self, shape: str) -> tuple[Iterator[bytes], int] | None:
         """The parts ``keep_names`` kept and how many Names they hold, when they are of the
@@ -504,21 +554,31 @@ class DeltaReader:
         self._names_key = str(row[0])
         return self._parts(db), int(row[2])
 
-    def cached_terms(self, suffixes: Iterable[str]) -> list[bytes] | None:
-        """The blobs ``keep_names`` kept under "" and each of ``suffixes``, of the cache the
-        last ``cached_names`` found valid (none unless it did); None if they cannot be read."""
+    def cached_terms(self, suffixes: Iterable[str]) -> list[tuple[int, bytes]] | None:
+        """The blobs ``keep_names`` kept under "" and each of ``suffixes``, each with the
+        number of entries it must hold, of the cache the last ``cached_names`` found valid
+        (none unless it did); None if they cannot be read, or if rows are missing (found by
+        an attack: the "" row deleted by hand let a scoped run miss an unkeyed mailbox)."""
         if self.db is None or not self._names_key:
             return None
         wanted = ["", *sorted(set(suffixes))]
         marks = ",".join("?" * len(wanted))
         try:
+            (written,) = self.db.execute(
+                "SELECT terms FROM name_count WHERE rows = ?", (self._names_key,)
+            ).fetchone()
+            (held,) = self.db.execute(
+                "SELECT count(*) FROM name_terms WHERE rows = ?", (self._names_key,)
+            ).fetchone()
+            if held != written:
+                return None
             found = self.db.execute(
-                f"SELECT blob FROM name_terms WHERE rows = ? AND suffix IN ({marks})",  # noqa: S608
+                f"SELECT n, blob FROM name_terms WHERE rows = ? AND suffix IN ({marks})",  # noqa: S608
                 (self._names_key, *wanted),
             ).fetchall()
-        except sqlite3.Error:  # written by a syncd before the terms: the caller scans the names
+        except (sqlite3.Error, TypeError):  # no such row or table: the caller scans the names
             return None
-        return [bytes(b) for (b,) in found]
+        return [(int(n), bytes(b)) for n, b in found]
 
     @staticmethod
     def _parts(db: sqlite3.Connection) -> Iterator[bytes]:
@@ -644,6 +704,15 @@ class DeltaReader:
     def _delta(self, snap: Snapshot) -> tuple[Rows, str]:
         """``snap`` brought up to date (written back when kept), and what happened."""
         now = {dn.lower(): csn for dn, csn in self._slim(self.wanted)}
+        blind = [k for k, csn in now.items() if not csn]
+        self.blind = len(blind)
+        if blind:
+            # an access rule hiding entryCSN from the service DN (found by an attack: every
+            # CSN read as "", so no change was ever seen and whole runs were "quiet")
+            raise Drift(
+                f"{len(blind)} of {len(now)} entries have no entryCSN the service DN can read "
+                f"(e.g. {blind[0]})"
+            )
         self.fingerprint = digest(sorted(now.items()))
         csns = snap.csns()
         stale = _stale(csns, now)

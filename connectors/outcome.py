@@ -159,6 +159,7 @@ def summary_dict(outcome: RunOutcome) -> dict[str, Any]:
         ],
         "not_attempted": not_attempted(outcome),
         "repeats": outcome.repeats,
+        "warnings": list(outcome.warnings),  # as the report's "Cảnh báo / warnings" lines
         "slips": [str(p) for p in outcome.slip_files],
         "report": str(outcome.report_path) if outcome.report_path else None,
     }

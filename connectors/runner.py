@@ -233,6 +233,13 @@ def _read_directory(
     # read finds the unkeyed accounts and old addresses of its organisations in it.
     namespace = directory.names()
     accounts = directory.read(inp.scope) if not req.scoped or inp.org_scope else []
+    blind = int(getattr(directory, "unreadable_csns", 0))
+    if blind:
+        outcome.warnings.append(
+            f"{blind} directory entries have no entryCSN the service DN may read: every run "
+            "reads the whole directory (correct, slower); give it read access to entryCSN "
+            "(config/ldap/acl.ldif; syncd doctor names them)"
+        )
     debts = inp.debts
     if debts.audit and not req.dry_run:
         # audit records owed by dead runs, from what the directory shows now (whole base)

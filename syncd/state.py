@@ -5,7 +5,7 @@ Pure data with a dict form; a connector stores it as JSON in the state directory
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -202,8 +202,23 @@ def _listed(data: dict[str, Any]) -> dict[str, dict[str, tuple[int, str]]]:
     out: dict[str, dict[str, tuple[int, str]]] = {}
     for org, groups in listings.items():
         mine: dict[str, tuple[int, str]] = {}
-        for stamp, emps in groups.items():
-            run, _, when = stamp.partition(" ")
-            mine.update(dict.fromkeys(emps, (int(run), when)))  # one stamp shared by all
+        # oldest first, so an employee found under two stamps (a hand edit) keeps the newer
+        for (run, when), emps in sorted(_stamps(org, groups)):
+            mine.update(dict.fromkeys(emps, (run, when)))  # one stamp shared by all
         out[org] = mine
     return out
+
+
+def _stamps(org: str, groups: Any) -> Iterator[tuple[tuple[int, str], list[str]]]:
+    """Each "<run> <date>" of an organisation's listings with its employees; ValueError
+    naming the value when the file holds something else (a hand edit), rather than reading
+    a string one character per employee."""
+    if not isinstance(groups, dict):
+        raise ValueError(f"state.json: listings of {org!r} is not a mapping: {groups!r:.80}")
+    for stamp, emps in groups.items():
+        run, _, when = str(stamp).partition(" ")
+        if not run.isdigit() or not isinstance(emps, list):
+            raise ValueError(f"state.json: listings of {org!r}: {stamp!r}: {emps!r:.80}")
+        if not all(isinstance(e, str) for e in emps):
+            raise ValueError(f"state.json: listings of {org!r}: {stamp!r}: not employee numbers")
+        yield (int(run), when), emps

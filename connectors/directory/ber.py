@@ -209,6 +209,7 @@ class Searched:
     def __init__(self, message_id: int) -> None:
         self.message_id = message_id
         self._buf = bytearray()
+        self.references = 0  # continuation references skipped (referrals in the subtree)
 
     def feed(self, data: bytes) -> tuple[list[Entry], Done | None]:
         """The entries ``data`` completes and, once it has come, the search's end."""
@@ -253,7 +254,9 @@ class Searched:
                 entries.append((dn, attrs))
             elif operation == SEARCH_DONE:
                 done = Done(_answer(buf, start, stop), _controls(buf, op_end, stop))
-            elif operation not in (SEARCH_REFERENCE, INTERMEDIATE):
+            elif operation == SEARCH_REFERENCE:
+                self.references += 1
+            elif operation != INTERMEDIATE:
                 raise ProtocolError(f"operation {operation:#04x} in the answers to a search")
         del buf[:pos]
         if done is not None and buf:

@@ -745,7 +745,7 @@ class Doctor:
             self.conn,
             self.cfg.base_dn,
             "(objectClass=*)",
-            ["hasSubordinates"],
+            ["hasSubordinates", "entryCSN"],
             self.cfg.page_size,
         )
         if error is not None:
@@ -796,6 +796,17 @@ class Doctor:
                 f"{access_rules(self.cfg, self.suffix or self.cfg.base_dn)[1]})",
             )
             return
+        blind = [dn for dn, a in seen if not _values(a, "entryCSN")]
+        if blind:
+            self.add(
+                "entryCSN",
+                "finding",
+                f"{len(blind)} entries' entryCSN is hidden from the service DN, e.g. "
+                f"{'; '.join(blind[:3])}: the delta read cannot see their changes, so every "
+                "run reads the whole directory",
+                f"let the service DN read entryCSN: put syncd's access rule before the one "
+                f"hiding it ({INIT}: {access_rules(self.cfg, self.suffix or self.cfg.base_dn)[1]})",
+            )
         compared = " (compared with root's view)" if self.admin_url else ""
         self.add(
             "visibility",

@@ -282,7 +282,7 @@ def _names_parts(names: Sequence[Name]) -> Iterator[bytes]:
         yield marshal.dumps(columns)
 
 
-def _names_terms(names: Sequence[Name], domain: str) -> Iterator[tuple[str, bytes]]:
+def _names_terms(names: Sequence[Name], domain: str) -> Iterator[tuple[str, int, bytes]]:
     """What a scoped read looks for in the namespace (``_scoped_filters``), kept beside it in
     the names cache: under "" the entries without an employee number, and under each
     organisation code ``o`` the entries with one whose addresses end in ``.o@domain`` (an
@@ -304,20 +304,22 @@ def _names_terms(names: Sequence[Name], domain: str) -> Iterator[tuple[str, byte
         for code in carried - {""}:
             groups.setdefault(code, []).append(name)
     for code, members in groups.items():
-        yield code, marshal.dumps(
+        yield code, len(members), marshal.dumps(
             [[n.dn.lower() for n in members], [n.uid for n in members],
              [n.mail[0] if n.mail else "" for n in members]]
         )  # fmt: skip
 
 
-def _kept_terms(blobs: Iterable[bytes]) -> list[tuple[str, str, str]] | None:
+def _kept_terms(blobs: Iterable[tuple[int, bytes]]) -> list[tuple[str, str, str]] | None:
     """The (DN in lower case, uid, first address) of the blobs ``_names_terms`` wrote, each
-    entry once, in the namespace's order; None for blobs of another shape (then the whole
-    namespace is scanned)."""
+    entry once, in the namespace's order; None for blobs of another shape or not holding
+    the entries written (then the whole namespace is scanned)."""
     found: dict[str, tuple[str, str]] = {}
     try:
-        for blob in blobs:
+        for n, blob in blobs:
             dns, uids, mails = marshal.loads(blob)  # noqa: S302 - the state directory's own
+            if len(dns) != n:
+                return None
             found.update(zip(dns, zip(uids, mails, strict=True), strict=True))
         return [(str(dn), str(found[dn][0]), str(found[dn][1])) for dn in sorted(found)]
     except (ValueError, TypeError, EOFError):
@@ -341,7 +343,7 @@ class _CachedNames(Sequence[Name]):
         fresh: list[Name],
         overlay: Mapping[str, Any],
         rows: Callable[[], list[Name]],
-        terms: Callable[[Iterable[str]], list[bytes] | None],
+        terms: Callable[[Iterable[str]], list[tuple[int, bytes]] | None],
     ) -> None:
         self._parts, self._count, self.fresh = parts, count, fresh
         self.overlay, self._rows, self.terms = overlay, rows, terms
@@ -503,6 +505,7 @@ class OpenLdapDirectory:
         # the last names() read, until this object writes (see names())
         self._namespace: Sequence[Name] | None = None
         self._one_add: bool | None = None  # see _hashes_added_passwords
+        self._windowed = False  # names() took the snapshot and recent CSNs (see _scoped_search)
         self._pipe: Connection | None = None  # see create_many
         self._delta: DeltaReader | None = None  # see use_snapshot
         self._scoped = False
@@ -723,6 +726,9 @@ class OpenLdapDirectory:
         (``DeltaReader.current``); without one, or when it cannot tell, a search in full."""
         if self._delta is not None:
             csns = {dn.lower(): csn for dn, csn in self._csns(flt)}
+            blind = sum(1 for csn in csns.values() if not csn)
+            if blind and self._windowed:  # a namespace from the snapshot and recent CSNs
+                raise self._delta.blinded(blind)
             try:
                 return self._delta.current(csns)
             except Drift:
@@ -744,6 +750,7 @@ class OpenLdapDirectory:
                 self._names_to_keep = self._namespace  # kept in the snapshot by close()
                 return self._namespace
             recent = self._delta.names_since()
+            self._windowed = recent is not None
             rows = recent if recent is not None else self._synced()
             kept = self._delta.cached_names(NAMES_SHAPE) if recent is not None else None
 
@@ -801,6 +808,12 @@ class OpenLdapDirectory:
         )
         self._scoped = scoped
         return True
+
+    @property
+    def unreadable_csns(self) -> int:
+        """Entries the last whole read found without an ``entryCSN`` the service DN may read:
+        the delta read is off while there are any (each run reads everything)."""
+        return self._delta.blind if self._delta is not None else 0
 
     def fingerprint(self) -> str | None:
         """A digest of every entry a whole run reads, as of now (one slim read of DNs and
@@ -910,6 +923,13 @@ class OpenLdapDirectory:
                         values = next((v for k, v in attrs.items() if k.lower() == "entrycsn"), [])
                         yield dn, values[0].decode("utf-8", "replace") if values else ""
                 whole = True
+                if searched.references:  # entries on another server: outside syncd's view
+                    log.warning(
+                        "referrals under the base are not followed: their entries are not "
+                        "in syncd's namespace",
+                        base=self.base,
+                        references=searched.references,
+                    )
             except (OSError, ProtocolError, LDAPException) as exc:
                 raise ReadIncomplete(f"reading {self.base}: {exc}", transient=True) from exc
             finally:

@@ -507,8 +507,10 @@ def test_a_names_cache_of_other_rows_is_never_used(
         "DELETE FROM entries WHERE names LIKE '%p3.skhcn%'",
         "INSERT INTO entries SELECT key || 'x', dn, csn, names, rest FROM entries LIMIT 1",
         "UPDATE entries SET rest = rest WHERE names LIKE '%p3.skhcn%'",  # even a no-op write
+        # found by an attack: without its triggers the count misses every write after
+        "DROP TRIGGER entries_insert",
     ],
-    ids=["delete", "insert", "update"],
+    ids=["delete", "insert", "update", "a trigger dropped"],
 )
 def test_any_write_of_the_rows_outdates_the_names_cache(
     server: Sandbox, base: str, tmp_path: Path, statement: str
@@ -594,5 +596,44 @@ def test_a_scoped_read_from_the_names_cache_decodes_no_name_and_finds_what_a_pla
             namespace = directory.names()
             assert _by_dn(directory.read(scope)) == truth
         assert _by_dn(list(namespace)) == truth_names  # type: ignore[arg-type]
+    finally:
+        directory.close()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "DELETE FROM name_terms WHERE suffix = ''",
+        "UPDATE name_terms SET blob = :empty WHERE suffix = ''",  # well formed, emptied
+        "UPDATE name_terms SET blob = substr(blob, 1, 9)",  # cut short
+    ],
+    ids=["a row deleted", "a blob emptied", "a blob cut"],
+)
+def test_name_terms_damaged_by_hand_are_not_used(
+    server: Sandbox, base: str, tmp_path: Path, damage: str
+) -> None:
+    """Found by an attack: the "" row (entries without an employee number) deleted by hand
+    let a scoped read miss an unkeyed mailbox, and a second one was made for its owner. The
+    rows must be all there and each hold the entries written; else the namespace is
+    scanned."""
+    snapshot = tmp_path / SNAPSHOT_FILE
+    with _admin(server) as admin:
+        _person(admin, base, "legacy", None)
+        admin.modify(f"uid=legacy,{base}", {"ou": [(MODIFY_REPLACE, ["stc"])]})
+    _same_as_full(server, base, snapshot)
+    with _db(snapshot) as db:
+        db.execute(damage, {"empty": marshal.dumps([[], [], []])} if ":empty" in damage else {})
+    scope = Scope(orgs={"skhcn"}, employee_numbers={"E1"})
+    plain = _directory(server, base)
+    try:
+        truth = _by_dn(plain.read(scope))
+    finally:
+        plain.close()
+    assert "legacy" in {a.uid for a in truth}
+    directory = _directory(server, base)
+    try:
+        assert directory.use_snapshot(snapshot, scoped=True)
+        directory.names()
+        assert _by_dn(directory.read(scope)) == truth
     finally:
         directory.close()

@@ -21,6 +21,7 @@ from ldap3 import MODIFY_REPLACE
 
 from devtools.slapd_sandbox import Sandbox, find_slapd
 from tests.conftest import MakeConfig
+from tests.helpers import write_roster
 from tests.integration.debian_slapd import (
     DEBIAN_INIT_LDIF,
     SERVICE_PASSWORD,
@@ -341,3 +342,51 @@ def test_indexes_are_checked_only_with_roots_view_and_each_missing_one_is_named_
     assert doctor(cfg, *admin)[0] == 0
     again = syncd(cfg, "directory", "init", "--admin-url", debian.ldapi_url)
     assert again.stdout == "nothing to do: the directory has what syncd needs\n"
+
+
+def test_an_acl_hiding_entrycsn_is_found_and_runs_read_in_full_instead_of_going_blind(
+    ready: tuple[DebianSlapd, Path],
+) -> None:
+    """Found by an attack: a site's rule before syncd's hid entryCSN from the service DN.
+    Every CSN then read as "", the delta read saw no change (a title edited by hand stayed,
+    and whole runs were repeated as quiet). Now each run reads in full and says why, and the
+    doctor names the entries."""
+    debian, cfg = ready
+    roster = write_roster(
+        cfg.parent / "r.csv",
+        ["E1,Trần Văn An,skhcn,,Chuyên viên,,,", "E2,Lê Thị Bình,skhcn,,Chuyên viên,,,"],
+    )
+    made = syncd(cfg, "reconcile", "--roster", str(roster))
+    assert made.returncode == 0, made.stdout + made.stderr
+    kept = syncd(cfg, "reconcile", "--latest")  # the snapshot now holds the accounts made
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    people = f"ou=people,{debian.suffix}"
+    modify(
+        debian,
+        f"dn: {DB}\nchangetype: modify\nadd: olcAccess\n"
+        f'olcAccess: {{0}}to dn.subtree="{people}" attrs=entryCSN '
+        f'by dn.exact="cn=syncd,ou=services,{debian.suffix}" none by * break\n-\n',
+    )
+    code, checks = doctor(cfg, "--read-only")
+    assert code == 1
+    assert checks["entryCSN"]["status"] == "finding"
+    assert "entryCSN is hidden from the service DN" in checks["entryCSN"]["detail"]
+    # the first scoped run after it: its namespace came from the snapshot and the recent
+    # CSNs, which the service DN can no longer see, so it stops and removes the snapshot
+    stopped = syncd(cfg, "reconcile", "--roster", str(roster), "--json")
+    assert "no entryCSN the service DN may read" in stopped.stdout + stopped.stderr
+    assert stopped.returncode != 0
+    again = syncd(cfg, "reconcile", "--roster", str(roster), "--json")  # reads whole, says why
+    assert again.returncode == 0, again.stdout + again.stderr
+    warnings = json.loads(again.stdout)["warnings"]
+    assert any("no entryCSN the service DN may read" in w for w in warnings), warnings
+    admin = debian.admin()
+    admin.search(people, "(employeeNumber=E1)", attributes=["uid"])
+    [entry] = admin.response
+    assert admin.modify(entry["dn"], {"title": [(MODIFY_REPLACE, ["Sửa tay"])]})
+    for command in ("plan", "reconcile"):  # scoped and whole runs both see the edit
+        args = ["--roster", str(roster)] if command == "plan" else ["--latest", "--dry-run"]
+        plan = syncd(cfg, command, *args, "--json")
+        assert plan.returncode == 0, plan.stdout + plan.stderr
+        actions = json.loads(plan.stdout)["plan"]["actions"]
+        assert [a["action"] for a in actions] == ["update"], actions

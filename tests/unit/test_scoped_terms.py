@@ -85,7 +85,7 @@ def test_the_cached_terms_ask_what_scanning_the_namespace_asks(
     seen = {dn: Account(dn=dn, uid="") for dn in found}
     scope = Scope(orgs=orgs, employee_numbers=set())
     plain = [n for n in ordered if n.dn.lower() not in overlay] + fresh
-    terms = dict(_names_terms(names, DOMAIN))
+    terms = {code: (n, blob) for code, n, blob in _names_terms(names, DOMAIN)}
     cached = _CachedNames(
         [],
         0,

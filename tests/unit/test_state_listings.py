@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -81,3 +82,16 @@ def test_an_older_syncds_state_file_reads_alike_and_is_rewritten_in_the_new_shap
     final = StateStore(tmp_path).load()
     assert final.listed["skhcn"] == state.listed["skhcn"]
     assert final.tombstones == {"gone.skhcn", "also.skhcn"}
+
+
+def test_listings_damaged_by_hand_are_refused_naming_the_value_not_misread() -> None:
+    """Found by an attack: a string where the employees belong was read one character per
+    employee; now the value is named. An employee under two stamps keeps the newer."""
+    for bad in ({"skhcn": {"1 2026-01-01": "e1x"}}, {"skhcn": {"x 2026": ["e1"]}}, {"skhcn": []}):
+        with pytest.raises(ValueError, match=r"state\.json: listings of 'skhcn'"):
+            LocalState.from_dict({"listings": bad})
+    twice = {"skhcn": {"3 2026-03-01": ["e1"], "1 2026-01-01": ["e1", "e2"]}}
+    assert LocalState.from_dict({"listings": twice}).listed["skhcn"] == {
+        "e1": (3, "2026-03-01"),
+        "e2": (1, "2026-01-01"),
+    }
