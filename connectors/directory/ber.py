@@ -18,7 +18,7 @@ StartTLS and every other operation stay ldap3's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 Value = str | bytes | int  # an int is sent as its decimal text, as ldap3 sends it
@@ -116,6 +116,21 @@ def _element(buf: bytes | bytearray, pos: int, end: int, want: int) -> tuple[int
     if tag != want:
         raise ProtocolError(f"tag {tag:#04x} where {want:#04x} was expected")
     return start, stop
+
+
+def _messages(buf: bytes | bytearray, end: int) -> Iterator[tuple[int, int]]:
+    """Body start and end of each whole LDAPMessage from the start of ``buf`` (a message
+    whose last byte has not come yet ends it: the caller keeps the rest for the next read)."""
+    pos = 0
+    while pos < end:
+        got = _header(buf, pos, end)
+        if got is None:
+            return
+        tag, start, stop = got
+        if tag != SEQUENCE:
+            raise ProtocolError(f"tag {tag:#04x} where an LDAPMessage was expected")
+        yield start, stop
+        pos = stop
 
 
 def _text(buf: bytes | bytearray, start: int, stop: int) -> str:
@@ -217,14 +232,10 @@ class Searched:
         buf += data
         entries: list[Entry] = []
         done: Done | None = None
-        pos, end = 0, len(buf)
-        while pos < end and done is None:
-            got = _header(buf, pos, end)
-            if got is None:
-                break
-            tag, start, stop = got
-            if tag != SEQUENCE:
-                raise ProtocolError(f"tag {tag:#04x} where an LDAPMessage was expected")
+        pos = 0
+        for start, stop in _messages(buf, len(buf)):
+            if done is not None:
+                raise ProtocolError("bytes after the end of a search")
             pos = stop
             at, after = _element(buf, start, stop, INTEGER)
             message_id = int.from_bytes(buf[at:after], "big", signed=True)
@@ -281,14 +292,8 @@ class Answers:
         buf = self._buf
         buf += data
         out: list[Answer] = []
-        pos, end = 0, len(buf)
-        while pos < end:
-            got = _header(buf, pos, end)
-            if got is None:
-                break
-            tag, start, stop = got
-            if tag != SEQUENCE:
-                raise ProtocolError(f"tag {tag:#04x} where an LDAPMessage was expected")
+        pos = 0
+        for start, stop in _messages(buf, len(buf)):
             out.append(_answer(buf, start, stop))
             pos = stop
         del buf[:pos]

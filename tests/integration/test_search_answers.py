@@ -25,7 +25,7 @@ from connectors.runner import open_directory
 from devtools.slapd_sandbox import Sandbox
 from syncd.ports import ReadIncomplete
 from tests.conftest import MakeConfig
-from tests.integration.test_add_answers import _bind, _split
+from tests.integration.test_add_answers import CountingProxy, _bind, _split
 from tests.integration.test_tls import _directory as _tls_directory
 from tests.integration.test_tls import tls_slapd  # noqa: F401 - the TLS slapd fixture
 
@@ -151,28 +151,17 @@ def test_the_slim_read_finds_what_the_profiles_ldap3_search_finds(
         directory.close()
 
 
-class CuttingProxy:
-    """Loopback proxy to slapd that cuts both sides once it has passed ``after`` bytes of
-    answers after the bind's (``armed``)."""
+class CuttingProxy(CountingProxy):
+    """The counting proxy, but it cuts both sides once it has passed ``after`` bytes of
+    answers after the bind's (the first connection only)."""
 
     def __init__(self, upstream: int, after: int) -> None:
-        self.upstream, self.after = upstream, after
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
+        self.after = after
         self.cut = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(upstream)
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(("127.0.0.1", self.upstream))
-            threading.Thread(target=self._pipe, args=(client, server, False), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(server, client, True), daemon=True).start()
-
-    def _pipe(self, src: socket.socket, dst: socket.socket, answers: bool) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        answers = self.open.index(src) % 2 == 1  # open holds client, server, client, …
         passed = 0
         with contextlib.suppress(OSError):
             while data := src.recv(4096):
@@ -186,7 +175,6 @@ class CuttingProxy:
         for s in (src, dst):
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            s.close()
 
 
 def test_a_connection_cut_in_the_middle_of_a_page_is_an_incomplete_read_not_a_short_list(
@@ -211,7 +199,7 @@ def test_a_connection_cut_in_the_middle_of_a_page_is_an_incomplete_read_not_a_sh
         finally:
             directory.close()
     finally:
-        proxy.listener.close()
+        proxy.close()
 
 
 @pytest.mark.parametrize("how", ["ldaps", "starttls"])
