@@ -479,11 +479,7 @@ class DeltaReader:
         lacks a CSN (``Snapshot.newest``)."""
         self.blind = count
         removed = ""
-        if self.keep:
-            if self.db is not None:
-                self.db.close()
-                self.db = None
-            self.path.unlink(missing_ok=True)
+        if self.drop():
             removed = "; the snapshot is removed: the next run reads the directory whole"
         return DirectoryError(
             f"{count} directory entries have no entryCSN the service DN may read, so this "
@@ -491,6 +487,17 @@ class DeltaReader:
             "to entryCSN (config/ldap/acl.ldif; syncd doctor names them)",
             transient=True,
         )
+
+    def drop(self) -> bool:
+        """Remove the snapshot when this run keeps it (the next run then reads the directory
+        whole); whether it did."""
+        if not self.keep:
+            return False
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+        self.path.unlink(missing_ok=True)
+        return True
 
     def keep_names(
         self,

@@ -47,13 +47,13 @@ from connectors.store import (
 )
 from syncd.applier import RunResult
 from syncd.errors import SyncdError
-from syncd.model import Account, Action, ActionKind, Named, Plan
+from syncd.model import Account, Action, ActionKind, Named, Plan, given_out
 from syncd.orgs import Catalogue
 from syncd.plan import PlanInput, make_plan
 from syncd.plan.lifecycle import Event
 from syncd.plan.lifecycle import forecast as lifecycle_forecast
 from syncd.plan.states import MANUAL_LOCK, TransitionRefused, manual_lock, transition
-from syncd.ports import Directory, Mailer, Scope
+from syncd.ports import Directory, Mailer, ReadIncomplete, Scope
 from syncd.roster import Snapshot
 from syncd.state import LocalState
 
@@ -358,6 +358,7 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
                 seen = _read_directory(config, req, inp, directory, run_id, outcome)
                 outcome.accounts = seen.accounts
                 plan = outcome.plan = _make_plan(config, req, inp, seen, now)
+                _check_given_out(directory, plan)
         if repeated is not None:
             _repeat(config, repeated, req, inp, outcome, hooks, now)
         else:
@@ -379,6 +380,36 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
         report=str(outcome.report_path),
     )
     return outcome
+
+
+def _check_given_out(directory: Directory, plan: Plan) -> None:
+    """Ask the server whether any uid or address the plan gives out is held by another
+    entry, before anything is applied, when the namespace came from the snapshot and the
+    entries whose CSN is recent (a scoped run): an entry whose entryCSN the service DN
+    cannot read matches no such search (found by an attack: a second mailbox got an
+    address another held). Then nothing is applied, the snapshot is dropped and the next
+    run reads the directory whole. A whole read needs no such check: it compares every
+    entry's CSN, and reads in full when any is hidden."""
+    holders = getattr(directory, "holders", None)
+    if not getattr(directory, "partial_namespace", False) or not callable(holders):
+        return  # a namespace read whole (or by the delta, which compares every entry's CSN)
+    wanted = given_out(plan.actions)
+    if not wanted:
+        return
+    clash = {n: dn for n, dn in holders(wanted).items() if dn != wanted[n]}
+    if not clash:
+        return
+    forget = getattr(directory, "forget_snapshot", None)
+    if callable(forget):
+        forget()
+    some = ", ".join(f"{n} (held by {dn})" for n, dn in sorted(clash.items())[:5])
+    raise ReadIncomplete(
+        f"{len(clash)} names this plan would give out are already held in the directory by "
+        f"entries its read missed: {some}; nothing was changed, and the next run reads the "
+        "directory whole (an entry whose entryCSN the service DN cannot read, or one written "
+        "during the run: syncd doctor)",
+        transient=True,
+    )
 
 
 def _kind(req: RunRequest) -> str:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from syncd.errors import SyncdError
 from syncd.state import LocalState
 
 
@@ -112,6 +113,11 @@ def merge_state(base: dict[str, Any], ours: dict[str, Any], theirs: dict[str, An
     return out
 
 
+class StateFileError(SyncdError):
+    """``state.json`` cannot be read as syncd's state (edited by hand, or damaged): bad input
+    (exit 2), naming the file and the value, never an internal error."""
+
+
 class _SyncedJson:
     """One JSON file in the state directory that several processes update (a run, ``syncd
     decide``, ``syncd lock``…): each writes under ``state.lock`` what it changed since it read,
@@ -198,7 +204,13 @@ class StateStore:
         self._debts = _SyncedJson(state_dir / "debts.json")
 
     def load(self) -> LocalState:
-        return LocalState.from_dict(self._state.read())
+        try:
+            return LocalState.from_dict(self._state.read())
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # JSON errors too
+            raise StateFileError(
+                f"{self._state.path}: {exc}; nothing was changed. Fix the value, or put back "
+                "a copy of the file (state.json holds decisions, tombstones and listings)"
+            ) from exc
 
     def text(self) -> str:
         """``state.json`` as it is on disk now ("" when there is none): a run compares it

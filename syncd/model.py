@@ -5,7 +5,7 @@ Everything here is plain immutable data, so a plan can be printed, compared and 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -258,6 +258,25 @@ class Action:
 
     def sort_key(self) -> tuple[int, str, str]:
         return (ACTION_ORDER[self.kind], self.org or "", self.uid)
+
+
+def given_out(actions: Iterable[Action]) -> dict[str, str | None]:
+    """Every uid and address ``actions`` give to an entry (in lower case), with the DN of the
+    entry already holding the name's action (a move's own entry) or None (a new one): what
+    no other entry may hold when the plan is applied. A create gives its uid and addresses,
+    a move its new uid and new addresses (the old ones stay on the same entry)."""
+    out: dict[str, str | None] = {}
+    for a in actions:
+        if a.kind in (ActionKind.CREATE, ActionKind.CREATE_ORG_MAILBOX):
+            names = [a.uid, *a.attrs.get(Field.MAIL, ())]
+        elif a.kind is ActionKind.MOVE and a.new_uid:
+            names = [a.new_uid, *a.attrs.get(Field.MAIL, ())]
+        else:
+            continue
+        for name in names:
+            if name:
+                out[name.lower()] = a.dn.lower() if a.dn else None
+    return out
 
 
 class DecisionKind(StrEnum):

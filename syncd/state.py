@@ -221,4 +221,8 @@ def _stamps(org: str, groups: Any) -> Iterator[tuple[tuple[int, str], list[str]]
             raise ValueError(f"state.json: listings of {org!r}: {stamp!r}: {emps!r:.80}")
         if not all(isinstance(e, str) for e in emps):
             raise ValueError(f"state.json: listings of {org!r}: {stamp!r}: not employee numbers")
+        try:  # the date orders two listings of one run (syncd/plan/listings.py)
+            datetime.fromisoformat(when)
+        except ValueError:
+            raise ValueError(f"state.json: listings of {org!r}: {stamp!r}: not a date") from None
         yield (int(run), when), emps

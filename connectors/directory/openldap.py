@@ -809,6 +809,47 @@ class OpenLdapDirectory:
         self._scoped = scoped
         return True
 
+    def holders(self, names: Iterable[str]) -> dict[str, str]:
+        """Which entry holds each of ``names`` (uids and addresses, lower case) as its uid or
+        an address, by exact searches on the indexed uid and mail attributes (batched, any
+        entry under the base): name -> the holder's DN in lower case. What the runner asks of
+        the names a plan gives out before it applies anything, so that a namespace read that
+        missed an entry (one whose entryCSN the service DN cannot read, or one written during
+        the run) never gives a held name twice."""
+        uid_attr = self.FIELD_ATTRIBUTES["uid"][0]
+        mail_attr = self.FIELD_ATTRIBUTES["mail"][0]
+        at = f"@{self.domain}".lower()
+        terms: dict[str, None] = {}
+        for name in names:
+            local = name[: -len(at)] if name.endswith(at) else name if "@" not in name else ""
+            if local:
+                terms[f"({uid_attr}={escape_filter_chars(local)})"] = None
+                terms[f"({mail_attr}={escape_filter_chars(local + at)})"] = None
+            if "@" in name:
+                terms[f"({mail_attr}={escape_filter_chars(name)})"] = None
+        wanted = set(names)
+        found: dict[str, str] = {}
+        for flt in _batched("(objectClass=*)", list(terms)):
+            for dn, attrs in self._search(flt, [uid_attr, mail_attr]):
+                held = {str(v).lower() for v in attrs.get(uid_attr) or []}
+                held |= {str(v).lower() for v in attrs.get(mail_attr) or []}
+                held |= {h[: -len(at)] for h in held if h.endswith(at)}
+                for name in held & wanted:
+                    found.setdefault(name, dn.lower())
+        return found
+
+    @property
+    def partial_namespace(self) -> bool:
+        """Whether the last names() came from the snapshot and the recent CSNs (a scoped
+        run), which an entry hiding its entryCSN is missing from (see ``holders``)."""
+        return self._windowed
+
+    def forget_snapshot(self) -> None:
+        """Remove the kept snapshot, so the next run reads the directory whole (nothing when
+        this run only reads it)."""
+        if self._delta is not None:
+            self._delta.drop()
+
     @property
     def unreadable_csns(self) -> int:
         """Entries the last whole read found without an ``entryCSN`` the service DN may read:

@@ -390,3 +390,46 @@ def test_an_acl_hiding_entrycsn_is_found_and_runs_read_in_full_instead_of_going_
         assert plan.returncode == 0, plan.stdout + plan.stderr
         actions = json.loads(plan.stdout)["plan"]["actions"]
         assert [a["action"] for a in actions] == ["update"], actions
+
+
+def test_a_scoped_run_never_gives_out_an_address_held_by_an_entry_whose_entrycsn_is_hidden(
+    ready: tuple[DebianSlapd, Path],
+) -> None:
+    """Found by an attack: entryCSN hidden for another organisation's entries only, a
+    mailbox added there by hand with an address of skhcn, then a new hire whose natural uid
+    is that address: the scoped run's namespace (the snapshot and the recent CSNs, which
+    the hidden entry never matches) missed it, and the address went to a second mailbox.
+    Now the names a plan gives out are looked up on the server first: the run stops, the
+    snapshot goes, and the next run reads the directory whole and gives another name."""
+    debian, cfg = ready
+    first = ["E1,Trần Văn An,skhcn,,Chuyên viên,,,"]
+    roster = write_roster(cfg.parent / "r.csv", first)
+    assert syncd(cfg, "reconcile", "--roster", str(roster)).returncode == 0
+    assert syncd(cfg, "reconcile", "--latest").returncode == 0  # the snapshot holds them
+    people = f"ou=people,{debian.suffix}"
+    modify(
+        debian,
+        f"dn: {DB}\nchangetype: modify\nadd: olcAccess\n"
+        f'olcAccess: {{0}}to dn.subtree="{people}" filter=(ou=khac) attrs=entryCSN '
+        f"by * none\n-\n",
+    )
+    held = "binhtt.skhcn@tinh.gov.vn"
+    admin = debian.admin()
+    assert admin.add(
+        f"uid=binhtt.khac,{people}",
+        ["inetOrgPerson"],
+        {"uid": "binhtt.khac", "cn": "Trần Thị Bình", "sn": "Trần", "ou": "khac",
+         "employeeNumber": "K9", "mail": ["binhtt.khac@tinh.gov.vn", held]},
+    ), admin.result  # fmt: skip
+    roster = write_roster(cfg.parent / "r.csv", [*first, "E3,Trần Thị Bình,skhcn,,Chuyên viên,,,"])
+    stopped = syncd(cfg, "reconcile", "--roster", str(roster))
+    assert stopped.returncode != 0
+    assert "already held in the directory" in stopped.stdout + stopped.stderr
+    again = syncd(cfg, "reconcile", "--roster", str(roster), "--json")
+    assert again.returncode == 0, again.stdout + again.stderr
+    made = [
+        a["uid"] for a in json.loads(again.stdout)["plan"]["actions"] if a["action"] == "create"
+    ]
+    assert made == ["binhtt1.skhcn"], made
+    admin.search(people, f"(mail={held})", attributes=["uid"])
+    assert [e["dn"] for e in admin.response] == [f"uid=binhtt.khac,{people}"]

@@ -18,7 +18,7 @@ from syncd.state import LocalState
 
 stamps = st.tuples(
     st.integers(min_value=0, max_value=10_000),
-    st.sampled_from(["2026-11-26T13:25:38+00:00", "2025-01-02T03:04:05+07:00", ""]),
+    st.sampled_from(["2026-11-26T13:25:38+00:00", "2025-01-02T03:04:05+07:00"]),
 )
 listed = st.dictionaries(
     st.text(min_size=1, max_size=8),
@@ -87,7 +87,12 @@ def test_an_older_syncds_state_file_reads_alike_and_is_rewritten_in_the_new_shap
 def test_listings_damaged_by_hand_are_refused_naming_the_value_not_misread() -> None:
     """Found by an attack: a string where the employees belong was read one character per
     employee; now the value is named. An employee under two stamps keeps the newer."""
-    for bad in ({"skhcn": {"1 2026-01-01": "e1x"}}, {"skhcn": {"x 2026": ["e1"]}}, {"skhcn": []}):
+    for bad in (
+        {"skhcn": {"1 2026-01-01": "e1x"}},
+        {"skhcn": {"x 2026": ["e1"]}},
+        {"skhcn": []},
+        {"skhcn": {"1 not-a-date": ["e1"]}},
+    ):
         with pytest.raises(ValueError, match=r"state\.json: listings of 'skhcn'"):
             LocalState.from_dict({"listings": bad})
     twice = {"skhcn": {"3 2026-03-01": ["e1"], "1 2026-01-01": ["e1", "e2"]}}
@@ -95,3 +100,15 @@ def test_listings_damaged_by_hand_are_refused_naming_the_value_not_misread() -> 
         "e1": (3, "2026-03-01"),
         "e2": (1, "2026-01-01"),
     }
+
+
+def test_a_damaged_state_file_is_bad_input_naming_it_not_an_internal_error(tmp_path: Path) -> None:
+    """Found by an attack: a hand-damaged value ended as exit 70 with a crash file."""
+    from connectors.cli import EXIT_BAD_INPUT, exit_code_for
+    from connectors.store import StateFileError
+
+    for text in ('{"listings": {"skhcn": {"3 2026-01-01": "e1"}}}', '{"listings": '):
+        (tmp_path / "state.json").write_text(text, encoding="utf-8")
+        with pytest.raises(StateFileError, match=r"state\.json") as info:
+            StateStore(tmp_path).load()
+        assert exit_code_for(info.value) == EXIT_BAD_INPUT == 2
