@@ -816,33 +816,27 @@ class OpenLdapDirectory:
         the names a plan gives out before it applies anything, so that a namespace read that
         missed an entry (one whose entryCSN the service DN cannot read, or one written during
         the run) never gives a held name twice."""
-        uid_attr = self.FIELD_ATTRIBUTES["uid"][0]
-        mail_attr = self.FIELD_ATTRIBUTES["mail"][0]
+        uids = self.FIELD_ATTRIBUTES["uid"]
+        mails = self.FIELD_ATTRIBUTES["mail"]  # every one (iredmail's shadowAddress too)
         at = f"@{self.domain}".lower()
+        wanted = {n.lower() for n in names}
         terms: dict[str, None] = {}
-        for name in names:
+        for name in wanted:
             local = name[: -len(at)] if name.endswith(at) else name if "@" not in name else ""
+            addresses = [name] if "@" in name else []
             if local:
-                terms[f"({uid_attr}={escape_filter_chars(local)})"] = None
-                terms[f"({mail_attr}={escape_filter_chars(local + at)})"] = None
-            if "@" in name:
-                terms[f"({mail_attr}={escape_filter_chars(name)})"] = None
-        wanted = set(names)
+                terms.update({f"({a}={escape_filter_chars(local)})": None for a in uids})
+                addresses.append(local + at)
+            for address in addresses:
+                terms.update({f"({a}={escape_filter_chars(address)})": None for a in mails})
         found: dict[str, str] = {}
         for flt in _batched("(objectClass=*)", list(terms)):
-            for dn, attrs in self._search(flt, [uid_attr, mail_attr]):
-                held = {str(v).lower() for v in attrs.get(uid_attr) or []}
-                held |= {str(v).lower() for v in attrs.get(mail_attr) or []}
+            for dn, attrs in self._search(flt, [*uids, *mails]):
+                held = {str(v).lower() for a in (*uids, *mails) for v in attrs.get(a) or []}
                 held |= {h[: -len(at)] for h in held if h.endswith(at)}
                 for name in held & wanted:
                     found.setdefault(name, dn.lower())
         return found
-
-    @property
-    def partial_namespace(self) -> bool:
-        """Whether the last names() came from the snapshot and the recent CSNs (a scoped
-        run), which an entry hiding its entryCSN is missing from (see ``holders``)."""
-        return self._windowed
 
     def forget_snapshot(self) -> None:
         """Remove the kept snapshot, so the next run reads the directory whole (nothing when

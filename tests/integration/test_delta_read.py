@@ -637,3 +637,29 @@ def test_name_terms_damaged_by_hand_are_not_used(
         assert _by_dn(directory.read(scope)) == truth
     finally:
         directory.close()
+
+
+def test_the_names_a_scoped_plan_gives_out_are_looked_up_in_every_address_attribute(
+    server: Sandbox, base: str
+) -> None:
+    """Found by an attack: iredmail keeps a transferred person's old address in
+    shadowAddress, which the lookup did not search; and names in other letter case."""
+    from connectors.config import DirectoryConfig as Cfg
+    from connectors.directory import profile
+
+    with _admin(server) as admin:
+        assert admin.add(
+            f"uid=x.old,{base}",
+            ["inetOrgPerson", "extensibleObject"],
+            {"uid": "x.old", "cn": "x", "sn": "x", "mail": f"x.old@{DOMAIN}",
+             "shadowAddress": f"an.nv@{DOMAIN}"},
+        ), admin.result  # fmt: skip
+    cfg = Cfg(url=server.url, bind_dn=server.service_dn, base_dn=base, profile="iredmail")
+    directory = profile("iredmail")(cfg, server.service_password, DOMAIN)
+    assert isinstance(directory, OpenLdapDirectory)
+    try:
+        found = directory.holders(["an.nv", f"AN.NV@{DOMAIN}", "X.Old", "nobody"])
+    finally:
+        directory.close()
+    holder = f"uid=x.old,{base}".lower()
+    assert found == {"an.nv": holder, f"an.nv@{DOMAIN}": holder, "x.old": holder}
