@@ -838,6 +838,12 @@ class OpenLdapDirectory:
                     found.setdefault(name, dn.lower())
         return found
 
+    @property
+    def partial_namespace(self) -> bool:
+        """Whether the last names() came from the snapshot and the recent CSNs (a scoped
+        run), which an entry hiding its entryCSN is missing from (see ``holders``)."""
+        return self._windowed
+
     def forget_snapshot(self) -> None:
         """Remove the kept snapshot, so the next run reads the directory whole (nothing when
         this run only reads it)."""
