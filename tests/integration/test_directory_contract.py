@@ -217,10 +217,19 @@ def _now() -> datetime:
 
 
 def _next_second() -> None:
-    """Wait for the wall clock's next second, so a later server timestamp is a later value."""
+    """Wait for the wall clock's next second, so a later server timestamp is a later value.
+
+    And 30 ms into it: slapd stamps whole seconds from ``time()``, the kernel's coarse clock,
+    which lags the precise one by up to a tick. A password change 3 ms into a second was
+    stamped with the second before (``pwdChangedTime`` equal to the creation's), and this
+    test failed about one run in three on a quiet machine.
+    """
     start = _now()
-    while _now() == start:
-        time.sleep(0.05)
+    while True:
+        now = datetime.now(UTC)
+        if now.replace(microsecond=0) != start and now.microsecond >= 30_000:
+            return
+        time.sleep(0.005)
 
 
 def _change_own_password(slapd: Sandbox, dn: str, old: str, new: str) -> None:
