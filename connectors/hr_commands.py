@@ -225,6 +225,7 @@ def _days(when: datetime, now: datetime) -> int:
 def show(config: Config, query: str, now: datetime) -> list[dict[str, Any]]:
     """Everything syncd knows about the accounts ``query`` names (usually one)."""
     directory = runner.open_directory(config, [])
+    directory.every_reason = True  # an active account's too: how it was made
     try:
         accounts = directory.read(Scope())
     finally:

@@ -39,6 +39,11 @@ class OpenedDirectory(Directory, Protocol):
     """A profile's directory as a connector opens it: the core's port, plus what the
     connectors and the mail server need to know."""
 
+    # True: every account read carries its state reason, an active one's too (how it was
+    # made), for showing it; False (a run): only locked and revoked accounts do, whose reason
+    # the plan reads (Account.state_reason)
+    every_reason: bool
+
     def close(self) -> None:
         """Unbind (a later call opens a new connection)."""
         ...

@@ -25,12 +25,24 @@ _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 _CACHE = 1 << 17
 
 
-@lru_cache(maxsize=_CACHE)
 def normalise(text: str) -> str:
     """Return ``text`` in NFC with invisible characters removed and whitespace collapsed.
 
     NFC also composes Windows-1258 style text (base vowel + combining tone mark).
+
+    Printable ASCII already single-spaced and trimmed (employee numbers, codes, dates, most
+    titles: every row's own) is returned as it is, without the cache: such text is its own
+    normal form (no invisible character, no mark, no other space is ASCII), and a cache
+    filled with 100,000 distinct employee numbers held each raw cell, its copy and an entry
+    (~25 MiB at 100k) while evicting the names it exists for.
     """
+    if text.isascii() and text.isprintable() and "  " not in text and text.strip() == text:
+        return text
+    return _normalise(text)
+
+
+@lru_cache(maxsize=_CACHE)
+def _normalise(text: str) -> str:
     text = unicodedata.normalize("NFC", text.translate(_INVISIBLE))
     return _WS.sub(" ", text).strip()
 

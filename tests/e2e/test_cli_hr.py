@@ -109,6 +109,8 @@ def test_show_finds_an_account_by_uid_number_or_name_with_its_clocks_and_history
     [it] = by_uid
     assert it["organisation"] == {"code": "syt", "name": "Sở Y tế"}
     assert it["state"] == "active" and it["employee_number"] == "S1"
+    # how it was made: a run's read leaves an active account's reason out, show reads it
+    assert it["state_reason"].startswith("new on the roster (r1.csv:"), it["state_reason"]
     assert any(a.startswith("hungdv.skhcn@test.gov.vn") for a in it["aliases"])
     [lock, revoke] = it["clocks"]
     assert lock["action"] == "lock" and lock["article"] == "caobang-2025 Đ8.2a"

@@ -10,8 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connectors.directory import openldap
+from syncd import model
 from syncd.naming import text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,13 +30,34 @@ def test_a_name_asked_again_is_not_folded_again(monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setattr(text.unicodedata, "normalize", counting)
     name = "Nguyễn Thị Ánh Tuyết (cache probe)"
-    for fn in (text.normalise, text.to_ascii, text.fold_words, text.name_key):
+    for fn in (text._normalise, text.to_ascii, text.fold_words, text.name_key):
         getattr(fn, "cache_clear", lambda: None)()  # a cold start
     first = (text.fold_words(name), text.to_ascii(name), text.name_key(name))
     once = len(calls)
     for _ in range(25):  # intake, matching, transfers, context: the same name many times
         assert (text.fold_words(name), text.to_ascii(name), text.name_key(name)) == first
     assert once > 0 and len(calls) == once
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F)))
+def test_ascii_text_skips_the_cache_and_comes_back_as_the_slow_path_makes_it(raw: str) -> None:
+    assert text.normalise(raw) == text._normalise.__wrapped__(raw)
+
+
+def test_a_roster_of_distinct_employee_numbers_does_not_fill_the_names_cache() -> None:
+    text._normalise.cache_clear()
+    numbers = [f"E{i:06d}" for i in range(5000)]
+    assert [text.normalise(n) for n in numbers] == numbers
+    assert all(text.normalise(n) is n for n in numbers)  # no copy either
+    assert text._normalise.cache_info().currsize == 0
+    assert text.normalise(" E1\t2 ") == "E1 2"  # not normal yet: the slow path
+    assert text._normalise.cache_info().currsize == 1
+
+
+def test_employee_keys_of_equal_numbers_are_one_string() -> None:
+    a, b = model.emp_key("".join(["A-", "0021"])), model.emp_key(" a-0021 ")
+    assert a == "a-0021" and a is b
 
 
 def test_directory_stamps_parse_to_utc_and_each_distinct_stamp_once() -> None:
