@@ -120,8 +120,10 @@ class Journal:
     def finished(self, batch: Sequence[tuple[int, Action, str]]) -> None:
         """The batch's end records, written with the next batch's start records or by
         :meth:`flush`. ``skipped``: never started (SIGTERM, or the directory gone): nothing is
-        owed for it, the next run plans it again."""
-        self._ended = [{"i": i, "s": s, "request": a.request_key} for i, a, s in batch]
+        owed for it, the next run plans it again. Added to those not written yet: a batch
+        commits while the next one's creates are out, so two batches may end before the next
+        start record."""
+        self._ended += [{"i": i, "s": s, "request": a.request_key} for i, a, s in batch]
 
     def flush(self) -> None:
         """Write the last batch's end records (the apply is over)."""

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from syncd.model import Action, ActionKind, Plan, State, as_lists
@@ -128,24 +129,27 @@ def apply_plan(
         retries, give_up_after, audit_fields or {},
     )  # fmt: skip
     actions = plan.actions
-    i = 0
-    while i < len(actions) and not run.result.stopped:
-        # One batch. An action on an entry an earlier action of the batch may have renamed
-        # (move; an update of a placed field) starts the next batch, so the DN the journal
-        # records for it is the one it will use.
-        items: list[tuple[int, Action]] = []
-        renaming: set[str] = set()
-        while i < len(actions) and len(items) < max(1, batch):
-            action = run.follow(actions[i])
-            if action.dn is not None and action.dn.lower() in renaming:
-                break
-            if action.dn is not None and action.kind in _MAY_RENAME:
-                renaming.add(action.dn.lower())
-            items.append((i, action))
-            i += 1
-        if journal is not None:
-            journal.started(items)
-        done = run.execute(items, should_stop)
+    # While a batch's first creates are with the directory (``create_many``'s ``meanwhile``)
+    # syncd does the work between two batches that would otherwise leave the directory
+    # waiting: the previous batch's commit (slips, audit records, end records) and the next
+    # batch's start records and passwords. Each action's steps keep their order (start
+    # record, change, slip, audit record, end record); only neighbouring batches' steps
+    # interleave. What a crash may leave is unchanged in kind: actions started and not
+    # ended, mended by the next run (docs/architecture.md, "The run journal and crash
+    # recovery").
+    pending: list[Callable[[], None]] = []
+    failed: list[BaseException] = []
+
+    def settle() -> None:
+        """The commits waiting, oldest first; what one raises is kept until the creates
+        ``create_many`` was sending are answered (``meanwhile`` never raises)."""
+        while pending and not failed:
+            try:
+                pending.pop(0)()
+            except BaseException as exc:
+                failed.append(exc)
+
+    def commit(items: list[tuple[int, Action]], done: list[_Done]) -> None:
         slips = [d.slip for d in done if d.slip is not None]
         if slips and on_slips is not None:
             on_slips(slips)  # durably, before the batch's actions count as done
@@ -158,7 +162,70 @@ def apply_plan(
         if progress is not None:
             for d in done:
                 progress(d.action)
+
+    def start(items: list[tuple[int, Action]]) -> dict[int, str]:
+        """A batch's start records, durable before any of its changes, and its passwords
+        (made in the plan's order, whenever the batch is prepared)."""
+        if journal is not None:
+            journal.started(items)
+        return {n: run.password_for(a) for n, a in items}
+
+    i = 0
+    ahead: tuple[list[tuple[int, Action]], dict[int, str]] | None = None
+    try:
+        while (ahead is not None or i < len(actions)) and not run.result.stopped:
+            if ahead is not None:
+                (items, passwords), ahead = ahead, None
+            else:
+                items, i = _batch_at(run, actions, i, batch)
+                passwords = start(items)
+            # The next batch is prepared early only when nothing in this one may rename an
+            # entry: its actions' DNs (which the journal records) do not depend on this one.
+            early = i < len(actions) and all(a.kind not in _MAY_RENAME for _, a in items)
+
+            def meanwhile(early: bool = early) -> None:
+                nonlocal ahead, i
+                settle()
+                if early and not failed and not (should_stop is not None and should_stop()):
+                    try:
+                        nxt, i = _batch_at(run, actions, i, batch)
+                        ahead = (nxt, start(nxt))
+                    except BaseException as exc:
+                        failed.append(exc)
+
+            done = run.execute(items, should_stop, meanwhile, passwords)
+            settle()  # a batch stopped before its first action: the commits waiting now
+            pending.append(partial(commit, items, done))
+            if failed:
+                break  # what started and did not end is the next run's to mend
+        if ahead is not None and not failed:  # journalled, then the run stopped: skipped
+            pending.append(partial(commit, ahead[0], []))
+    finally:
+        if not failed:
+            settle()  # the last batch's, or the one before a batch that raised
+    if failed:
+        raise failed[0]
     return run.result
+
+
+def _batch_at(
+    run: _Run, actions: Sequence[Action], i: int, size: int
+) -> tuple[list[tuple[int, Action]], int]:
+    """The batch that starts at action ``i``, and where the next one starts. An action on
+    an entry an earlier action of the batch may have renamed (move; an update of a placed
+    field) starts the next batch, so the DN the journal records for it is the one it will
+    use."""
+    items: list[tuple[int, Action]] = []
+    renaming: set[str] = set()
+    while i < len(actions) and len(items) < max(1, size):
+        action = run.follow(actions[i])
+        if action.dn is not None and action.dn.lower() in renaming:
+            break
+        if action.dn is not None and action.kind in _MAY_RENAME:
+            renaming.add(action.dn.lower())
+        items.append((i, action))
+        i += 1
+    return items, i
 
 
 # a change that may leave the entry under another DN (openldap-ou moves on an org change)
@@ -230,10 +297,16 @@ class _Run:
         )
 
     def execute(
-        self, items: Sequence[tuple[int, Action]], should_stop: Callable[[], bool] | None
+        self,
+        items: Sequence[tuple[int, Action]],
+        should_stop: Callable[[], bool] | None,
+        meanwhile: Callable[[], None] | None = None,
+        passwords: Mapping[int, str] | None = None,
     ) -> list[_Done]:
         """The batch's directory changes, in order; stops early on SIGTERM (the actions in
-        flight finish) or when the directory is gone (``result.stopped``)."""
+        flight finish) or when the directory is gone (``result.stopped``). ``meanwhile`` goes
+        to the first ``create_many`` (or runs before the first action that is none);
+        ``passwords``: those made when the batch was prepared, by action number."""
         done: list[_Done] = []
         k = 0
         while k < len(items):
@@ -247,17 +320,24 @@ class _Run:
                 while k + len(group) < len(items) and items[k + len(group)][1].kind in _CREATES:
                     group.append(items[k + len(group)])
             k += len(group)
-            passwords = [self.password_for(a) for _, a in group]
+            made = passwords or {}
+            issued = [made[n] if n in made else self.password_for(a) for n, a in group]
             first: list[str | Exception | None] = [None] * len(group)
             if len(group) > 1:
                 # creates of distinct entries: together, each with its own outcome
                 first = list(
                     self.directory.create_many(
-                        [(a, pw) for (_, a), pw in zip(group, passwords, strict=True)],
+                        [(a, pw) for (_, a), pw in zip(group, issued, strict=True)],
                         since=self.plan.now,
+                        meanwhile=meanwhile,
                     )
                 )
-            for (n, action), password, got in zip(group, passwords, first, strict=True):
+                meanwhile = None
+            elif meanwhile is not None:  # nothing to overlap: the previous batch's commit first
+                then = meanwhile
+                meanwhile = None
+                then()
+            for (n, action), password, got in zip(group, issued, first, strict=True):
                 done.append(self.one(n, action, password, got))
             if self.down >= self.give_up_after * 2:
                 # nothing is lost: the remaining actions are planned again by the next run

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -70,12 +70,19 @@ class Directory(Protocol):
         ...
 
     def create_many(
-        self, items: Sequence[tuple[Action, str]], *, since: datetime | None = None
+        self,
+        items: Sequence[tuple[Action, str]],
+        *,
+        since: datetime | None = None,
+        meanwhile: Callable[[], None] | None = None,
     ) -> list[str | Exception]:
         """Several creates (action, password) that do not depend on each other, each with its
         own outcome, in order: the DN, or what :meth:`create` would have raised for it. A
         profile may have them in flight together (pipelined); one that fails changes nothing
-        for the others."""
+        for the others. ``meanwhile`` is called once, before this returns, best while the
+        directory has adds to work on: the applier finishes its previous batch in it (slips,
+        audit, journal), which then no longer leaves the server idle. It never raises (the
+        applier keeps what it raised for after)."""
         ...
 
     def find_created(

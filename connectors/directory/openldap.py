@@ -1192,7 +1192,11 @@ class OpenLdapDirectory:
         return dn, ["inetOrgPerson", "syncdAccount", *classes], attrs
 
     def create_many(
-        self, items: Sequence[tuple[Action, str]], *, since: datetime | None = None
+        self,
+        items: Sequence[tuple[Action, str]],
+        *,
+        since: datetime | None = None,
+        meanwhile: Callable[[], None] | None = None,
     ) -> list[str | Exception]:
         """Creates in flight together where a create is one add: up to ``PIPELINE`` adds sent
         on a second connection before an answer is awaited, so preparing the next adds
@@ -1205,13 +1209,18 @@ class OpenLdapDirectory:
         entries are independent (distinct DNs, their organisation's place made first). A
         connection lost mid-way fails the adds sent and not answered as transient and
         ``unanswered`` (slapd may have applied them: the applier reads each back) and the
-        unsent ones as transient: the applier retries each one by one. Else (three-step
-        creates, AD) one :meth:`create` at a time."""
+        unsent ones as transient: the applier retries each one by one. ``meanwhile`` runs
+        once the first ``PIPELINE`` adds are on the wire (slapd has ~10 ms of work queued; the
+        applier's commit of its previous batch takes less), or after the last add sent when
+        there are fewer. Else (three-step creates, AD) ``meanwhile``, then one :meth:`create`
+        at a time."""
         if (
             len(items) < 2
             or type(self).create is not OpenLdapDirectory.create
             or not self._hashes_added_passwords()
         ):
+            if meanwhile is not None:
+                meanwhile()
             return [self._create_one(action, password, since) for action, password in items]
         out: list[str | Exception | None] = [None] * len(items)
         flight: dict[int, tuple[int, str]] = {}  # message id → (item, DN): sent, unanswered
@@ -1240,9 +1249,17 @@ class OpenLdapDirectory:
                     pipe.socket.sendall(b"".join(unsent))
                     unsent.clear()
                 if len(flight) >= PIPELINE:
+                    if meanwhile is not None:  # while slapd works on the adds sent
+                        then = meanwhile
+                        meanwhile = None
+                        then()
                     self._await(pipe, answers, flight, out, upto=PIPELINE - 1)
             if unsent:
                 pipe.socket.sendall(b"".join(unsent))
+            if meanwhile is not None:
+                then = meanwhile
+                meanwhile = None
+                then()
             self._await(pipe, answers, flight, out, upto=0)
         except (LDAPException, OSError, ProtocolError) as exc:
             # the adds sent (the last write perhaps in part) have no answer: slapd may have
@@ -1256,6 +1273,8 @@ class OpenLdapDirectory:
             out = [unsent_error if o is None else o for o in out]
         except DirectoryError as exc:  # the pipeline's connection could not be opened
             out = [exc if o is None else o for o in out]
+        if meanwhile is not None:  # never reached: a connection lost before the first wait
+            meanwhile()
         assert all(o is not None for o in out), "every item has its outcome"
         return [o for o in out if o is not None]
 

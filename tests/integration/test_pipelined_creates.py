@@ -61,6 +61,30 @@ def test_pipelined_creates_each_stand_or_fail_alone_as_one_create_would(
     assert Connection(slapd.url, f"uid=b.skhcn,{base_dn}", "Tr0ng-Ma-B!").bind()
 
 
+def test_meanwhile_runs_once_while_the_first_adds_are_with_slapd_and_a_short_call_still_runs_it(
+    make_config: MakeConfig, admin: Connection, base_dn: str
+) -> None:
+    """The applier commits its previous batch in ``meanwhile``: it must run while slapd has
+    adds to work on (at most ``PIPELINE`` sent, none of the rest), exactly once, and also in
+    a call too short to fill the pipeline."""
+    cfg = make_config()
+    directory = open_directory(cfg, [])
+    seen: list[int] = []
+    try:
+        many = [(create_action(f"p{n:03d}.skhcn"), f"Mk-{n}.1234!x") for n in range(3 * PIPELINE)]
+        out = directory.create_many(
+            many, meanwhile=lambda: seen.append(len(entries(admin, base_dn)))
+        )
+        few = [(create_action(f"q{n}.skhcn"), f"Mk-{n}.1234!y") for n in range(3)]
+        out += directory.create_many(few, meanwhile=lambda: seen.append(-1))
+    finally:
+        directory.close()
+    assert all(isinstance(o, str) for o in out), out
+    assert len(seen) == 2 and seen[1] == -1
+    assert seen[0] <= PIPELINE  # run with the first adds out, not after the call's last
+    assert len(entries(admin, base_dn)) == 3 * PIPELINE + 3
+
+
 def test_a_run_syncs_per_batch_of_creates_not_per_account(
     make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str,
     monkeypatch: pytest.MonkeyPatch,

@@ -6,7 +6,7 @@ test_pipelined_creates.py."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,9 +41,16 @@ class Recorder:
         return f"uid={action.uid}"
 
     def create_many(
-        self, items: Sequence[tuple[Action, str]], *, since: datetime | None = None
+        self,
+        items: Sequence[tuple[Action, str]],
+        *,
+        since: datetime | None = None,
+        meanwhile: Callable[[], None] | None = None,
     ) -> list[str | Exception]:
         self.events.append(("create_many", [a.uid for a, _ in items]))
+        if meanwhile is not None:
+            self.events.append(("meanwhile", []))
+            meanwhile()
         out: list[str | Exception] = []
         for action, _ in items:
             err = self.errors.pop(action.uid, None)
@@ -113,34 +120,71 @@ def _apply(rec: Recorder, actions: list[Action], batch: int, **kwargs: Any) -> A
         "test.gov.vn",
         "run-1",
         clock=lambda: NOW,
-        journal=rec,
-        on_slips=rec.slips,
-        sleep=lambda _: None,
-        batch=batch,
-        **kwargs,
+        **{"journal": rec, "on_slips": rec.slips, "sleep": lambda _: None, "batch": batch} | kwargs,
     )
 
 
 def test_each_batch_is_journalled_then_changed_then_slipped_then_audited_then_ended() -> None:
+    """And a batch's commit runs while the next batch's creates are with the directory
+    (``meanwhile``), so the server is not left waiting for syncd's syncs."""
     rec = Recorder()
     _apply(rec, [_create(f"u{n}") for n in range(5)], batch=3)
     assert rec.events == [
         ("started", [0, 1, 2]),
         ("create_many", ["u0", "u1", "u2"]),
+        ("meanwhile", []),  # nothing to commit yet
+        ("started", [3, 4]),
+        ("create_many", ["u3", "u4"]),
+        ("meanwhile", []),  # the first batch's commit, in order:
         ("slips", ["u0", "u1", "u2"]),
         ("audit", ("u0", "ok")),
         ("audit", ("u1", "ok")),
         ("audit", ("u2", "ok")),
         ("commit", None),
         ("finished", [(0, "done"), (1, "done"), (2, "done")]),
-        ("started", [3, 4]),
-        ("create_many", ["u3", "u4"]),
-        ("slips", ["u3", "u4"]),
+        ("slips", ["u3", "u4"]),  # the last batch's, after its creates
         ("audit", ("u3", "ok")),
         ("audit", ("u4", "ok")),
         ("commit", None),
         ("finished", [(3, "done"), (4, "done")]),
     ]
+
+
+def test_a_batch_that_does_not_start_with_creates_commits_the_one_before_first() -> None:
+    lock = Action(ActionKind.LOCK, "x", "skhcn", "r", "Đ8.2", dn="uid=x")
+    rec = Recorder()
+    _apply(rec, [_create("u0"), _create("u1"), lock], batch=2)
+    kinds = [e[0] for e in rec.events if e[0] != "audit"]
+    assert kinds == [
+        "started", "create_many", "meanwhile",
+        "started", "slips", "commit", "finished", "state", "commit", "finished",
+    ]  # fmt: skip
+
+
+def test_a_commit_that_fails_while_the_next_creates_are_out_stops_the_run_with_its_error() -> None:
+    """The disk full under the slips: the next batch's creates in flight are answered, then
+    the run stops with the commit's own error (not taken for a lost connection); that
+    batch is started and not ended, which the next run mends as after a crash."""
+    rec = Recorder()
+
+    def full(slips: Sequence[Slip]) -> None:
+        rec.events.append(("slips", [s.uid for s in slips]))
+        raise OSError(28, "No space left on device")
+
+    try:
+        _apply(rec, [_create(f"u{n}") for n in range(6)], batch=2, on_slips=full)
+    except OSError as exc:
+        assert exc.errno == 28
+    else:
+        raise AssertionError("the commit's error was swallowed")
+    assert [e for e in rec.events if e[0] in ("started", "create_many", "slips", "finished")] == [
+        ("started", [0, 1]),
+        ("create_many", ["u0", "u1"]),
+        ("started", [2, 3]),
+        ("create_many", ["u2", "u3"]),
+        ("slips", ["u0", "u1"]),  # failed: no audit, no end; u4 and u5 never started
+    ]
+    assert ("commit", None) not in rec.events
 
 
 def test_a_pipelined_create_that_fails_fails_alone_and_a_transient_one_is_retried_alone() -> None:

@@ -60,3 +60,23 @@ def test_a_batchs_end_records_reach_the_disk_with_the_next_batchs_starts(
     assert interrupted(tmp_path).actions == []
     journal.end()
     assert not journal.path.exists() and syncs["n"] == 3
+
+
+def test_two_batches_ending_before_the_next_start_keep_both_their_end_records(
+    tmp_path: Path,
+) -> None:
+    """A batch commits while the next one's creates are out (syncd.applier): the last two
+    batches of a run both end after the last start record; neither's ends may be lost."""
+    actions = [_create(f"u{n}") for n in range(3)]
+    journal = Journal(tmp_path, "run-1")
+    journal.begin(Plan(actions=tuple(actions), now=NOW))
+    journal.started([(0, actions[0])])
+    journal.started([(1, actions[1]), (2, actions[2])])
+    journal.finished([(0, actions[0], "done")])  # batch 1's commit, while batch 2 is out
+    journal.finished([(1, actions[1], "done"), (2, actions[2], "owed")])  # the last one's
+    journal.flush()
+    assert _records(journal) == [
+        (0, "start"), (1, "start"), (2, "start"), (0, "done"), (1, "done"), (2, "owed"),
+    ]  # fmt: skip
+    dead = interrupted(tmp_path)
+    assert dead.actions == [] and dead.owed == [("run-1", "u2")]
