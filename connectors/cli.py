@@ -526,6 +526,11 @@ def _do_run(
             on_plan=on_plan,
             lock_timeout=wait,
         )
+    except SyncdError as exc:
+        if as_json:  # a program reading stdout gets an answer too, not an empty document
+            error = {"message": str(exc), "kind": type(exc).__name__, "exit": exit_code_for(exc)}
+            click.echo(json.dumps({"plan": None, "error": error}, ensure_ascii=False, indent=1))
+        raise
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)

@@ -116,6 +116,13 @@ def test_unreachable_directory_is_a_clear_error(make_config: MakeConfig, tmp_pat
         cfg, "plan", "--roster", str(write_roster(tmp_path / "r.csv", ["E1,Lê Văn A,skhcn,,,,,"]))
     )
     assert result.returncode == 1 and "cannot reach ldap://127.0.0.1:1" in result.stderr
+    # --json: the same error as a JSON document on stdout, not an empty one
+    as_json = syncd(cfg, "reconcile", "--json", "--roster", str(tmp_path / "r.csv"))
+    assert as_json.returncode == 1 and "cannot reach" in as_json.stderr
+    answer = json.loads(as_json.stdout)
+    assert answer["plan"] is None and answer["error"]["exit"] == 1
+    assert answer["error"]["kind"] == "DirectoryError"
+    assert "cannot reach ldap://127.0.0.1:1" in answer["error"]["message"]
 
 
 def test_audit_verify_and_history_after_real_runs(make_config: MakeConfig, tmp_path: Path) -> None:
