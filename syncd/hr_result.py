@@ -122,6 +122,12 @@ _KINDS: tuple[tuple[str, str, str, bool], ...] = (
         False,
     ),
     (
+        r"an invisible control character",
+        "Ô có ký tự điều khiển không nhìn thấy (thường do sao chép từ chương trình khác)",
+        "Xóa ô và gõ lại nội dung",
+        False,
+    ),
+    (
         r"duplicate employee number",
         "Mã cán bộ bị trùng với một dòng khác",
         "Mỗi người một mã cán bộ riêng; xóa dòng lặp hoặc sửa mã",

@@ -55,6 +55,16 @@ MAX_SHOWN = 60  # characters of a value quoted in a row error; a longer one is c
 # break anywhere else (a name, a code, a date) is an error, not something to guess about.
 FOLDED = frozenset({"title", "exempt_reason"})
 _LINE_BREAK = re.compile("[\n\r\x0b\x0c\x85\u2028\u2029]")
+# Control characters (C0 but the tab and line breaks, DEL, C1 but NEL): invisible in Excel and
+# in every report, so ``CB-0002`` with a U+001F in it is another employee number that looks
+# the same (found by an attack: a second mailbox made and the real one revoked). Refused.
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f]")
+
+
+def _visible(value: str) -> str:
+    """A value with its control characters written out (``⟨U+001F⟩``), for a row error: in
+    the report, HR's page and the JSON alike."""
+    return _CONTROL.sub(lambda m: f"⟨U+{ord(m.group()):04X}⟩", value)
 
 
 def _shown(value: str) -> str:
@@ -181,6 +191,12 @@ def read_roster(
         for i, value in enumerate(values)
         if _LINE_BREAK.search(value)
     }
+    controlled = {
+        (f, i): value
+        for f, values in columns.items()
+        for i, value in enumerate(values)
+        if _CONTROL.search(value)
+    }
     columns = {f: [normalise(v) for v in values] for f, values in columns.items()}
     errors: list[RowError] = []
     people: list[Person] = []
@@ -238,6 +254,19 @@ def read_roster(
                         _shown(broken[f, i]),
                         "a line break in the cell; this column holds one line (type it on one "
                         "line, without Alt+Enter)",
+                    )
+                )
+            elif (f, i) in controlled:
+                bad.add(f)
+                hidden = sorted({f"U+{ord(c):04X}" for c in _CONTROL.findall(controlled[f, i])})
+                row_errors.append(
+                    RowError(
+                        src,
+                        rowno,
+                        headers[cols[f]],
+                        _shown(_visible(controlled[f, i])),
+                        f"an invisible control character ({', '.join(hidden)}) in the cell; "
+                        "retype the value (it usually comes with a copy out of another program)",
                     )
                 )
             elif len(v[f]) > (limit := MAX_LENGTH.get(f, MAX_FIELD)):

@@ -41,8 +41,10 @@ def emp_key(employee_number: str | None) -> str:
     ``A-002`` and ``a-002`` from a careless export are one person, never two mailboxes.
 
     Interned: the roster's person, the directory's account and the plan's index each ask for
-    it, and a new string per call was 3 copies per employee (~10 MiB at 100k); interned
-    strings are freed with their last user, so a daemon keeps none."""
+    it, and a new string per call was 3 copies per employee (~10 MiB at 100k). On Python 3.11
+    (the package's: ``python3 (<< 3.12)``) interned strings are freed with their last user;
+    on 3.12 they live as long as the process, which for a daemon is one key per employee ever
+    seen, a province's size."""
     return sys.intern((employee_number or "").strip().casefold())
 
 
@@ -131,9 +133,10 @@ class Account:
     state: State = State.ACTIVE
     state_since: datetime | None = None
     # why the recorded state holds (``<why> [<article>]``). A directory read for a run gives
-    # it for locked and revoked accounts only, the ones whose reason a rule reads (a security
-    # lock, a transfer out, the article to put back); an active account's (how it was made)
-    # only when asked (``every_reason``: ``syncd show``)
+    # it for every account not active (locked, revoked, provisioning), the locked and revoked
+    # ones being those whose reason a rule reads (a security lock, a transfer out, the article
+    # to put back); an active account's (how it was made) only when asked (``every_reason``:
+    # ``syncd show``)
     state_reason: str | None = None
     # when syncd last made the account active (create, adoption, restore): kept when a lock
     # follows, so a clock that counts inactivity starts there at the earliest

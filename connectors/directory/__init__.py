@@ -40,8 +40,8 @@ class OpenedDirectory(Directory, Protocol):
     connectors and the mail server need to know."""
 
     # True: every account read carries its state reason, an active one's too (how it was
-    # made), for showing it; False (a run): only locked and revoked accounts do, whose reason
-    # the plan reads (Account.state_reason)
+    # made), for showing it; False (a run): only accounts not active (locked, revoked,
+    # provisioning) do, the plan reading a lock's and a revocation's (Account.state_reason)
     every_reason: bool
 
     def close(self) -> None:

@@ -78,6 +78,7 @@ from connectors.directory.ber import (
 )
 from connectors.directory_snapshot import CSN, DeltaReader, Drift, Rows
 from syncd.model import Account, Action, Field, Kind, Name, State
+from syncd.plan.states import MANUAL_LOCK
 from syncd.ports import DirectoryError, Found, ReadIncomplete, Scope
 
 log = structlog.get_logger("syncd.directory")
@@ -1093,14 +1094,29 @@ class OpenLdapDirectory:
         entry, not beside syncd (local state, the audit trail), so that every reader of the
         directory (``syncd show``, ``doctor``, a plan on another host) sees the same; editing
         three attributes consistently by hand is a deliberate act this does not try to catch.
+
+        A security lock (its reason ``manual lock: …``, lifted only by ``syncd restore``) set
+        active by hand with one of the two dates deleted instead is caught too (found by an
+        attack: the compromised mailbox opened again, and no run, ``doctor`` or ``forecast``
+        said so). No syncd writes an active state without both dates, and a restore writes
+        its own reason.
         """
         state = State(value) if value in State._value2member_map_ else State.ACTIVE
         since = _since(self._get(a, "state_since"))
         active = _since(self._get(a, "active_since"))
-        if state is State.ACTIVE and since and active and since != active:
-            reason = self._get(a, "state_reason") or ""
+        if state is not State.ACTIVE:
+            return state, ()
+        reason = self._get(a, "state_reason") or ""
+        if since and active and since != active:
             return State.LOCKED, (
                 f"syncdState set to active outside syncd over the state of {since:%Y-%m-%d} "
+                f"({reason[:120]})",
+            )
+        if (not since or not active) and MANUAL_LOCK in reason:
+            when = f" of {(since or active):%Y-%m-%d}" if since or active else ""
+            return State.LOCKED, (
+                f"syncdState set to active outside syncd over the security lock{when}, "
+                f"{'syncdStateSince' if not since else 'syncdActiveSince'} deleted "
                 f"({reason[:120]})",
             )
         return state, ()

@@ -37,7 +37,7 @@ def normalise(text: str) -> str:
     (~25 MiB at 100k) while evicting the names it exists for.
     """
     if text.isascii() and text.isprintable() and "  " not in text and text.strip() == text:
-        return text
+        return str(text)  # the same object for a str; a plain str for a StrEnum member
     return _normalise(text)
 
 

@@ -97,7 +97,12 @@ def manual_lock(acc: Account) -> str | None:
     at = reason.find(MANUAL_LOCK)
     if at < 0 or acc.state not in (State.LOCKED, State.REVOKED):
         return None
-    return reason[at:]
+    lock = reason[at:]
+    if at > 0 and reason[at - 1] == "(" and ")" in lock:
+        # carried in a revocation's reason, "… (manual lock: … [lock's article]) [revoke's
+        # article]": the lock alone, or each revocation after a hand edit nested it again
+        lock = lock[: lock.rfind(")")]
+    return lock
 
 
 def carried(acc: Account) -> str:

@@ -93,3 +93,27 @@ def test_check_refuses_a_two_million_character_title_showing_its_length(
     [line] = [x for x in result.stdout.splitlines() if "2000000 characters" in x]
     assert "dòng 2" in line or "row 2" in line, line
     assert len(result.stdout) < 5_000  # the value is shown cut
+
+
+def test_check_refuses_an_invisible_control_character_showing_where_it_is(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    """Found by an attack: ``CB-TGG-0002`` with a U+001F inside (an Excel export's stray
+    separator) or a DEL at its end read as another employee number that looks the same: a
+    second mailbox made and the person's own revoked. Refused now, nothing applied."""
+    make_config()
+    rows = _tgg(5)
+    rows[1] = rows[1].replace("CB-TGG-0002", "CB-TGG-\x1f0002")  # row 3 of the file
+    rows[2] = rows[2].replace("CB-TGG-0003", "CB-TGG-0003\x7f")
+    rows[3] = rows[3].replace("Hoàng Văn Phúc", "Hoàng Văn\x02 Phúc")
+    roster = write_roster(tmp_path / "tgg.csv", rows)
+    result = syncd(tmp_path / "syncd.yaml", "check", "--offline", str(roster))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "TỆP BỊ TỪ CHỐI" in result.stdout
+    assert "dòng 3" in result.stdout and "CB-TGG-⟨U+001F⟩0002" in result.stdout
+    assert "dòng 4" in result.stdout and "dòng 5" in result.stdout
+    assert "U+001F" in result.stdout and "U+007F" in result.stdout and "U+0002" in result.stdout
+    assert "an invisible control character" in result.stdout
+    page = tmp_path / "ketqua.html"
+    syncd(tmp_path / "syncd.yaml", "check", "--offline", str(roster), "--out", str(page))
+    assert "ký tự điều khiển" in page.read_text(encoding="utf-8")

@@ -115,6 +115,46 @@ def test_a_compromised_lock_undone_by_hand_is_shown_and_put_back_and_dovecot_ref
     assert "put back (changed by hand)" not in run(cfg, "plan", "--roster", str(roster))
 
 
+@pytest.mark.parametrize("deleted", ["syncdStateSince", "syncdActiveSince"])
+def test_a_compromised_lock_undone_by_hand_with_a_date_deleted_is_still_put_back(
+    make_config: MakeConfig,
+    tmp_path: Path,
+    slapd: Sandbox,
+    admin: Connection,
+    base_dn: str,
+    servers: list[Dovecot],
+    deleted: str,
+) -> None:
+    """Found by an attack: ``syncdState: active`` written over a security lock with one of
+    the two dates deleted (instead of left differing) read as a plain active account, so no
+    run, ``doctor`` or ``forecast`` noticed the compromised mailbox open again."""
+    require(DOVECOT, "dovecot-imapd dovecot-ldap")
+    cfg = configure(make_config, tmp_path, "openldap", "caobang-2025")
+    roster = write_roster(tmp_path / "a.csv", ROWS)
+    run(cfg, "reconcile", "--roster", str(roster))
+    dovecot = Dovecot(slapd, base_dn, documented("dovecot", "openldap"))
+    servers.append(dovecot)
+    dn, uid = find_dn(admin, base_dn, "E1")
+    change_own_password(slapd, dn, slip_password(tmp_path, uid), CHOSEN)
+    run(cfg, "lock", uid, "--reason", "compromised")
+    assert admin.modify(
+        dn,
+        {
+            "pwdAccountLockedTime": [(MODIFY_REPLACE, [])],
+            "syncdState": [(MODIFY_REPLACE, ["active"])],
+            deleted: [(MODIFY_REPLACE, [])],
+        },
+    ), admin.result
+    assert dovecot.login(uid, CHOSEN), dovecot.log()
+    shown = run(cfg, "show", uid)
+    assert "state         locked" in shown and f"{deleted} deleted" in shown
+    assert "changed by hand" in shown and "manual lock: compromised" in shown
+    assert "changed outside syncd" in run(cfg, "plan", "--roster", str(roster))
+    run(cfg, "reconcile", "--roster", str(roster))
+    assert not dovecot.login(uid, CHOSEN)
+    assert "changed by hand" not in run(cfg, "show", uid)
+
+
 def test_a_revoked_iredmail_mailbox_opened_by_hand_stops_receiving_again_after_the_next_run(
     make_config: MakeConfig,
     tmp_path: Path,

@@ -12,7 +12,7 @@ import pytest
 
 from syncd.model import ActionKind, DecisionKind, Exemption, Field, HrStatus, Request, State
 from syncd.plan import decision_id
-from syncd.plan.states import TransitionRefused, transition
+from syncd.plan.states import TransitionRefused, carried, manual_lock, transition
 from syncd.settings import AdoptionSettings
 from syncd.state import LocalState, Resolution, Resolve
 from tests.unit.test_planner import NOW, acc, person, plan
@@ -370,3 +370,16 @@ def test_the_uid_pool_is_built_only_when_a_plan_gives_out_a_name(
     p = plan([person("E1", "Đàm Văn Hùng"), person("E2", "Đặng Văn Hùng")], [hung])
     assert built == [1]
     assert [a.uid for a in p.actions if a.kind is ActionKind.CREATE] == ["hungdv1.skhcn"]
+
+
+def test_a_security_lock_carried_by_a_revocation_is_carried_again_without_nesting() -> None:
+    """Found by an attack: a revocation quoting the security lock, set active by hand and
+    read back as locked, was revoked again quoting the lock *and* the first revocation's
+    article, one more level at each round."""
+    lock = "manual lock: compromised — phishing [caobang-2011 Đ13.4]"
+    once = f"HR status nghỉ việc (resigned); the security lock stands ({lock}) [caobang-2011 Đ8.2]"
+    revoked = acc("phucnt", "Nguyễn Thị Phúc", emp="E1", state=State.REVOKED, state_reason=once)
+    assert manual_lock(revoked) == lock
+    assert carried(replace(revoked, state=State.LOCKED)) == f"; the security lock stands ({lock})"
+    plain = replace(revoked, state=State.LOCKED, state_reason=lock)
+    assert manual_lock(plain) == lock
