@@ -22,7 +22,15 @@ from typing import Any
 from syncd.model import Action, ActionKind, Plan, State, as_lists
 from syncd.orgs import Catalogue
 from syncd.passwords import Context, generate
-from syncd.ports import Archive, AuditSink, Directory, DirectoryError, Found, RunJournal
+from syncd.ports import (
+    Archive,
+    AuditSink,
+    Directory,
+    DirectoryError,
+    Found,
+    NotSent,
+    RunJournal,
+)
 from syncd.regulation import Profile
 
 _NEEDS_PASSWORD = {
@@ -183,15 +191,19 @@ def apply_plan(
             # entry: its actions' DNs (which the journal records) do not depend on this one.
             early = i < len(actions) and all(a.kind not in _MAY_RENAME for _, a in items)
 
-            def meanwhile(early: bool = early) -> None:
+            def meanwhile(early: bool = early) -> bool:
+                """The previous batch's commit and the next one's start; True when one
+                failed: then nothing more of this batch is sent (an attack found the whole
+                batch made after its predecessor's slips could not be written)."""
                 nonlocal ahead, i
                 settle()
                 if early and not failed and not (should_stop is not None and should_stop()):
                     try:
                         nxt, i = _batch_at(run, actions, i, batch)
                         ahead = (nxt, start(nxt))
-                    except BaseException as exc:
+                    except BaseException as exc:  # re-raised by apply_plan, unchanged
                         failed.append(exc)
+                return bool(failed)
 
             done = run.execute(items, should_stop, meanwhile, passwords)
             settle()  # a batch stopped before its first action: the commits waiting now
@@ -300,12 +312,13 @@ class _Run:
         self,
         items: Sequence[tuple[int, Action]],
         should_stop: Callable[[], bool] | None,
-        meanwhile: Callable[[], None] | None = None,
+        meanwhile: Callable[[], bool] | None = None,
         passwords: Mapping[int, str] | None = None,
     ) -> list[_Done]:
         """The batch's directory changes, in order; stops early on SIGTERM (the actions in
         flight finish) or when the directory is gone (``result.stopped``). ``meanwhile`` goes
-        to the first ``create_many`` (or runs before the first action that is none);
+        to the first ``create_many`` (or runs before the first action that is none); when
+        it says it failed, what is not sent yet is not done (``stopped``: ended as skipped).
         ``passwords``: those made when the batch was prepared, by action number."""
         done: list[_Done] = []
         k = 0
@@ -336,9 +349,16 @@ class _Run:
             elif meanwhile is not None:  # nothing to overlap: the previous batch's commit first
                 then = meanwhile
                 meanwhile = None
-                then()
+                if then():
+                    self.result.stopped = True
+                    break
             for (n, action), password, got in zip(group, issued, first, strict=True):
+                if isinstance(got, NotSent):
+                    self.result.stopped = True  # the commit before failed: nothing done
+                    continue
                 done.append(self.one(n, action, password, got))
+            if self.result.stopped:
+                break
             if self.down >= self.give_up_after * 2:
                 # nothing is lost: the remaining actions are planned again by the next run
                 self.result.stopped = True

@@ -35,6 +35,11 @@ class Found(StrEnum):
     OTHER = "other"  # another entry holds the DN (a hand-made one, another person's)
 
 
+class NotSent(Exception):
+    """What ``create_many`` returns for a create it did not send because ``meanwhile`` asked
+    it to stop: nothing was done for it (the applier ends it as skipped)."""
+
+
 class ReadIncomplete(DirectoryError):
     """The directory did not return everything (size limit, missing paging cookie, …).
 
@@ -74,7 +79,7 @@ class Directory(Protocol):
         items: Sequence[tuple[Action, str]],
         *,
         since: datetime | None = None,
-        meanwhile: Callable[[], None] | None = None,
+        meanwhile: Callable[[], bool] | None = None,
     ) -> list[str | Exception]:
         """Several creates (action, password) that do not depend on each other, each with its
         own outcome, in order: the DN, or what :meth:`create` would have raised for it. A
@@ -82,7 +87,8 @@ class Directory(Protocol):
         for the others. ``meanwhile`` is called once, before this returns, best while the
         directory has adds to work on: the applier finishes its previous batch in it (slips,
         audit, journal), which then no longer leaves the server idle. It never raises (the
-        applier keeps what it raised for after)."""
+        applier keeps what it raised for after); it returns True when the creates not sent
+        yet must not be (that commit failed): those are :class:`NotSent`."""
         ...
 
     def find_created(

@@ -79,7 +79,7 @@ from connectors.directory.ber import (
 from connectors.directory_snapshot import CSN, DeltaReader, Drift, Rows
 from syncd.model import Account, Action, Field, Kind, Name, State
 from syncd.plan.states import MANUAL_LOCK
-from syncd.ports import DirectoryError, Found, ReadIncomplete, Scope
+from syncd.ports import DirectoryError, Found, NotSent, ReadIncomplete, Scope
 
 log = structlog.get_logger("syncd.directory")
 
@@ -1212,7 +1212,7 @@ class OpenLdapDirectory:
         items: Sequence[tuple[Action, str]],
         *,
         since: datetime | None = None,
-        meanwhile: Callable[[], None] | None = None,
+        meanwhile: Callable[[], bool] | None = None,
     ) -> list[str | Exception]:
         """Creates in flight together where a create is one add: up to ``PIPELINE`` adds sent
         on a second connection before an answer is awaited, so preparing the next adds
@@ -1235,16 +1235,20 @@ class OpenLdapDirectory:
             or type(self).create is not OpenLdapDirectory.create
             or not self._hashes_added_passwords()
         ):
-            if meanwhile is not None:
-                meanwhile()
+            if meanwhile is not None and meanwhile():
+                return [NotSent() for _ in items]
             return [self._create_one(action, password, since) for action, password in items]
         out: list[str | Exception | None] = [None] * len(items)
         flight: dict[int, tuple[int, str]] = {}  # message id → (item, DN): sent, unanswered
+        halted = False  # meanwhile asked to send no more: the rest are NotSent
         try:
             pipe = self._pipeline()
             answers = Answers()
             unsent: list[bytes] = []
             for n, (action, password) in enumerate(items):
+                if halted:
+                    out[n] = NotSent()
+                    continue
                 try:
                     dn, classes, attrs = self._new_entry_for(action, since)
                 except DirectoryError as exc:  # its organisation's place could not be made
@@ -1268,14 +1272,14 @@ class OpenLdapDirectory:
                     if meanwhile is not None:  # while slapd works on the adds sent
                         then = meanwhile
                         meanwhile = None
-                        then()
+                        halted = then()  # every add built so far is sent
                     self._await(pipe, answers, flight, out, upto=PIPELINE - 1)
             if unsent:
                 pipe.socket.sendall(b"".join(unsent))
             if meanwhile is not None:
                 then = meanwhile
                 meanwhile = None
-                then()
+                then()  # every add is sent: nothing left to hold back
             self._await(pipe, answers, flight, out, upto=0)
         except (LDAPException, OSError, ProtocolError) as exc:
             # the adds sent (the last write perhaps in part) have no answer: slapd may have
@@ -1289,7 +1293,7 @@ class OpenLdapDirectory:
             out = [unsent_error if o is None else o for o in out]
         except DirectoryError as exc:  # the pipeline's connection could not be opened
             out = [exc if o is None else o for o in out]
-        if meanwhile is not None:  # never reached: a connection lost before the first wait
+        if meanwhile is not None:  # the connection lost, or not opened, before the first wait
             meanwhile()
         assert all(o is not None for o in out), "every item has its outcome"
         return [o for o in out if o is not None]

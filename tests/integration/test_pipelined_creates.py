@@ -17,7 +17,7 @@ from connectors.directory.openldap import PIPELINE
 from connectors.durable import BATCH
 from connectors.runner import open_directory
 from devtools.slapd_sandbox import Sandbox
-from syncd.ports import DirectoryError
+from syncd.ports import DirectoryError, NotSent
 from tests.conftest import MakeConfig
 from tests.helpers import create_action, entries, write_roster
 from tests.integration.test_lost_create_answers import DroppingProxy, through
@@ -72,17 +72,41 @@ def test_meanwhile_runs_once_while_the_first_adds_are_with_slapd_and_a_short_cal
     seen: list[int] = []
     try:
         many = [(create_action(f"p{n:03d}.skhcn"), f"Mk-{n}.1234!x") for n in range(3 * PIPELINE)]
-        out = directory.create_many(
-            many, meanwhile=lambda: seen.append(len(entries(admin, base_dn)))
-        )
+
+        def count() -> bool:
+            seen.append(len(entries(admin, base_dn)))
+            return False
+
+        def short() -> bool:
+            seen.append(-1)
+            return False
+
+        out = directory.create_many(many, meanwhile=count)
         few = [(create_action(f"q{n}.skhcn"), f"Mk-{n}.1234!y") for n in range(3)]
-        out += directory.create_many(few, meanwhile=lambda: seen.append(-1))
+        out += directory.create_many(few, meanwhile=short)
     finally:
         directory.close()
     assert all(isinstance(o, str) for o in out), out
     assert len(seen) == 2 and seen[1] == -1
     assert seen[0] <= PIPELINE  # run with the first adds out, not after the call's last
     assert len(entries(admin, base_dn)) == 3 * PIPELINE + 3
+
+
+def test_a_meanwhile_that_failed_stops_the_adds_not_sent_and_those_out_are_answered(
+    make_config: MakeConfig, admin: Connection, base_dn: str
+) -> None:
+    """The applier's commit of the previous batch failed (the disk full under the slips):
+    the adds already out are answered as usual, the rest are not sent (``NotSent``)."""
+    cfg = make_config()
+    directory = open_directory(cfg, [])
+    try:
+        many = [(create_action(f"p{n:03d}.skhcn"), f"Mk-{n}.1234!x") for n in range(3 * PIPELINE)]
+        out = directory.create_many(many, meanwhile=lambda: True)
+    finally:
+        directory.close()
+    made = [o for o in out if isinstance(o, str)]
+    assert len(made) == PIPELINE and all(isinstance(o, NotSent) for o in out[PIPELINE:])
+    assert sorted(entries(admin, base_dn)) == sorted(f"p{n:03d}.skhcn" for n in range(PIPELINE))
 
 
 def test_a_run_syncs_per_batch_of_creates_not_per_account(

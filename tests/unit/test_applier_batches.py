@@ -14,7 +14,7 @@ from connectors.regulations import PROFILES
 from syncd.applier import Slip, apply_plan
 from syncd.model import Account, Action, ActionKind, Field, Plan, State
 from syncd.orgs import parse_catalogue
-from syncd.ports import DirectoryError, Scope
+from syncd.ports import DirectoryError, NotSent, Scope
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 
@@ -45,12 +45,14 @@ class Recorder:
         items: Sequence[tuple[Action, str]],
         *,
         since: datetime | None = None,
-        meanwhile: Callable[[], None] | None = None,
+        meanwhile: Callable[[], bool] | None = None,
     ) -> list[str | Exception]:
         self.events.append(("create_many", [a.uid for a, _ in items]))
         if meanwhile is not None:
             self.events.append(("meanwhile", []))
-            meanwhile()
+            if meanwhile():  # as a pipeline with the first add out: the rest is not sent
+                self.events.append(("sent", [items[0][0].uid]))
+                return [f"uid={items[0][0].uid}", *(NotSent() for _ in items[1:])]
         out: list[str | Exception] = []
         for action, _ in items:
             err = self.errors.pop(action.uid, None)
@@ -177,14 +179,15 @@ def test_a_commit_that_fails_while_the_next_creates_are_out_stops_the_run_with_i
         assert exc.errno == 28
     else:
         raise AssertionError("the commit's error was swallowed")
-    assert [e for e in rec.events if e[0] in ("started", "create_many", "slips", "finished")] == [
+    assert [e for e in rec.events if e[0] in ("started", "create_many", "slips", "sent")] == [
         ("started", [0, 1]),
         ("create_many", ["u0", "u1"]),
         ("started", [2, 3]),
         ("create_many", ["u2", "u3"]),
         ("slips", ["u0", "u1"]),  # failed: no audit, no end; u4 and u5 never started
+        ("sent", ["u2"]),  # the add already out; u3 not sent (an attack found it all made)
     ]
-    assert ("commit", None) not in rec.events
+    assert ("commit", None) not in rec.events and ("finished", [(0, "done")]) not in rec.events
 
 
 def test_a_pipelined_create_that_fails_fails_alone_and_a_transient_one_is_retried_alone() -> None:
