@@ -96,6 +96,9 @@ class Journal:
                     "s": "start",
                     "kind": action.kind.value,
                     "uid": action.new_uid or action.uid,
+                    # an HR request it carries out: done once its slip is on disk, even if
+                    # the run dies before the end record (else it is done twice)
+                    **({"request": action.request_key} if action.request_key else {}),
                     # what an audit record of this action needs, if the run dies before
                     # writing it
                     "action": {
@@ -204,6 +207,10 @@ def interrupted(state_dir: Path, outbox: Path | None = None) -> Interrupted:
             else set()
         )
         for i, rec in sorted(started.items()):
+            if rec.get("request") and rec["kind"] in PASSWORD_KINDS and rec["uid"] in slipped:
+                # its password was set and its slip is on disk: the request is done (an attack
+                # found a reset request carried out again, its first slip then stale)
+                out.done_requests.add(rec["request"])
             out.actions.append(
                 Unfinished(
                     run_id,

@@ -375,3 +375,37 @@ def test_kill_9_of_syncd_at_random_wall_clock_points_converges(
         proc.wait()
         assert _syncd(cfg, roster).wait(timeout=120) == 0
         check_converged(cfg, own_slapd, people)
+
+
+@pytest.mark.parametrize("crash", ["slip written:2", "audit written:2"])
+def test_a_reset_request_whose_slip_reached_the_disk_is_not_carried_out_again(
+    tmp_path: Path, own_slapd: Sandbox, crash: str
+) -> None:
+    """Found by an attack: syncd killed after a batch's slips (or audit records) reached the
+    disk and before its end records; the recovering run reset the same passwords again, so
+    the slips HR had were stale and one request was audited twice."""
+    cfg, roster = _setup(tmp_path / "r", own_slapd)
+    proc = _syncd(cfg, roster)
+    assert proc.wait(timeout=300) == 0
+    rows = roster.read_text("utf-8").splitlines()
+    asked = [1, 3]  # E0001, E0003: "cấp lại mật khẩu"
+    for k in asked:
+        rows[1 + k] = rows[1 + k].rstrip(",") + ",,,,,cấp lại mật khẩu"
+        assert rows[1 + k].count(",") == 7, rows[1 + k]
+    roster.write_text("\n".join(rows) + "\n", "utf-8")
+    proc = _syncd(cfg, roster, crash)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == -signal.SIGKILL, err.decode()[-2000:]
+    proc = _syncd(cfg, roster)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    resets = [
+        r
+        for r in audit_of(cfg.parent / "state" / "audit.jsonl")
+        if r.get("action") == "reset-password"
+    ]
+    assert sorted(r["employee_number"] for r in resets) == ["E0001", "E0003"], resets
+    per_uid = Counter(uid for _, uid, _ in slips_of(cfg.parent / "outbox"))
+    # a create's slip each (people and organisation mailboxes), one reset's each for the two
+    assert Counter(per_uid.values()) == {1: len(per_uid) - 2, 2: 2}, per_uid
+    check_converged(cfg, own_slapd, PEOPLE)
