@@ -19,8 +19,10 @@ import json
 import logging
 import os
 import pwd
+import signal
 import sys
 import tempfile
+import threading
 import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -513,6 +515,12 @@ def _do_run(
         if bar is not None:
             bar.update(1)
 
+    # SIGTERM (a `timeout`, systemd-run, a shutdown) stops an applying run as it stops the
+    # daemon: the actions in flight finish and are audited, the rest is ended as skipped and
+    # planned again by the next run, the report says so (an attack found the command killed
+    # outright, with no report). A plan applies nothing: the default stays.
+    stop = threading.Event()
+    before = None if dry_run else signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         outcome = runner.run(
             cfg,
@@ -522,6 +530,7 @@ def _do_run(
             now=_parse_now(now),
             dry_run=dry_run,
             allow_mass_change=allow_mass_change,
+            should_stop=stop.is_set,
             progress=progress,
             on_plan=on_plan,
             lock_timeout=wait,
@@ -532,6 +541,8 @@ def _do_run(
             click.echo(json.dumps({"plan": None, "error": error}, ensure_ascii=False, indent=1))
         raise
     finally:
+        if before is not None:
+            signal.signal(signal.SIGTERM, before)
         if bar is not None:
             bar.__exit__(None, None, None)
     if as_json:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 from ldap3 import Connection
 
 from tests.conftest import MakeConfig
+from tests.e2e.test_daemon import wait_for
 from tests.helpers import entries, write_roster
 
 
@@ -186,3 +188,36 @@ def test_a_plan_piped_into_head_ends_quietly_not_as_an_internal_error(
     assert proc.wait() == 141, err
     assert "internal error" not in err
     assert not (tmp_path / "state" / "crashes").exists()
+
+
+def test_sigterm_stops_a_reconcile_after_the_actions_in_flight_with_a_report(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """Found by an attack: ``syncd reconcile`` (not the daemon) died at once on SIGTERM, with
+    no report. Now it stops as the daemon does: what started finishes and is audited, the
+    rest is skipped (the report says so), the journal is closed, and the next run finishes."""
+    make_config(extra="safety: {max_revoke_share: 1}\n")
+    cfg = tmp_path / "syncd.yaml"
+    people = 8000  # enough that the signal lands mid-run
+    rows = [f"E{i:04d},Trần Văn Người{i:04d},skhcn,,,,," for i in range(people)]
+    roster = write_roster(tmp_path / "big.csv", rows)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "connectors.cli", "-c", str(cfg), "reconcile", "--roster",
+         str(roster)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert wait_for(lambda: len(entries(admin, base_dn)) > 10, timeout=60)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode in (0, 1), err  # not killed by the signal (-15)
+    made = len(entries(admin, base_dn))
+    assert made < people, "the signal came after the run: nothing was tested"
+    assert "NOT ATTEMPTED" in out or "CHƯA THỰC HIỆN" in out, out[-2000:]
+    assert not list((tmp_path / "state" / "journal").glob("*.jsonl"))  # ended, not dead
+    audit = [json.loads(x) for x in (tmp_path / "state" / "audit.jsonl").read_text().splitlines()]
+    assert all(r["result"] == "ok" for r in audit)
+    assert len([r for r in audit if r["action"] in ("create", "create-org-mailbox")]) == made
+    again = syncd(cfg, "reconcile", "--roster", str(roster))
+    assert again.returncode == 0, again.stderr
+    people_made = [e for e in entries(admin, base_dn).values() if e.get("employeeNumber")]
+    assert len({e["employeeNumber"][0] for e in people_made}) == len(people_made) == people
