@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import logging
@@ -27,7 +28,7 @@ import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -64,6 +65,9 @@ EXIT_CODES: tuple[tuple[type[SyncdError], int], ...] = (
     # account, and a change the account state machine refuses (TransitionRefused)
     (SyncdError, EXIT_BAD_INPUT),
 )
+
+# a disk full, over quota or read-only: the host's to mend, not a bug (exit 1, no traceback)
+_FULL_DISK = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 _HEADLINES: tuple[tuple[type[SyncdError], str], ...] = (
     (ConfigError, "configuration has errors:\n"),
@@ -122,11 +126,26 @@ class SyncdGroup(click.Group):
             with contextlib.suppress(OSError):
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise click.exceptions.Exit(141) from None  # 128 + SIGPIPE, as a shell reports it
+        except OSError as exc:
+            if exc.errno not in _FULL_DISK:
+                self._internal(ctx, exc)
+            # an operational failure, not a bug (an attack filled the outbox: exit 70 and a
+            # traceback file, itself on the full disk): say which, and that nothing is lost
+            where = f" ({exc.filename})" if exc.filename else ""
+            click.echo(
+                f"Error: {os.strerror(exc.errno or 0)}{where}: free space (or make it writable) "
+                "and run again; the next run finishes what this one started",
+                err=True,
+            )
+            raise click.exceptions.Exit(EXIT_FAILED) from exc
         except Exception as exc:  # a bug: one line for the operator, the traceback kept
-            where = _keep_traceback(ctx, exc)
-            what = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-            click.echo(f"Error: internal error ({what}); traceback in {where}", err=True)
-            raise click.exceptions.Exit(EXIT_INTERNAL) from exc
+            self._internal(ctx, exc)
+
+    def _internal(self, ctx: click.Context, exc: Exception) -> NoReturn:
+        where = _keep_traceback(ctx, exc)
+        what = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        click.echo(f"Error: internal error ({what}); traceback in {where}", err=True)
+        raise click.exceptions.Exit(EXIT_INTERNAL) from exc
 
 
 def operator_identity() -> dict[str, Any]:

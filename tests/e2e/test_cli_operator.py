@@ -183,6 +183,34 @@ def test_an_unexpected_error_is_one_line_exit_70_and_the_traceback_is_kept(
     assert "Traceback" in kept.read_text() and "boom" in kept.read_text()
 
 
+def test_a_full_disk_is_a_clear_error_exit_1_not_an_internal_one(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    """Found by an attack: the outbox's disk full ended in "internal error (OSError …)",
+    exit 70, and a traceback file (itself on the full disk). It is the host's to mend."""
+    make_config()
+    cfg = tmp_path / "syncd.yaml"
+    full = (
+        "import errno, sys\n"
+        "from connectors import cli, runner\n"
+        "def forecast(*args, **kwargs):\n"
+        "    raise OSError(errno.ENOSPC, 'No space left on device', '/srv/outbox/r/skhcn.csv')\n"
+        "runner.forecast = forecast\n"
+        "sys.argv = ['syncd', '-c', sys.argv[1], 'forecast']\n"
+        "cli.main()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", full, str(cfg)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 1, result.stderr
+    line = one_line(result.stderr)
+    assert "No space left on device (/srv/outbox/r/skhcn.csv)" in line and "run again" in line
+    assert "internal error" not in line
+    assert not (tmp_path / "state" / "crashes").exists() or not any(
+        (tmp_path / "state" / "crashes").iterdir()
+    )
+
+
 def _legacy(admin: Connection, base_dn: str) -> None:
     assert admin.add(
         f"uid=datnv,{base_dn}",
