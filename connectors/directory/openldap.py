@@ -71,10 +71,12 @@ from connectors.directory import hashes
 from connectors.directory.ber import (
     ADD_RESPONSE,
     Answers,
+    FilterSyntax,
     ProtocolError,
     Searched,
     add_request,
     paged_cookie,
+    search_request,
 )
 from connectors.directory_snapshot import CSN, DeltaReader, Drift, Rows
 from syncd.model import Account, Action, Field, Kind, Name, State
@@ -949,14 +951,20 @@ class OpenLdapDirectory:
         slim search), as ``_search`` reads them and with its checks, but its answers decoded
         by :class:`connectors.directory.ber.Searched` on the connection's socket: ldap3's
         decoding and response dicts were ~15 µs an entry, all of a run where nothing changed
-        but the start (issue 14). The requests are ldap3's (its filter parser and encoder).
-        A page read in part leaves the connection unusable: it is closed, never reused."""
+        but the start (issue 14). The requests are encoded by ``ber.search_request`` (the
+        bytes ldap3 sends, ~15x faster for a batch of 500 terms), by ldap3 for a filter it
+        does not take. A page read in part leaves the connection unusable: it is closed, never
+        reused."""
         count = pages = 0
         cookie = b""
         while True:
             conn = self.conn
             msgid: int = conn.server.next_message_id()
-            request = _paged_search(msgid, self.base, flt, [CSN], self.config.page_size, cookie)
+            size = self.config.page_size
+            try:
+                request = search_request(msgid, self.base, flt, [CSN], size, cookie)
+            except FilterSyntax:  # an extensible match, say: ldap3 encodes it
+                request = _paged_search(msgid, self.base, flt, [CSN], size, cookie)
             searched, whole = Searched(msgid), False
             try:
                 conn.socket.sendall(request)
