@@ -331,6 +331,8 @@ def take_over(
         for owner, uid in dead.owed:  # a lost answer the dead run recorded, not yet a debt
             if owner == run_id:
                 debts.passwords[uid] = run_id
+        if save:
+            written.tidy()
         if save and written.slips and not any(written.folder.glob("*.html")):
             written.finish(config)
     if save and dead.files:

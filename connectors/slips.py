@@ -186,6 +186,19 @@ class SlipWriter:
                 )
         return writer
 
+    def tidy(self) -> None:
+        """A dead run's slip files as HR will read them: a last line the crash cut (its
+        password never counted as known: it is issued again) is removed, a file left with no
+        slip (empty, or its header alone) is deleted (found by an attack: they stayed in the
+        folder HR works from)."""
+        for path in sorted(self.folder.glob("*.csv")) if self.folder.is_dir() else []:
+            data = path.read_bytes()
+            whole = data[: data.rfind(b"\n") + 1]
+            if whole.count(b"\n") < 2:  # no line after the header
+                path.unlink()
+            elif whole != data:
+                write_private(path, whole)
+
     def finish(self, config: Config, catalogue: Catalogue | None = None) -> list[Path]:
         """Write each organisation's page file (private copy in the outbox), deliver it to
         the organisation's folder in the HR area, and return every slip file written."""

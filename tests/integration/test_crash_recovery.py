@@ -409,3 +409,28 @@ def test_a_reset_request_whose_slip_reached_the_disk_is_not_carried_out_again(
     # a create's slip each (people and organisation mailboxes), one reset's each for the two
     assert Counter(per_uid.values()) == {1: len(per_uid) - 2, 2: 2}, per_uid
     check_converged(cfg, own_slapd, PEOPLE)
+
+
+def test_a_dead_runs_torn_and_empty_slip_files_are_tidied_for_hr(
+    tmp_path: Path, own_slapd: Sandbox
+) -> None:
+    """Found by an attack: a crash in the middle of a slip write left a line cut mid-address,
+    or an empty file, in the run's outbox folder HR works from. The recovering run removes
+    the cut line (that password is issued again) and the empty file."""
+    cfg, roster = _setup(tmp_path / "t", own_slapd)
+    proc = _syncd(cfg, roster, "directory call:3")
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == -signal.SIGKILL, err.decode()[-2000:]
+    [journal] = (cfg.parent / "state" / "journal").glob("*.jsonl")
+    folder = cfg.parent / "outbox" / journal.stem
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    header = "\ufeffHọ và tên,Hộp thư,Mật khẩu tạm thời,Lý do,Mã cán bộ,Phòng/Ban\n"
+    torn = folder / "skhcn.csv"
+    torn.write_text(header + "Trần Văn Người0001,nguoi0001tv.skhcn@test.gov", "utf-8")
+    empty = folder / "syt.csv"
+    empty.write_bytes(b"")
+    proc = _syncd(cfg, roster)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert not torn.exists() and not empty.exists()  # no slip left in either
+    check_converged(cfg, own_slapd, PEOPLE)
