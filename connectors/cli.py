@@ -518,6 +518,41 @@ def _do_run(
     wait: float = 300.0,
     latest: bool = False,
 ) -> None:
+    """``plan`` and ``reconcile``: with ``--json``, an error (the configuration, a folder, the
+    directory, a roster's file) is a JSON document on stdout too, not an empty one."""
+    try:
+        _run_and_report(ctx, rosters, now, as_json, allow_mass_change, dry_run, wait, latest)
+    except (SyncdError, BadInput) as exc:
+        if as_json:
+            code = exit_code_for(exc) if isinstance(exc, SyncdError) else exc.exit_code
+            error = {"message": str(exc), "kind": type(exc).__name__, "exit": code}
+            click.echo(json.dumps({"plan": None, "error": error}, ensure_ascii=False, indent=1))
+        raise
+
+
+def _stopper(stop: threading.Event) -> Callable[[int, Any], None]:
+    """The signal handler of an applying run: the first SIGTERM or Ctrl-C asks it to stop
+    after the actions in flight; a second Ctrl-C interrupts at once (the journal mends it)."""
+
+    def handler(sig: int, _frame: Any) -> None:
+        if sig == signal.SIGINT and stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        click.echo("stopping after the actions in flight (Ctrl-C again: at once)", err=True)
+
+    return handler
+
+
+def _run_and_report(
+    ctx: click.Context,
+    rosters: tuple[Path, ...],
+    now: str | None,
+    as_json: bool,
+    allow_mass_change: bool,
+    dry_run: bool,
+    wait: float,
+    latest: bool,
+) -> None:
     cfg = _config(ctx)
     if latest and rosters:
         raise BadInput("give --roster FILE or --latest, not both")
@@ -534,12 +569,16 @@ def _do_run(
         if bar is not None:
             bar.update(1)
 
-    # SIGTERM (a `timeout`, systemd-run, a shutdown) stops an applying run as it stops the
-    # daemon: the actions in flight finish and are audited, the rest is ended as skipped and
-    # planned again by the next run, the report says so (an attack found the command killed
-    # outright, with no report). A plan applies nothing: the default stays.
+    # SIGTERM (a `timeout`, systemd-run, a shutdown) and Ctrl-C stop an applying run as
+    # SIGTERM stops the daemon: the actions in flight finish and are audited, the rest is ended
+    # as skipped and planned again by the next run, the report says so and the exit code is 1
+    # (attacks found the command killed outright with no report, then a stopped run exiting
+    # 0). A plan applies nothing: the defaults stay.
     stop = threading.Event()
-    before = None if dry_run else signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    before = {
+        sig: signal.signal(sig, _stopper(stop))
+        for sig in (() if dry_run else (signal.SIGTERM, signal.SIGINT))
+    }
     try:
         outcome = runner.run(
             cfg,
@@ -554,14 +593,9 @@ def _do_run(
             on_plan=on_plan,
             lock_timeout=wait,
         )
-    except SyncdError as exc:
-        if as_json:  # a program reading stdout gets an answer too, not an empty document
-            error = {"message": str(exc), "kind": type(exc).__name__, "exit": exit_code_for(exc)}
-            click.echo(json.dumps({"plan": None, "error": error}, ensure_ascii=False, indent=1))
-        raise
     finally:
-        if before is not None:
-            signal.signal(signal.SIGTERM, before)
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
         if bar is not None:
             bar.__exit__(None, None, None)
     if as_json:

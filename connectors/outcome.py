@@ -49,6 +49,8 @@ class RunOutcome:
             return EXIT_REFUSED
         if self.result is not None and self.result.failed:
             return EXIT_FAILED
+        if not_attempted(self):  # stopped (SIGTERM) with actions left for the next run
+            return EXIT_FAILED
         if self.rejected:
             return EXIT_BAD_INPUT
         return EXIT_OK

@@ -194,6 +194,10 @@ def _writable_places(cfg: Config) -> Iterator[tuple[Path, bool]]:
 def _problem(path: Path, st: os.stat_result, what: str, fix_root: Path) -> PrivilegeError:
     me = _user_name(os.geteuid())
     group = _group_name(os.getegid())
+    if os.statvfs(path).f_flag & os.ST_RDONLY:  # no chown helps (found by an attack)
+        return PrivilegeError(
+            f"{path}: on a read-only file system; syncd must {what} it: remount it read-write"
+        )
     return PrivilegeError(
         f"{path}: {me} cannot {what} it (owner {_user_name(st.st_uid)}:{_group_name(st.st_gid)}, "
         f"mode {stat.S_IMODE(st.st_mode):04o}); as root: chown -R {me}:{group} {fix_root}"

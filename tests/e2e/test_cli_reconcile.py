@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from ldap3 import Connection
 
 from tests.conftest import MakeConfig
@@ -125,6 +126,14 @@ def test_unreachable_directory_is_a_clear_error(make_config: MakeConfig, tmp_pat
     assert answer["plan"] is None and answer["error"]["exit"] == 1
     assert answer["error"]["kind"] == "DirectoryError"
     assert "cannot reach ldap://127.0.0.1:1" in answer["error"]["message"]
+    # an error before the run starts is a JSON document too (an attack found stdout empty)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(cfg.read_text().replace("profile: caobang-2025", "profile: no-such"))
+    early = syncd(bad, "plan", "--json", "--roster", str(tmp_path / "r.csv"))
+    assert early.returncode == 2 and json.loads(early.stdout)["error"]["exit"] == 2
+    assert "no-such" in json.loads(early.stdout)["error"]["message"]
+    both = syncd(cfg, "plan", "--json", "--latest", "--roster", str(tmp_path / "r.csv"))
+    assert both.returncode == 2 and json.loads(both.stdout)["error"]["kind"] == "BadInput"
 
 
 def test_audit_verify_and_history_after_real_runs(make_config: MakeConfig, tmp_path: Path) -> None:
@@ -190,8 +199,9 @@ def test_a_plan_piped_into_head_ends_quietly_not_as_an_internal_error(
     assert not (tmp_path / "state" / "crashes").exists()
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_sigterm_stops_a_reconcile_after_the_actions_in_flight_with_a_report(
-    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str, sig: int
 ) -> None:
     """Found by an attack: ``syncd reconcile`` (not the daemon) died at once on SIGTERM, with
     no report. Now it stops as the daemon does: what started finishes and is audited, the
@@ -207,9 +217,11 @@ def test_sigterm_stops_a_reconcile_after_the_actions_in_flight_with_a_report(
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert wait_for(lambda: len(entries(admin, base_dn)) > 10, timeout=60)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode in (0, 1), err  # not killed by the signal (-15)
+    # not killed by the signal, and not "done" either: actions were left for the next run
+    assert proc.returncode == 1, err
+    assert "stopping after the actions in flight" in err
     made = len(entries(admin, base_dn))
     assert made < people, "the signal came after the run: nothing was tested"
     assert "NOT ATTEMPTED" in out or "CHƯA THỰC HIỆN" in out, out[-2000:]
