@@ -25,7 +25,7 @@ import sys
 import tempfile
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -508,20 +508,12 @@ def run_options(fn: F) -> F:
     return fn
 
 
-def _do_run(
-    ctx: click.Context,
-    rosters: tuple[Path, ...],
-    now: str | None,
-    as_json: bool,
-    allow_mass_change: bool,
-    dry_run: bool,
-    wait: float = 300.0,
-    latest: bool = False,
-) -> None:
-    """``plan`` and ``reconcile``: with ``--json``, an error (the configuration, a folder, the
+@contextlib.contextmanager
+def _json_errors(as_json: bool) -> Iterator[None]:
+    """``plan`` and ``reconcile --json``: an error (the configuration, a folder, the
     directory, a roster's file) is a JSON document on stdout too, not an empty one."""
     try:
-        _run_and_report(ctx, rosters, now, as_json, allow_mass_change, dry_run, wait, latest)
+        yield
     except (SyncdError, BadInput) as exc:
         if as_json:
             code = exit_code_for(exc) if isinstance(exc, SyncdError) else exc.exit_code
@@ -543,76 +535,77 @@ def _stopper(stop: threading.Event) -> Callable[[int, Any], None]:
     return handler
 
 
-def _run_and_report(
+def _do_run(
     ctx: click.Context,
     rosters: tuple[Path, ...],
     now: str | None,
     as_json: bool,
     allow_mass_change: bool,
     dry_run: bool,
-    wait: float,
-    latest: bool,
+    wait: float = 300.0,
+    latest: bool = False,
 ) -> None:
-    cfg = _config(ctx)
-    if latest and rosters:
-        raise BadInput("give --roster FILE or --latest, not both")
-    accepted = SnapshotRegistry(cfg.paths.state).latest() if latest else None
-    bar: Any = None
+    with _json_errors(as_json):
+        cfg = _config(ctx)
+        if latest and rosters:
+            raise BadInput("give --roster FILE or --latest, not both")
+        accepted = SnapshotRegistry(cfg.paths.state).latest() if latest else None
+        bar: Any = None
 
-    def on_plan(plan: Plan) -> None:
-        nonlocal bar
-        if sys.stderr.isatty() and not as_json and not dry_run and len(plan.actions) > 50:
-            bar = click.progressbar(length=len(plan.actions), label="applying", file=sys.stderr)
-            bar.__enter__()
+        def on_plan(plan: Plan) -> None:
+            nonlocal bar
+            if sys.stderr.isatty() and not as_json and not dry_run and len(plan.actions) > 50:
+                bar = click.progressbar(length=len(plan.actions), label="applying", file=sys.stderr)
+                bar.__enter__()
 
-    def progress(_: Action) -> None:
-        if bar is not None:
-            bar.update(1)
+        def progress(_: Action) -> None:
+            if bar is not None:
+                bar.update(1)
 
-    # SIGTERM (a `timeout`, systemd-run, a shutdown) and Ctrl-C stop an applying run as
-    # SIGTERM stops the daemon: the actions in flight finish and are audited, the rest is ended
-    # as skipped and planned again by the next run, the report says so and the exit code is 1
-    # (attacks found the command killed outright with no report, then a stopped run exiting
-    # 0). A plan applies nothing: the defaults stay.
-    stop = threading.Event()
-    before = {
-        sig: signal.signal(sig, _stopper(stop))
-        for sig in (() if dry_run else (signal.SIGTERM, signal.SIGINT))
-    }
-    try:
-        outcome = runner.run(
-            cfg,
-            rosters=sorted(accepted) if accepted is not None else list(rosters) or None,
-            restrict=accepted,
-            full=accepted is not None,
-            now=_parse_now(now),
-            dry_run=dry_run,
-            allow_mass_change=allow_mass_change,
-            should_stop=stop.is_set,
-            progress=progress,
-            on_plan=on_plan,
-            lock_timeout=wait,
-        )
-    finally:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
-        if bar is not None:
-            bar.__exit__(None, None, None)
-    if as_json:
-        data = {
-            "plan": plan_dict(outcome.plan) if outcome.plan else None,
-            **summary_dict(outcome),
+        # SIGTERM (a `timeout`, systemd-run, a shutdown) and Ctrl-C stop an applying run as
+        # SIGTERM stops the daemon: the actions in flight finish and are audited, the rest is ended
+        # as skipped and planned again by the next run, the report says so and the exit code is 1
+        # (attacks found the command killed outright with no report, then a stopped run exiting
+        # 0). A plan applies nothing: the defaults stay.
+        stop = threading.Event()
+        before = {
+            sig: signal.signal(sig, _stopper(stop))
+            for sig in (() if dry_run else (signal.SIGTERM, signal.SIGINT))
         }
-        click.echo(json.dumps(data, ensure_ascii=False, indent=1))
-    else:
-        # the table names each account a refused or held-back stage would have touched
-        if outcome.plan is not None and (dry_run or outcome.plan.refused or outcome.plan.held):
-            click.echo(plan_table(outcome.plan, limit=None if dry_run else 40))
-            click.echo("")
-        # the files the run read: --latest's are the accepted copies (as in the report file)
-        files = sorted(accepted) if accepted is not None else list(rosters) or inbox_files(cfg)
-        click.echo(report_text(outcome, files), nl=False)
-    sys.exit(outcome.exit_code)
+        try:
+            outcome = runner.run(
+                cfg,
+                rosters=sorted(accepted) if accepted is not None else list(rosters) or None,
+                restrict=accepted,
+                full=accepted is not None,
+                now=_parse_now(now),
+                dry_run=dry_run,
+                allow_mass_change=allow_mass_change,
+                should_stop=stop.is_set,
+                progress=progress,
+                on_plan=on_plan,
+                lock_timeout=wait,
+            )
+        finally:
+            for sig, handler in before.items():
+                signal.signal(sig, handler)
+            if bar is not None:
+                bar.__exit__(None, None, None)
+        if as_json:
+            data = {
+                "plan": plan_dict(outcome.plan) if outcome.plan else None,
+                **summary_dict(outcome),
+            }
+            click.echo(json.dumps(data, ensure_ascii=False, indent=1))
+        else:
+            # the table names each account a refused or held-back stage would have touched
+            if outcome.plan is not None and (dry_run or outcome.plan.refused or outcome.plan.held):
+                click.echo(plan_table(outcome.plan, limit=None if dry_run else 40))
+                click.echo("")
+            # the files the run read: --latest's are the accepted copies (as in the report file)
+            files = sorted(accepted) if accepted is not None else list(rosters) or inbox_files(cfg)
+            click.echo(report_text(outcome, files), nl=False)
+        sys.exit(outcome.exit_code)
 
 
 @main.command("plan")

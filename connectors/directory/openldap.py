@@ -1248,6 +1248,12 @@ class OpenLdapDirectory:
             return [self._create_one(action, password, since) for action, password in items]
         out: list[str | Exception | None] = [None] * len(items)
         flight: dict[int, tuple[int, str]] = {}  # message id → (item, DN): sent, unanswered
+        waiting = [meanwhile] if meanwhile is not None else []
+
+        def once() -> bool:
+            """``meanwhile``, the first time only: whether to send no more."""
+            return bool(waiting) and waiting.pop()()
+
         halted = False  # meanwhile asked to send no more: the rest are NotSent
         try:
             pipe = self._pipeline()
@@ -1277,17 +1283,12 @@ class OpenLdapDirectory:
                     pipe.socket.sendall(b"".join(unsent))
                     unsent.clear()
                 if len(flight) >= PIPELINE:
-                    if meanwhile is not None:  # while slapd works on the adds sent
-                        then = meanwhile
-                        meanwhile = None
-                        halted = then()  # every add built so far is sent
+                    # while slapd works on the adds sent (every add built so far is)
+                    halted = halted or once()
                     self._await(pipe, answers, flight, out, upto=PIPELINE - 1)
             if unsent:
                 pipe.socket.sendall(b"".join(unsent))
-            if meanwhile is not None:
-                then = meanwhile
-                meanwhile = None
-                then()  # every add is sent: nothing left to hold back
+            once()  # every add is sent: nothing left to hold back
             self._await(pipe, answers, flight, out, upto=0)
         except (LDAPException, OSError, ProtocolError) as exc:
             # the adds sent (the last write perhaps in part) have no answer: slapd may have
@@ -1301,8 +1302,7 @@ class OpenLdapDirectory:
             out = [unsent_error if o is None else o for o in out]
         except DirectoryError as exc:  # the pipeline's connection could not be opened
             out = [exc if o is None else o for o in out]
-        if meanwhile is not None:  # the connection lost, or not opened, before the first wait
-            meanwhile()
+        once()  # the connection lost, or not opened, before the first wait
         assert all(o is not None for o in out), "every item has its outcome"
         return [o for o in out if o is not None]
 

@@ -66,6 +66,31 @@ def servers() -> Iterator[list[Dovecot]]:
 ROWS = ["E1,Đàm Văn Hùng,skhcn,,,,,", "E2,Lê Thị Mai,skhcn,,,,,", "E3,Trần Bình,skhcn,,,,,"]
 
 
+def _compromised(
+    make_config: MakeConfig,
+    tmp_path: Path,
+    slapd: Sandbox,
+    admin: Connection,
+    base_dn: str,
+    servers: list[Dovecot],
+) -> tuple[Path, Path, Dovecot, str, str]:
+    """openldap with Dovecot: E1 created, its own password chosen, then security-locked by
+    ``syncd lock --reason compromised``: (config, roster, dovecot, DN, uid)."""
+    require(DOVECOT, "dovecot-imapd dovecot-ldap")
+    cfg = configure(make_config, tmp_path, "openldap", "caobang-2025")
+    roster = write_roster(tmp_path / "a.csv", ROWS)
+    run(cfg, "reconcile", "--roster", str(roster))
+    dovecot = Dovecot(slapd, base_dn, documented("dovecot", "openldap"))
+    servers.append(dovecot)  # stopped by the fixture, whatever happens next
+    dn, uid = find_dn(admin, base_dn, "E1")
+    change_own_password(slapd, dn, slip_password(tmp_path, uid), CHOSEN)
+    # a hand-set "active" is told from syncd's own by syncdActiveSince = syncdStateSince,
+    # stamped to the second: a lock in the creation's own second would look like syncd's
+    time.sleep(1.1)
+    run(cfg, "lock", uid, "--reason", "compromised")
+    return cfg, roster, dovecot, dn, uid
+
+
 def test_a_compromised_lock_undone_by_hand_is_shown_and_put_back_and_dovecot_refuses_again(
     make_config: MakeConfig,
     tmp_path: Path,
@@ -77,18 +102,9 @@ def test_a_compromised_lock_undone_by_hand_is_shown_and_put_back_and_dovecot_ref
     """openldap: ``pwdAccountLockedTime`` deleted and ``syncdState: active`` written by hand
     over a compromised lock let the person log in; syncd shows it locked and changed by hand,
     and the next run locks it again with the lock's date and reason."""
-    require(DOVECOT, "dovecot-imapd dovecot-ldap")
-    cfg = configure(make_config, tmp_path, "openldap", "caobang-2025")
-    roster = write_roster(tmp_path / "a.csv", ROWS)
-    run(cfg, "reconcile", "--roster", str(roster))
-    dovecot = Dovecot(slapd, base_dn, documented("dovecot", "openldap"))
-    servers.append(dovecot)
-    dn, uid = find_dn(admin, base_dn, "E1")
-    change_own_password(slapd, dn, slip_password(tmp_path, uid), CHOSEN)
-    # a hand-set "active" is told from syncd's own by syncdActiveSince = syncdStateSince,
-    # stamped to the second: a lock in the creation's own second would look like syncd's
-    time.sleep(1.1)
-    run(cfg, "lock", uid, "--reason", "compromised")
+    cfg, roster, dovecot, dn, uid = _compromised(
+        make_config, tmp_path, slapd, admin, base_dn, servers
+    )
     assert not dovecot.login(uid, CHOSEN)
     locked = run(cfg, "show", uid)
     assert "changed by hand" not in locked
@@ -128,15 +144,9 @@ def test_a_compromised_lock_undone_by_hand_with_a_date_deleted_is_still_put_back
     """Found by an attack: ``syncdState: active`` written over a security lock with one of
     the two dates deleted (instead of left differing) read as a plain active account, so no
     run, ``doctor`` or ``forecast`` noticed the compromised mailbox open again."""
-    require(DOVECOT, "dovecot-imapd dovecot-ldap")
-    cfg = configure(make_config, tmp_path, "openldap", "caobang-2025")
-    roster = write_roster(tmp_path / "a.csv", ROWS)
-    run(cfg, "reconcile", "--roster", str(roster))
-    dovecot = Dovecot(slapd, base_dn, documented("dovecot", "openldap"))
-    servers.append(dovecot)
-    dn, uid = find_dn(admin, base_dn, "E1")
-    change_own_password(slapd, dn, slip_password(tmp_path, uid), CHOSEN)
-    run(cfg, "lock", uid, "--reason", "compromised")
+    cfg, roster, dovecot, dn, uid = _compromised(
+        make_config, tmp_path, slapd, admin, base_dn, servers
+    )
     assert admin.modify(
         dn,
         {
