@@ -14,6 +14,10 @@ Unset (always, outside tests), :func:`crash_point` costs one environment lookup.
   batch's records are synced together, then passed once per record, before the head moves)
 - ``batch finished``   — a batch's end records are synced (the batch is whole)
 - ``journal finished`` — the run's journal is removed (the run is whole)
+- ``inbox filing kept`` — an inbox file's run ended and what is left to do for it (its place,
+  report, HR's result) is kept in ``processing/``, nothing of it done yet
+- ``inbox filed``      — syncd's copy of an inbox file and its text report are in place, HR's
+  result is not, the entry is still in ``processing/``
 
 Actions are applied in batches (:mod:`connectors.durable`): the n-th ``directory call`` may
 come before the first ``slip written`` of its batch, and the n-th ``slip written`` or ``audit
@@ -36,6 +40,8 @@ POINTS = frozenset(
         "audit written",
         "batch finished",
         "journal finished",
+        "inbox filing kept",
+        "inbox filed",
     }
 )
 _seen: Counter[str] = Counter()

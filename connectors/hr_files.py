@@ -234,32 +234,46 @@ def _delivered_orgs(config: Config, outcome: RunOutcome) -> frozenset[str]:
 
 def write_result(result: HrResult, beside: Path, mode: int = 0o640) -> list[Path]:
     """``<beside>.ketqua.xlsx`` and ``.html`` for HR (Vietnamese only), with ``mode``."""
-    xlsx = beside.with_name(beside.name + RESULT_SUFFIX + ".xlsx")
-    page = beside.with_name(beside.name + RESULT_SUFFIX + ".html")
-    write_private(xlsx, result_xlsx(result), mode=mode)
-    write_private(page, result_html(result), mode=mode)
-    return [xlsx, page]
+    return write_rendered(result_xlsx(result), result_html(result), beside, mode)
+
+
+def result_paths(beside: Path) -> tuple[Path, Path]:
+    """Where HR's result of the file filed as ``beside`` goes: its XLSX and its page."""
+    return (
+        beside.with_name(beside.name + RESULT_SUFFIX + ".xlsx"),
+        beside.with_name(beside.name + RESULT_SUFFIX + ".html"),
+    )
+
+
+def write_rendered(xlsx: bytes, page: str, beside: Path, mode: int = 0o640) -> list[Path]:
+    """An HR result already rendered, beside the filed file (each made whole, then named)."""
+    xlsx_path, page_path = result_paths(beside)
+    write_private(xlsx_path, xlsx, mode=mode)
+    write_private(page_path, page, mode=mode)
+    return [xlsx_path, page_path]
 
 
 def write_operator_copy(config: Config, result: HrResult, run_id: str) -> Path:
     """The operator's copy (English beside the Vietnamese) in the state's reports, 0600."""
-    path = config.paths.state / "reports" / f"{run_id}-{_stem(result.source)}.html"
+    path = operator_copy_path(config, result.source, run_id)
     write_private(path, result_html(result, english=True))
     return path
+
+
+def operator_copy_path(config: Config, name: str, run_id: str) -> Path:
+    return config.paths.state / "reports" / f"{run_id}-{_stem(name)}.html"
 
 
 def _stem(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80]
 
 
-def file_hr_result(
-    config: Config, outcome: RunOutcome | None, name: str, target: Path
-) -> list[Path]:
-    """Write the HR result of the file ``name`` (now filed as ``target``) beside it, and the
-    operator's copy; return HR's files (the inbox gives them HR's group). The inbox calls this
-    after it filed the file with its text report."""
+def render_hr_result(
+    config: Config, outcome: RunOutcome | None, name: str
+) -> tuple[bytes, str, str]:
+    """HR's result of the file ``name`` rendered, not written: its XLSX, its page, and the
+    operator's English copy. The inbox keeps them with what is left to do for the file
+    before it files anything (connectors/inbox.py, "Filing"), so a crash between filing the
+    roster and writing its result cannot leave HR without one."""
     result = result_for(config, outcome, name)
-    written = write_result(result, target)
-    if outcome is not None:
-        write_operator_copy(config, result, outcome.run_id)
-    return written
+    return result_xlsx(result), result_html(result), result_html(result, english=True)

@@ -22,6 +22,18 @@ upload still running: its size, times or inode differ between the take and the e
 parse) is refused before anything is applied and filed in ``rejected/`` with a report asking
 HR to send it again complete: the bytes read are not what HR sent, and taking it again later
 could catch another half-written state.
+
+Filing. Once a file's run has ended, what is left to do for it (its place in ``processed/`` or
+``rejected/``, its text report, HR's result already rendered, the organisations it is now the
+latest accepted roster of) is first kept in ``processing/.<name>.filing/`` (synced, named
+whole by a rename), and only then done: the registry of accepted rosters and the content
+hashes, syncd's copy of the file in its place, the report and HR's result beside it, the
+entry in ``processing/`` removed, then the kept folder. Each step may be done twice, never
+half: a crash anywhere in it leaves the entry in ``processing/`` with the kept folder, and the
+next look finishes the filing without running the file again (a second run of an applied file
+plans nothing, and its result would tell HR nothing happened). Before, a kill between filing
+the file and writing HR's result left HR without a result for good, and the content hash
+unrecorded (the same file dropped again was run again).
 """
 
 from __future__ import annotations
@@ -35,7 +47,7 @@ import re
 import select
 import shutil
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,12 +57,14 @@ from inotify_simple import INotify
 from inotify_simple import flags as in_flags
 
 from connectors import runner
+from connectors.audit import fsync_dir
 from connectors.config import Config
-from connectors.hr_files import file_hr_result
+from connectors.crashpoints import crash_point
+from connectors.hr_files import operator_copy_path, render_hr_result, write_rendered
 from connectors.loading import ROSTER_SUFFIXES, NotRead, read_checked, too_big
 from connectors.outcome import RunOutcome, report_text
 from connectors.snapshots import SnapshotRegistry
-from connectors.store import make_dirs, write_private
+from connectors.store import make_dirs, private_dir, write_private
 from syncd.inbox import (
     Events,
     Seen,
@@ -98,6 +112,22 @@ _FOLDER_GONE = in_flags.IGNORED | in_flags.DELETE_SELF | in_flags.MOVE_SELF | in
 
 class FileChanged(Exception):
     """The file changed between its take and the end of its parse: still being written."""
+
+
+FILING = ".filing"  # processing/.<name>.filing/: what is left to do for a file whose run ended
+
+
+@dataclass(frozen=True)
+class Filing:
+    """What is left to do for one inbox file once its run ended (module docstring, "Filing")."""
+
+    digest: str  # the sha256 of the bytes run: a kept filing is only for those bytes
+    where: str  # "processed" or "rejected"
+    target: str  # where syncd's copy of the file goes (its report and result beside it)
+    report: str
+    orgs: list[str]  # processed: the organisations it is now the latest accepted roster of
+    run_id: str
+    when: str
 
 
 class InboxWatcher:
@@ -267,9 +297,26 @@ class InboxWatcher:
         except OSError:
             return []
 
+    def _tidy_filings(self) -> None:
+        """Kept filings with nothing left to do: one whose entry is gone was finished (the
+        entry goes last but one), one still being kept (``.tmp``) was cut by a crash before
+        anything was filed (its entry is run again). Only from ``take``: never while the
+        watcher is filing."""
+        try:
+            entries = list(self.processing.iterdir())
+        except OSError:
+            return
+        names = {p.name for p in entries}
+        for p in entries:
+            if p.name.endswith(FILING + ".tmp") or (
+                p.name.endswith(FILING) and p.name[1 : -len(FILING)] not in names
+            ):
+                shutil.rmtree(p, ignore_errors=True)
+
     def take(self, now: float) -> list[Path]:
         """Entries ready now: first any left in processing/, then complete inbox entries
         (whatever they are: ``process`` reads only what is safe to read)."""
+        self._tidy_filings()
         with self._lock:
             self._start()
             self._pump()
@@ -311,15 +358,7 @@ class InboxWatcher:
         rejected for the safety limit, whose report tells the operator to apply it with
         ``--allow-mass-change``, could be rewritten by HR after the operator read it)."""
         gid = self._hr_folder(folder)
-        name = safe_name(path.name)
-        target = folder / name
-        if os.path.lexists(target):
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-            stem, suffix = Path(name).stem, Path(name).suffix
-            n = 0
-            while os.path.lexists(target):
-                n += 1
-                target = folder / f"{stem}.{stamp}{f'-{n}' if n > 1 else ''}{suffix}"
+        target = _target(folder, path.name)
         if rename_only:
             os.rename(path, target)
         elif content is not None:
@@ -424,6 +463,10 @@ class InboxWatcher:
         raw, at_take = checked
         read = raw  # as the parse's check sees it
         digest = hashlib.sha256(raw).hexdigest()
+        kept = self._kept_filing(path, digest)
+        if kept is not None:  # its run ended before a crash: only its filing is left
+            log.info("inbox file's run had ended; finishing its filing", file=safe_name(path.name))
+            return self._finish(path, raw, kept), None
         hashes = self._hashes()
         if self._duplicate(hashes, digest):
             first = hashes[digest]
@@ -472,38 +515,115 @@ class InboxWatcher:
         shown = self._content_free(outcome, raw, path.name)
         report = report_text(shown, [path])
         refused = outcome.plan is not None and outcome.plan.refused
-        if (outcome.rejected and not outcome.applied) or refused:
-            if refused:
-                report += (
-                    f"Để áp dụng / to apply anyway: syncd reconcile --roster "
-                    f"{self.rejected / path.name} --allow-mass-change\n"
-                )
-            target = self._file(path, self.rejected, report, content=raw)
-            self._hr_result(shown, path.name, target)
-            return "rejected", outcome
-        target = self._file(path, month, report, content=raw)
-        # the nightly run re-applies syncd's own private copy of the bytes applied (the
-        # registry's), never ``target``, which HR's group reads
-        self.registry.accept(
-            raw,
-            path.name,
-            {o for s in outcome.snapshots if s.sha256 == digest for o in s.authoritative},
+        whole = bool((outcome.rejected and not outcome.applied) or refused)
+        folder = self.rejected if whole else month
+        target = _target(folder, path.name)
+        if refused:
+            report += (
+                f"Để áp dụng / to apply anyway: syncd reconcile --roster {target} "
+                "--allow-mass-change\n"
+            )
+        filing = Filing(
+            digest=digest,
+            where="rejected" if whole else "processed",
+            target=str(target),
+            report=report,
+            # the nightly run re-applies syncd's own private copy of the bytes applied (the
+            # registry's), never ``target``, which HR's group reads
+            orgs=[]
+            if whole
+            else sorted(
+                {o for s in outcome.snapshots if s.sha256 == digest for o in s.authoritative}
+            ),
+            run_id=outcome.run_id,
+            when=now.isoformat(timespec="seconds"),
         )
-        hashes[digest] = {"file": str(target), "when": now.isoformat(timespec="seconds")}
-        hashes[self.LAST] = digest
-        write_private(self.hashes_path, json.dumps(hashes, indent=1))
-        self._hr_result(shown, path.name, target)
-        return "processed", outcome
+        self._keep_filing(path, filing, self._render(shown, path.name))
+        return self._finish(path, raw, filing), outcome
 
-    def _hr_result(self, outcome: RunOutcome, name: str, target: Path) -> None:
-        """HR's result (XLSX and HTML, connectors.hr_files) beside the filed roster; a failure
-        to write it is logged and never undoes the filing (the text report is there)."""
+    def _render(self, outcome: RunOutcome, name: str) -> tuple[bytes, str, str] | None:
+        """HR's result rendered; a failure is logged and never stops the filing (the text
+        report is there)."""
         try:
-            gid = target.parent.stat().st_gid  # HR's group, as _hr_folder made the folder
-            for made in file_hr_result(self.config, outcome, name, target):
-                _give_group(made, gid)  # the text report's group: HR reads both
+            return render_hr_result(self.config, outcome, name)
         except Exception as exc:
             log.error("HR result not written", file=safe_name(name), error=f"{type(exc).__name__}")
+            return None
+
+    def _filing_dir(self, path: Path) -> Path:
+        return self.processing / f".{path.name}{FILING}"
+
+    def _keep_filing(
+        self, path: Path, filing: Filing, rendered: tuple[bytes, str, str] | None
+    ) -> None:
+        """What is left to do for ``path`` kept whole in ``processing/`` (0700, like the
+        entry): written under a temporary name, synced, then named."""
+        kept = self._filing_dir(path)
+        tmp = kept.with_name(kept.name + ".tmp")
+        for old in (tmp, kept):
+            shutil.rmtree(old, ignore_errors=True)
+        private_dir(tmp)
+        write_private(tmp / "filing.json", json.dumps(asdict(filing), ensure_ascii=False))
+        if rendered is not None:
+            xlsx, page, operator = rendered
+            write_private(tmp / "result.xlsx", xlsx)
+            write_private(tmp / "result.html", page)
+            write_private(tmp / "operator.html", operator)
+        fsync_dir(tmp)
+        os.rename(tmp, kept)
+        fsync_dir(self.processing)
+        crash_point("inbox filing kept")
+
+    def _kept_filing(self, path: Path, digest: str) -> Filing | None:
+        """The filing kept for ``path`` when its run ended, if it is for these bytes."""
+        kept = self._filing_dir(path)
+        if not kept.is_dir():
+            return None
+        try:
+            filing = Filing(**json.loads((kept / "filing.json").read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError) as exc:
+            log.warning("inbox: a kept filing is unreadable; the file is run again",
+                        file=safe_name(path.name), error=type(exc).__name__)  # fmt: skip
+            filing = None
+        if filing is not None and filing.digest == digest:
+            return filing
+        shutil.rmtree(kept, ignore_errors=True)
+        return None
+
+    def _finish(self, path: Path, raw: bytes, filing: Filing) -> str:
+        """Do what ``filing`` says, each step safe to do again: accepted roster and content
+        hash, syncd's copy in place, the report and HR's result beside it, then the entry in
+        ``processing/``, then the kept filing."""
+        target = Path(filing.target)
+        if filing.where == "processed":
+            self.registry.accept(raw, path.name, filing.orgs)
+            hashes = self._hashes()
+            hashes[filing.digest] = {"file": str(target), "when": filing.when}
+            hashes[self.LAST] = filing.digest
+            write_private(self.hashes_path, json.dumps(hashes, indent=1))
+        gid = self._hr_folder(target.parent)
+        _write_own_copy(target, raw, gid)
+        report_path = target.with_name(target.name + ".report.txt")
+        write_private(report_path, filing.report, mode=0o640)
+        _give_group(report_path, gid)
+        crash_point("inbox filed")
+        kept = self._filing_dir(path)
+        try:
+            xlsx = (kept / "result.xlsx").read_bytes()
+            page = (kept / "result.html").read_text(encoding="utf-8")
+            operator = (kept / "operator.html").read_text(encoding="utf-8")
+        except FileNotFoundError:
+            pass  # it could not be rendered (logged then): the text report is there
+        else:
+            try:
+                for made in write_rendered(xlsx, page, target):
+                    _give_group(made, gid)  # the text report's group: HR reads both
+                write_private(operator_copy_path(self.config, path.name, filing.run_id), operator)
+            except OSError as exc:
+                log.error("HR result not written", file=safe_name(path.name), error=exc.strerror)
+        path.unlink(missing_ok=True)
+        shutil.rmtree(kept, ignore_errors=True)
+        return filing.where
 
     def _content_free(self, outcome: RunOutcome, raw: bytes, name: str) -> RunOutcome:
         """The outcome as the inbox reports it: an error about a file that is not a roster
@@ -653,10 +773,26 @@ def _changed_report(name: str, change: str) -> str:
     )
 
 
+def _target(folder: Path, name: str) -> Path:
+    """A name in ``folder`` for the file ``name`` that nothing holds yet: its own, made
+    one-line safe, or with the time and a number added."""
+    name = safe_name(name)
+    target = folder / name
+    if os.path.lexists(target):
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        stem, suffix = Path(name).stem, Path(name).suffix
+        n = 0
+        while os.path.lexists(target):
+            n += 1
+            target = folder / f"{stem}.{stamp}{f'-{n}' if n > 1 else ''}{suffix}"
+    return target
+
+
 def _write_own_copy(target: Path, content: bytes, gid: int) -> None:
     """``content`` as a new file ``target`` owned by syncd, 0640 in group ``gid``, made whole
     before its name appears (a temporary name, fsync, rename)."""
     tmp = target.with_name(f".{target.name}.syncd-tmp")
+    tmp.unlink(missing_ok=True)  # left by a crash in an earlier filing to this name
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
         try:

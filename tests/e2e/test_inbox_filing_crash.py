@@ -1,0 +1,137 @@
+"""An inbox file whose run ended and whose filing was cut by a kill -9: the next look finishes
+the filing from what was kept (connectors/inbox.py, "Filing") instead of running the file
+again, so HR still gets the result of the run that applied it (before, a kill between filing
+the file and writing the result left HR without one for good), the same bytes dropped again
+are known, and the organisation's latest accepted roster is the file applied."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from ldap3 import Connection
+
+from connectors import crashpoints
+from connectors.inbox import FILING, InboxWatcher
+from connectors.loading import load_config
+from tests.conftest import MakeConfig
+from tests.helpers import entries, write_roster
+
+REPO = Path(__file__).resolve().parents[2]
+TAKE = """
+import sys
+from pathlib import Path
+from connectors.inbox import InboxWatcher
+from connectors.loading import load_config
+InboxWatcher(load_config(Path(sys.argv[1]))).process(Path(sys.argv[2]))
+"""
+
+
+def _rows(n: int) -> list[str]:
+    return [f"E{i:03d},Trần Văn Người{i:03d},skhcn,,,,," for i in range(n)]
+
+
+def _taken_and_killed_at(cfg_path: Path, file: Path, point: str) -> None:
+    """The daemon's inbox takes ``file``, in a process of its own that kill -9s itself at
+    ``point``."""
+    env = {**os.environ, crashpoints.ENV: f"{point}:1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", TAKE, str(cfg_path), str(file)],
+        cwd=REPO, env=env, capture_output=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+
+
+@pytest.mark.parametrize("point", ["inbox filing kept", "inbox filed"])
+def test_a_filing_cut_by_a_kill_is_finished_with_the_result_of_the_run_that_applied_it(
+    point: str, make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    make_config()
+    cfg_path = tmp_path / "syncd.yaml"
+    cfg = load_config(cfg_path)
+    cfg.paths.inbox.mkdir(parents=True, exist_ok=True)
+    # HR's first roster of the organisation, filed whole
+    write_roster(cfg.paths.inbox / "first.csv", _rows(5))
+    assert InboxWatcher(cfg).process(cfg.paths.inbox / "first.csv")[0] == "processed"
+    # the second adds three people; the daemon dies while filing it
+    second = write_roster(cfg.paths.inbox / "second.csv", _rows(8))
+    raw = second.read_bytes()
+    _taken_and_killed_at(cfg_path, second, point)
+    processing = cfg.paths.inbox.parent / "processing"
+    assert (processing / "second.csv").exists()
+    assert (processing / f".second.csv{FILING}").is_dir()
+    made = entries(admin, base_dn)
+    new = [f"nguoi{i:03d}tv.skhcn" for i in (5, 6, 7)]
+    assert all(made[uid]["syncdState"] == ["active"] for uid in new)  # the run had ended
+
+    # the restarted daemon's first look takes what processing/ holds first: the filing is
+    # finished, the file not run again
+    audit_before = cfg.paths.audit_log.read_text(encoding="utf-8").count("\n")
+    result = InboxWatcher(cfg, settle=0).tick(time.time() + 3600)
+    assert result.processed == ["second.csv"]
+    assert cfg.paths.audit_log.read_text(encoding="utf-8").count("\n") == audit_before
+    assert sorted(p.name for p in processing.iterdir()) == []
+    filed = sorted((cfg.paths.inbox.parent / "processed").rglob("second*"))
+    assert [p.name for p in filed] == [
+        "second.csv",
+        "second.csv.ketqua.html",
+        "second.csv.ketqua.xlsx",
+        "second.csv.report.txt",
+    ]
+    copy, page, _, report = filed
+    assert copy.read_bytes() == raw
+    # HR's result is the applying run's: the three new mailboxes were made by it
+    html = page.read_text(encoding="utf-8")
+    assert html.count("Cấp mới hộp thư") == 3, html
+    assert all(f"{uid}@test.gov.vn" in html for uid in new)
+    assert "3" in report.read_text(encoding="utf-8")
+    # the file applied is the organisation's latest accepted roster: the nightly full run
+    # plans nothing for its people (with the first file it would revoke the three; the
+    # other organisations' own mailboxes are the only work it finds)
+    plan = subprocess.run(
+        [sys.executable, "-m", "connectors.cli", "-c", str(cfg_path), "plan", "--latest",
+         "--json"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    actions = json.loads(plan.stdout)["plan"]["actions"]
+    assert [a for a in actions if a["action"] != "create-org-mailbox"] == [], actions
+    # the same bytes dropped again are known as applied
+    again = write_roster(cfg.paths.inbox / "again.csv", _rows(8))
+    assert InboxWatcher(cfg).process(again)[0] == "duplicate"
+
+
+def test_a_kept_filing_for_other_bytes_is_dropped_and_the_file_run_and_leftovers_tidied(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """A filing kept for other bytes than the entry now holds is never used (the file is
+    run); a kept filing whose entry is gone (finished but for its removal) and one cut while
+    being kept are removed by the next look."""
+    make_config()
+    cfg = load_config(tmp_path / "syncd.yaml")
+    watcher = InboxWatcher(cfg)
+    processing = cfg.paths.inbox.parent / "processing"
+    processing.mkdir(parents=True, mode=0o700)
+    entry = write_roster(processing / "r.csv", _rows(2))
+    stale = processing / f".r.csv{FILING}"
+    stale.mkdir()
+    (stale / "filing.json").write_text(
+        json.dumps({"digest": "0" * 64, "where": "rejected", "target": str(tmp_path / "x"),
+                    "report": "", "orgs": [], "run_id": "x", "when": "x"}),
+        encoding="utf-8",
+    )  # fmt: skip
+    for name in (f".gone.csv{FILING}", f".cut.csv{FILING}.tmp"):
+        (processing / name).mkdir()
+    assert watcher.take(time.time()) == [entry]
+    assert sorted(p.name for p in processing.iterdir()) == [f".r.csv{FILING}", "r.csv"]
+    assert watcher.process(entry)[0] == "processed"
+    assert sorted(processing.iterdir()) == []
+    made = entries(admin, base_dn)
+    assert {"nguoi000tv.skhcn", "nguoi001tv.skhcn"} <= made.keys()  # run, not filed as kept
+    assert not (tmp_path / "x").exists()
