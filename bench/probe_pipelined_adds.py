@@ -76,7 +76,7 @@ def with_ldapadd(root: Path, n: int) -> float:
         return n / (time.perf_counter() - t0)
 
 
-def pipelined(root: Path, n: int) -> float:
+def pipelined(root: Path, n: int, depth: int = DEPTH) -> float:
     with DurableSandbox(root, suffix=SUFFIX) as slapd:
         conn = Connection(Server(slapd.url), slapd.service_dn, slapd.service_password,
                           auto_bind=True)  # fmt: skip
@@ -88,8 +88,8 @@ def pipelined(root: Path, n: int) -> float:
         sent = got = 0
         t0 = time.perf_counter()
         while got < n:
-            if sent < n and sent - got < DEPTH:
-                upto = min(n, got + DEPTH)
+            if sent < n and sent - got < depth:
+                upto = min(n, got + depth)
                 sock.sendall(b"".join(adds[sent:upto]))
                 sent = upto
             for answer in answers.feed(sock.recv(65536)):
@@ -105,18 +105,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--people", type=int, default=5000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--depths", default=str(DEPTH),
+        help="adds in flight, comma-separated: each a run of its own per round (1,2,4,16,64)",
+    )  # fmt: skip
     args = parser.parse_args()
+    depths = [int(d) for d in args.depths.split(",")]
     one: list[float] = []
-    many: list[float] = []
+    many: dict[int, list[float]] = {d: [] for d in depths}
     with tempfile.TemporaryDirectory(prefix="syncd-pipe-probe-") as tmp:
         for r in range(args.repeat):
             one.append(with_ldapadd(Path(tmp) / f"one{r}", args.people))
-            many.append(pipelined(Path(tmp) / f"many{r}", args.people))
-            print(f"  round {r + 1}: ldapadd {one[-1]:,.0f}/s, pipelined {many[-1]:,.0f}/s")
-    a, b = statistics.median(one), statistics.median(many)
+            for d in depths:
+                many[d].append(pipelined(Path(tmp) / f"many{r}-{d}", args.people, d))
+            got = ", ".join(f"x{d} {many[d][-1]:,.0f}/s" for d in depths)
+            print(f"  round {r + 1}: ldapadd {one[-1]:,.0f}/s, pipelined {got}")
+    a = statistics.median(one)
     print(f"{args.people} adds into a durable slapd: ldapadd {a:,.0f}/s [{min(one):,.0f}-"
-          f"{max(one):,.0f}], pipelined x{DEPTH} with no client work {b:,.0f}/s "
-          f"[{min(many):,.0f}-{max(many):,.0f}]: {b / a:.2f}x")  # fmt: skip
+          f"{max(one):,.0f}]")  # fmt: skip
+    for d in depths:
+        b = statistics.median(many[d])
+        print(f"  pipelined x{d} with no client work {b:,.0f}/s "
+              f"[{min(many[d]):,.0f}-{max(many[d]):,.0f}]: {b / a:.2f}x")  # fmt: skip
 
 
 if __name__ == "__main__":
