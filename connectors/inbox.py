@@ -433,7 +433,8 @@ class InboxWatcher:
         return digest in hashes and hashes.get(self.LAST) == digest
 
     def process(self, path: Path, **run_kwargs: Any) -> tuple[str, RunOutcome | None]:
-        """Reconcile one file; returns where it went: processed, rejected, duplicate, retry."""
+        """Reconcile one file; returns where it went: processed, rejected, duplicate, retry,
+        waiting (stopped mid-file), held (one of its name is still in ``processing/``)."""
         marker = path.with_name(path.name + ".done")
         now = datetime.now(UTC)
         month = self.processed / f"{now:%Y}" / f"{now:%m}"
@@ -454,6 +455,12 @@ class InboxWatcher:
         if path.parent != self.processing:
             make_dirs(self.processing, 0o700)  # as install.md has it, not the umask's mode
             moved = self.processing / path.name
+            if os.path.lexists(moved):
+                # one of the same name is still there (its directory down, its filing
+                # waiting): a rename would replace the bytes it applied; this one waits
+                log.info("inbox: a file of the same name is still being processed; waiting",
+                         file=safe_name(path.name))  # fmt: skip
+                return "held", None
             os.rename(path, moved)  # the entry itself; never a copy through a link
             path = moved
         _unlink_marker(marker)
@@ -648,7 +655,8 @@ class InboxWatcher:
                 log.error("inbox file failed", file=path.name, error=f"{type(exc).__name__}: {exc}")
                 where, outcome = self._failed(path, exc), None
             else:
-                self._tries(path.name, None)
+                if where != "held":  # the tries counted are the one in processing/'s
+                    self._tries(path.name, None)
             if where == "gone":
                 continue
             getattr(
@@ -659,6 +667,7 @@ class InboxWatcher:
                     "duplicate": "duplicates",
                     "retry": "retry",
                     "waiting": "waiting",
+                    "held": "waiting",
                 }[where],
             ).append(path.name)
             if outcome is not None:
@@ -696,6 +705,13 @@ class InboxWatcher:
         if not os.path.lexists(at):
             self._tries(path.name, None)
             return "gone"
+        if at.parent == self.processing and self._filing_dir(at).is_dir():
+            # its run applied it: only the filing failed (a full or read-only disk). It is
+            # never rejected (HR would be told a file applied was not); tried at each look
+            # until the disk is back (syncd status counts it in the inbox's backlog)
+            log.error("inbox: an applied file cannot be filed; tried again at the next look",
+                      file=safe_name(path.name), error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+            return "waiting"
         try:
             count = self._tries(path.name, self._tries_read(path.name) + 1)
         except OSError as err:

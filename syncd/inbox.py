@@ -96,20 +96,31 @@ def ready(
     ``events`` None: the settle rule alone. With events, a name inotify spoke of is complete
     when ``events`` says so, at once (no settle wait: the close or the rename is the signal);
     an entry that is not a regular file with one name is taken at once (it is refused unread,
-    and a symbolic link or a FIFO is never closed after writing)."""
+    and a symbolic link or a FIFO is never closed after writing).
+
+    A newer entry waits while an older one is *settling*: judged by the settle rule (no
+    event: there before the watch began, or after events were lost) and unchanged since the
+    last look, so complete at a later look. Else, after a restart, a file dropped a minute
+    later through inotify was applied before the older files waiting out their settle time
+    (found by an attack: a departure file planned three revocations instead of one, the
+    earlier file adding two people not applied yet). An entry still being written holds
+    nothing back: its drop is when its writing ends."""
     out = []
     for name, seen in sorted(listing.items(), key=lambda kv: (kv[1].mtime, kv[0])):
         if not is_candidate(name):
             continue
         refused_unread = kind_problem(seen.mode, seen.nlink) is not None
+        by_events = events is not None and events.known(name)
         if f"{name}.done" in listing or (events is not None and refused_unread):
             complete = True
-        elif events is not None and events.known(name):
+        elif events is not None and by_events:
             complete = events.complete(name, seen.size)
         else:
             complete = previous.get(name) == seen and now - seen.mtime >= settle
         if complete:
             out.append(name)
+        elif not by_events and previous.get(name) in (None, seen):
+            break  # settling: what is newer waits for it
     return out
 
 

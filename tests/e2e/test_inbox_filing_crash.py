@@ -135,3 +135,42 @@ def test_a_kept_filing_for_other_bytes_is_dropped_and_the_file_run_and_leftovers
     made = entries(admin, base_dn)
     assert {"nguoi000tv.skhcn", "nguoi001tv.skhcn"} <= made.keys()  # run, not filed as kept
     assert not (tmp_path / "x").exists()
+
+
+def test_an_applied_file_whose_filing_keeps_failing_is_never_rejected_nor_replaced(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """Found by an attack: the filing of an applied file failing (processed/ read-only or
+    full) counted as a failed try, and after three the file went to rejected/ telling HR it
+    was not applied; a file of the same name dropped meanwhile was renamed over it in
+    processing/ (the applied bytes gone). Now the filing is tried at every look until it
+    works, and the newer file waits its turn. ``processed`` made a plain file stands for the
+    disk that refuses (a real error: no folder can be made under it)."""
+    make_config()
+    cfg_path = tmp_path / "syncd.yaml"
+    cfg = load_config(cfg_path)
+    cfg.paths.inbox.mkdir(parents=True, exist_ok=True)
+    applied = write_roster(cfg.paths.inbox / "r.csv", _rows(3))
+    raw = applied.read_bytes()
+    _taken_and_killed_at(cfg_path, applied, "inbox filing kept")
+    processed = cfg.paths.inbox.parent / "processed"
+    processed.write_text("in the way\n", encoding="utf-8")
+    newer = write_roster(cfg.paths.inbox / "r.csv", _rows(4))  # HR's next word, same name
+    watcher = InboxWatcher(cfg, settle=0, readiness="settle")
+    for _ in range(5):  # more than MAX_TRIES looks
+        result = watcher.tick(time.time())
+        assert result.processed == result.rejected == [], result
+    processing = cfg.paths.inbox.parent / "processing"
+    assert (processing / "r.csv").read_bytes() == raw  # never replaced
+    assert not (cfg.paths.inbox.parent / "rejected").exists()
+    assert newer.exists()
+    assert "nguoi003tv.skhcn" not in entries(admin, base_dn)  # the newer file waits
+    # the disk is back: the applied file is filed with its result, then the newer one runs
+    processed.unlink()
+    assert watcher.tick(time.time()).processed == ["r.csv", "r.csv"]
+    assert sorted(p.name for p in processing.iterdir()) == []
+    filed = sorted(p.name for p in processed.rglob("r*.csv"))
+    assert len(filed) == 2 and "r.csv" in filed
+    assert (next(processed.rglob("r.csv")).read_bytes()) == raw
+    assert next(processed.rglob("r.csv.ketqua.html")).exists()
+    assert "nguoi003tv.skhcn" in entries(admin, base_dn)

@@ -145,3 +145,24 @@ def test_the_inbox_filesystem_decides_whether_inotify_can_be_trusted() -> None:
     assert not inotify_sees_all_writes("cifs")
     assert not inotify_sees_all_writes("fuse.sshfs")
     assert inotify_sees_all_writes("ext4") and inotify_sees_all_writes("tmpfs")
+
+
+def test_after_a_restart_a_newer_file_waits_for_the_older_ones_still_settling() -> None:
+    """Found by an attack: files there before the watch began wait out the settle rule, and
+    a file dropped a minute later, complete by inotify at once, was applied first (a
+    departure file then planned three revocations instead of one)."""
+    events = Events()
+    events.completed("new.csv", 10)  # dropped after the restart
+    listing = {"old.csv": Seen(10, 1000.0), "new.csv": Seen(10, 2000.0)}
+    assert ready(listing, {}, now=2000.0, settle=30, events=events) == []  # old.csv settles
+    assert ready(listing, listing, now=2100.0, settle=30, events=events) == ["old.csv", "new.csv"]
+    # an older file inotify sees being written holds nothing back: its drop is its close
+    events.written("old.csv")
+    assert ready(listing, listing, now=2100.0, settle=30, events=events) == ["new.csv"]
+
+
+def test_with_the_settle_rule_a_file_still_changing_holds_nothing_back() -> None:
+    before = {"busy.csv": Seen(10, 1000.0), "b.csv": Seen(10, 1500.0)}
+    now = {"busy.csv": Seen(20, 1000.0), "b.csv": Seen(10, 1500.0)}  # written again, old time
+    assert ready(now, before, now=5000.0, settle=30) == ["b.csv"]
+    assert ready(now, now, now=5000.0, settle=30) == ["busy.csv", "b.csv"]
