@@ -59,7 +59,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +148,14 @@ def csn_before(csn: str, delta: timedelta) -> str:
     return when.strftime("%Y%m%d%H%M%S") + ".000000Z#000000#000#000000"
 
 
+def _csn_time(csn: str) -> float:
+    """When ``csn`` was written (epoch seconds, UTC); 0 for what is not a CSN."""
+    try:
+        return datetime.strptime(csn[:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return 0.0
+
+
 def _csn(attrs: Mapping[str, Any]) -> str:
     values = attrs.get(CSN) or []
     return str(values[0]) if values else ""
@@ -199,6 +207,11 @@ class Snapshot:
         the rest, so a scoped run reads the namespace whole)."""
         row = self.db.execute("SELECT max(csn), min(csn) FROM entries").fetchone()
         return "" if not row[1] else str(row[0] or "")
+
+    def newest_keys(self, n: int = 3) -> list[str]:
+        """The keys of the ``n`` entries with the newest CSNs."""
+        sql = "SELECT key FROM entries ORDER BY csn DESC LIMIT ?"
+        return [str(row[0]) for row in self.db.execute(sql, (n,))]
 
     def rows(self, overlay: Entries | None = None, gone: Iterable[str] = ()) -> Rows:
         return Rows(self.db, self.layout, overlay or {}, frozenset(gone))
@@ -645,13 +658,37 @@ class DeltaReader:
             return None
 
     def _names_since(self, snap: Snapshot) -> Rows | None:
-        since = csn_before(snap.newest(), OVERLAP)
+        newest = snap.newest()
+        since = csn_before(newest, OVERLAP)
         if not since:
             return None  # nothing to count from (an empty snapshot): the whole read
+        ahead = _csn_time(newest) - self.clock()
+        if ahead > OVERLAP.total_seconds():
+            # Found by an attack: slapd run once with its clock a day ahead left an entry
+            # dated tomorrow; every entry written since, at the right time, fell before the
+            # window, and a scoped run gave a second mailbox to a person an older one was
+            # waiting for. The whole read compares every entry's CSN: nothing escapes it.
+            log.warning(
+                "directory names: the newest change the snapshot holds is dated ahead of this "
+                "host's clock (was the directory server's clock ahead?); read whole until then",
+                newest=newest[:14],
+                ahead_seconds=int(ahead),
+            )
+            return None
         # the window's DNs and CSNs only; then the names of what the snapshot does not hold as
         # is (a namespace needs no more: Rows.names reads only them from the overlay)
         in_window = f"(&{self.wanted}({CSN}>={since}))"
         window = {dn.lower(): csn for dn, csn in self._slim(in_window)}
+        # The snapshot's newest entries are in the window unless they are gone or older now:
+        # a directory restored from a backup (found by an attack: an entry the backup brought
+        # back, older than the window, was missing from a scoped run's namespace), or the
+        # newest entries deleted. Either way the whole read, which sees every entry.
+        if any(key not in window for key in snap.newest_keys()):
+            log.warning(
+                "directory names: the newest entries the snapshot holds are gone or older "
+                "(a directory restored from a backup?); read whole"
+            )
+            return None
         known = {key: row[0] for key, row in _rows_of(snap.db, window, "csn")}
         names = [*self.layout.names, CSN]
         try:

@@ -406,8 +406,10 @@ def _check_given_out(directory: Directory, plan: Plan) -> None:
     raise ReadIncomplete(
         f"{len(clash)} names this plan would give out are already held in the directory by "
         f"entries its read missed: {some}; nothing was changed, and the next run reads the "
-        "directory whole (an entry whose entryCSN the service DN cannot read, or one written "
-        "during the run: syncd doctor)",
+        "directory whole (an entry whose entryCSN the service DN cannot read, one written "
+        "during the run, or one the directory server dated before the last whole read: its "
+        "clock behind this host's; syncd doctor). A plan, which never changes the snapshot, "
+        "says so until a reconcile has read the directory whole",
         transient=True,
     )
 

@@ -663,3 +663,80 @@ def test_the_names_a_scoped_plan_gives_out_are_looked_up_in_every_address_attrib
         directory.close()
     holder = f"uid=x.old,{base}".lower()
     assert found == {"an.nv": holder, f"an.nv@{DOMAIN}": holder, "x.old": holder}
+
+
+def _restart(server: Sandbox, env: dict[str, str] | None = None) -> None:
+    server.stop()
+    server.start(env={**(env or {}), "FAKETIME_DONT_FAKE_MONOTONIC": "1"} if env else None)
+
+
+def test_a_scoped_run_reads_whole_when_the_snapshot_holds_a_change_dated_ahead(
+    tmp_path: Path,
+) -> None:
+    """Found by an attack: slapd run once with its clock a day ahead left an entry dated
+    tomorrow; back on time, every entry written since fell before the window counted from
+    that newest CSN, and a scoped run gave a second mailbox to a person whose older one it
+    never saw. A newest CSN ahead of this host's clock now means the whole read."""
+    if find_slapd() is None or not FAKETIME_LIB.exists():
+        pytest.skip("Debian slapd and libfaketime are needed (make test installs them)")
+    server = Sandbox(tmp_path / "slapd", suffix="dc=a,dc=gov,dc=vn")
+    server.start(env={"LD_PRELOAD": str(FAKETIME_LIB), "FAKETIME": "+1d",
+                      "FAKETIME_DONT_FAKE_MONOTONIC": "1"})  # fmt: skip
+    try:
+        base = server.people_dn
+        with _admin(server) as admin:
+            for i in range(4):  # the snapshot's newest, all dated tomorrow
+                _person(admin, base, f"p{i}.skhcn", f"E{i}")
+        _restart(server)  # the clock put right
+        snapshot = tmp_path / SNAPSHOT_FILE
+        _same_as_full(server, base, snapshot)
+        with _admin(server) as admin:
+            _person(admin, base, "moi.tgg", None)  # by hand, after the whole read
+        how, names = _scoped(server, base, snapshot)
+    finally:
+        server.stop()
+    assert not how.startswith("recent:"), how
+    assert "moi.tgg" in {n.uid for n in names}
+
+
+def test_a_scoped_run_reads_whole_after_a_backup_older_than_its_window_is_restored(
+    tmp_path: Path,
+) -> None:
+    """Found by an attack: a backup brought back an entry deleted since, its CSN older than
+    the window, and a scoped run's namespace (the snapshot plus the window) did not have it.
+    The snapshot's newest entries are in the window unless the directory went back: then the
+    whole read. The backup is made an hour "ago" (libfaketime) so its CSNs are older than
+    the window."""
+    if find_slapd() is None or not FAKETIME_LIB.exists():
+        pytest.skip("Debian slapd and libfaketime are needed (make test installs them)")
+    server = Sandbox(tmp_path / "slapd", suffix="dc=k,dc=gov,dc=vn")
+    server.start(env={"LD_PRELOAD": str(FAKETIME_LIB), "FAKETIME": "-1h",
+                      "FAKETIME_DONT_FAKE_MONOTONIC": "1"})  # fmt: skip
+    try:
+        base = server.people_dn
+        with _admin(server) as admin:
+            for i in range(3):
+                _person(admin, base, f"p{i}.skhcn", f"E{i}")
+            _person(admin, base, "cu.tgg", None)  # a mailbox made by hand, in the backup
+        backup = tmp_path / "backup.ldif"
+        conf = str(server.root / "slapd.d")
+        slapcat = str(find_slapd().with_name("slapcat"))  # type: ignore[union-attr]
+        with backup.open("w") as fh:
+            subprocess.run([slapcat, "-F", conf, "-n1"], stdout=fh, check=True)
+        _restart(server)  # on time
+        with _admin(server) as admin:
+            assert admin.delete(f"uid=cu.tgg,{base}")
+            assert admin.modify(f"uid=p1.skhcn,{base}", {"title": [(MODIFY_REPLACE, ["Mới"])]})
+        snapshot = tmp_path / SNAPSHOT_FILE
+        _same_as_full(server, base, snapshot)  # no cu.tgg; p1 the newest
+        server.stop()
+        for f in (server.root / "data").iterdir():
+            f.unlink()
+        slapadd = str(find_slapd().with_name("slapadd"))  # type: ignore[union-attr]
+        subprocess.run([slapadd, "-F", conf, "-n1", "-l", str(backup)], check=True)
+        server.start()
+        how, names = _scoped(server, base, snapshot)
+    finally:
+        server.stop()
+    assert not how.startswith("recent:"), how
+    assert "cu.tgg" in {n.uid for n in names}
