@@ -63,6 +63,7 @@ from connectors.crashpoints import crash_point
 from connectors.hr_files import operator_copy_path, render_hr_result, write_rendered
 from connectors.loading import ROSTER_SUFFIXES, NotRead, read_checked, too_big
 from connectors.outcome import RunOutcome, report_text
+from connectors.runlock import LockBusy
 from connectors.snapshots import SnapshotRegistry
 from connectors.store import make_dirs, private_dir, write_private
 from syncd.inbox import (
@@ -516,6 +517,13 @@ class InboxWatcher:
                 "directory unavailable; file kept for retry", file=path.name, error=str(exc)
             )
             return "retry", None
+        except LockBusy as exc:
+            # another run (an operator's, the nightly one) held the lock longer than
+            # daemon.lock_timeout: the file waits its turn, never a failed try (found by an
+            # attack: a 15-minute run got a valid roster rejected after three such waits)
+            log.info("inbox: another run holds the lock; the file waits", file=path.name,
+                     error=str(exc))  # fmt: skip
+            return "waiting", None
         if outcome.result is not None and outcome.result.stopped:
             log.info("stopped mid-file; it stays in processing/ and is retried", file=path.name)
             return "waiting", outcome
@@ -622,12 +630,11 @@ class InboxWatcher:
         except FileNotFoundError:
             pass  # it could not be rendered (logged then): the text report is there
         else:
-            try:
-                for made in write_rendered(xlsx, page, target):
-                    _give_group(made, gid)  # the text report's group: HR reads both
-                write_private(operator_copy_path(self.config, path.name, filing.run_id), operator)
-            except OSError as exc:
-                log.error("HR result not written", file=safe_name(path.name), error=exc.strerror)
+            # a failure (a full disk) keeps the filing for the next look: found by an attack,
+            # HR's result was lost for good when only it did not fit
+            for made in write_rendered(xlsx, page, target):
+                _give_group(made, gid)  # the text report's group: HR reads both
+            write_private(operator_copy_path(self.config, path.name, filing.run_id), operator)
         path.unlink(missing_ok=True)
         shutil.rmtree(kept, ignore_errors=True)
         return filing.where
@@ -648,7 +655,13 @@ class InboxWatcher:
 
     def tick(self, now: float, **run_kwargs: Any) -> InboxResult:
         result = InboxResult()
+        held = False
         for path in self.take(now):
+            if held and path.parent != self.processing:
+                # a newer file never overtakes one held back (found by an attack: HR's
+                # latest file ran before the held one, whose older word then won)
+                result.waiting.append(path.name)
+                continue
             try:
                 where, outcome = self.process(path, **run_kwargs)
             except Exception as exc:  # one bad file never stops the watcher
@@ -657,6 +670,7 @@ class InboxWatcher:
             else:
                 if where != "held":  # the tries counted are the one in processing/'s
                     self._tries(path.name, None)
+                held = held or where == "held"
             if where == "gone":
                 continue
             getattr(
@@ -705,7 +719,9 @@ class InboxWatcher:
         if not os.path.lexists(at):
             self._tries(path.name, None)
             return "gone"
-        if at.parent == self.processing and self._filing_dir(at).is_dir():
+        if at.parent == self.processing and (
+            self._filing_dir(at).is_dir() or self._applied_content(at)
+        ):
             # its run applied it: only the filing failed (a full or read-only disk). It is
             # never rejected (HR would be told a file applied was not); tried at each look
             # until the disk is back (syncd status counts it in the inbox's backlog)
@@ -716,11 +732,11 @@ class InboxWatcher:
             count = self._tries(path.name, self._tries_read(path.name) + 1)
         except OSError as err:
             log.error(
-                "inbox: cannot count the file's tries",
+                "inbox: cannot count the file's tries; it waits",
                 file=safe_name(path.name),
                 error=err.strerror,
             )
-            count = MAX_TRIES
+            return "waiting"  # never rejected on its first failure (a full disk: an attack)
         if count < MAX_TRIES:
             return "waiting"
         name = safe_name(path.name)
@@ -743,6 +759,15 @@ class InboxWatcher:
             return "waiting"
         self._tries(path.name, None)
         return "rejected"
+
+    def _applied_content(self, path: Path) -> bool:
+        """Whether ``path`` holds content an earlier file applied (a duplicate whose filing
+        failed): never to be reported rejected (found by an attack)."""
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            return False
+        return digest in self._hashes()
 
     def _tries_read(self, name: str) -> int:
         try:

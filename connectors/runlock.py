@@ -57,8 +57,15 @@ class RunLock:
             "what": self.what,
             "since": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(info).encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(info).encode(), 0)
+        except BaseException:
+            # found by an attack: a full disk failed the holder's line with the lock taken and
+            # the descriptor kept, and every later run of the daemon waited on its own lock
+            # until a restart; the lock goes with the descriptor
+            os.close(fd)
+            raise
         self._fd = fd
         return self
 

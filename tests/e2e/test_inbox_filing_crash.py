@@ -156,10 +156,13 @@ def test_an_applied_file_whose_filing_keeps_failing_is_never_rejected_nor_replac
     processed = cfg.paths.inbox.parent / "processed"
     processed.write_text("in the way\n", encoding="utf-8")
     newer = write_roster(cfg.paths.inbox / "r.csv", _rows(4))  # HR's next word, same name
+    time.sleep(0.01)
+    latest = write_roster(cfg.paths.inbox / "latest.csv", _rows(5))  # and the one after it
     watcher = InboxWatcher(cfg, settle=0, readiness="settle")
     for _ in range(5):  # more than MAX_TRIES looks
         result = watcher.tick(time.time())
         assert result.processed == result.rejected == [], result
+    assert latest.exists()  # never overtakes the held one
     processing = cfg.paths.inbox.parent / "processing"
     assert (processing / "r.csv").read_bytes() == raw  # never replaced
     assert not (cfg.paths.inbox.parent / "rejected").exists()
@@ -167,10 +170,86 @@ def test_an_applied_file_whose_filing_keeps_failing_is_never_rejected_nor_replac
     assert "nguoi003tv.skhcn" not in entries(admin, base_dn)  # the newer file waits
     # the disk is back: the applied file is filed with its result, then the newer one runs
     processed.unlink()
-    assert watcher.tick(time.time()).processed == ["r.csv", "r.csv"]
+    assert watcher.tick(time.time()).processed == ["r.csv", "r.csv", "latest.csv"]
     assert sorted(p.name for p in processing.iterdir()) == []
-    filed = sorted(p.name for p in processed.rglob("r*.csv"))
+    filed = sorted(p.name for p in processed.rglob("r*.csv"))  # latest.csv is not r*
     assert len(filed) == 2 and "r.csv" in filed
     assert (next(processed.rglob("r.csv")).read_bytes()) == raw
     assert next(processed.rglob("r.csv.ketqua.html")).exists()
     assert "nguoi003tv.skhcn" in entries(admin, base_dn)
+
+
+def test_hr_results_that_do_not_fit_keep_the_filing_for_the_next_look(
+    make_config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by an attack: with the disk full after the copy and the report, HR's result
+    failed, was logged, and the kept filing was removed: the result lost for good. The
+    failing write is a stand-in here (a real full disk: the attack's tmpfs)."""
+    import errno
+
+    from connectors import inbox
+
+    make_config()
+    cfg = load_config(tmp_path / "syncd.yaml")
+    cfg.paths.inbox.mkdir(parents=True, exist_ok=True)
+    dropped = write_roster(cfg.paths.inbox / "r.csv", _rows(2))
+    real = inbox.write_rendered
+
+    def full(*args: object, **kwargs: object) -> list[Path]:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    watcher = InboxWatcher(cfg, settle=0, readiness="settle")
+    with monkeypatch.context() as m:
+        m.setattr(inbox, "write_rendered", full)
+        for _ in range(4):
+            assert watcher.tick(time.time()).rejected == []
+    processing = cfg.paths.inbox.parent / "processing"
+    assert (processing / f".r.csv{FILING}").is_dir() and not dropped.exists()
+    assert inbox.write_rendered is real
+    assert watcher.tick(time.time()).processed == ["r.csv"]
+    assert next((cfg.paths.inbox.parent / "processed").rglob("r.csv.ketqua.html")).exists()
+    assert sorted(processing.iterdir()) == []
+
+
+def test_a_duplicate_whose_filing_fails_is_never_reported_rejected(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    """Found by an attack: the same bytes dropped again while processed/ refused writes were
+    rejected after three tries, telling HR content that was applied was not."""
+    make_config()
+    cfg = load_config(tmp_path / "syncd.yaml")
+    cfg.paths.inbox.mkdir(parents=True, exist_ok=True)
+    assert InboxWatcher(cfg).process(write_roster(cfg.paths.inbox / "a.csv", _rows(2)))[0] == (
+        "processed"
+    )
+    processed = cfg.paths.inbox.parent / "processed"
+    aside = processed.with_name("processed.aside")
+    processed.rename(aside)
+    processed.write_text("in the way\n", encoding="utf-8")
+    write_roster(cfg.paths.inbox / "again.csv", _rows(2))
+    watcher = InboxWatcher(cfg, settle=0, readiness="settle")
+    for _ in range(5):
+        assert watcher.tick(time.time()).rejected == []
+    assert not (cfg.paths.inbox.parent / "rejected").exists()
+    processed.unlink()
+    aside.rename(processed)
+    assert watcher.tick(time.time()).duplicates == ["again.csv"]
+
+
+def test_a_file_waiting_for_another_runs_lock_is_never_rejected(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    """Found by an attack: three waits for the run lock (an operator's long run, the nightly
+    one) counted as failed tries, and a valid roster was rejected."""
+    from connectors.runlock import RunLock
+
+    make_config()
+    cfg = load_config(tmp_path / "syncd.yaml")
+    cfg.paths.inbox.mkdir(parents=True, exist_ok=True)
+    write_roster(cfg.paths.inbox / "r.csv", _rows(2))
+    watcher = InboxWatcher(cfg, settle=0, readiness="settle")
+    with RunLock(cfg.paths.state, "an operator's run"):
+        for _ in range(5):
+            result = watcher.tick(time.time(), lock_timeout=0.1)
+            assert result.rejected == [] and result.processed == [], result
+    assert watcher.tick(time.time()).processed == ["r.csv"]
