@@ -119,8 +119,11 @@ def ready(
             complete = previous.get(name) == seen and now - seen.mtime >= settle
         if complete:
             out.append(name)
-        elif not by_events and previous.get(name) in (None, seen):
-            break  # settling: what is newer waits for it
+        elif not by_events and (previous.get(name) == seen or not previous):
+            # settling: what is newer waits for it. Unchanged since the last look, or there
+            # at the watcher's first look (a restart); not a name new since the last look,
+            # or one renamed at each look would hold the inbox for ever (found by an attack)
+            break
     return out
 
 

@@ -166,3 +166,11 @@ def test_with_the_settle_rule_a_file_still_changing_holds_nothing_back() -> None
     now = {"busy.csv": Seen(20, 1000.0), "b.csv": Seen(10, 1500.0)}  # written again, old time
     assert ready(now, before, now=5000.0, settle=30) == ["b.csv"]
     assert ready(now, now, now=5000.0, settle=30) == ["busy.csv", "b.csv"]
+
+
+def test_a_name_new_at_each_look_holds_nothing_back() -> None:
+    """Found by an attack: a file renamed at every look, with an old time, held every newer
+    file for as long as the renames went on (settle rule)."""
+    before = {"h1.csv": Seen(10, 1000.0), "real.csv": Seen(10, 1500.0)}
+    now = {"h2.csv": Seen(10, 1000.0), "real.csv": Seen(10, 1500.0)}
+    assert ready(now, before, now=5000.0, settle=30) == ["real.csv"]
