@@ -318,11 +318,7 @@ def test_a_scoped_run_sees_a_name_written_after_the_last_whole_read_on_a_server_
         with _admin(server) as admin:
             for i in range(3):
                 _person(admin, base, f"p{i}.skhcn", f"E{i}")
-        snapshot = tmp_path / SNAPSHOT_FILE
-        _same_as_full(server, base, snapshot)
-        with _admin(server) as admin:
-            _person(admin, base, "moi.tgg", None)  # by hand, after the whole read
-        how, names = _scoped(server, base, snapshot)
+        how, names = _hand_added_after_a_whole_read(server, tmp_path)
     finally:
         server.stop()
     assert how.startswith("recent:"), how
@@ -665,9 +661,30 @@ def test_the_names_a_scoped_plan_gives_out_are_looked_up_in_every_address_attrib
     assert found == {"an.nv": holder, f"an.nv@{DOMAIN}": holder, "x.old": holder}
 
 
-def _restart(server: Sandbox, env: dict[str, str] | None = None) -> None:
+def _hand_added_after_a_whole_read(server: Sandbox, tmp_path: Path) -> tuple[str, list[Any]]:
+    """A whole read, then ``moi.tgg`` added by hand: how the scoped run's namespace read
+    went, and its names."""
+    base, snapshot = server.people_dn, tmp_path / SNAPSHOT_FILE
+    _same_as_full(server, base, snapshot)
+    with _admin(server) as admin:
+        _person(admin, base, "moi.tgg", None)
+    return _scoped(server, base, snapshot)
+
+
+def _faked(root: Path, suffix: str, offset: str) -> Sandbox:
+    """A slapd whose clock is ``offset`` (libfaketime: "+1d", "-1h") off this host's."""
+    if find_slapd() is None or not FAKETIME_LIB.exists():
+        pytest.skip("Debian slapd and libfaketime are needed (make test installs them)")
+    server = Sandbox(root, suffix=suffix)
+    server.start(env={"LD_PRELOAD": str(FAKETIME_LIB), "FAKETIME": offset,
+                      "FAKETIME_DONT_FAKE_MONOTONIC": "1"})  # fmt: skip
+    return server
+
+
+def _restart(server: Sandbox) -> None:
+    """The same slapd again, on this host's time."""
     server.stop()
-    server.start(env={**(env or {}), "FAKETIME_DONT_FAKE_MONOTONIC": "1"} if env else None)
+    server.start()
 
 
 def test_a_scoped_run_reads_whole_when_the_snapshot_holds_a_change_dated_ahead(
@@ -677,22 +694,14 @@ def test_a_scoped_run_reads_whole_when_the_snapshot_holds_a_change_dated_ahead(
     tomorrow; back on time, every entry written since fell before the window counted from
     that newest CSN, and a scoped run gave a second mailbox to a person whose older one it
     never saw. A newest CSN ahead of this host's clock now means the whole read."""
-    if find_slapd() is None or not FAKETIME_LIB.exists():
-        pytest.skip("Debian slapd and libfaketime are needed (make test installs them)")
-    server = Sandbox(tmp_path / "slapd", suffix="dc=a,dc=gov,dc=vn")
-    server.start(env={"LD_PRELOAD": str(FAKETIME_LIB), "FAKETIME": "+1d",
-                      "FAKETIME_DONT_FAKE_MONOTONIC": "1"})  # fmt: skip
+    server = _faked(tmp_path / "slapd", "dc=a,dc=gov,dc=vn", "+1d")
     try:
         base = server.people_dn
         with _admin(server) as admin:
             for i in range(4):  # the snapshot's newest, all dated tomorrow
                 _person(admin, base, f"p{i}.skhcn", f"E{i}")
         _restart(server)  # the clock put right
-        snapshot = tmp_path / SNAPSHOT_FILE
-        _same_as_full(server, base, snapshot)
-        with _admin(server) as admin:
-            _person(admin, base, "moi.tgg", None)  # by hand, after the whole read
-        how, names = _scoped(server, base, snapshot)
+        how, names = _hand_added_after_a_whole_read(server, tmp_path)
     finally:
         server.stop()
     assert not how.startswith("recent:"), how
@@ -707,11 +716,7 @@ def test_a_scoped_run_reads_whole_after_a_backup_older_than_its_window_is_restor
     The snapshot's newest entries are in the window unless the directory went back: then the
     whole read. The backup is made an hour "ago" (libfaketime) so its CSNs are older than
     the window."""
-    if find_slapd() is None or not FAKETIME_LIB.exists():
-        pytest.skip("Debian slapd and libfaketime are needed (make test installs them)")
-    server = Sandbox(tmp_path / "slapd", suffix="dc=k,dc=gov,dc=vn")
-    server.start(env={"LD_PRELOAD": str(FAKETIME_LIB), "FAKETIME": "-1h",
-                      "FAKETIME_DONT_FAKE_MONOTONIC": "1"})  # fmt: skip
+    server = _faked(tmp_path / "slapd", "dc=k,dc=gov,dc=vn", "-1h")
     try:
         base = server.people_dn
         with _admin(server) as admin:
