@@ -157,23 +157,28 @@ def test_an_unreachable_directory_exits_1_from_every_command(
         assert f"cannot reach {url}" in one_line(result.stderr), args
 
 
-def test_an_unexpected_error_is_one_line_exit_70_and_the_traceback_is_kept(
-    make_config: MakeConfig, tmp_path: Path
-) -> None:
-    make_config()
-    cfg = tmp_path / "syncd.yaml"
-    bug = (
-        "import sys\n"
+def _forecast_raising(cfg: Path, error: str) -> subprocess.CompletedProcess[str]:
+    """``syncd -c cfg forecast`` in a process of its own whose forecast raises ``error`` (a
+    Python expression; ``errno`` is imported)."""
+    script = (
+        "import errno, sys\n"
         "from connectors import cli, runner\n"
         "def forecast(*args, **kwargs):\n"
-        "    raise RuntimeError('boom\\nin two lines')\n"
+        f"    raise {error}\n"
         "runner.forecast = forecast\n"
         "sys.argv = ['syncd', '-c', sys.argv[1], 'forecast']\n"
         "cli.main()\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", bug, str(cfg)], capture_output=True, text=True, check=False
+    return subprocess.run(
+        [sys.executable, "-c", script, str(cfg)], capture_output=True, text=True, check=False
     )
+
+
+def test_an_unexpected_error_is_one_line_exit_70_and_the_traceback_is_kept(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    make_config()
+    result = _forecast_raising(tmp_path / "syncd.yaml", "RuntimeError('boom\\nin two lines')")
     assert result.returncode == 70
     line = one_line(result.stderr)
     assert "internal error (RuntimeError: boom in two lines)" in line
@@ -189,18 +194,9 @@ def test_a_full_disk_is_a_clear_error_exit_1_not_an_internal_one(
     """Found by an attack: the outbox's disk full ended in "internal error (OSError …)",
     exit 70, and a traceback file (itself on the full disk). It is the host's to mend."""
     make_config()
-    cfg = tmp_path / "syncd.yaml"
-    full = (
-        "import errno, sys\n"
-        "from connectors import cli, runner\n"
-        "def forecast(*args, **kwargs):\n"
-        "    raise OSError(errno.ENOSPC, 'No space left on device', '/srv/outbox/r/skhcn.csv')\n"
-        "runner.forecast = forecast\n"
-        "sys.argv = ['syncd', '-c', sys.argv[1], 'forecast']\n"
-        "cli.main()\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", full, str(cfg)], capture_output=True, text=True, check=False
+    result = _forecast_raising(
+        tmp_path / "syncd.yaml",
+        "OSError(errno.ENOSPC, 'No space left on device', '/srv/outbox/r/skhcn.csv')",
     )
     assert result.returncode == 1, result.stderr
     line = one_line(result.stderr)
