@@ -283,3 +283,37 @@ def test_a_person_the_destination_listed_first_is_moved_not_revoked_by_the_sourc
     night = _nightly(cfg)
     assert ActionKind.MOVE in _people(night)
     assert entries(admin, base_dn)["hungdv.syt"]["syncdState"] == ["active"]
+
+
+def test_a_mailbox_deleted_by_hand_is_made_again_under_its_own_name_by_a_scoped_run(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """A person still on the roster whose mailbox an operator deleted by hand: one
+    organisation's file (a scoped run, its namespace from the snapshot of the last whole read)
+    makes it again as a whole run would, under the person's own uid. It gave ``hienhd1.skhcn``
+    ("hienhd.skhcn is taken"): the snapshot still held the deleted entry's name."""
+    cfg = make_config()
+    people = ["E2,Hoàng Đức Hiền,skhcn,,,,,", "E1,Đàm Văn Hùng,skhcn,,,,,"]
+    roster = write_roster(tmp_path / "a.csv", people)
+    runner.run(cfg, rosters=[roster])
+    runner.run(cfg, full=True, rosters=[roster])  # the nightly's whole read: the snapshot
+    # others are made after (the snapshot's newest entries are not the deleted one's: those
+    # gone would mean a whole read, docs/architecture.md)
+    later = [
+        f"E{n},{name},skhcn,,,,,"
+        for n, name in enumerate(["Lê Thị Lan", "Phạm Văn Nam", "Trần Thị Mai"], 3)
+    ]
+    roster = write_roster(tmp_path / "b.csv", people + later)
+    runner.run(cfg, rosters=[roster])
+    runner.run(cfg, full=True, rosters=[roster])
+    assert admin.delete(f"uid=hienhd.skhcn,{base_dn}"), admin.result
+    whole = runner.run(cfg, full=True, rosters=[roster], dry_run=True)
+    scoped = runner.run(cfg, rosters=[roster])
+    assert scoped.exit_code == 0, report_text(scoped, [])
+    for outcome in (whole, scoped):
+        assert outcome.plan is not None
+        assert [(a.kind, a.uid) for a in outcome.plan.actions] == [
+            (ActionKind.CREATE, "hienhd.skhcn")
+        ]
+    got = entries(admin, base_dn)
+    assert got["hienhd.skhcn"]["employeeNumber"] == ["E2"] and "hienhd1.skhcn" not in got
