@@ -150,6 +150,9 @@ class InboxWatcher:
         self.hashes_path = config.paths.state / "inbox-hashes.json"
         self.registry = SnapshotRegistry(config.paths.state)
         self._previous: dict[str, Seen] = {}
+        # name → (the entry as first seen so, when): the settle rule's clock for an entry
+        # whose own times are ahead of this host's (``syncd.inbox.ready``)
+        self._first: dict[str, tuple[Seen, float]] = {}
 
     # -- looking ------------------------------------------------------------------------------
 
@@ -165,7 +168,7 @@ class InboxWatcher:
                 st = entry.stat(follow_symlinks=False)
             except OSError:
                 continue
-            out[entry.name] = Seen(st.st_size, st.st_mtime, st.st_mode, st.st_nlink)
+            out[entry.name] = Seen(st.st_size, st.st_mtime, st.st_mode, st.st_nlink, st.st_ctime)
         return out
 
     # -- inotify --------------------------------------------------------------------------------
@@ -322,7 +325,22 @@ class InboxWatcher:
             self._start()
             self._pump()
             listing = self.listing()
-            names = ready(listing, self._previous, now, self.settle, self._events)
+            firsts: dict[str, tuple[Seen, float]] = {}
+            for name, seen in listing.items():
+                first = self._first.get(name)
+                firsts[name] = first if first is not None and first[0] == seen else (seen, now)
+            self._first = firsts
+            first_seen = {name: when for name, (_, when) in firsts.items()}
+            names = ready(listing, self._previous, now, self.settle, self._events, first_seen)
+        for name in sorted(listing.keys() - self._previous.keys()):
+            ahead = listing[name].stamp - now
+            if ahead > 60 and is_candidate(name):
+                log.warning(
+                    "inbox: the file's time is ahead of this host's clock (the sending PC's "
+                    "clock?); its settle time counts from now, and it is ordered by that time",
+                    file=safe_name(name),
+                    ahead_seconds=int(ahead),
+                )
         for name in sorted(listing.keys() - self._previous.keys()):
             if not is_candidate(name):
                 log.debug(

@@ -37,6 +37,14 @@ class Seen:
     mtime: float
     mode: int = stat.S_IFREG | 0o600
     nlink: int = 1
+    ctime: float = 0.0  # the inode's change time: this host's (or the file server's) clock
+
+    @property
+    def stamp(self) -> float:
+        """When the entry last changed by its own times: the later of the modification time
+        (which an SFTP client sets to the PC's, WinSCP by default) and the change time (set
+        by the kernel at that write or that setting of the times, never by a user)."""
+        return max(self.mtime, self.ctime)
 
 
 class Events:
@@ -89,6 +97,7 @@ def ready(
     now: float,
     settle: float,
     events: Events | None = None,
+    first_seen: Mapping[str, float] | None = None,
 ) -> list[str]:
     """The names that are complete now, oldest first (the order HR sent them: a newer file
     is HR's later word and must be applied last), names breaking ties.
@@ -104,7 +113,12 @@ def ready(
     later through inotify was applied before the older files waiting out their settle time
     (found by an attack: a departure file planned three revocations instead of one, the
     earlier file adding two people not applied yet). An entry still being written holds
-    nothing back: its drop is when its writing ends."""
+    nothing back: its drop is when its writing ends.
+
+    The settle rule counts from the entry's ``stamp``, or, when that is ahead of ``now`` (a
+    PC or a file server whose clock is ahead, its times kept by the upload), from
+    ``first_seen``: the watcher's first look at the entry as it is now. Counted from a stamp
+    a day ahead, a file waited a day, and every newer one behind it (found by an attack)."""
     out = []
     for name, seen in sorted(listing.items(), key=lambda kv: (kv[1].mtime, kv[0])):
         if not is_candidate(name):
@@ -116,7 +130,10 @@ def ready(
         elif events is not None and by_events:
             complete = events.complete(name, seen.size)
         else:
-            complete = previous.get(name) == seen and now - seen.mtime >= settle
+            since = seen.stamp
+            if since > now:
+                since = (first_seen or {}).get(name, now)
+            complete = previous.get(name) == seen and now - since >= settle
         if complete:
             out.append(name)
         elif not by_events and (previous.get(name) == seen or not previous):

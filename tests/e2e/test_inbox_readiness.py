@@ -82,6 +82,45 @@ def test_without_inotify_a_file_is_complete_once_unchanged_for_the_settle_time(
     assert watcher.tick(now + 3601).processed == ["skhcn.csv"]
 
 
+def test_without_inotify_a_file_dated_a_day_ahead_waits_the_settle_time_not_the_day(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """A PC whose clock is a day ahead, its time kept by the upload (WinSCP's default): the
+    settle time counted from that time made the file wait a day, and every file behind it
+    (found by an attack). It counts from the watcher's first look at the file as it is."""
+    cfg = make_config(extra="daemon:\n  inbox_readiness: settle\n")
+    cfg.paths.inbox.mkdir(parents=True)
+    watcher = InboxWatcher(cfg, settle=30)
+    watcher.start()
+    path = write_roster(cfg.paths.inbox / "skhcn.csv", [ROW])
+    tomorrow = time.time() + 86400
+    os.utime(path, (tomorrow, tomorrow))
+    now = time.time()
+    assert watcher.tick(now).processed == []
+    assert watcher.tick(now + 10).processed == []
+    assert watcher.tick(now + 31).processed == ["skhcn.csv"]
+    assert _people(admin, base_dn) == ["hungdv.skhcn"]
+
+
+def test_without_inotify_a_file_given_an_old_time_as_it_lands_waits_the_settle_time(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    """The upload sets the file's time back to the PC's (last week) when it ends: the file
+    changed then, by its change time, and waits out the settle time from then, not from
+    last week."""
+    cfg = make_config(extra="daemon:\n  inbox_readiness: settle\n")
+    cfg.paths.inbox.mkdir(parents=True)
+    watcher = InboxWatcher(cfg, settle=3600)
+    watcher.start()
+    path = write_roster(cfg.paths.inbox / "skhcn.csv", [ROW])
+    last_week = time.time() - 7 * 86400
+    os.utime(path, (last_week, last_week))
+    now = time.time()
+    assert watcher.tick(now).processed == []
+    assert watcher.tick(now + 60).processed == []
+    assert watcher.tick(now + 3601).processed == ["skhcn.csv"]
+
+
 def test_a_file_written_to_after_it_was_taken_is_refused_and_nothing_applied(
     make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
 ) -> None:

@@ -91,6 +91,23 @@ def test_an_upload_stalled_mid_write_is_never_ready_however_long_it_stalls() -> 
     assert ready(done, listing, now=90000.0, settle=30, events=events) == ["slow.csv"]
 
 
+def test_the_settle_time_of_a_file_dated_ahead_counts_from_its_first_look() -> None:
+    """A PC clock a day ahead, kept by the upload: counted from the file's own time, it
+    waited a day (found by an attack)."""
+    ahead = {"a.csv": Seen(10, 2000.0 + 86400, ctime=2000.0)}
+    first = {"a.csv": 2000.0}
+    assert ready(ahead, {}, now=2000.0, settle=30, first_seen=first) == []
+    assert ready(ahead, ahead, now=2020.0, settle=30, first_seen=first) == []
+    assert ready(ahead, ahead, now=2031.0, settle=30, first_seen=first) == ["a.csv"]
+    assert ready(ahead, ahead, now=2031.0, settle=30) == []  # no first look known: now
+
+
+def test_a_file_given_an_old_time_just_now_settles_from_its_change_time() -> None:
+    landed = {"b.csv": Seen(10, 1000.0, ctime=5000.0)}  # set back to the PC's time at 5000
+    assert ready(landed, landed, now=5010.0, settle=30) == []
+    assert ready(landed, landed, now=5031.0, settle=30) == ["b.csv"]
+
+
 def test_a_file_written_again_after_its_close_waits_for_the_next_close() -> None:
     events = Events()
     events.completed("c.csv", 10)
