@@ -44,6 +44,7 @@ from connectors.runlock import LockBusy, RunLock
 from connectors.snapshots import SnapshotRegistry
 from connectors.store import StateStore, new_run_id, write_private
 from syncd.errors import SyncdError
+from syncd.inbox import safe_name
 from syncd.model import Action, ActionKind, DecisionKind, Plan
 from syncd.naming import Status, UidPool, allocate
 from syncd.naming.allocate import RESERVED, check_local_part
@@ -215,14 +216,18 @@ def main(ctx: click.Context, config_path: Path) -> None:
     configure_logging(json_lines=False, stream=sys.stderr, level=logging.WARNING)
 
 
-def _config(ctx: click.Context) -> Config:
+def _config(ctx: click.Context, *, writes: bool = True) -> Config:
+    """The configuration, as the service user. ``writes`` False (a command that only reads,
+    ``status``): the folders syncd writes are not checked, so the command that shows what
+    the daemon is waiting for still answers while one of them is read-only or full."""
     path: Path = ctx.find_root().obj  # the -c option of the top-level group
     cfg = load_config(path)  # errors: SyncdGroup.invoke
     ctx.meta["syncd.config"] = cfg  # where an internal error's traceback goes
     # Root on a host with a service user becomes that user before any other file is opened or
     # created; then every file syncd writes must be usable, or one line says which and why.
     run_as_service_user(cfg, ["syncd", *sys.argv[1:]])
-    check_access(cfg)
+    if writes:
+        check_access(cfg)
     named = [v for p in ctx.params.values() for v in (p if isinstance(p, tuple | list) else [p])]
     check_readable(v for v in named if isinstance(v, Path))
     return cfg
@@ -861,7 +866,7 @@ def run_cmd(ctx: click.Context) -> None:
 @click.pass_context
 def status_cmd(ctx: click.Context, as_json: bool) -> None:
     """What the daemon last did, what comes next, the inbox backlog, pending decisions."""
-    cfg = _config(ctx)
+    cfg = _config(ctx, writes=False)
     path = cfg.paths.state / "status.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -890,6 +895,12 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
         f"inbox backlog: {data.get('inbox_backlog')}; pending decisions: "
         f"{data.get('pending_decisions')}"
     )
+    waiting = data.get("inbox_filing_waits") or []
+    if waiting:
+        click.echo(
+            f"applied, waiting to be filed ({cfg.paths.inbox.parent / 'processed'} could not "
+            f"be written; see the log): {', '.join(safe_name(str(n)) for n in waiting)}"
+        )
 
 
 @main.group("audit")

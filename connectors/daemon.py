@@ -210,6 +210,7 @@ class Daemon:
         self.status.update(
             updated=self._local_now(),
             inbox_backlog=self.watcher.backlog(),
+            inbox_filing_waits=self.watcher.filing_waits(),
             pending_decisions=sum(1 for k in state.decisions if k not in state.resolutions),
             inbox_readiness=self.watcher.mode,
         )

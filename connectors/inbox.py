@@ -295,6 +295,11 @@ class InboxWatcher:
         stuck = self._stuck()
         return len(pending) + len(stuck)
 
+    def filing_waits(self) -> list[str]:
+        """The files of ``processing/`` whose run ended and whose filing is kept, waiting
+        (``processed/`` read-only or full): applied, not yet filed (``syncd status``)."""
+        return [p.name for p in self._stuck() if (self.processing / f".{p.name}{FILING}").is_dir()]
+
     def _stuck(self) -> list[Path]:
         try:
             return sorted(p for p in self.processing.iterdir() if is_candidate(p.name))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import stat
@@ -61,11 +62,14 @@ def daemon(
 ) -> Iterator[Callable[..., subprocess.Popen[str]]]:
     procs: list[subprocess.Popen[str]] = []
 
-    def start(extra: str = "", env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    def start(
+        extra: str = "", env: dict[str, str] | None = None, wrap: tuple[str, ...] = ()
+    ) -> subprocess.Popen[str]:
         make_config(extra=DAEMON + extra)
         (tmp_path / "inbox").mkdir(exist_ok=True)
+        cli = [sys.executable, "-m", "connectors.cli", "-c", str(tmp_path / "syncd.yaml")]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "connectors.cli", "-c", str(tmp_path / "syncd.yaml"), "run"],
+            [*wrap, *cli, "run"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -249,6 +253,37 @@ def test_status_reads_what_the_daemon_wrote(
         check=False,
     ).stdout
     assert f"daemon pid {proc.pid}" in out and "next inbox:" in out and "inbox backlog: 0" in out
+
+
+def test_status_answers_while_processed_is_read_only_and_names_the_file_waiting_to_be_filed(
+    daemon: Callable[..., subprocess.Popen[str]], tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """The disk of processed/ remounted read-only under the running daemon (ext4's
+    errors=remount-ro; here a read-only bind mount in the daemon's own mount namespace): a
+    dropped file is applied and its filing waits. ``syncd status``, the command that shows
+    what the daemon waits for, refused to run ("remount it read-write"); it answers now, and
+    names the file."""
+    if not (shutil.which("unshare") and shutil.which("nsenter")):
+        pytest.skip("util-linux's unshare and nsenter are needed")
+    processed = tmp_path / "processed"
+    processed.mkdir()
+    proc = daemon(wrap=("unshare", "--mount", "--propagation", "private"))
+    inside = ["nsenter", "-t", str(proc.pid), "-m"]  # the daemon's view of the files
+    subprocess.run([*inside, "mount", "--bind", str(processed), str(processed)], check=True)
+    subprocess.run([*inside, "mount", "-o", "remount,ro,bind", str(processed)], check=True)
+    _drop(tmp_path / "inbox", "skhcn.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,"])
+    assert wait_for(lambda: "hungdv.skhcn" in entries(admin, base_dn))
+    status_file = tmp_path / "state" / "status.json"
+    assert wait_for(lambda: json.loads(status_file.read_text())["inbox_filing_waits"] != [])
+    assert json.loads(status_file.read_text())["inbox_filing_waits"] == ["skhcn.csv"]
+    status = subprocess.run(
+        [*inside, sys.executable, "-m", "connectors.cli", "-c", str(tmp_path / "syncd.yaml"),
+         "status"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert status.returncode == 0, status.stderr
+    assert "applied, waiting to be filed" in status.stdout and "skhcn.csv" in status.stdout
+    assert not list(processed.rglob("skhcn.csv"))  # nothing filed behind the read-only mount
 
 
 def test_the_nightly_run_is_at_the_configured_local_hour(
