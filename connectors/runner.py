@@ -358,6 +358,13 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
                 seen = _read_directory(config, req, inp, directory, run_id, outcome)
                 outcome.accounts = seen.accounts
                 plan = outcome.plan = _make_plan(config, req, inp, seen, now)
+                if _names_outdated(directory, plan):
+                    # the plan passed over names deleted since the last whole read: read the
+                    # names whole and plan again (the scope's accounts with them)
+                    namespace = directory.names()
+                    seen = Seen(directory.read(inp.scope) if inp.org_scope else [], namespace)
+                    outcome.accounts = seen.accounts
+                    plan = outcome.plan = _make_plan(config, req, inp, seen, now)
                 _check_given_out(directory, plan)
         if repeated is not None:
             _repeat(config, repeated, req, inp, outcome, hooks, now)
@@ -380,6 +387,34 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
         report=str(outcome.report_path),
     )
     return outcome
+
+
+def _names_outdated(directory: Directory, plan: Plan) -> bool:
+    """Whether a scoped run's plan passed over names that nobody holds on the server: the
+    namespace, the snapshot of the last whole read and the recent changes, still held an
+    entry deleted since (by hand). Then the directory reads its names whole from now on
+    (``read_names_whole``) and the caller plans again. Found by an attack: a person whose
+    pre-syncd mailbox (no employee number) was deleted by hand got ``sonlv1.tgg`` from a
+    scoped run, ``sonlv.tgg`` from a whole one, for good and with a false reason ("sonlv.tgg
+    is taken"). One batched search of the names passed over, in the runs that gave out a
+    name past a taken one; none otherwise."""
+    holders = getattr(directory, "holders", None)
+    widen = getattr(directory, "read_names_whole", None)
+    if not getattr(directory, "partial_namespace", False) or not plan.passed_over:
+        return False
+    if not callable(holders) or not callable(widen):
+        return False
+    free = sorted(set(plan.passed_over) - set(holders(plan.passed_over)))
+    if not free:
+        return False
+    log.warning(
+        "directory names: names the snapshot holds are free on the server (deleted since "
+        "the last whole read?); reading the names whole and planning again",
+        names=free[:10],
+        count=len(free),
+    )
+    widen()
+    return True
 
 
 def _check_given_out(directory: Directory, plan: Plan) -> None:

@@ -337,6 +337,10 @@ class Plan:
     # changes it. What lets a run whose inputs are those of the last skip planning
     # (connectors/quiet.py); each rule that reads ``now`` says when its answer changes.
     quiet_until: datetime | None = None
+    # The names the directory held that made this plan give out others (``sonlv1.tgg`` because
+    # ``sonlv.tgg`` was taken): a run whose namespace may still hold names deleted since (a
+    # scoped run's, from the snapshot) checks them on the server before it applies anything.
+    passed_over: frozenset[str] = frozenset()
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}

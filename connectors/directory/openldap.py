@@ -176,6 +176,13 @@ SCOPED_BATCH = 500
 # Result codes worth a retry: busy, unavailable, unwillingToPerform, timeLimitExceeded, other.
 TRANSIENT = {3, 51, 52, 53, 80}
 PIPELINE = 16  # adds in flight on the create connection (create_many)
+# What a create refused with entryAlreadyExists (68) means when syncd's plan did not see the
+# entry: an access rule hides it from the service DN (found by an attack: every run failed
+# so, and nothing said why)
+ALREADY_THERE = (
+    "; an entry is already at that DN: if syncd's reads do not show it, an access rule hides "
+    "it from the service DN (config/ldap/acl.ldif gives it read access to the whole base)"
+)
 RAMP = 4  # adds create_many sends one by one while its pipeline fills (slapd idle)
 
 
@@ -596,8 +603,9 @@ class OpenLdapDirectory:
         if not ok:
             r = self.conn.result
             detail = f"{r.get('description')} ({r.get('result')}) {r.get('message') or ''}"
+            hint = ALREADY_THERE if r.get("result") == 68 and what.startswith("creating") else ""
             raise DirectoryError(
-                f"{what}: {detail.strip()}",
+                f"{what}: {detail.strip()}{hint}",
                 transient=r.get("result") in TRANSIENT,
             )
 
@@ -747,9 +755,10 @@ class OpenLdapDirectory:
         name; the whole run gives ``hienhd.skhcn`` back. Only the employee numbers of the
         scope that the read found no account for can be created, so only the names carrying
         one of those are looked up, by DN: none in most runs, one lookup each otherwise. An
-        entry still there keeps its name (another class now, or hidden from the service DN
-        the way a whole read would not see it either), so nothing is ever freed that a whole
-        run would hold."""
+        entry still there keeps its name (another class now, say), so nothing is freed that
+        a whole run would hold. An entry an access rule hides from the service DN is not
+        found by the lookup either, nor by a whole read: its name is free to both, and the
+        create is refused (68) with a hint at the access rule (``ALREADY_THERE``)."""
         have = {a.employee_number.lower() for a in seen.values() if a.employee_number}
         missing = {e.lower() for e in scope.employee_numbers} - have
         if not missing:
@@ -892,6 +901,14 @@ class OpenLdapDirectory:
                 for name in held & wanted:
                     found.setdefault(name, dn.lower())
         return found
+
+    def read_names_whole(self) -> None:
+        """The next :meth:`names` reads the whole base (through the snapshot's delta, which it
+        brings up to date when kept), as a whole run's does: a scoped run whose plan passed
+        over names deleted since the last whole read (``runner._names_outdated``)."""
+        self._scoped = False
+        self._windowed = False
+        self._namespace = None
 
     @property
     def partial_namespace(self) -> bool:
@@ -1406,8 +1423,9 @@ class OpenLdapDirectory:
                     continue
                 refs = f" (referred to {', '.join(answer.referrals)})" if answer.referrals else ""
                 detail = f"{RESULT_CODES.get(answer.code, 'unknown')} ({answer.code}) "
+                hint = ALREADY_THERE if answer.code == 68 else ""
                 out[n] = DirectoryError(
-                    f"creating {dn}: {detail}{answer.message}{refs}".strip(),
+                    f"creating {dn}: {detail}{answer.message}{refs}".strip() + hint,
                     transient=answer.code in TRANSIENT,
                 )
 

@@ -84,6 +84,11 @@ class UidPool:
     # Where the numbering of a base stopped last time: the pool only grows, so every number
     # below it is still unavailable. Keeps a batch of 100,000 same-name people linear.
     next_number: dict[str, int] = field(default_factory=dict)
+    # The names found held by the directory (not claimed here) when a name was given out:
+    # what the names given out depend on. A run whose namespace may hold names since deleted
+    # checks these on the server (Plan.passed_over).
+    consulted: set[str] = field(default_factory=set)
+    claimed: set[str] = field(default_factory=set)
 
     @classmethod
     def build(
@@ -102,6 +107,8 @@ class UidPool:
     def unavailable(self, uid: str) -> str | None:
         """Why ``uid`` cannot be given, or None when it is free."""
         if uid in self.taken:
+            if uid not in self.claimed:
+                self.consulted.add(uid)
             return "taken"
         if uid in self.reserved:
             return "reserved"
@@ -114,6 +121,7 @@ class UidPool:
 
     def claim(self, uid: str, holder: str | None) -> None:
         self.taken[uid] = holder
+        self.claimed.add(uid)
 
 
 def _expansion_tokens(scheme: Scheme, name: ParsedName, org: str) -> Iterator[dict[str, str]]:

@@ -99,4 +99,6 @@ def make_plan(inp: PlanInput) -> Plan:
         requests_withdrawn=frozenset(out.requests_withdrawn),
         retired_names=frozenset(out.retired_names),
         quiet_until=out.quiet_until,
+        # the pool exists only if a step gave out a name (Ctx.pool is built on first use)
+        passed_over=frozenset(ctx.__dict__["pool"].consulted if "pool" in ctx.__dict__ else ()),
     )

@@ -48,6 +48,7 @@ def test_pipelined_creates_each_stand_or_fail_alone_as_one_create_would(
         directory.close()
     assert out[0] == f"uid=a.skhcn,{base_dn}"
     assert isinstance(out[1], DirectoryError) and "(68)" in str(out[1])
+    assert "an access rule hides it from the service DN" in str(out[1])
     assert not out[1].transient  # as one create: a permanent failure, not retried
     assert out[2] == f"uid=c.skhcn,{base_dn}"
     assert isinstance(out[3], DirectoryError) and "(21)" in str(out[3])

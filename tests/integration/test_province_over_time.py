@@ -317,3 +317,34 @@ def test_a_mailbox_deleted_by_hand_is_made_again_under_its_own_name_by_a_scoped_
         ]
     got = entries(admin, base_dn)
     assert got["hienhd.skhcn"]["employeeNumber"] == ["E2"] and "hienhd1.skhcn" not in got
+
+
+def test_a_mailbox_from_before_syncd_deleted_by_hand_frees_its_name_in_a_scoped_run(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """A mailbox made by hand before syncd (no employee number) and deleted by hand since the
+    last whole read: a new person of that name gets it from a scoped run as from a whole one.
+    The scoped run gave ``sonlv1.tgg`` with the reason "sonlv.tgg is taken" (found by an
+    attack): the snapshot still held the name, and nothing asked the server."""
+    cfg = make_config()
+    dn = f"uid=sonlv.tgg,{base_dn}"
+    attrs = {"uid": "sonlv.tgg", "cn": "Lê Văn Sơn", "sn": "Lê", "ou": "tgg"}
+    assert admin.add(dn, ["inetOrgPerson"], {**attrs, "mail": "sonlv.tgg@test.gov.vn"})
+    people = [
+        f"E{n},{name},tgg,,,,,"
+        for n, name in enumerate(["Lê Thị Lan", "Phạm Văn Nam", "Trần Thị Mai"], 1)
+    ]
+    roster = write_roster(tmp_path / "a.csv", people)
+    runner.run(cfg, rosters=[roster])  # made after the hand-made mailbox: newer entries
+    runner.run(cfg, full=True, rosters=[roster])  # the nightly's whole read: the snapshot
+    assert admin.delete(dn), admin.result
+    roster = write_roster(tmp_path / "b.csv", [*people, "E9,Lê Văn Sơn,tgg,,,,,"])
+    whole = runner.run(cfg, full=True, rosters=[roster], dry_run=True)
+    scoped = runner.run(cfg, rosters=[roster])
+    assert scoped.exit_code == 0, report_text(scoped, [])
+    for outcome in (whole, scoped):
+        assert outcome.plan is not None
+        [create] = outcome.plan.actions
+        assert (create.kind, create.uid) == (ActionKind.CREATE, "sonlv.tgg"), create
+        assert "taken" not in create.reason
+    assert entries(admin, base_dn)["sonlv.tgg"]["employeeNumber"] == ["E9"]

@@ -56,3 +56,27 @@ def test_batch_never_yields_duplicates_reserved_or_tombstoned(
     issued = [u for u in uids if u]
     assert len(issued) == len(set(issued))
     assert not set(issued) & (RESERVED | {"sokhcn", "ubndtangiang"} | set(tombstones))
+
+
+@given(scheme_id=schemes, name=names, org=orgs, held=st.lists(names, max_size=4))
+def test_the_names_a_uid_was_given_past_are_only_names_the_directory_held(
+    scheme_id: str, name: str, org: str, held: list[str]
+) -> None:
+    """``UidPool.consulted``: the held names a name was given past, never one this pool gave
+    out itself (what a scoped run checks on the server: runner._names_outdated)."""
+    scheme = BUILTIN[scheme_id]
+    directory = UidPool.build()
+    for other in [*held, name]:
+        allocate(scheme, other, org, directory)
+    pool = UidPool.build(taken=directory.taken)
+    given = [allocate(scheme, name, org, pool).uid for _ in range(3)]
+    assert pool.consulted <= set(directory.taken)
+    assert not pool.consulted & {u for u in given if u}
+
+
+def test_a_numbered_uid_names_the_held_uid_it_was_given_past() -> None:
+    pool = UidPool.build(taken=["hienhd.skhcn"])
+    scheme = BUILTIN["caobang-2025"]
+    assert allocate(scheme, "Hoàng Đức Hiền", "skhcn", pool).uid == "hienhd1.skhcn"
+    assert allocate(scheme, "Hoàng Đức Hiền", "skhcn", pool).uid == "hienhd2.skhcn"
+    assert pool.consulted == {"hienhd.skhcn"}  # hienhd1.skhcn: given out by this pool
