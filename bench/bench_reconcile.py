@@ -184,7 +184,8 @@ def build(root: Path, slapd: Sandbox, syncd: list[str], files: list[Path]) -> tu
         subprocess.run(
             ["ldapsearch", "-LLL", "-o", "ldif-wrap=no", "-x", "-H", slapd.url,
              "-D", slapd.admin_dn, "-w", slapd.admin_password, "-b", slapd.people_dn,
-             "-s", "one", "-E", "pr=1000/noprompt", "(objectClass=inetOrgPerson)", "*"],
+             "-s", "one", "-E", "pr=1000/noprompt", "(objectClass=inetOrgPerson)", "*",
+             "pwdReset"],
             stdout=fh, check=True,
         )  # fmt: skip
     with DurableSandbox(Path(tempfile.mkdtemp(prefix="syncd-bench-add-")), suffix=SUFFIX) as other:
