@@ -358,7 +358,7 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
                 seen = _read_directory(config, req, inp, directory, run_id, outcome)
                 outcome.accounts = seen.accounts
                 plan = outcome.plan = _make_plan(config, req, inp, seen, now)
-                if _names_outdated(directory, plan):
+                if _names_outdated(directory, plan, seen):
                     # the plan passed over names deleted since the last whole read: read the
                     # names whole and plan again (the scope's accounts with them)
                     namespace = directory.names()
@@ -389,7 +389,7 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
     return outcome
 
 
-def _names_outdated(directory: Directory, plan: Plan) -> bool:
+def _names_outdated(directory: Directory, plan: Plan, seen: Seen) -> bool:
     """Whether a scoped run's plan passed over names that nobody holds on the server: the
     namespace, the snapshot of the last whole read and the recent changes, still held an
     entry deleted since (by hand). Then the directory reads its names whole from now on
@@ -397,14 +397,14 @@ def _names_outdated(directory: Directory, plan: Plan) -> bool:
     pre-syncd mailbox (no employee number) was deleted by hand got ``sonlv1.tgg`` from a
     scoped run, ``sonlv.tgg`` from a whole one, for good and with a false reason ("sonlv.tgg
     is taken"). One batched search of the names passed over, in the runs that gave out a
-    name past a taken one; none otherwise."""
-    holders = getattr(directory, "holders", None)
+    name past a taken one, none otherwise (``OpenLdapDirectory.deleted_names``)."""
+    deleted = getattr(directory, "deleted_names", None)
     widen = getattr(directory, "read_names_whole", None)
     if not getattr(directory, "partial_namespace", False) or not plan.passed_over:
         return False
-    if not callable(holders) or not callable(widen):
+    if not callable(deleted) or not callable(widen):
         return False
-    free = sorted(set(plan.passed_over) - set(holders(plan.passed_over)))
+    free = deleted(plan.passed_over, seen.namespace)
     if not free:
         return False
     log.warning(

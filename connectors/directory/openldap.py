@@ -79,7 +79,7 @@ from connectors.directory.ber import (
     search_request,
 )
 from connectors.directory_snapshot import CSN, DeltaReader, Drift, Rows
-from syncd.model import Account, Action, Field, Kind, Name, State
+from syncd.model import Account, Action, Field, Kind, Name, Named, State
 from syncd.plan.states import MANUAL_LOCK
 from syncd.ports import DirectoryError, Found, NotSent, ReadIncomplete, Scope
 
@@ -901,6 +901,34 @@ class OpenLdapDirectory:
                 for name in held & wanted:
                     found.setdefault(name, dn.lower())
         return found
+
+    def deleted_names(self, names: Iterable[str], namespace: Iterable[Named]) -> list[str]:
+        """Of ``names`` (uids and address local parts ``namespace`` holds: the last names()),
+        those whose every holder there is gone from the server: held by no entry's uid or
+        address (``holders``: one batched search of indexed attributes), and no entry at the
+        DN of a namespace entry holding it (a name held as an old address, ``syncdAlias``,
+        which has no index to search, is found so). [] for a namespace read whole."""
+        if not self._windowed:
+            return []
+        wanted = {n.lower() for n in names}
+        unheld = wanted - self.holders(wanted).keys()
+        if not unheld:
+            return []
+        at = f"@{self.domain}".lower()
+        dns: dict[str, list[str]] = {}
+        for n in namespace:
+            held = {n.uid.lower()} if n.uid else set()
+            for address in (*n.mail, *(a.split(" ")[0] for a in n.aliases)):
+                local, _, domain = address.lower().partition("@")
+                if f"@{domain}" == at:
+                    held.add(local)
+            for name in held & unheld:
+                dns.setdefault(name, []).append(n.dn)
+        return sorted(
+            name
+            for name in unheld
+            if dns.get(name) and all(self._read_back(dn, ["1.1"]) is None for dn in dns[name])
+        )
 
     def read_names_whole(self) -> None:
         """The next :meth:`names` reads the whole base (through the snapshot's delta, which it

@@ -464,6 +464,37 @@ def test_a_scoped_read_frees_the_names_of_its_people_deleted_since_the_last_whol
     assert {"p1.skhcn", "p4.skhcn", "p8.skhcn"} <= held
 
 
+def test_a_scoped_run_tells_names_deleted_since_the_snapshot_from_names_held_as_old_addresses(
+    server: Sandbox, base: str, tmp_path: Path
+) -> None:
+    """The names a scoped plan gave a uid past are checked on the server
+    (``deleted_names``): a deleted entry's name is told; a name held only as an old address
+    (``syncdAlias``, no index to search) or by an entry still there is not, so it never
+    makes a run read the names whole for nothing."""
+    with _admin(server) as admin:
+        assert admin.modify(
+            f"uid=p2.skhcn,{base}",
+            {
+                "objectClass": [(MODIFY_ADD, ["syncdAccount"])],
+                "syncdAlias": [(MODIFY_REPLACE, [f"cu.skhcn@{DOMAIN} 20991231000000Z"])],
+            },
+        ), admin.result
+    snapshot = tmp_path / SNAPSHOT_FILE
+    _same_as_full(server, base, snapshot)
+    with _admin(server) as admin:
+        assert admin.delete(f"uid=p3.skhcn,{base}")
+    directory = _directory(server, base)
+    try:
+        assert directory.use_snapshot(snapshot, scoped=True)
+        names = directory.names()
+        assert directory.last_read.startswith("recent:"), directory.last_read
+        asked = ["cu.skhcn", "p3.skhcn", "p4.skhcn", "P3.SKHCN"]
+        deleted = directory.deleted_names(asked, names)
+    finally:
+        directory.close()
+    assert deleted == ["p3.skhcn"]
+
+
 def test_a_scoped_read_takes_unchanged_accounts_from_the_snapshot_and_the_rest_from_the_server(
     server: Sandbox, base: str, tmp_path: Path
 ) -> None:
