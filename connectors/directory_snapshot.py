@@ -437,6 +437,9 @@ class DeltaReader:
     # the snapshot the last sync() or names_since() read (``current`` looks entries up in it)
     db: sqlite3.Connection | None = field(default=None, repr=False)
     _names_key: str = field(default="", repr=False)  # the cache cached_names found valid
+    # the entries the snapshot held that the last sync() found gone (DN, the namespace's
+    # attributes): what LocalState.former remembers of whom their names were
+    vanished: list[tuple[str, Attrs]] = field(default_factory=list, repr=False)
 
     @property
     def layout(self) -> Layout:
@@ -446,7 +449,9 @@ class DeltaReader:
         return load(self.path, self.base, self.layout, readonly=not self.keep)
 
     def sync(self) -> Rows:
-        """Every entry the run reads, from the snapshot and what changed since."""
+        """Every entry the run reads, from the snapshot and what changed since; the entries
+        the snapshot held that are gone in ``vanished``."""
+        self.vanished = []
         snap = self._load()
         why = ""
         if snap is None:
@@ -467,9 +472,12 @@ class DeltaReader:
                 why = f"the snapshot is damaged ({exc})"
                 log.warning("directory snapshot damaged: a full read", error=str(exc))
         if rows is None:
-            if snap is not None:
-                snap.db.close()
             rows = self._full()
+            if snap is not None:
+                # the old snapshot (its file may be replaced: the open handle still reads it)
+                with contextlib.suppress(sqlite3.DatabaseError):  # damaged: nothing to tell
+                    self.vanished = self._gone_from(snap.db, rows.db)
+                snap.db.close()
             self.how = f"full: {why}"
             (self.blind,) = rows.db.execute(
                 "SELECT count(*) FROM entries WHERE csn = ''"
@@ -764,6 +772,10 @@ class DeltaReader:
             raise Drift(f"{len(stale)} of {len(now)} entries changed")
         fetched = self._fetch(now, stale)
         gone = [k for k in csns if k not in now]
+        named = self.layout.named
+        self.vanished = [
+            (row[0], _decode(row[1], named)) for _, row in _rows_of(snap.db, gone, "dn, names")
+        ]
         how = f"delta: {len(stale)} changed, {len(gone)} gone, {len(now)} checked"
         del csns, now  # a 100,000 keys each: not kept while the accounts are made
         if not self.keep:
@@ -776,6 +788,19 @@ class DeltaReader:
                 (_row(k, dn, a, layout) for k, (dn, a) in fetched.items()),
             )
         return snap.rows(), how
+
+    def _gone_from(
+        self, old: sqlite3.Connection, new: sqlite3.Connection
+    ) -> list[tuple[str, Attrs]]:
+        """The entries ``old`` (the last snapshot) holds and ``new`` (a full read's) does not:
+        a full read (the nightly one, once the last is 20 hours old) sees deletions too."""
+        now = {str(k) for (k,) in new.execute("SELECT key FROM entries")}
+        named = self.layout.named
+        return [
+            (str(dn), _decode(names, named))
+            for key, dn, names in old.execute("SELECT key, dn, names FROM entries")
+            if key not in now
+        ]
 
     def _slim(self, flt: str) -> Iterator[tuple[str, str]]:
         if self.csns is not None:

@@ -47,7 +47,7 @@ from connectors.store import (
 )
 from syncd.applier import RunResult
 from syncd.errors import SyncdError
-from syncd.model import Account, Action, ActionKind, Named, Plan, given_out
+from syncd.model import Account, Action, ActionKind, Named, Plan, emp_key, given_out
 from syncd.orgs import Catalogue
 from syncd.plan import PlanInput, make_plan
 from syncd.plan.lifecycle import Event
@@ -357,6 +357,7 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
                 _parse_rosters(config, req, inp, outcome)
                 seen = _read_directory(config, req, inp, directory, run_id, outcome)
                 outcome.accounts = seen.accounts
+                _remember_vanished(directory, inp, config.domain, keep=not req.dry_run)
                 plan = outcome.plan = _make_plan(config, req, inp, seen, now)
                 if _names_outdated(directory, plan, seen):
                     # the plan passed over names deleted since the last whole read: read the
@@ -364,6 +365,7 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
                     namespace = directory.names()
                     seen = Seen(directory.read(inp.scope) if inp.org_scope else [], namespace)
                     outcome.accounts = seen.accounts
+                    _remember_vanished(directory, inp, config.domain, keep=not req.dry_run)
                     plan = outcome.plan = _make_plan(config, req, inp, seen, now)
                 _check_given_out(directory, plan)
         if repeated is not None:
@@ -387,6 +389,33 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
         report=str(outcome.report_path),
     )
     return outcome
+
+
+def _remember_vanished(directory: Directory, inp: Inputs, domain: str, *, keep: bool) -> None:
+    """Whose the names of the entries this run found gone were (``LocalState.former``): the
+    plan gives each back to that person only, never to another; a run that applies keeps
+    them (state.json). Found by attacks: a mailbox deleted by hand gave its address to the
+    next person of the same name (in another organisation under caobang-2011), and two
+    people whose mailboxes were deleted swapped addresses by their order in the roster; an
+    entry an access rule hid got a second mailbox its address. Each is "a uid that belonged
+    to someone is never given to someone else" (DESIGN.md). ``keep`` (a run that may apply):
+    saved at once, since the read has already written the snapshot without those entries."""
+    vanished = getattr(directory, "vanished_names", None)
+    if not callable(vanished):
+        return
+    state, before = inp.state, len(inp.state.former)
+    at = domain.lower()
+    for name in vanished():
+        owner = emp_key(name.employee_number)  # "" for an entry without one: nobody's now
+        held = {name.uid.lower()} if name.uid else set()
+        for address in (*name.mail, *(a.split(" ")[0] for a in name.aliases)):
+            local, _, where = address.lower().partition("@")
+            if where == at:
+                held.add(local)
+        for n in sorted(held):
+            state.former.setdefault(n, owner)
+    if keep and len(state.former) > before:
+        inp.store.save(state)
 
 
 def _names_outdated(directory: Directory, plan: Plan, seen: Seen) -> bool:

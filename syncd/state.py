@@ -35,6 +35,11 @@ class LocalState:
     resolutions: dict[str, Resolution] = field(default_factory=dict)
     done_requests: set[str] = field(default_factory=set)
     tombstones: set[str] = field(default_factory=set)
+    # Names (uids and address local parts) of directory entries that vanished without syncd
+    # purging them (deleted or hidden by hand, renamed), each with the employee number of the
+    # person it belonged to ("" when the entry had none): given back to that person only,
+    # never to another (docs/architecture.md, "Names that belonged to someone").
+    former: dict[str, str] = field(default_factory=dict)
     warned: set[str] = field(default_factory=set)  # "uid|lock date": each warning sent once
     # notified absences read from roster columns, by employee: the latest roster's word, kept
     # so that a sweep or another organisation's run still honours them
@@ -121,6 +126,7 @@ class LocalState:
             },
             "done_requests": sorted(self.done_requests),
             "tombstones": sorted(self.tombstones),
+            "former": dict(sorted(self.former.items())),
             "warned": sorted(self.warned),
             "exemptions": {
                 emp: [
@@ -163,6 +169,7 @@ class LocalState:
             },
             done_requests=set(data.get("done_requests", [])),
             tombstones=set(data.get("tombstones", [])),
+            former={str(k): str(v) for k, v in dict(data.get("former", {})).items()},
             warned=set(data.get("warned", [])),
             exemptions={
                 emp: [

@@ -531,6 +531,7 @@ class OpenLdapDirectory:
         self._scoped = False
         self._entries: Rows | None = None  # see _synced
         self._whole: list[Account] | None = None  # see _read_whole
+        self._gone: list[Name] = []  # names of people in scope found gone (_forget_deleted)
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -774,6 +775,7 @@ class OpenLdapDirectory:
         gone = {n.dn for n in suspects if self._read_back(n.dn, ["1.1"]) is None}
         if not gone:
             return
+        self._gone += [n for n in suspects if n.dn in gone]
         log.info(
             "directory names: entries deleted since the last whole read are free again",
             entries=sorted(gone)[:10],
@@ -929,6 +931,14 @@ class OpenLdapDirectory:
             for name in unheld
             if dns.get(name) and all(self._read_back(dn, ["1.1"]) is None for dn in dns[name])
         )
+
+    def vanished_names(self) -> list[Name]:
+        """The entries this run found gone that the snapshot held: deleted, hidden from the
+        service DN or renamed by hand (or purged or renamed by syncd) since the last whole
+        read, and the people in scope found gone (``_forget_deleted``). Whose their names
+        were is what ``LocalState.former`` keeps (connectors/runner.py)."""
+        found = [self._name(dn, a) for dn, a in self._delta.vanished] if self._delta else []
+        return [*self._gone, *found]
 
     def read_names_whole(self) -> None:
         """The next :meth:`names` reads the whole base (through the snapshot's delta, which it

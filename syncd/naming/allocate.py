@@ -70,6 +70,11 @@ def check_org_code(org: str) -> None:
         raise OrgCodeError(f"organisation code {org!r} must be lowercase ASCII [a-z0-9]")
 
 
+# Why a name is not given: it belonged to another person (LocalState.former). Only for that
+# person: the numbering's memory (UidPool.next_number) never skips past such a name.
+FORMER = "held before by another person"
+
+
 @dataclass
 class UidPool:
     """Everything that is not free, and who holds what (for name-sensitive collision rules).
@@ -81,6 +86,8 @@ class UidPool:
     taken: dict[str, str | None] = field(default_factory=dict)
     reserved: frozenset[str] = RESERVED
     tombstones: frozenset[str] = frozenset()
+    # name → the employee number of the person it belonged to ("" unknown): LocalState.former
+    former: Mapping[str, str] = field(default_factory=dict)
     # Where the numbering of a base stopped last time: the pool only grows, so every number
     # below it is still unavailable. Keeps a batch of 100,000 same-name people linear.
     next_number: dict[str, int] = field(default_factory=dict)
@@ -96,16 +103,19 @@ class UidPool:
         taken: Mapping[str, str | None] | Iterable[str] = (),
         reserved: Iterable[str] = (),
         tombstones: Iterable[str] = (),
+        former: Mapping[str, str] | None = None,
     ) -> UidPool:
         held = dict(taken) if isinstance(taken, Mapping) else dict.fromkeys(taken)
         return cls(
             taken={k.lower(): v for k, v in held.items()},
             reserved=RESERVED | {r.lower() for r in reserved},
             tombstones=frozenset(t.lower() for t in tombstones),
+            former={k.lower(): v.strip().casefold() for k, v in (former or {}).items()},
         )
 
-    def unavailable(self, uid: str) -> str | None:
-        """Why ``uid`` cannot be given, or None when it is free."""
+    def unavailable(self, uid: str, employee: str | None = None) -> str | None:
+        """Why ``uid`` cannot be given (to the person with ``employee`` number), or None when
+        it is free (to them)."""
         if uid in self.taken:
             if uid not in self.claimed:
                 self.consulted.add(uid)
@@ -114,6 +124,9 @@ class UidPool:
             return "reserved"
         if uid in self.tombstones:
             return "tombstoned (belonged to someone before)"
+        owner = self.former.get(uid)
+        if owner is not None and (not owner or owner != (employee or "").strip().casefold()):
+            return FORMER
         return None
 
     def holder(self, uid: str) -> str | None:
@@ -141,7 +154,9 @@ def _expansions(scheme: Scheme, name: ParsedName, org: str) -> Iterator[str]:
         yield scheme.render_tokens(tokens)
 
 
-def _expand(scheme: Scheme, name: ParsedName, org: str, pool: UidPool) -> str | None:
+def _expand(
+    scheme: Scheme, name: ParsedName, org: str, pool: UidPool, employee: str | None = None
+) -> str | None:
     """Tuyên Quang Đ5.2: lengthen until unique; identical unaccented names get a number.
 
     At every step, a candidate held by someone whose unaccented full name is the same as
@@ -153,29 +168,35 @@ def _expand(scheme: Scheme, name: ParsedName, org: str, pool: UidPool) -> str | 
         uid = scheme.render_tokens(dict(tokens))
         if check_local_part(uid) is not None:
             continue
-        why = pool.unavailable(uid)
+        why = pool.unavailable(uid, employee)
         if why is None:
             return uid
         if why == "taken" and pool.holder(uid) == name.folded:
-            return _first_free(pool, _numbered(scheme, dict(tokens), uid, pool))
-    return _first_free(
-        pool, _numbered(scheme, base_tokens, scheme.render_tokens(base_tokens), pool)
-    )
+            return _first_free(pool, _numbered(scheme, dict(tokens), uid, pool, employee), employee)
+    base = scheme.render_tokens(base_tokens)
+    return _first_free(pool, _numbered(scheme, base_tokens, base, pool, employee), employee)
 
 
-def _numbered(scheme: Scheme, tokens: dict[str, str], base: str, pool: UidPool) -> Iterator[str]:
+def _numbered(
+    scheme: Scheme, tokens: dict[str, str], base: str, pool: UidPool, employee: str | None = None
+) -> Iterator[str]:
     key = f"{scheme.id}\0{base}"
     first = max(scheme.numeric_start, pool.next_number.get(key, 0))
+    skipping = True  # every number so far unavailable to anyone: remembered
     for n in range(first, scheme.numeric_start + MAX_NUMBER_TRIES):
         uid = scheme.render_tokens(tokens, n)
-        if pool.unavailable(uid) is not None:
+        why = pool.unavailable(uid, employee)
+        skipping = skipping and why is not None and why != FORMER
+        if skipping:
             pool.next_number[key] = n + 1
         yield uid
 
 
-def _first_free(pool: UidPool, candidates: Iterable[str]) -> str | None:
+def _first_free(
+    pool: UidPool, candidates: Iterable[str], employee: str | None = None
+) -> str | None:
     for uid in candidates:
-        if check_local_part(uid) is None and pool.unavailable(uid) is None:
+        if check_local_part(uid) is None and pool.unavailable(uid, employee) is None:
             return uid
     return None
 
@@ -187,8 +208,11 @@ def allocate(
     pool: UidPool,
     *,
     claim: bool = True,
+    employee: str | None = None,
 ) -> Allocation:
-    """Allocate a uid for one person; with ``claim`` the pool records it for later rows."""
+    """Allocate a uid for one person; with ``claim`` the pool records it for later rows.
+    ``employee``: the person's employee number, to whom the names they held before are free
+    (``UidPool.former``); None for someone the directory never saw."""
     try:
         name = full_name if isinstance(full_name, ParsedName) else parse_name(full_name)
         org = (org or "").strip()
@@ -205,15 +229,15 @@ def allocate(
     if problem:
         return Allocation(Status.INVALID, detail=problem)
 
-    why = pool.unavailable(base)
+    why = pool.unavailable(base, employee)
     if why is None:
         uid: str | None = base
     elif scheme.collision is Collision.MANUAL:
         options = [
             c
             for c in (
-                *_take(_numbered(scheme, tokens, base, pool), pool, 3),
-                *_take(_expansions(scheme, name, org), pool, 2),
+                *_take(_numbered(scheme, tokens, base, pool, employee), pool, 3, employee),
+                *_take(_expansions(scheme, name, org), pool, 2, employee),
             )
         ]
         return Allocation(
@@ -222,13 +246,13 @@ def allocate(
             candidates=tuple(options),
         )
     elif scheme.collision is Collision.EXPAND:
-        uid = _expand(scheme, name, org, pool)
+        uid = _expand(scheme, name, org, pool, employee)
     elif scheme.collision is Collision.ORG_SUFFIX and org:
-        uid = _first_free(pool, [f"{base}.{org}"]) or _first_free(
-            pool, _numbered(scheme, tokens, base, pool)
+        uid = _first_free(pool, [f"{base}.{org}"], employee) or _first_free(
+            pool, _numbered(scheme, tokens, base, pool, employee), employee
         )
     else:
-        uid = _first_free(pool, _numbered(scheme, tokens, base, pool))
+        uid = _first_free(pool, _numbered(scheme, tokens, base, pool, employee), employee)
 
     if uid is None:
         return Allocation(Status.INVALID, detail=f"no free mailbox name near {base}")
@@ -238,12 +262,14 @@ def allocate(
     return Allocation(Status.OK, uid=uid, detail=detail)
 
 
-def _take(candidates: Iterable[str], pool: UidPool, count: int) -> list[str]:
+def _take(
+    candidates: Iterable[str], pool: UidPool, count: int, employee: str | None = None
+) -> list[str]:
     out: list[str] = []
     for uid in candidates:
         if len(out) == count:
             break
-        if check_local_part(uid) is None and pool.unavailable(uid) is None:
+        if check_local_part(uid) is None and pool.unavailable(uid, employee) is None:
             out.append(uid)
     return out
 

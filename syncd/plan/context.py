@@ -102,7 +102,10 @@ def build_pool(inp: PlanInput) -> UidPool:
             if dom == inp.domain and local not in taken:
                 taken[local] = None
     return UidPool.build(
-        taken=taken, reserved=inp.catalogue.mailboxes, tombstones=inp.state.tombstones
+        taken=taken,
+        reserved=inp.catalogue.mailboxes,
+        tombstones=inp.state.tombstones,
+        former=inp.state.former,
     )
 
 

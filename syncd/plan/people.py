@@ -126,7 +126,7 @@ def new(ctx: Ctx, p: Person, same_name: int, done: bool) -> None:
                 "(missing, unmanaged or already keyed)"
             )
         if res.how is Resolve.UID:
-            problem = check_local_part(res.value) or pool.unavailable(res.value)
+            problem = check_local_part(res.value) or pool.unavailable(res.value, p.employee_number)
             if not problem:
                 pool.claim(res.value, fold_words(p.full_name))
                 create(ctx, p, res.value, f"operator decision {key}: chosen uid")
@@ -135,7 +135,7 @@ def new(ctx: Ctx, p: Person, same_name: int, done: bool) -> None:
 
     if adopt(ctx, p, same_name, key):
         return
-    result = allocate(ctx.inp.scheme, p.full_name, p.org, pool)
+    result = allocate(ctx.inp.scheme, p.full_name, p.org, pool, employee=p.employee_number)
     scheme = ctx.inp.scheme
     if result.status is Status.OK:
         create(ctx, p, result.uid, result.detail)

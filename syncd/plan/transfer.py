@@ -89,7 +89,7 @@ def _question(ctx: Ctx, p: Person) -> tuple[str, Resolution | None]:
     resolutions, pool = ctx.inp.state.resolutions, ctx.pool
     while (res := resolutions.get(key)) is not None:
         if res.how is Resolve.UID and not (
-            check_local_part(res.value) or pool.unavailable(res.value)
+            check_local_part(res.value) or pool.unavailable(res.value, p.employee_number)
         ):
             return key, res
         key = decision_id(key, "answered", res.how.value, res.value)
@@ -107,7 +107,7 @@ def _allocate_own(ctx: Ctx, p: Person, acc: Account) -> Allocation:
     own.discard(acc.uid)
     released = {uid: pool.taken.pop(uid) for uid in own if uid in pool.taken}
     try:
-        return allocate(ctx.inp.scheme, p.full_name, p.org, pool)
+        return allocate(ctx.inp.scheme, p.full_name, p.org, pool, employee=p.employee_number)
     finally:
         for uid, holder in released.items():
             pool.taken.setdefault(uid, holder)

@@ -6,6 +6,7 @@ passwords as themselves, and the directory is read back as the admin.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from connectors.config import Config
 from connectors.inbox import InboxWatcher
 from connectors.outcome import RunOutcome, report_text
 from connectors.snapshots import SnapshotRegistry
-from syncd.model import ActionKind, State
+from syncd.model import ActionKind, Field, State
 from tests.conftest import MakeConfig
 from tests.helpers import entries, write_roster
 
@@ -319,13 +320,14 @@ def test_a_mailbox_deleted_by_hand_is_made_again_under_its_own_name_by_a_scoped_
     assert got["hienhd.skhcn"]["employeeNumber"] == ["E2"] and "hienhd1.skhcn" not in got
 
 
-def test_a_mailbox_from_before_syncd_deleted_by_hand_frees_its_name_in_a_scoped_run(
+def test_the_name_of_a_mailbox_from_before_syncd_deleted_by_hand_goes_to_nobody_else(
     make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
 ) -> None:
-    """A mailbox made by hand before syncd (no employee number) and deleted by hand since the
-    last whole read: a new person of that name gets it from a scoped run as from a whole one.
-    The scoped run gave ``sonlv1.tgg`` with the reason "sonlv.tgg is taken" (found by an
-    attack): the snapshot still held the name, and nothing asked the server."""
+    """A mailbox made by hand before syncd (no employee number: whose it was is unknown),
+    deleted by hand since the last whole read: its name goes to nobody, as a tombstone's,
+    and a scoped run says so as a whole one does. Before: a scoped run gave ``sonlv1.tgg``
+    because the snapshot still held ``sonlv.tgg`` ("taken"), a whole run ``sonlv.tgg``
+    itself, to whoever came next by that name."""
     cfg = make_config()
     dn = f"uid=sonlv.tgg,{base_dn}"
     attrs = {"uid": "sonlv.tgg", "cn": "Lê Văn Sơn", "sn": "Lê", "ou": "tgg"}
@@ -345,6 +347,86 @@ def test_a_mailbox_from_before_syncd_deleted_by_hand_frees_its_name_in_a_scoped_
     for outcome in (whole, scoped):
         assert outcome.plan is not None
         [create] = outcome.plan.actions
-        assert (create.kind, create.uid) == (ActionKind.CREATE, "sonlv.tgg"), create
-        assert "taken" not in create.reason
-    assert entries(admin, base_dn)["sonlv.tgg"]["employeeNumber"] == ["E9"]
+        assert (create.kind, create.uid) == (ActionKind.CREATE, "sonlv1.tgg"), create
+        assert "sonlv.tgg is held before by another person" in create.reason
+    assert entries(admin, base_dn)["sonlv1.tgg"]["employeeNumber"] == ["E9"]
+    state = json.loads((cfg.paths.state / "state.json").read_text(encoding="utf-8"))
+    assert state["former"]["sonlv.tgg"] == ""
+    # kept in state.json: the nightly's whole read no longer sees the entry, and still
+    nightly = runner.run(cfg, full=True, rosters=[roster])
+    assert nightly.plan is not None and nightly.plan.actions == ()
+
+
+def test_two_mailboxes_deleted_by_hand_go_back_each_to_its_own_person_whatever_the_order(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """Two people of one name whose mailboxes were deleted by hand, listed the other way
+    round: each gets their own address back. Before, the first listed took the first free
+    name, and the two swapped addresses (found by an attack): mail for one went to the
+    other."""
+    cfg = make_config()
+    same = ["E2,Hoàng Đức Hiền,skhcn,,,,,", "E5,Hoàng Đức Hiền,skhcn,,,,,"]
+    later = [
+        f"E{n},{name},skhcn,,,,,"
+        for n, name in enumerate(["Lê Thị Lan", "Phạm Văn Nam", "Trần Thị Mai"], 6)
+    ]
+    runner.run(cfg, rosters=[write_roster(tmp_path / "a.csv", same)])
+    roster = write_roster(tmp_path / "b.csv", same + later)
+    runner.run(cfg, rosters=[roster])
+    runner.run(cfg, full=True, rosters=[roster])  # the nightly's whole read: the snapshot
+    made = {
+        u: e["employeeNumber"][0]
+        for u, e in entries(admin, base_dn).items()
+        if e.get("employeeNumber")
+    }
+    assert (made["hienhd.skhcn"], made["hienhd1.skhcn"]) == ("E2", "E5")
+    for uid in ("hienhd.skhcn", "hienhd1.skhcn"):
+        assert admin.delete(f"uid={uid},{base_dn}"), admin.result
+    swapped = write_roster(tmp_path / "c.csv", [same[1], same[0], *later])
+    whole = runner.run(cfg, full=True, rosters=[swapped], dry_run=True)
+    scoped = runner.run(cfg, rosters=[swapped])
+    assert scoped.exit_code == 0, report_text(scoped, [])
+    for outcome in (whole, scoped):
+        assert outcome.plan is not None
+        got = {a.attrs[Field.EMPLOYEE_NUMBER][0]: a.uid for a in outcome.plan.actions}
+        assert got == {"E2": "hienhd.skhcn", "E5": "hienhd1.skhcn"}
+    made = {
+        u: e["employeeNumber"][0]
+        for u, e in entries(admin, base_dn).items()
+        if e.get("employeeNumber")
+    }
+    assert (made["hienhd.skhcn"], made["hienhd1.skhcn"]) == ("E2", "E5")
+
+
+def test_a_departed_persons_address_deleted_by_hand_never_goes_to_a_new_namesake(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """A person who left (revoked), whose mailbox an operator then deleted by hand: a new
+    person of the same name gets a name of their own, in a scoped run as in a whole one, not
+    the departed person's address (mail still sent to it would reach a stranger)."""
+    cfg = make_config()
+    left = "E3,Nguyễn Thị Phượng,skhcn,,,,,"
+    others = [
+        f"E{n},{name},skhcn,,,,,"
+        for n, name in enumerate(["Lê Thị Lan", "Phạm Văn Nam", "Trần Thị Mai"], 6)
+    ]
+    runner.run(cfg, rosters=[write_roster(tmp_path / "a.csv", [left])])
+    roster = write_roster(tmp_path / "b.csv", others)  # E3 is gone from the roster
+    runner.run(cfg, full=True, rosters=[roster])
+    assert entries(admin, base_dn)["phuongnt.skhcn"]["syncdState"] != [State.ACTIVE.value]
+    runner.run(cfg, full=True, rosters=[roster])
+    assert admin.delete(f"uid=phuongnt.skhcn,{base_dn}"), admin.result
+    hired = write_roster(tmp_path / "c.csv", [*others, "E9,Nguyễn Thị Phượng,skhcn,,,,,"])
+    whole = runner.run(cfg, full=True, rosters=[hired], dry_run=True)
+    scoped = runner.run(cfg, rosters=[hired])
+    for outcome in (whole, scoped):
+        assert outcome.plan is not None
+        [create] = [a for a in outcome.plan.actions if a.kind is ActionKind.CREATE]
+        assert create.uid == "phuongnt1.skhcn", create
+    # the person who left comes back: their own address again
+    back = write_roster(tmp_path / "d.csv", [*others, left])
+    again = runner.run(cfg, full=True, rosters=[back], dry_run=True)
+    assert again.plan is not None
+    assert [(a.kind, a.uid) for a in again.plan.actions if a.kind is ActionKind.CREATE] == [
+        (ActionKind.CREATE, "phuongnt.skhcn")
+    ]

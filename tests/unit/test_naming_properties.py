@@ -80,3 +80,20 @@ def test_a_numbered_uid_names_the_held_uid_it_was_given_past() -> None:
     assert allocate(scheme, "Hoàng Đức Hiền", "skhcn", pool).uid == "hienhd1.skhcn"
     assert allocate(scheme, "Hoàng Đức Hiền", "skhcn", pool).uid == "hienhd2.skhcn"
     assert pool.consulted == {"hienhd.skhcn"}  # hienhd1.skhcn: given out by this pool
+
+
+def test_a_name_that_belonged_to_someone_goes_back_to_them_only() -> None:
+    """``UidPool.former``: names of entries that vanished, with whose they were. The numbering
+    passes a name another person held without remembering it as used for everyone, so its
+    owner, asking later, still gets it."""
+    scheme = BUILTIN["caobang-2025"]
+    former = {"hienhd.skhcn": "E2", "hienhd1.skhcn": "E5", "hienhd2.skhcn": ""}
+    pool = UidPool.build(former=former)
+    assert allocate(scheme, "Hoàng Đức Hiền", "skhcn", pool, employee="E5").uid == "hienhd1.skhcn"
+    assert allocate(scheme, "Hoàng Đức Hiền", "skhcn", pool, employee="e2 ").uid == "hienhd.skhcn"
+    stranger = allocate(
+        scheme, "Hoàng Đức Hiền", "skhcn", UidPool.build(former=former), employee="E7"
+    )
+    assert stranger.uid == "hienhd3.skhcn"  # hienhd2.skhcn was nobody's known: never again
+    assert stranger.detail.startswith("hienhd.skhcn is held before by another person")
+    assert allocate(scheme, "Hoàng Đức Hiền", "skhcn", UidPool.build()).uid == "hienhd.skhcn"
