@@ -204,6 +204,9 @@ def result_for(
             actions=plan.actions,
             held=plan.held_actions,
             failed=frozenset(id(o.action) for o in res.failed) if res else frozenset(),
+            failed_for_good=frozenset(
+                id(o.action) for o in (res.failed if res else []) if o.status == "permanent"
+            ),
             decisions=plan.decisions,
             accounts=outcome.accounts,
             refused=bool(plan.refused),

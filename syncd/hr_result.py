@@ -500,6 +500,7 @@ class RunFacts:
     actions: Sequence[Action] = ()
     held: Sequence[Action] = ()
     failed: frozenset[int] = frozenset()  # id() of actions that failed
+    failed_for_good: frozenset[int] = frozenset()  # of those, refused (not a retry's matter)
     decisions: Sequence[Decision] = ()
     accounts: Sequence[Account] = ()
     refused: bool = False
@@ -592,10 +593,23 @@ def _combine(
         done = facts.applied and id(a) not in facts.failed
         what, addr, detail = _action_text(a, person, facts, alias_until, done)
         if facts.applied and id(a) in facts.failed:
-            what = Text(
-                f"Chưa thực hiện được ({what.vi.lower()}): lỗi hệ thống, sẽ tự làm lại",
-                f"failed ({what.en}); the next run retries",
-            )
+            if id(a) in facts.failed_for_good:
+                what = Text(
+                    f"Chưa thực hiện được ({what.vi.lower()}): hệ thống thư từ chối, quản trị "
+                    "viên hệ thống cần xử lý",
+                    f"failed ({what.en}): the directory refused it; the operator must act "
+                    "(the run report says why)",
+                )
+            else:
+                what = Text(
+                    f"Chưa thực hiện được ({what.vi.lower()}): lỗi hệ thống, sẽ tự làm lại",
+                    f"failed ({what.en}); the next run retries",
+                )
+            if a.kind is ActionKind.CREATE:
+                # no mailbox yet: the address may differ when it is made, and there is no
+                # slip (found by an attack: HR was told an address and a slip that did not
+                # exist, the address another person's)
+                addr, detail = "", Text("")
         whats.append(what)
         if detail.vi or detail.en:
             details.append(detail)
@@ -691,11 +705,13 @@ def build(
         )
     else:
         verdict = Verdict.APPLIED
-        failed = len(facts.failed) if facts else 0
+        refused = len(facts.failed_for_good) if facts else 0
+        failed = (len(facts.failed) if facts else 0) - refused
         head = Text(
             f"ĐÃ XỬ LÝ: {len(people)} người trong tệp"
             + (f"; {summary}" if summary else "; không có thay đổi nào với hộp thư")
             + (f"; {failed} việc chưa thực hiện được, hệ thống sẽ tự làm lại" if failed else "")
+            + (f"; {refused} việc bị từ chối, quản trị viên cần xử lý" if refused else "")
             + ".",
             "APPLIED",
         )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from syncd.hr_result import Verdict, build, group_problems, note_text
+from datetime import UTC, datetime
+
+from syncd.hr_result import RunFacts, Verdict, build, group_problems, note_text
 from syncd.orgs import parse_catalogue
-from syncd.roster import RowError
+from syncd.roster import Person, RowError
+from tests.helpers import create_action
 
 CATALOGUE = parse_catalogue(
     [("t", {"code": "skhcn", "name": "Sở Khoa học và Công nghệ", "mailbox": "sokhcn"})]
@@ -58,3 +61,36 @@ def test_the_readers_notes_are_in_hrs_words_with_their_rows_and_english_for_the_
     )
     assert text.show(english=False) == text.vi
     assert text.show(english=True) == f"{text.vi} / {note}"
+
+
+def test_a_create_that_failed_shows_no_address_or_slip_and_says_who_must_act() -> None:
+    """Found by an attack: a create the directory refused (an entry already at its DN) was
+    shown to HR with the address (another person's) and "the one-time password is on the
+    slip sent to the organisation" (no slip existed), and "will retry by itself" (it fails
+    the same way every run until the operator acts)."""
+    refused, busy, made = create_action("a.skhcn"), create_action("b.skhcn"), create_action("c")
+    people = tuple(
+        Person(employee_number=a.employee_number, full_name=a.full_name, org="skhcn", source="f:2")
+        for a in (refused, busy, made)
+    )
+    facts = RunFacts(
+        now=datetime(2026, 11, 27, tzinfo=UTC),
+        domain="test.gov.vn",
+        alias_days=30,
+        applied=True,
+        actions=(refused, busy, made),
+        failed=frozenset({id(refused), id(busy)}),
+        failed_for_good=frozenset({id(refused)}),
+        slips_to_folder=True,
+        slips_delivered=frozenset({"skhcn"}),
+    )
+    result = build("f.csv", people, ("skhcn",), (), (), facts, CATALOGUE)
+    lines = {x.employee_number: x for x in result.people}
+    no, later, ok = lines["E-a.skhcn"], lines["E-b.skhcn"], lines["E-c"]
+    for line in (no, later):
+        assert line.address == "" and "phiếu" not in line.detail.vi.lower()
+    assert "quản trị viên hệ thống cần xử lý" in no.what.vi and "tự làm lại" not in no.what.vi
+    assert "sẽ tự làm lại" in later.what.vi
+    assert ok.address == "c@test.gov.vn" and "Mật khẩu dùng một lần" in ok.detail.vi
+    assert "1 việc chưa thực hiện được" in result.headline.vi
+    assert "1 việc bị từ chối, quản trị viên cần xử lý" in result.headline.vi
