@@ -357,7 +357,7 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
                 _parse_rosters(config, req, inp, outcome)
                 seen = _read_directory(config, req, inp, directory, run_id, outcome)
                 outcome.accounts = seen.accounts
-                _remember_vanished(directory, inp, config.domain, keep=not req.dry_run)
+                _remember_vanished(directory, inp, outcome, config.domain, keep=not req.dry_run)
                 plan = outcome.plan = _make_plan(config, req, inp, seen, now)
                 if _names_outdated(directory, plan, seen):
                     # the plan passed over names deleted since the last whole read: read the
@@ -365,7 +365,7 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
                     namespace = directory.names()
                     seen = Seen(directory.read(inp.scope) if inp.org_scope else [], namespace)
                     outcome.accounts = seen.accounts
-                    _remember_vanished(directory, inp, config.domain, keep=not req.dry_run)
+                    _remember_vanished(directory, inp, outcome, config.domain, keep=not req.dry_run)
                     plan = outcome.plan = _make_plan(config, req, inp, seen, now)
                 _check_given_out(directory, plan)
         if repeated is not None:
@@ -391,7 +391,9 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
     return outcome
 
 
-def _remember_vanished(directory: Directory, inp: Inputs, domain: str, *, keep: bool) -> None:
+def _remember_vanished(
+    directory: Directory, inp: Inputs, outcome: RunOutcome, domain: str, *, keep: bool
+) -> None:
     """Whose the names of the entries this run found gone were (``LocalState.former``): the
     plan gives each back to that person only, never to another; a run that applies keeps
     them (state.json). Found by attacks: a mailbox deleted by hand gave its address to the
@@ -403,7 +405,7 @@ def _remember_vanished(directory: Directory, inp: Inputs, domain: str, *, keep: 
     vanished = getattr(directory, "vanished_names", None)
     if not callable(vanished):
         return
-    state, before = inp.state, len(inp.state.former)
+    state, loaded = inp.state, dict(inp.state.former)
     at = domain.lower()
     for name in vanished():
         owner = emp_key(name.employee_number)  # "" for an entry without one: nobody's now
@@ -414,7 +416,13 @@ def _remember_vanished(directory: Directory, inp: Inputs, domain: str, *, keep: 
                 held.add(local)
         for n in sorted(held):
             state.former.setdefault(n, owner)
-    if keep and len(state.former) > before:
+    new = sorted(set(state.former) - set(loaded))
+    if new:  # the report says so: an auditor sees why a name is no longer given out
+        outcome.warnings.append(
+            f"{len(new)} names of mailboxes gone from the directory since the last read "
+            f"(deleted or hidden by hand?) are kept for the people who held them: {_some(new)}"
+        )
+    if keep and new:
         inp.store.save(state)
 
 

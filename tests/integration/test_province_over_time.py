@@ -350,6 +350,7 @@ def test_the_name_of_a_mailbox_from_before_syncd_deleted_by_hand_goes_to_nobody_
         assert (create.kind, create.uid) == (ActionKind.CREATE, "sonlv1.tgg"), create
         assert "sonlv.tgg is held before by another person" in create.reason
     assert entries(admin, base_dn)["sonlv1.tgg"]["employeeNumber"] == ["E9"]
+    assert any("kept for the people who held them: sonlv.tgg" in w for w in scoped.warnings)
     state = json.loads((cfg.paths.state / "state.json").read_text(encoding="utf-8"))
     assert state["former"]["sonlv.tgg"] == ""
     # kept in state.json: the nightly's whole read no longer sees the entry, and still
