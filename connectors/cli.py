@@ -45,7 +45,7 @@ from connectors.snapshots import SnapshotRegistry
 from connectors.store import StateStore, new_run_id, write_private
 from syncd.errors import SyncdError
 from syncd.inbox import safe_name
-from syncd.model import Action, ActionKind, DecisionKind, Plan
+from syncd.model import Action, ActionKind, DecisionKind, Plan, emp_key
 from syncd.naming import Status, UidPool, allocate
 from syncd.naming.allocate import RESERVED, check_local_part
 from syncd.orgs import CatalogueError
@@ -1076,6 +1076,16 @@ def decide_cmd(
             res = Resolution(Resolve.LINK, link_uid.lower())
         elif chosen_uid:
             _check_chosen_uid(cfg, chosen_uid.lower(), decision.org, state.tombstones)
+            owner = state.former.get(chosen_uid.lower())
+            if owner is not None and owner != emp_key(decision.employee_number):
+                # found by an attack: accepted here, refused by every plan, and the decision
+                # vanished from `syncd decisions` while its person waited for a mailbox
+                raise BadInput(
+                    f"--uid {chosen_uid}: belonged to "
+                    f"{'another person (' + owner + ')' if owner else 'a mailbox of unknown owner'}"
+                    " whose mailbox vanished from the directory; never given to someone else "
+                    "(docs/architecture.md, 'Names that belonged to someone')"
+                )
             res = Resolution(Resolve.UID, chosen_uid.lower())
         elif revoke:
             res = Resolution(Resolve.REVOKE)

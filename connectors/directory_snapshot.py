@@ -317,6 +317,19 @@ _NAMES_CACHE = (
     "CREATE TABLE name_terms (rows TEXT NOT NULL, suffix TEXT NOT NULL, n INTEGER NOT NULL,"
     " blob BLOB NOT NULL)",
 )
+# The entries runs made, moved or linked since the last whole read (``DeltaReader.record_made``):
+# the snapshot holds them as they are only after the next whole read, and one that vanishes
+# before then is still seen (``vanished``). Emptied by every whole read that keeps the snapshot.
+_MADE = "CREATE TABLE IF NOT EXISTS made (key TEXT PRIMARY KEY, dn TEXT NOT NULL, names TEXT)"
+
+
+def _made_rows(db: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    try:
+        return [(str(k), str(d), str(n)) for k, d, n in db.execute("SELECT * FROM made")]
+    except sqlite3.OperationalError:  # none recorded (or an older snapshot): no such table
+        return []
+
+
 _GENERATION = (
     "CREATE TABLE IF NOT EXISTS generation (n INTEGER NOT NULL)",
     "INSERT INTO generation SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM generation)",
@@ -520,6 +533,28 @@ class DeltaReader:
         self.path.unlink(missing_ok=True)
         return True
 
+    def record_made(self, entries: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
+        """Keep beside the snapshot the entries this run made, moved or linked (DN, the
+        namespace's attributes, the employee number among them), until the next whole read
+        holds them: one that vanishes before then is told like any other (``vanished``).
+        Found by an attack: a mailbox an inbox run made, deleted by hand the same day, was in
+        no snapshot, and its name went to a namesake in another organisation. Only a run that
+        keeps the snapshot, and only when there is one (without, nothing vanishes: the next
+        read is whole)."""
+        if not self.keep or not self.path.exists():
+            return
+        named = self.layout.named
+        rows = [(dn.lower(), dn, _encode(attrs, named)) for dn, attrs in entries]
+        if not rows:
+            return
+        db = _connect(str(self.path))
+        try:
+            with db:
+                db.execute(_MADE)
+                db.executemany("INSERT OR REPLACE INTO made VALUES (?, ?, ?)", rows)
+        finally:
+            db.close()
+
     def keep_names(
         self,
         parts: Iterable[bytes],
@@ -655,6 +690,7 @@ class DeltaReader:
         added or changed is there, unless its writer's clock was more than ``OVERLAP`` behind
         (the whole reads compare every entry's CSN and see it).
         """
+        self.vanished = []
         snap = load(self.path, self.base, self.layout, readonly=True)
         if snap is None or not 0 <= self.clock() - snap.full_at <= FULL_EVERY.total_seconds():
             return None
@@ -698,6 +734,12 @@ class DeltaReader:
             )
             return None
         known = {key: row[0] for key, row in _rows_of(snap.db, window, "csn")}
+        # entries runs made since the snapshot are in the window while they exist (written
+        # since its newest CSN): one not in it vanished, and its names are told
+        named = self.layout.named
+        self.vanished = [
+            (dn, _decode(n, named)) for key, dn, n in _made_rows(snap.db) if key not in window
+        ]
         names = [*self.layout.names, CSN]
         try:
             stale = _stale(known, window)
@@ -773,7 +815,9 @@ class DeltaReader:
         fetched = self._fetch(now, stale)
         gone = [k for k in csns if k not in now]
         named = self.layout.named
-        self.vanished = [
+        made = _made_rows(snap.db)
+        self.vanished = [(dn, _decode(names, named)) for key, dn, names in made if key not in now]
+        self.vanished += [
             (row[0], _decode(row[1], named)) for _, row in _rows_of(snap.db, gone, "dn, names")
         ]
         how = f"delta: {len(stale)} changed, {len(gone)} gone, {len(now)} checked"
@@ -782,6 +826,8 @@ class DeltaReader:
             return snap.rows(fetched, gone), how
         layout = snap.layout
         with snap.db:
+            if made:  # each there now is in the rows as it is, or gone and told
+                snap.db.execute("DELETE FROM made")
             snap.db.executemany("DELETE FROM entries WHERE key = ?", ((k,) for k in gone))
             snap.db.executemany(
                 "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)",
@@ -796,7 +842,8 @@ class DeltaReader:
         a full read (the nightly one, once the last is 20 hours old) sees deletions too."""
         now = {str(k) for (k,) in new.execute("SELECT key FROM entries")}
         named = self.layout.named
-        return [
+        made = [(dn, _decode(names, named)) for key, dn, names in _made_rows(old) if key not in now]
+        return made + [
             (str(dn), _decode(names, named))
             for key, dn, names in old.execute("SELECT key, dn, names FROM entries")
             if key not in now

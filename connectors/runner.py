@@ -47,7 +47,17 @@ from connectors.store import (
 )
 from syncd.applier import RunResult
 from syncd.errors import SyncdError
-from syncd.model import Account, Action, ActionKind, Named, Plan, emp_key, given_out
+from syncd.model import (
+    Account,
+    Action,
+    ActionKind,
+    Field,
+    Name,
+    Named,
+    Plan,
+    emp_key,
+    given_out,
+)
 from syncd.orgs import Catalogue
 from syncd.plan import PlanInput, make_plan
 from syncd.plan.lifecycle import Event
@@ -357,7 +367,9 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
                 _parse_rosters(config, req, inp, outcome)
                 seen = _read_directory(config, req, inp, directory, run_id, outcome)
                 outcome.accounts = seen.accounts
-                _remember_vanished(directory, inp, outcome, config.domain, keep=not req.dry_run)
+                _remember_vanished(
+                    directory, inp, outcome, seen, config.domain, keep=not req.dry_run
+                )
                 plan = outcome.plan = _make_plan(config, req, inp, seen, now)
                 if _names_outdated(directory, plan, seen):
                     # the plan passed over names deleted since the last whole read: read the
@@ -365,7 +377,9 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
                     namespace = directory.names()
                     seen = Seen(directory.read(inp.scope) if inp.org_scope else [], namespace)
                     outcome.accounts = seen.accounts
-                    _remember_vanished(directory, inp, outcome, config.domain, keep=not req.dry_run)
+                    _remember_vanished(
+                        directory, inp, outcome, seen, config.domain, keep=not req.dry_run
+                    )
                     plan = outcome.plan = _make_plan(config, req, inp, seen, now)
                 _check_given_out(directory, plan)
         if repeated is not None:
@@ -392,7 +406,13 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
 
 
 def _remember_vanished(
-    directory: Directory, inp: Inputs, outcome: RunOutcome, domain: str, *, keep: bool
+    directory: Directory,
+    inp: Inputs,
+    outcome: RunOutcome,
+    seen: Seen,
+    domain: str,
+    *,
+    keep: bool,
 ) -> None:
     """Whose the names of the entries this run found gone were (``LocalState.former``): the
     plan gives each back to that person only, never to another; a run that applies keeps
@@ -415,15 +435,43 @@ def _remember_vanished(
             if where == at:
                 held.add(local)
         for n in sorted(held):
-            state.former.setdefault(n, owner)
-    new = sorted(set(state.former) - set(loaded))
+            if not state.former.get(n):  # a known holder never gives way to an unknown one
+                state.former[n] = owner
+    present = {emp_key(a.employee_number) for a in seen.accounts if a.employee_number}
+    new = sorted(n for n, who in state.former.items() if n not in loaded and who not in present)
     if new:  # the report says so: an auditor sees why a name is no longer given out
         outcome.warnings.append(
             f"{len(new)} names of mailboxes gone from the directory since the last read "
             f"(deleted or hidden by hand?) are kept for the people who held them: {_some(new)}"
         )
-    if keep and new:
+    if keep and state.former != loaded:
         inp.store.save(state)
+
+
+_MAKES_NAMES = (ActionKind.CREATE, ActionKind.MOVE, ActionKind.LINK)
+
+
+def _remember_made(directory: Directory, outcome: RunOutcome, domain: str) -> None:
+    """Tell the directory which entries this run made, moved or linked, with whose they are
+    (``OpenLdapDirectory.remember_made``): the snapshot holds them only after the next whole
+    read, and one deleted by hand before then must still be told vanished."""
+    made = getattr(directory, "remember_made", None)
+    result = outcome.result
+    if not callable(made) or result is None:
+        return
+    names = []
+    for o in result.outcomes:
+        a = o.action
+        dn = o.dn or a.dn
+        if not o.ok or a.kind not in _MAKES_NAMES or not a.employee_number or not dn:
+            continue
+        uid = a.new_uid or a.uid
+        mail = {m.lower() for m in a.attrs.get(Field.MAIL, ())} | {f"{uid}@{domain}".lower()}
+        if a.kind is ActionKind.MOVE:  # the old address stays with the person (an alias)
+            mail.add(f"{a.uid}@{domain}".lower())
+        names.append(Name(dn, uid, mail=tuple(sorted(mail)), employee_number=a.employee_number))
+    if names:
+        made(names)
 
 
 def _names_outdated(directory: Directory, plan: Plan, seen: Seen) -> bool:
@@ -581,6 +629,7 @@ def _after_plan(
             archive=FileArchive(config.archive_dir, config.lifecycle.purge_hook),
             should_stop=hooks.should_stop,
         )
+        _remember_made(directory, outcome, config.domain)
         owed = outcome.result.owed_passwords if outcome.result else set()
         if owed:  # created (or perhaps created) with a password nobody can be told
             outcome.warnings.append(

@@ -940,6 +940,31 @@ class OpenLdapDirectory:
         found = [self._name(dn, a) for dn, a in self._delta.vanished] if self._delta else []
         return [*self._gone, *found]
 
+    def remember_made(self, names: Iterable[Name]) -> None:
+        """The entries this run made, moved or linked (their DN and names, the employee
+        number among them), kept beside the snapshot until the next whole read holds them
+        (``DeltaReader.record_made``): one deleted by hand before then is still told
+        vanished, and its names kept for its holder."""
+        if self._delta is None:
+            return
+        fields = self.FIELD_ATTRIBUTES
+        entries = [
+            (
+                n.dn,
+                {
+                    fields["uid"][0]: [n.uid],
+                    fields["mail"][0]: list(n.mail),
+                    fields["aliases"][0]: list(n.aliases),
+                    fields["employee_number"][0]: [n.employee_number or ""],
+                },
+            )
+            for n in names
+        ]
+        try:
+            self._delta.record_made(entries)
+        except sqlite3.Error as exc:  # best effort: the next whole read sees them as they are
+            log.warning("directory snapshot: the entries made were not recorded", error=str(exc))
+
     def read_names_whole(self) -> None:
         """The next :meth:`names` reads the whole base (through the snapshot's delta, which it
         brings up to date when kept), as a whole run's does: a scoped run whose plan passed

@@ -335,3 +335,23 @@ def test_decide_uid_refuses_what_can_never_be_a_mailbox_here(
     assert json.loads(syncd(cfg, "decisions", "--json").stdout) == [pending]
     ok = syncd(cfg, "decide", pending["id"], "--uid", "nhphuc2.khcn")
     assert ok.returncode == 0
+
+
+def test_decide_uid_refuses_a_name_that_belonged_to_another_person(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """Found by an attack: a name kept for the person whose mailbox was deleted by hand
+    (``former``) was recorded with exit 0; every plan then refused it, and the decision
+    vanished from `syncd decisions` while its person waited for a mailbox."""
+    cfg, pending = _hungyen_collision(make_config, tmp_path)
+    dn = f"uid=nhphuc7.khcn,{base_dn}"
+    held = {"uid": "nhphuc7.khcn", "cn": "Nông Hữu Phúc", "sn": "Nông", "employeeNumber": "E9"}
+    assert admin.add(dn, ["inetOrgPerson"], {**held, "mail": "nhphuc7.khcn@test.gov.vn"})
+    assert syncd(cfg, "reconcile", "--latest").returncode == 0  # the snapshot holds it
+    assert admin.delete(dn), admin.result
+    assert syncd(cfg, "reconcile", "--latest").returncode == 0  # sees it gone: E9's name
+    refused = syncd(cfg, "decide", pending["id"], "--uid", "nhphuc7.khcn")
+    assert refused.returncode == 2, refused.stderr
+    assert "belonged to another person (e9)" in one_line(refused.stderr)
+    still = json.loads(syncd(cfg, "decisions", "--json").stdout)
+    assert [d["id"] for d in still] == [pending["id"]]

@@ -22,6 +22,7 @@ from tests.conftest import MakeConfig
 from tests.helpers import entries, write_roster
 
 REAL_NOW = datetime.now(UTC)
+ROW_E9 = "E9,Trần Văn Bình,skhcn,,,,,"
 
 
 def _password(outcome: RunOutcome, uid: str) -> str:
@@ -431,3 +432,82 @@ def test_a_departed_persons_address_deleted_by_hand_never_goes_to_a_new_namesake
     assert [(a.kind, a.uid) for a in again.plan.actions if a.kind is ActionKind.CREATE] == [
         (ActionKind.CREATE, "phuongnt.skhcn")
     ]
+
+
+def test_a_mailbox_made_by_a_daytime_run_and_deleted_by_hand_goes_to_nobody_else(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """A mailbox an inbox (scoped) run made, deleted by hand the same day, before any whole
+    read held it: a namesake hired next gets a name of their own, in the next scoped run as
+    in the nightly one. Found by an attack: the entry was in no snapshot, and its name went
+    to the namesake; the person it belonged to was then made again under a number."""
+    cfg = make_config()
+    others = [
+        f"E{n},{name},skhcn,,,,,"
+        for n, name in enumerate(["Lê Thị Lan", "Phạm Văn Nam", "Trần Thị Mai"], 1)
+    ]
+    roster = write_roster(tmp_path / "a.csv", others)
+    runner.run(cfg, rosters=[roster])
+    runner.run(cfg, full=True, rosters=[roster])  # the nightly's whole read: the snapshot
+    day = runner.run(cfg, rosters=[write_roster(tmp_path / "b.csv", [*others, ROW_E9])])
+    assert [a.uid for a in day.plan.actions] == ["binhtv.skhcn"]  # type: ignore[union-attr]
+    assert admin.delete(f"uid=binhtv.skhcn,{base_dn}"), admin.result
+    hired = write_roster(tmp_path / "c.csv", [*others, "E10,Trần Văn Bình,skhcn,,,,,"])
+    scoped = runner.run(cfg, rosters=[hired], dry_run=True)
+    whole = runner.run(cfg, full=True, rosters=[hired], dry_run=True)
+    for outcome in (scoped, whole):
+        assert outcome.plan is not None
+        made = [a.uid for a in outcome.plan.actions if a.kind is ActionKind.CREATE]
+        assert made == ["binhtv1.skhcn"], outcome.plan.actions
+    # the person it belonged to, back on the roster: their own name
+    back = runner.run(cfg, rosters=[write_roster(tmp_path / "d.csv", [*others, ROW_E9])])
+    assert [a.uid for a in back.plan.actions] == ["binhtv.skhcn"]  # type: ignore[union-attr]
+
+
+def test_a_mailbox_from_before_syncd_linked_then_deleted_by_hand_goes_back_to_its_person(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """A pre-syncd mailbox (no employee number) linked to its person by a daytime run, then
+    deleted by hand: the person gets it back. It was recorded as nobody's (the snapshot held
+    it without an employee number), and the person was made again as ``hungdv1.skhcn``."""
+    cfg = make_config()
+    dn = f"uid=hungdv.skhcn,{base_dn}"
+    attrs = {"uid": "hungdv.skhcn", "cn": "Đàm Văn Hùng", "sn": "Đàm", "ou": "skhcn"}
+    assert admin.add(dn, ["inetOrgPerson"], {**attrs, "mail": "hungdv.skhcn@test.gov.vn"})
+    others = [
+        f"E{n},{name},skhcn,,,,,"
+        for n, name in enumerate(["Lê Thị Lan", "Phạm Văn Nam", "Trần Thị Mai"], 2)
+    ]
+    roster = write_roster(tmp_path / "a.csv", others)
+    runner.run(cfg, rosters=[roster])
+    runner.run(cfg, full=True, rosters=[roster])  # the snapshot: the mailbox, unkeyed
+    linked = runner.run(
+        cfg, rosters=[write_roster(tmp_path / "b.csv", [*others, "E1,Đàm Văn Hùng,skhcn,,,,,"])]
+    )
+    assert [a.kind for a in linked.plan.actions] == [ActionKind.LINK]  # type: ignore[union-attr]
+    assert admin.delete(dn), admin.result
+    nightly = runner.run(cfg, full=True, rosters=[write_roster(tmp_path / "c.csv", others)])
+    assert nightly.exit_code == 0, report_text(nightly, [])
+    again = runner.run(
+        cfg, rosters=[write_roster(tmp_path / "d.csv", [*others, "E1,Đàm Văn Hùng,skhcn,,,,,"])]
+    )
+    assert [(a.kind, a.uid) for a in again.plan.actions] == [  # type: ignore[union-attr]
+        (ActionKind.CREATE, "hungdv.skhcn")
+    ]
+
+
+def test_a_transfer_is_not_reported_as_a_mailbox_gone_by_hand(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """The old DN of a mailbox syncd moved vanishes from the snapshot: its names are its
+    person's, and the nightly report does not call it deleted or hidden by hand."""
+    cfg = make_config()
+    roster = write_roster(tmp_path / "a.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,"])
+    runner.run(cfg, rosters=[roster])
+    runner.run(cfg, full=True, rosters=[roster])
+    moved = write_roster(tmp_path / "b.csv", ["E1,Đàm Văn Hùng,syt,,,,,"])
+    runner.run(cfg, rosters=[moved])
+    nightly = runner.run(cfg, full=True, rosters=[moved])
+    assert not any("gone from the directory" in w for w in nightly.warnings), nightly.warnings
+    state = json.loads((cfg.paths.state / "state.json").read_text(encoding="utf-8"))
+    assert state["former"].get("hungdv.skhcn") in (None, "e1")
