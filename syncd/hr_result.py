@@ -672,7 +672,10 @@ def build(
             for p in people
         ]
     counts: dict[str, int] = {}
+    failed_ids = facts.failed if facts else frozenset()
     for a in facts.actions if facts and not rejected else ():
+        if id(a) in failed_ids:  # counted apart: "N việc chưa thực hiện được"
+            continue
         if a.employee_number or a.org in set(authoritative):
             counts[a.kind.value] = counts.get(a.kind.value, 0) + 1
     summary = ", ".join(f"{n} {_COUNT_VI.get(k, k)}" for k, n in sorted(counts.items()))

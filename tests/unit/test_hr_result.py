@@ -93,4 +93,5 @@ def test_a_create_that_failed_shows_no_address_or_slip_and_says_who_must_act() -
     assert "sẽ tự làm lại" in later.what.vi
     assert ok.address == "c@test.gov.vn" and "Mật khẩu dùng một lần" in ok.detail.vi
     assert "1 việc chưa thực hiện được" in result.headline.vi
+    assert "1 cấp mới" in result.headline.vi  # the one made, not the three planned
     assert "1 việc bị từ chối, quản trị viên cần xử lý" in result.headline.vi
