@@ -232,7 +232,18 @@ def show(config: Config, query: str, now: datetime) -> list[dict[str, Any]]:
         runner.close_directory(directory)
     found = find_accounts(accounts, query, config.domain)
     if not found:
-        raise SyncdError(f"{query}: no account with this uid, address, employee number or name")
+        local = query.strip().lower().removesuffix(f"@{config.domain}".lower())
+        owner = StateStore(config.paths.state).load().former.get(local)
+        kept = (
+            ""
+            if owner is None
+            else f"; its mailbox vanished from the directory and the name is kept for "
+            f"{'the person ' + owner if owner else 'nobody (its holder is unknown)'}, never "
+            "given to anyone else (docs/architecture.md, 'Names that belonged to someone')"
+        )
+        raise SyncdError(
+            f"{query}: no account with this uid, address, employee number or name{kept}"
+        )
     inputs = lifecycle_inputs(config, remember=False)  # looking changes nothing
     state = StateStore(config.paths.state).load()
     lifecycle = inputs.lifecycle(config)
