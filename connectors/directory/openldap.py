@@ -753,9 +753,11 @@ class OpenLdapDirectory:
         Found in session 8: a person still on the roster whose mailbox an operator deleted by
         hand was made again as ``hienhd1.skhcn`` ("hienhd.skhcn is taken") by the file of their
         organisation, because the snapshot of the last whole read still held the deleted
-        name; the whole run gives ``hienhd.skhcn`` back. Only the employee numbers of the
-        scope that the read found no account for can be created, so only the names carrying
-        one of those are looked up, by DN: none in most runs, one lookup each otherwise. An
+        name; the whole run gives ``hienhd.skhcn`` back. Only the people of the scope that
+        the read found no account for (to be created, or listed as gone) may have lost one,
+        so only the names carrying their employee numbers are looked up, by DN: none in most
+        runs, one lookup each otherwise. The names dropped are kept for their person
+        (``vanished_names``, ``LocalState.former``): nobody else gets them. An
         entry still there keeps its name (another class now, say), so nothing is freed that
         a whole run would hold. An entry an access rule hides from the service DN is not
         found by the lookup either, nor by a whole read: its name is free to both, and the
