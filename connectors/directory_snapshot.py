@@ -317,9 +317,11 @@ _NAMES_CACHE = (
     "CREATE TABLE name_terms (rows TEXT NOT NULL, suffix TEXT NOT NULL, n INTEGER NOT NULL,"
     " blob BLOB NOT NULL)",
 )
-# The entries runs made, moved or linked since the last whole read (``DeltaReader.record_made``):
-# the snapshot holds them as they are only after the next whole read, and one that vanishes
-# before then is still seen (``vanished``). Emptied by every whole read that keeps the snapshot.
+# Entries whose vanishing must not go unseen (``DeltaReader.vanished``): those runs made, moved
+# or linked since the last whole read (``record_made``: the snapshot holds them as they are only
+# after it), and those a read found gone, kept until the run has saved whose their names were
+# (``acknowledge``: a run killed in between tells them again). A row whose entry is there at a
+# whole read that keeps the snapshot goes (the entry is in the rows then).
 _MADE = "CREATE TABLE IF NOT EXISTS made (key TEXT PRIMARY KEY, dn TEXT NOT NULL, names TEXT)"
 
 
@@ -453,6 +455,7 @@ class DeltaReader:
     # the entries the snapshot held that the last sync() found gone (DN, the namespace's
     # attributes): what LocalState.former remembers of whom their names were
     vanished: list[tuple[str, Attrs]] = field(default_factory=list, repr=False)
+    _vanished_rows: list[tuple[str, str, str]] = field(default_factory=list, repr=False)
 
     @property
     def layout(self) -> Layout:
@@ -464,7 +467,7 @@ class DeltaReader:
     def sync(self) -> Rows:
         """Every entry the run reads, from the snapshot and what changed since; the entries
         the snapshot held that are gone in ``vanished``."""
-        self.vanished = []
+        self._told([])
         snap = self._load()
         why = ""
         if snap is None:
@@ -489,8 +492,14 @@ class DeltaReader:
             if snap is not None:
                 # the old snapshot (its file may be replaced: the open handle still reads it)
                 with contextlib.suppress(sqlite3.DatabaseError):  # damaged: nothing to tell
-                    self.vanished = self._gone_from(snap.db, rows.db)
+                    self._told(self._gone_from(snap.db, rows.db))
                 snap.db.close()
+                if self.keep and self._vanished_rows:  # kept until acknowledged
+                    with rows.db:
+                        rows.db.execute(_MADE)
+                        rows.db.executemany(
+                            "INSERT OR REPLACE INTO made VALUES (?, ?, ?)", self._vanished_rows
+                        )
             self.how = f"full: {why}"
             (self.blind,) = rows.db.execute(
                 "SELECT count(*) FROM entries WHERE csn = ''"
@@ -690,7 +699,7 @@ class DeltaReader:
         added or changed is there, unless its writer's clock was more than ``OVERLAP`` behind
         (the whole reads compare every entry's CSN and see it).
         """
-        self.vanished = []
+        self._told([])
         snap = load(self.path, self.base, self.layout, readonly=True)
         if snap is None or not 0 <= self.clock() - snap.full_at <= FULL_EVERY.total_seconds():
             return None
@@ -736,10 +745,7 @@ class DeltaReader:
         known = {key: row[0] for key, row in _rows_of(snap.db, window, "csn")}
         # entries runs made since the snapshot are in the window while they exist (written
         # since its newest CSN): one not in it vanished, and its names are told
-        named = self.layout.named
-        self.vanished = [
-            (dn, _decode(n, named)) for key, dn, n in _made_rows(snap.db) if key not in window
-        ]
+        self._told([row for row in _made_rows(snap.db) if row[0] not in window])
         names = [*self.layout.names, CSN]
         try:
             stale = _stale(known, window)
@@ -814,20 +820,21 @@ class DeltaReader:
             raise Drift(f"{len(stale)} of {len(now)} entries changed")
         fetched = self._fetch(now, stale)
         gone = [k for k in csns if k not in now]
-        named = self.layout.named
         made = _made_rows(snap.db)
-        self.vanished = [(dn, _decode(names, named)) for key, dn, names in made if key not in now]
-        self.vanished += [
-            (row[0], _decode(row[1], named)) for _, row in _rows_of(snap.db, gone, "dn, names")
-        ]
+        gone_rows = [(k, row[0], row[1]) for k, row in _rows_of(snap.db, gone, "dn, names")]
+        self._told([*(m for m in made if m[0] not in now), *gone_rows])
+        there = [(m[0],) for m in made if m[0] in now]
         how = f"delta: {len(stale)} changed, {len(gone)} gone, {len(now)} checked"
         del csns, now  # a 100,000 keys each: not kept while the accounts are made
         if not self.keep:
             return snap.rows(fetched, gone), how
         layout = snap.layout
         with snap.db:
-            if made:  # each there now is in the rows as it is, or gone and told
-                snap.db.execute("DELETE FROM made")
+            if there:  # in the rows now as they are
+                snap.db.executemany("DELETE FROM made WHERE key = ?", there)
+            if gone_rows:  # told until acknowledged
+                snap.db.execute(_MADE)
+                snap.db.executemany("INSERT OR REPLACE INTO made VALUES (?, ?, ?)", gone_rows)
             snap.db.executemany("DELETE FROM entries WHERE key = ?", ((k,) for k in gone))
             snap.db.executemany(
                 "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)",
@@ -837,17 +844,37 @@ class DeltaReader:
 
     def _gone_from(
         self, old: sqlite3.Connection, new: sqlite3.Connection
-    ) -> list[tuple[str, Attrs]]:
-        """The entries ``old`` (the last snapshot) holds and ``new`` (a full read's) does not:
-        a full read (the nightly one, once the last is 20 hours old) sees deletions too."""
+    ) -> list[tuple[str, str, str]]:
+        """The entries ``old`` (the last snapshot, its ``made`` rows too) holds and ``new`` (a
+        full read's) does not: a full read (the nightly one, once the last is 20 hours old)
+        sees deletions too. (key, DN, the names' text) each."""
         now = {str(k) for (k,) in new.execute("SELECT key FROM entries")}
-        named = self.layout.named
-        made = [(dn, _decode(names, named)) for key, dn, names in _made_rows(old) if key not in now]
+        made = [m for m in _made_rows(old) if m[0] not in now]
         return made + [
-            (str(dn), _decode(names, named))
+            (str(key), str(dn), str(names))
             for key, dn, names in old.execute("SELECT key, dn, names FROM entries")
             if key not in now
         ]
+
+    def _told(self, rows: list[tuple[str, str, str]]) -> None:
+        """``rows`` (key, DN, names' text) are the entries this read found vanished."""
+        named = self.layout.named
+        self._vanished_rows = rows
+        self.vanished = [(dn, _decode(names, named)) for _, dn, names in rows]
+
+    def acknowledge(self) -> None:
+        """The run saved whose the names of ``vanished`` were: their rows are not told again
+        (nothing for a plan, which writes nothing)."""
+        rows, self._vanished_rows = self._vanished_rows, []
+        if not self.keep or not rows or not self.path.exists():
+            return
+        db = _connect(str(self.path))
+        try:
+            with db:
+                db.execute(_MADE)
+                db.executemany("DELETE FROM made WHERE key = ?", ((k,) for k, _, _ in rows))
+        finally:
+            db.close()
 
     def _slim(self, flt: str) -> Iterator[tuple[str, str]]:
         if self.csns is not None:

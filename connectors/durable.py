@@ -10,7 +10,7 @@ run journal and crash recovery".
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +22,7 @@ from connectors.outcome import RunOutcome
 from connectors.slips import SlipWriter, holders
 from connectors.store import StateStore
 from syncd.applier import RunResult, apply_plan
-from syncd.model import Plan
+from syncd.model import Action, ActionKind, Plan
 from syncd.orgs import Catalogue
 from syncd.ports import Directory
 
@@ -31,6 +31,30 @@ from syncd.ports import Directory
 # written by the next run as "interrupted"), and so does the time a SIGTERM waits for the
 # batch in flight: 64 creates are ~0.1 s on a durable slapd.
 BATCH = 64
+
+
+class _Intents:
+    """The run journal, and each batch's creates, moves and links told to the directory as it
+    starts (``OpenLdapDirectory.remember_planned``: their names kept beside the snapshot until
+    a whole read holds them). Found by an attack: a run killed mid-apply had recorded none of
+    the mailboxes it made, and one deleted by hand afterwards had its name given to a
+    namesake. Told before the changes, so a kill at any point leaves them recorded; one never
+    made is then taken for vanished, and its name kept for the same person."""
+
+    def __init__(self, journal: Journal, remember: Callable[[Sequence[Action]], None]) -> None:
+        self.journal, self.remember = journal, remember
+
+    def started(self, batch: Sequence[tuple[int, Action]]) -> None:
+        self.journal.started(batch)
+        naming = [a for _, a in batch if a.kind in _NAMING and a.employee_number]
+        if naming:
+            self.remember(naming)
+
+    def finished(self, batch: Sequence[tuple[int, Action, str]]) -> None:
+        self.journal.finished(batch)
+
+
+_NAMING = (ActionKind.CREATE, ActionKind.MOVE, ActionKind.LINK)
 
 
 def apply_durably(
@@ -58,6 +82,7 @@ def apply_durably(
         outcome.run_id,
         holders(plan, outcome.snapshots, outcome.accounts),  # employee number, office
     )
+    remember = getattr(directory, "remember_planned", None)
     directory = journal_crash_points(directory)
     journal.begin(plan)
     try:
@@ -77,7 +102,7 @@ def apply_durably(
                 config.domain,
                 outcome.run_id,
                 clock=lambda: datetime.now(UTC),
-                journal=journal,
+                journal=_Intents(journal, remember) if callable(remember) else journal,
                 on_slips=slips.add_many,
                 retries=config.directory.retry_delays,
                 batch=BATCH,

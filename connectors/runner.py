@@ -444,8 +444,13 @@ def _remember_vanished(
             f"{len(new)} names of mailboxes gone from the directory since the last read "
             f"(deleted or hidden by hand?) are kept for the people who held them: {_some(new)}"
         )
-    if keep and state.former != loaded:
+    if not keep:
+        return
+    if state.former != loaded:
         inp.store.save(state)
+    kept = getattr(directory, "vanished_kept", None)
+    if callable(kept):  # saved: the snapshot need not tell them again
+        kept()
 
 
 _MAKES_NAMES = (ActionKind.CREATE, ActionKind.MOVE, ActionKind.LINK)

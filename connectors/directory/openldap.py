@@ -942,6 +942,28 @@ class OpenLdapDirectory:
         found = [self._name(dn, a) for dn, a in self._delta.vanished] if self._delta else []
         return [*self._gone, *found]
 
+    def remember_planned(self, actions: Sequence[Action]) -> None:
+        """Creates, moves and links about to be made: their entries' names kept beside the
+        snapshot (``remember_made``) before any is sent, at the DN each will have."""
+        names = []
+        for a in actions:
+            uid = a.new_uid or a.uid
+            dn = a.dn if a.kind.value == "link" and a.dn else self._where(self.dn_for(uid, a.org))
+            mail = {m.lower() for m in a.attrs.get(Field.MAIL, ())} | {f"{uid}@{self.domain}"}
+            if a.new_uid:  # a move: the old address stays with the person
+                mail.add(f"{a.uid}@{self.domain}".lower())
+            names.append(Name(dn, uid, mail=tuple(sorted(mail)), employee_number=a.employee_number))
+        self.remember_made(names)
+
+    def vanished_kept(self) -> None:
+        """The run saved whose the names of ``vanished_names`` were: the snapshot stops
+        telling them (``DeltaReader.acknowledge``)."""
+        if self._delta is not None:
+            try:
+                self._delta.acknowledge()
+            except sqlite3.Error as exc:  # told again by the next read: nothing lost
+                log.warning("directory snapshot: vanished entries not acknowledged", error=str(exc))
+
     def remember_made(self, names: Iterable[Name]) -> None:
         """The entries this run made, moved or linked (their DN and names, the employee
         number among them), kept beside the snapshot until the next whole read holds them

@@ -7,6 +7,10 @@ passwords as themselves, and the directory is read back as the admin.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -511,3 +515,36 @@ def test_a_transfer_is_not_reported_as_a_mailbox_gone_by_hand(
     assert not any("gone from the directory" in w for w in nightly.warnings), nightly.warnings
     state = json.loads((cfg.paths.state / "state.json").read_text(encoding="utf-8"))
     assert state["former"].get("hungdv.skhcn") in (None, "e1")
+
+
+def test_a_mailbox_made_by_a_run_killed_mid_apply_then_deleted_goes_to_nobody_else(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """A run killed (SIGKILL) right after its first add: the mailbox it made, deleted by
+    hand, is still known to have been its person's. Found by an attack: the made entries were
+    recorded only after the apply ended, so a killed run recorded none, and a namesake got the
+    name (the dead run's password debt then paid with the namesake's slip)."""
+    cfg = make_config()
+    others = [
+        f"E{n},{name},skhcn,,,,,"
+        for n, name in enumerate(["Lê Thị Lan", "Phạm Văn Nam", "Trần Thị Mai"], 1)
+    ]
+    roster = write_roster(tmp_path / "a.csv", others)
+    runner.run(cfg, rosters=[roster])
+    runner.run(cfg, full=True, rosters=[roster])  # the nightly's whole read: the snapshot
+    day = write_roster(tmp_path / "b.csv", [*others, ROW_E9])
+    env = {**os.environ, "SYNCD_CRASH_AT": "directory call:1"}
+    killed = subprocess.run(
+        [sys.executable, "-m", "connectors.cli", "-c", str(tmp_path / "syncd.yaml"),
+         "reconcile", "--roster", str(day)],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert "binhtv.skhcn" in entries(admin, base_dn)  # the add went through
+    assert admin.delete(f"uid=binhtv.skhcn,{base_dn}"), admin.result
+    hired = write_roster(tmp_path / "c.csv", [*others, "E10,Trần Văn Bình,skhcn,,,,,"])
+    for full in (False, True):
+        outcome = runner.run(cfg, full=full, rosters=[hired], dry_run=True)
+        assert outcome.plan is not None
+        made = [a.uid for a in outcome.plan.actions if a.kind is ActionKind.CREATE]
+        assert made == ["binhtv1.skhcn"], (full, outcome.plan.actions)
