@@ -564,6 +564,19 @@ class DeltaReader:
         finally:
             db.close()
 
+    def forget_made(self, dns: Iterable[str]) -> None:
+        """The ``made`` rows of ``dns``: entries recorded before they were made that never
+        were (a run asked to stop skipped them)."""
+        if not self.keep or not self.path.exists():
+            return
+        db = _connect(str(self.path))
+        try:
+            with db:
+                db.execute(_MADE)
+                db.executemany("DELETE FROM made WHERE key = ?", ((dn.lower(),) for dn in dns))
+        finally:
+            db.close()
+
     def keep_names(
         self,
         parts: Iterable[bytes],

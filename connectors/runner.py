@@ -51,8 +51,6 @@ from syncd.model import (
     Account,
     Action,
     ActionKind,
-    Field,
-    Name,
     Named,
     Plan,
     emp_key,
@@ -453,32 +451,6 @@ def _remember_vanished(
         kept()
 
 
-_MAKES_NAMES = (ActionKind.CREATE, ActionKind.MOVE, ActionKind.LINK)
-
-
-def _remember_made(directory: Directory, outcome: RunOutcome, domain: str) -> None:
-    """Tell the directory which entries this run made, moved or linked, with whose they are
-    (``OpenLdapDirectory.remember_made``): the snapshot holds them only after the next whole
-    read, and one deleted by hand before then must still be told vanished."""
-    made = getattr(directory, "remember_made", None)
-    result = outcome.result
-    if not callable(made) or result is None:
-        return
-    names = []
-    for o in result.outcomes:
-        a = o.action
-        dn = o.dn or a.dn
-        if not o.ok or a.kind not in _MAKES_NAMES or not a.employee_number or not dn:
-            continue
-        uid = a.new_uid or a.uid
-        mail = {m.lower() for m in a.attrs.get(Field.MAIL, ())} | {f"{uid}@{domain}".lower()}
-        if a.kind is ActionKind.MOVE:  # the old address stays with the person (an alias)
-            mail.add(f"{a.uid}@{domain}".lower())
-        names.append(Name(dn, uid, mail=tuple(sorted(mail)), employee_number=a.employee_number))
-    if names:
-        made(names)
-
-
 def _names_outdated(directory: Directory, plan: Plan, seen: Seen) -> bool:
     """Whether a scoped run's plan passed over names that nobody holds on the server: the
     namespace, the snapshot of the last whole read and the recent changes, still held an
@@ -634,7 +606,6 @@ def _after_plan(
             archive=FileArchive(config.archive_dir, config.lifecycle.purge_hook),
             should_stop=hooks.should_stop,
         )
-        _remember_made(directory, outcome, config.domain)
         owed = outcome.result.owed_passwords if outcome.result else set()
         if owed:  # created (or perhaps created) with a password nobody can be told
             outcome.warnings.append(

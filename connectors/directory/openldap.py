@@ -945,15 +945,24 @@ class OpenLdapDirectory:
     def remember_planned(self, actions: Sequence[Action]) -> None:
         """Creates, moves and links about to be made: their entries' names kept beside the
         snapshot (``remember_made``) before any is sent, at the DN each will have."""
-        names = []
-        for a in actions:
-            uid = a.new_uid or a.uid
-            dn = a.dn if a.kind.value == "link" and a.dn else self._where(self.dn_for(uid, a.org))
-            mail = {m.lower() for m in a.attrs.get(Field.MAIL, ())} | {f"{uid}@{self.domain}"}
-            if a.new_uid:  # a move: the old address stays with the person
-                mail.add(f"{a.uid}@{self.domain}".lower())
-            names.append(Name(dn, uid, mail=tuple(sorted(mail)), employee_number=a.employee_number))
-        self.remember_made(names)
+        self.remember_made([self._planned(a) for a in actions])
+
+    def forget_planned(self, actions: Sequence[Action]) -> None:
+        """Creates, moves and links ``remember_planned`` kept that were never sent."""
+        if self._delta is not None:
+            try:
+                self._delta.forget_made([self._planned(a).dn for a in actions])
+            except sqlite3.Error as exc:  # kept for the same person: nothing is lost
+                log.warning("directory snapshot: skipped entries not forgotten", error=str(exc))
+
+    def _planned(self, a: Action) -> Name:
+        """The entry ``a`` (a create, move or link) makes: its DN, names, employee number."""
+        uid = a.new_uid or a.uid
+        dn = a.dn if a.kind.value == "link" and a.dn else self._where(self.dn_for(uid, a.org))
+        mail = {m.lower() for m in a.attrs.get(Field.MAIL, ())} | {f"{uid}@{self.domain}"}
+        if a.new_uid:  # a move: the old address stays with the person
+            mail.add(f"{a.uid}@{self.domain}".lower())
+        return Name(dn, uid, mail=tuple(sorted(mail)), employee_number=a.employee_number)
 
     def vanished_kept(self) -> None:
         """The run saved whose the names of ``vanished_names`` were: the snapshot stops
