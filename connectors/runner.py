@@ -18,6 +18,7 @@ from typing import Any
 
 import structlog
 
+from connectors.audit import open_audit
 from connectors.config import Config
 from connectors.directory import OpenedDirectory
 from connectors.directory import open_directory as open_profile
@@ -366,7 +367,7 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
                 seen = _read_directory(config, req, inp, directory, run_id, outcome)
                 outcome.accounts = seen.accounts
                 _remember_vanished(
-                    directory, inp, outcome, seen, config.domain, keep=not req.dry_run
+                    config, directory, inp, outcome, seen, config.domain, keep=not req.dry_run
                 )
                 plan = outcome.plan = _make_plan(config, req, inp, seen, now)
                 if _names_outdated(directory, plan, seen):
@@ -376,7 +377,7 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
                     seen = Seen(directory.read(inp.scope) if inp.org_scope else [], namespace)
                     outcome.accounts = seen.accounts
                     _remember_vanished(
-                        directory, inp, outcome, seen, config.domain, keep=not req.dry_run
+                        config, directory, inp, outcome, seen, config.domain, keep=not req.dry_run
                     )
                     plan = outcome.plan = _make_plan(config, req, inp, seen, now)
                 _check_given_out(directory, plan)
@@ -404,6 +405,7 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
 
 
 def _remember_vanished(
+    config: Config,
     directory: Directory,
     inp: Inputs,
     outcome: RunOutcome,
@@ -425,6 +427,7 @@ def _remember_vanished(
         return
     state, loaded = inp.state, dict(inp.state.former)
     at = domain.lower()
+    gone: list[tuple[str, list[str], str]] = []  # DN, the names it held, whose
     for name in vanished():
         owner = emp_key(name.employee_number)  # "" for an entry without one: nobody's now
         held = {name.uid.lower()} if name.uid else set()
@@ -435,6 +438,7 @@ def _remember_vanished(
         for n in sorted(held):
             if not state.former.get(n):  # a known holder never gives way to an unknown one
                 state.former[n] = owner
+        gone.append((name.dn, sorted(held), owner))
     present = {emp_key(a.employee_number) for a in seen.accounts if a.employee_number}
     new = sorted(n for n, who in state.former.items() if n not in loaded and who not in present)
     if new:  # the report says so: an auditor sees why a name is no longer given out
@@ -446,6 +450,25 @@ def _remember_vanished(
         return
     if state.former != loaded:
         inp.store.save(state)
+        # and the audit log: who held what, found gone when (found by an attack: `syncd
+        # history` showed two creates of one name for two people, nothing between)
+        audit = open_audit(config)
+        try:
+            for dn, names, owner in gone:
+                if any(loaded.get(n) != state.former.get(n) for n in names):
+                    audit.record(
+                        run_id=outcome.run_id,
+                        action="names-kept",
+                        uid=names[0] if names else None,
+                        dn=dn,
+                        names=names,
+                        employee_number=owner or None,
+                        reason="the mailbox vanished from the directory without syncd "
+                        "(deleted or hidden by hand?): its names go to "
+                        + (f"the person {owner} only" if owner else "nobody (holder unknown)"),
+                    )
+        finally:
+            audit.close()
     kept = getattr(directory, "vanished_kept", None)
     if callable(kept):  # saved: the snapshot need not tell them again
         kept()

@@ -358,6 +358,9 @@ def test_the_name_of_a_mailbox_from_before_syncd_deleted_by_hand_goes_to_nobody_
     assert any("kept for the people who held them: sonlv.tgg" in w for w in scoped.warnings)
     state = json.loads((cfg.paths.state / "state.json").read_text(encoding="utf-8"))
     assert state["former"]["sonlv.tgg"] == ""
+    audit = [json.loads(x) for x in cfg.paths.audit_log.read_text("utf-8").splitlines()]
+    [kept] = [r for r in audit if r["action"] == "names-kept"]  # once, not at every run
+    assert kept["dn"].lower() == dn.lower() and "nobody (holder unknown)" in kept["reason"]
     # kept in state.json: the nightly's whole read no longer sees the entry, and still
     nightly = runner.run(cfg, full=True, rosters=[roster])
     assert nightly.plan is not None and nightly.plan.actions == ()
