@@ -1077,7 +1077,7 @@ def decide_cmd(
         elif chosen_uid:
             _check_chosen_uid(cfg, chosen_uid.lower(), decision.org, state.tombstones)
             owner = state.former.get(chosen_uid.lower())
-            if owner is not None and owner != emp_key(decision.employee_number):
+            if owner is not None and emp_key(owner) != emp_key(decision.employee_number):
                 # found by an attack: accepted here, refused by every plan, and the decision
                 # vanished from `syncd decisions` while its person waited for a mailbox
                 raise BadInput(

@@ -752,7 +752,7 @@ class DeltaReader:
         if any(key not in window for key in newest_keys):
             log.warning(
                 "directory names: the newest entries the snapshot holds are gone or older "
-                "(a directory restored from a backup?); read whole"
+                "(deleted by hand, or a directory restored from a backup?); read whole"
             )
             return None
         known = {key: row[0] for key, row in _rows_of(snap.db, window, "csn")}

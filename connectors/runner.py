@@ -429,7 +429,7 @@ def _remember_vanished(
     at = domain.lower()
     gone: list[tuple[str, list[str], str]] = []  # DN, the names it held, whose
     for name in vanished():
-        owner = emp_key(name.employee_number)  # "" for an entry without one: nobody's now
+        owner = (name.employee_number or "").strip()  # "": an entry without one, nobody's
         held = {name.uid.lower()} if name.uid else set()
         for address in (*name.mail, *(a.split(" ")[0] for a in name.aliases)):
             local, _, where = address.lower().partition("@")
@@ -440,10 +440,12 @@ def _remember_vanished(
                 state.former[n] = owner
         gone.append((name.dn, sorted(held), owner))
     present = {emp_key(a.employee_number) for a in seen.accounts if a.employee_number}
-    new = sorted(n for n, who in state.former.items() if n not in loaded and who not in present)
+    new = sorted(
+        n for n, who in state.former.items() if n not in loaded and emp_key(who) not in present
+    )
     if new:  # the report says so: an auditor sees why a name is no longer given out
         outcome.warnings.append(
-            f"{len(new)} names of mailboxes gone from the directory since the last read "
+            f"{len(new)} name(s) of mailboxes gone from the directory since the last read "
             f"(deleted or hidden by hand?) are kept for the people who held them: {_some(new)}"
         )
     if not keep:

@@ -352,8 +352,8 @@ def test_decide_uid_refuses_a_name_that_belonged_to_another_person(
     assert syncd(cfg, "reconcile", "--latest").returncode == 0  # sees it gone: E9's name
     refused = syncd(cfg, "decide", pending["id"], "--uid", "nhphuc7.khcn")
     assert refused.returncode == 2, refused.stderr
-    assert "belonged to another person (e9)" in one_line(refused.stderr)
+    assert "belonged to another person (E9)" in one_line(refused.stderr)
     still = json.loads(syncd(cfg, "decisions", "--json").stdout)
     assert [d["id"] for d in still] == [pending["id"]]
     shown = syncd(cfg, "show", "nhphuc7.khcn@test.gov.vn")  # and `show` says why
-    assert shown.returncode != 0 and "the name is kept for the person e9" in one_line(shown.stderr)
+    assert shown.returncode != 0 and "the name is kept for the person E9" in one_line(shown.stderr)

@@ -517,7 +517,7 @@ def test_a_transfer_is_not_reported_as_a_mailbox_gone_by_hand(
     nightly = runner.run(cfg, full=True, rosters=[moved])
     assert not any("gone from the directory" in w for w in nightly.warnings), nightly.warnings
     state = json.loads((cfg.paths.state / "state.json").read_text(encoding="utf-8"))
-    assert state["former"].get("hungdv.skhcn") in (None, "e1")
+    assert state["former"].get("hungdv.skhcn") in (None, "E1")
 
 
 def test_a_mailbox_made_by_a_run_killed_mid_apply_then_deleted_goes_to_nobody_else(
