@@ -29,6 +29,22 @@ REAL_NOW = datetime.now(UTC)
 ROW_E9 = "E9,Trần Văn Bình,skhcn,,,,,"
 
 
+def _others(org: str, first: int) -> list[str]:
+    """Three roster rows of people with names of their own, numbered from ``first``: made
+    after what a test deletes, so the snapshot's newest entries stay (docs/architecture.md:
+    those gone mean a whole read)."""
+    names = ["Lê Thị Lan", "Phạm Văn Nam", "Trần Thị Mai"]
+    return [f"E{n},{name},{org},,,,," for n, name in enumerate(names, first)]
+
+
+def _hand_made(admin: Connection, base_dn: str, uid: str, cn: str) -> str:
+    """A mailbox made by hand before syncd: no employee number. Its DN."""
+    dn = f"uid={uid},{base_dn}"
+    attrs = {"uid": uid, "cn": cn, "sn": cn.split()[0], "ou": uid.rpartition(".")[2]}
+    assert admin.add(dn, ["inetOrgPerson"], {**attrs, "mail": f"{uid}@test.gov.vn"})
+    return dn
+
+
 def _password(outcome: RunOutcome, uid: str) -> str:
     assert outcome.result is not None
     [slip] = [s for s in outcome.result.slips if s.uid == uid]
@@ -305,10 +321,7 @@ def test_a_mailbox_deleted_by_hand_is_made_again_under_its_own_name_by_a_scoped_
     runner.run(cfg, full=True, rosters=[roster])  # the nightly's whole read: the snapshot
     # others are made after (the snapshot's newest entries are not the deleted one's: those
     # gone would mean a whole read, docs/architecture.md)
-    later = [
-        f"E{n},{name},skhcn,,,,,"
-        for n, name in enumerate(["Lê Thị Lan", "Phạm Văn Nam", "Trần Thị Mai"], 3)
-    ]
+    later = _others("skhcn", 3)
     roster = write_roster(tmp_path / "b.csv", people + later)
     runner.run(cfg, rosters=[roster])
     runner.run(cfg, full=True, rosters=[roster])
@@ -334,13 +347,8 @@ def test_the_name_of_a_mailbox_from_before_syncd_deleted_by_hand_goes_to_nobody_
     because the snapshot still held ``sonlv.tgg`` ("taken"), a whole run ``sonlv.tgg``
     itself, to whoever came next by that name."""
     cfg = make_config()
-    dn = f"uid=sonlv.tgg,{base_dn}"
-    attrs = {"uid": "sonlv.tgg", "cn": "Lê Văn Sơn", "sn": "Lê", "ou": "tgg"}
-    assert admin.add(dn, ["inetOrgPerson"], {**attrs, "mail": "sonlv.tgg@test.gov.vn"})
-    people = [
-        f"E{n},{name},tgg,,,,,"
-        for n, name in enumerate(["Lê Thị Lan", "Phạm Văn Nam", "Trần Thị Mai"], 1)
-    ]
+    dn = _hand_made(admin, base_dn, "sonlv.tgg", "Lê Văn Sơn")
+    people = _others("tgg", 1)
     roster = write_roster(tmp_path / "a.csv", people)
     runner.run(cfg, rosters=[roster])  # made after the hand-made mailbox: newer entries
     runner.run(cfg, full=True, rosters=[roster])  # the nightly's whole read: the snapshot
@@ -375,10 +383,7 @@ def test_two_mailboxes_deleted_by_hand_go_back_each_to_its_own_person_whatever_t
     other."""
     cfg = make_config()
     same = ["E2,Hoàng Đức Hiền,skhcn,,,,,", "E5,Hoàng Đức Hiền,skhcn,,,,,"]
-    later = [
-        f"E{n},{name},skhcn,,,,,"
-        for n, name in enumerate(["Lê Thị Lan", "Phạm Văn Nam", "Trần Thị Mai"], 6)
-    ]
+    later = _others("skhcn", 6)
     runner.run(cfg, rosters=[write_roster(tmp_path / "a.csv", same)])
     roster = write_roster(tmp_path / "b.csv", same + later)
     runner.run(cfg, rosters=[roster])
@@ -415,10 +420,7 @@ def test_a_departed_persons_address_deleted_by_hand_never_goes_to_a_new_namesake
     the departed person's address (mail still sent to it would reach a stranger)."""
     cfg = make_config()
     left = "E3,Nguyễn Thị Phượng,skhcn,,,,,"
-    others = [
-        f"E{n},{name},skhcn,,,,,"
-        for n, name in enumerate(["Lê Thị Lan", "Phạm Văn Nam", "Trần Thị Mai"], 6)
-    ]
+    others = _others("skhcn", 6)
     runner.run(cfg, rosters=[write_roster(tmp_path / "a.csv", [left])])
     roster = write_roster(tmp_path / "b.csv", others)  # E3 is gone from the roster
     runner.run(cfg, full=True, rosters=[roster])
@@ -449,10 +451,7 @@ def test_a_mailbox_made_by_a_daytime_run_and_deleted_by_hand_goes_to_nobody_else
     in the nightly one. Found by an attack: the entry was in no snapshot, and its name went
     to the namesake; the person it belonged to was then made again under a number."""
     cfg = make_config()
-    others = [
-        f"E{n},{name},skhcn,,,,,"
-        for n, name in enumerate(["Lê Thị Lan", "Phạm Văn Nam", "Trần Thị Mai"], 1)
-    ]
+    others = _others("skhcn", 1)
     roster = write_roster(tmp_path / "a.csv", others)
     runner.run(cfg, rosters=[roster])
     runner.run(cfg, full=True, rosters=[roster])  # the nightly's whole read: the snapshot
@@ -478,13 +477,8 @@ def test_a_mailbox_from_before_syncd_linked_then_deleted_by_hand_goes_back_to_it
     deleted by hand: the person gets it back. It was recorded as nobody's (the snapshot held
     it without an employee number), and the person was made again as ``hungdv1.skhcn``."""
     cfg = make_config()
-    dn = f"uid=hungdv.skhcn,{base_dn}"
-    attrs = {"uid": "hungdv.skhcn", "cn": "Đàm Văn Hùng", "sn": "Đàm", "ou": "skhcn"}
-    assert admin.add(dn, ["inetOrgPerson"], {**attrs, "mail": "hungdv.skhcn@test.gov.vn"})
-    others = [
-        f"E{n},{name},skhcn,,,,,"
-        for n, name in enumerate(["Lê Thị Lan", "Phạm Văn Nam", "Trần Thị Mai"], 2)
-    ]
+    dn = _hand_made(admin, base_dn, "hungdv.skhcn", "Đàm Văn Hùng")
+    others = _others("skhcn", 2)
     roster = write_roster(tmp_path / "a.csv", others)
     runner.run(cfg, rosters=[roster])
     runner.run(cfg, full=True, rosters=[roster])  # the snapshot: the mailbox, unkeyed
@@ -528,10 +522,7 @@ def test_a_mailbox_made_by_a_run_killed_mid_apply_then_deleted_goes_to_nobody_el
     recorded only after the apply ended, so a killed run recorded none, and a namesake got the
     name (the dead run's password debt then paid with the namesake's slip)."""
     cfg = make_config()
-    others = [
-        f"E{n},{name},skhcn,,,,,"
-        for n, name in enumerate(["Lê Thị Lan", "Phạm Văn Nam", "Trần Thị Mai"], 1)
-    ]
+    others = _others("skhcn", 1)
     roster = write_roster(tmp_path / "a.csv", others)
     runner.run(cfg, rosters=[roster])
     runner.run(cfg, full=True, rosters=[roster])  # the nightly's whole read: the snapshot
