@@ -56,6 +56,7 @@ from syncd.model import (
     Plan,
     emp_key,
     given_out,
+    names_held,
 )
 from syncd.orgs import Catalogue
 from syncd.plan import PlanInput, make_plan
@@ -366,9 +367,7 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
                 _parse_rosters(config, req, inp, outcome)
                 seen = _read_directory(config, req, inp, directory, run_id, outcome)
                 outcome.accounts = seen.accounts
-                _remember_vanished(
-                    config, directory, inp, outcome, seen, config.domain, keep=not req.dry_run
-                )
+                _remember_vanished(config, directory, inp, outcome, seen, keep=not req.dry_run)
                 plan = outcome.plan = _make_plan(config, req, inp, seen, now)
                 if _names_outdated(directory, plan, seen):
                     # the plan passed over names deleted since the last whole read: read the
@@ -376,9 +375,7 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
                     namespace = directory.names()
                     seen = Seen(directory.read(inp.scope) if inp.org_scope else [], namespace)
                     outcome.accounts = seen.accounts
-                    _remember_vanished(
-                        config, directory, inp, outcome, seen, config.domain, keep=not req.dry_run
-                    )
+                    _remember_vanished(config, directory, inp, outcome, seen, keep=not req.dry_run)
                     plan = outcome.plan = _make_plan(config, req, inp, seen, now)
                 _check_given_out(directory, plan)
         if repeated is not None:
@@ -410,7 +407,6 @@ def _remember_vanished(
     inp: Inputs,
     outcome: RunOutcome,
     seen: Seen,
-    domain: str,
     *,
     keep: bool,
 ) -> None:
@@ -426,15 +422,10 @@ def _remember_vanished(
     if not callable(vanished):
         return
     state, loaded = inp.state, dict(inp.state.former)
-    at = domain.lower()
     gone: list[tuple[str, list[str], str]] = []  # DN, the names it held, whose
     for name in vanished():
         owner = (name.employee_number or "").strip()  # "": an entry without one, nobody's
-        held = {name.uid.lower()} if name.uid else set()
-        for address in (*name.mail, *(a.split(" ")[0] for a in name.aliases)):
-            local, _, where = address.lower().partition("@")
-            if where == at:
-                held.add(local)
+        held = names_held(name, config.domain)
         for n in sorted(held):
             if not state.former.get(n):  # a known holder never gives way to an unknown one
                 state.former[n] = owner

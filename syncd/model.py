@@ -272,6 +272,19 @@ class Action:
         return (ACTION_ORDER[self.kind], self.org or "", self.uid)
 
 
+def names_held(entry: Named, domain: str) -> set[str]:
+    """The uid and the local parts of the addresses in ``domain`` that ``entry`` holds (its
+    old addresses kept after a transfer too), in lower case: the names no one else may be
+    given (a vanished entry's go to ``LocalState.former``)."""
+    held = {entry.uid.lower()} if entry.uid else set()
+    at = domain.lower()
+    for address in (*entry.mail, *(a.split(" ")[0] for a in entry.aliases)):
+        local, _, where = address.lower().partition("@")
+        if where == at:
+            held.add(local)
+    return held
+
+
 def given_out(actions: Iterable[Action]) -> dict[str, str | None]:
     """Every uid and address ``actions`` give to an entry (in lower case), with the DN of the
     entry already holding the name's action (a move's own entry) or None (a new one): what

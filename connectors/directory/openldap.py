@@ -79,7 +79,17 @@ from connectors.directory.ber import (
     search_request,
 )
 from connectors.directory_snapshot import CSN, DeltaReader, Drift, Rows
-from syncd.model import Account, Action, Field, Kind, Name, Named, State
+from syncd.model import (
+    Account,
+    Action,
+    ActionKind,
+    Field,
+    Kind,
+    Name,
+    Named,
+    State,
+    names_held,
+)
 from syncd.plan.states import MANUAL_LOCK
 from syncd.ports import DirectoryError, Found, NotSent, ReadIncomplete, Scope
 
@@ -760,8 +770,9 @@ class OpenLdapDirectory:
         (``vanished_names``, ``LocalState.former``): nobody else gets them. An
         entry still there keeps its name (another class now, say), so nothing is freed that
         a whole run would hold. An entry an access rule hides from the service DN is not
-        found by the lookup either, nor by a whole read: its name is free to both, and the
-        create is refused (68) with a hint at the access rule (``ALREADY_THERE``)."""
+        found by the lookup either, nor by a whole read: to both it vanished, its names kept
+        for its person; that person's create is refused (68) with a hint at the access rule
+        (``ALREADY_THERE``)."""
         have = {a.employee_number.lower() for a in seen.values() if a.employee_number}
         missing = {e.lower() for e in scope.employee_numbers} - have
         if not missing:
@@ -779,7 +790,8 @@ class OpenLdapDirectory:
             return
         self._gone += [n for n in suspects if n.dn in gone]
         log.info(
-            "directory names: entries deleted since the last whole read are free again",
+            "directory names: entries deleted since the last whole read: their names are "
+            "free again for their people",
             entries=sorted(gone)[:10],
             count=len(gone),
         )
@@ -918,15 +930,9 @@ class OpenLdapDirectory:
         unheld = wanted - self.holders(wanted).keys()
         if not unheld:
             return []
-        at = f"@{self.domain}".lower()
         dns: dict[str, list[str]] = {}
         for n in namespace:
-            held = {n.uid.lower()} if n.uid else set()
-            for address in (*n.mail, *(a.split(" ")[0] for a in n.aliases)):
-                local, _, domain = address.lower().partition("@")
-                if f"@{domain}" == at:
-                    held.add(local)
-            for name in held & unheld:
+            for name in names_held(n, self.domain) & unheld:
                 dns.setdefault(name, []).append(n.dn)
         return sorted(
             name
@@ -943,9 +949,29 @@ class OpenLdapDirectory:
         return [*self._gone, *found]
 
     def remember_planned(self, actions: Sequence[Action]) -> None:
-        """Creates, moves and links about to be made: their entries' names kept beside the
-        snapshot (``remember_made``) before any is sent, at the DN each will have."""
-        self.remember_made([self._planned(a) for a in actions])
+        """Creates, moves and links about to be made, before any is sent: the entries'
+        names (the employee number among them), at the DN each will have, kept beside the
+        snapshot until the next whole read holds them (``DeltaReader.record_made``), so one
+        deleted by hand before then is still told vanished and its names kept for its
+        holder."""
+        if self._delta is None:
+            return
+        fields = self.FIELD_ATTRIBUTES
+        entries = [
+            (
+                n.dn,
+                {
+                    fields["uid"][0]: [n.uid],
+                    fields["mail"][0]: list(n.mail),
+                    fields["employee_number"][0]: [n.employee_number or ""],
+                },
+            )
+            for n in map(self._planned, actions)
+        ]
+        try:
+            self._delta.record_made(entries)
+        except sqlite3.Error as exc:  # best effort: the next whole read sees them as they are
+            log.warning("directory snapshot: the entries made were not recorded", error=str(exc))
 
     def forget_planned(self, actions: Sequence[Action]) -> None:
         """Creates, moves and links ``remember_planned`` kept that were never sent."""
@@ -958,7 +984,7 @@ class OpenLdapDirectory:
     def _planned(self, a: Action) -> Name:
         """The entry ``a`` (a create, move or link) makes: its DN, names, employee number."""
         uid = a.new_uid or a.uid
-        dn = a.dn if a.kind.value == "link" and a.dn else self._where(self.dn_for(uid, a.org))
+        dn = a.dn if a.kind is ActionKind.LINK and a.dn else self._where(self.dn_for(uid, a.org))
         mail = {m.lower() for m in a.attrs.get(Field.MAIL, ())} | {f"{uid}@{self.domain}"}
         if a.new_uid:  # a move: the old address stays with the person
             mail.add(f"{a.uid}@{self.domain}".lower())
@@ -972,31 +998,6 @@ class OpenLdapDirectory:
                 self._delta.acknowledge()
             except sqlite3.Error as exc:  # told again by the next read: nothing lost
                 log.warning("directory snapshot: vanished entries not acknowledged", error=str(exc))
-
-    def remember_made(self, names: Iterable[Name]) -> None:
-        """The entries this run made, moved or linked (their DN and names, the employee
-        number among them), kept beside the snapshot until the next whole read holds them
-        (``DeltaReader.record_made``): one deleted by hand before then is still told
-        vanished, and its names kept for its holder."""
-        if self._delta is None:
-            return
-        fields = self.FIELD_ATTRIBUTES
-        entries = [
-            (
-                n.dn,
-                {
-                    fields["uid"][0]: [n.uid],
-                    fields["mail"][0]: list(n.mail),
-                    fields["aliases"][0]: list(n.aliases),
-                    fields["employee_number"][0]: [n.employee_number or ""],
-                },
-            )
-            for n in names
-        ]
-        try:
-            self._delta.record_made(entries)
-        except sqlite3.Error as exc:  # best effort: the next whole read sees them as they are
-            log.warning("directory snapshot: the entries made were not recorded", error=str(exc))
 
     def read_names_whole(self) -> None:
         """The next :meth:`names` reads the whole base (through the snapshot's delta, which it
