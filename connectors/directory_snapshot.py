@@ -758,7 +758,11 @@ class DeltaReader:
         known = {key: row[0] for key, row in _rows_of(snap.db, window, "csn")}
         # entries runs made since the snapshot are in the window while they exist (written
         # since its newest CSN): one not in it vanished, and its names are told
-        self._told([row for row in _made_rows(snap.db) if row[0] not in window])
+        # (not one the snapshot holds: a link's entry, there before, may be unchanged and out
+        # of the window; the whole read tells whether it is gone)
+        made = _made_rows(snap.db)
+        held = {k for k, _ in _rows_of(snap.db, (m[0] for m in made), "csn")}
+        self._told([m for m in made if m[0] not in window and m[0] not in held])
         names = [*self.layout.names, CSN]
         try:
             stale = _stale(known, window)
