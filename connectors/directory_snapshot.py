@@ -550,30 +550,26 @@ class DeltaReader:
         no snapshot, and its name went to a namesake in another organisation. Only a run that
         keeps the snapshot, and only when there is one (without, nothing vanishes: the next
         read is whole)."""
-        if not self.keep or not self.path.exists():
-            return
         named = self.layout.named
         rows = [(dn.lower(), dn, _encode(attrs, named)) for dn, attrs in entries]
-        if not rows:
-            return
-        db = _connect(str(self.path))
-        try:
-            with db:
-                db.execute(_MADE)
-                db.executemany("INSERT OR REPLACE INTO made VALUES (?, ?, ?)", rows)
-        finally:
-            db.close()
+        self._write_made("INSERT OR REPLACE INTO made VALUES (?, ?, ?)", rows)
 
     def forget_made(self, dns: Iterable[str]) -> None:
         """The ``made`` rows of ``dns``: entries recorded before they were made that never
         were (a run asked to stop skipped them)."""
-        if not self.keep or not self.path.exists():
+        self._write_made("DELETE FROM made WHERE key = ?", [(dn.lower(),) for dn in dns])
+
+    def _write_made(self, sql: str, rows: Sequence[tuple[str, ...]]) -> None:
+        """``sql`` for each of ``rows`` on the kept snapshot's ``made`` table, in one
+        transaction of a connection of its own (a scoped run reads the snapshot read-only);
+        nothing for a plan, or without a snapshot."""
+        if not self.keep or not rows or not self.path.exists():
             return
         db = _connect(str(self.path))
         try:
             with db:
                 db.execute(_MADE)
-                db.executemany("DELETE FROM made WHERE key = ?", ((dn.lower(),) for dn in dns))
+                db.executemany(sql, rows)
         finally:
             db.close()
 
@@ -883,15 +879,7 @@ class DeltaReader:
         """The run saved whose the names of ``vanished`` were: their rows are not told again
         (nothing for a plan, which writes nothing)."""
         rows, self._vanished_rows = self._vanished_rows, []
-        if not self.keep or not rows or not self.path.exists():
-            return
-        db = _connect(str(self.path))
-        try:
-            with db:
-                db.execute(_MADE)
-                db.executemany("DELETE FROM made WHERE key = ?", ((k,) for k, _, _ in rows))
-        finally:
-            db.close()
+        self._write_made("DELETE FROM made WHERE key = ?", [(k,) for k, _, _ in rows])
 
     def _slim(self, flt: str) -> Iterator[tuple[str, str]]:
         if self.csns is not None:
