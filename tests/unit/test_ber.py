@@ -50,6 +50,32 @@ def test_an_add_request_is_the_bytes_ldap3_would_send(message_id: int) -> None:
     assert add_request(message_id, DN, ATTRS) == ldap3_bytes(message_id, DN, ATTRS)
 
 
+_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=90)
+
+
+@given(
+    attrs=st.dictionaries(
+        st.from_regex(r"[a-zA-Z][a-zA-Z0-9-]{0,20}", fullmatch=True),
+        st.one_of(
+            _text.filter(bool),
+            st.lists(
+                st.one_of(_text.filter(bool), st.text("ab", min_size=120, max_size=300)),
+                min_size=1,
+                max_size=5,
+            ),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+@settings(max_examples=300, deadline=None)
+def test_any_add_request_is_the_bytes_ldap3_would_send(
+    attrs: dict[str, str | bytes | int | list[str]],
+) -> None:
+    """Lengths around the one-byte limit (127/128) in values, sets and attributes."""
+    assert add_request(200, DN, attrs) == ldap3_bytes(200, DN, attrs)
+
+
 def test_a_message_id_outside_ldap_range_is_refused() -> None:
     with pytest.raises(ValueError, match="message id"):
         add_request(2**31, DN, ATTRS)
