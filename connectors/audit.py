@@ -889,10 +889,15 @@ class AuditLog:
             lines = []
             for record in records:
                 record.update(seq=head.seq + 1, prev=head.mac)
-                record["mac"] = _mac(self.key, record)
-                head = Point(record["seq"], record["mac"])
-                lines.append(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
-            write_all(fd, "".join(lines).encode())
+                # the line is the canonical form the MAC covers, the MAC added last: one
+                # encoding per record (this runs once per create, on slapd's time); readers
+                # parse the line, and verify() encodes the record without its mac again
+                body = _canonical(record)
+                mac = hmac.new(self.key, body, hashlib.sha256).hexdigest()
+                record["mac"] = mac
+                head = Point(record["seq"], mac)
+                lines.append(body[:-1] + b',"mac":"' + mac.encode() + b'"}\n')
+            write_all(fd, b"".join(lines))
             os.fdatasync(fd)
             for _ in records:  # each record is on disk; a crash here leaves the head behind
                 crash_point("audit written")

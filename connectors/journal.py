@@ -31,7 +31,7 @@ from connectors.crashpoints import armed, crash_point
 from connectors.slips import SlipWriter
 from connectors.store import Debts, StateStore, private_dir
 from syncd.applier import RunResult
-from syncd.model import Account, Action, ActionKind, Named, Plan, State, as_lists, emp_key
+from syncd.model import Account, Action, ActionKind, Named, Plan, State, emp_key
 from syncd.ports import Directory, Found, Scope
 from syncd.state import LocalState
 
@@ -107,8 +107,10 @@ class Journal:
                         "dn": action.dn,
                         "org": action.org,
                         "employee_number": action.employee_number,
-                        "attributes": as_lists(action.attrs),
-                        "before": as_lists(action.before),
+                        # Field keys are str, tuples are JSON arrays: written as they are
+                        # (no copy per action: this runs once per create, on slapd's time)
+                        "attributes": action.attrs,
+                        "before": action.before,
                         "reason": action.reason,
                         "article": action.article,
                     },

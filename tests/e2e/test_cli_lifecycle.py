@@ -80,4 +80,4 @@ def test_manual_lock_then_unlock(
     dn = f"uid=hungdv.skhcn,{base_dn}"
     assert Connection(Server(slapd.url, get_info=NONE), dn, password).bind()
     audit = (tmp_path / "state" / "audit.jsonl").read_text()
-    assert password not in audit and '"action": "lock"' in audit
+    assert password not in audit and '"action":"lock"' in audit

@@ -80,6 +80,25 @@ def test_an_untouched_log_verifies_across_two_writers(host: Host) -> None:
     assert read_head(host.state) == v.last
 
 
+def test_a_log_of_spaced_lines_continued_with_compact_ones_verifies_and_reads_alike(
+    host: Host,
+) -> None:
+    """A record's line is now the canonical form its MAC covers, the MAC last (one encoding
+    per record: the runs of creates write one per account); the lines an older syncd wrote
+    (``", "`` and ``": "``, keys sorted) and the new ones make one chain, and read alike."""
+    host.write(2)
+    host.put([json.dumps(json.loads(x), ensure_ascii=False, sort_keys=True) for x in host.lines()])
+    assert '"seq": 1' in host.lines()[0]  # as the older syncd wrote it
+    host.write(2)
+    v = host.verify()
+    assert v.ok and v.records == 4, v.problems
+    assert host.lines()[2].startswith('{"action":"create","event":"audit",')
+    assert host.lines()[3].endswith(f',"mac":"{v.last.mac}"}}')
+    records = [json.loads(x) for x in host.lines()]
+    assert [r["seq"] for r in records] == [1, 2, 3, 4]
+    assert records[3]["mac"] == v.last.mac and records[2]["uid"] == "u0.skhcn"
+
+
 def test_two_open_writers_interleave_into_one_chain(host: Host) -> None:
     """``syncd decide`` may write while the daemon's run does: one chain, no fork."""
     a = AuditLog(host.log, host.state)

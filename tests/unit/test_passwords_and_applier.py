@@ -225,7 +225,7 @@ def test_the_audit_log_is_written_whatever_the_logging_level(tmp_path) -> None: 
         import sys
 
         configure_logging(json_lines=False, stream=sys.stderr, level=logging.WARNING)
-    assert '"uid": "a.skhcn"' in (tmp_path / "audit.jsonl").read_text()
+    assert '"uid":"a.skhcn"' in (tmp_path / "audit.jsonl").read_text()
 
 
 class FlakyDirectory(FakeDirectory):
