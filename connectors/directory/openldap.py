@@ -458,7 +458,13 @@ def _dn_key(dn: str) -> str:
 
 def _stamp(when: datetime | None) -> str:
     """Generalized time of ``when`` (the wall clock if None), in UTC."""
-    return (when or datetime.now(UTC)).astimezone(UTC).strftime(GENERALIZED)
+    return _stamp_of(when) if when is not None else datetime.now(UTC).strftime(GENERALIZED)
+
+
+@lru_cache(maxsize=16)
+def _stamp_of(when: datetime) -> str:
+    """(A run's creates all carry the plan's ``now``: formatted once, not once per add.)"""
+    return when.astimezone(UTC).strftime(GENERALIZED)
 
 
 def _is_loopback(host: str) -> bool:
