@@ -1125,6 +1125,83 @@ def decide_cmd(
     )
 
 
+@main.command("release-name")
+@click.argument("names", nargs=-1, required=True)
+@click.option(
+    "--reason",
+    required=True,
+    help="Why the name may now go to someone else (kept in the audit log).",
+)
+@click.option("--by", default="", help="Who decided, if not the operator running this.")
+@click.option(
+    "--wait",
+    default=300.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds to wait for a run in progress (it saves the same state).",
+)
+@click.pass_context
+def release_name_cmd(
+    ctx: click.Context, names: tuple[str, ...], reason: str, by: str, wait: float
+) -> None:
+    """Let names kept for a vanished mailbox's person go to someone else (audited).
+
+    A mailbox deleted or hidden by hand leaves its uid and addresses kept for its person
+    (`syncd show NAME` says for whom); no plan gives them to anyone else. When the operator
+    knows they may be (the person will not come back, the entry was a test), this releases
+    them: each NAME (a uid, or an address in the domain) leaves the kept names, with one audit
+    record naming whose it was and why. A name purged by syncd (a tombstone) is never
+    released; one an entry holds stays taken by that entry."""
+    cfg = _config(ctx)
+    why = " ".join(reason.split())
+    if not why:
+        raise BadInput("--reason: say why these names may go to someone else (it is audited)")
+    wanted: list[str] = []
+    for raw in names:
+        local, at, where = raw.strip().lower().partition("@")
+        if not local or (at and where != cfg.domain.lower()):
+            raise BadInput(f"{raw!r}: not a name or an address in {cfg.domain}")
+        if local not in wanted:
+            wanted.append(local)
+    who = operator_identity()
+    store = StateStore(cfg.paths.state)
+    with RunLock(cfg.paths.state, "syncd release-name", wait):
+        state = store.load()
+        purged = [n for n in wanted if n in state.tombstones]
+        if purged:
+            raise BadInput(
+                f"{', '.join(purged)}: purged by syncd (a tombstone): never given again; "
+                "nothing released"
+            )
+        unknown = [n for n in wanted if n not in state.former]
+        if unknown:
+            raise BadInput(
+                f"{', '.join(unknown)}: not kept for anyone (`syncd show NAME` says who holds a "
+                "name); nothing released"
+            )
+        holders = {n: state.former.pop(n) for n in wanted}
+        store.save(state)
+        audit = open_audit(cfg)
+        try:
+            run_id = new_run_id()
+            for name, holder in holders.items():
+                audit.record(
+                    run_id=run_id,
+                    action="release-name",
+                    uid=name,
+                    employee_number=holder or None,  # whose it was ("" unknown)
+                    reason=f"operator release: {why}",
+                    by=by or None,
+                    operator=who,
+                    result="ok",
+                )
+        finally:
+            audit.close()
+    for name, holder in holders.items():
+        whose = f"the person {holder}" if holder else "a mailbox of unknown owner"
+        click.echo(f"{name}: released (kept for {whose}); the next plan may give it to anyone")
+
+
 @main.command("schemes")
 def schemes_cmd() -> None:
     """List the uid schemes with their article and the regulation's own example."""

@@ -357,3 +357,62 @@ def test_decide_uid_refuses_a_name_that_belonged_to_another_person(
     assert [d["id"] for d in still] == [pending["id"]]
     shown = syncd(cfg, "show", "nhphuc7.khcn@test.gov.vn")  # and `show` says why
     assert shown.returncode != 0 and "the name is kept for the person E9" in one_line(shown.stderr)
+
+
+def test_release_name_lets_a_kept_name_go_audited_and_it_stays_released(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """Before, an operator who knew a kept name could go to someone else edited state.json
+    by hand (no audit record, a JSON typo away from a state no run loads). Now `syncd
+    release-name`: refused without a reason, for a name kept for nobody and for a tombstone;
+    done, it is one audit record naming whose the name was, `syncd decide --uid` takes it, the
+    next whole run leaves it released and creates the mailbox with it."""
+    cfg, pending = _hungyen_collision(make_config, tmp_path)
+    dn = f"uid=nhphuc7.khcn,{base_dn}"
+    held = {"uid": "nhphuc7.khcn", "cn": "Nông Hữu Phúc", "sn": "Nông", "employeeNumber": "E9"}
+    assert admin.add(dn, ["inetOrgPerson"], {**held, "mail": "nhphuc7.khcn@test.gov.vn"})
+    assert syncd(cfg, "reconcile", "--latest").returncode == 0
+    assert admin.delete(dn), admin.result
+    assert syncd(cfg, "reconcile", "--latest").returncode == 0  # kept for E9
+    assert syncd(cfg, "decide", pending["id"], "--uid", "nhphuc7.khcn").returncode == 2
+
+    no_reason = syncd(cfg, "release-name", "nhphuc7.khcn", "--reason", "  ")
+    assert no_reason.returncode == 2 and "--reason" in one_line(no_reason.stderr)
+    nobody = syncd(cfg, "release-name", "nhphuc7.khcn", "nobody9.khcn", "--reason", "x")
+    assert nobody.returncode == 2, nobody.stderr
+    assert "nobody9.khcn: not kept for anyone" in one_line(nobody.stderr)
+    elsewhere = syncd(cfg, "release-name", "nhphuc7.khcn@other.gov.vn", "--reason", "x")
+    assert elsewhere.returncode == 2 and "not a name or an address in" in elsewhere.stderr
+    path = tmp_path / "state" / "state.json"
+    state = json.loads(path.read_text("utf-8"))
+    state["tombstones"] = [*state.get("tombstones", []), "purged1.khcn"]  # purged by syncd
+    state["former"]["purged1.khcn"] = "E5"
+    path.write_text(json.dumps(state), "utf-8")
+    purged = syncd(cfg, "release-name", "purged1.khcn", "--reason", "x")
+    assert purged.returncode == 2 and "a tombstone" in one_line(purged.stderr)
+    state = json.loads(path.read_text("utf-8"))
+    assert state["former"]["nhphuc7.khcn"] == "E9"  # nothing released by a refused call
+    assert not [r for r in audit_records(tmp_path) if r["action"] == "release-name"]
+
+    done = syncd(
+        cfg, "release-name", "nhphuc7.khcn@test.gov.vn",
+        "--reason", "E9 retired (letter 12/SNV)", "--by", "Trưởng phòng CNTT",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "nhphuc7.khcn: released (kept for the person E9)" in done.stdout
+    [record] = [r for r in audit_records(tmp_path) if r["action"] == "release-name"]
+    assert record["uid"] == "nhphuc7.khcn" and record["employee_number"] == "E9"
+    assert record["reason"] == "operator release: E9 retired (letter 12/SNV)"
+    assert record["by"] == "Trưởng phòng CNTT" and record["operator"]["user"] == login_user()
+    assert syncd(cfg, "audit", "verify").returncode == 0
+    state = json.loads((tmp_path / "state" / "state.json").read_text("utf-8"))
+    assert "nhphuc7.khcn" not in state.get("former", {})
+
+    assert syncd(cfg, "decide", pending["id"], "--uid", "nhphuc7.khcn").returncode == 0
+    assert syncd(cfg, "reconcile", "--latest").returncode == 0  # whole: the name stays free
+    made = entries(admin, base_dn)
+    assert made["nhphuc7.khcn"]["employeeNumber"] == ["E2"]
+    state = json.loads((tmp_path / "state" / "state.json").read_text("utf-8"))
+    assert "nhphuc7.khcn" not in state.get("former", {})
+    again = syncd(cfg, "release-name", "nhphuc7.khcn", "--reason", "x")
+    assert again.returncode == 2 and "not kept for anyone" in again.stderr
