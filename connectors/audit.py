@@ -87,6 +87,18 @@ class Point:
     mac: str
 
 
+# what commit() writes into every record: never a caller's field
+CHAIN_FIELDS = frozenset({"seq", "prev", "mac", "hash"})
+
+
+def _line_as_written(rec: dict[str, Any]) -> set[str]:
+    """The lines syncd writes for the keyed record ``rec``: the canonical form the MAC covers
+    with the MAC last (since 694bc7f), or the whole record with sorted keys and spaces."""
+    body = {k: v for k, v in rec.items() if k != "mac"}
+    compact = _canonical(body)[:-1].decode() + ',"mac":' + json.dumps(rec["mac"]) + "}"
+    return {compact, json.dumps(rec, ensure_ascii=False, sort_keys=True)}
+
+
 def _canonical(record: dict[str, Any]) -> bytes:
     return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
@@ -204,10 +216,18 @@ def _add_anchor(state_dir: Path, anchor: dict[str, Any]) -> None:
 
 
 def _lines(file: Path) -> list[str]:
+    """The file's lines, split at ``\n`` only: a record may hold U+2028, U+0085 or a form
+    feed raw (``ensure_ascii=False``), which ``str.splitlines`` would cut it at (found by an
+    attack: an untouched log then failed to verify, and the record left `syncd history`)."""
     if file.name.endswith(".gz"):
-        with gzip.open(file, "rt", encoding="utf-8") as fh:
-            return fh.read().splitlines()
-    return file.read_text(encoding="utf-8").splitlines()
+        with gzip.open(file, "rt", encoding="utf-8", newline="") as fh:
+            text = fh.read()
+    else:
+        text = file.read_bytes().decode("utf-8")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]
 
 
 def _first_record(file: Path) -> dict[str, Any] | None:
@@ -524,6 +544,18 @@ def verify_audit(path: Path, state_dir: Path) -> Verification:
                     "checked; restore it from the state directory's backup"
                 )
             chain.feed(f"{file.name}:{n}", rec)
+            if "mac" in rec and isinstance(rec.get("seq"), int):
+                try:
+                    exact = line in _line_as_written(rec)
+                except (TypeError, ValueError):
+                    exact = False
+                if not exact:
+                    # its values may be intact (the MAC says so) but the bytes are not what
+                    # syncd wrote: a key given twice shows a grep the forged value first
+                    out.problem(
+                        f"{file.name}:{n} (record {rec['seq']}): line edited (spaces, order, "
+                        "escapes or a key given twice: not as syncd writes it)"
+                    )
     out.last = chain.last
     _check_end(out, path, state_dir, head, key, chain)
     return out
@@ -861,6 +893,9 @@ class AuditLog:
     def record(self, **fields: Any) -> None:
         """Append one record, synced with its head before this returns; inside
         :meth:`grouped`, kept until :meth:`commit` (its time is taken now)."""
+        taken = CHAIN_FIELDS.intersection(fields)
+        if taken:  # the chain's own: a caller's would be overwritten or doubled
+            raise ValueError(f"audit record fields {sorted(taken)} are the chain's own")
         event = fields.pop("event", "audit")
         record: dict[str, Any] = {"time": self.clock().isoformat(), "event": event, **fields}
         self._pending.append(record)

@@ -190,7 +190,8 @@ def interrupted(state_dir: Path, outbox: Path | None = None) -> Interrupted:
         out.files.append(path)
         run_id = path.stem
         started: dict[int, dict[str, Any]] = {}
-        for line in path.read_text(encoding="utf-8").splitlines():
+        # at "\n" only: a reason may hold U+2028 raw, which splitlines() would cut it at
+        for line in path.read_bytes().decode("utf-8").split("\n"):
             try:
                 rec = json.loads(line)
             except ValueError:

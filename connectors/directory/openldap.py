@@ -458,13 +458,17 @@ def _dn_key(dn: str) -> str:
 
 def _stamp(when: datetime | None) -> str:
     """Generalized time of ``when`` (the wall clock if None), in UTC."""
-    return _stamp_of(when) if when is not None else datetime.now(UTC).strftime(GENERALIZED)
+    # in UTC before the cache: two readings of a repeated local hour differ only in ``fold``,
+    # which the cache's key ignores (found by an attack)
+    if when is None:
+        return datetime.now(UTC).strftime(GENERALIZED)
+    return _stamp_of(when.astimezone(UTC))
 
 
 @lru_cache(maxsize=16)
 def _stamp_of(when: datetime) -> str:
     """(A run's creates all carry the plan's ``now``: formatted once, not once per add.)"""
-    return when.astimezone(UTC).strftime(GENERALIZED)
+    return when.strftime(GENERALIZED)
 
 
 def _is_loopback(host: str) -> bool:

@@ -15,6 +15,7 @@ import shutil
 import stat
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ from connectors.audit import (
     AuditError,
     AuditLog,
     Verification,
+    _records,
     history,
     read_anchors,
     read_head,
@@ -136,6 +138,66 @@ def test_an_edited_deleted_inserted_or_swapped_record_is_named(host: Host, tampe
         "swap": "audit.jsonl:2 (record 3): record 2 missing (deleted)",
     }[tamper]
     assert v.problems[0].startswith(expected), v.problems
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        (
+            "forged key first",
+            lambda x: x.replace('"uid":"u2.skhcn"', '"uid":"evil.skhcn","uid":"u2.skhcn"'),
+        ),
+        ("spaces", lambda x: x.replace('","', '", "')),
+        ("escape", lambda x: x.replace('"uid":"u2', '"uid":"\\u0075\\u0032')),
+        ("fake mac first", lambda x: x.replace('"mac":', '"mac":"00","mac":')),
+    ],
+    ids=lambda e: e[0],
+)
+def test_a_line_edited_without_changing_its_record_is_named(
+    host: Host, edit: tuple[str, Callable[[str], str]]
+) -> None:
+    """Found by an attack: JSON keeps a key's last value, so a forged ``uid`` put before the
+    real one kept the MAC right while a grep of the log showed the forged value first; so did
+    spaces, reordered keys and escapes. A keyed record's line must be byte for byte what syncd
+    writes (either of its two forms)."""
+    host.write(4)
+    lines = host.lines()
+    edited = edit[1](lines[2])
+    assert edited != lines[2] and json.loads(edited)["uid"] == "u2.skhcn"
+    host.put([*lines[:2], edited, *lines[3:]])
+    assert [p for p in host.verify().problems] == [
+        "audit.jsonl:3 (record 3): line edited (spaces, order, escapes or a key given twice: not "
+        "as syncd writes it)"
+    ]
+
+
+def test_a_field_the_chain_writes_is_refused_from_a_caller(host: Host) -> None:
+    """Found by an attack: a ``mac`` given by a caller was written twice, and the untouched log
+    failed to verify."""
+    audit = AuditLog(host.log, host.state)
+    try:
+        for field in ("mac", "seq", "prev", "hash"):
+            with pytest.raises(ValueError, match="the chain's own"):
+                audit.record(action="create", uid="u1.skhcn", result="ok", **{field: "x"})
+    finally:
+        audit.close()
+
+
+def test_a_line_separator_inside_a_value_keeps_the_record_whole(host: Host) -> None:
+    """Values are written raw (``ensure_ascii=False``); U+2028, U+0085 and a form feed are not
+    line ends to syncd's readers (found by an attack: the record failed to verify and left
+    `syncd history`)."""
+    audit = AuditLog(host.log, host.state)
+    try:
+        audit.record(action="lock", uid="u1.skhcn", note="a\u2028b\x85c\x0cd", result="ok")
+        audit.record(action="lock", uid="u2.skhcn", result="ok")
+    finally:
+        audit.close()
+    v = host.verify()
+    assert v.ok and v.records == 2, v.problems
+    assert [r["note"] for r in _records(host.log) if r["uid"] == "u1.skhcn"] == [
+        "a\u2028b\x85c\x0cd"
+    ]
 
 
 @pytest.mark.parametrize("n", [1, 3])

@@ -80,3 +80,17 @@ def test_two_batches_ending_before_the_next_start_keep_both_their_end_records(
     ]  # fmt: skip
     dead = interrupted(tmp_path)
     assert dead.actions == [] and dead.owed == [("run-1", "u2")]
+
+
+def test_a_line_separator_in_an_action_keeps_its_start_record_whole(tmp_path: Path) -> None:
+    """Found by an attack: a reason holding U+2028 (written raw) was cut there by the reader,
+    so a crash after that action started left it neither owed its audit record nor its
+    password."""
+    odd = Action(ActionKind.CREATE, "u0", "skhcn", "new\u2028row\x85x", "Đ7.1", full_name="Hà A")
+    actions = [odd, _create("u1")]
+    journal = Journal(tmp_path, "run-1")
+    journal.begin(Plan(actions=tuple(actions), now=NOW))
+    journal.started([(0, odd), (1, actions[1])])
+    dead = interrupted(tmp_path)  # the run dies here
+    assert [u.i for u in dead.actions] == [0, 1]
+    assert dead.actions[0].action["reason"] == "new\u2028row\x85x"
