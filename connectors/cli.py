@@ -25,7 +25,7 @@ import sys
 import tempfile
 import threading
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -992,30 +992,38 @@ def _check_chosen_uid(cfg: Config, uid: str, org: str | None, tombstones: set[st
 def _holder(cfg: Config, uid: str) -> str:
     """The entry that holds ``uid`` as its uid, an address or an old address kept after a
     transfer ("" when none does): told to the operator now, not by the next plan's notice
-    (found by an attack: a uid a hand-made entry held was recorded, then never given). The
-    whole namespace, through the snapshot read-only as a plan reads it; a directory that
-    cannot be reached leaves the check to the next plan, with a warning."""
+    (found by an attack: a uid a hand-made entry held was recorded, then never given)."""
+    return _holders(cfg, [uid], f"--uid {uid}").get(uid, "")
+
+
+def _holders(cfg: Config, names: Sequence[str], what: str) -> dict[str, str]:
+    """Of ``names`` (lower case), those an entry holds, with its DN. The whole namespace,
+    through the snapshot read-only as a plan reads it; a directory that cannot be reached
+    leaves the check to the next plan, with a warning naming ``what``."""
     warnings: list[str] = []
-    address = f"{uid}@{cfg.domain}"
+    wanted = set(names)
+    addresses = {f"{n}@{cfg.domain.lower()}": n for n in names}
+    found: dict[str, str] = {}
     try:
         directory = runner.open_directory(cfg, warnings)
         try:
             runner.use_snapshot(directory, cfg.paths.state, keep=False)
             for n in directory.names():
-                addresses = {m.lower() for m in n.mail} | {
-                    a.split(" ")[0].lower() for a in n.aliases
-                }
-                if uid == n.uid.lower() or address in addresses:
-                    return n.dn
+                held = {n.uid.lower()} & wanted
+                for a in (*n.mail, *(x.split(" ")[0] for x in n.aliases)):
+                    if a.lower() in addresses:
+                        held.add(addresses[a.lower()])
+                for name in held:
+                    found.setdefault(name, n.dn)
         finally:
             runner.close_directory(directory)
     except DirectoryError as exc:
         click.echo(
-            f"Warning: could not check --uid {uid} in the directory ({exc}); the next plan "
+            f"Warning: could not check {what} in the directory ({exc}); the next plan "
             "does, and asks again if it is taken",
             err=True,
         )
-    return ""
+    return found
 
 
 @main.command("decide")
@@ -1153,13 +1161,13 @@ def release_name_cmd(
     record naming whose it was and why. A name purged by syncd (a tombstone) is never
     released; one an entry holds stays taken by that entry."""
     cfg = _config(ctx)
-    why = " ".join(reason.split())
+    why, by = _printable(reason), _printable(by)
     if not why:
         raise BadInput("--reason: say why these names may go to someone else (it is audited)")
     wanted: list[str] = []
     for raw in names:
         local, at, where = raw.strip().lower().partition("@")
-        if not local or (at and where != cfg.domain.lower()):
+        if not local or (at and where != cfg.domain.lower()) or _printable(local) != local:
             raise BadInput(f"{raw!r}: not a name or an address in {cfg.domain}")
         if local not in wanted:
             wanted.append(local)
@@ -1167,20 +1175,33 @@ def release_name_cmd(
     store = StateStore(cfg.paths.state)
     with RunLock(cfg.paths.state, "syncd release-name", wait):
         state = store.load()
-        purged = [n for n in wanted if n in state.tombstones]
+        purged = [n for n in wanted if n in {t.lower() for t in state.tombstones}]
         if purged:
             raise BadInput(
-                f"{', '.join(purged)}: purged by syncd (a tombstone): never given again; "
-                "nothing released"
+                f"{', '.join(map(repr, purged))}: purged by syncd (a tombstone): never given "
+                "again; nothing released"
             )
-        unknown = [n for n in wanted if n not in state.former]
+        # the uid pool compares kept names without case; a key edited by hand may have some
+        keys = {n: [k for k in state.former if k.lower() == n] for n in wanted}
+        unknown = [n for n in wanted if not keys[n]]
         if unknown:
             raise BadInput(
-                f"{', '.join(unknown)}: not kept for anyone (`syncd show NAME` says who holds a "
-                "name); nothing released"
+                f"{', '.join(map(repr, unknown))}: not kept for anyone (`syncd show NAME` says "
+                "who holds a name; a mailbox deleted since the last run is kept by the next "
+                "one: run `syncd reconcile --latest` first); nothing released"
             )
-        holders = {n: state.former.pop(n) for n in wanted}
-        store.save(state)
+        live = _holders(cfg, wanted, "the names")
+        if live:
+            raise BadInput(
+                "; ".join(f"{n!r} is held now by {dn}" for n, dn in live.items())
+                + ": taken by that entry whatever is kept; nothing released"
+            )
+        holders = {
+            n: next((state.former[k] for k in keys[n] if state.former[k]), "") for n in wanted
+        }
+        # audited first: a release the log does not hold must never happen (found by an
+        # attack: a bad audit key failed the command after the state was saved); a state
+        # that fails to save after the records leaves the name kept, and a retry records again
         audit = open_audit(cfg)
         try:
             run_id = new_run_id()
@@ -1197,9 +1218,18 @@ def release_name_cmd(
                 )
         finally:
             audit.close()
+        for name in wanted:
+            for k in keys[name]:
+                del state.former[k]
+        store.save(state)
     for name, holder in holders.items():
         whose = f"the person {holder}" if holder else "a mailbox of unknown owner"
         click.echo(f"{name}: released (kept for {whose}); the next plan may give it to anyone")
+
+
+def _printable(text: str) -> str:
+    """``text`` on one line without control characters (an audit record a terminal shows)."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
 @main.command("schemes")

@@ -630,8 +630,11 @@ def _after_plan(
             )
     elif applies:
         _learn(state, plan, None, inp.snapshots)
-    if applies and req.scoped:
-        remember_rosters(config, inp.files, inp.snapshots)
+    if applies and (req.scoped or req.rosters is None):
+        # the CLI's run of the inbox's files (no daemon to file them): they are HR's latest
+        # word too, else the nightly run (`--latest`) re-applies an older file and revokes
+        # the people they added (found by an attack)
+        remember_rosters(config, inp.files, inp.snapshots, inbox_too=req.rosters is None)
     if applies and config.lifecycle.warn_days_before:
         outcome.warned = send_warnings(
             config,
@@ -691,18 +694,22 @@ def _quiet(
     )
 
 
-def remember_rosters(config: Config, files: Sequence[Path], snapshots: Sequence[Snapshot]) -> None:
+def remember_rosters(
+    config: Config, files: Sequence[Path], snapshots: Sequence[Snapshot], *, inbox_too: bool = False
+) -> None:
     """An operator's ``reconcile --roster`` is HR's latest word for the organisations its
     files speak for, exactly as a file filed through the inbox: the nightly full run must
     re-apply it, not an older inbox file (which would re-arm requests the newer file dropped,
     revoke people it added, forget its absences). A copy is kept in the state directory: the
     operator's file may be edited or deleted later. The copy is of the bytes applied: the file
-    is read again and kept only when its sha256 is that of a snapshot this run applied."""
+    is read again and kept only when its sha256 is that of a snapshot this run applied.
+    ``inbox_too``: files lying in the inbox count too (`syncd reconcile` without ``--roster``,
+    which reads them where they lie; the daemon files what it takes itself)."""
     inbox = config.paths.inbox.resolve()
     by_sha = {snap.sha256: snap for snap in snapshots if snap.authoritative}
     registry = SnapshotRegistry(config.paths.state)
     for path in files:
-        if inbox in path.resolve().parents:
+        if not inbox_too and inbox in path.resolve().parents:
             continue  # the inbox keeps a copy of what it takes itself (connectors/inbox.py)
         data = path.read_bytes()
         snap = by_sha.get(hashlib.sha256(data).hexdigest())

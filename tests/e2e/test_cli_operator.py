@@ -380,7 +380,8 @@ def test_release_name_lets_a_kept_name_go_audited_and_it_stays_released(
     assert no_reason.returncode == 2 and "--reason" in one_line(no_reason.stderr)
     nobody = syncd(cfg, "release-name", "nhphuc7.khcn", "nobody9.khcn", "--reason", "x")
     assert nobody.returncode == 2, nobody.stderr
-    assert "nobody9.khcn: not kept for anyone" in one_line(nobody.stderr)
+    assert "'nobody9.khcn': not kept for anyone" in one_line(nobody.stderr)
+    assert "run `syncd reconcile --latest` first" in nobody.stderr  # a deletion not seen yet
     elsewhere = syncd(cfg, "release-name", "nhphuc7.khcn@other.gov.vn", "--reason", "x")
     assert elsewhere.returncode == 2 and "not a name or an address in" in elsewhere.stderr
     path = tmp_path / "state" / "state.json"
@@ -416,3 +417,44 @@ def test_release_name_lets_a_kept_name_go_audited_and_it_stays_released(
     assert "nhphuc7.khcn" not in state.get("former", {})
     again = syncd(cfg, "release-name", "nhphuc7.khcn", "--reason", "x")
     assert again.returncode == 2 and "not kept for anyone" in again.stderr
+
+
+def test_release_name_refuses_a_name_a_live_entry_holds_and_audits_before_it_releases(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """Found by an attack on `syncd release-name`: (1) a name kept for a person whose
+    mailbox still holds it (an old address after a transfer) was "released" with a message
+    saying the next plan may give it to anyone; (2) with the audit key broken the command
+    failed after saving the state: the name was released with no audit record; (3) a kept
+    name edited by hand in mixed case could never be released, though the uid pool honoured
+    it; (4) control characters in the reason reached the audit record raw, and a name with
+    a newline forged a second line of the error."""
+    cfg, _ = _hungyen_collision(make_config, tmp_path)
+    path = tmp_path / "state" / "state.json"
+    state = json.loads(path.read_text("utf-8"))
+    # E1's mailbox holds nhphuc.khcn; a stale kept entry for it, and one edited in mixed case
+    state["former"] = {"nhphuc.khcn": "E1", "Lanpt.khcn": "E7"}
+    path.write_text(json.dumps(state), "utf-8")
+    live = syncd(cfg, "release-name", "nhphuc.khcn", "--reason", "x")
+    assert live.returncode == 2, live.stderr
+    assert f"'nhphuc.khcn' is held now by uid=nhphuc.khcn,{base_dn}" in one_line(live.stderr)
+    forged = syncd(cfg, "release-name", "x\nforged: released", "--reason", "x")
+    assert forged.returncode == 2 and "not a name" in one_line(forged.stderr)
+
+    key = tmp_path / "state" / "audit.key"
+    good = key.read_bytes()
+    key.write_text("garbage")
+    broken = syncd(cfg, "release-name", "lanpt.khcn", "--reason", "x")
+    assert broken.returncode != 0
+    assert json.loads(path.read_text("utf-8"))["former"] == {
+        "nhphuc.khcn": "E1",
+        "Lanpt.khcn": "E7",
+    }
+    key.write_bytes(good)
+
+    done = syncd(cfg, "release-name", "LANPT.khcn", "--reason", "left\x1b[2Jthe\aprovince")
+    assert done.returncode == 0, done.stderr
+    assert "lanpt.khcn: released (kept for the person E7)" in done.stdout
+    assert json.loads(path.read_text("utf-8"))["former"] == {"nhphuc.khcn": "E1"}
+    [record] = [r for r in audit_records(tmp_path) if r["action"] == "release-name"]
+    assert record["reason"] == "operator release: left [2Jthe province"

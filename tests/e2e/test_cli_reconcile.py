@@ -233,3 +233,26 @@ def test_sigterm_stops_a_reconcile_after_the_actions_in_flight_with_a_report(
     assert again.returncode == 0, again.stderr
     people_made = [e for e in entries(admin, base_dn).values() if e.get("employeeNumber")]
     assert len({e["employeeNumber"][0] for e in people_made}) == len(people_made) == people
+
+
+def test_a_reconcile_of_the_inbox_makes_its_files_the_latest_roster_for_the_nightly_run(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """Found by an attack: `syncd reconcile` without --roster (the inbox's files, no daemon)
+    created a new person's mailbox but left an older roster the organisation's latest, so the
+    next `--latest` (the nightly run) revoked the mailbox it had just made."""
+    make_config()
+    cfg = tmp_path / "syncd.yaml"
+    first = write_roster(tmp_path / "r1.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,"])
+    assert syncd(cfg, "reconcile", "--roster", str(first)).returncode == 0
+    (tmp_path / "inbox").mkdir(exist_ok=True)
+    write_roster(
+        tmp_path / "inbox" / "r2.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,", "E2,Trần Thị Bình,skhcn,,,,,"]
+    )
+    applied = syncd(cfg, "reconcile", "--json")
+    assert applied.returncode == 0, applied.stderr
+    assert json.loads(applied.stdout)["plan"]["counts"]["create"] == 1
+    nightly = json.loads(syncd(cfg, "reconcile", "--latest", "--json").stdout)
+    assert nightly["plan"]["actions"] == [], nightly["plan"]["actions"]
+    made = entries(admin, base_dn)
+    assert made["binhtt.skhcn"]["syncdState"] == ["active"]
