@@ -1103,8 +1103,8 @@ def decide_cmd(
         state.resolutions[decision_id] = Resolution(
             res.how, res.value, by or operator_label(who), stamp
         )
-        store.save(state)
-        # the account the decision is about, for `syncd history`
+        # the account the decision is about, for `syncd history`; audited before the state
+        # is saved: a decision the log does not hold is never carried out (as release-name)
         subject = res.value or (
             decision.candidates[0] if unlinked and len(decision.candidates) == 1 else None
         )
@@ -1128,6 +1128,7 @@ def decide_cmd(
             )
         finally:
             audit.close()
+        store.save(state)
     click.echo(
         f"{decision_id}: {res.how.value} {res.value} recorded; the next reconcile applies it"
     )

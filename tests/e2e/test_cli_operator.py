@@ -458,3 +458,21 @@ def test_release_name_refuses_a_name_a_live_entry_holds_and_audits_before_it_rel
     assert json.loads(path.read_text("utf-8"))["former"] == {"nhphuc.khcn": "E1"}
     [record] = [r for r in audit_records(tmp_path) if r["action"] == "release-name"]
     assert record["reason"] == "operator release: left [2Jthe province"
+
+
+def test_a_decision_the_audit_log_cannot_hold_is_not_recorded(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    """As release-name (found by an attack): the state was saved before the audit record,
+    so a broken audit key left a decision the next run carried out with no trace."""
+    cfg, pending = _hungyen_collision(make_config, tmp_path)
+    key = tmp_path / "state" / "audit.key"
+    good = key.read_bytes()
+    key.write_text("garbage")
+    assert syncd(cfg, "decide", pending["id"], "--uid", "nhphuc2.khcn").returncode != 0
+    key.write_bytes(good)
+    assert [d["id"] for d in json.loads(syncd(cfg, "decisions", "--json").stdout)] == [
+        pending["id"]
+    ]
+    state = json.loads((tmp_path / "state" / "state.json").read_text("utf-8"))
+    assert pending["id"] not in state.get("resolutions", {})
