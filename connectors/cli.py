@@ -935,10 +935,13 @@ def audit_verify(ctx: click.Context, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def history_cmd(ctx: click.Context, uid: str, as_json: bool) -> None:
-    """One account's whole story from the audit log (renames followed)."""
+    """One account's whole story from the audit log (renames followed); UID or its address."""
     from connectors.audit import history
 
     cfg = _config(ctx)
+    local, at, where = uid.strip().partition("@")
+    if at and where.lower() == cfg.domain.lower():
+        uid = local  # the records name the uid (found by an attack: an address found nothing)
     records = history(cfg.paths.audit_log, uid)
     if as_json:
         click.echo(json.dumps(records, ensure_ascii=False, indent=1))

@@ -405,6 +405,8 @@ def test_release_name_lets_a_kept_name_go_audited_and_it_stays_released(
     assert record["uid"] == "nhphuc7.khcn" and record["employee_number"] == "E9"
     assert record["reason"] == "operator release: E9 retired (letter 12/SNV)"
     assert record["by"] == "Trưởng phòng CNTT" and record["operator"]["user"] == login_user()
+    told = syncd(cfg, "history", "nhphuc7.khcn@test.gov.vn")  # by its address too
+    assert told.returncode == 0 and "release-name" in told.stdout, told.stderr
     assert syncd(cfg, "audit", "verify").returncode == 0
     state = json.loads((tmp_path / "state" / "state.json").read_text("utf-8"))
     assert "nhphuc7.khcn" not in state.get("former", {})
