@@ -350,7 +350,10 @@ def test_sigterm_mid_file_stops_cleanly_and_a_restart_finishes_the_file(
     assert all(r["result"] == "ok" for r in audit)
     assert len([r for r in audit if r["action"] in ("create", "create-org-mailbox")]) == done
     daemon(extra="safety: {max_revoke_share: 1}\n")
-    assert wait_for(lambda: list((tmp_path / "processed").rglob("big.csv")), timeout=60)
+    # the rest of 8,000 creates, the file's report and HR's rendered result: ~35 s alone on
+    # this 2-core machine's slower days, more beside the rest of the suite (once over 60 s):
+    # a bound for a hang, not a speed test
+    assert wait_for(lambda: list((tmp_path / "processed").rglob("big.csv")), timeout=300)
     people = [e for u, e in entries(admin, base_dn).items() if e.get("employeeNumber")]
     assert len(people) == PEOPLE
     assert len({e["employeeNumber"][0] for e in people}) == PEOPLE  # no duplicate
