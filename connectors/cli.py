@@ -1029,6 +1029,21 @@ def _holders(cfg: Config, names: Sequence[str], what: str) -> dict[str, str]:
     return found
 
 
+def _operator_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--by`` and ``--wait`` of the commands that change the state between runs (decide,
+    release-name): who decided, and how long to wait for a run that saves the same state."""
+    command = click.option(
+        "--wait",
+        default=300.0,
+        show_default=True,
+        type=click.FloatRange(0),
+        help="Seconds to wait for a run in progress (it saves the same state).",
+    )(command)
+    return click.option("--by", default="", help="Who decided, if not the operator running this.")(
+        command
+    )
+
+
 @main.command("decide")
 @click.argument("decision_id")
 @click.option("--link", "link_uid", help="This person already has the mailbox UID.")
@@ -1039,14 +1054,7 @@ def _holders(cfg: Config, names: Sequence[str], what: str) -> dict[str, str]:
     is_flag=True,
     help="An unlinked account (no employee number, on no roster): revoke it.",
 )
-@click.option("--by", default="", help="Who decided, if not the operator running this.")
-@click.option(
-    "--wait",
-    default=300.0,
-    show_default=True,
-    type=click.FloatRange(0),
-    help="Seconds to wait for a run in progress (it saves the same state).",
-)
+@_operator_options
 @click.pass_context
 def decide_cmd(
     ctx: click.Context,
@@ -1144,14 +1152,7 @@ def decide_cmd(
     required=True,
     help="Why the name may now go to someone else (kept in the audit log).",
 )
-@click.option("--by", default="", help="Who decided, if not the operator running this.")
-@click.option(
-    "--wait",
-    default=300.0,
-    show_default=True,
-    type=click.FloatRange(0),
-    help="Seconds to wait for a run in progress (it saves the same state).",
-)
+@_operator_options
 @click.pass_context
 def release_name_cmd(
     ctx: click.Context, names: tuple[str, ...], reason: str, by: str, wait: float
