@@ -634,7 +634,7 @@ def _after_plan(
         # the CLI's run of the inbox's files (no daemon to file them): they are HR's latest
         # word too, else the nightly run (`--latest`) re-applies an older file and revokes
         # the people they added (found by an attack)
-        remember_rosters(config, inp.files, inp.snapshots, inbox_too=req.rosters is None)
+        remember_rosters(config, inp.files, inp.snapshots, read=inp.contents)
     if applies and config.lifecycle.warn_days_before:
         outcome.warned = send_warnings(
             config,
@@ -695,7 +695,11 @@ def _quiet(
 
 
 def remember_rosters(
-    config: Config, files: Sequence[Path], snapshots: Sequence[Snapshot], *, inbox_too: bool = False
+    config: Config,
+    files: Sequence[Path],
+    snapshots: Sequence[Snapshot],
+    *,
+    read: Mapping[Path, bytes] | None = None,
 ) -> None:
     """An operator's ``reconcile --roster`` is HR's latest word for the organisations its
     files speak for, exactly as a file filed through the inbox: the nightly full run must
@@ -703,15 +707,19 @@ def remember_rosters(
     revoke people it added, forget its absences). A copy is kept in the state directory: the
     operator's file may be edited or deleted later. The copy is of the bytes applied: the file
     is read again and kept only when its sha256 is that of a snapshot this run applied.
-    ``inbox_too``: files lying in the inbox count too (`syncd reconcile` without ``--roster``,
-    which reads them where they lie; the daemon files what it takes itself)."""
+    ``read``: the bytes the run read of files lying in the inbox (`syncd reconcile` without
+    ``--roster``, which takes them where they lie, never through a link); those count too,
+    from those bytes (the daemon files what it takes itself)."""
     inbox = config.paths.inbox.resolve()
     by_sha = {snap.sha256: snap for snap in snapshots if snap.authoritative}
     registry = SnapshotRegistry(config.paths.state)
     for path in files:
-        if not inbox_too and inbox in path.resolve().parents:
+        if read and path in read:
+            data = read[path]  # as the run read it: the inbox's file is not opened again
+        elif inbox in path.resolve().parents:
             continue  # the inbox keeps a copy of what it takes itself (connectors/inbox.py)
-        data = path.read_bytes()
+        else:
+            data = path.read_bytes()
         snap = by_sha.get(hashlib.sha256(data).hexdigest())
         if snap is None:
             continue
