@@ -91,11 +91,17 @@ class Point:
 CHAIN_FIELDS = frozenset({"seq", "prev", "mac", "hash"})
 
 
+def _keyed_line(body: bytes, mac: str) -> bytes:
+    """The line of a keyed record (since 694bc7f): the canonical form the MAC covers
+    (``body``), the MAC added last; one encoding per record."""
+    return body[:-1] + b',"mac":"' + mac.encode() + b'"}'
+
+
 def _line_as_written(rec: dict[str, Any]) -> set[str]:
-    """The lines syncd writes for the keyed record ``rec``: the canonical form the MAC covers
-    with the MAC last (since 694bc7f), or the whole record with sorted keys and spaces."""
-    body = {k: v for k, v in rec.items() if k != "mac"}
-    compact = _canonical(body)[:-1].decode() + ',"mac":' + json.dumps(rec["mac"]) + "}"
+    """The lines syncd writes for the keyed record ``rec``: :func:`_keyed_line`, or (before
+    694bc7f) the whole record with sorted keys and spaces."""
+    body = _canonical({k: v for k, v in rec.items() if k != "mac"})
+    compact = _keyed_line(body, str(rec["mac"])).decode()
     return {compact, json.dumps(rec, ensure_ascii=False, sort_keys=True)}
 
 
@@ -110,8 +116,12 @@ def _digest(prev: str, record: dict[str, Any]) -> str:
 
 def _mac(key: bytes, record: dict[str, Any]) -> str:
     """The keyed chain: HMAC-SHA256 over the record without its ``mac`` (``prev`` included)."""
-    body = {k: v for k, v in record.items() if k != "mac"}
-    return hmac.new(key, _canonical(body), hashlib.sha256).hexdigest()
+    return _sign(key, _canonical({k: v for k, v in record.items() if k != "mac"}))
+
+
+def _sign(key: bytes, body: bytes) -> str:
+    """HMAC-SHA256 of a record's canonical form."""
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
 def fsync_dir(folder: Path) -> None:
@@ -928,10 +938,10 @@ class AuditLog:
                 # encoding per record (this runs once per create, on slapd's time); readers
                 # parse the line, and verify() encodes the record without its mac again
                 body = _canonical(record)
-                mac = hmac.new(self.key, body, hashlib.sha256).hexdigest()
+                mac = _sign(self.key, body)
                 record["mac"] = mac
                 head = Point(record["seq"], mac)
-                lines.append(body[:-1] + b',"mac":"' + mac.encode() + b'"}\n')
+                lines.append(_keyed_line(body, mac) + b"\n")
             write_all(fd, b"".join(lines))
             os.fdatasync(fd)
             for _ in records:  # each record is on disk; a crash here leaves the head behind
