@@ -44,7 +44,6 @@ import hashlib
 import json
 import os
 import re
-import select
 import shutil
 import threading
 from dataclasses import asdict, dataclass, field, replace
@@ -66,6 +65,7 @@ from connectors.outcome import RunOutcome, report_text
 from connectors.runlock import LockBusy
 from connectors.snapshots import SnapshotRegistry
 from connectors.store import make_dirs, private_dir, write_private
+from connectors.waiting import readable
 from syncd.inbox import (
     Events,
     Seen,
@@ -240,10 +240,9 @@ class InboxWatcher:
         if notify is None:
             return False
         try:
-            readable, _, _ = select.select([notify.fileno()], [], [], timeout)
+            if not readable(notify.fileno(), timeout):
+                return False
         except (OSError, ValueError):  # closed meanwhile (folder replaced, reload)
-            return False
-        if not readable:
             return False
         with self._lock:
             return self._pump()

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import resource
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from ldap3 import Connection
 
 from syncd.model import Action, ActionKind, Field
@@ -54,3 +59,25 @@ def create_action(
         employee_number=(values.get(Field.EMPLOYEE_NUMBER) or ("",))[0],
         attrs=values,
     )
+
+
+@contextlib.contextmanager
+def descriptors_past_select_limit() -> Iterator[None]:
+    """Every descriptor opened inside is numbered 1024 or more (select(2)'s ``FD_SETSIZE``), as
+    in a process that has opened many files and sockets over its life: the ones below are
+    taken by copies of /dev/null, released on leaving. The soft limit on open files is raised
+    to the hard one for it (skipped where the hard limit is below 2048)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2048:
+        pytest.skip(f"the hard limit on open files is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2048), hard))
+    held = [os.open(os.devnull, os.O_RDONLY)]
+    try:
+        while (fd := os.dup(held[0])) < 1024:
+            held.append(fd)
+        os.close(fd)
+        yield
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

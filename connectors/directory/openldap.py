@@ -27,7 +27,6 @@ import contextlib
 import ipaddress
 import marshal
 import secrets
-import select
 import socket
 import sqlite3
 import ssl
@@ -79,6 +78,7 @@ from connectors.directory.ber import (
     search_request,
 )
 from connectors.directory_snapshot import CSN, DeltaReader, Drift, Rows
+from connectors.waiting import readable
 from syncd.model import (
     Account,
     Action,
@@ -1484,7 +1484,7 @@ class OpenLdapDirectory:
         if pipe is not None:
             sock = pipe.socket
             pending = isinstance(sock, ssl.SSLSocket) and sock.pending()
-            if pipe.closed or sock is None or pending or select.select([sock], [], [], 0)[0]:
+            if pipe.closed or sock is None or pending or readable(sock, 0):
                 self._close_pipe()  # EOF, or a notice of disconnection: nothing else comes
                 pipe = None
         if pipe is None:

@@ -14,7 +14,7 @@ from ldap3 import Connection
 from connectors.inbox import InboxWatcher
 from syncd.model import Plan
 from tests.conftest import MakeConfig
-from tests.helpers import HEADER, entries, write_roster
+from tests.helpers import HEADER, descriptors_past_select_limit, entries, write_roster
 
 ROW = "E1,Đàm Văn Hùng,skhcn,,,,,"
 
@@ -151,3 +151,21 @@ def test_a_file_written_to_after_it_was_taken_is_refused_and_nothing_applied(
         json.loads(line) for line in audit.read_text(encoding="utf-8").splitlines()
     ]
     assert not (tmp_path / "state" / "snapshots.json").exists()  # not a latest accepted roster
+
+
+def test_inotify_still_wakes_the_daemon_when_its_descriptor_is_numbered_past_1024(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    """select(2) took no descriptor past 1024: the wait answered "nothing" at once, so a
+    long-lived daemon with many files open found rosters at its next poll only."""
+    cfg = make_config()
+    cfg.paths.inbox.mkdir(parents=True)
+    with descriptors_past_select_limit():
+        watcher = InboxWatcher(cfg, settle=3600)
+        watcher.start()
+    assert watcher.mode == "inotify"
+    assert watcher.wait(0.05) is False  # nothing yet
+    write_roster(cfg.paths.inbox / "skhcn.csv", [ROW])
+    assert watcher.wait(5) is True
+    assert watcher.tick(time.time()).processed == ["skhcn.csv"]
+    watcher.close()

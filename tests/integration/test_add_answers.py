@@ -34,7 +34,7 @@ from connectors.runner import open_directory
 from devtools.slapd_sandbox import Sandbox
 from syncd.ports import DirectoryError
 from tests.conftest import MakeConfig
-from tests.helpers import create_action, entries
+from tests.helpers import create_action, descriptors_past_select_limit, entries
 from tests.integration.test_tls import _directory as _tls_directory
 from tests.integration.test_tls import tls_slapd  # noqa: F401 - the TLS slapd fixture
 
@@ -244,6 +244,28 @@ def test_the_pipeline_connection_is_bound_once_per_run_and_reopened_when_dropped
     finally:
         proxy.close()
     assert len(entries(admin, base_dn)) == 80
+
+
+def test_the_kept_pipeline_is_checked_when_its_socket_is_numbered_past_1024(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """A process that has opened many files and sockets gets descriptors past select(2)'s 1024:
+    the second batch's check of the kept connection raised ValueError there (found when the
+    suite first ran on two workers), so no create of that batch was sent."""
+    make_config()
+    with descriptors_past_select_limit():
+        directory = open_directory(load_config(tmp_path / "syncd.yaml"), [])
+        try:
+            for batch in range(
+                2
+            ):  # the first opens the pipeline's connection, the second checks it
+                out = directory.create_many(
+                    [(create_action(f"h{batch}{n:02d}"), f"Mk-{n}.1234!") for n in range(20)]
+                )
+                assert all(isinstance(o, str) for o in out), out
+        finally:
+            directory.close()
+    assert len(entries(admin, base_dn)) == 40
 
 
 @pytest.mark.parametrize("how", ["ldaps", "starttls"])
