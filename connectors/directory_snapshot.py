@@ -456,13 +456,29 @@ class DeltaReader:
     # attributes): what LocalState.former remembers of whom their names were
     vanished: list[tuple[str, Attrs]] = field(default_factory=list, repr=False)
     _vanished_rows: list[tuple[str, str, str]] = field(default_factory=list, repr=False)
+    # every connection this reader opened, closed by ``close`` (found by the province
+    # simulation: left to the garbage collector, a daemon kept one open file per run, a
+    # replaced snapshot's disk space with it, and reached the service's 1,024 descriptors)
+    _opened: list[sqlite3.Connection] = field(default_factory=list, repr=False)
+
+    def _opening(self, snap: Snapshot | None) -> Snapshot | None:
+        if snap is not None:
+            self._opened.append(snap.db)
+        return snap
+
+    def close(self) -> None:
+        """Close every connection to the snapshot this reader opened (the end of a run: the
+        rows it read are not read again)."""
+        opened, self._opened, self.db = self._opened, [], None
+        for db in opened:
+            db.close()
 
     @property
     def layout(self) -> Layout:
         return Layout(self.attributes, [a for a in self.names if a in self.attributes])
 
     def _load(self) -> Snapshot | None:
-        return load(self.path, self.base, self.layout, readonly=not self.keep)
+        return self._opening(load(self.path, self.base, self.layout, readonly=not self.keep))
 
     def sync(self) -> Rows:
         """Every entry the run reads, from the snapshot and what changed since; the entries
@@ -709,7 +725,7 @@ class DeltaReader:
         (the whole reads compare every entry's CSN and see it).
         """
         self._told([])
-        snap = load(self.path, self.base, self.layout, readonly=True)
+        snap = self._opening(load(self.path, self.base, self.layout, readonly=True))
         if snap is None or not 0 <= self.clock() - snap.full_at <= FULL_EVERY.total_seconds():
             return None
         try:
@@ -788,6 +804,7 @@ class DeltaReader:
         )
         if not self.keep:
             db = _connect(":memory:")
+            self._opened.append(db)
             _create(db, self.base, layout, self.clock())
             db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)", rows)
             self.fingerprint = _rows_digest(db)
@@ -799,11 +816,13 @@ class DeltaReader:
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         try:
             db = _connect(str(tmp))
-            with db:
-                _create(db, self.base, layout, self.clock())
-                db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)", rows)
-            self.fingerprint = _rows_digest(db)
-            db.close()
+            try:
+                with db:
+                    _create(db, self.base, layout, self.clock())
+                    db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)", rows)
+                self.fingerprint = _rows_digest(db)
+            finally:
+                db.close()
             os.replace(tmp, self.path)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -812,7 +831,9 @@ class DeltaReader:
             if old != self.path.name:
                 with contextlib.suppress(OSError):
                     (self.path.parent / old).unlink(missing_ok=True)
-        return Rows(_connect(str(self.path)), layout)
+        db = _connect(str(self.path))
+        self._opened.append(db)
+        return Rows(db, layout)
 
     def _delta(self, snap: Snapshot) -> tuple[Rows, str]:
         """``snap`` brought up to date (written back when kept), and what happened."""

@@ -611,6 +611,8 @@ class OpenLdapDirectory:
             except sqlite3.Error as exc:  # a cache only: the next scoped run decodes the rows
                 log.warning("directory snapshot: names cache not written", error=str(exc))
             self._names_to_keep = None
+        if self._delta is not None:
+            self._delta.close()
         if self._conn is not None:
             self._conn.unbind()
             self._conn = None

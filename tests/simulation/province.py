@@ -198,6 +198,8 @@ class Figures:
     refusals: Counter[str] = field(default_factory=Counter)
     overrides: int = 0
     crashes: Counter[str] = field(default_factory=Counter)  # "point:n" → runs killed there
+    # this process's open descriptors every 30 days: syncd's runs happen in it, as in the daemon
+    descriptors: list[int] = field(default_factory=list)
     survived: Counter[str] = field(default_factory=Counter)  # fewer than n passes: finished
     crash_log: list[str] = field(default_factory=list)  # day, profile, file, point, outcome
     recoveries: int = 0  # runs that found dead runs' journals
@@ -924,6 +926,8 @@ orgs: orgs.yaml
                 self.write_activity(profile)
             if n == 45 and verify_clock is not None:
                 verify_clock(self)
+            if n % 30 == 0:
+                self.figures.descriptors.append(len(os.listdir("/proc/self/fd")))
             self.oracle.check(day, self.at(day, 23), self.admin, self.pending_decisions())
             self.figures.days += 1
         self.figures.seconds = time.monotonic() - t0
@@ -964,6 +968,7 @@ orgs: orgs.yaml
             f"written by a recovery: {dict(self.interrupted_records())}",
             *(f"  {line}" for line in f.crash_log),
             f"refusals / held: {dict(f.refusals)}",
+            f"open descriptors of the process every 30 days: {f.descriptors}",
             f"oracle checks: {o.checks}; violations (incidents, violation-days) by invariant:",
         ]
         for kind, (incidents, vdays) in o.by_kind().items():
