@@ -43,8 +43,11 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# The suite on both cores (pytest-xdist; tests/conftest.py keeps a module on one worker and the
+# tests that change this machine on one); JOBS=0 runs it in this one process.
+JOBS ?= 2
 test: deps lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(JOBS)
 
 # make demo PROFILE=openldap|iredmail|zimbra|ad: the same sample on another directory profile
 demo: deps

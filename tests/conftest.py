@@ -6,6 +6,7 @@ import itertools
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -33,6 +34,53 @@ def quiet_logs() -> None:
     from connectors.daemon import configure_logging
 
     configure_logging(json_lines=False, stream=sys.stderr, level=logging.WARNING)
+
+
+# ``make test`` runs the suite on both cores (pytest-xdist). A module is one unit of work, so
+# its module-scoped servers start once, on one worker; the modules that change this machine
+# itself (system users, the Debian package in /usr and /etc: marked ``host``) are one unit
+# together, run one after the other on one worker as in a single process. (Not xdist's
+# ``xdist_group``: with pytest 9.2 its ``--dist loadgroup`` no longer groups anything.)
+# The longest modules are handed out first, so neither core is left with one at the end.
+HOST_MODULES = frozenset(
+    {
+        "tests/e2e/test_bind_secret.py",
+        "tests/e2e/test_cli_as_root.py",
+        "tests/e2e/test_inbox_as_attacker.py",
+        "tests/e2e/test_unit_sandbox.py",
+        "tests/integration/test_deb_package.py",
+        "tests/integration/test_deb_package_without_systemd.py",
+        "tests/integration/test_docker_compose.py",
+        "tests/integration/test_install_doc.py",
+    }
+)
+FIRST = ("tests/simulation/test_province.py", "tests/e2e/test_daemon.py", *sorted(HOST_MODULES))
+
+
+def _module(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    strays = {
+        _module(i.nodeid)
+        for i in items
+        if (i.get_closest_marker("host") is not None) != (_module(i.nodeid) in HOST_MODULES)
+    }
+    if strays:
+        raise pytest.UsageError(f"mark these host or not in both places: {sorted(strays)}")
+    items.sort(key=lambda i: not i.nodeid.startswith(FIRST))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            module = _module(nodeid)
+            return "host" if module in HOST_MODULES else module
+
+    return ByModule(config, log)
 
 
 ORGS_YAML = """\

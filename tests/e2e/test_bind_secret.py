@@ -24,6 +24,8 @@ from tests.e2e.test_daemon import Notifications, wait_for
 from tests.helpers import entries, write_roster
 from tests.service_user import SYNCD, ServiceUser, Site, make_site, make_user, owners
 
+pytestmark = pytest.mark.host  # changes this machine (users, packages, /etc): tests/conftest.py
+
 SiteFor = Callable[..., Site]
 
 WAYS = {

@@ -32,6 +32,8 @@ from tests.service_user import (
     slapd_site,
 )
 
+pytestmark = pytest.mark.host  # changes this machine (users, packages, /etc): tests/conftest.py
+
 
 @pytest.fixture
 def service_user() -> Iterator[ServiceUser]:

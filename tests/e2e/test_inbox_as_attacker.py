@@ -34,6 +34,8 @@ from tests.e2e.test_daemon import wait_for
 from tests.helpers import HEADER, entries, write_roster
 from tests.service_user import SYNCD, ServiceUser, Site, make_user, slapd_site
 
+pytestmark = pytest.mark.host  # changes this machine (users, packages, /etc): tests/conftest.py
+
 
 @pytest.fixture
 def service_user() -> Iterator[ServiceUser]:

@@ -45,6 +45,8 @@ from devtools.slapd_sandbox import Sandbox
 from tests.e2e.test_daemon import Notifications, wait_for
 from tests.helpers import HEADER, entries
 
+pytestmark = pytest.mark.host  # changes this machine (users, packages, /etc): tests/conftest.py
+
 pyseccomp = pytest.importorskip("pyseccomp")
 
 REPO = Path(__file__).resolve().parents[2]

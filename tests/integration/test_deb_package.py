@@ -28,7 +28,8 @@ from tests.packaged import (
     wait_for,
 )
 
-pytestmark = pytest.mark.slapd
+# changes this machine (users, packages, /etc): tests/conftest.py
+pytestmark = [pytest.mark.slapd, pytest.mark.host]
 
 LIB = Path("/usr/lib/syncd/python")
 # never in the package: a directory server, test runners, linters, type checkers

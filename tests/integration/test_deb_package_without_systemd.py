@@ -22,6 +22,8 @@ import pytest
 
 from tests.packaged import built_deb, installed, package_on_this_host
 
+pytestmark = pytest.mark.host  # changes this machine (users, packages, /etc): tests/conftest.py
+
 HIDDEN = ("/usr/bin/systemd-sysusers", "/usr/bin/systemd-tmpfiles")
 
 

@@ -24,6 +24,8 @@ from connectors.store import write_private
 from devtools.slapd_sandbox import find_slapd, free_port
 from tests.helpers import write_roster
 
+pytestmark = pytest.mark.host  # changes this machine (users, packages, /etc): tests/conftest.py
+
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 COMPOSE = DOCKER / "docker-compose.yml"
 SUFFIX = "dc=example,dc=gov,dc=vn"

@@ -47,7 +47,8 @@ from tests.packaged import (
     wait_for,
 )
 
-pytestmark = pytest.mark.slapd
+# changes this machine (users, packages, /etc): tests/conftest.py
+pytestmark = [pytest.mark.slapd, pytest.mark.host]
 
 DOC = REPO / "docs" / "install.md"
 MARK = "tests/integration/test_install_doc.py"
