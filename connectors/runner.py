@@ -430,7 +430,7 @@ def _remember_vanished(
             if not state.former.get(n):  # a known holder never gives way to an unknown one
                 state.former[n] = owner
         gone.append((name.dn, sorted(held), owner))
-    present = {emp_key(a.employee_number) for a in seen.accounts if a.employee_number}
+    present = {emp_key(a.employee_number): a.uid for a in seen.accounts if a.employee_number}
     new = sorted(
         n for n, who in state.former.items() if n not in loaded and emp_key(who) not in present
     )
@@ -449,6 +449,7 @@ def _remember_vanished(
         try:
             for dn, names, owner in gone:
                 if any(loaded.get(n) != state.former.get(n) for n in names):
+                    now_at = present.get(emp_key(owner)) if owner else None
                     audit.record(
                         run_id=outcome.run_id,
                         action="names-kept",
@@ -456,9 +457,17 @@ def _remember_vanished(
                         dn=dn,
                         names=names,
                         employee_number=owner or None,
-                        reason="the mailbox vanished from the directory without syncd "
-                        "(deleted or hidden by hand?): its names go to "
-                        + (f"the person {owner} only" if owner else "nobody (holder unknown)"),
+                        reason=(
+                            # found by an attack: syncd's own transfer, read by the next
+                            # whole run, was told "deleted or hidden by hand?"
+                            f"the entry is gone from this DN and its holder {owner} has the "
+                            f"mailbox {now_at} (moved by syncd, or renamed by hand): its "
+                            "former names stay theirs only"
+                            if now_at
+                            else "the mailbox vanished from the directory without syncd "
+                            "(deleted or hidden by hand?): its names go to "
+                            + (f"the person {owner} only" if owner else "nobody (holder unknown)")
+                        ),
                     )
         finally:
             audit.close()

@@ -512,6 +512,11 @@ def test_a_transfer_is_not_reported_as_a_mailbox_gone_by_hand(
     assert not any("gone from the directory" in w for w in nightly.warnings), nightly.warnings
     state = json.loads((cfg.paths.state / "state.json").read_text(encoding="utf-8"))
     assert state["former"].get("hungdv.skhcn") in (None, "E1")
+    # nor does the audit log: a record of the names kept says where the person is now
+    lines = cfg.paths.audit_log.read_text(encoding="utf-8").splitlines()
+    kept = [r for r in map(json.loads, lines) if r["action"] == "names-kept"]
+    assert kept and all("by hand?" not in r["reason"] for r in kept), kept
+    assert all("hungdv.syt" in r["reason"] for r in kept), kept
 
 
 def test_a_mailbox_made_by_a_run_killed_mid_apply_then_deleted_goes_to_nobody_else(
