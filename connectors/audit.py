@@ -133,12 +133,19 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_all(fd: int, data: bytes) -> None:
+def write_synced(fd: int, data: bytes, path: Path | str) -> None:
     """``os.write`` until every byte is written (a short write is rare on a file, not
-    impossible: a signal, a full disk's last blocks)."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+    impossible: a signal, a full disk's last blocks), then ``fdatasync`` (the data and what
+    reading it back needs: an appended file's new size). An error names ``path``: "No space left on
+    device" alone does not tell the operator which disk filled (the state directory, the
+    outbox and the audit log may each be on its own)."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fdatasync(fd)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
 
 
 def _replace(path: Path, data: str) -> None:
@@ -942,8 +949,7 @@ class AuditLog:
                 record["mac"] = mac
                 head = Point(record["seq"], mac)
                 lines.append(_keyed_line(body, mac) + b"\n")
-            write_all(fd, b"".join(lines))
-            os.fdatasync(fd)
+            write_synced(fd, b"".join(lines), self.path)
             for _ in records:  # each record is on disk; a crash here leaves the head behind
                 crash_point("audit written")
             _write_head(self.state_dir, head)

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.audit import fsync_dir, open_audit, recorded, write_all
+from connectors.audit import fsync_dir, open_audit, recorded, write_synced
 from connectors.config import Config
 from connectors.crashpoints import armed, crash_point
 from connectors.slips import SlipWriter
@@ -66,8 +66,7 @@ class Journal:
     def _write(self, records: Sequence[dict[str, Any]]) -> None:
         assert self._fd is not None
         lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-        write_all(self._fd, lines.encode())
-        os.fdatasync(self._fd)
+        write_synced(self._fd, lines.encode(), self.path)
 
     def begin(self, plan: Plan) -> None:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)

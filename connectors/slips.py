@@ -42,7 +42,7 @@ from pathlib import Path
 
 import structlog
 
-from connectors.audit import fsync_dir, open_audit, write_all
+from connectors.audit import fsync_dir, open_audit, write_synced
 from connectors.config import Config
 from connectors.crashpoints import crash_point
 from connectors.loading import load_catalogue
@@ -153,8 +153,7 @@ class SlipWriter:
                 )
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                write_all(fd, buf.getvalue().encode("utf-8"))
-                os.fsync(fd)
+                write_synced(fd, buf.getvalue().encode("utf-8"), path)  # synced, size and all
             finally:
                 os.close(fd)
         if created:
