@@ -13,6 +13,7 @@ backoff. It talks to systemd (READY, STATUS, WATCHDOG) and keeps ``status.json``
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -98,6 +99,13 @@ class Daemon:
         finally:
             structlog.contextvars.unbind_contextvars("job")
             self._save_status()
+            # A run reads and plans with the cyclic collector paused and applies with what it
+            # read frozen (connectors/runner.py); what it left in cycles sits in the oldest
+            # generation, which Python's own thresholds collect almost never. Found by an
+            # attack: ~220 KiB more resident per small inbox run and ~7 MiB per 2,000-person
+            # one, for ever, and ldap3's sockets of failed connections held until then. The
+            # daemon is idle between jobs: one full collection here costs nothing a run waits on.
+            gc.collect()
 
     def _healthy(self) -> None:
         self.metrics.directory_up.set(1)

@@ -385,7 +385,8 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
             gc.freeze()
             _after_plan(config, req, inp, directory, hooks, outcome, seen, plan, now, key)
     finally:
-        gc.unfreeze()  # a daemon's next run must be able to collect this one's leftovers
+        # what a daemon job leaves is collected after the job (connectors/daemon.py)
+        gc.unfreeze()
         if hooks.directory is None:
             close_directory(directory)
     outcome.report_path = config.paths.state / "reports" / f"{outcome.run_id}.txt"

@@ -480,6 +480,18 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _discard(conn: Connection | None) -> None:
+    """Close a connection that failed to open, bind or start TLS, and its socket."""
+    if conn is None:
+        return
+    with contextlib.suppress(LDAPException, OSError):
+        conn.unbind()
+    sock = conn.socket
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.close()
+
+
 class OpenLdapDirectory:
     """:class:`syncd.ports.Directory` for OpenLDAP with the ppolicy overlay.
 
@@ -567,7 +579,11 @@ class OpenLdapDirectory:
         return self._conn
 
     def _connect(self, strategy: str) -> Connection:
-        """A bound connection (StartTLS first where configured) with ldap3's ``strategy``."""
+        """A bound connection (StartTLS first where configured) with ldap3's ``strategy``.
+        One that fails is closed here, its socket with it: ldap3 keeps the socket of a refused
+        or failed attempt on the connection, which lives until the garbage collector finds
+        it (found by an attack: one more open socket per attempt while slapd was down)."""
+        conn: Connection | None = None
         try:
             conn = Connection(
                 self.server,
@@ -594,7 +610,11 @@ class OpenLdapDirectory:
                     transient=conn.result.get("result") in TRANSIENT,
                 )
         except (LDAPException, OSError) as exc:
+            _discard(conn)
             raise DirectoryError(f"cannot reach {self.config.url}: {exc}", transient=True) from exc
+        except DirectoryError:
+            _discard(conn)
+            raise
         return conn
 
     def close(self) -> None:
