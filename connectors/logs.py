@@ -33,7 +33,10 @@ def configure_logging(
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(stream or sys.stdout),
+        # one write per record, its newline included (print writes them apart, and the
+        # handler below, on another thread, wrote a whole record in between: found by an
+        # attack, two records on one line, not JSON for journald)
+        logger_factory=structlog.WriteLoggerFactory(stream or sys.stdout),
         cache_logger_on_first_use=False,
     )
     # what libraries log through the standard library (APScheduler's "run time of job … was
