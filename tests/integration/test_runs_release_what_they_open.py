@@ -28,15 +28,16 @@ from tests.helpers import write_roster
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-def _open_below(folder: Path) -> list[str]:
-    """This process's descriptors on files in ``folder``, deleted ones too."""
+def _open(prefix: str) -> list[str]:
+    """This process's descriptors whose target starts with ``prefix`` (a folder: its files,
+    deleted ones too; ``socket:``: its sockets)."""
     found = []
     for fd in os.listdir("/proc/self/fd"):
         try:
             target = os.readlink(f"/proc/self/fd/{fd}")
         except OSError:
             continue
-        if target.startswith(str(folder)):
+        if target.startswith(prefix):
             found.append(target)
     return found
 
@@ -62,15 +63,7 @@ def test_no_run_of_any_kind_leaves_the_directory_snapshot_open(
         outcome = runner.run(cfg, now=NOW + timedelta(minutes=10 * n), **kw)  # type: ignore[arg-type]
         assert outcome.plan is not None, what
         assert (state / SNAPSHOT_FILE).exists() or n == 0, what
-        assert _open_below(state) == [], what
-
-
-def _sockets() -> int:
-    return sum(
-        os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
-        for fd in os.listdir("/proc/self/fd")
-        if os.path.exists(f"/proc/self/fd/{fd}")
-    )
+        assert _open(str(state)) == [], what
 
 
 def test_a_directory_that_refuses_the_connection_leaves_no_socket_open(
@@ -88,13 +81,13 @@ def test_a_directory_that_refuses_the_connection_leaves_no_socket_open(
     cfg = load_config(path)
     gc.disable()  # what the collector would free is not what the test is about
     try:
-        before = _sockets()
+        before = len(_open("socket:"))
         for _ in range(5):
             directory = open_directory(cfg, [])
             with pytest.raises(DirectoryError, match="cannot reach"):
                 directory.names()
             directory.close()
-        assert _sockets() == before
+        assert len(_open("socket:")) == before
     finally:
         gc.enable()
 
