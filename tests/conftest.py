@@ -72,6 +72,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda i: not i.nodeid.startswith(FIRST))
 
 
+@pytest.hookimpl(optionalhook=True)  # so `-p no:xdist` still runs the suite in one process
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     from xdist.scheduler import LoadScopeScheduling
 
