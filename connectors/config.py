@@ -737,6 +737,28 @@ class AuditSettings:
     )
 
 
+def _retention_months(v: int) -> int:
+    return v if v == 0 else _keep_months(v)
+
+
+@dataclass(frozen=True, config=SECTION)
+class RetentionSettings:
+    """What each run leaves besides the audit log — its text report and the operator's copy of
+    HR's result (paths.state/reports), syncd's copies of the rosters it applied
+    (paths.state/rosters), and the files the inbox filed with their results and reports
+    (processed/, rejected/) — kept this long, then deleted by the daemon's nightly sweep, one
+    audit record per sweep naming them. They name people: they are not kept for ever."""
+
+    months: Annotated[StrictInt, AfterValidator(_retention_months)] = Field(
+        default=24,
+        description="Months kept, counted from when syncd wrote each (a filed roster: when it "
+        "was filed). The latest accepted roster of each organisation is always kept (the "
+        "nightly run re-applies it), and so is anything a run still in progress or a crashed "
+        "run's recovery reads. null: kept for ever. At least 6 (Tuyên Quang Đ9.1).",
+        examples=[24],
+    )
+
+
 # -- the whole file ----------------------------------------------------------------------------
 
 
@@ -808,6 +830,9 @@ class Config(BaseModel):
     slips: SlipSettings = Field(default_factory=SlipSettings, description=SlipSettings.__doc__)
     publish: PublishSettings = Field(
         default_factory=PublishSettings, description=PublishSettings.__doc__
+    )
+    retention: RetentionSettings = Field(
+        default_factory=RetentionSettings, description=RetentionSettings.__doc__
     )
 
     _source: Path = PrivateAttr(default=Path("syncd.yaml"))

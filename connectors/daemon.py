@@ -30,7 +30,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
-from connectors import runner
+from connectors import retention, runner
 from connectors.config import Config, ConfigError
 from connectors.inbox import InboxWatcher
 from connectors.loading import load_config
@@ -40,7 +40,6 @@ from connectors.outcome import RunOutcome
 from connectors.runlock import LockBusy
 from connectors.schedule import crontab
 from connectors.sdnotify import notify, watchdog_interval
-from connectors.slips import sweep_slips
 from connectors.snapshots import SnapshotRegistry
 from connectors.store import StateStore, write_private
 from syncd.errors import SyncdError
@@ -196,8 +195,8 @@ class Daemon:
                 what="daemon sweep" if sweep else "daemon reconcile",
             )
             self._record("sweep" if sweep else "reconcile", outcome)
-            if sweep:  # credential slips past slips.retention_days go (each deletion audited)
-                sweep_slips(self.config, datetime.now(UTC), outcome.run_id)
+            if sweep:  # slips, reports, roster copies and filed files past their retention
+                retention.sweep(self.config, datetime.now(UTC), outcome.run_id)
             notify("STATUS=idle")
 
         self._guarded("sweep" if sweep else "reconcile", go)

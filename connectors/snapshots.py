@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -71,7 +72,14 @@ class SnapshotRegistry:
         copy = self.kept / f"{digest[:16]}-{safe_name(name)}"
         if _sha256(copy) != digest:
             write_private(copy, data)
+        else:  # accepted again today: its age starts again (connectors/retention.py)
+            os.utime(copy)
         return copy, digest
+
+    def recorded(self) -> set[Path]:
+        """Every file the registry names, as it names it (existing or not, not checked): what
+        the retention never deletes."""
+        return {Path(entry["file"]) for entry in self._load().values() if "file" in entry}
 
     def accept(self, data: bytes, name: str, orgs: Iterable[str]) -> Path:
         """``data``, the roster file ``name`` as read and applied, is now the latest accepted

@@ -15,6 +15,13 @@ configuration, subtree, domain and catalogue, share one slapd whose clock the si
   with RFC 3062 password-modify as the person;
 - 23:00 the oracle (oracle.py) reads the directory as the admin and checks the invariants.
 
+What syncd writes to disk is dated on the simulated days (``stamp``: the file system's clock
+follows the simulation, as slapd's does), so the daemon's retention sweep (after the 01:00
+sweep, ``connectors/retention.py``) sees years pass; ``retention.months`` is 6 or 12 by
+profile, and the simulation checks, by its own arithmetic on its own dates, that nothing
+went early, nothing stayed months too long, and every organisation's latest accepted roster
+is still there.
+
 kill -9 at chosen points: about one HR drop in ``Size.crash_every`` (seeded, deterministic) is
 applied by a ``syncd reconcile --roster <file in processing/> --now <simulated time>`` process
 with ``SYNCD_CRASH_AT=<point>:<n>`` (connectors/crashpoints.py), cycling through the five points
@@ -59,7 +66,7 @@ from typing import Any
 from ldap3 import NONE, Connection, Server
 from ldap3.utils.conv import escape_filter_chars
 
-from connectors import crashpoints, runner
+from connectors import crashpoints, retention, runner
 from connectors.config import Config
 from connectors.inbox import InboxWatcher
 from connectors.journal import PASSWORD_KINDS
@@ -74,6 +81,10 @@ from tests.simulation.conftest import FakeTimeSandbox
 from tests.simulation.oracle import Oracle, one, state_of
 
 ROSTER_HEADER = HEADER.rstrip("\n") + ",Lý do nghỉ,Nghỉ từ ngày,Nghỉ đến ngày\n"
+
+# retention.months by profile: short, so that three simulated years see many deletions
+RETENTION_MONTHS = {"caobang-2025": 6, "caobang-2011": 12, "hungyen-2025": 6, "tuyenquang-2025": 12}
+SLIP_DAYS = 30  # slips.retention_days, the default
 
 # profile → (domain, [(code, name, org mailbox, kind)])
 CATALOGUES: dict[str, tuple[str, list[tuple[str, str, str, str]]]] = {
@@ -200,6 +211,8 @@ class Figures:
     crashes: Counter[str] = field(default_factory=Counter)  # "point:n" → runs killed there
     # this process's open descriptors every 30 days: syncd's runs happen in it, as in the daemon
     descriptors: list[int] = field(default_factory=list)
+    # what the retention sweeps deleted: "True" the outbox's slip folders, "False" the rest
+    retention: Counter[str] = field(default_factory=Counter)
     survived: Counter[str] = field(default_factory=Counter)  # fewer than n passes: finished
     crash_log: list[str] = field(default_factory=list)  # day, profile, file, point, outcome
     recoveries: int = 0  # runs that found dead runs' journals
@@ -245,6 +258,7 @@ class Province:
         self.drop_due: dict[tuple[str, str], date] = {}
         self.announce: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)  # leave words
         self.consumed_slips: dict[Path, int] = {}
+        self.stamped: dict[str, dict[str, tuple[int, datetime]]] = {}  # profile → path → when
         self.operator_todo: list[tuple[date, str, Person]] = []
         self.returns: list[tuple[date, Person, str]] = []
         self.seq = 0
@@ -293,6 +307,8 @@ paths:
   outbox: outbox
   audit_log: state/audit.jsonl
 orgs: orgs.yaml
+retention:
+  months: {RETENTION_MONTHS[profile]}
 {ACTIVITY if profile in MAIL_LOG else ""}""",
             encoding="utf-8",
         )
@@ -423,6 +439,10 @@ orgs: orgs.yaml
             # the operator reads the report, checks the plan and releases it the same night
             self.figures.overrides += 1
             when = self.at(when.date(), when.hour, 30)
+        if sweep and outcome is not None:  # as the daemon's sweep job: what is past its
+            self.stamp(profile, when)  # retention goes
+            gone = self._guard(f"{profile} retention", retention.sweep, config, when, "sweep")
+            self.check_retention(profile, when, gone or [])
 
     def drop(self, profile: str, org: str, day: date, when: datetime) -> None:
         """HR of ``org`` sends its roster; the daemon's inbox takes it."""
@@ -611,6 +631,93 @@ orgs: orgs.yaml
         return taken
 
     # -- slips: how a person gets a one-time password ----------------------------------------
+
+    # -- what syncd keeps on disk, dated on the simulated days ---------------------------------
+
+    def _kept(self, config: Config) -> dict[str, int]:
+        """What the retention judges by its modification time, and that time (ns): the files
+        of the state's reports and rosters, of processed/ and rejected/ (any depth), and the
+        outbox's run folders."""
+        base = config.paths.inbox.parent
+        out: dict[str, int] = {}
+
+        def scan(folder: Path, files: bool, depth: int) -> None:
+            try:
+                entries = list(os.scandir(folder))
+            except FileNotFoundError:
+                return
+            for e in entries:
+                if e.is_dir(follow_symlinks=False):
+                    if not files:
+                        out[e.path] = e.stat(follow_symlinks=False).st_mtime_ns
+                    elif depth:
+                        scan(Path(e.path), files, depth - 1)
+                elif files:
+                    out[e.path] = e.stat(follow_symlinks=False).st_mtime_ns
+
+        for folder in (config.paths.state / "reports", config.paths.state / "rosters"):
+            scan(folder, True, 0)
+        for folder in (base / "processed", base / "rejected"):
+            scan(folder, True, 3)
+        scan(config.paths.outbox, False, 0)
+        return out
+
+    def stamp(self, profile: str, when: datetime) -> None:
+        """Date on ``when`` what syncd wrote since the last stamp: new, or rewritten (its
+        modification time is no longer the one set here)."""
+        stamped = self.stamped.setdefault(profile, {})
+        ns = int(when.timestamp()) * 1_000_000_000
+        for path, mtime in self._kept(self.configs[profile]).items():
+            if stamped.get(path, (None, when))[0] != mtime:
+                os.utime(path, ns=(ns, ns), follow_symlinks=False)
+                stamped[path] = (ns, when)
+
+    def check_retention(self, profile: str, when: datetime, gone: list[Path]) -> None:
+        """Invariant 6, by the simulation's own dates and day counts: nothing deleted before
+        its retention (``retention.months``; slips 30 days), nothing kept more than a sweep
+        past it, and the latest accepted roster of every organisation never deleted."""
+        config = self.configs[profile]
+        stamped = self.stamped.setdefault(profile, {})
+        months = RETENTION_MONTHS[profile]
+        registry = config.paths.state / "snapshots.json"
+        entries = json.loads(registry.read_text("utf-8")).values() if registry.exists() else []
+        latest = {Path(e["file"]) for e in entries}
+        for path in sorted(latest):
+            if not path.exists():
+                self.oracle.violation(
+                    profile, "6-latest-roster-deleted", path.name, "the nightly run needs it"
+                )
+        journals = config.paths.state / "journal"
+
+        def days(path: Path) -> int:
+            return SLIP_DAYS if path.parent == config.paths.outbox else months * 28
+
+        for path in gone:
+            self.figures.retention[str(path.parent == config.paths.outbox)] += 1
+            was = stamped.pop(str(path), None)
+            if was is not None and when - was[1] < timedelta(days=days(path)):
+                self.oracle.violation(
+                    profile,
+                    "6-deleted-early",
+                    path.name,
+                    f"written {was[1]:%Y-%m-%d}, deleted {when:%Y-%m-%d}",
+                )
+        slack = timedelta(days=self.size.sweep_every + 1)
+        there = self._kept(config)
+        for name in [n for n in stamped if n not in there]:
+            del stamped[name]
+        for name, (_, written) in sorted(stamped.items()):
+            path = Path(name)
+            if path in latest or (journals / f"{path.name}.jsonl").exists():
+                continue  # still needed: the nightly run, or a dead run's recovery reads it
+            longest = timedelta(days=SLIP_DAYS if days(path) == SLIP_DAYS else months * 31)
+            if when - written > longest + slack:
+                self.oracle.violation(
+                    profile,
+                    "6-kept-too-long",
+                    path.name,
+                    f"written {written:%Y-%m-%d}, still there {when:%Y-%m-%d}",
+                )
 
     def collect_slips(self, profile: str, when: datetime) -> None:
         outbox = self.configs[profile].paths.outbox
@@ -928,6 +1035,8 @@ orgs: orgs.yaml
                 verify_clock(self)
             if n % 30 == 0:
                 self.figures.descriptors.append(len(os.listdir("/proc/self/fd")))
+            for profile in self.configs:  # what syncd wrote today is dated today
+                self.stamp(profile, self.at(day, 23))
             self.oracle.check(day, self.at(day, 23), self.admin, self.pending_decisions())
             self.figures.days += 1
         self.figures.seconds = time.monotonic() - t0
@@ -969,6 +1078,8 @@ orgs: orgs.yaml
             *(f"  {line}" for line in f.crash_log),
             f"refusals / held: {dict(f.refusals)}",
             f"open descriptors of the process every 30 days: {f.descriptors}",
+            f"deleted by the retention sweeps: {f.retention['False']} files past "
+            f"retention.months, {f.retention['True']} slip folders past 30 days",
             f"oracle checks: {o.checks}; violations (incidents, violation-days) by invariant:",
         ]
         for kind, (incidents, vdays) in o.by_kind().items():

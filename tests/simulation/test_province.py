@@ -73,6 +73,8 @@ def test_a_province_over_three_years(tmp_path: Path, sim_slapd: FakeTimeSandbox)
     # end, a daemon past systemd's soft limit of 1,024 within a few years)
     fds = province.figures.descriptors
     assert len(fds) > 30 and max(fds) - fds[1] <= 16, fds
+    # the retention sweeps ran as the years passed (invariant 6 checked what they deleted)
+    assert province.figures.retention["False"] > 100 and province.figures.retention["True"] > 10
 
 
 @pytest.mark.long

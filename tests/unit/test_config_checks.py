@@ -68,7 +68,7 @@ def test_cross_key_problems_come_with_every_other_problem_in_file_order() -> Non
         "/etc/syncd/syncd.yaml:20: smtp.sender: required when lifecycle.warn_days_before is set",
         "/etc/syncd/syncd.yaml:21: foo: unknown key (allowed: profile, domain, timezone, "
         "directory, paths, orgs, naming, roster, rules, lifecycle, daemon, smtp, safety, "
-        "transfer, adoption, audit, slips, publish)",
+        "transfer, adoption, audit, slips, publish, retention)",
     ]
 
 
