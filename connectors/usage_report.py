@@ -72,6 +72,10 @@ def _lead(report: Report, who: str) -> list[str]:
     return [
         f"BÁO CÁO TÌNH HÌNH QUẢN LÝ, SỬ DỤNG HỘP THƯ ĐIỆN TỬ CÔNG VỤ — {who}",
         f"Kỳ báo cáo: {report.period.label}; lập ngày {report.made:%d/%m/%Y %H:%M}",
+        # found by an attack: a past period's report showed today's mailboxes, unsaid
+        f"Số hộp thư hiện có, theo trạng thái, chưa từng đăng nhập và không hoạt động: tại "
+        f"ngày lập báo cáo ({report.made:%d/%m/%Y}); các cột “trong kỳ”, chuyển đến, chuyển "
+        "đi và cấp lại mật khẩu: trong kỳ báo cáo",
         f"Căn cứ: {', '.join(report.articles) or report.title}",
         f"Không hoạt động: hộp thư đang hoạt động không có hoạt động trong "
         f"{report.inactive_days} ngày gần nhất ({report.title})",
@@ -102,7 +106,11 @@ def province_sheets(report: Report) -> list[Sheet]:
     return [
         Sheet("Tổng hợp", ["Cơ quan, đơn vị", *COLUMNS], rows, lead=_lead(report, "TOÀN TỈNH")),
         Sheet("Lý do tạm khóa", ["Lý do", "Điều khoản", "Số hộp thư"], _lock_rows(report.total)),
-        *([Sheet("Ghi chú", ["Ghi chú"], [[n] for n in report.notes])] if report.notes else []),
+        *(
+            [Sheet("Ghi chú", ["Ghi chú"], [[n] for n in report.notes_vi])]
+            if report.notes_vi
+            else []
+        ),
     ]
 
 
@@ -227,6 +235,10 @@ def _html(sheets: list[Sheet], names: list[str], counts: list[Counts], title: st
 class Written:
     report: Report
     files: tuple[Path, ...]
+    only: str | None = None  # --org: what is shown is that organisation's, nothing else
+
+    def orgs(self) -> list[OrgReport]:
+        return [o for o in self.report.orgs if self.only in (None, o.code)]
 
 
 def compute(config: Config, period: Period, now: datetime) -> Report:
@@ -252,6 +264,7 @@ def compute(config: Config, period: Period, now: datetime) -> Report:
         period=period,
         made=now,
         inactive_days=days,
+        zone=config.zone,
     )
 
 
@@ -283,7 +296,7 @@ def write(config: Config, report: Report, folder: Path, only: str | None = None)
         counts = [org.counts, *(c for _, c in org.offices)]
         put(f"baocao-{stem}-{org.code}.xlsx", _xlsx(sheets, names, counts))
         put(f"baocao-{stem}-{org.code}.html", _html(sheets, names, counts, org.name))
-    return Written(report, tuple(files))
+    return Written(report, tuple(files), only)
 
 
 class ReportError(SyncdError):
@@ -346,7 +359,7 @@ def summary_text(made: Written) -> str:
         f"{'organisation':<28} {'accounts':>8} {'active':>7} {'locked':>7} {'revoked':>8} "
         f"{'created':>8} {'locks':>6} {'never':>6} {'inactive':>8}",
     ]
-    for o in [*r.orgs]:
+    for o in made.orgs():
         c = o.counts
         lines.append(
             f"{o.code:<28} {c.accounts:>8} {c.by_state[State.ACTIVE]:>7} "
@@ -354,12 +367,13 @@ def summary_text(made: Written) -> str:
             f"{c.locks:>6} {c.never_logged_in:>6} {c.inactive:>8}"
         )
     t = r.total
-    lines.append(
-        f"{'(province)':<28} {t.accounts:>8} {t.by_state[State.ACTIVE]:>7} "
-        f"{t.by_state[State.LOCKED]:>7} {t.by_state[State.REVOKED]:>8} {t.created:>8} "
-        f"{t.locks:>6} {t.never_logged_in:>6} {t.inactive:>8}"
-    )
-    lines += [f"note: {n}" for n in r.notes]
+    if made.only is None:  # an organisation's report shows no other's figures, nor the sum
+        lines.append(
+            f"{'(province)':<28} {t.accounts:>8} {t.by_state[State.ACTIVE]:>7} "
+            f"{t.by_state[State.LOCKED]:>7} {t.by_state[State.REVOKED]:>8} {t.created:>8} "
+            f"{t.locks:>6} {t.never_logged_in:>6} {t.inactive:>8}"
+        )
+        lines += [f"note: {n}" for n in r.notes]
     lines += [f"wrote {p}" for p in made.files]
     return "\n".join(lines)
 
@@ -392,16 +406,16 @@ def summary_json(made: Written) -> str:
             "period": [r.period.start.isoformat(), r.period.end.isoformat()],
             "made": r.made.isoformat(),
             "inactive_days": r.inactive_days,
-            "province": _counts_dict(r.total),
+            **({"province": _counts_dict(r.total)} if made.only is None else {}),
             "organisations": {
                 o.code: {
                     "name": o.name,
                     **_counts_dict(o.counts),
                     "offices": {name: _counts_dict(c) for name, c in o.offices},
                 }
-                for o in r.orgs
+                for o in made.orgs()
             },
-            "notes": r.notes,
+            "notes": r.notes if made.only is None else [],
             "files": [str(p) for p in made.files],
         },
         ensure_ascii=False,

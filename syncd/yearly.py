@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from syncd.model import Account, Kind, State
@@ -128,7 +128,8 @@ class Report:
     inactive_days: int
     orgs: list[OrgReport]
     total: Counts
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # the operator's (CLI, JSON)
+    notes_vi: list[str] = field(default_factory=list)  # the same, as the leadership reads them
 
     def org(self, code: str) -> OrgReport | None:
         return next((o for o in self.orgs if o.code == code), None)
@@ -172,11 +173,35 @@ def _first(values: Any) -> str | None:
     return None
 
 
-def _when(rec: Mapping[str, Any]) -> date | None:
+# what the directory shows when an interrupted action had happened before its run died
+_DONE_WHEN_FOUND = {"revoke": "revoked", "lock": "locked", "restore": "active", "purge": "absent"}
+
+
+def _happened(rec: Mapping[str, Any]) -> bool:
+    """Whether a record is a change the report counts. A run killed mid-action leaves it to
+    the next run to write "interrupted" with what the directory shows (``found``): a create
+    whose entry is there was a creation; and that run's finishing of it (rule ``recovery``: a
+    one-time password again) is no reset or restore anybody asked for. Found by an attack: a
+    crash mid-create showed as one creation fewer and one password reset more."""
+    result = rec.get("result", "ok")
+    if result == "ok":
+        return rec.get("rule") != "recovery"
+    if result != "interrupted":
+        return False
+    found, action = rec.get("found"), rec.get("action")
+    if action == "create":
+        return found not in (None, "absent")
+    return found is not None and found == _DONE_WHEN_FOUND.get(str(action))
+
+
+def _when(rec: Mapping[str, Any], zone: tzinfo) -> date | None:
+    """The province's day of a record: the audit keeps UTC, and 00:30 on 1 January in Cao
+    Bằng (17:30 on 31 December UTC) belongs to the new year's report (found by an attack)."""
     try:
-        return datetime.fromisoformat(str(rec["time"])).date()
+        when = datetime.fromisoformat(str(rec["time"]))
     except (KeyError, ValueError):
         return None
+    return (when if when.tzinfo is None else when.astimezone(zone)).date()
 
 
 def build(
@@ -189,12 +214,15 @@ def build(
     activity: Mapping[str, Mapping[str, datetime]],
     period: Period,
     made: datetime,
+    zone: tzinfo,
     inactive_days: int = 90,
 ) -> Report:
-    """The report for ``period``: the directory now, the audit log's changes in the period."""
+    """The report for ``period``: the directory now, the audit log's changes in the period,
+    each on its day in ``zone`` (the province's)."""
     figures: dict[str, Counts] = {}
     offices: dict[tuple[str, str], Counts] = {}
     notes: list[str] = []
+    notes_vi: list[str] = []
 
     def org_counts(org: str | None) -> Counts:
         return figures.setdefault(org or "", Counts())
@@ -224,30 +252,39 @@ def build(
                     c.inactive += 1
 
     for rec in records:
-        if rec.get("event", "audit") != "audit" or rec.get("result", "ok") != "ok":
+        if rec.get("event", "audit") != "audit" or not _happened(rec):
             continue
-        day = _when(rec)
+        action = str(rec.get("action"))
+        before = rec.get("before") or {}
+        moved = action in ("move", "update") and isinstance(before, dict) and before.get("org")
+        if not (moved or action == "lock" or action in _SIMPLE):
+            continue  # not a figure of the report (names kept, slips deleted, …): no bucket
+        day = _when(rec, zone)
         if day is None or day not in period:
             continue
-        action, org = rec.get("action"), rec.get("org")
-        before = rec.get("before") or {}
+        org = rec.get("org")
         uid = str(rec.get("new_uid") or rec.get("uid") or "").lower()
         now_org, now_office = where.get(uid, (None, None))
         # the office: the account's today, when it is still in the same organisation
         office = now_office if now_org == org else None
-        targets = (org_counts(org), office_counts(org, office))
-        if action in ("move", "update") and isinstance(before, dict) and before.get("org"):
+        if moved:
             was = _first(before.get("org"))
             if was and was != org:
-                org_counts(was).moved_out += 1
-                for c in targets:
+                # the office left: the record's before; an update that did not change it
+                # left today's; a move recorded before moves named it, no office ("")
+                left = _first(before["office"]) if "office" in before else None
+                if left is None and action == "update":
+                    left = office
+                for c in (org_counts(was), office_counts(was, left)):
+                    c.moved_out += 1
+                for c in (org_counts(org), office_counts(org, office)):
                     c.moved_in += 1
         elif action == "lock":
             key = (_lock_reason(rec), str(rec.get("article") or ""))
-            for c in targets:
+            for c in (org_counts(org), office_counts(org, office)):
                 c.locked[key] += 1
-        elif action in _SIMPLE:
-            for c in targets:
+        else:
+            for c in (org_counts(org), office_counts(org, office)):
                 setattr(c, _SIMPLE[action], getattr(c, _SIMPLE[action]) + 1)
 
     orgs: list[OrgReport] = []
@@ -255,6 +292,7 @@ def build(
         org = catalogue.orgs.get(code)
         if org is None:
             notes.append(f"{code}: accounts of an organisation not in the catalogue")
+            notes_vi.append(f"{code}: hộp thư của một cơ quan, đơn vị không có trong danh mục")
         rows = sorted(
             (
                 (_office_name(catalogue, code, office), c)
@@ -269,6 +307,7 @@ def build(
         total.add(o.counts)
     if "" in figures:
         notes.append(f"{figures[''].accounts} account(s) carry no organisation")
+        notes_vi.append(f"{figures[''].accounts} hộp thư không thuộc cơ quan, đơn vị nào")
         total.add(figures[""])
     return Report(
         profile=profile.id,
@@ -280,6 +319,7 @@ def build(
         orgs=orgs,
         total=total,
         notes=notes,
+        notes_vi=notes_vi,
     )
 
 

@@ -68,7 +68,11 @@ def move(ctx: Ctx, p: Person, acc: Account) -> str | None:
         employee_number=p.employee_number,
         full_name=p.full_name,
         attrs=attrs,
-        before={Field.MAIL: acc.mail, Field.ORG: (acc.org or "",)},
+        before={
+            Field.MAIL: acc.mail,
+            Field.ORG: (acc.org or "",),
+            Field.OFFICE: (acc.office,) if acc.office else (),  # the report's office left
+        },
         new_uid=new_uid,
     )
     return new_uid

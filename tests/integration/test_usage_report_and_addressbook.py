@@ -89,6 +89,12 @@ def test_the_yearly_report_counts_what_the_audit_log_and_the_directory_say(
     # nobody has logged in: every mailbox that is not revoked counts as never used
     assert figures["province"]["never_logged_in"] == 4
     assert set(skhcn["offices"]) == {"Văn phòng Sở", ""}
+    # the offices' rows add up to their organisation's (E2 left the Văn phòng Sở)
+    for org in (skhcn, syt):
+        for key in ("created", "moved_out", "moved_in", "revoked"):
+            assert sum(o[key] for o in org["offices"].values()) == org[key], (key, org)
+    assert skhcn["offices"]["Văn phòng Sở"]["moved_out"] == 1
+    assert figures["notes"] == []
 
     book = load_workbook(out / f"baocao-{NOW.year}0101-{TODAY:%Y%m%d}-skhcn.xlsx")
     sheet = book["Báo cáo"]
@@ -103,6 +109,49 @@ def test_the_yearly_report_counts_what_the_audit_log_and_the_directory_say(
     text = page.read_text(encoding="utf-8")
     assert "<svg" in text and "Sở Y tế" in text
     assert screenshot_colours(page, tmp_path / "report.png") > 20
+
+
+def test_a_creation_whose_run_was_killed_is_one_creation_in_the_report_and_no_reset(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    """syncd killed right after a create reached the directory; the next run writes it
+    "interrupted" and issues a new one-time password. The report says five created, no
+    reset (found by an attack: one creation fewer, one reset more)."""
+    make_config()
+    cfg, roster = tmp_path / "syncd.yaml", write_roster(tmp_path / "a.csv", ROWS)
+    dead = syncd(
+        cfg, "reconcile", "--roster", str(roster), env={"SYNCD_CRASH_AT": "directory call:1"}
+    )
+    assert dead.returncode == -9, dead.stderr
+    again = syncd(cfg, "reconcile", "--roster", str(roster))
+    assert again.returncode == 0, again.stdout + again.stderr
+    lines = (tmp_path / "state" / "audit.jsonl").read_text(encoding="utf-8").splitlines()
+    records = [json.loads(x) for x in lines]
+    assert any(r.get("result") == "interrupted" for r in records), records
+    done = syncd(cfg, "report", "--year", str(NOW.year), "--out", str(tmp_path / "bc"), "--json")
+    assert done.returncode == 0, done.stderr
+    province = json.loads(done.stdout[done.stdout.index("{") :])["province"]
+    assert (province["created"], province["resets"], province["restored"]) == (5, 0, 0)
+
+
+def test_an_organisations_report_shows_that_organisation_only(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    """``--org`` scoped the files, not what was printed (found by an attack): every other
+    organisation's figures and the province's sum were on stdout and in the JSON."""
+    cfg = _province(make_config, tmp_path)
+    out = tmp_path / "baocao"
+    done = syncd(cfg, "report", "--year", str(NOW.year), "--org", "syt", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "syt" in done.stdout and "skhcn" not in done.stdout and "(province)" not in done.stdout
+    done = syncd(
+        cfg, "report", "--year", str(NOW.year), "--org", "syt", "--json", "--out", str(out)
+    )
+    figures = json.loads(done.stdout[done.stdout.index("{") :])
+    assert set(figures["organisations"]) == {"syt"} and "province" not in figures
+    # the page says the states are the day it was made, the changes the period's
+    page = (out / f"baocao-{NOW.year}0101-{TODAY:%Y%m%d}-syt.html").read_text(encoding="utf-8")
+    assert f"tại ngày lập báo cáo ({TODAY:%d/%m/%Y})" in page
 
 
 def test_a_report_for_an_unknown_organisation_is_one_clear_line(

@@ -4,6 +4,7 @@ audit records (the CLI and the files: tests/integration/test_usage_report_and_ad
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from connectors.regulations import PROFILES
 from syncd.addressbook import build as address_lists
@@ -61,11 +62,135 @@ def test_only_successful_changes_inside_the_period_are_counted() -> None:
         activity={},
         period=period_of(2026, None, MADE.date()),
         made=MADE,
+        zone=UTC,
     )
     skhcn = report.org("skhcn")
     assert skhcn is not None
     assert (skhcn.counts.created, skhcn.counts.revoked) == (1, 1)
     assert report.total.created == 1
+
+
+def test_a_change_counts_on_the_provinces_day_not_the_utc_one() -> None:
+    """00:30 on 1 January in Việt Nam is 17:30 on 31 December UTC, as the audit keeps it: it
+    belongs to the new year's report (found by an attack: it went to the old one)."""
+    records = [
+        _rec("revoke", "a.skhcn", "skhcn", "2026-12-31T17:30:00+00:00"),  # 2027-01-01 00:30
+        _rec("create", "b.skhcn", "skhcn", "2026-12-31T16:59:00+00:00"),  # 2026-12-31 23:59
+    ]
+    zone = ZoneInfo("Asia/Ho_Chi_Minh")
+
+    def year(y: int) -> tuple[int, int]:
+        report = build(
+            profile=PROFILES["caobang-2025"],
+            articles=[],
+            catalogue=CATALOGUE,
+            accounts=[],
+            records=records,
+            activity={},
+            period=Period(date(y, 1, 1), date(y, 12, 31)),
+            made=datetime(2027, 1, 2, 3, tzinfo=UTC),
+            zone=zone,
+        )
+        return report.total.created, report.total.revoked
+
+    assert year(2026) == (1, 0)
+    assert year(2027) == (0, 1)
+
+
+def test_a_transfer_out_counts_in_the_office_left_and_the_tables_add_up() -> None:
+    """The organisation's row and its offices' rows agree (found by an attack: the office
+    rows all showed 0 moved out where the organisation showed 1)."""
+    moved = {"mail": ["a.skhcn@x.gov.vn"], "org": ["skhcn"], "office": ["vp"]}
+    records = [
+        _rec("move", "a.skhcn", "syt", "2026-05-01T03:00:00+00:00", new_uid="a.syt", before=moved),
+        # a move recorded before moves named the office: the organisation's unnamed row
+        _rec("move", "b.skhcn", "syt", "2026-05-02T03:00:00+00:00", before={"org": ["skhcn"]}),
+    ]
+    report = build(
+        profile=PROFILES["caobang-2025"],
+        articles=[],
+        catalogue=CATALOGUE,
+        accounts=[_acc("a.syt", "syt"), _acc("b.syt", "syt")],
+        records=records,
+        activity={},
+        period=period_of(2026, None, MADE.date()),
+        made=MADE,
+        zone=UTC,
+    )
+    skhcn, syt = report.org("skhcn"), report.org("syt")
+    assert skhcn is not None and syt is not None
+    assert skhcn.counts.moved_out == 2 and syt.counts.moved_in == 2
+    assert {name: c.moved_out for name, c in skhcn.offices} == {"Văn phòng Sở": 1, "": 1}
+    assert sum(c.moved_in for _, c in syt.offices) == 2
+
+
+def test_records_that_are_no_figure_of_the_report_make_no_organisation_row() -> None:
+    """A names-kept record, a deletion of slips or of old files carries no organisation: none
+    of them makes the report say "accounts carry no organisation" (found by an attack)."""
+    records = [
+        {"event": "audit", "time": "2026-05-01T00:00:00+00:00", "action": a, "result": "ok"}
+        for a in ("names-kept", "delete-slips", "delete-kept")
+    ]
+    report = build(
+        profile=PROFILES["caobang-2025"],
+        articles=[],
+        catalogue=CATALOGUE,
+        accounts=[_acc("a.skhcn", "skhcn")],
+        records=records,
+        activity={},
+        period=period_of(2026, None, MADE.date()),
+        made=MADE,
+        zone=UTC,
+    )
+    assert report.notes == [] and report.notes_vi == []
+    assert [o.code for o in report.orgs] == ["skhcn", "syt"]
+
+
+def test_the_leaderships_notes_are_in_vietnamese() -> None:
+    report = build(
+        profile=PROFILES["caobang-2025"],
+        articles=[],
+        catalogue=CATALOGUE,
+        accounts=[_acc("a.tkh", "tkh")],
+        records=[],
+        activity={},
+        period=period_of(2026, None, MADE.date()),
+        made=MADE,
+        zone=UTC,
+    )
+    assert report.notes == ["tkh: accounts of an organisation not in the catalogue"]
+    assert report.notes_vi == ["tkh: hộp thư của một cơ quan, đơn vị không có trong danh mục"]
+
+
+def test_a_creation_a_crash_interrupted_counts_once_and_its_finishing_is_no_reset() -> None:
+    """The next run writes the dead run's create as "interrupted", with what the directory
+    shows, and finishes it with a new one-time password (rule "recovery"): one creation, no
+    reset (found by an attack: 25 created and 1 reset where 26 were created)."""
+    when = "2026-03-01T08:00:00+00:00"
+    records = [
+        _rec("create", "a", "skhcn", when, result="interrupted", found="active"),
+        _rec("reset-password", "a", "skhcn", when, rule="recovery"),
+        _rec("create", "b", "skhcn", when, result="interrupted", found="provisioning"),
+        _rec("restore", "b", "skhcn", when, rule="recovery"),
+        _rec("create", "c", "skhcn", when, result="interrupted", found="absent"),  # never made
+        _rec("create", "c", "skhcn", when),  # made by the next run
+        _rec("revoke", "d", "skhcn", when, result="interrupted", found="active"),  # not done
+        _rec("revoke", "e", "skhcn", when, result="interrupted", found="revoked"),
+        _rec("reset-password", "f", "skhcn", when),  # asked for by HR
+    ]
+    report = build(
+        profile=PROFILES["caobang-2025"],
+        articles=[],
+        catalogue=CATALOGUE,
+        accounts=[],
+        records=records,
+        activity={},
+        period=period_of(2026, None, MADE.date()),
+        made=MADE,
+        zone=UTC,
+    )
+    c = report.total
+    assert (c.created, c.resets, c.restored, c.revoked) == (3, 1, 0, 1)
 
 
 def test_locks_are_counted_by_their_reason_and_article() -> None:
@@ -94,6 +219,7 @@ def test_locks_are_counted_by_their_reason_and_article() -> None:
         activity={},
         period=period_of(2026, None, MADE.date()),
         made=MADE,
+        zone=UTC,
     )
     assert dict(report.total.locked) == {
         (LOCK_LABELS["lock_inactive"], "Đ8.2a"): 2,
@@ -117,6 +243,7 @@ def test_a_person_active_without_any_sign_of_life_is_inactive_and_never_logged_i
         activity={"mailer@x.gov.vn": {"send": datetime(2026, 11, 1, tzinfo=UTC)}},
         period=period_of(2026, None, MADE.date()),
         made=MADE,
+        zone=UTC,
     )
     c = report.total
     assert c.never_logged_in == 1  # quiet: no login, no mail
