@@ -431,7 +431,15 @@ def _remember_vanished(
             if not state.former.get(n):  # a known holder never gives way to an unknown one
                 state.former[n] = owner
         gone.append((name.dn, sorted(held), owner))
-    present = {emp_key(a.employee_number): a.uid for a in seen.accounts if a.employee_number}
+    # where each holder is now: the whole namespace (a scoped run of another organisation's
+    # file has the mover outside its accounts: found by an attack), the accounts read in full
+    # (never the gone entries themselves, should a namespace kept from before still hold them)
+    gone_dns = {dn.lower() for dn, _, _ in gone}
+    present = {
+        emp_key(a.employee_number): a.uid
+        for a in (*seen.namespace, *seen.accounts)
+        if a.employee_number and a.dn.lower() not in gone_dns
+    }
     new = sorted(
         n for n, who in state.former.items() if n not in loaded and emp_key(who) not in present
     )

@@ -519,6 +519,26 @@ def test_a_transfer_is_not_reported_as_a_mailbox_gone_by_hand(
     assert all("hungdv.syt" in r["reason"] for r in kept), kept
 
 
+def test_a_transfer_is_not_reported_as_gone_by_hand_by_another_organisations_file(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    """The next run after the move is another organisation's file: the mover is outside its
+    scope, but in the namespace it reads (found by an attack on the demo: "deleted or hidden
+    by hand?" in the run report and the audit log, and a record with no organisation that
+    made the yearly report say "1 account(s) carry no organisation")."""
+    cfg = make_config()
+    roster = write_roster(tmp_path / "a.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,"])
+    runner.run(cfg, rosters=[roster])
+    runner.run(cfg, full=True, rosters=[roster])
+    runner.run(cfg, rosters=[write_roster(tmp_path / "b.csv", ["E1,Đàm Văn Hùng,syt,,,,,"])])
+    other = runner.run(cfg, rosters=[write_roster(tmp_path / "c.csv", ["T1,Lò Văn Tú,tgg,,,,,"])])
+    assert other.exit_code == 0, report_text(other, [])
+    assert not any("gone from the directory" in w for w in other.warnings), other.warnings
+    lines = cfg.paths.audit_log.read_text(encoding="utf-8").splitlines()
+    kept = [r for r in map(json.loads, lines) if r["action"] == "names-kept"]
+    assert all("by hand?" not in r["reason"] for r in kept), kept
+
+
 def test_a_mailbox_made_by_a_run_killed_mid_apply_then_deleted_goes_to_nobody_else(
     make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
 ) -> None:
