@@ -58,7 +58,12 @@ _LINE_BREAK = re.compile("[\n\r\x0b\x0c\x85\u2028\u2029]")
 # Control characters (C0 but the tab and line breaks, DEL, C1 but NEL): invisible in Excel and
 # in every report, so ``CB-0002`` with a U+001F in it is another employee number that looks
 # the same (found by an attack: a second mailbox made and the real one revoked). Refused.
-_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f]")
+# So are the direction controls (U+061C, U+200E-200F, U+202A-202E, U+2066-2069): "Chuyên
+# viên" with a U+202E in it is shown reversed in the address list the organisation publishes,
+# and a name with one was shown reversed on HR's page (found by an attack).
+_CONTROL = re.compile(
+    "[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
 
 
 def _visible(value: str) -> str:

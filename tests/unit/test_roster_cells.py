@@ -167,3 +167,28 @@ def test_a_name_longer_than_the_naming_rules_allow_is_one_error_with_its_length(
     assert error.column == "Họ và tên"
     assert error.message == f"2999999 characters, more than the {MAX_NAME} this column may have"
     assert len(error.value) == MAX_SHOWN
+
+
+@pytest.mark.parametrize(
+    ("field", "column", "value"),
+    [
+        ("title", "Chức vụ", "Chuyên\u202eviên"),  # RIGHT-TO-LEFT OVERRIDE
+        ("office", "Phòng/Ban", "Văn\u2067 phòng"),  # RIGHT-TO-LEFT ISOLATE
+        ("name", "Họ và tên", "Hoàng\u202eVăn Tú"),
+        ("why", "Lý do nghỉ", "Nghỉ\u200f ốm"),  # RIGHT-TO-LEFT MARK
+    ],
+)
+def test_a_direction_control_in_any_cell_is_a_row_error_showing_where_it_is(
+    field: str, column: str, value: str
+) -> None:
+    """Found by an attack: "Chuyên‮viên" was accepted as a title and published, reversed, in
+    the organisation's address list (HTML, CSV, vCard, XLSX); a name with one was shown
+    reversed on HR's page. Refused like any control character, the value written out."""
+    snap = read_roster(_row(**{field: value}), CAT)
+    assert snap.rejected and not snap.people
+    [error] = snap.errors
+    assert (error.row, error.column) == (2, column)
+    assert "an invisible control character (U+" in error.message
+    code = next(f"U+{ord(c):04X}" for c in value if not (c.isalnum() or c == " "))
+    assert code in error.message and f"⟨{code}⟩" in error.value
+    assert all(c.isalnum() or c in " ⟨⟩+" for c in error.value), error.value
