@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
@@ -21,8 +22,23 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def safe_cell(value: str) -> str:
-    """A spreadsheet-safe text: never the start of a formula."""
+    """A CSV cell that a spreadsheet opens as text, never the start of a formula: the
+    apostrophe is how a CSV says so (Excel hides it). An XLSX says it without touching the
+    value (``_append``)."""
     return "'" + value if value[:1] in FORMULA_STARTS else value
+
+
+def _append(ws: Any, values: Sequence[str]) -> None:
+    """A row of text cells. A value that would start a formula (``=HYPERLINK(…)`` typed by
+    someone) is stored as the text it is, with Excel's own "text, even when edited" mark
+    (quotePrefix): shown without an apostrophe, never evaluated, also after F2 and Enter.
+    Found by an attack: the address list published ``'-2+3`` with the apostrophe in the
+    value, since openpyxl had been handed the CSV's defence."""
+    ws.append(list(values))
+    for cell in ws[ws.max_row]:
+        if isinstance(cell.value, str) and cell.value[:1] in FORMULA_STARTS:
+            cell.data_type = "s"  # openpyxl made it a formula
+            cell.quotePrefix = True
 
 
 @dataclass(frozen=True)
@@ -57,20 +73,20 @@ def workbook_bytes(sheets: Sequence[Sheet]) -> bytes:
     for spec in sheets:
         ws = book.create_sheet(spec.title)
         for i, line in enumerate(spec.lead):
-            ws.append([safe_cell(line)])
+            _append(ws, [line])
             colour = "C00000" if spec.red_lead and i == 1 else "000000"
             ws.cell(row=ws.max_row, column=1).font = Font(bold=i < 2, color=colour)
         if spec.lead and spec.header:
             ws.append([])
         if not spec.header:
             continue
-        ws.append([safe_cell(h) for h in spec.header])
+        _append(ws, spec.header)
         top = ws.max_row
         for c in ws[top]:
             c.font = Font(bold=True)
             c.fill = PatternFill("solid", fgColor="DDEBF7")
         for row in spec.rows:
-            ws.append([safe_cell(v) for v in row])
+            _append(ws, row)
             for c in ws[ws.max_row]:
                 c.alignment = Alignment(wrap_text=True, vertical="top")
         for i, head in enumerate(spec.header, start=1):
