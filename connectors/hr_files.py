@@ -126,6 +126,8 @@ def _bad(result: HrResult) -> bool:
     return result.verdict in (Verdict.REJECTED, Verdict.REFUSED)
 
 
+_LONG_WORD = 24  # characters: longer than any Vietnamese word, address or code HR reads
+
 _CSS = """
 body{font-family:'Times New Roman',serif;margin:1.5em;color:#111}
 h1{font-size:1.3em} .head{font-weight:bold;padding:.6em;border:2px solid}
@@ -133,7 +135,7 @@ h1{font-size:1.3em} .head{font-weight:bold;padding:.6em;border:2px solid}
 background:#f0fff0}
 table{border-collapse:collapse;margin:1em 0;width:100%}
 th,td{border:1px solid #555;padding:3px 6px;vertical-align:top;text-align:left;
-overflow-wrap:anywhere}
+overflow-wrap:break-word}
 th{background:#ddebf7} tr.op td{background:#fff6d6} td.n{text-align:right}
 @media print{body{margin:0}}
 """
@@ -143,11 +145,22 @@ def result_html(result: HrResult, english: bool = False) -> str:
     def esc(s: str) -> str:
         return html.escape(s, quote=True)
 
+    def cell(s: str) -> str:
+        """A cell's text: words whole (found by an attack: with the columns allowed to break
+        anywhere, "Phòng/Ban" printed as "Phòn g/Ba n"), a word too long for a column
+        (a hostile value) offered a break every 16 characters."""
+        return " ".join(
+            "<wbr>".join(esc(w[i : i + 16]) for i in range(0, len(w), 16))
+            if len(w) > _LONG_WORD
+            else esc(w)
+            for w in s.split(" ")
+        )
+
     def table(head: list[str], rows: list[list[str]], marks: Sequence[bool] = ()) -> str:
         out = ["<table><tr>", *(f"<th>{esc(h)}</th>" for h in head), "</tr>"]
         for i, row in enumerate(rows):
             cls = " class='op'" if i < len(marks) and marks[i] else ""
-            out.append(f"<tr{cls}>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>")
+            out.append(f"<tr{cls}>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>")
         out.append("</table>")
         return "".join(out)
 

@@ -30,6 +30,7 @@ from syncd.model import (
     DecisionKind,
     Field,
     Person,
+    State,
     emp_key,
 )
 from syncd.orgs import Catalogue
@@ -510,6 +511,15 @@ class RunFacts:
     slips_delivered: frozenset[str] = frozenset()
 
 
+def _standing(acc: Account) -> Text:
+    """A locked or revoked mailbox, and since when, as HR reads it."""
+    since = f" từ ngày {acc.state_since:%d/%m/%Y}" if acc.state_since else ""
+    since_en = f" since {acc.state_since:%Y-%m-%d}" if acc.state_since else ""
+    if acc.state is State.REVOKED:
+        return Text(f"Hộp thư đã bị thu hồi{since}", f"the mailbox is revoked{since_en}")
+    return Text(f"Hộp thư đang bị tạm khóa{since}", f"the mailbox is locked{since_en}")
+
+
 def people_lines(
     people: Sequence[Person],
     authoritative: Iterable[str],
@@ -528,6 +538,13 @@ def people_lines(
         emp_key(acc.employee_number): acc.mail[0] if acc.mail else f"{acc.uid}@{facts.domain}"
         for acc in facts.accounts
         if acc.employee_number
+    }
+    # an unchanged line says when the mailbox is not in use (found by an attack: a revoked
+    # person sent again read "no change" and nothing else)
+    standing = {
+        emp_key(acc.employee_number): _standing(acc)
+        for acc in facts.accounts
+        if acc.employee_number and acc.state in (State.LOCKED, State.REVOKED)
     }
     alias_until = facts.now + timedelta(days=facts.alias_days)
 
@@ -567,7 +584,14 @@ def people_lines(
                 )
             )
         else:
-            out.append(PersonLine(*base, Text("Không thay đổi", "no change"), address.get(key, "")))
+            out.append(
+                PersonLine(
+                    *base,
+                    Text("Không thay đổi", "no change"),
+                    address.get(key, ""),
+                    standing.get(key, Text("")),
+                )
+            )
     orgs = set(authoritative)
     for key, acts in by_emp.items():
         if key in listed or not any(a.org in orgs for a in acts):

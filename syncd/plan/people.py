@@ -171,9 +171,10 @@ def create(ctx: Ctx, p: Person, uid: str, detail: str) -> None:
     reason = f"new on the roster ({p.source}); uid by {scheme.id}"
     if detail:
         reason += f": {detail}"
-    article = f"{ctx.profile.hr_article}; {scheme.article}; " + (
-        f"one-time password, must change: {ctx.profile.must_change_article}"
-    )
+    reason += "; a one-time password, to be changed at first login"
+    # citations only: HR's result shows them as they are under "Căn cứ" (found by an attack:
+    # English prose in the Vietnamese page)
+    article = f"{ctx.profile.hr_article}; {scheme.article}; {ctx.profile.must_change_article}"
     ctx.out.add(
         ActionKind.CREATE,
         uid,
