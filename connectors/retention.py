@@ -75,86 +75,105 @@ def sweep(config: Config, now: datetime, run_id: str) -> list[Path]:
 def find_expired(config: Config, now: datetime, months: int) -> list[Expired]:
     """What is past ``months`` at ``now``, by kind (nothing deleted)."""
     state = config.paths.state
-    needed = {p for f in SnapshotRegistry(state).recorded() for p in (f, _real(f))}
+    needed = _needed(SnapshotRegistry(state).recorded())
     out = []
     for what, folder in (
         ("run reports and operator copies of HR results", state / "reports"),
         ("copies of applied rosters no longer the latest", state / KEPT),
     ):
-        files: list[tuple[Path, ...]] = [(p,) for p in _files(folder)]
+        files: list[tuple[_File, ...]] = [(f,) for h in _scan(folder, 0).values() for f in h]
         out.append(_expired(what, folder, files, now, months, needed, dated_by=None))
     base = config.paths.inbox.parent
     for what, folder in (
         ("filed rosters and their results", base / "processed"),
         ("rejected files and their reports", base / "rejected"),
     ):
-        groups = list(_filed_groups(folder))
+        groups = [g for here in _scan(folder, 3).values() for g in _filed_groups(here)]
         out.append(_expired(what, folder, groups, now, months, needed, dated_by=REPORT))
+    return out
+
+
+@dataclass(frozen=True)
+class _File:
+    """A file (or a link, never followed) as one ``lstat`` saw it."""
+
+    path: Path
+    mtime: float
+    ident: tuple[int, int]  # (device, inode)
+
+
+def _needed(recorded: set[Path]) -> set[tuple[int, int] | Path]:
+    """The registry's files, by path and by identity (however the path is spelled)."""
+    out: set[tuple[int, int] | Path] = set(recorded)
+    for path in recorded:
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        out.add((st.st_dev, st.st_ino))
+    return out
+
+
+def _scan(folder: Path, depth: int) -> dict[Path, list[_File]]:
+    """Each folder under ``folder`` (``depth`` levels down, links to folders not followed)
+    → the files in it, each stat'ed once."""
+    out: dict[Path, list[_File]] = {}
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return out
+    here = out.setdefault(folder, [])
+    for e in entries:
+        try:
+            if e.is_dir(follow_symlinks=False):
+                if depth:
+                    out.update(_scan(Path(e.path), depth - 1))
+                continue
+            st = e.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue  # gone meanwhile
+        here.append(_File(Path(e.path), st.st_mtime, (st.st_dev, st.st_ino)))
     return out
 
 
 def _expired(
     what: str,
     folder: Path,
-    groups: list[tuple[Path, ...]],
+    groups: list[tuple[_File, ...]],
     now: datetime,
     months: int,
-    needed: set[Path],
+    needed: set[tuple[int, int] | Path],
     dated_by: str | None,
 ) -> Expired:
     written = [(g, _written(g, dated_by)) for g in groups]
-    keep = {g for g in groups if any(p in needed or _real(p) in needed for p in g)}
-    return Expired(what, folder, expired(written, now, months, keep))
+    keep = {g for g in groups if any(f.path in needed or f.ident in needed for f in g)}
+    old = expired(written, now, months, keep)
+    return Expired(what, folder, [tuple(f.path for f in g) for g in old])
 
 
-def _written(group: tuple[Path, ...], dated_by: str | None) -> datetime:
+def _written(group: tuple[_File, ...], dated_by: str | None) -> datetime:
     """When syncd wrote ``group``: its ``dated_by`` companion's modification time when it
     has one, else the newest of its files' (a leftover companion is syncd's own too)."""
-    marked = [p for p in group if dated_by and p.name.endswith(dated_by)]
-    stamps = [_mtime(p) for p in (marked[:1] or group)]
-    return datetime.fromtimestamp(max(stamps), UTC)
+    marked = [f for f in group if dated_by and f.path.name.endswith(dated_by)]
+    return datetime.fromtimestamp(max(f.mtime for f in (marked[:1] or group)), UTC)
 
 
-def _mtime(path: Path) -> float:
-    try:
-        return path.lstat().st_mtime
-    except FileNotFoundError:
-        return 0.0
-
-
-def _real(path: Path) -> Path:
-    return Path(os.path.realpath(path))
-
-
-def _files(folder: Path) -> list[Path]:
-    try:
-        entries = sorted(folder.iterdir())
-    except FileNotFoundError:
-        return []
-    return [p for p in entries if p.is_file() and not p.is_symlink()]
-
-
-def _filed_groups(folder: Path) -> Iterator[tuple[Path, ...]]:
-    """Each filed file with its companions (``<name>.report.txt``, ``<name>.ketqua.*``),
-    folder by folder; a companion whose filed file is gone is a group of its own."""
-    for here, dirs, names in os.walk(folder):
-        dirs.sort()
-        present = set(names)
-        claimed: set[str] = set()
-        # the longest report names first: a file HR named x.report.txt has its own report
-        for report in sorted((n for n in names if n.endswith(REPORT)), key=len, reverse=True):
-            if report in claimed:
-                continue
-            filed = report[: -len(REPORT)]
-            members = [filed] if filed in present and filed not in claimed else []
-            members += [n for n in (filed + c for c in COMPANIONS) if n in present]
-            members = [n for n in members if n not in claimed]
-            claimed.update(members)
-            yield tuple(Path(here, n) for n in members)
-        for name in sorted(present - claimed):
-            path = Path(here, name)
-            if path.is_file() or path.is_symlink():
-                yield (path,)
+def _filed_groups(files: list[_File]) -> Iterator[tuple[_File, ...]]:
+    """The files of one folder, each filed file with its companions (``<name>.report.txt``,
+    ``<name>.ketqua.*``); a companion whose filed file is gone is a group of its own."""
+    present = {f.path.name: f for f in files}
+    claimed: set[str] = set()
+    # the longest report names first: a file HR named x.report.txt has its own report
+    for report in sorted((n for n in present if n.endswith(REPORT)), key=len, reverse=True):
+        if report in claimed:
+            continue
+        filed = report[: -len(REPORT)]
+        members = [n for n in (filed, *(filed + c for c in COMPANIONS)) if n in present]
+        members = [n for n in members if n not in claimed]
+        claimed.update(members)
+        yield tuple(present[n] for n in members)
+    for name in sorted(present.keys() - claimed):
+        yield (present[name],)
 
 
 def _delete(

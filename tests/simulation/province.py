@@ -15,12 +15,12 @@ configuration, subtree, domain and catalogue, share one slapd whose clock the si
   with RFC 3062 password-modify as the person;
 - 23:00 the oracle (oracle.py) reads the directory as the admin and checks the invariants.
 
-What syncd writes to disk is dated on the simulated days (``stamp``: the file system's clock
-follows the simulation, as slapd's does), so the daemon's retention sweep (after the 01:00
-sweep, ``connectors/retention.py``) sees years pass; ``retention.months`` is 6 or 12 by
-profile, and the simulation checks, by its own arithmetic on its own dates, that nothing
-went early, nothing stayed months too long, and every organisation's latest accepted roster
-is still there.
+What syncd writes to disk is dated on the simulated days (``stamp``, before each sweep: the
+file system's clock follows the simulation, as slapd's does), so the daemon's retention sweep
+(after the 01:00 sweep, ``connectors/retention.py``) sees years pass; ``retention.months``
+is 6 or 12 by profile, and the simulation checks, by its own arithmetic on its own dates,
+that nothing went early, nothing stayed months too long, and every organisation's latest
+accepted roster is still there.
 
 kill -9 at chosen points: about one HR drop in ``Size.crash_every`` (seeded, deterministic) is
 applied by a ``syncd reconcile --roster <file in processing/> --now <simulated time>`` process
@@ -702,22 +702,24 @@ retention:
                     path.name,
                     f"written {was[1]:%Y-%m-%d}, deleted {when:%Y-%m-%d}",
                 )
+        # stamped at each sweep, a file may look up to sweep_every days younger than it is
         slack = timedelta(days=self.size.sweep_every + 1)
-        there = self._kept(config)
-        for name in [n for n in stamped if n not in there]:
-            del stamped[name]
         for name, (_, written) in sorted(stamped.items()):
             path = Path(name)
+            longest = timedelta(days=SLIP_DAYS if days(path) == SLIP_DAYS else months * 31)
+            if when - written <= longest + slack:
+                continue
             if path in latest or (journals / f"{path.name}.jsonl").exists():
                 continue  # still needed: the nightly run, or a dead run's recovery reads it
-            longest = timedelta(days=SLIP_DAYS if days(path) == SLIP_DAYS else months * 31)
-            if when - written > longest + slack:
-                self.oracle.violation(
-                    profile,
-                    "6-kept-too-long",
-                    path.name,
-                    f"written {written:%Y-%m-%d}, still there {when:%Y-%m-%d}",
-                )
+            if not os.path.lexists(path):  # gone with its run folder, or renamed
+                del stamped[name]
+                continue
+            self.oracle.violation(
+                profile,
+                "6-kept-too-long",
+                path.name,
+                f"written {written:%Y-%m-%d}, still there {when:%Y-%m-%d}",
+            )
 
     def collect_slips(self, profile: str, when: datetime) -> None:
         outbox = self.configs[profile].paths.outbox
@@ -1035,8 +1037,6 @@ retention:
                 verify_clock(self)
             if n % 30 == 0:
                 self.figures.descriptors.append(len(os.listdir("/proc/self/fd")))
-            for profile in self.configs:  # what syncd wrote today is dated today
-                self.stamp(profile, self.at(day, 23))
             self.oracle.check(day, self.at(day, 23), self.admin, self.pending_decisions())
             self.figures.days += 1
         self.figures.seconds = time.monotonic() - t0
