@@ -738,6 +738,8 @@ class AuditSettings:
 
 
 def _retention_months(v: int) -> int:
+    if v > 1200:  # found by an attack: 100000 was taken, and every sweep failed on the date
+        raise Bad("at most 1200 (100 years); 0 keeps them for ever")
     return v if v == 0 else _keep_months(v)
 
 
@@ -754,7 +756,7 @@ class RetentionSettings:
         description="Months kept, counted from when syncd wrote each (a filed roster: when it "
         "was filed). The latest accepted roster of each organisation is always kept (the "
         "nightly run re-applies it), and so is anything a run still in progress or a crashed "
-        "run's recovery reads. null: kept for ever. At least 6 (Tuyên Quang Đ9.1).",
+        "run's recovery reads. 0: kept for ever; otherwise 6 (Tuyên Quang Đ9.1) to 1200.",
         examples=[24],
     )
 

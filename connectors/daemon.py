@@ -98,6 +98,9 @@ class Daemon:
             self.status["last_error"] = str(exc)
         except Exception as exc:  # the daemon outlives any one job's bug
             log.exception("job crashed", error=f"{type(exc).__name__}: {exc}")
+            # and says so in its status (found by an attack: a sweep failing every night
+            # left syncd status showing no error)
+            self.status["last_error"] = f"{name} crashed: {type(exc).__name__}: {exc}"
         finally:
             structlog.contextvars.unbind_contextvars("job")
             self._save_status()

@@ -59,7 +59,12 @@ from connectors import runner
 from connectors.audit import fsync_dir
 from connectors.config import Config
 from connectors.crashpoints import crash_point
-from connectors.hr_files import operator_copy_path, render_hr_result, write_rendered
+from connectors.hr_files import (
+    RESULT_SUFFIX,
+    operator_copy_path,
+    render_hr_result,
+    write_rendered,
+)
 from connectors.loading import ROSTER_SUFFIXES, NotRead, read_checked, too_big
 from connectors.outcome import RunOutcome, report_text
 from connectors.runlock import LockBusy
@@ -81,6 +86,10 @@ from syncd.model import Plan
 from syncd.ports import DirectoryError
 
 log = structlog.get_logger("syncd.inbox")
+
+# what syncd writes beside each file it files: its text report, then HR's result
+REPORT_SUFFIX = ".report.txt"
+BESIDE_FILED = (REPORT_SUFFIX, RESULT_SUFFIX + ".xlsx", RESULT_SUFFIX + ".html")
 
 
 @dataclass
@@ -389,7 +398,7 @@ class InboxWatcher:
             path.unlink()
         else:
             shutil.move(str(path), target)
-        report_path = target.with_name(target.name + ".report.txt")
+        report_path = target.with_name(target.name + REPORT_SUFFIX)
         write_private(report_path, report, mode=0o640)
         _give_group(report_path, gid)
         return target
@@ -640,7 +649,7 @@ class InboxWatcher:
             write_private(self.hashes_path, json.dumps(hashes, indent=1))
         gid = self._hr_folder(target.parent)
         _write_own_copy(target, raw, gid)
-        report_path = target.with_name(target.name + ".report.txt")
+        report_path = target.with_name(target.name + REPORT_SUFFIX)
         write_private(report_path, filing.report, mode=0o640)
         _give_group(report_path, gid)
         crash_point("inbox filed")
@@ -837,15 +846,21 @@ def _changed_report(name: str, change: str) -> str:
 
 
 def _target(folder: Path, name: str) -> Path:
-    """A name in ``folder`` for the file ``name`` that nothing holds yet: its own, made
-    one-line safe, or with the time and a number added."""
+    """A name in ``folder`` for the file ``name`` that nothing holds yet, nor any of the
+    files syncd writes beside it (its report, HR's result): its own, made one-line safe, or
+    with the time and a number added. Found by an attack: a roster HR named
+    ``a.csv.ketqua.xlsx``, filed, was overwritten by the result of a later ``a.csv``."""
     name = safe_name(name)
+
+    def taken(target: Path) -> bool:
+        return any(os.path.lexists(target.with_name(target.name + s)) for s in ("", *BESIDE_FILED))
+
     target = folder / name
-    if os.path.lexists(target):
+    if taken(target):
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         stem, suffix = Path(name).stem, Path(name).suffix
         n = 0
-        while os.path.lexists(target):
+        while taken(target):
             n += 1
             target = folder / f"{stem}.{stamp}{f'-{n}' if n > 1 else ''}{suffix}"
     return target

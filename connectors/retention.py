@@ -10,20 +10,26 @@
     each organisation (``state/snapshots.json``), which the nightly run re-applies;
   - ``processed/YYYY/MM/`` and ``rejected/``: each filed file with its text report and HR's
     result, deleted together and dated by the text report syncd wrote when it filed them (the
-    filed copy of an entry moved by rename keeps the uploader's time, which proves nothing).
-    Month folders left empty go, the current and the previous month's never (the inbox may
-    be filing into them).
+    filed copy of an entry moved by rename keeps the uploader's time, which proves nothing;
+    without its report yet, by the rename's inode change). A folder HR dropped, filed under
+    ``rejected/``, is one entry: never entered (it is HR's to change while it is walked),
+    deleted whole by descriptors. Month folders left empty go, the current and the previous
+    month's never (the inbox may be filing into them).
 
 The audit log has its own retention (``audit.keep_months``, ``connectors/audit.py``). The
 run journal and the outbox of a run that died are never touched here: its recovery reads
 them. Each kind deleted is one audit record naming the files, written before they go, under
-the run lock (a run accepting a roster is never half-seen).
+the run lock (a run accepting a roster is never half-seen). A registry that cannot be read
+keeps every roster copy and filed roster; a kind that fails is reported (``RetentionError``:
+the daemon's status) after the others went.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,16 +39,21 @@ import structlog
 
 from connectors.audit import open_audit
 from connectors.config import Config
-from connectors.hr_files import RESULT_SUFFIX
+from connectors.inbox import BESIDE_FILED, REPORT_SUFFIX
 from connectors.runlock import RunLock
 from connectors.slips import sweep_slips
-from connectors.snapshots import KEPT, SnapshotRegistry
+from connectors.snapshots import KEPT, AcceptedRosterChanged, SnapshotRegistry
+from syncd.errors import SyncdError
+from syncd.inbox import safe_name
 from syncd.retention import expired
 
 log = structlog.get_logger("syncd.retention")
 
-REPORT = ".report.txt"  # the inbox's text report beside each filed file
-COMPANIONS = (REPORT, RESULT_SUFFIX + ".xlsx", RESULT_SUFFIX + ".html")
+REPORT = REPORT_SUFFIX  # the inbox's text report beside each filed file: its date
+
+
+class RetentionError(SyncdError):
+    """A kind of file could not be looked at or deleted; the others were."""
 
 
 @dataclass(frozen=True)
@@ -66,39 +77,79 @@ def sweep(config: Config, now: datetime, run_id: str) -> list[Path]:
     if not months:  # 0: kept for ever
         return gone
     with RunLock(config.paths.state, "retention", config.daemon.lock_timeout):
-        found = [e for e in find_expired(config, now, months) if e.groups]
-        if found:
-            gone += _delete(config, found, run_id, months, now)
+        found, problems = find_expired(config, now, months)
+        for e in found:
+            if not e.groups:
+                continue
+            try:
+                gone += _delete(config, e, run_id, months)
+            except Exception as exc:  # the other kinds still go; the daemon's status says so
+                problems.append(f"{e.what}: {type(exc).__name__}: {exc}")
+        _prune_month_folders(config.paths.inbox.parent / "processed", now)
+    log.info("retention: deleted what was past retention.months", files=len(gone))
+    if problems:
+        raise RetentionError("retention: " + "; ".join(problems))
     return gone
 
 
-def find_expired(config: Config, now: datetime, months: int) -> list[Expired]:
-    """What is past ``months`` at ``now``, by kind (nothing deleted)."""
+def find_expired(config: Config, now: datetime, months: int) -> tuple[list[Expired], list[str]]:
+    """What is past ``months`` at ``now``, by kind (nothing deleted), and why a kind could
+    not be looked at (then none of it is deleted)."""
     state = config.paths.state
-    needed = _needed(SnapshotRegistry(state).recorded())
-    out = []
+    out: list[Expired] = []
+    problems: list[str] = []
+    try:
+        needed = _needed(SnapshotRegistry(state).recorded())
+    except AcceptedRosterChanged as exc:  # nothing of a registry unread may be taken for old
+        problems.append(f"roster copies kept, the registry unread: {exc}")
+        needed = None
     for what, folder in (
         ("run reports and operator copies of HR results", state / "reports"),
         ("copies of applied rosters no longer the latest", state / KEPT),
     ):
-        files: list[tuple[_File, ...]] = [(f,) for h in _scan(folder, 0).values() for f in h]
-        out.append(_expired(what, folder, files, now, months, needed, dated_by=None))
+        if needed is None and folder == state / KEPT:
+            continue
+        files: list[tuple[_File, ...]] = [(f,) for f in _scan(folder)]
+        out.append(_expired(what, folder, files, now, months, needed or set(), dated_by=None))
     base = config.paths.inbox.parent
-    for what, folder in (
-        ("filed rosters and their results", base / "processed"),
-        ("rejected files and their reports", base / "rejected"),
+    processed, rejected = base / "processed", base / "rejected"
+    months_filed = [m for y in _subfolders(processed, YEAR) for m in _subfolders(y, MONTH)]
+    for what, folder, here in (
+        ("filed rosters and their results", processed, months_filed),
+        ("rejected files and their reports", rejected, [rejected]),
     ):
-        groups = [g for here in _scan(folder, 3).values() for g in _filed_groups(here)]
-        out.append(_expired(what, folder, groups, now, months, needed, dated_by=REPORT))
-    return out
+        if needed is None and folder == processed:
+            continue  # an older registry may name a filed roster
+        groups = [g for h in here for g in _filed_groups(_scan(h))]
+        out.append(_expired(what, folder, groups, now, months, needed or set(), dated_by=REPORT))
+    return out, problems
+
+
+YEAR, MONTH = re.compile(r"\d{4}"), re.compile(r"\d{2}")
+
+
+def _subfolders(folder: Path, name: re.Pattern[str]) -> list[Path]:
+    """The folders (never a link to one) in ``folder`` whose name is ``name``."""
+    try:
+        return sorted(
+            Path(e.path)
+            for e in os.scandir(folder)
+            if name.fullmatch(e.name) and e.is_dir(follow_symlinks=False)
+        )
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 @dataclass(frozen=True)
 class _File:
-    """A file (or a link, never followed) as one ``lstat`` saw it."""
+    """An entry of a folder syncd owns — a file, a link (never followed) or a folder HR
+    dropped (never entered: it is HR's, and HR could swap what is in it for links while it is
+    walked; found by an attack: the sweep deleted state/snapshots.json that way) — as one
+    ``lstat`` saw it."""
 
     path: Path
     mtime: float
+    ctime: float
     ident: tuple[int, int]  # (device, inode)
 
 
@@ -114,25 +165,19 @@ def _needed(recorded: set[Path]) -> set[tuple[int, int] | Path]:
     return out
 
 
-def _scan(folder: Path, depth: int) -> dict[Path, list[_File]]:
-    """Each folder under ``folder`` (``depth`` levels down, links to folders not followed)
-    → the files in it, each stat'ed once."""
-    out: dict[Path, list[_File]] = {}
+def _scan(folder: Path) -> list[_File]:
+    """The entries of ``folder`` (not of the folders in it), each stat'ed once."""
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except (FileNotFoundError, NotADirectoryError):
-        return out
-    here = out.setdefault(folder, [])
+        return []
+    out = []
     for e in entries:
         try:
-            if e.is_dir(follow_symlinks=False):
-                if depth:
-                    out.update(_scan(Path(e.path), depth - 1))
-                continue
             st = e.stat(follow_symlinks=False)
         except FileNotFoundError:
             continue  # gone meanwhile
-        here.append(_File(Path(e.path), st.st_mtime, (st.st_dev, st.st_ino)))
+        out.append(_File(Path(e.path), st.st_mtime, st.st_ctime, (st.st_dev, st.st_ino)))
     return out
 
 
@@ -153,9 +198,15 @@ def _expired(
 
 def _written(group: tuple[_File, ...], dated_by: str | None) -> datetime:
     """When syncd wrote ``group``: its ``dated_by`` companion's modification time when it
-    has one, else the newest of its files' (a leftover companion is syncd's own too)."""
+    has one (syncd wrote it when it filed them); else, for a filed group, the newest inode
+    change of its entries — a rename into the folder is one, and nobody can set it back (a
+    rejected entry keeps HR's modification time, and a sweep between its rename and its
+    report deleted it the day it came: found by an attack); else the modification time."""
     marked = [f for f in group if dated_by and f.path.name.endswith(dated_by)]
-    return datetime.fromtimestamp(max(f.mtime for f in (marked[:1] or group)), UTC)
+    if marked:
+        return datetime.fromtimestamp(marked[0].mtime, UTC)
+    stamp = max((f.ctime if dated_by else f.mtime) for f in group)
+    return datetime.fromtimestamp(stamp, UTC)
 
 
 def _filed_groups(files: list[_File]) -> Iterator[tuple[_File, ...]]:
@@ -168,7 +219,7 @@ def _filed_groups(files: list[_File]) -> Iterator[tuple[_File, ...]]:
         if report in claimed:
             continue
         filed = report[: -len(REPORT)]
-        members = [n for n in (filed, *(filed + c for c in COMPANIONS)) if n in present]
+        members = [n for n in (filed, *(filed + c for c in BESIDE_FILED)) if n in present]
         members = [n for n in members if n not in claimed]
         claimed.update(members)
         yield tuple(present[n] for n in members)
@@ -176,37 +227,38 @@ def _filed_groups(files: list[_File]) -> Iterator[tuple[_File, ...]]:
         yield (present[name],)
 
 
-def _delete(
-    config: Config, found: list[Expired], run_id: str, months: int, now: datetime
-) -> list[Path]:
+def _delete(config: Config, e: Expired, run_id: str, months: int) -> list[Path]:
+    """One kind: its audit record, then its files (a folder HR dropped goes whole, without
+    following a link in it)."""
     audit = open_audit(config)
     try:
-        for e in found:
-            audit.record(
-                run_id=run_id,
-                action="delete-kept",
-                what=e.what,
-                folder=str(e.folder),
-                files=[str(p.relative_to(e.folder)) for p in e.files()],
-                count=len(e.groups),
-                reason=f"{e.what}: written {months} months or more ago (retention.months)",
-                result="ok",
-            )
+        audit.record(
+            run_id=run_id,
+            action="delete-kept",
+            what=e.what,
+            folder=str(e.folder),
+            # names made one-line safe (an undecodable byte, a newline): found by an attack,
+            # one such name stopped every sweep for good
+            files=[safe_name(str(p.relative_to(e.folder))) for p in e.files()],
+            count=len(e.groups),
+            reason=f"{e.what}: written {months} months or more ago (retention.months)",
+            result="ok",
+        )
     finally:
         audit.close()
     gone: list[Path] = []
-    for e in found:
-        for path in e.files():
-            try:
+    for path in e.files():
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)  # by descriptors: a link in it is removed, not followed
+            else:
                 path.unlink()
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                log.warning("retention: could not delete", path=str(path), error=str(exc))
-                continue
-            gone.append(path)
-    _prune_month_folders(config.paths.inbox.parent / "processed", now)
-    log.info("retention: deleted what was past retention.months", files=len(gone))
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("retention: could not delete", path=safe_name(str(path)), error=str(exc))
+            continue
+        gone.append(path)
     return gone
 
 
@@ -226,4 +278,4 @@ def _rmdir_if_empty(folder: Path) -> None:
         folder.rmdir()
 
 
-__all__ = ["Expired", "find_expired", "sweep"]
+__all__ = ["Expired", "RetentionError", "find_expired", "sweep"]

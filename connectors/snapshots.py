@@ -58,10 +58,28 @@ class SnapshotRegistry:
         self.kept = state_dir / KEPT
 
     def _load(self) -> dict[str, dict[str, str]]:
+        """The registry; none yet is empty. One that cannot be read is an error, never
+        "empty": the nightly run would skip every organisation without a word and the
+        retention would take the latest copies for old ones (found by an attack)."""
         try:
-            return dict(json.loads(self.path.read_text(encoding="utf-8")))
-        except (OSError, ValueError):
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
             return {}
+        except (OSError, ValueError) as exc:
+            raise AcceptedRosterChanged(f"{self.path}: cannot be read ({exc})") from None
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise AcceptedRosterChanged(
+                f"{self.path}: not the registry syncd writes ({exc}); restore it from the "
+                "state's backup, or accept each organisation's roster again "
+                "(`syncd reconcile --roster FILE`) after moving it away"
+            ) from None
+        if not isinstance(data, dict) or not all(
+            isinstance(v, dict) and isinstance(v.get("file"), str) for v in data.values()
+        ):
+            raise AcceptedRosterChanged(f"{self.path}: not the registry syncd writes")
+        return data
 
     def _save(self, data: dict[str, dict[str, str]]) -> None:
         write_private(self.path, json.dumps(data, indent=1, sort_keys=True))
@@ -78,7 +96,8 @@ class SnapshotRegistry:
 
     def recorded(self) -> set[Path]:
         """Every file the registry names, as it names it (existing or not, not checked): what
-        the retention never deletes."""
+        the retention never deletes. Raises ``AcceptedRosterChanged`` when the registry
+        cannot be read (then nothing of it may be deleted)."""
         return {Path(entry["file"]) for entry in self._load().values() if "file" in entry}
 
     def accept(self, data: bytes, name: str, orgs: Iterable[str]) -> Path:
@@ -96,10 +115,9 @@ class SnapshotRegistry:
         self._save(data)
 
     def latest(self) -> dict[Path, set[str]]:
-        """file → the organisations it is the latest accepted roster of (files that exist),
-        each checked against the sha256 recorded when it was applied. Raises
-        ``AcceptedRosterChanged`` when one is not what was applied, or an old entry cannot be
-        migrated."""
+        """file → the organisations it is the latest accepted roster of, each checked against
+        the sha256 recorded when it was applied. Raises ``AcceptedRosterChanged`` when one is
+        gone or not what was applied, or an old entry cannot be migrated."""
         data = self._load()
         migrated = False
         out: dict[Path, set[str]] = defaultdict(set)
@@ -107,6 +125,9 @@ class SnapshotRegistry:
         for org, entry in sorted(data.items()):
             path = Path(entry["file"])
             if not path.exists():
+                # found by an attack: a copy gone made the nightly run skip the organisation
+                # without a word (exit 0, "nothing to do")
+                refused.append(f"{org}: {path}, its latest accepted roster, is gone")
                 continue
             expected = entry.get("sha256")
             if expected is None:

@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from openpyxl import Workbook
+
 from connectors import runner
 from connectors.config import Config
 from connectors.daemon import Daemon
-from connectors.retention import _prune_month_folders
+from connectors.retention import _prune_month_folders, find_expired
 from connectors.snapshots import SnapshotRegistry
 from tests.conftest import MakeConfig
-from tests.helpers import write_roster
+from tests.helpers import HEADER, write_roster
 
 SIX_MONTHS = "retention:\n  months: 6\n"
 
@@ -158,3 +162,137 @@ def test_empty_month_folders_go_but_never_this_or_last_months(tmp_path: Path) ->
         "2027",
         "2027/01",
     ]
+
+
+def test_a_folder_hr_dropped_is_never_entered_and_goes_whole_without_following_links(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    """Found by an attack: a folder dropped in inbox/ is filed under rejected/ as it is, still
+    HR's to write. The sweep walked into it, and HR swapped its subfolders for links to
+    state/ while it deleted: snapshots.json, a latest roster copy and the audit log went. Now
+    the folder is one entry, dated by its report, deleted whole by descriptors; what it holds
+    (a link to state/, an undecodable name, which stopped every sweep) is never listed."""
+    cfg = make_config(extra=SIX_MONTHS)
+    cfg.paths.inbox.mkdir(parents=True, exist_ok=True)
+    daemon = Daemon(tmp_path / "syncd.yaml")
+    daemon.watcher.start()
+    _drop(daemon, cfg, "syt.csv", ["Y1,Ngô Thị Cúc,syt,,,,,"])
+    (cfg.paths.inbox / "hr").mkdir()
+    daemon.inbox_job()
+    hr = cfg.paths.inbox.parent / "rejected" / "hr"
+    assert hr.is_dir() and hr.with_name("hr.report.txt").exists()
+    os.symlink(cfg.paths.state, hr / "yyy")  # HR's own folder: it may write what it likes
+    (hr / "snapshots.json").write_text("{}")
+    os.mkdir(bytes(hr) + b"/ds-\xff")
+    precious = [cfg.paths.state / "snapshots.json", cfg.paths.audit_log]
+    precious += list(SnapshotRegistry(cfg.paths.state).recorded())
+    old = [*_everything(cfg), hr, hr / "snapshots.json", hr / "yyy"]
+    _age([p for p in old if p not in precious], 7 * 31)
+    daemon.reconcile_job(sweep=True)
+    assert daemon.status.get("last_error") is None, daemon.status
+    assert not os.path.lexists(hr) and not hr.with_name("hr.report.txt").exists()
+    assert all(p.exists() for p in precious)
+    [rejected] = [r for r in _records(cfg, "delete-kept") if "rejected" in str(r["what"])]
+    assert rejected["files"] == ["hr", "hr.report.txt"], rejected
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "connectors.cli",
+            "-c",
+            str(tmp_path / "syncd.yaml"),
+            "audit",
+            "verify",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_an_unreadable_registry_keeps_every_roster_copy_and_says_so(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    """Found by an attack: a torn snapshots.json read as "no registry": the sweep deleted
+    the latest copies as old, and the nightly run skipped every organisation with exit 0."""
+    cfg = make_config(extra=SIX_MONTHS)
+    cfg.paths.inbox.mkdir(parents=True, exist_ok=True)
+    daemon = Daemon(tmp_path / "syncd.yaml")
+    daemon.watcher.start()
+    _drop(daemon, cfg, "syt.csv", ["Y1,Ngô Thị Cúc,syt,,,,,"])
+    registry = SnapshotRegistry(cfg.paths.state)
+    [copy] = registry.recorded()
+    filed = [p for p in _everything(cfg) if "processed" in p.parts]
+    _age([copy, *filed], 7 * 31)
+    good = registry.path.read_bytes()
+    registry.path.write_bytes(good[:-5])
+    daemon.reconcile_job(sweep=True)
+    assert copy.exists() and all(p.exists() for p in filed)
+    assert "registry unread" in str(daemon.status.get("last_error")), daemon.status
+    daemon.reconcile_job()  # the nightly run says why it applies nothing
+    assert "not the registry syncd writes" in str(daemon.status.get("last_error"))
+    registry.path.write_bytes(good)
+    daemon.status.pop("last_error", None)
+    daemon.reconcile_job()
+    assert daemon.status.get("last_error") is None, daemon.status
+
+
+def test_a_latest_roster_copy_gone_stops_the_nightly_run_with_the_reason(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    """Found by an attack: with its copy gone, an organisation dropped out of the nightly run
+    without a word (exit 0, "nothing to do")."""
+    cfg = make_config(extra=SIX_MONTHS)
+    cfg.paths.inbox.mkdir(parents=True, exist_ok=True)
+    daemon = Daemon(tmp_path / "syncd.yaml")
+    daemon.watcher.start()
+    _drop(daemon, cfg, "syt.csv", ["Y1,Ngô Thị Cúc,syt,,,,,"])
+    [copy] = SnapshotRegistry(cfg.paths.state).recorded()
+    copy.unlink()
+    daemon.reconcile_job()
+    error = str(daemon.status.get("last_error"))
+    assert "syt:" in error and "is gone" in error and "syncd reconcile --roster" in error
+
+
+def test_a_rejected_entry_not_yet_reported_is_dated_by_its_arrival(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    """Found by an attack: the inbox renames a refused entry into rejected/ (keeping HR's
+    modification time, years old) before it writes its report; a sweep in between deleted
+    it the day it came. Without its report an entry is dated by its inode change."""
+    cfg = make_config(extra=SIX_MONTHS)
+    rejected = cfg.paths.inbox.parent / "rejected"
+    rejected.mkdir(parents=True)
+    entry = rejected / "ds.csv"
+    entry.write_text("x")
+    _age([entry], 3 * 365)  # HR's old time, kept by the rename
+    found, problems = find_expired(cfg, datetime.now(UTC), 6)
+    assert not problems and not [g for e in found for g in e.groups], found
+    later = datetime.now(UTC) + timedelta(days=7 * 31)
+    found, _ = find_expired(cfg, later, 6)
+    assert [g for e in found for g in e.groups] == [(entry,)]
+
+
+def test_a_filed_roster_is_never_overwritten_by_the_result_of_a_later_file(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    """Found by an attack: a roster HR named a.csv.ketqua.xlsx was filed under that name;
+    a later a.csv's result, written beside a.csv, replaced it."""
+    cfg = make_config(extra=SIX_MONTHS)
+    cfg.paths.inbox.mkdir(parents=True, exist_ok=True)
+    daemon = Daemon(tmp_path / "syncd.yaml")
+    daemon.watcher.start()
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(HEADER.lstrip("\ufeff").strip().split(","))
+    sheet.append(["E1", "Đàm Văn Hùng", "skhcn"])
+    book.save(cfg.paths.inbox / "a.csv.ketqua.xlsx")
+    daemon.inbox_job()
+    month = cfg.paths.inbox.parent / "processed" / datetime.now(UTC).strftime("%Y/%m")
+    first = (month / "a.csv.ketqua.xlsx").read_bytes()
+    _drop(daemon, cfg, "a.csv", ["Y1,Ngô Thị Cúc,syt,,,,,"])
+    assert (month / "a.csv.ketqua.xlsx").read_bytes() == first
+    later = [p.name for p in month.iterdir() if p.name.startswith("a.") and p.name.endswith(".csv")]
+    assert len(later) == 1 and later[0] != "a.csv", sorted(p.name for p in month.iterdir())

@@ -79,3 +79,18 @@ def test_a_misspelt_key_in_a_regulation_is_refused(tmp_path: Path) -> None:
     f.write_text(f.read_text(encoding="utf-8").replace("  activity:", "  activty:"), "utf-8")
     with pytest.raises(ProfileError, match=r"unknown key\(s\) \['activty'\]"):
         load(folder)
+
+
+@pytest.mark.parametrize(
+    ("months", "ok"), [("0", True), ("6", True), ("1200", True), ("5", False), ("100000", False)]
+)
+def test_retention_months_is_0_or_between_6_and_1200(tmp_path: Path, months: str, ok: bool) -> None:
+    """Found by an attack: 100000 was taken, and every nightly sweep then failed on the date."""
+    f = tmp_path / "syncd.yaml"
+    assert GOOD.count("\n  months: 24\n") == 1  # retention's
+    f.write_text(GOOD.replace("\n  months: 24\n", f"\n  months: {months}\n"))
+    if ok:
+        assert load_config(f).retention.months == int(months)
+    else:
+        with pytest.raises(ConfigError, match="retention.months"):
+            load_config(f)
