@@ -37,6 +37,7 @@ from connectors.audit import open_audit
 from connectors.config import Config, ConfigError
 from connectors.directory import profile as directory_profile
 from connectors.loading import inbox_files, load_catalogue, load_config
+from connectors.localtime import in_zone
 from connectors.outcome import EXIT_BAD_INPUT, EXIT_FAILED, report_text, summary_dict
 from connectors.privileges import check_access, check_readable, run_as_service_user, switched
 from connectors.regulations import SCHEMES, get_scheme
@@ -789,7 +790,7 @@ def forecast_cmd(ctx: click.Context, days: int, now: str | None, as_json: bool) 
         return
     by_org: dict[str, list[str]] = {}
     for ev, acc in events:
-        when = "due now" if ev.when <= start else f"{ev.when:%Y-%m-%d}"
+        when = "due now" if ev.when <= start else in_zone(ev.when, cfg.zone, date_only=True)
         by_org.setdefault(acc.org or "?", []).append(
             f"  {when:<11} {ev.kind.value:<7} {acc.uid:<28} {ev.reason} [{ev.article}]"
         )
@@ -951,7 +952,7 @@ def history_cmd(ctx: click.Context, uid: str, as_json: bool) -> None:
     for r in records:
         name = str(r.get("uid")) + (f" → {r['new_uid']}" if r.get("new_uid") else "")
         click.echo(
-            f"{r.get('time', '')[:19]}  {r.get('action', ''):<18} {name:<28} "
+            f"{in_zone(r.get('time'), cfg.zone):<19}  {r.get('action', ''):<18} {name:<28} "
             f"{r.get('result', '')}: {r.get('reason', '')} [{r.get('article', '')}]"
         )
 
@@ -1387,7 +1388,7 @@ def show_cmd(ctx: click.Context, query: str, now: str | None, as_json: bool) -> 
 
     cfg = _config(ctx)
     items = hr_commands.show(cfg, query, _parse_now(now) or datetime.now(UTC))
-    click.echo(hr_commands.show_json(items) if as_json else hr_commands.show_text(items))
+    click.echo(hr_commands.show_json(items) if as_json else hr_commands.show_text(items, cfg.zone))
 
 
 @main.command("report")

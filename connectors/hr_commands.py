@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from connectors.loading import (
     load_catalogue,
     read_snapshots,
 )
+from connectors.localtime import in_zone
 from connectors.outcome import EXIT_BAD_INPUT, EXIT_OK, RunOutcome
 from connectors.roster.workbooks import Choice, Sheet, workbook_bytes
 from connectors.store import StateStore, write_private
@@ -322,7 +323,8 @@ def show(config: Config, query: str, now: datetime) -> list[dict[str, Any]]:
     return out
 
 
-def show_text(items: Sequence[dict[str, Any]]) -> str:
+def show_text(items: Sequence[dict[str, Any]], zone: tzinfo) -> str:
+    """The items as an operator reads them, times in the province's ``zone``."""
     lines: list[str] = []
     for it in items:
         org, office = it["organisation"], it["office"]
@@ -332,7 +334,7 @@ def show_text(items: Sequence[dict[str, Any]]) -> str:
             + (f", office {office['name'] or office['code']}" if office["code"] else ""),
             f"  addresses     {', '.join(it['addresses'])}",
             f"  state         {it['state']}"
-            + (f" since {it['state_since'][:10]}" if it["state_since"] else "")
+            + (f" since {in_zone(it['state_since'], zone)}" if it["state_since"] else "")
             + (f" — {it['state_reason']}" if it["state_reason"] else "")
             + ("" if it["managed"] else " (unmanaged: syncd never touches it)"),
         ]
@@ -344,16 +346,16 @@ def show_text(items: Sequence[dict[str, Any]]) -> str:
             lines.append(f"  alias         {alias}")
         act = it["last_activity"]
         lines.append(
-            f"  last activity {act['when'][:10] if act['when'] else 'none'}"
+            f"  last activity {in_zone(act['when'], zone) if act['when'] else 'none'}"
             f" ({act['source'] or '-'}; counts: {'/'.join(act['counts'])} [{act['article']}])"
         )
         if not it["clocks"]:
             lines.append("  clocks        none running")
         for c in it["clocks"]:
             when = "due now" if c["days"] == 0 else f"in {c['days']} days"
+            day = in_zone(c["date"], zone, date_only=True)
             lines.append(
-                f"  clock         {c['action']} {when} ({c['date'][:10]}): {c['reason']} "
-                f"[{c['article']}]"
+                f"  clock         {c['action']} {when} ({day}): {c['reason']} [{c['article']}]"
             )
         for d in it["pending_decisions"]:
             lines.append(f"  decision      {d['id']} {d['kind']}: {d['summary']}")
@@ -362,7 +364,7 @@ def show_text(items: Sequence[dict[str, Any]]) -> str:
         for r in it["history"]:
             name = str(r.get("uid")) + (f" → {r['new_uid']}" if r.get("new_uid") else "")
             lines.append(
-                f"  {str(r.get('time', ''))[:19]}  {r.get('action', ''):<16} {name} "
+                f"  {in_zone(r.get('time'), zone):<19}  {r.get('action', ''):<16} {name} "
                 f"{r.get('result', '')}: {r.get('reason', '')} [{r.get('article', '')}]"
             )
         lines.append("")

@@ -6,7 +6,9 @@ import json
 import signal
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from ldap3 import Connection
@@ -151,6 +153,26 @@ def test_audit_verify_and_history_after_real_runs(make_config: MakeConfig, tmp_p
     log.write_text(log.read_text().replace("Đàm Văn Hùng", "Đàm Văn Hưng", 1))
     bad = syncd(cfg, "audit", "verify")
     assert bad.returncode == 1 and "edited" in bad.stderr
+
+
+def test_history_and_show_print_times_on_the_provinces_clock(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    """The audit keeps UTC; an operator in Cao Bằng reads local time (found by an attack:
+    "2026-12-31T17:30" printed for a change made at 00:30 on 1 January)."""
+    make_config()
+    cfg = tmp_path / "syncd.yaml"
+    first = write_roster(tmp_path / "a.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,"])
+    done = syncd(cfg, "reconcile", "--roster", str(first), "--now", "2026-12-31T17:30:00+00:00")
+    assert done.returncode == 0, done.stdout + done.stderr
+    [record] = json.loads(syncd(cfg, "history", "hungdv.skhcn", "--json").stdout)
+    utc = datetime.fromisoformat(record["time"])
+    shown = utc.astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).strftime("%Y-%m-%d %H:%M:%S")
+    story = syncd(cfg, "history", "hungdv.skhcn").stdout
+    assert story.startswith(shown), (story, shown)
+    assert record["time"][:19].replace("T", " ") not in story
+    card = syncd(cfg, "show", "hungdv.skhcn").stdout
+    assert f"  {shown}  create" in card, card
 
 
 def test_bad_configuration_or_catalogue_stops_before_the_directory_is_touched(
