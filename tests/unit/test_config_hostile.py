@@ -92,5 +92,5 @@ def test_retention_months_is_0_or_between_6_and_1200(tmp_path: Path, months: str
     if ok:
         assert load_config(f).retention.months == int(months)
     else:
-        with pytest.raises(ConfigError, match="retention.months"):
+        with pytest.raises(ConfigError, match=r"retention\.months"):
             load_config(f)
