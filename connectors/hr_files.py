@@ -126,7 +126,9 @@ def _bad(result: HrResult) -> bool:
     return result.verdict in (Verdict.REJECTED, Verdict.REFUSED)
 
 
-_LONG_WORD = 24  # characters: longer than any Vietnamese word, address or code HR reads
+# characters: longer than any Vietnamese word or code HR reads. An address (with its "@") is
+# never broken: HR copies it, and a search of the page finds it whole
+_LONG_WORD = 40
 
 _CSS = """
 body{font-family:'Times New Roman',serif;margin:1.5em;color:#111}
@@ -148,10 +150,10 @@ def result_html(result: HrResult, english: bool = False) -> str:
     def cell(s: str) -> str:
         """A cell's text: words whole (found by an attack: with the columns allowed to break
         anywhere, "Phòng/Ban" printed as "Phòn g/Ba n"), a word too long for a column
-        (a hostile value) offered a break every 16 characters."""
+        (a hostile value; never an address) offered a break every 16 characters."""
         return " ".join(
             "<wbr>".join(esc(w[i : i + 16]) for i in range(0, len(w), 16))
-            if len(w) > _LONG_WORD
+            if len(w) > _LONG_WORD and "@" not in w
             else esc(w)
             for w in s.split(" ")
         )
