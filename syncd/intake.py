@@ -15,6 +15,7 @@ with a line break: its reader refuses it, since a stray quote makes one.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import date
 
@@ -64,6 +65,20 @@ _LINE_BREAK = re.compile("[\n\r\x0b\x0c\x85\u2028\u2029]")
 _CONTROL = re.compile(
     "[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
 )
+
+
+_PLAIN_CODE = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*")
+
+
+def _odd_in_code(value: str) -> str | None:
+    """The first character of an employee number that is not printable ASCII, named; None
+    when there is none. Found by an attack: U+2061, a tag character, a Hangul filler or a
+    Cyrillic С in ``CB-SNV-0001`` read as another employee number that looks the same — a
+    second mailbox made and the person's own revoked, as with control characters."""
+    if _PLAIN_CODE.fullmatch(value):
+        return None
+    ch = next(c for c in value if not ("\x21" <= c <= "\x7e" or c == " "))
+    return f"{ch!r} (U+{ord(ch):04X} {unicodedata.name(ch, 'unnamed')})"
 
 
 def _visible(value: str) -> str:
@@ -282,6 +297,13 @@ def read_roster(
             pass
         elif not emp:
             err("employee_number", "empty employee number")
+        elif (odd := _odd_in_code(emp)) is not None:
+            err(
+                "employee_number",
+                f"{odd} in the employee number: an employee number is plain letters, digits "
+                "and signs (A-Z, 0-9, - _ . /); a look-alike or invisible character makes it "
+                "another person's — retype it",
+            )
         elif emp.casefold() in seen:
             err(
                 "employee_number",

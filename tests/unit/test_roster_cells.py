@@ -192,3 +192,24 @@ def test_a_direction_control_in_any_cell_is_a_row_error_showing_where_it_is(
     code = next(f"U+{ord(c):04X}" for c in value if not (c.isalnum() or c == " "))
     assert code in error.message and f"⟨{code}⟩" in error.value
     assert all(c.isalnum() or c in " ⟨⟩+" for c in error.value), error.value
+
+
+@pytest.mark.parametrize(
+    "odd", ["\u2061", "\U000e0020", "\u180e", "\u034f", "\u3164", "\u206a", "\ufff9", "С"]
+)
+def test_an_employee_number_with_an_invisible_or_look_alike_character_is_refused(odd: str) -> None:
+    """Found by an attack: ``CB-SNV-0001`` with U+2061 at its end (or a tag character, a
+    Hangul filler, a Cyrillic С for C, …) was another person: a second mailbox made and the
+    real one revoked. An employee number is printable ASCII; the character is named."""
+    value = f"CB-SNV-0001{odd}" if odd != "С" else "СB-SNV-0001"
+    snap = read_roster(_row(emp=value), CAT)
+    assert snap.rejected and not snap.people
+    [error] = snap.errors
+    assert error.column == "Mã cán bộ"
+    assert f"U+{ord(odd):04X}" in error.message and "retype it" in error.message
+
+
+def test_plain_employee_numbers_with_signs_and_spaces_are_accepted() -> None:
+    for value in ("CB-SNV-0001", "tgg/2024.15_a", "NV 0012"):
+        snap = read_roster(_row(emp=value), CAT)
+        assert not snap.errors, (value, snap.errors)
