@@ -233,9 +233,9 @@ def settle(info: Interrupted) -> None:
             path.rename(path.with_suffix(".recovered"))
 
 
-def found(owed: Mapping[str, Any], accounts: list[Account]) -> tuple[str, str | None]:
+def found(owed: Mapping[str, Any], accounts: list[Account]) -> tuple[str, Account | None]:
     """What the directory shows now for an interrupted action: its state (or ``absent``) and
-    the entry's DN. ``accounts`` must be a read of the whole base."""
+    the entry. ``accounts`` must be a read of the whole base."""
     uids = {owed.get("new_uid"), owed.get("uid")} - {None}
     key = owed.get("employee_number")
     by_uid = [a for a in accounts if a.uid in uids]
@@ -243,7 +243,7 @@ def found(owed: Mapping[str, Any], accounts: list[Account]) -> tuple[str, str | 
     if not hits:
         return "absent", None
     acc = next((a for a in hits if a.uid == owed.get("new_uid")), hits[0])
-    return acc.state.value if isinstance(acc.state, State) else str(acc.state), acc.dn
+    return acc.state.value if isinstance(acc.state, State) else str(acc.state), acc
 
 
 class CrashPoints:
@@ -359,13 +359,17 @@ def pay_audit_debts(
     try:
         for key, o in owed:
             if (o["run_id"], o["kind"], o["uid"]) not in there:
-                state, dn = found(o, accounts)
+                state, acc = found(o, accounts)
                 audit.record(
                     run_id=o["run_id"],
                     action=o["kind"],
                     uid=o["uid"],
                     new_uid=o.get("new_uid"),
-                    dn=dn or o.get("dn"),
+                    dn=acc.dn if acc else o.get("dn"),
+                    # where the entry is now, for the usage report: a move or transfer whose
+                    # run died was made when the entry has its new uid or organisation
+                    found_uid=acc.uid if acc else None,
+                    found_org=acc.org if acc else None,
                     org=o.get("org"),
                     employee_number=o.get("employee_number"),
                     attributes=o.get("attributes", {}),

@@ -191,6 +191,11 @@ def _happened(rec: Mapping[str, Any]) -> bool:
     found, action = rec.get("found"), rec.get("action")
     if action == "create":
         return found not in (None, "absent")
+    if action in ("move", "update"):  # made when the entry has its new uid or organisation
+        new_uid = str(rec.get("new_uid") or "").lower()
+        renamed = bool(new_uid) and str(rec.get("found_uid") or "").lower() == new_uid
+        there = rec.get("found_org") not in (None, "") and rec.get("found_org") == rec.get("org")
+        return renamed or (action == "update" and there)
     return found is not None and found == _DONE_WHEN_FOUND.get(str(action))
 
 
@@ -272,9 +277,9 @@ def build(
             if was and was != org:
                 # the office left: the record's before; an update that did not change it
                 # left today's; a move recorded before moves named it, no office ("")
-                left = _first(before["office"]) if "office" in before else None
-                if left is None and action == "update":
-                    left = office
+                left: str | None = office if action == "update" else None
+                if "office" in before:  # none ([]): the organisation's unnamed row
+                    left = _first(before["office"]) or ""
                 for c in (org_counts(was), office_counts(was, left)):
                     c.moved_out += 1
                 for c in (org_counts(org), office_counts(org, office)):

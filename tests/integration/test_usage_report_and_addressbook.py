@@ -134,6 +134,34 @@ def test_a_creation_whose_run_was_killed_is_one_creation_in_the_report_and_no_re
     assert (province["created"], province["resets"], province["restored"]) == (5, 0, 0)
 
 
+def test_a_transfer_whose_run_was_killed_counts_in_both_organisations(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    """syncd killed right after the move reached the directory: the next run writes it
+    "interrupted" with where the entry is; the report counts it out of skhcn and into syt
+    (found by an attack: counted nowhere, the person already among syt's accounts)."""
+    make_config()
+    cfg = tmp_path / "syncd.yaml"
+    assert (
+        syncd(cfg, "reconcile", "--roster", str(write_roster(tmp_path / "a.csv", ROWS))).returncode
+        == 0
+    )
+    moved = write_roster(
+        tmp_path / "b.csv", [ROWS[0], "E2,Lê Thị Mai,syt,,Chuyên viên,,,", *ROWS[2:]]
+    )
+    dead = syncd(
+        cfg, "reconcile", "--roster", str(moved), env={"SYNCD_CRASH_AT": "directory call:1"}
+    )
+    assert dead.returncode == -9, dead.stderr
+    assert syncd(cfg, "reconcile", "--roster", str(moved)).returncode == 0
+    lines = (tmp_path / "state" / "audit.jsonl").read_text(encoding="utf-8").splitlines()
+    [cut] = [r for r in map(json.loads, lines) if r.get("result") == "interrupted"]
+    assert cut["action"] == "move" and cut["found_uid"] == cut["new_uid"], cut
+    done = syncd(cfg, "report", "--year", str(NOW.year), "--out", str(tmp_path / "bc"), "--json")
+    figures = json.loads(done.stdout[done.stdout.index("{") :])["organisations"]
+    assert (figures["skhcn"]["moved_out"], figures["syt"]["moved_in"]) == (1, 1)
+
+
 def test_an_organisations_report_shows_that_organisation_only(
     make_config: MakeConfig, tmp_path: Path
 ) -> None:

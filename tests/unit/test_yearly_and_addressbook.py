@@ -124,6 +124,38 @@ def test_a_transfer_out_counts_in_the_office_left_and_the_tables_add_up() -> Non
     assert sum(c.moved_in for _, c in syt.offices) == 2
 
 
+def test_a_transfer_a_crash_interrupted_counts_when_the_entry_moved() -> None:
+    """Found by an attack: a move whose run died ("interrupted", the entry already under its
+    new uid) was counted nowhere, though the person counted in the new organisation."""
+    before = {"org": ["skhcn"], "office": []}
+    when = "2026-05-01T03:00:00+00:00"
+    records = [
+        _rec("move", "a.skhcn", "syt", when, new_uid="a.syt", before=before,
+             result="interrupted", found="active", found_uid="a.syt", found_org="syt"),
+        _rec("move", "b.skhcn", "syt", when, new_uid="b.syt", before=before,
+             result="interrupted", found="active", found_uid="b.skhcn", found_org="skhcn"),
+        # caobang-2011: the uid carries no organisation; the record's "before" names no office
+        _rec("update", "c", "syt", when, before={"org": ["skhcn"], "office": []},
+             result="interrupted", found="active", found_uid="c", found_org="syt"),
+    ]  # fmt: skip
+    report = build(
+        profile=PROFILES["caobang-2025"],
+        articles=[],
+        catalogue=CATALOGUE,
+        accounts=[_acc("a.syt", "syt", office="vp"), _acc("b.skhcn", "skhcn"), _acc("c", "syt")],
+        records=records,
+        activity={},
+        period=period_of(2026, None, MADE.date()),
+        made=MADE,
+        zone=UTC,
+    )
+    skhcn, syt = report.org("skhcn"), report.org("syt")
+    assert skhcn is not None and syt is not None
+    assert (skhcn.counts.moved_out, syt.counts.moved_in) == (2, 2)
+    # the office left is the one recorded: none, so no office of the new organisation appears
+    assert {name: c.moved_out for name, c in skhcn.offices} == {"": 2}
+
+
 def test_records_that_are_no_figure_of_the_report_make_no_organisation_row() -> None:
     """A names-kept record, a deletion of slips or of old files carries no organisation: none
     of them makes the report say "accounts carry no organisation" (found by an attack)."""
