@@ -213,6 +213,7 @@ def result_for(
         res = outcome.result
         facts = RunFacts(
             now=plan.now,
+            zone=config.zone,
             domain=config.domain,
             alias_days=config.alias_days,
             applied=outcome.applied,

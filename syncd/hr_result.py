@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from syncd.model import (
     Account,
@@ -30,6 +30,7 @@ from syncd.model import (
     DecisionKind,
     Field,
     Person,
+    Request,
     State,
     emp_key,
 )
@@ -365,6 +366,17 @@ _STATUS_VI = {
 }
 
 
+# why a lifecycle clock acted, as HR reads it (found by an attack: a revocation by the clock
+# of a person still on the file read "the organisation asked for the revocation")
+_RULE_VI = {
+    "lock_inactive": "Không sử dụng hộp thư quá thời hạn quy định",
+    "lock_default_password": "Không đổi mật khẩu được cấp trong thời hạn quy định",
+    "revoke_inactive": "Không sử dụng hộp thư quá thời hạn quy định",
+    "revoke_locked": "Bị tạm khóa quá thời hạn mà không có đề nghị khôi phục",
+    "purge_locked": "Bị tạm khóa liên tục quá thời hạn quy định",
+}
+
+
 def _row(person: Person | None) -> int | None:
     if person is None or ":" not in person.source:
         return None
@@ -477,14 +489,19 @@ def _action_text(
             Text("", a.reason),
         )
     if k is ActionKind.LOCK:
-        return Text(f"{will}tạm khóa".capitalize(), "locked"), address, Text("", a.reason)
+        why = Text(_RULE_VI.get(a.rule or "", "Theo quy chế (xem căn cứ)"), a.reason)
+        return Text(f"{will}tạm khóa".capitalize(), "locked"), address, why
     if k in (ActionKind.REVOKE, ActionKind.PURGE):
-        if person is None:
+        if a.rule in _RULE_VI:  # a lifecycle clock: the person may well be on the file
+            why = Text(_RULE_VI[a.rule or ""], a.reason)
+        elif person is None:
             why = Text("Không còn trong danh sách của đơn vị", a.reason)
         elif person.status.value in _STATUS_VI:
             why = Text(f"Trạng thái: {_STATUS_VI[person.status.value]}", a.reason)
-        else:
+        elif person.request is Request.REVOKE:
             why = Text("Đơn vị đề nghị thu hồi", a.reason)
+        else:
+            why = Text("Theo quy chế (xem căn cứ)", a.reason)
         verb = "thu hồi hộp thư" if k is ActionKind.REVOKE else "xóa vĩnh viễn hộp thư"
         return Text(f"{will}{verb}".capitalize(), k.value), address, why
     return Text(k.value), address, Text("")
@@ -495,6 +512,7 @@ class RunFacts:
     """What a run found and did, as the HR result needs it (plain values from the runner)."""
 
     now: datetime
+    zone: tzinfo  # the province's: every date HR reads is its day (the run's times are UTC)
     domain: str
     alias_days: int
     applied: bool  # False: a check or a plan (future tense)
@@ -511,10 +529,11 @@ class RunFacts:
     slips_delivered: frozenset[str] = frozenset()
 
 
-def _standing(acc: Account) -> Text:
-    """A locked or revoked mailbox, and since when, as HR reads it."""
-    since = f" từ ngày {acc.state_since:%d/%m/%Y}" if acc.state_since else ""
-    since_en = f" since {acc.state_since:%Y-%m-%d}" if acc.state_since else ""
+def _standing(acc: Account, zone: tzinfo) -> Text:
+    """A locked or revoked mailbox, and since when (the province's day), as HR reads it."""
+    day = acc.state_since.astimezone(zone) if acc.state_since else None
+    since = f" từ ngày {day:%d/%m/%Y}" if day else ""
+    since_en = f" since {day:%Y-%m-%d}" if day else ""
     if acc.state is State.REVOKED:
         return Text(f"Hộp thư đã bị thu hồi{since}", f"the mailbox is revoked{since_en}")
     return Text(f"Hộp thư đang bị tạm khóa{since}", f"the mailbox is locked{since_en}")
@@ -542,11 +561,11 @@ def people_lines(
     # an unchanged line says when the mailbox is not in use (found by an attack: a revoked
     # person sent again read "no change" and nothing else)
     standing = {
-        emp_key(acc.employee_number): _standing(acc)
+        emp_key(acc.employee_number): _standing(acc, facts.zone)
         for acc in facts.accounts
         if acc.employee_number and acc.state in (State.LOCKED, State.REVOKED)
     }
-    alias_until = facts.now + timedelta(days=facts.alias_days)
+    alias_until = (facts.now + timedelta(days=facts.alias_days)).astimezone(facts.zone)
 
     def org_names(org: str | None, office: str | None) -> tuple[str, str]:
         o = catalogue.orgs.get(org or "")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from syncd.hr_result import RunFacts, Verdict, build, group_problems, note_text
+from syncd.model import Account, Action, ActionKind, State
 from syncd.orgs import parse_catalogue
 from syncd.roster import Person, RowError
 from tests.helpers import create_action
@@ -74,6 +76,7 @@ def test_a_create_that_failed_shows_no_address_or_slip_and_says_who_must_act() -
         for a in (refused, busy, made)
     )
     facts = RunFacts(
+        zone=UTC,
         now=datetime(2026, 11, 27, tzinfo=UTC),
         domain="test.gov.vn",
         alias_days=30,
@@ -95,3 +98,58 @@ def test_a_create_that_failed_shows_no_address_or_slip_and_says_who_must_act() -
     assert "1 việc chưa thực hiện được" in result.headline.vi
     assert "1 cấp mới" in result.headline.vi  # the one made, not the three planned
     assert "1 việc bị từ chối, quản trị viên cần xử lý" in result.headline.vi
+
+
+def test_hr_reads_dates_on_the_provinces_day() -> None:
+    """Found by an attack: a mailbox locked at 00:00 on 1 January in Việt Nam (17:00 UTC on
+    31 December) was "tạm khóa từ ngày 31/12/2026" on HR's page; the transfer alias's last
+    day was the UTC one too."""
+    locked = Account(
+        dn="uid=a.skhcn,dc=x",
+        uid="a.skhcn",
+        cn="Lê Văn A",
+        mail=("a.skhcn@test.gov.vn",),
+        employee_number="E1",
+        org="skhcn",
+        state=State.LOCKED,
+        state_since=datetime(2026, 12, 31, 17, 0, tzinfo=UTC),
+    )
+    person = Person(employee_number="E1", full_name="Lê Văn A", org="skhcn", source="f:2")
+    facts = RunFacts(
+        now=datetime(2027, 1, 2, 20, 0, tzinfo=UTC),  # 03:00 on 3 January there
+        zone=ZoneInfo("Asia/Ho_Chi_Minh"),
+        domain="test.gov.vn",
+        alias_days=30,
+        applied=True,
+        accounts=(locked,),
+    )
+    [line] = build("f.csv", (person,), ("skhcn",), (), (), facts, CATALOGUE).people
+    assert line.what.vi == "Không thay đổi"
+    assert line.detail.vi == "Hộp thư đang bị tạm khóa từ ngày 01/01/2027", line.detail
+
+
+def test_a_revocation_by_the_lifecycle_clock_says_why_not_that_the_organisation_asked() -> None:
+    """Found by an attack: a person still on the file, locked for too long, read "Đơn vị đề
+    nghị thu hồi" (the organisation asked for it); a lock's Vietnamese reason was empty."""
+    revoke = Action(
+        ActionKind.REVOKE, "a.skhcn", "skhcn", "revoke_locked: locked since …", "Đ8.1",
+        employee_number="E1", rule="revoke_locked",
+    )  # fmt: skip
+    lock = Action(
+        ActionKind.LOCK, "b.skhcn", "skhcn", "lock_inactive: no login", "Đ8.2",
+        employee_number="E2", rule="lock_inactive",
+    )  # fmt: skip
+    people = tuple(
+        Person(employee_number=e, full_name="Lê Văn A", org="skhcn", source="f:2")
+        for e in ("E1", "E2")
+    )
+    facts = RunFacts(
+        now=datetime(2027, 1, 2, tzinfo=UTC), zone=UTC, domain="test.gov.vn", alias_days=30,
+        applied=True, actions=(revoke, lock),
+    )  # fmt: skip
+    lines = {
+        x.employee_number: x
+        for x in build("f.csv", people, ("skhcn",), (), (), facts, CATALOGUE).people
+    }
+    assert lines["E1"].detail.vi == "Bị tạm khóa quá thời hạn mà không có đề nghị khôi phục"
+    assert lines["E2"].detail.vi == "Không sử dụng hộp thư quá thời hạn quy định"

@@ -217,7 +217,9 @@ def test_a_forwarding_removal_is_named_as_such_to_the_operator_and_to_hr() -> No
     person = Person(
         employee_number="nhphuc.khcn", full_name="Nguyễn Hoàng Phúc", org="khcn", source="f:2"
     )
-    facts = RunFacts(now=NOW, domain=DOMAIN, alias_days=30, applied=True, actions=p.actions)
+    facts = RunFacts(
+        now=NOW, zone=UTC, domain=DOMAIN, alias_days=30, applied=True, actions=p.actions
+    )
     result = build("f.csv", (person,), ("khcn",), (), (), facts, parse_catalogue([]))
     [line] = [x for x in result.people if x.employee_number == "nhphuc.khcn"]
     assert line.what.vi == "Bỏ chuyển tiếp thư ra ngoài hệ thống thư công vụ"
