@@ -42,7 +42,7 @@ def send_warnings(
             org = catalogue.orgs.get(acc.org or "")
             if config.smtp.notify_org and org is not None:
                 to.append(f"{org.mailbox}@{config.domain}")
-            subject, body = lock_warning(acc, ev, config.domain)
+            subject, body = lock_warning(acc, ev, config.domain, config.zone)
             try:
                 mailer.send(to, subject, body)
             except (OSError, smtplib.SMTPException) as exc:
