@@ -10,7 +10,7 @@ from connectors.regulations import PROFILES
 from syncd.addressbook import build as address_lists
 from syncd.model import Account, Kind, Org, OrgKind, State
 from syncd.orgs import Catalogue
-from syncd.yearly import LOCK_LABELS, Period, build, period_of
+from syncd.yearly import LOCK_LABELS, Period, Report, build, period_of
 
 CATALOGUE = Catalogue(
     orgs={
@@ -37,6 +37,21 @@ def _acc(uid: str, org: str, state: State = State.ACTIVE, **kw: object) -> Accou
 
 def _rec(action: str, uid: str, org: str, when: str, **kw: object) -> dict[str, object]:
     return {"event": "audit", "time": when, "action": action, "uid": uid, "org": org, **kw}
+
+
+def _report(records: list[dict[str, object]], accounts: list[Account]) -> Report:
+    """The caobang-2025 report of 2026 so far, made at ``MADE``, on UTC days."""
+    return build(
+        profile=PROFILES["caobang-2025"],
+        articles=[],
+        catalogue=CATALOGUE,
+        accounts=accounts,
+        records=records,
+        activity={},
+        period=period_of(2026, None, MADE.date()),
+        made=MADE,
+        zone=UTC,
+    )
 
 
 def test_a_report_made_before_the_year_ends_covers_the_year_so_far() -> None:
@@ -106,17 +121,7 @@ def test_a_transfer_out_counts_in_the_office_left_and_the_tables_add_up() -> Non
         # a move recorded before moves named the office: the organisation's unnamed row
         _rec("move", "b.skhcn", "syt", "2026-05-02T03:00:00+00:00", before={"org": ["skhcn"]}),
     ]
-    report = build(
-        profile=PROFILES["caobang-2025"],
-        articles=[],
-        catalogue=CATALOGUE,
-        accounts=[_acc("a.syt", "syt"), _acc("b.syt", "syt")],
-        records=records,
-        activity={},
-        period=period_of(2026, None, MADE.date()),
-        made=MADE,
-        zone=UTC,
-    )
+    report = _report(records, [_acc("a.syt", "syt"), _acc("b.syt", "syt")])
     skhcn, syt = report.org("skhcn"), report.org("syt")
     assert skhcn is not None and syt is not None
     assert skhcn.counts.moved_out == 2 and syt.counts.moved_in == 2
@@ -138,16 +143,8 @@ def test_a_transfer_a_crash_interrupted_counts_when_the_entry_moved() -> None:
         _rec("update", "c", "syt", when, before={"org": ["skhcn"], "office": []},
              result="interrupted", found="active", found_uid="c", found_org="syt"),
     ]  # fmt: skip
-    report = build(
-        profile=PROFILES["caobang-2025"],
-        articles=[],
-        catalogue=CATALOGUE,
-        accounts=[_acc("a.syt", "syt", office="vp"), _acc("b.skhcn", "skhcn"), _acc("c", "syt")],
-        records=records,
-        activity={},
-        period=period_of(2026, None, MADE.date()),
-        made=MADE,
-        zone=UTC,
+    report = _report(
+        records, [_acc("a.syt", "syt", office="vp"), _acc("b.skhcn", "skhcn"), _acc("c", "syt")]
     )
     skhcn, syt = report.org("skhcn"), report.org("syt")
     assert skhcn is not None and syt is not None
@@ -163,33 +160,13 @@ def test_records_that_are_no_figure_of_the_report_make_no_organisation_row() -> 
         {"event": "audit", "time": "2026-05-01T00:00:00+00:00", "action": a, "result": "ok"}
         for a in ("names-kept", "delete-slips", "delete-kept")
     ]
-    report = build(
-        profile=PROFILES["caobang-2025"],
-        articles=[],
-        catalogue=CATALOGUE,
-        accounts=[_acc("a.skhcn", "skhcn")],
-        records=records,
-        activity={},
-        period=period_of(2026, None, MADE.date()),
-        made=MADE,
-        zone=UTC,
-    )
+    report = _report(records, [_acc("a.skhcn", "skhcn")])
     assert report.notes == [] and report.notes_vi == []
     assert [o.code for o in report.orgs] == ["skhcn", "syt"]
 
 
 def test_the_leaderships_notes_are_in_vietnamese() -> None:
-    report = build(
-        profile=PROFILES["caobang-2025"],
-        articles=[],
-        catalogue=CATALOGUE,
-        accounts=[_acc("a.tkh", "tkh")],
-        records=[],
-        activity={},
-        period=period_of(2026, None, MADE.date()),
-        made=MADE,
-        zone=UTC,
-    )
+    report = _report([], [_acc("a.tkh", "tkh")])
     assert report.notes == ["tkh: accounts of an organisation not in the catalogue"]
     assert report.notes_vi == ["tkh: hộp thư của một cơ quan, đơn vị không có trong danh mục"]
 
@@ -210,17 +187,7 @@ def test_a_creation_a_crash_interrupted_counts_once_and_its_finishing_is_no_rese
         _rec("revoke", "e", "skhcn", when, result="interrupted", found="revoked"),
         _rec("reset-password", "f", "skhcn", when),  # asked for by HR
     ]
-    report = build(
-        profile=PROFILES["caobang-2025"],
-        articles=[],
-        catalogue=CATALOGUE,
-        accounts=[],
-        records=records,
-        activity={},
-        period=period_of(2026, None, MADE.date()),
-        made=MADE,
-        zone=UTC,
-    )
+    report = _report(records, [])
     c = report.total
     assert (c.created, c.resets, c.restored, c.revoked) == (3, 1, 0, 1)
 
@@ -242,17 +209,7 @@ def test_locks_are_counted_by_their_reason_and_article() -> None:
             article="Đ8.2b",
         ),
     ]
-    report = build(
-        profile=PROFILES["caobang-2025"],
-        articles=[],
-        catalogue=CATALOGUE,
-        accounts=[],
-        records=records,
-        activity={},
-        period=period_of(2026, None, MADE.date()),
-        made=MADE,
-        zone=UTC,
-    )
+    report = _report(records, [])
     assert dict(report.total.locked) == {
         (LOCK_LABELS["lock_inactive"], "Đ8.2a"): 2,
         (LOCK_LABELS["spam"], "Đ8.2b"): 1,
