@@ -82,7 +82,7 @@ def sweep(config: Config, now: datetime, run_id: str) -> list[Path]:
             if not e.groups:
                 continue
             try:
-                gone += _delete(config, e, run_id, months)
+                gone += _delete(config, e, run_id, months, problems)
             except Exception as exc:  # the other kinds still go; the daemon's status says so
                 problems.append(f"{e.what}: {type(exc).__name__}: {exc}")
         _prune_month_folders(config.paths.inbox.parent / "processed", now)
@@ -227,7 +227,9 @@ def _filed_groups(files: list[_File]) -> Iterator[tuple[_File, ...]]:
         yield (present[name],)
 
 
-def _delete(config: Config, e: Expired, run_id: str, months: int) -> list[Path]:
+def _delete(
+    config: Config, e: Expired, run_id: str, months: int, problems: list[str]
+) -> list[Path]:
     """One kind: its audit record, then its files (a folder HR dropped goes whole, without
     following a link in it)."""
     audit = open_audit(config)
@@ -247,6 +249,7 @@ def _delete(config: Config, e: Expired, run_id: str, months: int) -> list[Path]:
     finally:
         audit.close()
     gone: list[Path] = []
+    kept: dict[str, str] = {}
     for path in e.files():
         try:
             if path.is_dir() and not path.is_symlink():
@@ -256,9 +259,27 @@ def _delete(config: Config, e: Expired, run_id: str, months: int) -> list[Path]:
         except FileNotFoundError:
             continue
         except OSError as exc:
+            kept[safe_name(str(path.relative_to(e.folder)))] = exc.strerror or str(exc)
             log.warning("retention: could not delete", path=safe_name(str(path)), error=str(exc))
             continue
         gone.append(path)
+    if kept:  # the record above named them: this one says they are still there, and why
+        audit = open_audit(config)
+        try:
+            audit.record(
+                run_id=run_id,
+                action="delete-kept",
+                what=e.what,
+                folder=str(e.folder),
+                files=sorted(kept),
+                count=len(kept),
+                reason=f"{e.what}: could not be deleted, tried again at the next sweep",
+                error="; ".join(f"{n}: {why}" for n, why in sorted(kept.items())[:10]),
+                result="failed",
+            )
+        finally:
+            audit.close()
+        problems.append(f"{e.what}: {len(kept)} could not be deleted ({next(iter(kept))})")
     return gone
 
 

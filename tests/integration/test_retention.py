@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from openpyxl import Workbook
 
 from connectors import runner
@@ -296,3 +298,32 @@ def test_a_filed_roster_is_never_overwritten_by_the_result_of_a_later_file(
     assert (month / "a.csv.ketqua.xlsx").read_bytes() == first
     later = [p.name for p in month.iterdir() if p.name.startswith("a.") and p.name.endswith(".csv")]
     assert len(later) == 1 and later[0] != "a.csv", sorted(p.name for p in month.iterdir())
+
+
+def test_a_file_that_cannot_be_deleted_is_recorded_as_still_there_and_the_status_says_so(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    """The record written before the files go names them; one that could not go (here an
+    immutable file, as a file HR's folder keeps would be for the service user) gets a second
+    record saying so, and the daemon's status shows it: never a deletion recorded that did not
+    happen, without a word."""
+    if shutil.which("chattr") is None:
+        pytest.skip("chattr (e2fsprogs) is not installed")
+    cfg = make_config(extra=SIX_MONTHS)
+    cfg.paths.inbox.mkdir(parents=True, exist_ok=True)
+    daemon = Daemon(tmp_path / "syncd.yaml")
+    daemon.watcher.start()
+    _drop(daemon, cfg, "skhcn.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,"])
+    reports = sorted((cfg.paths.state / "reports").iterdir())
+    _age(reports, 7 * 31)
+    stuck = reports[0]
+    if subprocess.run(["chattr", "+i", str(stuck)], check=False).returncode != 0:
+        pytest.skip("this file system has no immutable attribute")
+    try:
+        daemon.reconcile_job(sweep=True)
+        assert stuck.exists() and not any(p.exists() for p in reports[1:])
+        failed = [r for r in _records(cfg, "delete-kept") if r["result"] == "failed"]
+        assert [r["files"] for r in failed] == [[stuck.name]], failed
+        assert "could not be deleted" in str(daemon.status.get("last_error")), daemon.status
+    finally:
+        subprocess.run(["chattr", "-i", str(stuck)], check=False)
