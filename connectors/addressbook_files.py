@@ -113,11 +113,16 @@ def render(book: Book, fmt: str, article: str) -> bytes:
 
 
 def write_books(
-    books: Sequence[Book], folder: Path, formats: Sequence[str], article: str
+    books: Sequence[Book],
+    folder: Path,
+    formats: Sequence[str],
+    article: str,
+    ours: Path | None,
 ) -> list[Path]:
-    """``danhba-<org>.<format>`` for each book, replaced whole (readers never see half)."""
+    """``danhba-<org>.<format>`` for each book, replaced whole (readers never see half);
+    ``folder`` made public (0755) when it is syncd's (under ``ours``, ``publish.folder``)."""
     written = []
-    published_folder(folder, 0o755, None)  # public: anybody may read the address lists
+    published_folder(folder, 0o755, None, ours)  # public: anybody may read the address lists
     for book in books:
         for fmt in formats:
             path = folder / f"danhba-{book.code}.{fmt}"
@@ -148,4 +153,5 @@ def publish(
     )
     article = profile.reports.address_list or profile.title
     target = folder or (config.publish.folder / "danhba" if config.publish.folder else Path("."))
-    return write_books(books, target, formats or config.publish.addressbook_formats, article)
+    formats = formats or config.publish.addressbook_formats
+    return write_books(books, target, formats, article, config.publish.folder)

@@ -273,7 +273,7 @@ def write(config: Config, report: Report, folder: Path, only: str | None = None)
     stem = f"{report.period.start:%Y%m%d}-{report.period.end:%Y%m%d}"
     files: list[Path] = []
 
-    gid = published_folder(folder, 0o750, config.publish.group)
+    gid = published_folder(folder, 0o750, config.publish.group, config.publish.folder)
 
     def put(name: str, data: str | bytes) -> None:
         path = folder / name
@@ -303,10 +303,13 @@ class ReportError(SyncdError):
     """A report asked for something the configuration does not know."""
 
 
-def published_folder(folder: Path, mode: int, group: str | None) -> int | None:
+def published_folder(folder: Path, mode: int, group: str | None, ours: Path | None) -> int | None:
     """Make ``folder`` (and its parents) ``mode``, in ``group`` when given (its id returned):
     the reports are for the leadership's group (0750), the address lists for everyone (0755)
-    — never syncd's private 0700, which nobody else could open."""
+    — never syncd's private 0700, which nobody else could open. A folder that already
+    exists is changed only under ``ours`` (``publish.folder``): an operator's ``--out``, or
+    the current directory by default, keeps its mode and group (found when a ``syncd report``
+    run in a working copy made it 0750, and another user could no longer enter it)."""
     gid = None
     if group is not None:
         try:
@@ -323,9 +326,10 @@ def published_folder(folder: Path, mode: int, group: str | None) -> int | None:
         # a parent made here (publish.folder itself) only leads the way in: 0755, whatever
         # the service's umask (0077 would hide the public address lists)
         os.chmod(made, 0o755)  # noqa: S103
-    os.chmod(folder, mode)
-    if gid is not None:
-        os.chown(folder, -1, gid)
+    if missing or (ours is not None and folder.resolve().is_relative_to(ours.resolve())):
+        os.chmod(folder, mode)
+        if gid is not None:
+            os.chown(folder, -1, gid)
     return gid
 
 

@@ -162,6 +162,30 @@ def test_a_transfer_whose_run_was_killed_counts_in_both_organisations(
     assert (figures["skhcn"]["moved_out"], figures["syt"]["moved_in"]) == (1, 1)
 
 
+def test_a_report_or_address_list_written_in_a_folder_of_the_operators_leaves_its_mode(
+    make_config: MakeConfig, tmp_path: Path
+) -> None:
+    """Without publish.folder the files go to the current directory (or ``--out``): syncd
+    writes them there and changes nothing of that folder. Found when a ``syncd report`` run
+    in a working copy made it 0750, and the other users' tests could no longer enter it."""
+    cfg = _province(make_config, tmp_path)
+    here = tmp_path / "work"
+    here.mkdir(mode=0o755)
+    os.chmod(here, 0o755)  # noqa: S103 - a working folder, as an operator has it
+    for args in (["report", "--year", str(NOW.year)], ["addressbook"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "connectors.cli", "-c", str(cfg), *args],
+            cwd=here, capture_output=True, text=True, check=False,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert stat.S_IMODE(here.stat().st_mode) == 0o755, args
+    assert any(here.glob("baocao-*.xlsx")) and any(here.glob("danhba-*.vcf"))
+    fresh = tmp_path / "moi" / "baocao"  # made by syncd: the leadership's 0750
+    assert syncd(cfg, "report", "--year", str(NOW.year), "--out", str(fresh)).returncode == 0
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o750
+
+
 def test_an_organisations_report_shows_that_organisation_only(
     make_config: MakeConfig, tmp_path: Path
 ) -> None:
