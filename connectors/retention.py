@@ -231,23 +231,12 @@ def _delete(
     config: Config, e: Expired, run_id: str, months: int, problems: list[str]
 ) -> list[Path]:
     """One kind: its audit record, then its files (a folder HR dropped goes whole, without
-    following a link in it)."""
-    audit = open_audit(config)
-    try:
-        audit.record(
-            run_id=run_id,
-            action="delete-kept",
-            what=e.what,
-            folder=str(e.folder),
-            # names made one-line safe (an undecodable byte, a newline): found by an attack,
-            # one such name stopped every sweep for good
-            files=[safe_name(str(p.relative_to(e.folder))) for p in e.files()],
-            count=len(e.groups),
-            reason=f"{e.what}: written {months} months or more ago (retention.months)",
-            result="ok",
-        )
-    finally:
-        audit.close()
+    following a link in it); a file that could not go, a second record saying so."""
+    # names made one-line safe (an undecodable byte, a newline): found by an attack, one such
+    # name stopped every sweep for good
+    named = [safe_name(str(p.relative_to(e.folder))) for p in e.files()]
+    reason = f"{e.what}: written {months} months or more ago (retention.months)"
+    _record(config, e, run_id, named, len(e.groups), reason, result="ok")
     gone: list[Path] = []
     kept: dict[str, str] = {}
     for path in e.files():
@@ -264,23 +253,30 @@ def _delete(
             continue
         gone.append(path)
     if kept:  # the record above named them: this one says they are still there, and why
-        audit = open_audit(config)
-        try:
-            audit.record(
-                run_id=run_id,
-                action="delete-kept",
-                what=e.what,
-                folder=str(e.folder),
-                files=sorted(kept),
-                count=len(kept),
-                reason=f"{e.what}: could not be deleted, tried again at the next sweep",
-                error="; ".join(f"{n}: {why}" for n, why in sorted(kept.items())[:10]),
-                result="failed",
-            )
-        finally:
-            audit.close()
+        why = "; ".join(f"{n}: {err}" for n, err in sorted(kept.items())[:10])
+        reason = f"{e.what}: could not be deleted, tried again at the next sweep"
+        _record(config, e, run_id, sorted(kept), len(kept), reason, result="failed", error=why)
         problems.append(f"{e.what}: {len(kept)} could not be deleted ({next(iter(kept))})")
     return gone
+
+
+def _record(
+    config: Config, e: Expired, run_id: str, files: list[str], count: int, reason: str, **more: str
+) -> None:
+    audit = open_audit(config)
+    try:
+        audit.record(
+            run_id=run_id,
+            action="delete-kept",
+            what=e.what,
+            folder=str(e.folder),
+            files=files,
+            count=count,
+            reason=reason,
+            **more,
+        )
+    finally:
+        audit.close()
 
 
 def _prune_month_folders(processed: Path, now: datetime) -> None:
