@@ -49,8 +49,6 @@ from syncd.retention import expired
 
 log = structlog.get_logger("syncd.retention")
 
-REPORT = REPORT_SUFFIX  # the inbox's text report beside each filed file: its date
-
 
 class RetentionError(SyncdError):
     """A kind of file could not be looked at or deleted; the others were."""
@@ -121,7 +119,9 @@ def find_expired(config: Config, now: datetime, months: int) -> tuple[list[Expir
         if needed is None and folder == processed:
             continue  # an older registry may name a filed roster
         groups = [g for h in here for g in _filed_groups(_scan(h))]
-        out.append(_expired(what, folder, groups, now, months, needed or set(), dated_by=REPORT))
+        out.append(
+            _expired(what, folder, groups, now, months, needed or set(), dated_by=REPORT_SUFFIX)
+        )
     return out, problems
 
 
@@ -215,10 +215,10 @@ def _filed_groups(files: list[_File]) -> Iterator[tuple[_File, ...]]:
     present = {f.path.name: f for f in files}
     claimed: set[str] = set()
     # the longest report names first: a file HR named x.report.txt has its own report
-    for report in sorted((n for n in present if n.endswith(REPORT)), key=len, reverse=True):
+    for report in sorted((n for n in present if n.endswith(REPORT_SUFFIX)), key=len, reverse=True):
         if report in claimed:
             continue
-        filed = report[: -len(REPORT)]
+        filed = report[: -len(REPORT_SUFFIX)]
         members = [n for n in (filed, *(filed + c for c in BESIDE_FILED)) if n in present]
         members = [n for n in members if n not in claimed]
         claimed.update(members)
@@ -282,8 +282,8 @@ def _record(
 def _prune_month_folders(processed: Path, now: datetime) -> None:
     """Empty ``YYYY/MM`` folders before last month, then empty years before this one."""
     this = now.year * 12 + now.month - 1
-    for year in sorted(processed.glob("[0-9][0-9][0-9][0-9]")):
-        for month in sorted(year.glob("[0-9][0-9]")):
+    for year in _subfolders(processed, YEAR):
+        for month in _subfolders(year, MONTH):
             if int(year.name) * 12 + int(month.name) - 1 < this - 1:
                 _rmdir_if_empty(month)
         if int(year.name) < now.year:

@@ -532,7 +532,7 @@ class RunFacts:
 def _standing(acc: Account, zone: tzinfo) -> Text:
     """A locked or revoked mailbox, and since when (the province's day), as HR reads it."""
     day = acc.state_since.astimezone(zone) if acc.state_since else None
-    since = f" từ ngày {day:%d/%m/%Y}" if day else ""
+    since = f" từ ngày {_when(day)}" if day else ""
     since_en = f" since {day:%Y-%m-%d}" if day else ""
     if acc.state is State.REVOKED:
         return Text(f"Hộp thư đã bị thu hồi{since}", f"the mailbox is revoked{since_en}")
