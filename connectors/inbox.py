@@ -8,11 +8,17 @@ is reported and skipped: it never stops the watcher.
 
 Only a regular file with one name is read, through a descriptor opened with ``O_NOFOLLOW``
 once the entry sits in the private ``processing/`` (0700): a symbolic link (HR's SFTP makes
-them: ``leak.csv -> /run/credentials/.../bind-password``), hard link, directory, FIFO, socket
+them: ``leak.csv -> /run/credentials/.../bind-password``), hard link, FIFO, socket
 or device is moved as it is (the link, never its target) to ``rejected/`` with a report saying
-why, and never opened for reading. A name that is not a roster's (another file type, a control
-character) is rejected the same way, unread, under an escaped one-line name. Temporary and
-hidden names wait silently (a debug line). The report of a file that is not a roster says what
+why, and never opened for reading. A folder is not moved: a report in ``rejected/`` says why,
+and the folder stays in the inbox as HR put it, HR's to empty or delete (``inbox-left.json``
+in the state folder remembers it, so it is reported once). Moved under ``rejected/``, it stayed
+HR's to write into, and syncd, which may not delete what HR keeps in it, could not delete it
+when its time came; a folder HR made without group write could not even be moved (a rename
+to another folder needs write on the folder itself), and was tried at every look for ever.
+A name that is not a roster's (another file type, a control character) is rejected the same
+way, unread, under an escaped one-line name. Temporary and hidden names wait silently (a debug
+line). The report of a file that is not a roster says what
 was wrong and where (byte offsets), never the file's content.
 
 When a file is complete is ``syncd.inbox``'s rule; this watcher feeds it inotify's events
@@ -45,6 +51,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import threading
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -157,6 +164,7 @@ class InboxWatcher:
         self.processed = base / "processed"
         self.rejected = base / "rejected"
         self.hashes_path = config.paths.state / "inbox-hashes.json"
+        self.left_path = config.paths.state / "inbox-left.json"
         self.registry = SnapshotRegistry(config.paths.state)
         self._previous: dict[str, Seen] = {}
         # name → (the entry as first seen so, when): the settle rule's clock for an entry
@@ -299,7 +307,8 @@ class InboxWatcher:
         return kind_problem(st.st_mode, st.st_nlink) is not None
 
     def backlog(self) -> int:
-        pending = [n for n in self.listing() if is_candidate(n)]
+        left = self._left_folders()
+        pending = [n for n in self.listing() if is_candidate(n) and n not in left]
         stuck = self._stuck()
         return len(pending) + len(stuck)
 
@@ -338,6 +347,8 @@ class InboxWatcher:
             self._start()
             self._pump()
             listing = self.listing()
+            for name in self._left_folders(prune=True):
+                listing.pop(name, None)
             firsts: dict[str, tuple[Seen, float]] = {}
             for name, seen in listing.items():
                 first = self._first.get(name)
@@ -426,6 +437,67 @@ class InboxWatcher:
             _give_group(made, gid)
         return gid
 
+    # -- folders HR dropped: reported once, left where HR put them -----------------------------
+
+    def _left_read(self) -> dict[str, list[int]]:
+        try:
+            data = json.loads(self.left_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {
+            k: v
+            for k, v in data.items()
+            if isinstance(v, list) and len(v) == 2 and all(isinstance(i, int) for i in v)
+        }
+
+    def _left_folders(self, prune: bool = False) -> set[str]:
+        """The inbox's folders already reported and left as they are: the same folder (device
+        and inode) under the same name. One removed or replaced is forgotten (with ``prune``,
+        in the file too): a new folder of that name is reported in its turn."""
+        left = self._left_read()
+        if not left:
+            return set()
+        still: dict[str, list[int]] = {}
+        for name, ident in left.items():
+            try:
+                st = os.lstat(self.inbox / name)
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode) and [st.st_dev, st.st_ino] == ident:
+                still[name] = ident
+        if prune and still != left:
+            try:
+                write_private(self.left_path, json.dumps(still, indent=1))
+            except OSError as exc:  # the next look prunes it again
+                log.warning("inbox: cannot update the folders left", error=exc.strerror)
+        return set(still)
+
+    def _leave(self, path: Path, st: os.stat_result, why: str) -> str:
+        """A folder HR dropped in the inbox: a report in ``rejected/`` saying why, and the
+        folder left where it is, never entered or moved (module docstring)."""
+        name = safe_name(path.name)
+        report = (
+            f"syncd — {name}/\n"
+            f"Từ chối, không đọc / rejected, not read: {why}.\n"
+            "Thư mục được để nguyên trong hộp thư đến; syncd không mở, không chuyển, không xoá "
+            "nó. Hãy chuyển các tệp danh sách ra ngay trong hộp thư đến (không trong thư mục "
+            "con), rồi xoá thư mục / The folder was left in the inbox as it is; syncd does not "
+            "open, move or delete it. Move the roster files to the top of the inbox (not in a "
+            "folder), then delete the folder.\n"
+        )
+        gid = self._hr_folder(self.rejected)
+        report_path = _target(self.rejected, path.name)
+        report_path = report_path.with_name(report_path.name + REPORT_SUFFIX)
+        write_private(report_path, report, mode=0o640)
+        _give_group(report_path, gid)
+        left = self._left_read()
+        left[path.name] = [st.st_dev, st.st_ino]
+        write_private(self.left_path, json.dumps(left, indent=1))
+        log.warning("inbox folder left in the inbox, not read", file=name, reason=why)
+        return "rejected"
+
     def _refuse(self, path: Path, why: str) -> str:
         """File ``path`` in rejected/ unread: the entry itself, with a report saying why."""
         name = safe_name(path.name)
@@ -482,6 +554,8 @@ class InboxWatcher:
         why = "; ".join(p for p in problems if p)
         if why:
             _unlink_marker(marker)
+            if stat.S_ISDIR(st.st_mode) and path.parent == self.inbox:
+                return self._leave(path, st, why), None
             return self._refuse(path, why), None
         # into processing/ (0700: nobody but syncd changes an entry there) before opening it
         if path.parent != self.processing:

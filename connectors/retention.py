@@ -12,7 +12,8 @@
     result, deleted together and dated by the text report syncd wrote when it filed them (the
     filed copy of an entry moved by rename keeps the uploader's time, which proves nothing;
     without its report yet, by the rename's inode change). A folder HR dropped, filed under
-    ``rejected/``, is one entry: never entered (it is HR's to change while it is walked),
+    ``rejected/`` by an older syncd (the inbox now leaves folders where HR put them), is one
+    entry: never entered (it is HR's to change while it is walked),
     deleted whole by descriptors. Month folders left empty go, the current and the previous
     month's never (the inbox may be filing into them).
 

@@ -114,19 +114,57 @@ def test_a_hard_link_to_a_file_elsewhere_is_rejected_unread(
     assert os.path.samefile(tmp_path / "rejected" / "hard.csv", secret)  # moved, not copied
 
 
-def test_a_directory_and_a_non_roster_name_are_rejected_unread(
+def test_a_directory_is_reported_and_left_in_the_inbox_and_a_non_roster_name_rejected_unread(
     setup: tuple[Config, InboxWatcher, Path], tmp_path: Path
 ) -> None:
     cfg, watcher, _ = setup
-    (cfg.paths.inbox / "folder.csv").mkdir()
+    folder = cfg.paths.inbox / "folder.csv"
+    folder.mkdir()
+    (folder / "inside.csv").write_text(SECRET)
     (cfg.paths.inbox / "notes.docx").write_text(SECRET)
     result = _tick_twice(watcher)
     assert sorted(result.rejected) == ["folder.csv", "notes.docx"]
     rejected = tmp_path / "rejected"
-    assert (rejected / "folder.csv").is_dir()
-    assert "directory: not read" in (rejected / "folder.csv.report.txt").read_text()
+    # the folder stays HR's, where HR put it: never moved under rejected/ (where syncd could
+    # not delete what HR keeps in it), never entered
+    assert sorted(p.name for p in rejected.iterdir()) == [
+        "folder.csv.report.txt",
+        "notes.docx",
+        "notes.docx.report.txt",
+    ]
+    report = (rejected / "folder.csv.report.txt").read_text()
+    assert "directory: not read" in report and "left in the inbox" in report
+    assert (folder / "inside.csv").read_text() == SECRET
     assert "not a roster's file type" in (rejected / "notes.docx.report.txt").read_text()
     assert _nowhere(rejected, SECRET) == [rejected / "notes.docx"]
+
+
+def test_a_folder_left_in_the_inbox_is_reported_once_until_it_is_replaced(
+    setup: tuple[Config, InboxWatcher, Path], tmp_path: Path
+) -> None:
+    cfg, watcher, _ = setup
+    folder = cfg.paths.inbox / "thang11"
+    folder.mkdir()
+    assert _tick_twice(watcher).rejected == ["thang11"]
+    assert watcher.backlog() == 0  # syncd status: nothing waits on syncd
+    # looks go on (a restarted daemon too: remembered in the state folder): no new report
+    for _ in range(3):
+        assert _tick_twice(watcher) == InboxResult()
+    again = InboxWatcher(cfg, settle=0)
+    assert _tick_twice(again) == InboxResult()
+    rejected = tmp_path / "rejected"
+    assert [p.name for p in rejected.iterdir()] == ["thang11.report.txt"]
+    # HR puts another folder in its place: that one is reported in its turn
+    folder.rename(cfg.paths.inbox / "old")
+    folder.mkdir()
+    result = _tick_twice(again)
+    assert sorted(result.rejected) == ["old", "thang11"]
+    assert len(list(rejected.glob("thang11*.report.txt"))) == 2
+    # and a folder removed is forgotten
+    folder.rmdir()
+    (cfg.paths.inbox / "old").rmdir()
+    assert _tick_twice(again) == InboxResult()
+    assert json.loads((cfg.paths.state / "inbox-left.json").read_text()) == {}
 
 
 def test_partial_and_hidden_names_are_not_taken(

@@ -314,6 +314,14 @@ daemon:
         assert f"Uid:\t{svc.pw_uid}\t" in status and "Seccomp:\t2" in status  # filtered
         assert str(hr.gr_gid) in status.split("Groups:")[1].splitlines()[0]
 
+        # HR drops a folder first, without group write (an SFTP client's mkdir with its own
+        # mode): syncd cannot move it (a rename to another folder needs write on the folder)
+        # nor delete what is in it; it is reported, left as it is, and holds nothing back
+        subprocess.run(
+            [*host.as_user(host.hr_user), "/bin/sh", "-c",
+             "umask 0022 && mkdir thang11 && echo x > thang11/skhcn.csv"],
+            cwd=inbox, check=True,
+        )  # fmt: skip
         # HR uploads (umask 0007, as internal-sftp -u 0007) and renames when done
         roster = "\ufeff" + HEADER + "E1,Đàm Văn Hùng,skhcn,,,,,\n"
         subprocess.run(
@@ -349,7 +357,12 @@ daemon:
             check=True,
         ).stdout.decode("utf-8")
         assert "1 create" in seen and "Đàm Văn Hùng" in seen and "hungdv.skhcn@" in seen
-        assert not list((lib / "processing").iterdir()) and not list(inbox.iterdir())
+        assert not list((lib / "processing").iterdir())
+        assert [p.name for p in inbox.iterdir()] == ["thang11"]
+        left = lib / "rejected" / "thang11.report.txt"
+        assert "left in the inbox" in left.read_text(encoding="utf-8")
+        assert left.stat().st_gid == hr.gr_gid
+        assert (inbox / "thang11" / "skhcn.csv").read_text() == "x\n"
         state = json.loads((lib / "state" / "status.json").read_text())
         assert state["directory"] == "reachable" and state["inbox_readiness"] == "inotify"
 
