@@ -249,7 +249,13 @@ def show(config: Config, query: str, now: datetime) -> list[dict[str, Any]]:
     state = StateStore(config.paths.state).load()
     lifecycle = inputs.lifecycle(config)
     events = lifecycle_forecast(
-        found, lifecycle, inputs.activity, all_exemptions(inputs, state), now, 36500
+        found,
+        lifecycle,
+        inputs.activity,
+        all_exemptions(inputs, state),
+        now,
+        36500,
+        zone=config.zone,
     )
     catalogue = load_catalogue(config.orgs)
     out = []

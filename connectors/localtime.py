@@ -4,7 +4,9 @@ The audit log, the journal and every ``--json`` answer keep UTC with its offset:
 compare them. What a person reads — ``syncd show``, ``history``, ``forecast``, ``status``, the
 reports — is the province's clock: a lock at 17:30 UTC on 31 December is 00:30 on 1 January
 in Cao Bằng, and printing "2026-12-31T17:30" to an operator in Cao Bằng was wrong by a day
-(found by an attack). Each text form names nothing further: the zone is the configuration's,
+(found by an attack). The dates inside the lifecycle clocks' reasons ("locked since …", in the
+audit, the plan and ``show``) are the province's days too (``PlanInput.zone``,
+``syncd/plan/lifecycle.py``). Each text form names nothing further: the zone is the configuration's,
 and ``syncd config`` shows it.
 """
 

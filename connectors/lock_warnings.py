@@ -104,4 +104,5 @@ def _warnings(
         now,
         config.lifecycle.warn_days_before,
         state.warned,
+        zone=config.zone,
     )

@@ -316,6 +316,7 @@ def _make_plan(config: Config, req: RunRequest, inp: Inputs, seen: Seen, now: da
             activity_available=inp.lifecycle.available,
             exemptions=all_exemptions(inp.lifecycle, inp.state),
             recover_passwords=frozenset(inp.debts.passwords),
+            zone=config.zone,
         )
     )
     log.info(
@@ -783,6 +784,7 @@ def forecast(
         all_exemptions(inputs, StateStore(config.paths.state).load()),
         now,
         days,
+        zone=config.zone,
     )
 
 

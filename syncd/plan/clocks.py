@@ -24,7 +24,7 @@ def clocks(ctx: Ctx) -> None:
         if not ctx.in_scope(acc):
             continue
         exemptions = ctx.exemptions.get(emp_key(acc.employee_number), ())
-        events = timeline(acc, lc, ctx.inp.activity, exemptions, ctx.inp.now)
+        events = timeline(acc, lc, ctx.inp.activity, exemptions, ctx.inp.now, zone=ctx.inp.zone)
         ev = due(events, ctx.inp.now)
         if ev is None:
             if events:  # the account's next step: this plan holds until it falls due

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from functools import cached_property
 
 from syncd.model import Account, Exemption, HrStatus, Kind, Named, emp_key
@@ -44,6 +44,8 @@ class PlanInput:
     # uids whose one-time password an interrupted run set without a safely written slip
     recover_passwords: frozenset[str] = frozenset()
     exemptions: Mapping[str, Sequence[Exemption]] = field(default_factory=dict)  # by employee
+    # the province's zone: the days a person reads in reasons and notices (``timezone``)
+    zone: tzinfo = UTC
 
 
 class Index:

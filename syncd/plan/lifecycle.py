@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from syncd.model import Account, ActionKind, Exemption, Kind, State, emp_key
 from syncd.regulation import Clock, Duration, Lifecycle
@@ -144,6 +144,15 @@ def _restarted(
     return ref, note
 
 
+def _day(when: datetime, zone: tzinfo) -> str:
+    """``when``'s day as the province reads it (``timezone``): a reason says "locked since
+    2027-01-01" for a lock at 00:30 on 1 January there, as ``syncd show`` prints the time
+    two lines above it. The clocks themselves count in exact time; only what a person reads
+    is on the province's day (found by an attack: "locked since 2026-12-31" under "locked
+    since 2027-01-01 00:30:00")."""
+    return f"{when.astimezone(zone):%Y-%m-%d}"
+
+
 def _days(a: datetime, b: datetime) -> int:
     return (b - a).days
 
@@ -155,11 +164,12 @@ def _inactivity(
     ref: datetime,
     src: str,
     exemptions: Sequence[Exemption],
+    zone: tzinfo,
 ) -> Event | None:
     if clock.after is None:
         return None
     start, note = _restarted(clock.after, ref, exemptions)
-    reason = f"no activity since {ref:%Y-%m-%d} ({src}), limit {clock.after}{note}"
+    reason = f"no activity since {_day(ref, zone)} ({src}), limit {clock.after}{note}"
     return Event(clock.after.after(start), kind, rule, reason, clock.article)
 
 
@@ -169,8 +179,11 @@ def timeline(
     imported: Activity,
     exemptions: Sequence[Exemption],
     now: datetime,
+    *,
+    zone: tzinfo,
 ) -> list[Event]:
-    """Every lifecycle event ahead of ``acc``, projected in order from its current state."""
+    """Every lifecycle event ahead of ``acc``, projected in order from its current state; the
+    dates in the reasons on the province's day (``zone``)."""
     if not acc.managed or acc.kind is not Kind.PERSON:
         return []
     ref, src = activity_reference(acc, imported, lc.activity.sources)
@@ -185,7 +198,7 @@ def timeline(
                 (lc.lock_inactive, ActionKind.LOCK, "lock_inactive"),
                 (lc.revoke_inactive, ActionKind.REVOKE, "revoke_inactive"),
             ):
-                ev = _inactivity(clock, kind, rule, ref, src, exemptions)
+                ev = _inactivity(clock, kind, rule, ref, src, exemptions, zone)
                 if ev:
                     options.append(ev)
         dp = lc.lock_default_password
@@ -196,7 +209,7 @@ def timeline(
                     dp.after.after(issued),
                     ActionKind.LOCK,
                     "lock_default_password",
-                    f"default password issued {issued:%Y-%m-%d} never changed, limit {dp.after}",
+                    f"default password issued {_day(issued, zone)} never changed, limit {dp.after}",
                     dp.article,
                 )
             )
@@ -217,19 +230,25 @@ def timeline(
                     rl.after.after(since),
                     ActionKind.REVOKE,
                     "revoke_locked",
-                    f"locked since {since:%Y-%m-%d} with no restore request, limit {rl.after}",
+                    f"locked since {_day(since, zone)} with no restore request, limit {rl.after}",
                     rl.article,
                 )
             )
         if ref is not None:
             ev = _inactivity(
-                lc.revoke_inactive, ActionKind.REVOKE, "revoke_inactive", ref, src, exemptions
+                lc.revoke_inactive,
+                ActionKind.REVOKE,
+                "revoke_inactive",
+                ref,
+                src,
+                exemptions,
+                zone,
             )
             if ev:
                 options.append(Event(max(ev.when, since), ev.kind, ev.rule, ev.reason, ev.article))
         pl = lc.purge_locked
         if pl.after is not None:
-            options.append(_purge(pl, since))
+            options.append(_purge(pl, since, zone))
         if options:
             first = min(options, key=lambda e: (e.when, e.kind is ActionKind.PURGE))
             events.append(first)
@@ -238,17 +257,17 @@ def timeline(
                 return events
 
     if state is State.REVOKED and lc.purge_locked.after is not None:
-        events.append(_purge(lc.purge_locked, locked_since))
+        events.append(_purge(lc.purge_locked, locked_since, zone))
     return events
 
 
-def _purge(clock: Clock, since: datetime) -> Event:
+def _purge(clock: Clock, since: datetime, zone: tzinfo) -> Event:
     assert clock.after is not None
     return Event(
         clock.after.after(since),
         ActionKind.PURGE,
         "purge_locked",
-        f"locked or revoked continuously since {since:%Y-%m-%d}, limit {clock.after}; "
+        f"locked or revoked continuously since {_day(since, zone)}, limit {clock.after}; "
         "entry archived, then deleted",
         clock.article,
     )
@@ -270,6 +289,8 @@ def forecast(
     exemptions: Mapping[str, Sequence[Exemption]],
     now: datetime,
     days: int,
+    *,
+    zone: tzinfo,
 ) -> list[tuple[Event, Account]]:
     """Locks, revokes and purges expected in ``(now, now + days]``, soonest first.
 
@@ -280,7 +301,7 @@ def forecast(
     out: list[tuple[Event, Account]] = []
     for acc in accounts:
         for ev in timeline(
-            acc, lc, imported, exemptions.get(emp_key(acc.employee_number), ()), now
+            acc, lc, imported, exemptions.get(emp_key(acc.employee_number), ()), now, zone=zone
         ):
             if ev.when <= end:
                 out.append((ev, acc))
@@ -304,6 +325,8 @@ def lock_warnings(
     now: datetime,
     days_before: int,
     already: Iterable[str],
+    *,
+    zone: tzinfo,
 ) -> LockWarnings:
     """Accounts whose inactivity lock falls within ``days_before`` days and were not warned;
     and when the next warning falls due (the earliest later lock not warned of, less
@@ -319,7 +342,8 @@ def lock_warnings(
     due: list[tuple[Account, Event, str]] = []
     next_at: datetime | None = None
     for acc in accounts:
-        events = timeline(acc, lc, imported, exemptions.get(emp_key(acc.employee_number), ()), now)
+        exempt = exemptions.get(emp_key(acc.employee_number), ())
+        events = timeline(acc, lc, imported, exempt, now, zone=zone)
         if not events or events[0].rule != "lock_inactive":
             continue
         ev = events[0]

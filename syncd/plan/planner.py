@@ -50,8 +50,9 @@ def make_plan(inp: PlanInput) -> Plan:
     ctx = Ctx(inp, Index(inp), Emitter(inp.now), exemptions)
     if ahead:
         ctx.out.changes_at(inp.now)  # the notice names today; the records count tomorrow
+        today = inp.now.astimezone(inp.zone)
         ctx.out.notices.append(
-            f"{len(ahead)} mail activity record(s) dated after {inp.now:%Y-%m-%d} were not "
+            f"{len(ahead)} mail activity record(s) dated after {today:%Y-%m-%d} were not "
             f"counted (a wrong clock, or a line that would keep a mailbox open for ever): "
             f"{', '.join(sorted(ahead)[:5])}"
         )

@@ -173,6 +173,9 @@ def test_history_and_show_print_times_on_the_provinces_clock(
     assert record["time"][:19].replace("T", " ") not in story
     card = syncd(cfg, "show", "hungdv.skhcn").stdout
     assert f"  {shown}  create" in card, card
+    # the clocks' reasons name the same day: the day it was in Cao Bằng, not UTC's
+    assert "no activity since 2027-01-01 (made active by syncd)" in card, card
+    assert "2026-12-31" not in card, card
 
 
 def test_bad_configuration_or_catalogue_stops_before_the_directory_is_touched(

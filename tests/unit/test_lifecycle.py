@@ -6,6 +6,7 @@ Each test is named after the article it proves. Accounts are built by hand; ``no
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -44,7 +45,7 @@ def acc(
 def step(profile: str, account: Account, now: datetime, activity=None, exemptions=()):  # type: ignore[no-untyped-def]
     """The one lifecycle action due at ``now`` (kind, rule) or None."""
     lc = PROFILES[profile].lifecycle
-    ev = due(timeline(account, lc, activity or {}, list(exemptions), now), now)
+    ev = due(timeline(account, lc, activity or {}, list(exemptions), now, zone=UTC), now)
     return (ev.kind, ev.rule, ev.article) if ev else None
 
 
@@ -80,8 +81,10 @@ def test_caobang_2025_purge_is_off_by_default_and_a_site_can_set_it() -> None:
     site = with_overrides(PROFILES["caobang-2025"], {"purge_locked": {"after": "3y"}}, "syncd.yaml")
     lc = site.lifecycle
     assert lc.purge_locked.source == "syncd.yaml"
-    assert due(timeline(revoked, lc, {}, [], days(365 * 3 - 2)), days(365 * 3 - 2)) is None
-    ev = due(timeline(revoked, lc, {}, [], days(365 * 3 + 2)), days(365 * 3 + 2))
+    assert (
+        due(timeline(revoked, lc, {}, [], days(365 * 3 - 2), zone=UTC), days(365 * 3 - 2)) is None
+    )
+    ev = due(timeline(revoked, lc, {}, [], days(365 * 3 + 2), zone=UTC), days(365 * 3 + 2))
     assert ev is not None and ev.kind is ActionKind.PURGE
 
 
@@ -252,7 +255,7 @@ def test_unmanaged_accounts_and_organisation_mailboxes_have_no_clock() -> None:
 
 def test_forecast_lists_the_chain_in_the_window() -> None:
     lc = PROFILES["caobang-2025"].lifecycle
-    events = forecast([acc()], lc, {}, {}, days(80), 60)
+    events = forecast([acc()], lc, {}, {}, days(80), 60, zone=UTC)
     assert [(e.kind, e.when.date()) for e, _ in events] == [
         (ActionKind.LOCK, days(90).date()),
         (ActionKind.REVOKE, days(120).date()),
@@ -294,3 +297,25 @@ def test_hungyen_2025_a_password_reset_does_not_restart_the_inactivity_clock() -
     reset = acc(last_login=None, password_changed=days(80), must_change=True, since=days(-30))
     mail = {"a.skhcn@x.gov.vn": {"send": days(0)}}
     assert step("hungyen-2025", reset, days(93), mail)[1] == "lock_inactive"  # type: ignore[index]
+
+
+def test_the_days_in_a_clocks_reasons_are_the_provinces_not_utcs() -> None:
+    """00:30 on 1 January in Việt Nam is 17:30 on 31 December in UTC: a reason a person reads
+    beside ``syncd show``'s local times names 1 January (found by an attack); the clocks
+    themselves count in exact time either way."""
+    vn = ZoneInfo("Asia/Ho_Chi_Minh")
+    new_year = datetime(2026, 12, 31, 17, 30, tzinfo=UTC)
+    lc = PROFILES["caobang-2025"].lifecycle
+    active = acc(since=new_year, last_login=new_year, must_change=True)
+    locked = acc(State.LOCKED, since=new_year, last_login=new_year)
+    now = new_year + timedelta(days=1)
+    for account in (active, locked):
+        local = timeline(account, lc, {}, [], now, zone=vn)
+        utc = timeline(account, lc, {}, [], now, zone=UTC)
+        assert [e.when for e in local] == [e.when for e in utc]
+        assert all("2026-12-31" not in e.reason for e in local), local
+        assert all("2026-12-31" in e.reason for e in utc[:1])
+    reasons = " ".join(e.reason for e in timeline(locked, lc, {}, [], now, zone=vn))
+    assert "locked since 2027-01-01" in reasons
+    [(ev, _)] = forecast([locked], lc, {}, {}, now, 40, zone=vn)
+    assert "since 2027-01-01" in ev.reason

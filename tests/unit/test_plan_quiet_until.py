@@ -155,12 +155,12 @@ def test_the_next_lock_warning_is_the_lock_less_the_days_before() -> None:
     quiet = _account(0, State.ACTIVE, since=100, login=20)
     assert quiet.last_login is not None
     lock = quiet.last_login + timedelta(days=90)
-    at = lock_warnings([quiet], lc, {}, {}, NOW, 14, ()).next_at
+    at = lock_warnings([quiet], lc, {}, {}, NOW, 14, (), zone=UTC).next_at
     assert at == lock - timedelta(days=14)
-    just_before = lock_warnings([quiet], lc, {}, {}, at - timedelta(seconds=1), 14, ())
+    just_before = lock_warnings([quiet], lc, {}, {}, at - timedelta(seconds=1), 14, (), zone=UTC)
     assert just_before.due == [] and just_before.next_at == at
-    then = lock_warnings([quiet], lc, {}, {}, at, 14, ())
+    then = lock_warnings([quiet], lc, {}, {}, at, 14, (), zone=UTC)
     assert [a.uid for a, _, _ in then.due] == [quiet.uid] and then.next_at is None
     # warned already: no warning is coming for that lock date
     key = f"{quiet.uid}|{lock:%Y-%m-%d}"
-    assert lock_warnings([quiet], lc, {}, {}, NOW, 14, (key,)).next_at is None
+    assert lock_warnings([quiet], lc, {}, {}, NOW, 14, (key,), zone=UTC).next_at is None
