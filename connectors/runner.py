@@ -340,7 +340,14 @@ def _learn(
         state.tombstones |= result.tombstones
     state.done_requests |= plan.requests_done
     state.done_requests -= plan.requests_withdrawn
-    state.tombstones |= plan.retired_names
+    for name, employee in plan.retired_names.items():
+        # an old address whose alias ended: its person's again if they move back, nobody
+        # else's (a tombstone, before: moving back gave a numbered name); with no employee
+        # number, nobody's
+        if employee.strip():
+            state.former.setdefault(name, employee)
+        else:
+            state.tombstones.add(name)
     state.remember_exemptions((p for snap in snapshots for p in snap.people), plan.now.date())
     state.remember_listings(
         ((org, snap.people) for snap in snapshots for org in snap.authoritative), plan.now

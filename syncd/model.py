@@ -343,8 +343,9 @@ class Plan:
     # the runner records both after an apply, never for a plan alone
     requests_done: frozenset[str] = frozenset()
     requests_withdrawn: frozenset[str] = frozenset()
-    # old addresses whose alias ends now: they belonged to someone, so never given again
-    retired_names: frozenset[str] = frozenset()
+    # old addresses whose alias ends now → the employee number of the person they were kept
+    # for ("" none): given again to that person only (LocalState.former), never to another
+    retired_names: Mapping[str, str] = field(default_factory=dict)
     # The earliest time at which this plan could differ with every input but ``now`` the same
     # (a clock falls due, an alias expires, a notice's date passes); None: time alone never
     # changes it. What lets a run whose inputs are those of the last skip planning

@@ -101,7 +101,7 @@ class Emitter:
     requests_done: set[str] = field(default_factory=set)
     # requests done earlier that the roster no longer carries: a new one may come
     requests_withdrawn: set[str] = field(default_factory=set)
-    retired_names: set[str] = field(default_factory=set)
+    retired_names: dict[str, str] = field(default_factory=dict)  # name → employee number
     quiet_until: datetime | None = None  # see Plan.quiet_until
 
     def changes_at(self, when: datetime) -> None:

@@ -61,8 +61,10 @@ def expired_aliases(ctx: Ctx) -> None:
         if not expired:
             continue
         gone = {x.split(" ")[0].lower() for x in expired}
-        # an address that was someone's never goes to anyone else (a tombstone)
-        ctx.out.retired_names |= {g.partition("@")[0] for g in gone}
+        # an address that was someone's never goes to anyone else; to them again, yes (a move
+        # back after the alias ended: LocalState.former)
+        for g in gone:
+            ctx.out.retired_names[g.partition("@")[0]] = a.employee_number or ""
         ctx.out.add(
             ActionKind.UPDATE,
             a.uid,

@@ -98,7 +98,7 @@ def make_plan(inp: PlanInput) -> Plan:
         held_actions=tuple(sorted(held, key=Action.sort_key)),
         requests_done=frozenset(out.requests_done),
         requests_withdrawn=frozenset(out.requests_withdrawn),
-        retired_names=frozenset(out.retired_names),
+        retired_names=dict(out.retired_names),
         quiet_until=out.quiet_until,
         # the pool exists only if a step gave out a name (Ctx.pool is built on first use)
         passed_over=frozenset(ctx.__dict__["pool"].consulted if "pool" in ctx.__dict__ else ()),

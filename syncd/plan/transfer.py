@@ -103,7 +103,9 @@ def _question(ctx: Ctx, p: Person) -> tuple[str, Resolution | None]:
 def _allocate_own(ctx: Ctx, p: Person, acc: Account) -> Allocation:
     """A uid in the new organisation; the person's own old addresses count as free for them,
     so moving back to a former organisation gives its old address back (``hungdv.skhcn`` →
-    ``hungdv.syt`` → ``hungdv.skhcn``), never a numbered new one."""
+    ``hungdv.syt`` → ``hungdv.skhcn``), never a numbered new one. Once the alias has ended,
+    the old address is in ``LocalState.former`` under this person's employee number, and
+    the pool gives it to them alone (``UidPool.unavailable``)."""
     pool = ctx.pool
     own = {m.lower().partition("@")[0] for m in acc.mail} | {
         x.split(" ")[0].lower().partition("@")[0] for x in acc.aliases

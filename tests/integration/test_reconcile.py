@@ -139,6 +139,23 @@ def test_transfer_renames_the_mailbox_and_keeps_the_old_address_as_alias(
         now=datetime(2027, 12, 2, tzinfo=UTC),
     )
     assert [a.uid for a in e.plan.actions if a.kind is ActionKind.CREATE] == ["hungdv2.skhcn"]  # type: ignore[union-attr]
+    # but it is still its own person's: moving back after the alias ended gives it back,
+    # not a fourth name (before: the expired alias was a tombstone, and E1 got hungdv3.skhcn)
+    back = _run(
+        cfg,
+        write_roster(
+            tmp_path / "f.csv",
+            [
+                "E1,Đàm Văn Hùng,skhcn,,,,,",
+                "E2,Đặng Văn Hùng,skhcn,,,,,",
+                "E3,Đào Văn Hưng,skhcn,,,,,",
+            ],
+        ),
+        now=datetime(2027, 12, 3, tzinfo=UTC),
+    )
+    assert [(a.kind, a.new_uid) for a in back.plan.actions] == [(ActionKind.MOVE, "hungdv.skhcn")]  # type: ignore[union-attr]
+    got = entries(admin, base_dn)
+    assert got["hungdv.skhcn"]["employeeNumber"] == ["E1"] and "hungdv.syt" not in got
 
 
 def test_transfer_in_a_scheme_without_org_only_updates_ou(
