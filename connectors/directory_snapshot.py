@@ -201,17 +201,17 @@ class Snapshot:
         """Every entry's CSN by its key (DN, lower case)."""
         return dict(self.db.execute("SELECT key, csn FROM entries"))
 
-    def newest_entries(self, n: int = 3) -> tuple[str, list[str]]:
-        """The newest CSN the rows hold and the keys of the ``n`` entries with the newest CSNs
-        (two scans of the table, ~17 ms each at 100,000 entries); "" and none when there is
-        no row, or when a row has no CSN (an entry whose entryCSN the service DN could not
+    def newest_entries(self, n: int = 3) -> tuple[str, list[tuple[str, str]]]:
+        """The newest CSN the rows hold and the ``n`` entries with the newest CSNs (key,
+        CSN; two scans of the table, ~17 ms each at 100,000 entries); "" and none when there
+        is no row, or when a row has no CSN (an entry whose entryCSN the service DN could not
         read: no window can be counted from the rest, so a scoped run reads the namespace
         whole)."""
         if self.db.execute("SELECT 1 FROM entries WHERE csn = '' LIMIT 1").fetchone():
             return "", []
         sql = "SELECT key, csn FROM entries ORDER BY csn DESC LIMIT ?"
-        top = self.db.execute(sql, (n,)).fetchall()
-        return (str(top[0][1]) if top else ""), [str(key) for key, _ in top]
+        top = [(str(key), str(csn)) for key, csn in self.db.execute(sql, (n,)).fetchall()]
+        return (top[0][1] if top else ""), top
 
     def rows(self, overlay: Entries | None = None, gone: Iterable[str] = ()) -> Rows:
         return Rows(self.db, self.layout, overlay or {}, frozenset(gone))
@@ -736,7 +736,7 @@ class DeltaReader:
             return None
 
     def _names_since(self, snap: Snapshot) -> Rows | None:
-        newest, newest_keys = snap.newest_entries()
+        newest, newest_rows = snap.newest_entries()
         since = csn_before(newest, OVERLAP)
         if not since:
             return None  # nothing to count from (an empty snapshot): the whole read
@@ -757,11 +757,14 @@ class DeltaReader:
         # is (a namespace needs no more: Rows.names reads only them from the overlay)
         in_window = f"(&{self.wanted}({CSN}>={since}))"
         window = {dn.lower(): csn for dn, csn in self._slim(in_window)}
-        # The snapshot's newest entries are in the window unless they are gone or older now:
-        # a directory restored from a backup (found by an attack: an entry the backup brought
-        # back, older than the window, was missing from a scoped run's namespace), or the
-        # newest entries deleted. Either way the whole read, which sees every entry.
-        if any(key not in window for key in newest_keys):
+        # The snapshot's newest entries dated within the window are in it unless they are
+        # gone or older now: a directory restored from a backup (found by an attack: an entry
+        # the backup brought back, older than the window, was missing from a scoped run's
+        # namespace), or the newest entries deleted. Either way the whole read, which sees
+        # every entry. Only those dated within it: the second newest of a quiet directory
+        # (one change this morning, the one before it yesterday) is rightly not in the
+        # window, and every scoped run read whole, warning of a restored backup.
+        if any(key not in window for key, csn in newest_rows if csn >= since):
             log.warning(
                 "directory names: the newest entries the snapshot holds are gone or older "
                 "(deleted by hand, or a directory restored from a backup?); read whole"

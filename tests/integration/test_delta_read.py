@@ -774,6 +774,34 @@ def test_a_scoped_run_reads_whole_when_the_snapshot_holds_a_change_dated_ahead(
     assert "moi.tgg" in {n.uid for n in names}
 
 
+def test_a_scoped_run_after_one_change_in_a_quiet_directory_reads_only_the_window(
+    tmp_path: Path,
+) -> None:
+    """Found by the benchmark: the newest change of a quiet directory is alone (this morning's,
+    the one before it from yesterday), so the snapshot's second and third newest entries are
+    older than the window. They were required in it, so every scoped run read the whole
+    namespace and warned of a restored backup. Only the newest entries dated within the window
+    must be in it (the restored backup below is still found by the newest one)."""
+    server = _faked(tmp_path / "slapd", "dc=q,dc=gov,dc=vn", "-1h")
+    try:
+        base = server.people_dn
+        with _admin(server) as admin:
+            for i in range(3):
+                _person(admin, base, f"p{i}.skhcn", f"E{i}")
+        _restart(server)  # an hour later
+        with _admin(server) as admin:
+            assert admin.modify(f"uid=p1.skhcn,{base}", {"title": [(MODIFY_REPLACE, ["Mới"])]})
+        snapshot = tmp_path / SNAPSHOT_FILE
+        _same_as_full(server, base, snapshot)
+        with _admin(server) as admin:
+            _person(admin, base, "moi.tgg", None)  # a name given out by hand meanwhile
+        how, names = _scoped(server, base, snapshot)
+    finally:
+        server.stop()
+    assert how.startswith("recent:"), how
+    assert {"moi.tgg", "p0.skhcn", "p1.skhcn", "p2.skhcn"} <= {n.uid for n in names}
+
+
 def test_a_scoped_run_reads_whole_after_a_backup_older_than_its_window_is_restored(
     tmp_path: Path,
 ) -> None:
