@@ -439,6 +439,11 @@ def _remember_vanished(
             if not state.former.get(n):  # a known holder never gives way to an unknown one
                 state.former[n] = owner
         gone.append((name.dn, sorted(held), owner))
+    if not gone:
+        # nothing found gone: no name to keep, nothing to say. Never the namespace walked
+        # below: in a scoped run it is the snapshot's, and walking it decoded every name of
+        # the directory (one organisation's file at 100k: 0.48 s -> 0.81 s, 87 -> 144 MiB)
+        return
     # where each holder is now: the whole namespace (a scoped run of another organisation's
     # file has the mover outside its accounts: found by an attack), the accounts read in full
     # (never the gone entries themselves, should a namespace kept from before still hold them)
