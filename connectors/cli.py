@@ -896,6 +896,12 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
         f"inbox backlog: {data.get('inbox_backlog')}; pending decisions: "
         f"{data.get('pending_decisions')}"
     )
+    left = data.get("inbox_left_folders") or []
+    if left:
+        click.echo(
+            f"folders left in the inbox, not read (reported in rejected/; HR empties or "
+            f"deletes them): {', '.join(safe_name(str(n)) for n in left)}"
+        )
     waiting = data.get("inbox_filing_waits") or []
     if waiting:
         click.echo(

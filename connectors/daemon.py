@@ -227,6 +227,7 @@ class Daemon:
             updated=self._local_now(),
             inbox_backlog=self.watcher.backlog(),
             inbox_filing_waits=self.watcher.filing_waits(),
+            inbox_left_folders=self.watcher.left_folders(),
             pending_decisions=sum(1 for k in state.decisions if k not in state.resolutions),
             inbox_readiness=self.watcher.mode,
         )

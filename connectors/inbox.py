@@ -312,6 +312,10 @@ class InboxWatcher:
         stuck = self._stuck()
         return len(pending) + len(stuck)
 
+    def left_folders(self) -> list[str]:
+        """The folders HR dropped in the inbox, reported and left there (``syncd status``)."""
+        return sorted(self._left_folders())
+
     def filing_waits(self) -> list[str]:
         """The files of ``processing/`` whose run ended and whose filing is kept, waiting
         (``processed/`` read-only or full): applied, not yet filed (``syncd status``)."""

@@ -287,6 +287,28 @@ def test_status_answers_while_processed_is_read_only_and_names_the_file_waiting_
     assert not list(processed.rglob("skhcn.csv"))  # nothing filed behind the read-only mount
 
 
+def test_a_folder_dropped_in_the_inbox_is_named_by_status_and_never_counted_as_backlog(
+    daemon: Callable[..., subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    """A folder is reported once and left where HR put it (connectors/inbox.py); the operator
+    sees it in ``syncd status``, and it is no backlog syncd works through."""
+    daemon()
+    (tmp_path / "inbox" / "thang11").mkdir(parents=True, exist_ok=True)
+    status_file = tmp_path / "state" / "status.json"
+    assert wait_for(
+        lambda: json.loads(status_file.read_text()).get("inbox_left_folders") == ["thang11"]
+    )
+    assert json.loads(status_file.read_text())["inbox_backlog"] == 0
+    status = subprocess.run(
+        [sys.executable, "-m", "connectors.cli", "-c", str(tmp_path / "syncd.yaml"), "status"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert status.returncode == 0, status.stderr
+    assert "folders left in the inbox, not read" in status.stdout
+    assert "thang11" in status.stdout and "inbox backlog: 0" in status.stdout
+    assert (tmp_path / "rejected" / "thang11.report.txt").exists()
+
+
 def test_the_nightly_run_is_at_the_configured_local_hour(
     daemon: Callable[..., subprocess.Popen[str]], tmp_path: Path
 ) -> None:

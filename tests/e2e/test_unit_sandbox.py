@@ -363,6 +363,9 @@ daemon:
         assert "left in the inbox" in left.read_text(encoding="utf-8")
         assert left.stat().st_gid == hr.gr_gid
         assert (inbox / "thang11" / "skhcn.csv").read_text() == "x\n"
+        status = lib / "state" / "status.json"
+        assert wait_for(lambda: json.loads(status.read_text())["inbox_left_folders"] == ["thang11"])
+        assert json.loads(status.read_text())["inbox_backlog"] == 0
         state = json.loads((lib / "state" / "status.json").read_text())
         assert state["directory"] == "reachable" and state["inbox_readiness"] == "inotify"
 
