@@ -165,6 +165,12 @@ class InboxWatcher:
         self.rejected = base / "rejected"
         self.hashes_path = config.paths.state / "inbox-hashes.json"
         self.left_path = config.paths.state / "inbox-left.json"
+        # the folders reported and left (name → device, inode): read from left_path once,
+        # kept here so that a state disk that cannot be written never makes a second report
+        self._left: dict[str, list[int]] | None = None
+        self._left_unsaved = False
+        self._left_gone: set[str] = set()  # names inotify saw removed or renamed away
+        self._left_lock = threading.Lock()  # the status thread asks too (backlog)
         self.registry = SnapshotRegistry(config.paths.state)
         self._previous: dict[str, Seen] = {}
         # name → (the entry as first seen so, when): the settle rule's clock for an entry
@@ -293,6 +299,7 @@ class InboxWatcher:
         assert self._events is not None
         if mask & (in_flags.DELETE | in_flags.MOVED_FROM):
             self._events.gone(name)
+            self._left_gone.add(name)  # a folder of that name made again is another one
             return False
         try:
             st = os.lstat(self.inbox / name)
@@ -351,8 +358,10 @@ class InboxWatcher:
             self._start()
             self._pump()
             listing = self.listing()
-            for name in self._left_folders(prune=True):
+            gone, self._left_gone = self._left_gone, set()
+            for name in self._left_folders(gone):
                 listing.pop(name, None)
+            self._save_left()
             firsts: dict[str, tuple[Seen, float]] = {}
             for name, seen in listing.items():
                 first = self._first.get(name)
@@ -456,31 +465,50 @@ class InboxWatcher:
             if isinstance(v, list) and len(v) == 2 and all(isinstance(i, int) for i in v)
         }
 
-    def _left_folders(self, prune: bool = False) -> set[str]:
+    def _left_folders(self, gone: set[str] | frozenset[str] = frozenset()) -> set[str]:
         """The inbox's folders already reported and left as they are: the same folder (device
-        and inode) under the same name. One removed or replaced is forgotten (with ``prune``,
-        in the file too): a new folder of that name is reported in its turn."""
-        left = self._left_read()
-        if not left:
-            return set()
-        still: dict[str, list[int]] = {}
-        for name, ident in left.items():
+        and inode) under the same name. One removed or replaced is forgotten: a new folder of
+        that name is reported in its turn. ``gone``: names inotify saw removed or renamed
+        away since the last look (a folder removed and made again between two looks may get
+        the same inode number back: found by an attack)."""
+        with self._left_lock:
+            if self._left is None:
+                self._left = self._left_read()
+            left = self._left
+            still: dict[str, list[int]] = {}
+            for name, ident in left.items():
+                if name in gone:
+                    continue
+                try:
+                    st = os.lstat(self.inbox / name)
+                except OSError:
+                    continue
+                if stat.S_ISDIR(st.st_mode) and [st.st_dev, st.st_ino] == ident:
+                    still[name] = ident
+            if still != left:
+                self._left, self._left_unsaved = still, True
+            return set(still)
+
+    def _save_left(self) -> None:
+        """Keep the folders left in ``inbox-left.json`` when they changed (once per look,
+        never per folder: thousands of folders rewrote the file thousands of times, 32 s for
+        3,000, found by an attack); a state disk that cannot be written is a warning: this
+        process still remembers them."""
+        with self._left_lock:
+            if not self._left_unsaved or self._left is None:
+                return
             try:
-                st = os.lstat(self.inbox / name)
-            except OSError:
-                continue
-            if stat.S_ISDIR(st.st_mode) and [st.st_dev, st.st_ino] == ident:
-                still[name] = ident
-        if prune and still != left:
-            try:
-                write_private(self.left_path, json.dumps(still, indent=1))
-            except OSError as exc:  # the next look prunes it again
-                log.warning("inbox: cannot update the folders left", error=exc.strerror)
-        return set(still)
+                write_private(self.left_path, json.dumps(self._left, indent=1))
+            except OSError as exc:
+                log.warning("inbox: cannot keep the folders left", error=exc.strerror)
+                return
+            self._left_unsaved = False
 
     def _leave(self, path: Path, st: os.stat_result, why: str) -> str:
         """A folder HR dropped in the inbox: a report in ``rejected/`` saying why, and the
-        folder left where it is, never entered or moved (module docstring)."""
+        folder left where it is, never entered or moved (module docstring). Remembered once
+        the report is written (a report that cannot be written is tried again at the next
+        look, the folder still in place: ``_failed``)."""
         name = safe_name(path.name)
         report = (
             f"syncd — {name}/\n"
@@ -496,9 +524,11 @@ class InboxWatcher:
         report_path = report_path.with_name(report_path.name + REPORT_SUFFIX)
         write_private(report_path, report, mode=0o640)
         _give_group(report_path, gid)
-        left = self._left_read()
-        left[path.name] = [st.st_dev, st.st_ino]
-        write_private(self.left_path, json.dumps(left, indent=1))
+        with self._left_lock:
+            if self._left is None:
+                self._left = self._left_read()
+            self._left[path.name] = [st.st_dev, st.st_ino]
+            self._left_unsaved = True
         log.warning("inbox folder left in the inbox, not read", file=name, reason=why)
         return "rejected"
 
@@ -795,6 +825,7 @@ class InboxWatcher:
             ).append(path.name)
             if outcome is not None:
                 result.last = outcome
+        self._save_left()
         return result
 
     # -- files that keep failing ----------------------------------------------------------------
@@ -828,6 +859,13 @@ class InboxWatcher:
         if not os.path.lexists(at):
             self._tries(path.name, None)
             return "gone"
+        if at.parent == self.inbox and at.is_dir() and not at.is_symlink():
+            # a folder whose report could not be written: it stays where HR put it, and its
+            # report is tried again at the next look; never moved under rejected/ (found by
+            # an attack: after three tries it was, HR's to write and syncd's not to delete)
+            log.error("inbox: a folder left in the inbox could not be reported; tried again",
+                      file=safe_name(path.name), error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+            return "waiting"
         if at.parent == self.processing and (
             self._filing_dir(at).is_dir() or self._applied_content(at)
         ):

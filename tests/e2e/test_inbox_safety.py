@@ -5,6 +5,7 @@ read; anything else is filed in rejected/ unread, with a report saying why."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from connectors import inbox
 from connectors.config import Config
 from connectors.inbox import InboxResult, InboxWatcher, _content_free
 from tests.conftest import MakeConfig
@@ -165,6 +167,95 @@ def test_a_folder_left_in_the_inbox_is_reported_once_until_it_is_replaced(
     (cfg.paths.inbox / "old").rmdir()
     assert _tick_twice(again) == InboxResult()
     assert json.loads((cfg.paths.state / "inbox-left.json").read_text()) == {}
+
+
+def test_a_folder_whose_report_cannot_be_written_stays_in_the_inbox_and_is_reported_later(
+    setup: tuple[Config, InboxWatcher, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by an attack: a report that could not be written (a full disk) sent the folder
+    through the failing-file path, which after three tries moved it under rejected/."""
+    cfg, watcher, _ = setup
+    folder = cfg.paths.inbox / "thang11"
+    folder.mkdir()
+    (folder / "a.csv").write_text(SECRET)
+    real = inbox.write_private
+
+    def full(path: Path, *a: object, **k: object) -> None:
+        if str(path).endswith(".report.txt"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, *a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(inbox, "write_private", full)
+    for _ in range(5):
+        assert watcher.tick(time.time()).waiting == ["thang11"]
+    assert (folder / "a.csv").read_text() == SECRET
+    assert not (tmp_path / "rejected").exists() or not list((tmp_path / "rejected").iterdir())
+    monkeypatch.setattr(inbox, "write_private", real)  # the disk is back
+    assert _tick_twice(watcher).rejected == ["thang11"]
+    assert [p.name for p in (tmp_path / "rejected").iterdir()] == ["thang11.report.txt"]
+    assert _tick_twice(watcher) == InboxResult() and folder.is_dir()
+
+
+def test_a_folder_is_reported_once_even_when_the_state_disk_cannot_keep_it(
+    setup: tuple[Config, InboxWatcher, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by an attack: with inbox-left.json not writable, the folder was reported at every
+    look (12 reports in 6 looks). The watcher remembers it; the file is a restart's memory."""
+    cfg, watcher, _ = setup
+    (cfg.paths.inbox / "thang12").mkdir()
+    real = inbox.write_private
+
+    def full(path: Path, *a: object, **k: object) -> None:
+        if str(path).endswith("inbox-left.json"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, *a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(inbox, "write_private", full)
+    assert _tick_twice(watcher).rejected == ["thang12"]
+    for _ in range(4):
+        assert _tick_twice(watcher) == InboxResult()
+    assert [p.name for p in (tmp_path / "rejected").iterdir()] == ["thang12.report.txt"]
+    assert (cfg.paths.inbox / "thang12").is_dir()
+
+
+def test_a_folder_removed_and_made_again_is_reported_again_whatever_its_inode(
+    setup: tuple[Config, InboxWatcher, Path], tmp_path: Path
+) -> None:
+    """Found by an attack: ext4 gave the new folder the old one's inode number, and a folder
+    known by device and inode alone was taken for the one already reported. The watch's
+    removal event forgets the name."""
+    cfg, watcher, _ = setup
+    folder = cfg.paths.inbox / "thang11"
+    folder.mkdir()
+    assert _tick_twice(watcher).rejected == ["thang11"]
+    assert watcher.mode == "inotify"
+    folder.rmdir()
+    folder.mkdir()
+    assert _tick_twice(watcher).rejected == ["thang11"]
+    assert len(list((tmp_path / "rejected").glob("thang11*.report.txt"))) == 2
+
+
+def test_thousands_of_folders_keep_the_folders_left_once_per_look(
+    setup: tuple[Config, InboxWatcher, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by an attack: 3,000 folders took 32 s in one look, the whole list rewritten for
+    each folder; every roster waited behind them. Once per look now."""
+    cfg, watcher, _ = setup
+    for i in range(300):
+        (cfg.paths.inbox / f"d{i:04d}").mkdir()
+    writes: list[Path] = []
+    real = inbox.write_private
+
+    def counted(path: Path, *a: object, **k: object) -> None:
+        if str(path).endswith("inbox-left.json"):
+            writes.append(path)
+        real(path, *a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(inbox, "write_private", counted)
+    assert len(_tick_twice(watcher).rejected) == 300
+    assert len(writes) <= 2, len(writes)
+    assert len(json.loads((cfg.paths.state / "inbox-left.json").read_text())) == 300
+    assert watcher.backlog() == 0
 
 
 def test_partial_and_hidden_names_are_not_taken(

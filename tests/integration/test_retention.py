@@ -169,20 +169,20 @@ def test_empty_month_folders_go_but_never_this_or_last_months(tmp_path: Path) ->
 def test_a_folder_hr_dropped_is_never_entered_and_goes_whole_without_following_links(
     make_config: MakeConfig, tmp_path: Path
 ) -> None:
-    """Found by an attack: a folder dropped in inbox/ is filed under rejected/ as it is, still
-    HR's to write. The sweep walked into it, and HR swapped its subfolders for links to
-    state/ while it deleted: snapshots.json, a latest roster copy and the audit log went. Now
-    the folder is one entry, dated by its report, deleted whole by descriptors; what it holds
-    (a link to state/, an undecodable name, which stopped every sweep) is never listed."""
+    """Found by an attack: a folder dropped in inbox/ was filed under rejected/ as it is (by
+    syncd before the inbox left folders where HR puts them), still HR's to write. The sweep
+    walked into it, and HR swapped its subfolders for links to state/ while it deleted:
+    snapshots.json, a latest roster copy and the audit log went. Now the folder is one entry,
+    dated by its report, deleted whole by descriptors; what it holds (a link to state/, an
+    undecodable name, which stopped every sweep) is never listed."""
     cfg = make_config(extra=SIX_MONTHS)
     cfg.paths.inbox.mkdir(parents=True, exist_ok=True)
     daemon = Daemon(tmp_path / "syncd.yaml")
     daemon.watcher.start()
     _drop(daemon, cfg, "syt.csv", ["Y1,Ngô Thị Cúc,syt,,,,,"])
-    (cfg.paths.inbox / "hr").mkdir()
-    daemon.inbox_job()
-    hr = cfg.paths.inbox.parent / "rejected" / "hr"
-    assert hr.is_dir() and hr.with_name("hr.report.txt").exists()
+    hr = cfg.paths.inbox.parent / "rejected" / "hr"  # as an older syncd filed it
+    hr.mkdir(parents=True)
+    hr.with_name("hr.report.txt").write_text("syncd — hr\nrejected, not read: directory\n")
     os.symlink(cfg.paths.state, hr / "yyy")  # HR's own folder: it may write what it likes
     (hr / "snapshots.json").write_text("{}")
     os.mkdir(bytes(hr) + b"/ds-\xff")
