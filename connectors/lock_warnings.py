@@ -9,6 +9,7 @@ from datetime import datetime
 from connectors.audit import open_audit
 from connectors.config import Config
 from connectors.loading import LifecycleInputs, all_exemptions
+from connectors.localtime import in_zone
 from connectors.mailer import SmtpMailer
 from connectors.outcome import RunOutcome
 from syncd.model import Account
@@ -65,7 +66,10 @@ def send_warnings(
                 uid=acc.uid,
                 to=to,
                 result="ok",
-                reason=f"inactivity lock due {ev.when:%Y-%m-%d}: {ev.reason}",
+                # the province's day, as the e-mail and the reason after it name it (found by
+                # an attack: "due 2027-01-01" before "since 2026-10-04", one UTC, one local)
+                reason=f"inactivity lock due {in_zone(ev.when, config.zone, date_only=True)}: "
+                f"{ev.reason}",
                 article=ev.article,
             )
     finally:

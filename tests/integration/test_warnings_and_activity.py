@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
@@ -62,6 +63,29 @@ def test_a_warning_goes_to_the_person_and_the_organisation_once(
     assert again.warned == 0 and len(inbox.messages) == 1  # sent once
     dry = runner.run(cfg, rosters=[roster], now=NOW + timedelta(days=85), dry_run=True)
     assert dry.warned == 0
+
+
+def test_a_warnings_audit_record_names_the_same_local_days_as_its_e_mail(
+    make_config: MakeConfig, tmp_path: Path, smtp: tuple[int, Inbox]
+) -> None:
+    """Found by an attack: made at 00:30 on 4 October in Việt Nam (17:30 UTC the day before),
+    the e-mail said the lock falls on 2 January, the audit record "due 2027-01-01: no
+    activity since 2026-10-04": one UTC day beside a local one."""
+    port, inbox = smtp
+    cfg = make_config(
+        extra=f"lifecycle: {{warn_days_before: 14}}\nsmtp: {{port: {port}, "
+        "sender: hotromail@test.gov.vn}\n"
+    )
+    roster = write_roster(tmp_path / "r.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,"])
+    made = datetime(2026, 10, 3, 17, 30, tzinfo=UTC)
+    runner.run(cfg, rosters=[roster], now=made)
+    assert runner.run(cfg, rosters=[roster], now=made + timedelta(days=80)).warned == 1
+    [(_, msg)] = inbox.messages
+    assert "02/01/2027" in str(make_header(decode_header(msg["Subject"])))
+    log = (tmp_path / "state" / "audit.jsonl").read_text(encoding="utf-8")
+    [warn] = [r for r in map(json.loads, log.splitlines()) if r.get("action") == "warn"]
+    assert warn["reason"].startswith("inactivity lock due 2027-01-02: ")
+    assert "no activity since 2026-10-04" in warn["reason"]
 
 
 def test_hungyen_imported_send_activity_keeps_a_mailbox_open(
