@@ -1006,10 +1006,16 @@ def _holder(cfg: Config, uid: str) -> str:
     return _holders(cfg, [uid], f"--uid {uid}").get(uid, "")
 
 
-def _holders(cfg: Config, names: Sequence[str], what: str) -> dict[str, str]:
+def _holders(
+    cfg: Config,
+    names: Sequence[str],
+    what: str,
+    people: dict[str, str] | None = None,
+) -> dict[str, str]:
     """Of ``names`` (lower case), those an entry holds, with its DN. The whole namespace,
     through the snapshot read-only as a plan reads it; a directory that cannot be reached
-    leaves the check to the next plan, with a warning naming ``what``."""
+    leaves the check to the next plan, with a warning naming ``what``. ``people`` (employee
+    key → ""): filled with the uid each of them holds a mailbox under, in the same read."""
     warnings: list[str] = []
     wanted = set(names)
     addresses = {f"{n}@{cfg.domain.lower()}": n for n in names}
@@ -1025,6 +1031,10 @@ def _holders(cfg: Config, names: Sequence[str], what: str) -> dict[str, str]:
                         held.add(addresses[a.lower()])
                 for name in held:
                     found.setdefault(name, n.dn)
+                if people and n.employee_number:
+                    key = emp_key(n.employee_number)
+                    if key in people and not people[key]:
+                        people[key] = n.uid
         finally:
             runner.close_directory(directory)
     except DirectoryError as exc:
@@ -1171,7 +1181,9 @@ def release_name_cmd(
     knows they may be (the person will not come back, the entry was a test), this releases
     them: each NAME (a uid, or an address in the domain) leaves the kept names, with one audit
     record naming whose it was and why. A name purged by syncd (a tombstone) is never
-    released; one an entry holds stays taken by that entry."""
+    released; one an entry holds stays taken by that entry; one kept for a person who still
+    has a mailbox (a transfer's old address whose alias ended) is theirs while they work
+    here."""
     cfg = _config(ctx)
     why, by = _printable(reason), _printable(by)
     if not why:
@@ -1202,15 +1214,29 @@ def release_name_cmd(
                 "who holds a name; a mailbox deleted since the last run is kept by the next "
                 "one: run `syncd reconcile --latest` first); nothing released"
             )
-        live = _holders(cfg, wanted, "the names")
+        holders = {
+            n: next((state.former[k] for k in keys[n] if state.former[k]), "") for n in wanted
+        }
+        people = {emp_key(h): "" for h in holders.values() if h}
+        live = _holders(cfg, wanted, "the names", people)
         if live:
             raise BadInput(
                 "; ".join(f"{n!r} is held now by {dn}" for n, dn in live.items())
                 + ": taken by that entry whatever is kept; nothing released"
             )
-        holders = {
-            n: next((state.former[k] for k in keys[n] if state.former[k]), "") for n in wanted
-        }
+        here = {n: people[emp_key(h)] for n, h in holders.items() if h and people[emp_key(h)]}
+        if here:
+            # an old address whose transfer alias ended is kept for its person, who still
+            # works here: theirs again if they move back (found by an attack: released, the
+            # next run gave it to another person of the same name)
+            raise BadInput(
+                "; ".join(
+                    f"{n!r} is kept for {holders[n]}, who still has a mailbox ({uid})"
+                    for n, uid in here.items()
+                )
+                + ": theirs while they work here; release it once they have left; nothing "
+                "released"
+            )
         # audited first: a release the log does not hold must never happen (found by an
         # attack: a bad audit key failed the command after the state was saved); a state
         # that fails to save after the records leaves the name kept, and a retry records again

@@ -478,3 +478,31 @@ def test_a_decision_the_audit_log_cannot_hold_is_not_recorded(
     ]
     state = json.loads((tmp_path / "state" / "state.json").read_text("utf-8"))
     assert pending["id"] not in state.get("resolutions", {})
+
+
+def test_release_name_refuses_the_old_address_of_a_person_who_still_works_here(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """Found by an attack: a transfer's old address, its alias ended, is kept for its person
+    (they get it back if they move back); `release-name` let it go, and the next run gave it
+    to another person of the same name while its owner still worked in the province."""
+    make_config()
+    cfg = tmp_path / "syncd.yaml"
+    first = write_roster(tmp_path / "a.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,"])
+    moved = write_roster(tmp_path / "b.csv", ["E1,Đàm Văn Hùng,syt,,,,,"])
+    assert syncd(cfg, "reconcile", "--roster", str(first)).returncode == 0
+    assert syncd(cfg, "reconcile", "--roster", str(moved)).returncode == 0
+    later = syncd(cfg, "reconcile", "--roster", str(moved), "--now", "2027-12-01T00:00:00+00:00")
+    assert later.returncode == 0, later.stderr
+    state = json.loads((tmp_path / "state" / "state.json").read_text("utf-8"))
+    assert state["former"]["hungdv.skhcn"] == "E1"
+    kept = syncd(cfg, "release-name", "hungdv.skhcn", "--reason", "x")
+    assert kept.returncode == 2, kept.stdout
+    assert "'hungdv.skhcn' is kept for E1, who still has a mailbox (hungdv.syt)" in one_line(
+        kept.stderr
+    )
+    assert not [r for r in audit_records(tmp_path) if r["action"] == "release-name"]
+    newcomer = write_roster(tmp_path / "c.csv", ["E9,Đào Văn Hưng,skhcn,,,,,"])
+    after = syncd(cfg, "reconcile", "--roster", str(newcomer), "--now", "2027-12-02T00:00:00Z")
+    assert after.returncode == 0, after.stderr
+    assert entries(admin, base_dn)["hungdv1.skhcn"]["employeeNumber"] == ["E9"]
