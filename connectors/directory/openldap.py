@@ -347,18 +347,18 @@ def _kept_terms(blobs: Iterable[tuple[int, bytes]]) -> list[tuple[str, str, str]
 
 
 class _CachedNames(Sequence[Name]):
-    """A scoped run's namespace from the snapshot's names cache: its parts are fetched with
-    the cache's check (``DeltaReader.cached_names``) but decoded only when first used, by the
-    plan's uid pool when it gives out a name: most scoped runs give out none, and decoding
-    100,000 Names is most of what a one-organisation run at 100k spends past its start
-    (issue 14). ``fresh`` are the Names of the entries read anew since the snapshot, which
+    """A scoped run's namespace from the snapshot's names cache: its parts, under the key the
+    cache's check found (``DeltaReader.cached_names``), are read and decoded only when first
+    used, by the plan's uid pool when it gives out a name: most scoped runs give out none,
+    and decoding 100,000 Names is most of what a one-organisation run at 100k spends past its
+    start (issue 14). ``fresh`` are the Names of the entries read anew since the snapshot, which
     replace theirs; ``rows`` decodes the snapshot's rows instead if the parts turn out not to
     hold what was written (edited by hand). ``terms`` is what ``_scoped_filters`` reads in
     place of the whole namespace, when the cache has them."""
 
     def __init__(
         self,
-        parts: list[bytes],
+        parts: Iterable[bytes],
         count: int,
         fresh: list[Name],
         overlay: Mapping[str, Any],
@@ -373,7 +373,7 @@ class _CachedNames(Sequence[Name]):
         if self._names is None:
             cached = _names_of_parts(self._parts, self._count, self.overlay)
             self._names = [*cached, *self.fresh] if cached is not None else self._rows()
-            self._parts = []
+            self._parts = ()
         return self._names
 
     def forget(self, dns: set[str]) -> None:
@@ -872,11 +872,7 @@ class OpenLdapDirectory:
             if kept is None:
                 self._namespace = decoded()
                 return self._namespace
-            try:
-                parts = list(kept[0])  # fetched now, with the cache's check; decoded if used
-            except sqlite3.Error:
-                self._namespace = decoded()
-                return self._namespace
+            parts = kept[0]  # read and decoded when first used, under the checked key
             wanted = set(rows.layout.named)
             fresh = [
                 self._name(dn, {k: v for k, v in a.items() if k in wanted})
