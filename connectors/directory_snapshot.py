@@ -203,14 +203,17 @@ class Snapshot:
 
     def newest_entries(self, n: int = 3) -> tuple[str, list[tuple[str, str]]]:
         """The newest CSN the rows hold and the ``n`` entries with the newest CSNs (key,
-        CSN; two scans of the table, ~17 ms each at 100,000 entries); "" and none when there
+        CSN; one scan of the table, ~17 ms at 100,000 entries); "" and none when there
         is no row, or when a row has no CSN (an entry whose entryCSN the service DN could not
         read: no window can be counted from the rest, so a scoped run reads the namespace
         whole)."""
-        if self.db.execute("SELECT 1 FROM entries WHERE csn = '' LIMIT 1").fetchone():
-            return "", []
-        sql = "SELECT key, csn FROM entries ORDER BY csn DESC LIMIT ?"
+        # one scan of the table, a row without a CSN first if there is one (two scans before:
+        # ~35 ms of one organisation's run at 100k); the scan is also what finds a damaged
+        # page before the run counts on the snapshot
+        sql = "SELECT key, csn FROM entries ORDER BY csn = '' DESC, csn DESC LIMIT ?"
         top = [(str(key), str(csn)) for key, csn in self.db.execute(sql, (n,)).fetchall()]
+        if top and not top[0][1]:
+            return "", []
         return (top[0][1] if top else ""), top
 
     def rows(self, overlay: Entries | None = None, gone: Iterable[str] = ()) -> Rows:
