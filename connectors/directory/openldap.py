@@ -872,7 +872,17 @@ class OpenLdapDirectory:
             if kept is None:
                 self._namespace = decoded()
                 return self._namespace
-            parts = kept[0]  # read and decoded when first used, under the checked key
+            parts: Iterable[bytes] = kept[0]  # read when decoded, under the checked key
+            if not self._delta.keep:
+                # a plan holds no run lock: a whole run may rewrite the cache before the plan
+                # decodes it, and the rows it falls back to then lack names deleted since
+                # (found by an attack); read now, as the check found them. A run that may
+                # apply holds the lock, and nothing else writes the snapshot meanwhile
+                try:
+                    parts = list(parts)
+                except sqlite3.Error:
+                    self._namespace = decoded()
+                    return self._namespace
             wanted = set(rows.layout.named)
             fresh = [
                 self._name(dn, {k: v for k, v in a.items() if k in wanted})

@@ -662,6 +662,30 @@ def test_a_scoped_read_from_the_names_cache_decodes_no_name_and_finds_what_a_pla
         directory.close()
 
 
+def test_a_plans_namespace_keeps_the_names_it_read_when_a_whole_run_rewrites_the_cache(
+    server: Sandbox, base: str, tmp_path: Path
+) -> None:
+    """Found by an attack: with the cache's parts read only when decoded, a plan (no run
+    lock) decoded them after a whole run had rewritten them; the rows it fell back to lacked
+    a name deleted since, which that run had kept for its person in a state the plan had
+    not loaded. A plan reads the parts when it checks them."""
+    snapshot = tmp_path / SNAPSHOT_FILE
+    _same_as_full(server, base, snapshot)
+    with _admin(server) as admin:
+        _person(admin, base, "late0", None)  # one change: the window is live
+    _same_as_full(server, base, snapshot)
+    directory = _directory(server, base)
+    try:
+        assert directory.use_snapshot(snapshot, keep=False, scoped=True)
+        namespace = directory.names()
+        with _admin(server) as admin:  # meanwhile: deleted by hand, and a whole run
+            assert admin.delete(f"uid=p3.skhcn,{base}"), admin.result
+        assert _read(server, base, snapshot)[0].startswith("delta:")
+        assert "p3.skhcn" in {n.uid for n in namespace}
+    finally:
+        directory.close()
+
+
 @pytest.mark.parametrize(
     "damage",
     [
