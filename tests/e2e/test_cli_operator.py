@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import socket
 import stat
 import subprocess
@@ -501,6 +502,18 @@ def test_release_name_refuses_the_old_address_of_a_person_who_still_works_here(
     assert "'hungdv.skhcn' is kept for E1, who still has a mailbox (hungdv.syt)" in one_line(
         kept.stderr
     )
+    # the directory down: whether E1 still works here is not known; nothing released (found
+    # by an attack: released with a warning, and the next run gave the name to E9)
+    text = cfg.read_text(encoding="utf-8")
+    down = re.sub(r"url: ldap://[^\n]*", "url: ldap://127.0.0.1:9", text)
+    assert down != text
+    cfg.write_text(down, encoding="utf-8")
+    unknown = syncd(cfg, "release-name", "hungdv.skhcn", "--reason", "x")
+    cfg.write_text(text, encoding="utf-8")
+    assert unknown.returncode == 1, unknown.stdout
+    assert "nothing released" in one_line(unknown.stderr)
+    state = json.loads((tmp_path / "state" / "state.json").read_text("utf-8"))
+    assert state["former"]["hungdv.skhcn"] == "E1"
     assert not [r for r in audit_records(tmp_path) if r["action"] == "release-name"]
     newcomer = write_roster(tmp_path / "c.csv", ["E9,Đào Văn Hưng,skhcn,,,,,"])
     after = syncd(cfg, "reconcile", "--roster", str(newcomer), "--now", "2027-12-02T00:00:00Z")
