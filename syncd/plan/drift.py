@@ -26,6 +26,7 @@ revoke puts the wire right by itself); the next run compares again.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from syncd.model import Account, ActionKind, Field, State
@@ -100,6 +101,22 @@ def missing_aliases(acc: Account, when: datetime) -> tuple[str, ...]:
     )
 
 
+def _held_elsewhere(ctx: Ctx, acc: Account, addresses: Iterable[str]) -> dict[str, str]:
+    """Of ``addresses``, those another entry of the namespace holds (its uid, an address or
+    an old one), with its DN. Walked only for an account missing an old address (rare)."""
+    wanted = {a.lower() for a in addresses}
+    found: dict[str, str] = {}
+    mine = acc.dn.lower()
+    names = ctx.inp.namespace if ctx.inp.namespace is not None else ctx.inp.accounts
+    for n in names:
+        if n.dn.lower() == mine:
+            continue
+        for a in (*n.mail, *(x.split(" ")[0] for x in n.aliases)):
+            if a.lower() in wanted:
+                found.setdefault(a.lower(), n.dn)
+    return found
+
+
 def drift(ctx: Ctx) -> None:
     """One ``enforce`` per account whose wire differs from what syncd recorded."""
     # a state change this plan already makes puts the wire right (or opens it on purpose);
@@ -115,6 +132,18 @@ def drift(ctx: Ctx) -> None:
         flag = ctx.profile.lifecycle.locked_receives_mail
         state_what = on_the_wire(acc, flag)
         missing = missing_aliases(acc, ctx.inp.now)
+        if missing:
+            # an old address removed by hand that another entry holds now is not put back:
+            # an address is never held by two entries (found by an attack: both had it)
+            taken = _held_elsewhere(ctx, acc, missing)
+            for address in missing:
+                if address.lower() in taken:
+                    ctx.out.notices.append(
+                        f"{acc.uid}: {PREFIX} (old address {address} removed before its alias "
+                        f"expires, and held now by {taken[address.lower()]}); not put back: "
+                        "an address is never given to two entries"
+                    )
+            missing = tuple(m for m in missing if m.lower() not in taken)
         for x in acc.aliases:  # a missing old address is put back only until it expires
             if x.split(" ")[0] in missing:
                 ctx.out.changes_at(alias_end(x, ctx.inp.now))

@@ -80,6 +80,20 @@ def test_an_unexpired_alias_deleted_by_hand_is_added_back_and_an_expired_one_is_
     assert all(a.kind is not ActionKind.ENFORCE for a in expired.actions)
 
 
+def test_an_old_address_removed_by_hand_and_now_held_by_another_entry_is_not_put_back() -> None:
+    """Found by an attack: the old address removed by hand from the moved person's entry and
+    given by hand to another entry was put back by the next whole run: two entries held it."""
+    later = (NOW + timedelta(days=30)).strftime("%Y%m%d%H%M%SZ")
+    moved = locked("a", state=State.ACTIVE, aliases=(f"old@x.gov.vn {later}",))
+    other = Account(dn="uid=b.hand,ou=people", uid="b.hand", mail=("OLD@x.gov.vn",))
+    p = plan([moved, other])
+    assert all(a.kind is not ActionKind.ENFORCE for a in p.actions), p.actions
+    assert any("held now by uid=b.hand,ou=people); not put back" in n for n in p.notices)
+    # held by nobody: put back as before
+    [action] = plan([moved]).actions
+    assert action.attrs == {Field.MAIL: ("a@x.gov.vn", "old@x.gov.vn")}
+
+
 def test_a_mass_hand_edit_is_held_back_like_a_mass_lock_and_released_on_request() -> None:
     accounts = [locked(f"u{i}", drift=("ACCOUNTDISABLE cleared",)) for i in range(30)]
     held = plan(accounts)
