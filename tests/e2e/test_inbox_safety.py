@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -169,6 +170,20 @@ def test_a_folder_left_in_the_inbox_is_reported_once_until_it_is_replaced(
     assert json.loads((cfg.paths.state / "inbox-left.json").read_text()) == {}
 
 
+def _disk_full_for(monkeypatch: pytest.MonkeyPatch, suffix: str) -> Any:
+    """The inbox's private writes of files named ``…suffix`` fail as on a full disk; the real
+    writer, to put back."""
+    real = inbox.write_private
+
+    def full(path: Path, *a: object, **k: object) -> None:
+        if str(path).endswith(suffix):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, *a, **k)
+
+    monkeypatch.setattr(inbox, "write_private", full)
+    return real
+
+
 def test_a_folder_whose_report_cannot_be_written_stays_in_the_inbox_and_is_reported_later(
     setup: tuple[Config, InboxWatcher, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -178,14 +193,7 @@ def test_a_folder_whose_report_cannot_be_written_stays_in_the_inbox_and_is_repor
     folder = cfg.paths.inbox / "thang11"
     folder.mkdir()
     (folder / "a.csv").write_text(SECRET)
-    real = inbox.write_private
-
-    def full(path: Path, *a: object, **k: object) -> None:
-        if str(path).endswith(".report.txt"):
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real(path, *a, **k)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(inbox, "write_private", full)
+    real = _disk_full_for(monkeypatch, ".report.txt")
     for _ in range(5):
         assert watcher.tick(time.time()).waiting == ["thang11"]
     assert (folder / "a.csv").read_text() == SECRET
@@ -203,14 +211,7 @@ def test_a_folder_is_reported_once_even_when_the_state_disk_cannot_keep_it(
     look (12 reports in 6 looks). The watcher remembers it; the file is a restart's memory."""
     cfg, watcher, _ = setup
     (cfg.paths.inbox / "thang12").mkdir()
-    real = inbox.write_private
-
-    def full(path: Path, *a: object, **k: object) -> None:
-        if str(path).endswith("inbox-left.json"):
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real(path, *a, **k)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(inbox, "write_private", full)
+    _disk_full_for(monkeypatch, "inbox-left.json")
     assert _tick_twice(watcher).rejected == ["thang12"]
     for _ in range(4):
         assert _tick_twice(watcher) == InboxResult()
