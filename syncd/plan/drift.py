@@ -111,7 +111,8 @@ def _held_elsewhere(ctx: Ctx, acc: Account, addresses: Iterable[str]) -> dict[st
     for n in names:
         if n.dn.lower() == mine:
             continue
-        for a in (*n.mail, *(x.split(" ")[0] for x in n.aliases)):
+        # its uid holds <uid>@domain whether or not its mail says so (found by an attack)
+        for a in (ctx.mail(n.uid), *n.mail, *(x.split(" ")[0] for x in n.aliases)):
             if a.lower() in wanted:
                 found.setdefault(a.lower(), n.dn)
     return found

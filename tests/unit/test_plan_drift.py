@@ -89,6 +89,11 @@ def test_an_old_address_removed_by_hand_and_now_held_by_another_entry_is_not_put
     p = plan([moved, other])
     assert all(a.kind is not ActionKind.ENFORCE for a in p.actions), p.actions
     assert any("held now by uid=b.hand,ou=people); not put back" in n for n in p.notices)
+    # held as another entry's uid (its own <uid>@domain), its mail saying otherwise
+    by_uid = Account(dn="uid=old,ou=people", uid="old", mail=("hand1@x.gov.vn",))
+    p = plan([moved, by_uid])
+    assert all(a.kind is not ActionKind.ENFORCE for a in p.actions), p.actions
+    assert any("held now by uid=old,ou=people); not put back" in n for n in p.notices)
     # held by nobody: put back as before
     [action] = plan([moved]).actions
     assert action.attrs == {Field.MAIL: ("a@x.gov.vn", "old@x.gov.vn")}
