@@ -46,7 +46,7 @@ from connectors.snapshots import SnapshotRegistry
 from connectors.store import StateStore, new_run_id, write_private
 from syncd.errors import SyncdError
 from syncd.inbox import safe_name
-from syncd.model import Action, ActionKind, DecisionKind, Plan, emp_key
+from syncd.model import Action, ActionKind, DecisionKind, Plan, emp_key, names_held
 from syncd.naming import Status, UidPool, allocate
 from syncd.naming.allocate import RESERVED, check_local_part
 from syncd.orgs import CatalogueError
@@ -1018,18 +1018,13 @@ def _holders(
     key → ""): filled with the uid each of them holds a mailbox under, in the same read."""
     warnings: list[str] = []
     wanted = set(names)
-    addresses = {f"{n}@{cfg.domain.lower()}": n for n in names}
     found: dict[str, str] = {}
     try:
         directory = runner.open_directory(cfg, warnings)
         try:
             runner.use_snapshot(directory, cfg.paths.state, keep=False)
             for n in directory.names():
-                held = {n.uid.lower()} & wanted
-                for a in (*n.mail, *(x.split(" ")[0] for x in n.aliases)):
-                    if a.lower() in addresses:
-                        held.add(addresses[a.lower()])
-                for name in held:
+                for name in names_held(n, cfg.domain) & wanted:
                     found.setdefault(name, n.dn)
                 if people and n.employee_number:
                     key = emp_key(n.employee_number)

@@ -465,6 +465,12 @@ class InboxWatcher:
             if isinstance(v, list) and len(v) == 2 and all(isinstance(i, int) for i in v)
         }
 
+    def _left_map(self) -> dict[str, list[int]]:
+        """The folders left, read from ``inbox-left.json`` once (under ``_left_lock``)."""
+        if self._left is None:
+            self._left = self._left_read()
+        return self._left
+
     def _left_folders(self, gone: set[str] | frozenset[str] = frozenset()) -> set[str]:
         """The inbox's folders already reported and left as they are: the same folder (device
         and inode) under the same name. One removed or replaced is forgotten: a new folder of
@@ -472,9 +478,7 @@ class InboxWatcher:
         away since the last look (a folder removed and made again between two looks may get
         the same inode number back: found by an attack)."""
         with self._left_lock:
-            if self._left is None:
-                self._left = self._left_read()
-            left = self._left
+            left = self._left_map()
             still: dict[str, list[int]] = {}
             for name, ident in left.items():
                 if name in gone:
@@ -525,9 +529,7 @@ class InboxWatcher:
         write_private(report_path, report, mode=0o640)
         _give_group(report_path, gid)
         with self._left_lock:
-            if self._left is None:
-                self._left = self._left_read()
-            self._left[path.name] = [st.st_dev, st.st_ino]
+            self._left_map()[path.name] = [st.st_dev, st.st_ino]
             self._left_unsaved = True
         log.warning("inbox folder left in the inbox, not read", file=name, reason=why)
         return "rejected"

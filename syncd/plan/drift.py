@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from syncd.model import Account, ActionKind, Field, State
+from syncd.model import Account, ActionKind, Field, State, names_held
 from syncd.plan.context import Ctx
 from syncd.plan.emit import GENERALIZED, alias_end
 from syncd.regulation import Flag
@@ -102,19 +102,23 @@ def missing_aliases(acc: Account, when: datetime) -> tuple[str, ...]:
 
 
 def _held_elsewhere(ctx: Ctx, acc: Account, addresses: Iterable[str]) -> dict[str, str]:
-    """Of ``addresses``, those another entry of the namespace holds (its uid, an address or
-    an old one), with its DN. Walked only for an account missing an old address (rare)."""
-    wanted = {a.lower() for a in addresses}
+    """Of ``addresses`` (lower case), those another entry of the namespace holds (its uid,
+    an address or an old one: ``names_held``), with its DN. Walked only for an account
+    missing an old address (rare)."""
+    domain = ctx.inp.domain.lower()
+    wanted = {
+        local: address.lower()
+        for address in addresses
+        for local, _, where in [address.lower().partition("@")]
+        if where == domain
+    }
     found: dict[str, str] = {}
     mine = acc.dn.lower()
     names = ctx.inp.namespace if ctx.inp.namespace is not None else ctx.inp.accounts
     for n in names:
-        if n.dn.lower() == mine:
-            continue
-        # its uid holds <uid>@domain whether or not its mail says so (found by an attack)
-        for a in (ctx.mail(n.uid), *n.mail, *(x.split(" ")[0] for x in n.aliases)):
-            if a.lower() in wanted:
-                found.setdefault(a.lower(), n.dn)
+        if n.dn.lower() != mine:
+            for local in names_held(n, domain) & wanted.keys():
+                found.setdefault(wanted[local], n.dn)
     return found
 
 
