@@ -37,8 +37,19 @@ from tests.e2e.test_cli_operator import syncd
 from tests.helpers import write_roster
 
 NOW = datetime.now(UTC)
-# the report's files are named by the province's date: after 17:00 UTC that is tomorrow's
-TODAY = NOW.astimezone(ZoneInfo(DEFAULT_TIMEZONE))
+
+
+def _made(out: Path, org: str, suffix: str) -> tuple[Path, datetime]:
+    """The report file of ``org`` and the province's day it was made, which names it. Not
+    known before the command runs: a run crossing midnight in Việt Nam (17:00 UTC) made
+    tomorrow's file while the name expected was counted at the module's import."""
+    [path] = out.glob(f"baocao-{NOW.year}0101-*-{org}.{suffix}")
+    made = datetime.strptime(path.name.split("-")[2], "%Y%m%d")
+    zone = ZoneInfo(DEFAULT_TIMEZONE)
+    days = {NOW.astimezone(zone).date(), datetime.now(UTC).astimezone(zone).date()}
+    assert made.date() in days, (path.name, days)
+    return path, made
+
 
 ROWS = [
     "E1,Đàm Văn Hùng,skhcn,Văn phòng Sở,Chánh Văn phòng,,,",
@@ -96,16 +107,16 @@ def test_the_yearly_report_counts_what_the_audit_log_and_the_directory_say(
     assert skhcn["offices"]["Văn phòng Sở"]["moved_out"] == 1
     assert figures["notes"] == []
 
-    book = load_workbook(out / f"baocao-{NOW.year}0101-{TODAY:%Y%m%d}-skhcn.xlsx")
+    book = load_workbook(_made(out, "skhcn", "xlsx")[0])
     sheet = book["Báo cáo"]
     texts = [str(c.value) for row in sheet.iter_rows() for c in row if c.value is not None]
     assert any("Sở Khoa học và Công nghệ" in t for t in texts)
     assert "Biểu đồ" in book.sheetnames and book["Biểu đồ"]._charts
-    province = load_workbook(out / f"baocao-{NOW.year}0101-{TODAY:%Y%m%d}-toantinh.xlsx")
+    province = load_workbook(_made(out, "toantinh", "xlsx")[0])
     rows = [[c.value for c in r] for r in province["Tổng hợp"].iter_rows()]
     assert [str(v) for v in rows[-1][:2]] == ["Toàn tỉnh", "5"]  # five people
 
-    page = out / f"baocao-{NOW.year}0101-{TODAY:%Y%m%d}-toantinh.html"
+    page, _ = _made(out, "toantinh", "html")
     text = page.read_text(encoding="utf-8")
     assert "<svg" in text and "Sở Y tế" in text
     assert screenshot_colours(page, tmp_path / "report.png") > 20
@@ -202,8 +213,9 @@ def test_an_organisations_report_shows_that_organisation_only(
     figures = json.loads(done.stdout[done.stdout.index("{") :])
     assert set(figures["organisations"]) == {"syt"} and "province" not in figures
     # the page says the states are the day it was made, the changes the period's
-    page = (out / f"baocao-{NOW.year}0101-{TODAY:%Y%m%d}-syt.html").read_text(encoding="utf-8")
-    assert f"tại ngày lập báo cáo ({TODAY:%d/%m/%Y})" in page
+    path, made = _made(out, "syt", "html")
+    page = path.read_text(encoding="utf-8")
+    assert f"tại ngày lập báo cáo ({made:%d/%m/%Y})" in page
 
 
 def test_a_report_for_an_unknown_organisation_is_one_clear_line(
