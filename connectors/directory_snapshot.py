@@ -133,6 +133,20 @@ def _decode(text: str, names: Sequence[str]) -> Attrs:
     return {n: p.split(_US) for n, p in zip(names, text.split(_RS), strict=True) if p}
 
 
+class SnapshotDamaged(DirectoryError):
+    """A page of the snapshot found damaged while its rows were decoded, after the checks of
+    the read had gone well: the file is removed (the next read is whole); a scoped run that
+    finds it while decoding its namespace reads whole at once (``OpenLdapDirectory.names``)."""
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(
+            f"the directory snapshot is damaged ({cause}); removed: the next run reads the "
+            "directory whole",
+            transient=True,
+        )
+        self.cause = cause
+
+
 class Drift(Exception):
     """The delta cannot be trusted; the message says why (a full read follows)."""
 
@@ -178,6 +192,13 @@ class Layout:
         return [a for a in self.names if a != CSN]
 
 
+# The rows by CSN: what a scoped run's window check asks for (``Snapshot.newest_entries``).
+# Made by the whole read after its rows (one sort rather than 100,000 index updates), and by
+# the next whole run that keeps the names cache in a file an older syncd wrote without it.
+CSN_INDEX = "entries_csn"
+_INDEX = f"CREATE INDEX IF NOT EXISTS {CSN_INDEX} ON entries (csn)"
+_HAS_INDEX = "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?"
+
 _SCHEMA = (
     f"PRAGMA user_version = {FORMAT}",
     "CREATE TABLE meta (base TEXT NOT NULL, attributes TEXT NOT NULL, names TEXT NOT NULL,"
@@ -198,19 +219,32 @@ class Snapshot:
     full_at: float  # when the last full read was (epoch seconds, this host's clock)
 
     def csns(self) -> dict[str, str]:
-        """Every entry's CSN by its key (DN, lower case)."""
-        return dict(self.db.execute("SELECT key, csn FROM entries"))
+        """Every entry's CSN by its key (DN, lower case). From the table itself, never the
+        CSN index that holds the same pairs: this read of every page is what finds a damaged
+        page before a whole run counts on the rows (``DeltaReader.sync``)."""
+        # in the key's order: SQLite then scans the table (NOT INDEXED still lets it take a
+        # covering index of a WITHOUT ROWID table, SQLite 3.40)
+        return dict(self.db.execute("SELECT key, csn FROM entries ORDER BY key"))
 
     def newest_entries(self, n: int = 3) -> tuple[str, list[tuple[str, str]]]:
         """The newest CSN the rows hold and the ``n`` entries with the newest CSNs (key,
-        CSN; one scan of the table, ~17 ms at 100,000 entries); "" and none when there
-        is no row, or when a row has no CSN (an entry whose entryCSN the service DN could not
-        read: no window can be counted from the rest, so a scoped run reads the namespace
-        whole)."""
-        # one scan of the table, a row without a CSN first if there is one (two scans before:
-        # ~35 ms of one organisation's run at 100k); the scan is also what finds a damaged
-        # page before the run counts on the snapshot
-        sql = "SELECT key, csn FROM entries ORDER BY csn = '' DESC, csn DESC LIMIT ?"
+        CSN); "" and none when there is no row, or when a row has no CSN (an entry whose
+        entryCSN the service DN could not read: no window can be counted from the rest, so a
+        scoped run reads the namespace whole).
+
+        From the CSN index (``CSN_INDEX``) when the file has it: a few pages, where a scan
+        of the table read every row (~90 MB at 100,000 entries: ~0.05 s of one organisation's
+        run warm, far more when the file had left the page cache). A file without it (an
+        older syncd's, until the next whole run adds it) is scanned once, a row without a
+        CSN first. A damaged page the index does not cover is found by the reads that need
+        it (``DeltaReader.names_since`` reads the window's rows, and every read after it
+        falls back to the server on a damaged snapshot)."""
+        if self.db.execute(_HAS_INDEX, (CSN_INDEX,)).fetchone():
+            if self.db.execute("SELECT 1 FROM entries WHERE csn = '' LIMIT 1").fetchone():
+                return "", []
+            sql = "SELECT key, csn FROM entries ORDER BY csn DESC LIMIT ?"
+        else:
+            sql = "SELECT key, csn FROM entries ORDER BY csn = '' DESC, csn DESC LIMIT ?"
         top = [(str(key), str(csn)) for key, csn in self.db.execute(sql, (n,)).fetchall()]
         if top and not top[0][1]:
             return "", []
@@ -421,10 +455,7 @@ class Rows:
             for path in files:
                 with contextlib.suppress(OSError):
                     path.unlink()
-            raise DirectoryError(
-                f"the directory snapshot is damaged ({exc}); removed: the next run reads the "
-                "directory whole"
-            ) from None
+            raise SnapshotDamaged(str(exc)) from None
 
     def _has(self, key: str) -> bool:
         return self.db.execute("SELECT 1 FROM entries WHERE key = ?", (key,)).fetchone() is not None
@@ -483,13 +514,16 @@ class DeltaReader:
     def _load(self) -> Snapshot | None:
         return self._opening(load(self.path, self.base, self.layout, readonly=not self.keep))
 
-    def sync(self) -> Rows:
+    def sync(self, damaged: str = "") -> Rows:
         """Every entry the run reads, from the snapshot and what changed since; the entries
-        the snapshot held that are gone in ``vanished``."""
+        the snapshot held that are gone in ``vanished``. ``damaged``: why the rows of a
+        scoped read could not be decoded (the file is gone then): the whole read."""
         self._told([])
         snap = self._load()
         why = ""
-        if snap is None:
+        if damaged:
+            why = f"the snapshot is damaged ({damaged})"
+        elif snap is None:
             why = "no usable snapshot"
         elif self.clock() - snap.full_at > FULL_EVERY.total_seconds():
             why = f"the last full read is older than {FULL_EVERY}"
@@ -607,6 +641,10 @@ class DeltaReader:
         if not self.keep or self.db is None:
             return
         db = self.db
+        if not db.execute(_HAS_INDEX, (CSN_INDEX,)).fetchone():  # a file an older syncd wrote
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute(_INDEX)  # no row written: the cache's key stays as it was
         try:
             rows = _cache_key(db, shape)
             if db.execute("SELECT 1 FROM name_count WHERE rows = ?", (rows,)).fetchone():
@@ -653,6 +691,19 @@ class DeltaReader:
             return None
         self._names_key = str(row[0])
         return self._parts(db, self._names_key), int(row[2])
+
+    def rewritten_since_checked(self, shape: str) -> bool:
+        """Whether the rows or the names cache were written since ``cached_names`` found the
+        cache valid (a whole run's delta, by another process): what a plan, which holds no
+        run lock and reads the cache's parts only when it decodes them, asks before decoding
+        the rows instead (they are newer than the check then). A file that can no longer be
+        read counts as rewritten."""
+        if self.db is None or not self._names_key:
+            return True
+        try:
+            return _cache_key(self.db, shape) != self._names_key
+        except sqlite3.Error:
+            return True
 
     def cached_terms(self, suffixes: Iterable[str]) -> list[tuple[int, bytes]] | None:
         """The blobs ``keep_names`` kept under "" and each of ``suffixes``, each with the
@@ -831,6 +882,7 @@ class DeltaReader:
                 with db:
                     _create(db, self.base, layout, self.clock())
                     db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)", rows)
+                    db.execute(_INDEX)
                 self.fingerprint = _rows_digest(db)
             finally:
                 db.close()

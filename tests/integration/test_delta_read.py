@@ -25,10 +25,16 @@ from ldap3 import MODIFY_ADD, MODIFY_REPLACE, NONE, Connection, Server
 
 from connectors.config import DirectoryConfig
 from connectors.directory.openldap import NAMES_SHAPE, OpenLdapDirectory
-from connectors.directory_snapshot import FULL_EVERY, SNAPSHOT_FILE, Rows
+from connectors.directory_snapshot import (
+    CSN_INDEX,
+    FULL_EVERY,
+    SNAPSHOT_FILE,
+    DeltaReader,
+    Rows,
+)
 from devtools.slapd_sandbox import Sandbox, find_slapd
 from syncd.model import Account, Kind
-from syncd.ports import Scope
+from syncd.ports import DirectoryError, Scope
 from tests.simulation.conftest import FAKETIME_LIB
 
 DOMAIN = "test.gov.vn"
@@ -185,6 +191,81 @@ def test_a_damaged_snapshot_means_one_full_read_not_a_failing_run_for_ever(
     snapshot.write_bytes(damaged)
     assert _same_as_full(server, base, snapshot).startswith("full: the snapshot is damaged")
     assert _same_as_full(server, base, snapshot).startswith("delta:")
+
+
+def test_a_page_the_window_check_never_reads_found_damaged_by_a_scoped_run_means_a_whole_read(
+    tmp_path: Path,
+) -> None:
+    """Issue 14: the window check reads the CSN index and the window's rows only, not every
+    page of the table. A scoped run that then finds a damaged page while decoding its
+    namespace reads whole at once (as one whose check found it), not a failed run; the
+    damaged file is replaced. The entries are made an hour "ago" (libfaketime) so that only
+    the last one is in the window."""
+    server = _faked(tmp_path / "slapd", "dc=d,dc=gov,dc=vn", "-1h")
+    try:
+        base = server.people_dn
+        with _admin(server) as admin:
+            for i in range(120):
+                _person(admin, base, f"a{i:03d}.skhcn", f"E{i}")
+        _restart(server)  # on time
+        with _admin(server) as admin:
+            _person(admin, base, "zz.late", None)  # the window's only entry; its key sorts last
+        snapshot = tmp_path / SNAPSHOT_FILE
+        _same_as_full(server, base, snapshot)
+        with _db(snapshot) as db:
+            db.execute("DROP TABLE name_count")  # no names cache: the rows are decoded
+            (page,) = db.execute("PRAGMA page_size").fetchone()
+            (first,) = db.execute(
+                "SELECT min(pageno) FROM dbstat WHERE name = 'entries' AND pagetype = 'leaf'"
+            ).fetchone()
+        with snapshot.open("r+b") as fh:  # the first keys' page: garbage
+            fh.seek((first - 1) * page)
+            fh.write(bytes(range(256)) * (page // 256))
+        directory = _directory(server, base)
+        try:
+            assert directory.use_snapshot(snapshot, scoped=True)
+            names = _by_dn(directory.names())  # type: ignore[arg-type]
+            how = directory.last_read
+            accounts = directory.read(Scope(orgs={"skhcn"}, employee_numbers={"E7"}))
+        finally:
+            directory.close()
+        _, truth, _ = _read(server, base, None)
+        assert how.startswith("full: the snapshot is damaged"), how
+        assert names == truth and len(names) == 121
+        assert "a007.skhcn" in {a.uid for a in accounts}
+        assert _same_as_full(server, base, snapshot).startswith("delta:")  # a sound file again
+    finally:
+        server.stop()
+
+
+def test_the_window_check_reads_the_csn_index_which_a_whole_run_adds_to_an_older_file(
+    server: Sandbox, base: str, tmp_path: Path
+) -> None:
+    """Issue 14: the newest entries come from the CSN index, not a scan of every row (~90 MB
+    at 100k); a file without it (an older syncd's) is still read right, by a scan, and the
+    next whole run that keeps the snapshot adds it."""
+    snapshot = tmp_path / SNAPSHOT_FILE
+    _same_as_full(server, base, snapshot)
+    with _db(snapshot) as db:
+        assert db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (CSN_INDEX,)
+        ).fetchone()
+        plan = db.execute(
+            "EXPLAIN QUERY PLAN SELECT key, csn FROM entries ORDER BY csn DESC LIMIT 3"
+        ).fetchall()
+        assert CSN_INDEX in str(plan), plan
+        db.execute(f"DROP INDEX {CSN_INDEX}")
+    with _admin(server) as admin:
+        _person(admin, base, "late2", None)
+    how, names = _scoped(server, base, snapshot)  # read-only: scanned, not indexed
+    assert how.startswith("recent:") and "late2" in {n.uid for n in names}, how
+    _, truth, _ = _read(server, base, None)
+    assert names == truth
+    _same_as_full(server, base, snapshot)  # a whole run: the index again
+    with _db(snapshot) as db:
+        assert db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (CSN_INDEX,)
+        ).fetchone()
 
 
 def test_a_linked_snapshot_is_never_followed_and_a_readable_one_made_private(
@@ -662,18 +743,27 @@ def test_a_scoped_read_from_the_names_cache_decodes_no_name_and_finds_what_a_pla
         directory.close()
 
 
-def test_a_plans_namespace_keeps_the_names_it_read_when_a_whole_run_rewrites_the_cache(
+def test_a_plan_decoding_the_cache_after_a_whole_run_rewrote_it_stops_and_never_loses_a_name(
     server: Sandbox, base: str, tmp_path: Path
 ) -> None:
-    """Found by an attack: with the cache's parts read only when decoded, a plan (no run
-    lock) decoded them after a whole run had rewritten them; the rows it fell back to lacked
-    a name deleted since, which that run had kept for its person in a state the plan had
-    not loaded. A plan reads the parts when it checks them."""
+    """Found by an attack: a plan (no run lock) decoded the cache after a whole run had
+    rewritten it; the rows it fell back to lacked a name deleted since, which that run had
+    kept for its person in a state the plan had not loaded. The plan reads the parts only when
+    it decodes them; if the file was written since its check, it stops (plan again) rather
+    than decode the newer rows. Not rewritten, the same late decoding holds every name."""
     snapshot = tmp_path / SNAPSHOT_FILE
     _same_as_full(server, base, snapshot)
     with _admin(server) as admin:
         _person(admin, base, "late0", None)  # one change: the window is live
     _same_as_full(server, base, snapshot)
+    _, truth = _scoped(server, base, snapshot)
+    directory = _directory(server, base)
+    try:  # nothing written between the check and the decoding: every name
+        assert directory.use_snapshot(snapshot, keep=False, scoped=True)
+        namespace = directory.names()
+        assert _by_dn(list(namespace)) == truth  # type: ignore[arg-type]
+    finally:
+        directory.close()
     directory = _directory(server, base)
     try:
         assert directory.use_snapshot(snapshot, keep=False, scoped=True)
@@ -681,7 +771,39 @@ def test_a_plans_namespace_keeps_the_names_it_read_when_a_whole_run_rewrites_the
         with _admin(server) as admin:  # meanwhile: deleted by hand, and a whole run
             assert admin.delete(f"uid=p3.skhcn,{base}"), admin.result
         assert _read(server, base, snapshot)[0].startswith("delta:")
-        assert "p3.skhcn" in {n.uid for n in namespace}
+        with pytest.raises(DirectoryError, match="plan again") as stopped:
+            list(namespace)
+        assert stopped.value.transient
+    finally:
+        directory.close()
+
+
+def test_a_plan_that_gives_out_no_name_reads_no_part_of_the_names_cache(
+    server: Sandbox, base: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14: a plan of one organisation's file reads the window and its own entries; the
+    namespace's parts (~10 MB at 100k) are read only if a step gives out a name."""
+    snapshot = tmp_path / SNAPSHOT_FILE
+    _same_as_full(server, base, snapshot)
+    with _admin(server) as admin:
+        _person(admin, base, "late1", None)
+    _same_as_full(server, base, snapshot)
+    opened: list[str] = []
+    parts = DeltaReader._parts
+
+    def counted(db: Any, key: str) -> Iterator[bytes]:
+        opened.append(key)
+        yield from parts(db, key)
+
+    monkeypatch.setattr(DeltaReader, "_parts", staticmethod(counted))
+    directory = _directory(server, base)
+    try:
+        assert directory.use_snapshot(snapshot, keep=False, scoped=True)
+        namespace = directory.names()
+        directory.read(Scope(orgs={"skhcn"}, employee_numbers={"E1"}))
+        assert opened == []
+        assert "late1" in {n.uid for n in namespace}  # decoded when asked for
+        assert len(opened) == 1
     finally:
         directory.close()
 
