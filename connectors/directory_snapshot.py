@@ -135,16 +135,25 @@ def _decode(text: str, names: Sequence[str]) -> Attrs:
 
 class SnapshotDamaged(DirectoryError):
     """A page of the snapshot found damaged while its rows were decoded, after the checks of
-    the read had gone well: the file is removed (the next read is whole); a scoped run that
-    finds it while decoding its namespace reads whole at once (``OpenLdapDirectory.names``)."""
+    the read had gone well: the file is removed (the next read is whole; a plan removes
+    nothing, and the next run that may apply finds the damage in its own read); a scoped run
+    that finds it while decoding its namespace reads whole at once
+    (``OpenLdapDirectory.names``)."""
 
-    def __init__(self, cause: str) -> None:
+    def __init__(self, cause: str, *, removed: bool = True) -> None:
+        then = "removed: the next run reads" if removed else "the next run that applies reads"
         super().__init__(
-            f"the directory snapshot is damaged ({cause}); removed: the next run reads the "
-            "directory whole",
+            f"the directory snapshot is damaged ({cause}); {then} the directory whole",
             transient=True,
         )
         self.cause = cause
+
+
+def busy(exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` is another connection holding the file past the wait (SQLITE_BUSY,
+    SQLITE_LOCKED), not a damaged file: both are ``sqlite3.OperationalError``."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in str(exc)
 
 
 class Drift(Exception):
@@ -195,9 +204,36 @@ class Layout:
 # The rows by CSN: what a scoped run's window check asks for (``Snapshot.newest_entries``).
 # Made by the whole read after its rows (one sort rather than 100,000 index updates), and by
 # the next whole run that keeps the names cache in a file an older syncd wrote without it.
+# Partial, so that SQLite never answers any other read from them: a covering index of the
+# whole table was taken for ``count(*)`` and full scans, and one damaged page of it then
+# failed every run and plan (found by an attack); these serve only the queries that name
+# their conditions, each inside the window check's fallback to a whole read.
 CSN_INDEX = "entries_csn"
-_INDEX = f"CREATE INDEX IF NOT EXISTS {CSN_INDEX} ON entries (csn)"
-_HAS_INDEX = "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?"
+BLANK_INDEX = "entries_blank"
+_INDEXES = {
+    CSN_INDEX: f"CREATE INDEX {CSN_INDEX} ON entries (csn) WHERE csn > ''",
+    BLANK_INDEX: f"CREATE INDEX {BLANK_INDEX} ON entries (key) WHERE csn = ''",
+}
+
+
+def _indexed(db: sqlite3.Connection) -> bool:
+    """Whether the file holds the CSN indexes exactly as this syncd makes them."""
+    marks = ",".join("?" * len(_INDEXES))
+    held = db.execute(
+        f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name IN ({marks})",  # noqa: S608
+        tuple(_INDEXES),
+    ).fetchall()
+    return dict(held) == _INDEXES
+
+
+def _index(db: sqlite3.Connection) -> None:
+    """The CSN indexes made (again, if one of another definition holds a name), in the
+    caller's transaction."""
+    if not _indexed(db):
+        for name, sql in _INDEXES.items():
+            db.execute(f"DROP INDEX IF EXISTS {name}")
+            db.execute(sql)
+
 
 _SCHEMA = (
     f"PRAGMA user_version = {FORMAT}",
@@ -217,6 +253,7 @@ class Snapshot:
     base: str
     layout: Layout
     full_at: float  # when the last full read was (epoch seconds, this host's clock)
+    readonly: bool = False  # a plan's: never written, never removed
 
     def csns(self) -> dict[str, str]:
         """Every entry's CSN by its key (DN, lower case). From the table itself, never the
@@ -239,19 +276,26 @@ class Snapshot:
         CSN first. A damaged page the index does not cover is found by the reads that need
         it (``DeltaReader.names_since`` reads the window's rows, and every read after it
         falls back to the server on a damaged snapshot)."""
-        if self.db.execute(_HAS_INDEX, (CSN_INDEX,)).fetchone():
+        if _indexed(self.db):
             if self.db.execute("SELECT 1 FROM entries WHERE csn = '' LIMIT 1").fetchone():
                 return "", []
-            sql = "SELECT key, csn FROM entries ORDER BY csn DESC LIMIT ?"
+            sql = "SELECT key, csn FROM entries WHERE csn > '' ORDER BY csn DESC LIMIT ?"
+            top = [(str(key), str(csn)) for key, csn in self.db.execute(sql, (n,)).fetchall()]
+            # the index's answer against the table's own rows: an index that disagrees with
+            # them (forged by hand, a page gone wrong) would move the window and hide entries
+            # from it (found by an attack); the caller reads whole
+            rows = dict(_rows_of(self.db, (k for k, _ in top), "csn"))
+            if any(rows.get(k, ("",))[0] != csn for k, csn in top):
+                raise sqlite3.DatabaseError("the CSN index disagrees with the rows it indexes")
         else:
             sql = "SELECT key, csn FROM entries ORDER BY csn = '' DESC, csn DESC LIMIT ?"
-        top = [(str(key), str(csn)) for key, csn in self.db.execute(sql, (n,)).fetchall()]
+            top = [(str(key), str(csn)) for key, csn in self.db.execute(sql, (n,)).fetchall()]
         if top and not top[0][1]:
             return "", []
         return (top[0][1] if top else ""), top
 
     def rows(self, overlay: Entries | None = None, gone: Iterable[str] = ()) -> Rows:
-        return Rows(self.db, self.layout, overlay or {}, frozenset(gone))
+        return Rows(self.db, self.layout, overlay or {}, frozenset(gone), not self.readonly)
 
 
 def load(path: Path, base: str, layout: Layout, *, readonly: bool = False) -> Snapshot | None:
@@ -283,7 +327,7 @@ def load(path: Path, base: str, layout: Layout, *, readonly: bool = False) -> Sn
         if json.loads(row[1]) != layout.attributes or json.loads(row[2]) != layout.names:
             db.close()
             return None  # another profile or version reads other attributes
-        return Snapshot(db, base, layout, float(row[3]))
+        return Snapshot(db, base, layout, float(row[3]), readonly)
     except (sqlite3.Error, ValueError, TypeError) as exc:
         log.warning("directory snapshot unreadable: a full read", path=str(path), error=str(exc))
         return None
@@ -411,6 +455,7 @@ class Rows:
     layout: Layout
     overlay: Entries = field(default_factory=dict)
     gone: frozenset[str] = frozenset()
+    removable: bool = True  # a damaged file may be removed (not by a plan: it writes nothing)
 
     def __iter__(self) -> Iterator[tuple[str, Attrs]]:
         named, rest = self.layout.named, self.layout.rest
@@ -447,15 +492,26 @@ class Rows:
     def _damage(self) -> Iterator[None]:
         """A page found damaged while the rows are read (after the delta's own read went
         well): the file is removed, so the next run reads the directory whole and writes a
-        new one, and this run stops as a directory read that failed (it is retried)."""
+        new one, and this run stops as a directory read that failed (it is retried). A plan
+        removes nothing (the next run that may apply meets the damage in its own read). A
+        file another process held locked past the wait is not damaged (found by an attack:
+        it was removed): the read stops, retried."""
         try:
             yield
         except sqlite3.DatabaseError as exc:
-            files = [Path(row[2]) for row in self.db.execute("PRAGMA database_list") if row[2]]
-            for path in files:
-                with contextlib.suppress(OSError):
-                    path.unlink()
-            raise SnapshotDamaged(str(exc)) from None
+            if busy(exc):
+                raise DirectoryError(
+                    f"the directory snapshot is in use by another syncd ({exc}): retried",
+                    transient=True,
+                ) from None
+            removed = False
+            if self.removable:
+                files = [Path(r[2]) for r in self.db.execute("PRAGMA database_list") if r[2]]
+                for path in files:
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+                        removed = True
+            raise SnapshotDamaged(str(exc), removed=removed) from None
 
     def _has(self, key: str) -> bool:
         return self.db.execute("SELECT 1 FROM entries WHERE key = ?", (key,)).fetchone() is not None
@@ -486,6 +542,7 @@ class DeltaReader:
     # the snapshot the last sync() or names_since() read (``current`` looks entries up in it)
     db: sqlite3.Connection | None = field(default=None, repr=False)
     _names_key: str = field(default="", repr=False)  # the cache cached_names found valid
+    _damaged: str = field(default="", repr=False)  # what names_since found damaged
     # the entries the snapshot held that the last sync() found gone (DN, the namespace's
     # attributes): what LocalState.former remembers of whom their names were
     vanished: list[tuple[str, Attrs]] = field(default_factory=list, repr=False)
@@ -521,6 +578,7 @@ class DeltaReader:
         self._told([])
         snap = self._load()
         why = ""
+        damaged, self._damaged = damaged or self._damaged, ""
         if damaged:
             why = f"the snapshot is damaged ({damaged})"
         elif snap is None:
@@ -641,10 +699,10 @@ class DeltaReader:
         if not self.keep or self.db is None:
             return
         db = self.db
-        if not db.execute(_HAS_INDEX, (CSN_INDEX,)).fetchone():  # a file an older syncd wrote
+        if not _indexed(db):  # a file an older syncd wrote (or one edited by hand)
             with db:
                 db.execute("BEGIN IMMEDIATE")
-                db.execute(_INDEX)  # no row written: the cache's key stays as it was
+                _index(db)  # no row written: the cache's key stays as it was
         try:
             rows = _cache_key(db, shape)
             if db.execute("SELECT 1 FROM name_count WHERE rows = ?", (rows,)).fetchone():
@@ -792,6 +850,8 @@ class DeltaReader:
         except sqlite3.DatabaseError as exc:
             log.warning("directory snapshot damaged: a whole read", error=str(exc))
             snap.db.close()
+            if not busy(exc):  # the whole read that follows reads everything anew
+                self._damaged = str(exc)
             return None
 
     def _names_since(self, snap: Snapshot) -> Rows | None:
@@ -882,7 +942,7 @@ class DeltaReader:
                 with db:
                     _create(db, self.base, layout, self.clock())
                     db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)", rows)
-                    db.execute(_INDEX)
+                    _index(db)
                 self.fingerprint = _rows_digest(db)
             finally:
                 db.close()

@@ -23,6 +23,21 @@ class LockBusy(SyncdError):
     """Another run holds the lock for longer than we were willing to wait."""
 
 
+class ChangedMeanwhile(LockBusy):
+    """A command that takes no run lock (a plan, ``syncd check``) read syncd's state or its
+    directory snapshot while a run that applies changed them: what it worked out mixes the
+    two moments, so it says nothing (exit 1, as a busy lock) and asks to be run again."""
+
+    MESSAGE = (
+        "a run that applies changed syncd's state or its directory snapshot while this "
+        "command was reading them (a plan or a check takes no run lock): nothing was "
+        "changed; run it again"
+    )
+
+    def __init__(self) -> None:
+        super().__init__(self.MESSAGE)
+
+
 class RunLock:
     def __init__(self, state_dir: Path, what: str, timeout: float = 300.0) -> None:
         self.path = private_dir(state_dir) / "run.lock"

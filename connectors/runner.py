@@ -37,7 +37,7 @@ from connectors.loading import (
 from connectors.lock_warnings import next_warning_at, send_warnings
 from connectors.outcome import RunOutcome, report_text
 from connectors.quiet import Quiet, inputs_key, is_quiet, recall, remember
-from connectors.runlock import RunLock
+from connectors.runlock import ChangedMeanwhile, RunLock
 from connectors.secrets import bind_password
 from connectors.snapshots import SnapshotRegistry
 from connectors.store import (
@@ -397,6 +397,12 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
         gc.unfreeze()
         if hooks.directory is None:
             close_directory(directory)
+    if req.dry_run and inp.store.text() != inp.store.loaded_text:
+        # A plan holds no run lock: a run that applied meanwhile saved the state after this
+        # plan loaded it, and the directory it read since may be that run's (found by an
+        # attack: a name kept for a departed person, saved by that run, looked free to a plan
+        # that had loaded the state before it and read the snapshot after).
+        raise ChangedMeanwhile()
     outcome.report_path = config.paths.state / "reports" / f"{outcome.run_id}.txt"
     write_private(outcome.report_path, report_text(outcome, inp.files))
     res = outcome.result

@@ -78,6 +78,7 @@ from connectors.directory.ber import (
     search_request,
 )
 from connectors.directory_snapshot import CSN, DeltaReader, Drift, Rows, SnapshotDamaged
+from connectors.runlock import ChangedMeanwhile
 from connectors.waiting import readable
 from syncd.model import (
     Account,
@@ -284,10 +285,6 @@ NAMES_PART = 10_000  # names per part of the snapshot's names cache
 # what the cache's names were made by: their encoding (``_names_parts``) and the code that
 # turns an entry into a Name (an upgrade that changes it must not reuse the old code's names)
 NAMES_SHAPE = f"names-columns-2:{CODE}"
-SNAPSHOT_REWRITTEN = (
-    "a run wrote the directory snapshot while this plan was reading it (a plan holds no run "
-    "lock): nothing was changed; plan again"
-)
 
 
 def _names_parts(names: Sequence[Name]) -> Iterator[bytes]:
@@ -899,7 +896,7 @@ class OpenLdapDirectory:
 
                 def fallback() -> list[Name]:
                     if delta.rewritten_since_checked(NAMES_SHAPE):
-                        raise DirectoryError(SNAPSHOT_REWRITTEN, transient=True)
+                        raise ChangedMeanwhile()
                     return decoded()
 
             wanted = set(rows.layout.named)

@@ -26,12 +26,14 @@ from ldap3 import MODIFY_ADD, MODIFY_REPLACE, NONE, Connection, Server
 from connectors.config import DirectoryConfig
 from connectors.directory.openldap import NAMES_SHAPE, OpenLdapDirectory
 from connectors.directory_snapshot import (
+    BLANK_INDEX,
     CSN_INDEX,
     FULL_EVERY,
     SNAPSHOT_FILE,
     DeltaReader,
     Rows,
 )
+from connectors.runlock import ChangedMeanwhile
 from devtools.slapd_sandbox import Sandbox, find_slapd
 from syncd.model import Account, Kind
 from syncd.ports import DirectoryError, Scope
@@ -193,14 +195,16 @@ def test_a_damaged_snapshot_means_one_full_read_not_a_failing_run_for_ever(
     assert _same_as_full(server, base, snapshot).startswith("delta:")
 
 
+@pytest.mark.parametrize("keep", [True, False], ids=["a run", "a plan"])
 def test_a_page_the_window_check_never_reads_found_damaged_by_a_scoped_run_means_a_whole_read(
-    tmp_path: Path,
+    tmp_path: Path, keep: bool
 ) -> None:
     """Issue 14: the window check reads the CSN index and the window's rows only, not every
     page of the table. A scoped run that then finds a damaged page while decoding its
-    namespace reads whole at once (as one whose check found it), not a failed run; the
-    damaged file is replaced. The entries are made an hour "ago" (libfaketime) so that only
-    the last one is in the window."""
+    namespace reads whole at once (as one whose check found it), not a failed run; a run
+    replaces the damaged file, a plan leaves it as it is (found by an attack: a plan removed
+    it; "syncd plan changes nothing on disk"). The entries are made an hour "ago"
+    (libfaketime) so that only the last one is in the window."""
     server = _faked(tmp_path / "slapd", "dc=d,dc=gov,dc=vn", "-1h")
     try:
         base = server.people_dn
@@ -221,9 +225,10 @@ def test_a_page_the_window_check_never_reads_found_damaged_by_a_scoped_run_means
         with snapshot.open("r+b") as fh:  # the first keys' page: garbage
             fh.seek((first - 1) * page)
             fh.write(bytes(range(256)) * (page // 256))
+        damaged = snapshot.read_bytes()
         directory = _directory(server, base)
         try:
-            assert directory.use_snapshot(snapshot, scoped=True)
+            assert directory.use_snapshot(snapshot, keep=keep, scoped=True)
             names = _by_dn(directory.names())  # type: ignore[arg-type]
             how = directory.last_read
             accounts = directory.read(Scope(orgs={"skhcn"}, employee_numbers={"E7"}))
@@ -233,39 +238,169 @@ def test_a_page_the_window_check_never_reads_found_damaged_by_a_scoped_run_means
         assert how.startswith("full: the snapshot is damaged"), how
         assert names == truth and len(names) == 121
         assert "a007.skhcn" in {a.uid for a in accounts}
-        assert _same_as_full(server, base, snapshot).startswith("delta:")  # a sound file again
+        if keep:
+            assert _same_as_full(server, base, snapshot).startswith("delta:")  # a sound file
+        else:
+            assert snapshot.read_bytes() == damaged
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("keep", [True, False], ids=["a run", "a plan"])
+def test_a_snapshot_another_syncd_holds_locked_is_not_taken_for_damaged(
+    server: Sandbox, base: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keep: bool
+) -> None:
+    """Found by an attack: "database is locked" (another process holding the file past the
+    wait) was taken for a damaged page while the rows were decoded, and the file another
+    syncd was writing was removed. The read stops as a directory read to retry instead."""
+    snapshot = tmp_path / SNAPSHOT_FILE
+    _same_as_full(server, base, snapshot)
+    with _admin(server) as admin:
+        _person(admin, base, "late0", None)
+    _same_as_full(server, base, snapshot)
+    with _db(snapshot) as db:
+        db.execute("DROP TABLE name_count")  # no names cache: the rows are decoded
+    monkeypatch.setattr("connectors.directory_snapshot.BUSY_MS", 200)
+    writer = sqlite3.connect(snapshot, isolation_level=None)
+    checked = DeltaReader.cached_names
+
+    def then_locked(self: DeltaReader, shape: str) -> Any:
+        writer.execute("BEGIN EXCLUSIVE")  # another syncd committing, past the wait
+        return checked(self, shape)
+
+    monkeypatch.setattr(DeltaReader, "cached_names", then_locked)
+    inode = snapshot.stat().st_ino
+    directory = _directory(server, base)
+    try:
+        assert directory.use_snapshot(snapshot, keep=keep, scoped=True)
+        with pytest.raises(DirectoryError, match="in use by another syncd") as stopped:
+            list(directory.names())
+        assert stopped.value.transient
+    finally:
+        directory.close()
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert snapshot.stat().st_ino == inode
 
 
 def test_the_window_check_reads_the_csn_index_which_a_whole_run_adds_to_an_older_file(
     server: Sandbox, base: str, tmp_path: Path
 ) -> None:
-    """Issue 14: the newest entries come from the CSN index, not a scan of every row (~90 MB
-    at 100k); a file without it (an older syncd's) is still read right, by a scan, and the
-    next whole run that keeps the snapshot adds it."""
+    """Issue 14: the newest entries come from the CSN indexes, not a scan of every row (~90 MB
+    at 100k); no other read uses them (partial: a damaged page of a covering index failed
+    every run, found by an attack). A file without them (an older syncd's) is still read
+    right, by a scan, and the next whole run that keeps the snapshot adds them."""
     snapshot = tmp_path / SNAPSHOT_FILE
     _same_as_full(server, base, snapshot)
+
+    def plan(db: sqlite3.Connection, sql: str) -> str:
+        return str(db.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall())
+
     with _db(snapshot) as db:
-        assert db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (CSN_INDEX,)
-        ).fetchone()
-        plan = db.execute(
-            "EXPLAIN QUERY PLAN SELECT key, csn FROM entries ORDER BY csn DESC LIMIT 3"
-        ).fetchall()
-        assert CSN_INDEX in str(plan), plan
+        assert CSN_INDEX in plan(db, NEWEST), plan(db, NEWEST)
+        assert BLANK_INDEX in plan(db, "SELECT 1 FROM entries WHERE csn = '' LIMIT 1")
+        for other in ("SELECT count(*) FROM entries", "SELECT key, csn FROM entries"):
+            assert "INDEX" not in plan(db, other), plan(db, other)
         db.execute(f"DROP INDEX {CSN_INDEX}")
+        db.execute(f"DROP INDEX {BLANK_INDEX}")
     with _admin(server) as admin:
         _person(admin, base, "late2", None)
     how, names = _scoped(server, base, snapshot)  # read-only: scanned, not indexed
     assert how.startswith("recent:") and "late2" in {n.uid for n in names}, how
     _, truth, _ = _read(server, base, None)
     assert names == truth
-    _same_as_full(server, base, snapshot)  # a whole run: the index again
+    _same_as_full(server, base, snapshot)  # a whole run: the indexes again
     with _db(snapshot) as db:
-        assert db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (CSN_INDEX,)
-        ).fetchone()
+        assert CSN_INDEX in plan(db, NEWEST)
+
+
+NEWEST = "SELECT key, csn FROM entries WHERE csn > '' ORDER BY csn DESC LIMIT 3"
+
+
+def _overwrite_pages(snapshot: Path, name: str) -> None:
+    """Every page of the table or index ``name``: garbage."""
+    with _db(snapshot) as db:
+        (size,) = db.execute("PRAGMA page_size").fetchone()
+        pages = [p for (p,) in db.execute("SELECT pageno FROM dbstat WHERE name = ?", (name,))]
+    with snapshot.open("r+b") as fh:
+        for page in pages:
+            fh.seek((page - 1) * size)
+            fh.write(bytes(range(256)) * (size // 256))
+
+
+def test_a_damaged_csn_index_means_one_whole_read_never_a_failing_run(
+    server: Sandbox, base: str, tmp_path: Path
+) -> None:
+    """Found by an attack: with every page of the CSN index overwritten, every run, plan and
+    check exited 70 (a count of the rows read the covering index, outside the damage's
+    handling) until the nightly full read. The window check meets it and reads whole once,
+    writing a sound file; a whole run, whose own read never touches the index, runs as
+    usual."""
+    snapshot = tmp_path / SNAPSHOT_FILE
+    _same_as_full(server, base, snapshot)
+    with _admin(server) as admin:
+        _person(admin, base, "late3", None)
+    _same_as_full(server, base, snapshot)
+    _overwrite_pages(snapshot, CSN_INDEX)
+    damaged = snapshot.read_bytes()
+    how, names = _scoped(server, base, snapshot)
+    assert how.startswith("full: the snapshot is damaged"), how
+    assert names == _read(server, base, None)[1]
+    assert _scoped(server, base, snapshot)[0].startswith("recent:")
+    snapshot.write_bytes(damaged)  # a whole run: its own read never touches the index
+    assert _same_as_full(server, base, snapshot).startswith("delta:")
+    # which the next scoped run meets: one whole read, which writes a sound file
+    assert _scoped(server, base, snapshot)[0].startswith("full: the snapshot is damaged")
+    assert _scoped(server, base, snapshot)[0].startswith("recent:")
+
+
+def test_a_csn_index_that_disagrees_with_its_rows_means_a_whole_read(tmp_path: Path) -> None:
+    """Found by an attack: an index forged by hand (``writable_schema``) holding a row the
+    table does not, dated now, moved the window past an entry written after the snapshot,
+    and the scoped run's namespace lacked it. The index's newest rows are looked up in the
+    table: when they disagree, the whole read."""
+    server = _faked(tmp_path / "slapd", "dc=f,dc=gov,dc=vn", "-1h")
+    try:
+        base = server.people_dn
+        with _admin(server) as admin:
+            for i in range(20):
+                _person(admin, base, f"a{i:03d}.skhcn", f"E{i}")
+        snapshot = tmp_path / SNAPSHOT_FILE
+        _same_as_full(server, base, snapshot)
+        with _admin(server) as admin:  # after the snapshot, an hour "ago"
+            _person(admin, base, "gap.skhcn", "E99")
+        _restart(server)
+        with _admin(server) as admin:
+            late = _person(admin, base, "zz.late", None)
+            admin.search(late, "(objectClass=*)", search_scope="BASE", attributes=["entryCSN"])
+            csn = str(admin.response[0]["attributes"]["entryCSN"][0])
+        with _db(snapshot) as db:  # the row in the index, then out of the table only
+            row = db.execute("SELECT names, rest FROM entries LIMIT 1").fetchone()
+            db.execute(
+                "INSERT INTO entries VALUES (?, ?, ?, ?, ?)", (late.lower(), late, csn, *row)
+            )
+            (root, sql) = db.execute(
+                "SELECT rootpage, sql FROM sqlite_master WHERE name = ?", (CSN_INDEX,)
+            ).fetchone()
+            db.execute("PRAGMA writable_schema = ON")
+            db.execute("DELETE FROM sqlite_master WHERE name = ?", (CSN_INDEX,))
+        with _db(snapshot) as db:
+            db.execute("DELETE FROM entries WHERE key = ?", (late.lower(),))
+        with _db(snapshot) as db:
+            db.execute("PRAGMA writable_schema = ON")
+            db.execute(
+                "INSERT INTO sqlite_master VALUES ('index', ?, 'entries', ?, ?)",
+                (CSN_INDEX, root, sql),
+            )
+        with _db(snapshot) as db:
+            assert db.execute(NEWEST).fetchone()[1] == csn  # the forged row
+        how, names = _scoped(server, base, snapshot)
+        _, truth, _ = _read(server, base, None)
+    finally:
+        server.stop()
+    assert how.startswith("full: the snapshot is damaged"), how
+    assert "gap.skhcn" in {n.uid for n in names}
+    assert names == truth
 
 
 def test_a_linked_snapshot_is_never_followed_and_a_readable_one_made_private(
@@ -749,8 +884,9 @@ def test_a_plan_decoding_the_cache_after_a_whole_run_rewrote_it_stops_and_never_
     """Found by an attack: a plan (no run lock) decoded the cache after a whole run had
     rewritten it; the rows it fell back to lacked a name deleted since, which that run had
     kept for its person in a state the plan had not loaded. The plan reads the parts only when
-    it decodes them; if the file was written since its check, it stops (plan again) rather
-    than decode the newer rows. Not rewritten, the same late decoding holds every name."""
+    it decodes them; if the file was written since its check, it stops rather
+    than decode the newer rows (run it again). Not rewritten, the same late decoding holds
+    every name."""
     snapshot = tmp_path / SNAPSHOT_FILE
     _same_as_full(server, base, snapshot)
     with _admin(server) as admin:
@@ -771,9 +907,8 @@ def test_a_plan_decoding_the_cache_after_a_whole_run_rewrote_it_stops_and_never_
         with _admin(server) as admin:  # meanwhile: deleted by hand, and a whole run
             assert admin.delete(f"uid=p3.skhcn,{base}"), admin.result
         assert _read(server, base, snapshot)[0].startswith("delta:")
-        with pytest.raises(DirectoryError, match="plan again") as stopped:
+        with pytest.raises(ChangedMeanwhile, match="run it again"):
             list(namespace)
-        assert stopped.value.transient
     finally:
         directory.close()
 

@@ -1,0 +1,105 @@
+"""A plan or ``syncd check`` takes no run lock: a run that applies may land while it reads.
+
+Found by an attack (2026-11-27): a whole run that found a departed person's mailbox deleted by
+hand kept its name for them in ``state.json`` and wrote the snapshot without the entry; a plan
+that had loaded the state before that run and read the directory after it saw the name free
+and offered it to a newcomer of the same name (``syncd check`` told HR so). A plan whose state
+changed while it ran now says nothing and asks to be run again (exit 1)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ldap3 import Connection
+
+from connectors import runner
+from connectors.cli import exit_code_for
+from connectors.runlock import ChangedMeanwhile
+from syncd.model import ActionKind, State
+from tests.conftest import MakeConfig
+from tests.helpers import entries, write_roster
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _whole_run_in_another_process(config: Path, roster: Path) -> None:
+    code = (
+        "import sys; from pathlib import Path; from connectors import runner; "
+        "from connectors.loading import load_config; "
+        "o = runner.run(load_config(Path(sys.argv[1])), full=True, rosters=[Path(sys.argv[2])]); "
+        "sys.exit(o.exit_code)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(config), str(roster)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def _departed_and_deleted(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> tuple[Any, Path, Path]:
+    """E3 left (revoked), then their mailbox was deleted by hand; newer entries since; a
+    roster hiring E9 of the same name, whose uid must not be E3's."""
+    cfg = make_config()
+    runner.run(cfg, rosters=[write_roster(tmp_path / "a.csv", ["E3,Nguyễn Thị Phượng,skhcn,,,,,"])])
+    names = ["Lê Thị Lan", "Phạm Văn Nam", "Trần Thị Mai"]
+    others = [f"E{n},{name},skhcn,,,,," for n, name in enumerate(names, 6)]
+    roster = write_roster(tmp_path / "b.csv", others)  # E3 gone from the roster
+    runner.run(cfg, full=True, rosters=[roster])
+    runner.run(cfg, full=True, rosters=[roster])
+    assert entries(admin, base_dn)["phuongnt.skhcn"]["syncdState"] != [State.ACTIVE.value]
+    later = ["Võ Văn Kiệt", "Đỗ Thị Hoa", "Bùi Văn Tâm"]
+    others += [f"E{n},{name},skhcn,,,,," for n, name in enumerate(later, 20)]
+    roster = write_roster(tmp_path / "b.csv", others)
+    runner.run(cfg, full=True, rosters=[roster])
+    runner.run(cfg, full=True, rosters=[roster])
+    assert admin.delete(f"uid=phuongnt.skhcn,{base_dn}"), admin.result
+    hired = write_roster(tmp_path / "c.csv", [*others, "E9,Nguyễn Thị Phượng,skhcn,,,,,"])
+    return cfg, roster, hired
+
+
+def _created(outcome: runner.RunOutcome) -> list[str]:
+    assert outcome.plan is not None
+    return [a.uid for a in outcome.plan.actions if a.kind is ActionKind.CREATE]
+
+
+def test_a_plan_after_the_run_keeps_the_departed_persons_name(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    cfg, roster, hired = _departed_and_deleted(make_config, tmp_path, admin, base_dn)
+    _whole_run_in_another_process(tmp_path / "syncd.yaml", roster)
+    assert _created(runner.run(cfg, rosters=[hired], dry_run=True)) == ["phuongnt1.skhcn"]
+
+
+@pytest.mark.parametrize("scoped", [True, False], ids=["one file", "whole"])
+def test_a_plan_a_run_lands_in_says_nothing_and_asks_to_be_run_again(
+    make_config: MakeConfig,
+    tmp_path: Path,
+    admin: Connection,
+    base_dn: str,
+    monkeypatch: pytest.MonkeyPatch,
+    scoped: bool,
+) -> None:
+    cfg, roster, hired = _departed_and_deleted(make_config, tmp_path, admin, base_dn)
+    parse = runner._parse_rosters
+
+    def meanwhile(*args: Any, **kwargs: Any) -> Any:  # state loaded; a whole run lands now
+        _whole_run_in_another_process(tmp_path / "syncd.yaml", roster)
+        monkeypatch.setattr(runner, "_parse_rosters", parse)
+        return parse(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "_parse_rosters", meanwhile)
+    state = (cfg.paths.state / "state.json").read_bytes()
+    with pytest.raises(ChangedMeanwhile, match="run it again") as stopped:
+        runner.run(cfg, rosters=[hired], dry_run=True, full=not scoped)
+    assert exit_code_for(stopped.value) == 1
+    assert (cfg.paths.state / "state.json").read_bytes() != state  # the run's, not the plan's
+    assert _created(runner.run(cfg, rosters=[hired], dry_run=True)) == ["phuongnt1.skhcn"]
