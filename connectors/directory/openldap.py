@@ -874,10 +874,11 @@ class OpenLdapDirectory:
                 try:
                     self._namespace = decoded()
                 except SnapshotDamaged as exc:
+                    if recent is None:  # the whole read's own rows: stopped, retried
+                        raise
                     # a page the window's check did not read (it reads the CSN index and the
-                    # window's rows only): the file is removed; read whole now, as a damaged
-                    # file found by the check is
-                    assert self._entries is None, "nothing read the rows yet"
+                    # window's rows only): read whole now, as a damaged file found by the
+                    # check is (a run then writes a new file; a plan reads into memory)
                     self._windowed = False
                     rows = self._entries = self._delta.sync(damaged=exc.cause)
                     self._namespace = decoded()

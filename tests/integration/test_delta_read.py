@@ -246,6 +246,47 @@ def test_a_page_the_window_check_never_reads_found_damaged_by_a_scoped_run_means
         server.stop()
 
 
+def test_a_damaged_page_no_check_reads_stops_that_run_once_and_the_next_reads_whole(
+    server: Sandbox, base: str, tmp_path: Path
+) -> None:
+    """A row too long for its page keeps its tail on overflow pages, which no check reads
+    (the CSNs come first in a row). A whole run that meets one damaged while it decodes the
+    names or the accounts stops as a failed directory read, retried (exit 1, never an
+    internal error); the file is removed, and the next run reads whole and writes a sound
+    one."""
+    with _admin(server) as admin:
+        dn = _person(admin, base, "long.skhcn", "E77")
+        assert admin.modify(dn, {"title": [(MODIFY_REPLACE, ["Chuyên viên " * 400])]})
+    snapshot = tmp_path / SNAPSHOT_FILE
+    _same_as_full(server, base, snapshot)
+    with _db(snapshot) as db:
+        (size,) = db.execute("PRAGMA page_size").fetchone()
+        overflow = [
+            p
+            for (p,) in db.execute(
+                "SELECT pageno FROM dbstat WHERE name = 'entries' AND pagetype = 'overflow'"
+            )
+        ]
+    assert overflow, "the long row has overflow pages"
+    with snapshot.open("r+b") as fh:
+        for page in overflow:
+            fh.seek((page - 1) * size)
+            fh.write(bytes(range(256)) * (size // 256))
+    directory = _directory(server, base)
+    try:
+        assert directory.use_snapshot(snapshot)
+        with pytest.raises(DirectoryError, match="snapshot is damaged") as stopped:
+            directory.names()
+            directory.read(Scope())
+        assert stopped.value.transient
+    finally:
+        directory.close()
+    assert not snapshot.exists()
+    assert _same_as_full(server, base, snapshot).startswith("full: no usable snapshot")
+    with _admin(server) as admin:
+        assert admin.delete(dn)
+
+
 @pytest.mark.parametrize("keep", [True, False], ids=["a run", "a plan"])
 def test_a_snapshot_another_syncd_holds_locked_is_not_taken_for_damaged(
     server: Sandbox, base: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keep: bool
