@@ -515,16 +515,17 @@ def run_options(fn: F) -> F:
 
 
 @contextlib.contextmanager
-def _json_errors(as_json: bool) -> Iterator[None]:
-    """``plan`` and ``reconcile --json``: an error (the configuration, a folder, the
-    directory, a roster's file) is a JSON document on stdout too, not an empty one."""
+def _json_errors(as_json: bool, what: str = "plan") -> Iterator[None]:
+    """``plan``, ``reconcile --json`` and ``check --json``: an error (the configuration, a
+    folder, the directory, a roster's file, a run applying meanwhile) is a JSON document on
+    stdout too, not an empty one (``what``: the key the document's result would have)."""
     try:
         yield
     except (SyncdError, BadInput) as exc:
         if as_json:
             code = exit_code_for(exc) if isinstance(exc, SyncdError) else exc.exit_code
             error = {"message": str(exc), "kind": type(exc).__name__, "exit": code}
-            click.echo(json.dumps({"plan": None, "error": error}, ensure_ascii=False, indent=1))
+            click.echo(json.dumps({what: None, "error": error}, ensure_ascii=False, indent=1))
         raise
 
 
@@ -1383,7 +1384,8 @@ def check_cmd(
     """
     from connectors import hr_commands
 
-    result, code = hr_commands.check(_config(ctx), roster, offline)
+    with _json_errors(as_json, "check"):
+        result, code = hr_commands.check(_config(ctx), roster, offline)
     for out in outs:
         hr_commands.write_check(result, out)
     click.echo(hr_commands.result_json(result) if as_json else hr_commands.check_text(result))

@@ -484,7 +484,8 @@ class Rows:
             yield dn, {k: v for k, v in attrs.items() if k in wanted}
 
     def __len__(self) -> int:
-        (count,) = self.db.execute("SELECT count(*) FROM entries").fetchone()
+        with self._damage():  # an index SQLite counts from may be damaged (an attack's)
+            (count,) = self.db.execute("SELECT count(*) FROM entries").fetchone()
         present = sum(1 for k in self.gone if self._has(k))
         return int(count) - present + sum(1 for k in self.overlay if not self._has(k))
 
@@ -595,9 +596,12 @@ class DeltaReader:
                 why = str(exc)
             except sqlite3.DatabaseError as exc:
                 # a damaged file (found by an attack: pages overwritten in its middle made
-                # every run fail until someone deleted it): a full read writes a new one
-                why = f"the snapshot is damaged ({exc})"
-                log.warning("directory snapshot damaged: a full read", error=str(exc))
+                # every run fail until someone deleted it): a full read writes a new one; the
+                # same when another process held it locked past the wait (a plan reading it:
+                # a new file replaces it, and that plan keeps reading its own)
+                what = "in use by another process" if busy(exc) else "damaged"
+                why = f"the snapshot is {what} ({exc})"
+                log.warning(f"directory snapshot {what}: a full read", error=str(exc))
         if rows is None:
             rows = self._full()
             if snap is not None:

@@ -34,8 +34,36 @@ class ChangedMeanwhile(LockBusy):
         "changed; run it again"
     )
 
-    def __init__(self) -> None:
-        super().__init__(self.MESSAGE)
+    def __init__(self, holder: str = "") -> None:
+        if holder:  # still applying: what it has done so far is not in what was read
+            super().__init__(
+                f"another syncd run is applying now ({holder}), so what this command read may "
+                "be half its work (a plan or a check takes no run lock): nothing was "
+                "changed; run it again when that run has ended"
+            )
+        else:
+            super().__init__(self.MESSAGE)
+
+
+def held_elsewhere(state_dir: Path) -> str | None:
+    """Who holds the run lock, when another open of it does (a run applying), else None.
+    For a command that takes no lock (a plan, a check) and writes nothing: a shared lock is
+    tried and let go at once (a run starting at that instant waits for it a moment), and no
+    file is made when there is none (no run ever held it)."""
+    path = state_dir / "run.lock"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:  # none yet (or not ours to open): nobody holds it
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return RunLock.holder_of(path)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
 
 
 class RunLock:
@@ -46,8 +74,13 @@ class RunLock:
         self._fd: int | None = None
 
     def holder(self) -> str:
+        return self.holder_of(self.path)
+
+    @staticmethod
+    def holder_of(path: Path) -> str:
+        """What the holder of the lock at ``path`` wrote of itself."""
         try:
-            info = json.loads(self.path.read_text(encoding="utf-8") or "{}")
+            info = json.loads(path.read_text(encoding="utf-8") or "{}")
         except (OSError, ValueError):
             return "an unknown process"
         return f"pid {info.get('pid')} ({info.get('what')}, since {info.get('since')})"

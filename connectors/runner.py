@@ -37,7 +37,7 @@ from connectors.loading import (
 from connectors.lock_warnings import next_warning_at, send_warnings
 from connectors.outcome import RunOutcome, report_text
 from connectors.quiet import Quiet, inputs_key, is_quiet, recall, remember
-from connectors.runlock import ChangedMeanwhile, RunLock
+from connectors.runlock import ChangedMeanwhile, RunLock, held_elsewhere
 from connectors.secrets import bind_password
 from connectors.snapshots import SnapshotRegistry
 from connectors.store import (
@@ -181,6 +181,11 @@ def _read_inputs(config: Config, req: RunRequest, outcome: RunOutcome) -> Inputs
     state = store.load()
     state.tombstones |= FileArchive(config.archive_dir).tombstones()
     # Dead runs' journals become debts kept until paid (a plan only looks: it saves nothing).
+    if req.dry_run and (holder := held_elsewhere(config.paths.state)) is not None:
+        # a run applying now has its journal open: a plan would take its actions for a dead
+        # run's and plan their passwords again (found by an attack: HR's check said the two
+        # people being created would get new passwords)
+        raise ChangedMeanwhile(holder)
     debts, dead = take_over(config, store, state, save=not req.dry_run)
     if dead.files:
         outcome.warnings.append(
@@ -397,12 +402,18 @@ def _run(config: Config, req: RunRequest, hooks: RunHooks, run_id: str) -> RunOu
         gc.unfreeze()
         if hooks.directory is None:
             close_directory(directory)
-    if req.dry_run and inp.store.text() != inp.store.loaded_text:
-        # A plan holds no run lock: a run that applied meanwhile saved the state after this
+    if req.dry_run:
+        # A plan holds no run lock. A run that applied meanwhile saved the state after this
         # plan loaded it, and the directory it read since may be that run's (found by an
         # attack: a name kept for a departed person, saved by that run, looked free to a plan
-        # that had loaded the state before it and read the snapshot after).
-        raise ChangedMeanwhile()
+        # that had loaded the state before it and read the snapshot after); a run still
+        # applying has not saved it yet (found by the next attack: a purged uid, deleted and
+        # not yet tombstoned, was planned back for its person).
+        holder = held_elsewhere(config.paths.state)
+        if holder is not None:
+            raise ChangedMeanwhile(holder)
+        if inp.store.text() != inp.store.loaded_text:
+            raise ChangedMeanwhile()
     outcome.report_path = config.paths.state / "reports" / f"{outcome.run_id}.txt"
     write_private(outcome.report_path, report_text(outcome, inp.files))
     res = outcome.result

@@ -395,6 +395,40 @@ def test_a_damaged_csn_index_means_one_whole_read_never_a_failing_run(
     assert _scoped(server, base, snapshot)[0].startswith("recent:")
 
 
+def test_a_damaged_covering_index_made_by_hand_stops_one_run_never_every_run(
+    server: Sandbox, base: str, tmp_path: Path
+) -> None:
+    """Found by an attack: an index covering the whole table (the first CSN index of
+    2026-11-27, or one made by hand) is what SQLite counts the rows from; one damaged page of
+    it failed every whole run and plan with exit 70, the count being outside the damage's
+    handling. This syncd replaces an ``entries_csn`` of another definition, and a damaged
+    index of another name stops one run (retried, exit 1) and the file goes."""
+    snapshot = tmp_path / SNAPSHOT_FILE
+    _same_as_full(server, base, snapshot)
+    with _db(snapshot) as db:
+        db.execute(f"DROP INDEX {CSN_INDEX}")
+        db.execute(f"CREATE INDEX {CSN_INDEX} ON entries (csn)")  # the first one's definition
+        db.execute("CREATE INDEX by_hand ON entries (csn)")
+    with _admin(server) as admin:
+        _person(admin, base, "late4", None)
+    _same_as_full(server, base, snapshot)  # a whole run that keeps it: entries_csn made again
+    with _db(snapshot) as db:
+        (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE name = ?", (CSN_INDEX,)).fetchone()
+        assert sql.endswith("WHERE csn > ''"), sql
+    _overwrite_pages(snapshot, "by_hand")
+    directory = _directory(server, base)
+    try:
+        assert directory.use_snapshot(snapshot)
+        with pytest.raises(DirectoryError, match="snapshot is damaged") as stopped:
+            directory.names()
+            directory.read(Scope())
+        assert stopped.value.transient
+    finally:
+        directory.close()
+    assert not snapshot.exists()
+    assert _same_as_full(server, base, snapshot).startswith("full: no usable snapshot")
+
+
 def test_a_csn_index_that_disagrees_with_its_rows_means_a_whole_read(tmp_path: Path) -> None:
     """Found by an attack: an index forged by hand (``writable_schema``) holding a row the
     table does not, dated now, moved the window past an entry written after the snapshot,

@@ -8,6 +8,7 @@ changed while it ran now says nothing and asks to be run again (exit 1)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from ldap3 import Connection
 
 from connectors import runner
 from connectors.cli import exit_code_for
-from connectors.runlock import ChangedMeanwhile
+from connectors.runlock import ChangedMeanwhile, RunLock
 from syncd.model import ActionKind, State
 from tests.conftest import MakeConfig
 from tests.helpers import entries, write_roster
@@ -103,3 +104,68 @@ def test_a_plan_a_run_lands_in_says_nothing_and_asks_to_be_run_again(
     assert exit_code_for(stopped.value) == 1
     assert (cfg.paths.state / "state.json").read_bytes() != state  # the run's, not the plan's
     assert _created(runner.run(cfg, rosters=[hired], dry_run=True)) == ["phuongnt1.skhcn"]
+
+
+def test_a_plan_or_check_while_a_run_applies_stops_before_taking_its_journal_for_a_dead_one(
+    make_config: MakeConfig, tmp_path: Path, admin: Connection, base_dn: str
+) -> None:
+    """Found by an attack: while a run applied (its journal open, ``state.json`` not yet
+    saved), a plan took the journal for a dead run's and planned new passwords for the people
+    being created, and HR's check said so, exit 0. A command that takes no lock now asks
+    whether a run holds it, and stops (exit 1; its ``--json`` an error document)."""
+    from tests.e2e.test_cli_reconcile import syncd
+
+    cfg = make_config()
+    roster = write_roster(tmp_path / "b.csv", ["E6,Lê Thị Lan,skhcn,,,,,"])
+    runner.run(cfg, rosters=[roster])
+    config = tmp_path / "syncd.yaml"
+    state = cfg.paths.state
+    before = {p: p.read_bytes() for p in state.rglob("*") if p.is_file()}
+    with RunLock(state, "syncd reconcile (a test's)"):
+        held = (state / "run.lock").read_bytes()
+        plan = syncd(config, "plan", "--roster", str(roster))
+        as_json = syncd(config, "plan", "--roster", str(roster), "--json")
+        check = syncd(config, "check", str(roster), "--json")
+        assert (state / "run.lock").read_bytes() == held
+    for done in (plan, as_json, check):
+        assert done.returncode == 1, done.stdout + done.stderr
+    assert "another syncd run is applying now (pid" in plan.stderr, plan.stderr
+    assert "syncd reconcile (a test's)" in plan.stderr
+    for done, key in ((as_json, "plan"), (check, "check")):
+        document = json.loads(done.stdout)
+        assert document[key] is None
+        assert document["error"]["kind"] == "ChangedMeanwhile" and document["error"]["exit"] == 1
+    assert {
+        p: p.read_bytes() for p in state.rglob("*") if p.is_file() and p.name != "run.lock"
+    } == {p: b for p, b in before.items() if p.name != "run.lock"}
+
+
+def test_a_plan_a_run_starts_in_and_is_still_applying_at_its_end_stops(
+    make_config: MakeConfig,
+    tmp_path: Path,
+    admin: Connection,
+    base_dn: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by an attack: a purge run that had archived and deleted an entry and not yet
+    saved its tombstone left ``state.json`` as the plan loaded it, and the plan gave the
+    purged uid back. A plan that ends while a run holds the lock says nothing."""
+    cfg = make_config()
+    roster = write_roster(tmp_path / "b.csv", ["E6,Lê Thị Lan,skhcn,,,,,"])
+    runner.run(cfg, rosters=[roster])
+    parse = runner._parse_rosters
+    lock = RunLock(cfg.paths.state, "syncd reconcile (a test's)")
+
+    def meanwhile(*args: Any, **kwargs: Any) -> Any:  # a run starts, and is still applying
+        lock.acquire()
+        return parse(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "_parse_rosters", meanwhile)
+    try:
+        with pytest.raises(ChangedMeanwhile, match="applying now") as stopped:
+            runner.run(cfg, rosters=[roster], dry_run=True)
+    finally:
+        lock.release()
+    assert "when that run has ended" in str(stopped.value)
+    monkeypatch.setattr(runner, "_parse_rosters", parse)
+    assert runner.run(cfg, rosters=[roster], dry_run=True).exit_code == 0
