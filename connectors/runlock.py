@@ -10,13 +10,19 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import stat
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
 from connectors.store import private_dir
 from syncd.errors import SyncdError
+
+# how long a run waits, whatever its --wait, for a lock held by a plan or a check looking
+LOOK = 2.0
 
 
 class LockBusy(SyncdError):
@@ -45,25 +51,44 @@ class ChangedMeanwhile(LockBusy):
             super().__init__(self.MESSAGE)
 
 
-def held_elsewhere(state_dir: Path) -> str | None:
-    """Who holds the run lock, when another open of it does (a run applying), else None.
-    For a command that takes no lock (a plan, a check) and writes nothing: a shared lock is
-    tried and let go at once (a run starting at that instant waits for it a moment), and no
-    file is made when there is none (no run ever held it)."""
+@contextmanager
+def looking(state_dir: Path) -> Iterator[str | None]:
+    """For a command that takes no lock (a plan, a check) and writes nothing: while inside,
+    no run starts applying (a shared lock is held: a run waits for it, a moment), unless one
+    holds the lock already: then its holder is yielded and nothing is held. What the command
+    reads inside (the journals of runs) is then no live run's (found by an attack: a restore
+    that began after a plan asked and ended before its end had its open journal taken for a
+    dead run's, and a password planned again). No file is made when there is none (no run
+    ever held it); the file is opened without waiting (a FIFO put there hung every plan,
+    found by an attack) and through a link, as a run opens it."""
     path = state_dir / "run.lock"
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:  # none yet (or not ours to open): nobody holds it
-        return None
+        yield None
+        return
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # no run can hold it either
+            yield None
+            return
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            return RunLock.holder_of(path)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
+            yield RunLock.holder_of(path) or "a run that has not yet said who it is"
+            return
+        try:
+            yield None
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def held_elsewhere(state_dir: Path) -> str | None:
+    """Who holds the run lock now, when another process does (a run applying), else None:
+    ``looking`` let go at once."""
+    with looking(state_dir) as holder:
+        return holder
 
 
 class RunLock:
@@ -74,26 +99,43 @@ class RunLock:
         self._fd: int | None = None
 
     def holder(self) -> str:
-        return self.holder_of(self.path)
+        return self.holder_of(self.path) or (
+            "a process that has not said who it is (a plan or check looking, or a run starting)"
+        )
 
     @staticmethod
     def holder_of(path: Path) -> str:
-        """What the holder of the lock at ``path`` wrote of itself."""
+        """What the holder of the lock at ``path`` wrote of itself; "" when nothing (a plan
+        or a check looking holds it shared and writes nothing; a run writes right after it
+        takes it)."""
         try:
             info = json.loads(path.read_text(encoding="utf-8") or "{}")
         except (OSError, ValueError):
-            return "an unknown process"
+            return ""
+        if not isinstance(info, dict) or not info.get("pid"):
+            return ""
         return f"pid {info.get('pid')} ({info.get('what')}, since {info.get('since')})"
 
     def acquire(self) -> RunLock:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        deadline = time.monotonic() + self.timeout
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK, 0o600)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise SyncdError(
+                f"{self.path}: not a regular file (made by hand?): remove it, syncd makes it "
+                "again; nothing was changed"
+            )
+        started = time.monotonic()
+        deadline = started + self.timeout
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() >= deadline:
+                # a plan or a check looking holds it shared for a moment and says nothing:
+                # waited for even at --wait 0 (found by an attack: plans in a loop failed
+                # such runs with "pid None")
+                looked = not self.holder_of(self.path) and time.monotonic() < started + LOOK
+                if time.monotonic() >= deadline and not looked:
                     os.close(fd)
                     raise LockBusy(
                         f"another syncd run holds {self.path}: {self.holder()}; waited "

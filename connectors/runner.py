@@ -37,7 +37,7 @@ from connectors.loading import (
 from connectors.lock_warnings import next_warning_at, send_warnings
 from connectors.outcome import RunOutcome, report_text
 from connectors.quiet import Quiet, inputs_key, is_quiet, recall, remember
-from connectors.runlock import ChangedMeanwhile, RunLock, held_elsewhere
+from connectors.runlock import ChangedMeanwhile, RunLock, held_elsewhere, looking
 from connectors.secrets import bind_password
 from connectors.snapshots import SnapshotRegistry
 from connectors.store import (
@@ -181,12 +181,16 @@ def _read_inputs(config: Config, req: RunRequest, outcome: RunOutcome) -> Inputs
     state = store.load()
     state.tombstones |= FileArchive(config.archive_dir).tombstones()
     # Dead runs' journals become debts kept until paid (a plan only looks: it saves nothing).
-    if req.dry_run and (holder := held_elsewhere(config.paths.state)) is not None:
-        # a run applying now has its journal open: a plan would take its actions for a dead
-        # run's and plan their passwords again (found by an attack: HR's check said the two
-        # people being created would get new passwords)
-        raise ChangedMeanwhile(holder)
-    debts, dead = take_over(config, store, state, save=not req.dry_run)
+    if req.dry_run:
+        # a run applying has its journal open: a plan would take its actions for a dead run's
+        # and plan their passwords again (found by an attack: HR's check said the two people
+        # being created would get new passwords); no run starts while the journals are read
+        with looking(config.paths.state) as holder:
+            if holder is not None:
+                raise ChangedMeanwhile(holder)
+            debts, dead = take_over(config, store, state, save=False)
+    else:
+        debts, dead = take_over(config, store, state, save=True)
     if dead.files:
         outcome.warnings.append(
             f"{len(dead.files)} earlier run(s) died with {dead.unfinished} action(s) "

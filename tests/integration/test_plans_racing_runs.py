@@ -169,3 +169,38 @@ def test_a_plan_a_run_starts_in_and_is_still_applying_at_its_end_stops(
     assert "when that run has ended" in str(stopped.value)
     monkeypatch.setattr(runner, "_parse_rosters", parse)
     assert runner.run(cfg, rosters=[roster], dry_run=True).exit_code == 0
+
+
+def test_no_run_starts_while_a_plan_reads_the_journals_of_runs(
+    make_config: MakeConfig,
+    tmp_path: Path,
+    admin: Connection,
+    base_dn: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by an attack: a ``restore`` that took the lock after a plan's first look and
+    ended before its last had its open journal taken for a dead run's; the plan planned its
+    password again, exit 0 (a restore saves no ``state.json``). The journals are read while
+    the plan looks: a run starting then (another process) waits."""
+    cfg = make_config()
+    roster = write_roster(tmp_path / "b.csv", ["E6,Lê Thị Lan,skhcn,,,,,"])
+    runner.run(cfg, rosters=[roster])
+    take_over = runner.take_over
+    tried: list[str] = []
+
+    def a_run_starts_now(*args: Any, **kwargs: Any) -> Any:
+        code = (
+            "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR)\n"
+            "try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); print('taken')\n"
+            "except BlockingIOError: print('waits')"
+        )
+        lock = str(cfg.paths.state / "run.lock")
+        done = subprocess.run(
+            [sys.executable, "-c", code, lock], capture_output=True, text=True, check=True
+        )
+        tried.append(done.stdout.strip())
+        return take_over(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "take_over", a_run_starts_now)
+    assert runner.run(cfg, rosters=[roster], dry_run=True).exit_code == 0
+    assert tried == ["waits"]
