@@ -259,30 +259,8 @@ def test_a_damaged_page_no_check_reads_stops_that_run_once_and_the_next_reads_wh
         assert admin.modify(dn, {"title": [(MODIFY_REPLACE, ["Chuyên viên " * 400])]})
     snapshot = tmp_path / SNAPSHOT_FILE
     _same_as_full(server, base, snapshot)
-    with _db(snapshot) as db:
-        (size,) = db.execute("PRAGMA page_size").fetchone()
-        overflow = [
-            p
-            for (p,) in db.execute(
-                "SELECT pageno FROM dbstat WHERE name = 'entries' AND pagetype = 'overflow'"
-            )
-        ]
-    assert overflow, "the long row has overflow pages"
-    with snapshot.open("r+b") as fh:
-        for page in overflow:
-            fh.seek((page - 1) * size)
-            fh.write(bytes(range(256)) * (size // 256))
-    directory = _directory(server, base)
-    try:
-        assert directory.use_snapshot(snapshot)
-        with pytest.raises(DirectoryError, match="snapshot is damaged") as stopped:
-            directory.names()
-            directory.read(Scope())
-        assert stopped.value.transient
-    finally:
-        directory.close()
-    assert not snapshot.exists()
-    assert _same_as_full(server, base, snapshot).startswith("full: no usable snapshot")
+    assert _overwrite_pages(snapshot, "entries", "overflow"), "the long row has overflow pages"
+    _a_whole_run_stops_once_and_the_next_reads_whole(server, base, snapshot)
     with _admin(server) as admin:
         assert admin.delete(dn)
 
@@ -358,15 +336,40 @@ def test_the_window_check_reads_the_csn_index_which_a_whole_run_adds_to_an_older
 NEWEST = "SELECT key, csn FROM entries WHERE csn > '' ORDER BY csn DESC LIMIT 3"
 
 
-def _overwrite_pages(snapshot: Path, name: str) -> None:
-    """Every page of the table or index ``name``: garbage."""
+def _overwrite_pages(snapshot: Path, name: str, kind: str = "%") -> list[int]:
+    """Every page of the table or index ``name`` (of the ``kind``: "leaf", "overflow"…):
+    garbage; which they were."""
     with _db(snapshot) as db:
         (size,) = db.execute("PRAGMA page_size").fetchone()
-        pages = [p for (p,) in db.execute("SELECT pageno FROM dbstat WHERE name = ?", (name,))]
+        pages = [
+            p
+            for (p,) in db.execute(
+                "SELECT pageno FROM dbstat WHERE name = ? AND pagetype LIKE ?", (name, kind)
+            )
+        ]
     with snapshot.open("r+b") as fh:
         for page in pages:
             fh.seek((page - 1) * size)
             fh.write(bytes(range(256)) * (size // 256))
+    return pages
+
+
+def _a_whole_run_stops_once_and_the_next_reads_whole(
+    server: Sandbox, base: str, snapshot: Path
+) -> None:
+    """A whole run meeting a damaged page no check read stops as a failed directory read,
+    retried (exit 1, never an internal error); the file goes and the next run reads whole."""
+    directory = _directory(server, base)
+    try:
+        assert directory.use_snapshot(snapshot)
+        with pytest.raises(DirectoryError, match="snapshot is damaged") as stopped:
+            directory.names()
+            directory.read(Scope())
+        assert stopped.value.transient
+    finally:
+        directory.close()
+    assert not snapshot.exists()
+    assert _same_as_full(server, base, snapshot).startswith("full: no usable snapshot")
 
 
 def test_a_damaged_csn_index_means_one_whole_read_never_a_failing_run(
@@ -416,17 +419,7 @@ def test_a_damaged_covering_index_made_by_hand_stops_one_run_never_every_run(
         (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE name = ?", (CSN_INDEX,)).fetchone()
         assert sql.endswith("WHERE csn > ''"), sql
     _overwrite_pages(snapshot, "by_hand")
-    directory = _directory(server, base)
-    try:
-        assert directory.use_snapshot(snapshot)
-        with pytest.raises(DirectoryError, match="snapshot is damaged") as stopped:
-            directory.names()
-            directory.read(Scope())
-        assert stopped.value.transient
-    finally:
-        directory.close()
-    assert not snapshot.exists()
-    assert _same_as_full(server, base, snapshot).startswith("full: no usable snapshot")
+    _a_whole_run_stops_once_and_the_next_reads_whole(server, base, snapshot)
 
 
 def test_a_csn_index_that_disagrees_with_its_rows_means_a_whole_read(tmp_path: Path) -> None:

@@ -67,6 +67,14 @@ def _departed_and_deleted(
     return cfg, roster, hired
 
 
+def _one_person(make_config: MakeConfig, tmp_path: Path) -> tuple[Any, Path]:
+    """A directory with one person syncd made, and the roster that has them."""
+    cfg = make_config()
+    roster = write_roster(tmp_path / "b.csv", ["E6,Lê Thị Lan,skhcn,,,,,"])
+    runner.run(cfg, rosters=[roster])
+    return cfg, roster
+
+
 def _created(outcome: runner.RunOutcome) -> list[str]:
     assert outcome.plan is not None
     return [a.uid for a in outcome.plan.actions if a.kind is ActionKind.CREATE]
@@ -115,9 +123,7 @@ def test_a_plan_or_check_while_a_run_applies_stops_before_taking_its_journal_for
     whether a run holds it, and stops (exit 1; its ``--json`` an error document)."""
     from tests.e2e.test_cli_reconcile import syncd
 
-    cfg = make_config()
-    roster = write_roster(tmp_path / "b.csv", ["E6,Lê Thị Lan,skhcn,,,,,"])
-    runner.run(cfg, rosters=[roster])
+    cfg, roster = _one_person(make_config, tmp_path)
     config = tmp_path / "syncd.yaml"
     state = cfg.paths.state
     before = {p: p.read_bytes() for p in state.rglob("*") if p.is_file()}
@@ -150,9 +156,7 @@ def test_a_plan_a_run_starts_in_and_is_still_applying_at_its_end_stops(
     """Found by an attack: a purge run that had archived and deleted an entry and not yet
     saved its tombstone left ``state.json`` as the plan loaded it, and the plan gave the
     purged uid back. A plan that ends while a run holds the lock says nothing."""
-    cfg = make_config()
-    roster = write_roster(tmp_path / "b.csv", ["E6,Lê Thị Lan,skhcn,,,,,"])
-    runner.run(cfg, rosters=[roster])
+    cfg, roster = _one_person(make_config, tmp_path)
     parse = runner._parse_rosters
     lock = RunLock(cfg.paths.state, "syncd reconcile (a test's)")
 
@@ -182,9 +186,7 @@ def test_no_run_starts_while_a_plan_reads_the_journals_of_runs(
     ended before its last had its open journal taken for a dead run's; the plan planned its
     password again, exit 0 (a restore saves no ``state.json``). The journals are read while
     the plan looks: a run starting then (another process) waits."""
-    cfg = make_config()
-    roster = write_roster(tmp_path / "b.csv", ["E6,Lê Thị Lan,skhcn,,,,,"])
-    runner.run(cfg, rosters=[roster])
+    cfg, roster = _one_person(make_config, tmp_path)
     take_over = runner.take_over
     tried: list[str] = []
 
