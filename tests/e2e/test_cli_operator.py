@@ -17,6 +17,7 @@ from typing import Any
 from ldap3 import Connection
 
 from tests.conftest import MakeConfig
+from tests.e2e.test_cli_reconcile import created_then_moved
 from tests.helpers import entries, write_roster
 
 
@@ -487,12 +488,7 @@ def test_release_name_refuses_the_old_address_of_a_person_who_still_works_here(
     """Found by an attack: a transfer's old address, its alias ended, is kept for its person
     (they get it back if they move back); `release-name` let it go, and the next run gave it
     to another person of the same name while its owner still worked in the province."""
-    make_config()
-    cfg = tmp_path / "syncd.yaml"
-    first = write_roster(tmp_path / "a.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,"])
-    moved = write_roster(tmp_path / "b.csv", ["E1,Đàm Văn Hùng,syt,,,,,"])
-    assert syncd(cfg, "reconcile", "--roster", str(first)).returncode == 0
-    assert syncd(cfg, "reconcile", "--roster", str(moved)).returncode == 0
+    cfg, moved = created_then_moved(make_config, tmp_path)
     later = syncd(cfg, "reconcile", "--roster", str(moved), "--now", "2027-12-01T00:00:00+00:00")
     assert later.returncode == 0, later.stderr
     state = json.loads((tmp_path / "state" / "state.json").read_text("utf-8"))

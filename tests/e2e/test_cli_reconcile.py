@@ -138,13 +138,20 @@ def test_unreachable_directory_is_a_clear_error(make_config: MakeConfig, tmp_pat
     assert both.returncode == 2 and json.loads(both.stdout)["error"]["kind"] == "BadInput"
 
 
-def test_audit_verify_and_history_after_real_runs(make_config: MakeConfig, tmp_path: Path) -> None:
+def created_then_moved(make_config: MakeConfig, tmp_path: Path) -> tuple[Path, Path]:
+    """E1 Đàm Văn Hùng created in skhcn, then moved to syt, by two real runs of the CLI: the
+    configuration file, and the roster of the move."""
     make_config()
     cfg = tmp_path / "syncd.yaml"
     first = write_roster(tmp_path / "a.csv", ["E1,Đàm Văn Hùng,skhcn,,,,,"])
     moved = write_roster(tmp_path / "b.csv", ["E1,Đàm Văn Hùng,syt,,,,,"])
     assert syncd(cfg, "reconcile", "--roster", str(first)).returncode == 0
     assert syncd(cfg, "reconcile", "--roster", str(moved)).returncode == 0
+    return cfg, moved
+
+
+def test_audit_verify_and_history_after_real_runs(make_config: MakeConfig, tmp_path: Path) -> None:
+    cfg, _ = created_then_moved(make_config, tmp_path)
     ok = syncd(cfg, "audit", "verify")
     assert ok.returncode == 0 and ": ok — 5 records" in ok.stdout
     story = syncd(cfg, "history", "hungdv.syt").stdout

@@ -205,12 +205,9 @@ def test_a_page_the_window_check_never_reads_found_damaged_by_a_scoped_run_means
     replaces the damaged file, a plan leaves it as it is (found by an attack: a plan removed
     it; "syncd plan changes nothing on disk"). The entries are made an hour "ago"
     (libfaketime) so that only the last one is in the window."""
-    server = _faked(tmp_path / "slapd", "dc=d,dc=gov,dc=vn", "-1h")
+    server = _people_an_hour_ago(tmp_path, "dc=d,dc=gov,dc=vn", 120)
     try:
         base = server.people_dn
-        with _admin(server) as admin:
-            for i in range(120):
-                _person(admin, base, f"a{i:03d}.skhcn", f"E{i}")
         _restart(server)  # on time
         with _admin(server) as admin:
             _person(admin, base, "zz.late", None)  # the window's only entry; its key sorts last
@@ -427,12 +424,9 @@ def test_a_csn_index_that_disagrees_with_its_rows_means_a_whole_read(tmp_path: P
     table does not, dated now, moved the window past an entry written after the snapshot,
     and the scoped run's namespace lacked it. The index's newest rows are looked up in the
     table: when they disagree, the whole read."""
-    server = _faked(tmp_path / "slapd", "dc=f,dc=gov,dc=vn", "-1h")
+    server = _people_an_hour_ago(tmp_path, "dc=f,dc=gov,dc=vn", 20)
     try:
         base = server.people_dn
-        with _admin(server) as admin:
-            for i in range(20):
-                _person(admin, base, f"a{i:03d}.skhcn", f"E{i}")
         snapshot = tmp_path / SNAPSHOT_FILE
         _same_as_full(server, base, snapshot)
         with _admin(server) as admin:  # after the snapshot, an hour "ago"
@@ -1093,6 +1087,16 @@ def _faked(root: Path, suffix: str, offset: str) -> Sandbox:
     server = Sandbox(root, suffix=suffix)
     server.start(env={"LD_PRELOAD": str(FAKETIME_LIB), "FAKETIME": offset,
                       "FAKETIME_DONT_FAKE_MONOTONIC": "1"})  # fmt: skip
+    return server
+
+
+def _people_an_hour_ago(tmp_path: Path, suffix: str, count: int) -> Sandbox:
+    """A slapd an hour behind (libfaketime) holding ``count`` people a000.skhcn… (E0…): older
+    than any scoped run's window once the slapd is back on time."""
+    server = _faked(tmp_path / "slapd", suffix, "-1h")
+    with _admin(server) as admin:
+        for i in range(count):
+            _person(admin, server.people_dn, f"a{i:03d}.skhcn", f"E{i}")
     return server
 
 
